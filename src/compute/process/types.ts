@@ -1,0 +1,130 @@
+// The seam between the compute service and an isolation backend. `process` (runc under conmon) implements it now;
+// `vm` (a QEMU microVM with a guest agent) will implement the same interface.
+
+import type { Duplex } from 'node:stream';
+
+export interface MappedDirectory {
+  HostPath: string;
+  ContainerPath: string;
+  ReadOnly?: boolean;
+}
+
+export interface Resources {
+  memoryBytes?: number;
+  /** CPU quota in cores (0.5 = half a core); maps to CFS quota/period. */
+  cpus?: number;
+  /** Relative weight 1..10000 (HCS Processor.Weight); maps to cpu shares. */
+  cpuWeight?: number;
+  pidsLimit?: number;
+}
+
+export interface ProcessParams {
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** "name", "uid", "uid:gid", "name:group"; resolved against the container's /etc/passwd and /etc/group. */
+  user: string;
+  tty: boolean;
+  stdin: boolean;
+  consoleSize?: { rows: number; cols: number };
+}
+
+export interface InitOptions {
+  id: string;
+  name: string;
+  rootfs: string;
+  hostname: string;
+  process: ProcessParams;
+  mounts: MappedDirectory[];
+  resources: Resources;
+  /** Path of the network namespace to join; undefined = a new, empty one. */
+  netnsPath?: string;
+  /** Extra files to bind read-only into the container, e.g. /etc/resolv.conf, /etc/hosts. */
+  etcFiles?: { hostPath: string; containerPath: string }[];
+  stopSignal?: string;
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  /** ISO time the monitor recorded. */
+  finishedAt: string;
+  /** True when it died of the memory cgroup's OOM killer. */
+  oomKilled?: boolean;
+}
+
+export interface RuntimeState {
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'unknown';
+  pid?: number;
+}
+
+export interface Statistics {
+  timestamp: string;
+  cpu: { totalNs: number; userNs: number; kernelNs: number; throttledPeriods: number; throttledNs: number };
+  memory: { usageBytes: number; peakBytes: number; limitBytes: number; failCount: number };
+  pids: { current: number; limit: number };
+  io: { readBytes: number; writeBytes: number };
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  user: string;
+  command: string;
+  cpuNs: number;
+  rssBytes: number;
+  startedAt?: string;
+}
+
+export interface ExecOptions {
+  execId: string;
+  process: ProcessParams;
+}
+
+/** A live attachment to a process' stdio through its monitor. */
+export interface Attachment {
+  /** Output: each chunk tagged with its stream (1 = stdout, 2 = stderr); with a tty everything is stdout. */
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void;
+  onClose(cb: () => void): void;
+  writeStdin(data: Buffer): void;
+  closeStdin(): void;
+  detach(): void;
+}
+
+export interface LogEntry {
+  time: string; // RFC3339Nano
+  stream: 'stdout' | 'stderr';
+  /** Line including its trailing newline when it had one. */
+  data: Buffer;
+}
+
+export interface IsolationBackend {
+  /** Create the container (bundle, monitor, runtime create). The init process is ready but not yet running. */
+  create(opts: InitOptions): Promise<{ pid: number }>;
+  /** Attach to the init process stdio (before start, to miss nothing). */
+  attach(id: string): Promise<Attachment>;
+  start(id: string): Promise<void>;
+  kill(id: string, signal: string, all?: boolean): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** Resource changes of a running container (memory and processor). */
+  update(id: string, r: Resources): Promise<void>;
+  state(id: string): Promise<RuntimeState>;
+  /** The exit status the monitor recorded, or undefined while it runs. */
+  exitStatus(id: string): Promise<ExitStatus | undefined>;
+  /** Resolve when the init process has exited (monitor's exit file). Works for containers adopted after a restart. */
+  waitExit(id: string): Promise<ExitStatus>;
+  statistics(id: string): Promise<Statistics>;
+  processList(id: string): Promise<ProcessInfo[]>;
+  resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void>;
+  /** Start another process in the running container; attach before it runs. Resolves with the live attachment and its exit. */
+  exec(id: string, opts: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }>;
+  /** Logs of the init process: past entries, then (follow) new ones until the container stops. */
+  readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void>;
+  /** Remove runtime state, monitor, bundle and cgroup. The process must be stopped (or force: killed first). Idempotent. */
+  /** keepLogs: keep the log (a stopped system that starts again appends to it; docker keeps logs until rm). */
+  delete(id: string, opts?: { force?: boolean; keepLogs?: boolean }): Promise<void>;
+  /** Ids the backend still has runtime state for; for recovery. */
+  list(): Promise<string[]>;
+}
+
+export type { Duplex };

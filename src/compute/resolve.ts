@@ -1,0 +1,86 @@
+// Pure translation of a compute system document plus its image config into what the isolation backend runs.
+// Docker's rules: an overridden entrypoint drops the image's Cmd; env entries override the image's by key.
+
+import { cpus } from 'node:os';
+import { invalid } from '../common/errors.js';
+import type { ImageConfig } from '../storage/types.js';
+import type { Resources } from './process/types.js';
+import type { ComputeSystemDocument, ComputeSystemRecord } from './types.js';
+
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function resolveInit(doc: ComputeSystemDocument, image: ImageConfig): ComputeSystemRecord['Init'] {
+  const p = doc.Process;
+  const entrypoint = p.Entrypoint !== undefined ? p.Entrypoint : (image.Entrypoint ?? []);
+  let cmd: string[];
+  if (p.CommandArgs && p.CommandArgs.length > 0) cmd = p.CommandArgs;
+  else if (p.Entrypoint !== undefined) cmd = [];
+  else cmd = image.Cmd ?? [];
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) throw invalid('no command specified');
+  return {
+    Args: args,
+    Env: mergeEnv(image.Env ?? [], p.Environment ?? {}),
+    Cwd: p.WorkingDirectory || image.WorkingDir || '/',
+    User: p.User ?? image.User ?? '',
+    Tty: p.EmulateConsole ?? false,
+    Stdin: p.CreateStdInPipe ?? false,
+  };
+}
+
+export function mergeEnv(base: string[], over: Record<string, string>): string[] {
+  const m = new Map<string, string>();
+  for (const e of base) {
+    const i = e.indexOf('=');
+    m.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1));
+  }
+  for (const [k, v] of Object.entries(over)) {
+    if (!k || k.includes('=')) throw invalid(`invalid environment variable name: ${JSON.stringify(k)}`);
+    m.set(k, v);
+  }
+  if (!m.has('PATH')) m.set('PATH', DEFAULT_PATH.slice(5));
+  return [...m].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Memory, processor and pids settings of a document as cgroup resources; rejects HCS's mutually exclusive trio. */
+export function resourcesOf(c: Pick<ComputeSystemDocument['Container'], 'Memory' | 'Processor' | 'Pids'>, hostCpus = cpus().length): Resources {
+  const r: Resources = {};
+  if (c.Memory?.SizeInMB !== undefined) {
+    if (!(c.Memory.SizeInMB >= 6)) throw invalid('Memory.SizeInMB must be at least 6 (the minimum memory limit is 6MB)');
+    r.memoryBytes = Math.round(c.Memory.SizeInMB * 1024 * 1024);
+  }
+  const proc = c.Processor ?? {};
+  const set = (['Count', 'Maximum', 'Weight'] as const).filter((k) => proc[k] !== undefined);
+  if (set.length > 1) throw invalid(`Processor.${set.join(', Processor.')} are mutually exclusive`);
+  if (proc.Count !== undefined) {
+    if (!(proc.Count > 0) || proc.Count > hostCpus) throw invalid(`Processor.Count must be in (0, ${hostCpus}], the host's CPUs`);
+    r.cpus = proc.Count;
+  }
+  if (proc.Maximum !== undefined) {
+    if (!(proc.Maximum >= 1 && proc.Maximum <= 10000)) throw invalid('Processor.Maximum must be in [1, 10000]');
+    r.cpus = (proc.Maximum / 10000) * hostCpus;
+  }
+  if (proc.Weight !== undefined) {
+    if (!(proc.Weight >= 1 && proc.Weight <= 10000)) throw invalid('Processor.Weight must be in [1, 10000]');
+    r.cpuWeight = proc.Weight;
+  }
+  if (c.Pids?.Limit !== undefined) {
+    if (!Number.isInteger(c.Pids.Limit) || c.Pids.Limit < 1) throw invalid('Pids.Limit must be a positive integer');
+    r.pidsLimit = c.Pids.Limit;
+  }
+  return r;
+}
+
+const adjectives = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'quiet', 'sharp', 'stoic', 'swift', 'tender', 'vivid', 'witty', 'zen'];
+const nouns = ['archimedes', 'curie', 'darwin', 'euler', 'faraday', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether', 'pascal', 'turing', 'volta', 'wright', 'yalow'];
+
+export function randomName(taken: (n: string) => boolean): string {
+  for (let i = 0; ; i++) {
+    const a = adjectives[Math.floor(Math.random() * adjectives.length)];
+    const n = nouns[Math.floor(Math.random() * nouns.length)];
+    const name = i < 20 ? `${a}_${n}` : `${a}_${n}${i}`;
+    if (!taken(name)) return name;
+  }
+}
+
+export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

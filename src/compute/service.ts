@@ -1,0 +1,404 @@
+// The compute service (HCS's role): owns every compute system and its processes. It asks the storage service for a
+// mounted root and the isolation backend for the silo and job; it is the one writer of system records.
+
+import { stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { conflict, invalid, isSiloError, oneLine, SiloError } from '../common/errors.js';
+import { newId } from '../common/ids.js';
+import { KeyedLock } from '../common/lock.js';
+import type { EventBus } from '../host/events.js';
+import type { ImageConfig, StorageService } from '../storage/types.js';
+import type { ExitStatus, IsolationBackend, LogEntry } from './process/types.js';
+import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
+import { StdioSession, type StdioClient } from './sessions.js';
+import { check, isActive } from './state.js';
+import { SystemStore } from './store.js';
+import type { ComputeSystemDocument, ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
+import { ExecManager } from './exec.js';
+import { normalizeSignal } from './signals.js';
+
+export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
+
+export interface ComputeOptions {
+  store: SystemStore;
+  storage: StorageService;
+  backend: IsolationBackend;
+  events: EventBus;
+  log: (msg: string) => void;
+}
+
+export class ComputeService {
+  readonly lock = new KeyedLock();
+  readonly execs: ExecManager;
+  private readonly store: SystemStore;
+  private readonly storage: StorageService;
+  private readonly backend: IsolationBackend;
+  private readonly events: EventBus;
+  private readonly log: (m: string) => void;
+  /** Clients attached before start, per system. */
+  private readonly pending = new Map<string, Set<StdioSession>>();
+  private readonly waiters = new Map<string, ((code: number) => void)[]>();
+  /** Exit codes of auto-removed systems, so a `wait` that arrives just after removal still gets its answer. */
+  private readonly recentExits = new Map<string, number>();
+  private readonly watching = new Set<string>();
+
+  constructor(o: ComputeOptions) {
+    this.store = o.store;
+    this.storage = o.storage;
+    this.backend = o.backend;
+    this.events = o.events;
+    this.log = o.log;
+    this.execs = new ExecManager(this.backend, this.events, (ref) => this.runningRecord(ref));
+  }
+
+  list(all: boolean): ComputeSystemRecord[] {
+    return this.store.all().filter((r) => all || isActive(r.State));
+  }
+
+  get(ref: string): ComputeSystemRecord {
+    return this.store.find(ref);
+  }
+
+  async create(req: CreateSystemRequest): Promise<ComputeSystemRecord> {
+    const name = req.Name?.replace(/^\//, '');
+    if (name !== undefined && !NAME_RE.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const image = await this.storage.getImage(req.Image);
+    const d = req.Document ?? {};
+    const id = newId();
+    const c = d.Container ?? {};
+    const doc: ComputeSystemDocument = {
+      Owner: d.Owner ?? 'silo',
+      SchemaVersion: { Major: 2, Minor: 1 },
+      Isolation: d.Isolation ?? 'process',
+      Container: {
+        GuestOs: { HostName: c.GuestOs?.HostName || id.slice(0, 12) },
+        Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES },
+        MappedDirectories: c.MappedDirectories ?? [],
+        Memory: c.Memory,
+        Processor: c.Processor,
+        Pids: c.Pids,
+        Networking: c.Networking,
+      },
+      Process: d.Process ?? {},
+      StopSignal: d.StopSignal ?? image.config.StopSignal,
+      StopTimeoutSeconds: d.StopTimeoutSeconds,
+      AutoRemove: d.AutoRemove ?? false,
+      Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
+    };
+    if (doc.Isolation === 'vm') throw invalid('isolation "vm" is not available yet on this host; use "process"');
+    if (doc.Isolation !== 'process') throw invalid(`unknown isolation ${JSON.stringify(doc.Isolation)}: use "process"`);
+    if (doc.StopSignal) normalizeSignal(doc.StopSignal);
+    resourcesOf(doc.Container);
+    await validateMappedDirectories(doc);
+    const scratch = doc.Container.Storage.ScratchSizeInBytes!;
+    if (!Number.isInteger(scratch) || scratch < 16 * 1024 * 1024) throw invalid('scratch size must be at least 16MB');
+    const init = resolveInit(doc, image.config);
+
+    return this.lock.run(`name:${name ?? ''}`, async () => {
+      if (name !== undefined && this.store.nameTaken(name)) {
+        const other = this.store.find(name);
+        throw conflict(`Conflict. The container name "/${name}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      }
+      const rec: ComputeSystemRecord = {
+        Id: id,
+        Name: name ?? randomName((n) => this.store.nameTaken(n)),
+        Created: new Date().toISOString(),
+        State: 'Created',
+        Document: doc,
+        Init: init,
+        ImageId: image.id,
+        ImageName: req.Image,
+        RestartCount: 0,
+      };
+      // The record is written first: if the daemon dies while the root is being made, recovery finds it and finishes.
+      await this.store.save(rec);
+      try {
+        await this.storage.mountRoot(id, image.id, { scratchBytes: scratch });
+      } catch (e) {
+        await this.storage.removeRoot(id).catch(() => {});
+        await this.store.remove(id);
+        throw e;
+      }
+      this.events.publish('system', 'create', id, { image: req.Image }, rec.Name);
+      return rec;
+    });
+  }
+
+  /** Attach a client to the init process: now if it runs, else when it starts. */
+  async attach(ref: string, client: StdioClient): Promise<StdioSession> {
+    const rec = this.store.find(ref);
+    if (isActive(rec.State)) {
+      const s = new StdioSession(client);
+      s.connect(await this.backend.attach(rec.Id));
+      return s;
+    }
+    const set = this.pending.get(rec.Id) ?? new Set();
+    this.pending.set(rec.Id, set);
+    const s = new StdioSession(client, (x) => set.delete(x));
+    set.add(s);
+    return s;
+  }
+
+  async start(ref: string): Promise<void> {
+    const rec0 = this.store.find(ref);
+    await this.lock.run(rec0.Id, async () => {
+      const rec = this.store.find(rec0.Id);
+      check('start', rec.State, rec.Name);
+      const doc = rec.Document;
+      const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
+      let pid: number;
+      try {
+        await this.backend.delete(rec.Id, { force: true, keepLogs: true });
+        ({ pid } = await this.backend.create({
+          id: rec.Id,
+          name: rec.Name,
+          rootfs: root.rootfs,
+          hostname: doc.Container.GuestOs.HostName,
+          process: { args: rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin },
+          mounts: doc.Container.MappedDirectories ?? [],
+          resources: resourcesOf(doc.Container),
+          stopSignal: doc.StopSignal,
+        }));
+        for (const s of this.pending.get(rec.Id) ?? []) s.connect(await this.backend.attach(rec.Id));
+        this.pending.delete(rec.Id);
+        await this.backend.start(rec.Id);
+      } catch (e) {
+        await this.backend.delete(rec.Id, { force: true, keepLogs: true }).catch(() => {});
+        for (const s of this.pending.get(rec.Id) ?? []) s.end();
+        this.pending.delete(rec.Id);
+        throw startError(e);
+      }
+      rec.State = 'Running';
+      rec.Pid = pid;
+      rec.StartedAt = new Date().toISOString();
+      delete rec.FinishedAt;
+      delete rec.ExitCode;
+      delete rec.OOMKilled;
+      await this.store.save(rec);
+      this.events.publish('system', 'start', rec.Id, {}, rec.Name);
+      this.watchExit(rec.Id);
+    });
+  }
+
+  /** Follow the monitor's exit record of a running system; works for systems adopted after a daemon restart. */
+  watchExit(id: string): void {
+    if (this.watching.has(id)) return;
+    this.watching.add(id);
+    this.backend.waitExit(id).then(
+      (st) => this.onExit(id, st),
+      (e) => this.log(`wait for ${id.slice(0, 12)} failed: ${oneLine(e)}`),
+    ).finally(() => this.watching.delete(id));
+  }
+
+  private async onExit(id: string, st: ExitStatus): Promise<void> {
+    const auto = await this.lock.run(id, async () => {
+      if (!this.store.has(id)) return false;
+      const rec = this.store.find(id);
+      if (!isActive(rec.State)) return false;
+      rec.State = 'Stopped';
+      rec.ExitCode = st.exitCode;
+      rec.FinishedAt = st.finishedAt;
+      if (st.oomKilled) rec.OOMKilled = true;
+      delete rec.Pid;
+      await this.store.save(rec);
+      // Stopped systems keep their scratch but not a loop device or mounts.
+      await this.storage.unmountRoot(id).catch((e) => this.log(`unmount ${id.slice(0, 12)}: ${oneLine(e)}`));
+      this.events.publish('system', 'die', id, { exitCode: String(st.exitCode) }, rec.Name);
+      for (const w of this.waiters.get(id) ?? []) w(st.exitCode);
+      this.waiters.delete(id);
+      return rec.Document.AutoRemove === true;
+    });
+    if (auto) {
+      this.recentExits.set(id, st.exitCode);
+      setTimeout(() => this.recentExits.delete(id), 60_000).unref();
+      await this.remove(id, { force: true }).catch((e) => this.log(`auto-remove ${id.slice(0, 12)}: ${oneLine(e)}`));
+    }
+  }
+
+  /** Resolve with the exit code: at once for a stopped system, else at its next exit. */
+  async wait(ref: string, condition: 'not-running' | 'next-exit' = 'not-running'): Promise<number> {
+    let rec: ComputeSystemRecord;
+    try {
+      rec = this.store.find(ref);
+    } catch (e) {
+      const code = this.recentExits.get(ref);
+      if (code !== undefined) return code;
+      throw e;
+    }
+    if (condition === 'not-running' && rec.State === 'Stopped') return rec.ExitCode ?? 0;
+    return new Promise((resolve) => {
+      const list = this.waiters.get(rec.Id) ?? [];
+      list.push(resolve);
+      this.waiters.set(rec.Id, list);
+    });
+  }
+
+  async shutdown(ref: string, opts: { TimeoutSeconds?: number; Signal?: string } = {}): Promise<void> {
+    const rec = this.store.find(ref);
+    if (!isActive(rec.State)) return;
+    const timeout = opts.TimeoutSeconds ?? rec.Document.StopTimeoutSeconds ?? 10;
+    const sig = normalizeSignal(opts.Signal ?? rec.Document.StopSignal ?? 'SIGTERM');
+    const exited = this.wait(rec.Id, 'next-exit');
+    if (rec.State === 'Paused') await this.resume(rec.Id).catch(() => {});
+    if (timeout > 0) {
+      await this.backend.kill(rec.Id, sig).catch(() => {});
+      const t = await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
+      if (t) return;
+    }
+    await this.terminate(rec.Id);
+  }
+
+  async terminate(ref: string): Promise<void> {
+    const rec = this.store.find(ref);
+    if (!isActive(rec.State)) return;
+    const exited = this.wait(rec.Id, 'next-exit');
+    if (rec.State === 'Paused') await this.backend.resume(rec.Id).catch(() => {});
+    await this.backend.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+    this.watchExit(rec.Id);
+    await exited;
+  }
+
+  async signal(ref: string, signal: string): Promise<void> {
+    const rec = this.store.find(ref);
+    check('signal', rec.State, rec.Name);
+    const sig = normalizeSignal(signal);
+    await this.backend.kill(rec.Id, sig);
+    this.events.publish('system', 'kill', rec.Id, { signal: sig }, rec.Name);
+  }
+
+  pause(ref: string): Promise<void> {
+    return this.transition(ref, 'pause', 'Paused', (id) => this.backend.pause(id));
+  }
+
+  resume(ref: string): Promise<void> {
+    return this.transition(ref, 'resume', 'Running', (id) => this.backend.resume(id), 'unpause');
+  }
+
+  private async transition(ref: string, op: 'pause' | 'resume', to: 'Paused' | 'Running', act: (id: string) => Promise<void>, event: string = op): Promise<void> {
+    const id = this.store.find(ref).Id;
+    await this.lock.run(id, async () => {
+      const rec = this.store.find(id);
+      check(op, rec.State, rec.Name);
+      await act(id);
+      rec.State = to;
+      await this.store.save(rec);
+      this.events.publish('system', event, id, {}, rec.Name);
+    });
+  }
+
+  /** HCS Modify: memory, processor and pids limits, applied live to a running system. */
+  async modify(ref: string, req: { ResourcePath: string; Settings: unknown }): Promise<void> {
+    const id = this.store.find(ref).Id;
+    await this.lock.run(id, async () => {
+      const rec = this.store.find(id);
+      check('modify', rec.State, rec.Name);
+      const c = { ...rec.Document.Container };
+      const s = req.Settings as Record<string, number> | number;
+      switch (req.ResourcePath) {
+        case 'Container/Memory/SizeInMB':
+          c.Memory = { SizeInMB: typeof s === 'number' ? s : Number((s as Record<string, number>).SizeInMB) };
+          break;
+        case 'Container/Processor':
+          c.Processor = s as ComputeSystemDocument['Container']['Processor'];
+          break;
+        case 'Container/Pids':
+          c.Pids = { Limit: typeof s === 'number' ? s : Number((s as Record<string, number>).Limit) };
+          break;
+        default:
+          throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor or Container/Pids`);
+      }
+      const r = resourcesOf(c);
+      if (isActive(rec.State)) await this.backend.update(id, r);
+      rec.Document.Container = c;
+      await this.store.save(rec);
+      this.events.publish('system', 'update', id, {}, rec.Name);
+    });
+  }
+
+  async properties(ref: string, types: string[]): Promise<SystemProperties> {
+    const rec = this.store.find(ref);
+    const out: SystemProperties = {};
+    for (const t of types) {
+      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.backend.statistics(rec.Id) : undefined;
+      else if (t === 'ProcessList') {
+        if (!isActive(rec.State)) throw new SiloError('FailedPrecondition', 'SILO_INVALID_STATE', `container ${rec.Name} is not running (state ${rec.State})`);
+        out.ProcessList = await this.backend.processList(rec.Id);
+      } else throw invalid(`unknown property type ${JSON.stringify(t)}: use Statistics or ProcessList`);
+    }
+    return out;
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const rec0 = this.store.find(ref);
+    if (isActive(rec0.State)) {
+      if (!opts.force) check('remove', rec0.State, rec0.Name);
+      await this.terminate(rec0.Id);
+    }
+    await this.lock.run(rec0.Id, async () => {
+      if (!this.store.has(rec0.Id)) return;
+      const rec = this.store.find(rec0.Id);
+      check('remove', rec.State, rec.Name);
+      for (const s of this.pending.get(rec.Id) ?? []) s.end();
+      this.pending.delete(rec.Id);
+      await this.backend.delete(rec.Id, { force: true });
+      await this.storage.removeRoot(rec.Id);
+      await this.store.remove(rec.Id);
+      this.events.publish('system', 'destroy', rec.Id, {}, rec.Name);
+    });
+  }
+
+  async commit(ref: string, opts: { name?: string; comment?: string; author?: string; config?: ImageConfig }) {
+    const rec = this.store.find(ref);
+    check('commit', rec.State, rec.Name);
+    return this.lock.run(rec.Id, async () => {
+      const img = await this.storage.commit(rec.Id, rec.ImageId, opts);
+      this.events.publish('system', 'commit', rec.Id, { image: img.id }, rec.Name);
+      return img;
+    });
+  }
+
+  async logs(ref: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {
+    const rec = this.store.find(ref);
+    // Following a stopped system's log would never end: its monitor is gone.
+    await this.backend.readLogs(rec.Id, { ...opts, follow: opts.follow && isActive(rec.State) }, onEntry, signal);
+  }
+
+  async resize(ref: string, rows: number, cols: number): Promise<void> {
+    const rec = this.store.find(ref);
+    check('resize', rec.State, rec.Name);
+    await this.backend.resize(rec.Id, undefined, rows, cols);
+  }
+
+  /** Image ids that systems use, so the storage service can refuse to delete them. */
+  imageInUse(imageId: string): boolean {
+    return this.store.all().some((r) => r.ImageId === imageId);
+  }
+
+  private runningRecord(ref: string): ComputeSystemRecord {
+    const rec = this.store.find(ref);
+    check('exec', rec.State, rec.Name);
+    return rec;
+  }
+}
+
+async function validateMappedDirectories(doc: ComputeSystemDocument): Promise<void> {
+  for (const m of doc.Container.MappedDirectories ?? []) {
+    if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
+    if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);
+    try {
+      await stat(m.HostPath);
+    } catch {
+      throw invalid(`invalid mount: host path ${m.HostPath} does not exist`);
+    }
+  }
+}
+
+/** Runtime start errors classified as docker's CLI expects them (127 not found, 126 cannot execute). */
+function startError(e: unknown): unknown {
+  const m = oneLine(e);
+  if (/executable file not found|no such file or directory/i.test(m)) return new SiloError('InvalidArgument', 'SILO_CMD_NOT_FOUND', `failed to start: ${m}`);
+  if (/permission denied|exec format error/i.test(m)) return new SiloError('InvalidArgument', 'SILO_CMD_CANNOT_EXECUTE', `failed to start: ${m}`);
+  return isSiloError(e) ? e : new SiloError('Internal', 'SILO_START', `failed to start: ${m}`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,65 @@
+// The one writer of compute system records: one JSON document per system, written atomically.
+
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readJson, writeJsonAtomic } from '../common/atomic.js';
+import { invalid, notFound } from '../common/errors.js';
+import type { ComputeSystemRecord } from './types.js';
+
+export class SystemStore {
+  private readonly byId = new Map<string, ComputeSystemRecord>();
+
+  constructor(private readonly dir: string) {}
+
+  async load(): Promise<ComputeSystemRecord[]> {
+    let names: string[] = [];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    for (const f of names) {
+      if (!/^[0-9a-f]{64}\.json$/.test(f)) continue;
+      const r = await readJson<ComputeSystemRecord>(join(this.dir, f));
+      if (r) this.byId.set(r.Id, r);
+    }
+    return [...this.byId.values()];
+  }
+
+  all(): ComputeSystemRecord[] {
+    return [...this.byId.values()].sort((a, b) => b.Created.localeCompare(a.Created));
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  nameTaken(name: string): boolean {
+    for (const r of this.byId.values()) if (r.Name === name) return true;
+    return false;
+  }
+
+  /** By full id, name, or unique id prefix, as docker resolves them. */
+  find(ref: string): ComputeSystemRecord {
+    const name = ref.replace(/^\//, '');
+    const exact = this.byId.get(ref);
+    if (exact) return exact;
+    for (const r of this.byId.values()) if (r.Name === name) return r;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const hits = [...this.byId.values()].filter((r) => r.Id.startsWith(ref));
+      if (hits.length === 1) return hits[0];
+      if (hits.length > 1) throw invalid(`multiple containers found with provided prefix: ${ref}`);
+    }
+    throw notFound('container', ref);
+  }
+
+  async save(r: ComputeSystemRecord): Promise<void> {
+    await writeJsonAtomic(join(this.dir, `${r.Id}.json`), r);
+    this.byId.set(r.Id, r);
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(join(this.dir, `${id}.json`), { force: true });
+    this.byId.delete(id);
+  }
+}

@@ -1,0 +1,84 @@
+// Compute systems as documents shaped after HCS schema 2.1 (../shared/reference/hcs-hns.md §1).
+
+import type { MappedDirectory, ProcessInfo, Statistics } from './process/types.js';
+
+export type Isolation = 'process' | 'vm';
+
+/** States of a compute system; transitions are in state.ts. */
+export type SystemState = 'Created' | 'Running' | 'Paused' | 'Stopped';
+
+export interface ProcessParameters {
+  CommandArgs: string[];
+  WorkingDirectory?: string;
+  Environment?: Record<string, string>;
+  User?: string;
+  EmulateConsole?: boolean; // tty
+  CreateStdInPipe?: boolean;
+  ConsoleSize?: [number, number]; // [rows, cols]
+}
+
+export interface ComputeSystemDocument {
+  Owner: string;
+  SchemaVersion: { Major: 2; Minor: 1 };
+  Isolation: Isolation;
+  Container: {
+    GuestOs: { HostName: string };
+    Storage: { Image: string; ImageId?: string; Layers?: { Id: string; Path: string }[]; ScratchSizeInBytes?: number };
+    MappedDirectories?: MappedDirectory[];
+    Memory?: { SizeInMB: number };
+    Processor?: { Count?: number; Maximum?: number; Weight?: number };
+    Pids?: { Limit: number };
+    Networking?: { Namespace?: string };
+  };
+  /** The init process; unset fields come from the image config. */
+  Process: Partial<ProcessParameters> & { Entrypoint?: string[] };
+  StopSignal?: string;
+  StopTimeoutSeconds?: number;
+  AutoRemove?: boolean;
+  Labels?: Record<string, string>;
+}
+
+/** What a create request carries (native API and CLI). */
+export interface CreateSystemRequest {
+  Name?: string;
+  Image: string;
+  Document?: Partial<Omit<ComputeSystemDocument, 'Container' | 'Process'>> & {
+    Container?: Partial<ComputeSystemDocument['Container']>;
+    Process?: ComputeSystemDocument['Process'];
+  };
+}
+
+/** The stored record of a compute system (one JSON document per system under the state dir). */
+export interface ComputeSystemRecord {
+  Id: string;
+  Name: string;
+  Created: string;
+  State: SystemState;
+  Document: ComputeSystemDocument;
+  /** The init process as resolved from document + image. */
+  Init: { Args: string[]; Env: string[]; Cwd: string; User: string; Tty: boolean; Stdin: boolean };
+  ImageId: string;
+  ImageName: string;
+  Pid?: number;
+  StartedAt?: string;
+  FinishedAt?: string;
+  ExitCode?: number;
+  OOMKilled?: boolean;
+  RestartCount: number;
+}
+
+export interface ExecRecord {
+  Id: string;
+  SystemId: string;
+  Process: ProcessParameters;
+  Running: boolean;
+  ExitCode?: number;
+  Pid?: number;
+}
+
+export interface SystemProperties {
+  Statistics?: Statistics;
+  ProcessList?: ProcessInfo[];
+}
+
+export type { Statistics, ProcessInfo };

@@ -1,0 +1,87 @@
+// Public surface of the storage service. Compute and the front doors use only this.
+
+/** OCI image config, the part Silo uses (the `config` object of an OCI image configuration). */
+export interface ImageConfig {
+  Env?: string[];
+  Cmd?: string[];
+  Entrypoint?: string[];
+  WorkingDir?: string;
+  User?: string;
+  ExposedPorts?: Record<string, object>;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Volumes?: Record<string, object>;
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+export interface Image {
+  /** "sha256:<hex>" of the canonical image configuration JSON. */
+  id: string;
+  /** Normalised full names: "docker.io/library/busybox:latest". */
+  names: string[];
+  created: string;
+  config: ImageConfig;
+  /** diff IDs ("sha256:<hex>"), bottom layer first. */
+  layers: string[];
+  history: HistoryEntry[];
+  /** Sum of the layers' uncompressed sizes, bytes. */
+  size: number;
+  architecture: string;
+  os: string;
+}
+
+export interface Layer {
+  diffId: string;
+  chainId: string;
+  parent?: string; // chain ID of the layer below
+  size: number;
+  /** Absolute path of the extracted, read-only directory. */
+  path: string;
+}
+
+export interface MountedRoot {
+  /** Merged overlay root to hand to the OCI runtime. */
+  rootfs: string;
+  /** Size cap of the scratch, bytes. */
+  scratchBytes: number;
+}
+
+export interface ImportOptions {
+  /** Name to give the image ("name[:tag]"), optional. */
+  name?: string;
+  /** Dockerfile-style instructions: "CMD [\"sh\"]", "ENV A=b", "WORKDIR /x", "ENTRYPOINT ...", "USER", "EXPOSE", "LABEL". */
+  changes?: string[];
+  comment?: string;
+}
+
+export interface StorageService {
+  /** Build busybox:latest from the host's busybox-static if it is not there yet. */
+  ensureBaseImage(): Promise<Image>;
+
+  listImages(): Promise<Image[]>;
+  /** By name (any docker spelling), full id, or unique id prefix. NotFound otherwise. */
+  getImage(ref: string): Promise<Image>;
+  /** Import a (possibly gzip'd) tar as a one-layer image. Refuses hostile archives; leaves nothing on failure. */
+  importImage(tar: NodeJS.ReadableStream, opts: ImportOptions): Promise<Image>;
+  tagImage(ref: string, newName: string): Promise<Image>;
+  /** Remove a name, or the image when it was the last name or referred to by id. Conflict if a container uses it unless force. */
+  removeImage(ref: string, opts?: { force?: boolean; inUse?: (imageId: string) => boolean }): Promise<{ untagged: string[]; deleted: string[] }>;
+  listLayers(): Promise<Layer[]>;
+
+  /** Make the container's root: a capped scratch (sparse ext4 on a loop device) + overlay of the image's layers. Idempotent. */
+  mountRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<MountedRoot>;
+  /** Unmount the overlay and the scratch, detach the loop device; keep the scratch image (changes survive). Idempotent. */
+  unmountRoot(containerId: string): Promise<void>;
+  /** unmountRoot plus delete the scratch image and every file of the container's storage. Idempotent. */
+  removeRoot(containerId: string): Promise<void>;
+  /** Turn the scratch's changes into a new layer on top of the image and a new image. */
+  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; comment?: string; author?: string }): Promise<Image>;
+  /** Container ids that have storage (scratch) on disk; for recovery. */
+  listRoots(): Promise<string[]>;
+}
