@@ -185,12 +185,13 @@ export class ComputeService {
     if (this.watching.has(id)) return;
     this.watching.add(id);
     this.backend.waitExit(id).then(
-      (st) => this.onExit(id, st),
+      (st) => this.recordExit(id, st),
       (e) => this.log(`wait for ${id.slice(0, 12)} failed: ${oneLine(e)}`),
     ).finally(() => this.watching.delete(id));
   }
 
-  private async onExit(id: string, st: ExitStatus): Promise<void> {
+  /** The init process has ended: record it, release the mounts, tell waiters, auto-remove. */
+  async recordExit(id: string, st: ExitStatus): Promise<void> {
     const auto = await this.lock.run(id, async () => {
       if (!this.store.has(id)) return false;
       const rec = this.store.find(id);
@@ -347,7 +348,7 @@ export class ComputeService {
     });
   }
 
-  async commit(ref: string, opts: { name?: string; comment?: string; author?: string; config?: ImageConfig }) {
+  async commit(ref: string, opts: { name?: string; comment?: string; author?: string; changes?: string[] }) {
     const rec = this.store.find(ref);
     check('commit', rec.State, rec.Name);
     return this.lock.run(rec.Id, async () => {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Silo needs and is missing (Debian packages, npm packages), then builds. Quiet and idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pkg_ok() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+have runc || need+=(runc)
+have conmon || need+=(conmon)
+have ip || need+=(iproute2)
+have nft || need+=(nftables)
+have mkfs.ext4 || need+=(e2fsprogs)
+have losetup || need+=(mount)
+have setfattr || need+=(attr)
+pkg_ok busybox-static || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "silo setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+npx tsc -p tsconfig.json

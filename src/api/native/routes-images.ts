@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import { invalid } from '../../common/errors.js';
+import type { Services } from '../../host/services.js';
+import * as S from './schemas.js';
+
+type Ref = { Params: { ref: string } };
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+export function imageRoutes(app: FastifyInstance, svc: Services): void {
+  const st = svc.storage;
+  app.get('/v1/images', async () => st.listImages());
+  app.get<Ref>('/v1/images/:ref', async (req) => st.getImage(req.params.ref));
+  app.get('/v1/layers', async () => st.listLayers());
+
+  app.post('/v1/images/import', async (req, reply) => {
+    const q = req.query as Record<string, unknown>;
+    const body = req.body as NodeJS.ReadableStream | undefined;
+    if (!body || typeof (body as NodeJS.ReadableStream).pipe !== 'function') {
+      throw invalid('import needs a tar archive as the body, with Content-Type application/x-tar');
+    }
+    const img = await st.importImage(body, {
+      name: q.name === undefined || q.name === '' ? undefined : String(q.name),
+      changes: list(q.change),
+      comment: q.comment === undefined ? undefined : String(q.comment),
+    });
+    svc.events.publish('image', 'import', img.id, { name: img.names[0] ?? '' });
+    return reply.status(201).send(img);
+  });
+
+  app.post<Ref>('/v1/images/:ref/tag', { schema: { body: S.Tag } }, async (req, reply) => {
+    const img = await st.tagImage(req.params.ref, (req.body as { Name: string }).Name);
+    svc.events.publish('image', 'tag', img.id, { name: (req.body as { Name: string }).Name });
+    return reply.status(201).send(img);
+  });
+
+  app.delete<Ref>('/v1/images/:ref', async (req) => {
+    const force = ['1', 'true'].includes(String((req.query as { force?: string }).force));
+    const r = await st.removeImage(req.params.ref, { force, inUse: (id) => svc.compute.imageInUse(id) });
+    for (const n of r.untagged) svc.events.publish('image', 'untag', n);
+    for (const d of r.deleted) svc.events.publish('image', 'delete', d);
+    return { Untagged: r.untagged, Deleted: r.deleted };
+  });
+}

@@ -1,0 +1,37 @@
+// Hijacked streams: attach to a system's init process, or start an exec with its stdio.
+
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { notFound } from '../../common/errors.js';
+import type { StdioSession } from '../../compute/sessions.js';
+import type { Services } from '../../host/services.js';
+import { socketClient, upgraded } from './stream.js';
+
+export function upgradeRoutes(svc: Services) {
+  const c = svc.compute;
+  return async (req: IncomingMessage, socket: Duplex): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://silo');
+    const q = url.searchParams;
+    let m: RegExpMatchArray | null;
+    let session: StdioSession | undefined;
+    if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/systems\/([^/]+)\/attach$/))) {
+      const rec = c.get(decodeURIComponent(m[1]));
+      const wantStdin = (q.get('stdin') === '1' || q.get('stdin') === 'true') && rec.Init.Stdin;
+      upgraded(socket, rec.Init.Tty ? 'application/vnd.silo.raw-stream' : 'application/vnd.silo.multiplexed-stream');
+      session = await c.attach(rec.Id, socketClient(socket, rec.Init.Tty, wantStdin));
+    } else if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/processes\/([^/]+)\/start$/))) {
+      const x = c.execs.get(decodeURIComponent(m[1]));
+      const tty = x.Process.EmulateConsole ?? false;
+      const client = socketClient(socket, tty, x.Process.CreateStdInPipe ?? false);
+      session = await c.execs.start(x.Id, client);
+      upgraded(socket, tty ? 'application/vnd.silo.raw-stream' : 'application/vnd.silo.multiplexed-stream');
+    } else {
+      throw notFound('route', `${req.method} ${url.pathname}`);
+    }
+    const s = session!;
+    socket.on('data', (b: Buffer) => s.writeStdin(b));
+    socket.on('end', () => s.closeStdin());
+    socket.on('close', () => s.detach());
+    socket.on('error', () => s.detach());
+  };
+}

@@ -1,0 +1,64 @@
+// Request body schemas of the native API. Fastify validates every body against these before a handler runs;
+// unknown properties are refused so a typo never passes silently.
+
+import { Type as T, type TSchema } from '@sinclair/typebox';
+
+const strict = <S extends Record<string, TSchema>>(props: S) => T.Object(props, { additionalProperties: false });
+const StrMap = T.Record(T.String(), T.String());
+
+const ProcessParameters = strict({
+  CommandArgs: T.Optional(T.Array(T.String())),
+  Entrypoint: T.Optional(T.Array(T.String())),
+  WorkingDirectory: T.Optional(T.String()),
+  Environment: T.Optional(StrMap),
+  User: T.Optional(T.String()),
+  EmulateConsole: T.Optional(T.Boolean()),
+  CreateStdInPipe: T.Optional(T.Boolean()),
+  ConsoleSize: T.Optional(T.Tuple([T.Integer({ minimum: 0 }), T.Integer({ minimum: 0 })])),
+});
+
+const MappedDirectory = strict({
+  HostPath: T.String({ minLength: 1 }),
+  ContainerPath: T.String({ minLength: 1 }),
+  ReadOnly: T.Optional(T.Boolean()),
+});
+
+const Container = strict({
+  GuestOs: T.Optional(strict({ HostName: T.String({ maxLength: 63, pattern: '^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$' }) })),
+  Storage: T.Optional(strict({ ScratchSizeInBytes: T.Optional(T.Integer({ minimum: 1 })) })),
+  MappedDirectories: T.Optional(T.Array(MappedDirectory)),
+  Memory: T.Optional(strict({ SizeInMB: T.Number({ exclusiveMinimum: 0 }) })),
+  Processor: T.Optional(strict({ Count: T.Optional(T.Number()), Maximum: T.Optional(T.Integer()), Weight: T.Optional(T.Integer()) })),
+  Pids: T.Optional(strict({ Limit: T.Integer({ minimum: 1 }) })),
+  Networking: T.Optional(strict({ Namespace: T.Optional(T.String()) })),
+});
+
+export const CreateSystem = strict({
+  Name: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
+  Image: T.String({ minLength: 1, maxLength: 512 }),
+  Document: T.Optional(
+    strict({
+      Owner: T.Optional(T.String()),
+      Isolation: T.Optional(T.String()),
+      Container: T.Optional(Container),
+      Process: T.Optional(ProcessParameters),
+      StopSignal: T.Optional(T.String()),
+      StopTimeoutSeconds: T.Optional(T.Integer({ minimum: 0 })),
+      AutoRemove: T.Optional(T.Boolean()),
+      Labels: T.Optional(StrMap),
+    }),
+  ),
+});
+
+export const Shutdown = strict({ TimeoutSeconds: T.Optional(T.Integer({ minimum: 0 })), Signal: T.Optional(T.String()) });
+export const Signal = strict({ Signal: T.Union([T.String({ minLength: 1 }), T.Integer({ minimum: 1 })]) });
+export const Modify = strict({ ResourcePath: T.String(), Settings: T.Unknown() });
+export const Commit = strict({
+  Name: T.Optional(T.String()),
+  Comment: T.Optional(T.String()),
+  Author: T.Optional(T.String()),
+  Changes: T.Optional(T.Array(T.String())),
+});
+export const Exec = ProcessParameters;
+export const Tag = strict({ Name: T.String({ minLength: 1 }) });
+export const Resize = strict({ h: T.Integer({ minimum: 0, maximum: 65535 }), w: T.Integer({ minimum: 0, maximum: 65535 }) });

@@ -1,0 +1,37 @@
+// Silo's own JSON API on a unix socket: decode → service → encode. Streams (attach, exec) take over the connection
+// through an HTTP upgrade, as docker's do.
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Services } from '../../host/services.js';
+import { toHttpError } from './errors.js';
+import { systemRoutes } from './routes-systems.js';
+import { imageRoutes } from './routes-images.js';
+import { upgradeRoutes } from './routes-upgrade.js';
+import { writeHttpError } from './stream.js';
+
+export function buildNativeApi(svc: Services): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, return503OnClosing: false, forceCloseConnections: true });
+  // Image bodies are streamed to the storage service, never buffered.
+  app.addContentTypeParser(['application/x-tar', 'application/octet-stream', 'application/gzip', 'application/x-gzip'], (_req, payload, done) => done(null, payload));
+  app.setErrorHandler((err, _req, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500) svc.log(`api error: ${body.message}`);
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ message: `page not found: ${req.method} ${req.url.split('?')[0]}`, code: 'SILO_NO_ROUTE' });
+  });
+  systemRoutes(app, svc);
+  imageRoutes(app, svc);
+  const upgrade = upgradeRoutes(svc);
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (head.length) socket.unshift(head);
+    upgrade(req, socket).catch((e) => {
+      const { status, body } = toHttpError(e);
+      writeHttpError(socket, status, body);
+    });
+  });
+  return app;
+}

@@ -1,0 +1,133 @@
+// The daemon: wires the services once, recovers, and serves the native API. Containers are not tied to its life:
+// stopping the daemon leaves them running under their monitors, and the next daemon adopts them.
+
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { arch, cpus, release, totalmem } from 'node:os';
+import { buildNativeApi } from '../api/native/server.js';
+import { run } from '../common/exec.js';
+import { oneLine, SiloError } from '../common/errors.js';
+import { openProcessIsolation } from '../compute/process/index.js';
+import { ComputeService } from '../compute/service.js';
+import { SystemStore } from '../compute/store.js';
+import { openStorage } from '../storage/index.js';
+import { EventBus } from './events.js';
+import { recover } from './recovery.js';
+import type { Services } from './services.js';
+import { VERSION, API_VERSION } from './version.js';
+
+export interface DaemonOptions {
+  stateDir: string;
+  runDir: string;
+  cgroupParent: string;
+  logLevel: string;
+}
+
+export interface Daemon {
+  services: Services;
+  socketPath: string;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const quiet = o.logLevel === 'error' || o.logLevel === 'silent';
+  const log = (m: string) => {
+    if (!quiet) process.stderr.write(`${new Date().toISOString()} silo: ${m}\n`);
+  };
+  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  await mkdir(o.runDir, { recursive: true, mode: 0o711 });
+  const socketPath = join(o.runDir, 'silo.sock');
+  await refuseSecondDaemon(socketPath);
+
+  const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage') });
+  const backend = await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent });
+  const events = new EventBus();
+  const store = new SystemStore(join(o.stateDir, 'systems'));
+  const compute = new ComputeService({ store, storage, backend, events, log });
+
+  const r = await recover(store, compute, backend, storage, log);
+  if (r.adopted || r.exited || r.orphansRemoved) log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.orphansRemoved} orphans removed`);
+  await storage.ensureBaseImage();
+
+  const tools = await toolVersions();
+  const services: Services = {
+    compute,
+    storage,
+    events,
+    log,
+    version: () => ({ Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: arch(), Kernel: release(), Node: process.version, ...tools }),
+    info: async () => {
+      const all = compute.list(true);
+      return {
+        Systems: all.length,
+        Running: all.filter((s) => s.State === 'Running').length,
+        Paused: all.filter((s) => s.State === 'Paused').length,
+        Stopped: all.filter((s) => s.State === 'Stopped' || s.State === 'Created').length,
+        Images: (await storage.listImages()).length,
+        Isolation: ['process'],
+        DefaultIsolation: 'process',
+        StateDir: o.stateDir,
+        RunDir: o.runDir,
+        CgroupParent: o.cgroupParent,
+        CgroupVersion: 1,
+        CPUs: cpus().length,
+        MemTotal: totalmem(),
+        KernelVersion: release(),
+        ...tools,
+      };
+    },
+  };
+
+  const app = buildNativeApi(services);
+  await rm(socketPath, { force: true });
+  await app.listen({ path: socketPath });
+  await chmod(socketPath, 0o660);
+  await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
+  log(`serving on unix://${socketPath} (state ${o.stateDir})`);
+  return {
+    services,
+    socketPath,
+    close: async () => {
+      await app.close();
+      await rm(join(o.runDir, 'silo.pid'), { force: true });
+    },
+  };
+}
+
+/** `silo daemon`: runs until SIGINT or SIGTERM, then stops serving; the containers go on. */
+export async function runDaemon(o: DaemonOptions): Promise<void> {
+  let d: Daemon;
+  try {
+    d = await startDaemon(o);
+  } catch (e) {
+    process.stderr.write(`silo daemon: ${oneLine(e)}\n`);
+    process.exit(1);
+  }
+  const stop = () => {
+    d.close().finally(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function refuseSecondDaemon(socketPath: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = connect(socketPath);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) {
+    const pid = await readFile(socketPath.replace(/silo\.sock$/, 'silo.pid'), 'utf8').catch(() => '?');
+    throw new SiloError('Conflict', 'SILO_DAEMON_RUNNING', `another silo daemon is serving ${socketPath} (pid ${pid.trim()})`);
+  }
+}
+
+async function toolVersions(): Promise<Record<string, string>> {
+  const first = async (f: string) => (await run(f, ['--version'], { allowFail: true }).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
+  const [runc, conmon] = await Promise.all([first('runc'), first('conmon')]);
+  return { Runc: runc, Conmon: conmon };
+}

@@ -1,0 +1,62 @@
+// At start the daemon re-adopts what an earlier daemon left: running systems keep running and are watched again,
+// those that ended meanwhile get their recorded exit codes, and what an interrupted operation half-made is removed.
+
+import { oneLine } from '../common/errors.js';
+import type { IsolationBackend } from '../compute/process/types.js';
+import type { ComputeService } from '../compute/service.js';
+import type { SystemStore } from '../compute/store.js';
+import type { StorageService } from '../storage/types.js';
+
+export interface RecoveryReport {
+  adopted: number;
+  exited: number;
+  orphansRemoved: number;
+}
+
+export async function recover(store: SystemStore, compute: ComputeService, backend: IsolationBackend, storage: StorageService, log: (m: string) => void): Promise<RecoveryReport> {
+  const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0 };
+  const records = await store.load();
+  const known = new Set(records.map((r) => r.Id));
+
+  for (const rec of records) {
+    try {
+      if (rec.State === 'Running' || rec.State === 'Paused') {
+        const st = await backend.state(rec.Id);
+        if (st.status === 'running' || st.status === 'paused') {
+          const state = st.status === 'paused' ? 'Paused' : 'Running';
+          if (rec.State !== state) {
+            rec.State = state;
+            await store.save(rec);
+          }
+          report.adopted++;
+        } else {
+          report.exited++;
+          const exit = await backend.exitStatus(rec.Id);
+          // No monitor and no exit record: the process went without a word (a host reboot); 255 as docker says.
+          await compute.recordExit(rec.Id, exit ?? { exitCode: 255, finishedAt: new Date().toISOString() });
+          continue;
+        }
+        compute.watchExit(rec.Id);
+      } else if (rec.State === 'Created') {
+        await storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! });
+      } else {
+        await storage.unmountRoot(rec.Id);
+      }
+    } catch (e) {
+      log(`recover ${rec.Id.slice(0, 12)}: ${oneLine(e)}`);
+    }
+  }
+
+  // Runtime state or storage without a record: an interrupted create or remove. Nothing of Silo's may outlive its object.
+  for (const id of await backend.list()) {
+    if (known.has(id)) continue;
+    await backend.delete(id, { force: true }).catch((e) => log(`remove orphan runtime ${id.slice(0, 12)}: ${oneLine(e)}`));
+    report.orphansRemoved++;
+  }
+  for (const id of await storage.listRoots()) {
+    if (known.has(id)) continue;
+    await storage.removeRoot(id).catch((e) => log(`remove orphan root ${id.slice(0, 12)}: ${oneLine(e)}`));
+    report.orphansRemoved++;
+  }
+  return report;
+}
