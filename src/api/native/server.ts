@@ -12,7 +12,14 @@ import { upgradeRoutes } from './routes-upgrade.js';
 import { writeHttpError } from './stream.js';
 
 export function buildNativeApi(svc: Services): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, return503OnClosing: false, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 4 * 1024 * 1024,
+    return503OnClosing: false,
+    forceCloseConnections: true,
+    // A wrong type or an unknown field is the client's error to hear about, not something to coerce or drop.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
   // Image bodies are streamed to the storage service, never buffered.
   app.addContentTypeParser(['application/x-tar', 'application/octet-stream', 'application/gzip', 'application/x-gzip'], (_req, payload, done) => done(null, payload));
   app.setErrorHandler((err, _req, reply) => {

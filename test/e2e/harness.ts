@@ -1,0 +1,142 @@
+// A real daemon per test file, with its own state dir, run dir and cgroup parent named silo-test-<rand>, driven
+// through the real `silo` CLI; and a leak check for everything that carries that name.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const SILO_BIN = join(root, 'bin/silo');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class TestDaemon {
+  readonly tag = `silo-test-${randomBytes(4).toString('hex')}`;
+  readonly stateDir = `/var/lib/${this.tag}`;
+  readonly runDir = `/run/${this.tag}`;
+  readonly socket = `${this.runDir}/silo.sock`;
+  private proc?: ChildProcess;
+  private output = '';
+
+  async start(): Promise<void> {
+    this.proc = spawn(process.execPath, [SILO_BIN, 'daemon', '--state-dir', this.stateDir, '--run-dir', this.runDir, '--cgroup-parent', this.tag], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (b) => (this.output += b));
+    this.proc.stderr!.on('data', (b) => (this.output += b));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`daemon exited: ${this.output}`);
+      if (await canConnect(this.socket)) return;
+      await sleep(50);
+    }
+    throw new Error(`daemon did not come up: ${this.output}`);
+  }
+
+  /** Time from spawn to the API answering, ms. */
+  async startTimed(): Promise<number> {
+    const t0 = Date.now();
+    await this.start();
+    return Date.now() - t0;
+  }
+
+  get logs(): string {
+    return this.output;
+  }
+
+  /** SIGKILL the daemon: the containers must not notice. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await done;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await done;
+  }
+
+  /** Run the real CLI against this daemon. */
+  silo(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return new Promise((res, rej) => {
+      const p = spawn(process.execPath, [SILO_BIN, ...args], { env: { ...process.env, SILO_HOST: `unix://${this.socket}` }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+      p.stdout.on('data', (b) => (stdout += b));
+      p.stderr.on('data', (b) => (stderr += b));
+      p.on('error', rej);
+      p.on('close', (code) => {
+        clearTimeout(timer);
+        res({ code: code ?? 128, stdout, stderr });
+      });
+      p.stdin.end(opts.input ?? '');
+    });
+  }
+
+  /** Remove every container, stop the daemon, delete its dirs; then report what is left with its tag. */
+  async teardown(): Promise<string[]> {
+    if (this.proc && this.proc.exitCode === null) {
+      const ps = await this.silo(['ps', '-aq']);
+      const ids = ps.stdout.split('\n').filter(Boolean);
+      if (ids.length) await this.silo(['rm', '-f', ...ids]);
+      await this.stop();
+    }
+    const left = leaks(this.tag);
+    // The cgroup parent is the daemon's, like docker's "docker" parent; the test made it, so the test removes it.
+    for (const ctl of readdirSync('/sys/fs/cgroup')) await rmdir(`/sys/fs/cgroup/${ctl}/${this.tag}`).catch(() => {});
+    await rm(this.stateDir, { recursive: true, force: true });
+    await rm(this.runDir, { recursive: true, force: true });
+    return left;
+  }
+}
+
+/** Kernel objects and processes that carry `tag`: mounts, loop devices, cgroups, monitors. */
+export function leaks(tag: string): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(tag)) out.push(`mount: ${line.split(' ')[4]}`);
+  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' });
+  for (const line of loops.split('\n')) if (line.includes(tag)) out.push(`loop: ${line}`);
+  for (const ctl of readdirSync('/sys/fs/cgroup')) {
+    if (existsSync(`/sys/fs/cgroup/${ctl}/${tag}`)) {
+      const kids = readdirSync(`/sys/fs/cgroup/${ctl}/${tag}`, { withFileTypes: true }).filter((d) => d.isDirectory());
+      if (kids.length) out.push(`cgroup: ${ctl}/${tag}/${kids.map((k) => k.name).join(',')}`);
+    }
+  }
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(tag) && !cmd.includes(' daemon ')) out.push(`process ${pid}: ${cmd.slice(0, 120)}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((r) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      r(true);
+    });
+    s.once('error', () => r(false));
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

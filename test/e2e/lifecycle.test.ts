@@ -1,0 +1,127 @@
+// The foundation, end to end, as a user drives it: the real daemon, CLI, runc, conmon, overlay and loop devices.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statfsSync } from 'node:fs';
+import { TestDaemon, sleep } from './harness.js';
+
+const d = new TestDaemon();
+before(() => d.start());
+after(async () => assert.deepEqual(await d.teardown(), []));
+
+test('run --rm prints hello and leaves nothing behind', async () => {
+  const r = await d.silo(['run', '--rm', 'busybox', 'echo', 'hello']);
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'hello\n');
+  assert.equal(r.code, 0);
+  const ps = await d.silo(['ps', '-aq']);
+  assert.equal(ps.stdout.trim(), '');
+});
+
+test('exit codes: the container\'s, 127 for a missing command, 125 for a daemon error', async () => {
+  assert.equal((await d.silo(['run', '--rm', 'busybox', 'sh', '-c', 'exit 3'])).code, 3);
+  const nf = await d.silo(['run', '--rm', 'busybox', 'no-such-command']);
+  assert.equal(nf.code, 127, nf.stderr);
+  assert.match(nf.stderr, /not found/);
+  assert.equal(nf.stderr.trim().split('\n').length, 1);
+  const bad = await d.silo(['run', '--rm', 'no-such-image:v9', 'true']);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /no-such-image/);
+});
+
+test('piped stdin reaches the container', async () => {
+  const r = await d.silo(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'tr a-z A-Z; echo err >&2'], { input: 'piped words\n' });
+  assert.equal(r.stdout, 'PIPED WORDS\n');
+  assert.equal(r.stderr, 'err\n');
+  assert.equal(r.code, 0);
+});
+
+test('detached container: limits, stats, top, inspect, exec, logs, stop within grace', async () => {
+  const r = await d.silo(['run', '-d', '--name', 'w', '--hostname', 'wbox', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '50', 'busybox', 'sh', '-c', 'echo started; trap "exit 0" TERM; while true; do sleep 1; done']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.trim(), /^[0-9a-f]{64}$/);
+
+  const insp = JSON.parse((await d.silo(['inspect', 'w'])).stdout)[0];
+  assert.equal(insp.State, 'Running');
+  assert.equal(insp.Document.Container.Memory.SizeInMB, 64);
+  assert.equal(insp.Document.Container.Pids.Limit, 50);
+
+  const stats = await d.silo(['stats', '--no-stream', '--format', 'json', 'w']);
+  assert.equal(stats.code, 0, stats.stderr);
+  const s = JSON.parse(stats.stdout);
+  const st = Array.isArray(s) ? s[0] : s;
+  assert.ok(JSON.stringify(st).includes('67108864'), `memory limit 64 MiB in stats: ${stats.stdout}`);
+
+  const top = await d.silo(['top', 'w']);
+  assert.match(top.stdout, /PID/);
+  assert.match(top.stdout, /sleep|sh/);
+
+  const host = await d.silo(['exec', 'w', 'hostname']);
+  assert.equal(host.stdout, 'wbox\n');
+  assert.equal((await d.silo(['exec', 'w', 'sh', '-c', 'exit 5'])).code, 5);
+
+  await sleep(300);
+  const logs = await d.silo(['logs', 'w']);
+  assert.equal(logs.stdout, 'started\n');
+
+  const t0 = Date.now();
+  const stop = await d.silo(['stop', '-t', '3', 'w']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.ok(Date.now() - t0 < 4000, 'stop within its grace period plus a second');
+  const after = JSON.parse((await d.silo(['inspect', 'w'])).stdout)[0];
+  assert.equal(after.State, 'Stopped');
+  assert.equal((await d.silo(['rm', 'w'])).code, 0);
+});
+
+test('a process that ignores SIGTERM is killed after the grace period', async () => {
+  await d.silo(['run', '-d', '--name', 'stubborn', 'busybox', 'sh', '-c', 'trap "" TERM; while true; do sleep 1; done']);
+  const t0 = Date.now();
+  assert.equal((await d.silo(['stop', '-t', '1', 'stubborn'])).code, 0);
+  const dt = Date.now() - t0;
+  assert.ok(dt >= 900 && dt < 2500, `stopped after ${dt} ms`);
+  assert.equal((await d.silo(['wait', 'stubborn'])).stdout.trim(), '137');
+  await d.silo(['rm', 'stubborn']);
+});
+
+test('memory limit: an allocation past --memory is killed', async () => {
+  const r = await d.silo(['run', '--rm', '--memory', '32m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/dev/null bs=64M count=1']);
+  assert.equal(r.code, 137, r.stderr);
+});
+
+test('pids limit: a fork bomb hits --pids-limit', async () => {
+  const r = await d.silo(['run', '--rm', '--pids-limit', '20', 'busybox', 'sh', '-c', 'for i in $(seq 40); do sleep 5 & done 2>/dev/null; n=$(ls /proc | grep -c "^[0-9]"); echo $n']);
+  const n = Number(r.stdout.trim().split('\n').pop());
+  assert.ok(n > 0 && n <= 21, `processes seen: ${r.stdout} ${r.stderr}`);
+});
+
+test('cpu limit: --cpus throttles a busy loop', async () => {
+  await d.silo(['run', '-d', '--name', 'busy', '--cpus', '0.2', 'busybox', 'sh', '-c', 'while :; do :; done']);
+  await sleep(1500);
+  const stats = JSON.parse((await d.silo(['stats', '--no-stream', '--format', 'json', 'busy'])).stdout);
+  const st = Array.isArray(stats) ? stats[0] : stats;
+  const throttled = JSON.stringify(st).match(/"throttledPeriods":(\d+)/);
+  assert.ok(throttled && Number(throttled[1]) > 0, `throttled periods in ${JSON.stringify(st)}`);
+  await d.silo(['rm', '-f', 'busy']);
+});
+
+test('scratch cap: writing past --storage-size fails with ENOSPC and the host does not fill', async () => {
+  const free0 = statfsSync('/var/lib').bavail;
+  const r = await d.silo(['run', '--rm', '--storage-size', '64m', 'busybox', 'dd', 'if=/dev/zero', 'of=/big', 'bs=1M', 'count=100']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /No space left on device/);
+  const free1 = statfsSync('/var/lib').bavail;
+  const bsize = statfsSync('/var/lib').bsize;
+  assert.ok(Math.abs(free0 - free1) * bsize < 32 * 1024 * 1024, 'host free space as before');
+});
+
+test('commit round trip: changes become a layer, deletions whiteouts', async () => {
+  await d.silo(['run', '--name', 'src', 'busybox', 'sh', '-c', 'echo kept > /kept.txt && rm /bin/vi && mkdir -p /data && echo x > /data/x']);
+  const c = await d.silo(['commit', 'src', 'snap:v1']);
+  assert.equal(c.code, 0, c.stderr);
+  const r = await d.silo(['run', '--rm', 'snap:v1', 'sh', '-c', 'cat /kept.txt /data/x; test -e /bin/vi && echo vi-present || echo vi-gone']);
+  assert.equal(r.stdout, 'kept\nx\nvi-gone\n');
+  const imgs = await d.silo(['images']);
+  assert.match(imgs.stdout, /snap\s+v1/);
+  await d.silo(['rm', 'src']);
+  assert.equal((await d.silo(['rmi', 'snap:v1'])).code, 0);
+});

@@ -1,0 +1,39 @@
+// Containers outlive the daemon: SIGKILL it, start it again, and everything is as it was.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestDaemon, sleep } from './harness.js';
+
+const d = new TestDaemon();
+before(() => d.start());
+after(async () => assert.deepEqual(await d.teardown(), []));
+
+test('SIGKILL of the daemon: running containers go on, exits meanwhile are recorded', async () => {
+  const w = await d.silo(['run', '-d', '--name', 'w', 'busybox', 'sh', '-c', 'echo one; sleep 1000']);
+  assert.equal(w.code, 0, w.stderr);
+  const e = await d.silo(['run', '-d', '--name', 'ends', 'busybox', 'sh', '-c', 'sleep 2; echo bye; exit 7']);
+  assert.equal(e.code, 0, e.stderr);
+  await sleep(300);
+
+  await d.kill();
+  await sleep(2500); // `ends` exits while no daemon runs
+  const ms = await d.startTimed();
+  assert.ok(ms < 10_000, `daemon up in ${ms} ms`);
+
+  const iw = JSON.parse((await d.silo(['inspect', 'w'])).stdout)[0];
+  assert.equal(iw.State, 'Running');
+  assert.equal((await d.silo(['logs', 'w'])).stdout, 'one\n');
+  assert.equal((await d.silo(['exec', 'w', 'echo', 'still here'])).stdout, 'still here\n');
+
+  const ie = JSON.parse((await d.silo(['inspect', 'ends'])).stdout)[0];
+  assert.equal(ie.State, 'Stopped');
+  assert.equal(ie.ExitCode, 7);
+  assert.equal((await d.silo(['logs', 'ends'])).stdout, 'bye\n');
+  assert.equal((await d.silo(['wait', 'ends'])).stdout.trim(), '7');
+
+  // The adopted container is still under the daemon's control.
+  const t0 = Date.now();
+  assert.equal((await d.silo(['stop', '-t', '1', 'w'])).code, 0);
+  assert.ok(Date.now() - t0 < 3000);
+  assert.equal((await d.silo(['rm', 'w', 'ends'])).code, 0);
+});
