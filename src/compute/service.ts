@@ -148,7 +148,8 @@ export class ComputeService {
       const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
       let pid: number;
       try {
-        await this.backend.delete(rec.Id, { force: true, keepLogs: true });
+        // A stopped system's last run left runtime state behind; its log stays.
+        if (rec.State === 'Stopped') await this.backend.delete(rec.Id, { force: true, keepLogs: true });
         ({ pid } = await this.backend.create({
           id: rec.Id,
           name: rec.Name,

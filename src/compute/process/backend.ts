@@ -1,0 +1,326 @@
+// The `process` isolation backend: one runc container per Silo container, each under its own conmon so that
+// containers outlive the daemon. Everything about a container is found again from its id and the directories:
+//   <runDir>/runc              runc's state root
+//   <runDir>/b/<id>/           bundle: config.json, pidfiles, conmon's attach socket and ctl/winsz FIFOs
+//   <runDir>/x/<execId>/       one exec: process.json, pidfiles, attach socket, ctl FIFO, `owner` (container id)
+//   <stateDir>/<id>/           survives daemon restarts: ctr.log (k8s-file), exit and oom (conmon's persist dir)
+
+import { mkdir, readFile, readdir, rm, stat, writeFile, open } from 'node:fs/promises';
+import { constants, watch } from 'node:fs';
+import { join } from 'node:path';
+import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
+import { writeJsonAtomic, readJson } from '../../common/atomic.js';
+import type {
+  Attachment, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, ProcessInfo, Resources, RuntimeState, Statistics,
+} from './types.js';
+import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares } from './spec.js';
+import { resolveUserInRootfs, uidNames } from './user.js';
+import { startConmon } from './conmon.js';
+import { Runc } from './runc.js';
+import { connectAttach } from './attach.js';
+import { fileExists, readLogFile } from './logs.js';
+import { Job, processList } from './cgroup.js';
+import { conmonAlive, waitGone, killConmon } from './proc.js';
+
+export interface BackendConfig {
+  stateDir: string;
+  runDir: string;
+  cgroupParent: string;
+  runc: string;
+  conmon: string;
+  nofileHard: number;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** sun_path is 108 bytes including the NUL. */
+const MAX_SOCKET_PATH = 107;
+
+function checkId(id: string, what = 'container id'): void {
+  if (!ID_RE.test(id)) throw invalid(`invalid ${what}: ${id}`);
+}
+
+export class ProcessBackend implements IsolationBackend {
+  private readonly runc: Runc;
+
+  constructor(private readonly cfg: BackendConfig) {
+    this.runc = new Runc(cfg.runc, join(cfg.runDir, 'runc'));
+  }
+
+  private bundle(id: string) { return join(this.cfg.runDir, 'b', id); }
+  private execDir(execId: string) { return join(this.cfg.runDir, 'x', execId); }
+  private stateOf(id: string) { return join(this.cfg.stateDir, id); }
+  private job(id: string) { return new Job(cgroupsPath(this.cfg.cgroupParent, id)); }
+
+  private async exists(id: string): Promise<boolean> {
+    checkId(id);
+    return (await fileExists(this.bundle(id))) || (await fileExists(this.stateOf(id))) || (await this.runc.state(id)) !== undefined;
+  }
+
+  private async mustExist(id: string): Promise<void> {
+    if (!(await this.exists(id))) throw notFound('container', id);
+  }
+
+  private async rootfsOf(id: string): Promise<{ rootfs: string; hostname: string }> {
+    const spec = await readJson<{ root?: { path?: string }; hostname?: string }>(join(this.bundle(id), 'config.json'));
+    if (!spec?.root?.path) throw notFound('container', id);
+    return { rootfs: spec.root.path, hostname: spec.hostname ?? '' };
+  }
+
+  async create(o: InitOptions): Promise<{ pid: number }> {
+    checkId(o.id);
+    const bundle = this.bundle(o.id);
+    const attachPath = join(bundle, 'attach');
+    if (attachPath.length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket: ${attachPath}`);
+    if ((await fileExists(bundle)) || (await this.runc.state(o.id))) throw alreadyExists(`container ${o.id} already exists`);
+    const user = await resolveUserInRootfs(o.rootfs, o.process.user);
+    const spec = buildSpec(o, { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user });
+    const state = this.stateOf(o.id);
+    await mkdir(bundle, { recursive: true, mode: 0o700 });
+    // An earlier run's exit record must not be taken for this run's; its log is kept and appended to, as docker's.
+    await this.forgetExit(o.id);
+    await mkdir(state, { recursive: true, mode: 0o700 });
+    try {
+      await writeJsonAtomic(join(bundle, 'config.json'), spec);
+      const h = startConmon({
+        conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
+        bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: join(state, 'ctr.log'),
+        persistDir: state, stdin: o.process.stdin, tty: o.process.tty,
+      });
+      return { pid: await h.pid };
+    } catch (e) {
+      await this.delete(o.id, { force: true }).catch(() => {});
+      throw e;
+    }
+  }
+
+  async attach(id: string): Promise<Attachment> {
+    checkId(id);
+    const p = join(this.bundle(id), 'attach');
+    if (!(await fileExists(p))) {
+      await this.mustExist(id);
+      throw badState(`container ${id} is not running: nothing to attach to`);
+    }
+    return connectAttach(p);
+  }
+
+  async start(id: string): Promise<void> {
+    checkId(id);
+    await this.runc.start(id);
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    checkId(id);
+    await this.runc.kill(id, signal, all);
+  }
+
+  async pause(id: string): Promise<void> {
+    checkId(id);
+    await this.runc.pause(id);
+  }
+
+  async resume(id: string): Promise<void> {
+    checkId(id);
+    await this.runc.resume(id);
+  }
+
+  async update(id: string, r: Resources): Promise<void> {
+    checkId(id);
+    const f: string[] = [];
+    if (r.memoryBytes !== undefined && r.memoryBytes > 0) f.push('--memory', String(r.memoryBytes), '--memory-swap', String(r.memoryBytes));
+    if (r.cpus !== undefined && r.cpus > 0) f.push('--cpu-period', String(CPU_PERIOD), '--cpu-quota', String(Math.max(1000, Math.round(r.cpus * CPU_PERIOD))));
+    if (r.cpuWeight !== undefined && r.cpuWeight > 0) f.push('--cpu-share', String(weightToShares(r.cpuWeight)));
+    if (r.pidsLimit !== undefined && r.pidsLimit > 0) f.push('--pids-limit', String(r.pidsLimit));
+    await this.runc.update(id, f);
+  }
+
+  async state(id: string): Promise<RuntimeState> {
+    checkId(id);
+    const s = await this.runc.state(id);
+    if (s) {
+      const status = (['created', 'running', 'paused', 'stopped'] as const).find((x) => x === s.status) ?? 'unknown';
+      return status === 'stopped' ? { status } : { status, pid: s.pid };
+    }
+    if (await fileExists(join(this.stateOf(id), 'exit'))) return { status: 'stopped' };
+    if (await this.exists(id)) return { status: 'unknown' };
+    throw notFound('container', id);
+  }
+
+  async exitStatus(id: string): Promise<ExitStatus | undefined> {
+    checkId(id);
+    const file = join(this.stateOf(id), 'exit');
+    let raw: string;
+    let mtime: Date;
+    try {
+      [raw, mtime] = await Promise.all([readFile(file, 'utf8'), stat(file).then((s) => s.mtime)]);
+    } catch {
+      return undefined;
+    }
+    const exitCode = Number.parseInt(raw.trim(), 10);
+    // conmon writes `oom` when the memory cgroup reported an OOM kill; the cgroup counter covers a missed event.
+    const oomKilled =
+      (await fileExists(join(this.stateOf(id), 'oom'))) ||
+      (exitCode === 137 && (await this.job(id).oomKills()) > 0);
+    return { exitCode: Number.isNaN(exitCode) ? -1 : exitCode, finishedAt: mtime.toISOString(), ...(oomKilled ? { oomKilled } : {}) };
+  }
+
+  async waitExit(id: string): Promise<ExitStatus> {
+    await this.mustExist(id);
+    const dir = this.stateOf(id);
+    let wake: (() => void) | undefined;
+    let watcher: ReturnType<typeof watch> | undefined;
+    try {
+      watcher = watch(dir, () => wake?.());
+      watcher.on('error', () => {});
+    } catch {
+      watcher = undefined; // poll only
+    }
+    try {
+      for (let tick = 0; ; tick++) {
+        const st = await this.exitStatus(id);
+        if (st) return st;
+        // A monitor that died without writing the exit file (killed by hand): report an unknown exit code.
+        if (tick % 8 === 7 && !(await conmonAlive(join(this.bundle(id), 'conmon.pid')))) {
+          const again = await this.exitStatus(id);
+          if (again) return again;
+          if (!(await fileExists(this.bundle(id))) && !(await fileExists(dir))) throw notFound('container', id);
+          return { exitCode: -1, finishedAt: new Date().toISOString() };
+        }
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 250);
+          wake = () => { clearTimeout(t); r(); };
+        });
+        wake = undefined;
+      }
+    } finally {
+      watcher?.close();
+    }
+  }
+
+  async statistics(id: string): Promise<Statistics> {
+    await this.mustExist(id);
+    const job = this.job(id);
+    if (!(await fileExists(job.path('memory'))) && !(await fileExists(job.path('pids')))) throw badState(`container ${id} is not running`);
+    return job.statistics();
+  }
+
+  async processList(id: string): Promise<ProcessInfo[]> {
+    const { rootfs } = await this.rootfsOf(id);
+    return processList(await this.job(id).pids(), await uidNames(rootfs));
+  }
+
+  async resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void> {
+    checkId(id);
+    if (execId) checkId(execId, 'exec id');
+    if (!(rows > 0 && cols > 0 && rows < 65536 && cols < 65536)) throw invalid(`invalid console size ${rows}x${cols}`);
+    const ctl = join(execId ? this.execDir(execId) : this.bundle(id), 'ctl');
+    // conmon's control FIFO: "<type> <height> <width>\n", type 1 = window resize. O_NONBLOCK: never hang on a
+    // FIFO nobody reads (ENXIO when conmon is gone).
+    let fh;
+    try {
+      fh = await open(ctl, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      if (!execId) await this.mustExist(id);
+      throw badState(`cannot resize ${execId ?? id}: ${(e as Error).message}`);
+    }
+    try {
+      await fh.write(`1 ${Math.floor(rows)} ${Math.floor(cols)}\n`);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async exec(id: string, o: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }> {
+    checkId(id);
+    checkId(o.execId, 'exec id');
+    const st = await this.runc.state(id);
+    if (!st) throw notFound('container', id);
+    if (st.status !== 'running') throw badState(`container ${id} is ${st.status}, not running`);
+    const dir = this.execDir(o.execId);
+    if (join(dir, 'attach').length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket`);
+    if (await fileExists(dir)) throw alreadyExists(`exec ${o.execId} already exists`);
+    const { rootfs, hostname } = await this.rootfsOf(id);
+    const user = await resolveUserInRootfs(rootfs, o.process.user);
+    const proc = buildProcess(o.process, hostname, { nofileHard: this.cfg.nofileHard, user });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    let attachment: Attachment | undefined;
+    try {
+      await writeFile(join(dir, 'owner'), id);
+      await writeJsonAtomic(join(dir, 'process.json'), proc);
+      const h = startConmon({
+        conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: id, cuuid: o.execId, name: o.execId,
+        bundle: dir, pidFile: join(dir, 'pid'), conmonPidFile: join(dir, 'conmon.pid'), persistDir: dir,
+        stdin: o.process.stdin, tty: o.process.tty, execProcessSpec: join(dir, 'process.json'),
+      });
+      // Attach first, then let conmon run `runc exec`, so no output is lost.
+      await Promise.race([h.attachReady!, h.pid]);
+      attachment = await connectAttach(join(dir, 'attach'));
+      h.release!();
+      const pid = await h.pid;
+      const exit = (async (): Promise<ExitStatus> => {
+        let code = await h.exitCode!;
+        if (code === undefined) {
+          const raw = await readFile(join(dir, 'exit'), 'utf8').catch(() => '');
+          code = raw ? Number.parseInt(raw, 10) : -1;
+        }
+        await waitGone(join(dir, 'conmon.pid'), 5000);
+        await rm(dir, { recursive: true, force: true });
+        return { exitCode: code, finishedAt: new Date().toISOString() };
+      })();
+      return { pid, attachment, exit };
+    } catch (e) {
+      attachment?.detach();
+      await killConmon(join(dir, 'conmon.pid'), o.execId);
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async readLogs(
+    id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal,
+  ): Promise<void> {
+    await this.mustExist(id);
+    const exitFile = join(this.stateOf(id), 'exit');
+    // A container whose monitor is gone will never write more: stop following then too.
+    const exited = async () => (await fileExists(exitFile)) || !(await conmonAlive(join(this.bundle(id), 'conmon.pid')));
+    await readLogFile(join(this.stateOf(id), 'ctr.log'), exited, opts, onEntry, signal);
+  }
+
+  async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
+    checkId(id);
+    const st = await this.runc.state(id);
+    if (st && (st.status === 'running' || st.status === 'paused') && !opts.force) {
+      throw badState(`container ${id} is ${st.status}: stop it first or force`);
+    }
+    if (st) await this.runc.delete(id, true);
+    const bundle = this.bundle(id);
+    // conmon exits once init is reaped and the exit file written; give it a moment, then make sure.
+    if (!(await waitGone(join(bundle, 'conmon.pid'), 5000))) await killConmon(join(bundle, 'conmon.pid'), id);
+    await this.deleteExecs(id);
+    await this.job(id).remove();
+    await rm(bundle, { recursive: true, force: true });
+    if (opts.keepLogs) await this.forgetExit(id);
+    else await rm(this.stateOf(id), { recursive: true, force: true });
+  }
+
+  private async forgetExit(id: string): Promise<void> {
+    for (const f of ['exit', 'oom']) await rm(join(this.stateOf(id), f), { force: true });
+  }
+
+  private async deleteExecs(id: string): Promise<void> {
+    const root = join(this.cfg.runDir, 'x');
+    for (const e of await readdir(root).catch(() => [] as string[])) {
+      const owner = await readFile(join(root, e, 'owner'), 'utf8').catch(() => '');
+      if (owner !== id) continue;
+      if (!(await waitGone(join(root, e, 'conmon.pid'), 2000))) await killConmon(join(root, e, 'conmon.pid'), e);
+      await rm(join(root, e), { recursive: true, force: true });
+    }
+  }
+
+  async list(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const d of [join(this.cfg.runDir, 'b'), this.runc.root, this.cfg.stateDir]) {
+      for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory() && ID_RE.test(e.name)) ids.add(e.name);
+    }
+    return [...ids].sort();
+  }
+}

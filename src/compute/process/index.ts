@@ -1,0 +1,36 @@
+// Entry point of the `process` isolation backend (runc under conmon).
+
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalid } from '../../common/errors.js';
+import type { IsolationBackend } from './types.js';
+import { ProcessBackend } from './backend.js';
+import { parseNofileHard } from './spec.js';
+
+export type { IsolationBackend } from './types.js';
+export { ProcessBackend } from './backend.js';
+
+export async function openProcessIsolation(opts: {
+  stateDir: string;
+  runDir: string;
+  cgroupParent: string;
+  runc?: string;
+  conmon?: string;
+}): Promise<IsolationBackend> {
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(opts.cgroupParent.replace(/^\/+|\/+$/g, ''))) {
+    throw invalid(`invalid cgroup parent: ${opts.cgroupParent}`);
+  }
+  for (const d of [opts.stateDir, opts.runDir, join(opts.runDir, 'runc'), join(opts.runDir, 'b'), join(opts.runDir, 'x')]) {
+    await mkdir(d, { recursive: true, mode: 0o700 });
+  }
+  // RLIMIT_NOFILE may not exceed the daemon's own hard limit (no CAP_SYS_RESOURCE on some hosts).
+  const nofileHard = parseNofileHard(await readFile('/proc/self/limits', 'utf8').catch(() => ''));
+  return new ProcessBackend({
+    stateDir: opts.stateDir,
+    runDir: opts.runDir,
+    cgroupParent: opts.cgroupParent.replace(/^\/+|\/+$/g, ''),
+    runc: opts.runc ?? '/usr/sbin/runc',
+    conmon: opts.conmon ?? '/usr/bin/conmon',
+    nofileHard,
+  });
+}

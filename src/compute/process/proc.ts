@@ -1,0 +1,40 @@
+// Finding a conmon again from its pidfile. A pid alone may have been reused since, so a process counts as "our
+// conmon" only if its command line names that very pidfile (we pass it with -P).
+
+import { readFile } from 'node:fs/promises';
+
+async function conmonPid(pidFile: string): Promise<number | undefined> {
+  const raw = await readFile(pidFile, 'utf8').catch(() => '');
+  const pid = Number.parseInt(raw.trim(), 10);
+  if (!(pid > 1)) return undefined;
+  const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  // A zombie has an empty cmdline: it is gone for our purposes.
+  const args = cmd.split('\0');
+  return args[0]?.endsWith('conmon') && args.includes(pidFile) ? pid : undefined;
+}
+
+export async function conmonAlive(pidFile: string): Promise<boolean> {
+  return (await conmonPid(pidFile)) !== undefined;
+}
+
+/** Wait up to ms for the conmon to exit; true when it is gone. */
+export async function waitGone(pidFile: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (!(await conmonAlive(pidFile))) return true;
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGKILL the conmon of this pidfile, if it still runs, and wait briefly for it to go. */
+export async function killConmon(pidFile: string, _label: string): Promise<void> {
+  const pid = await conmonPid(pidFile);
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitGone(pidFile, 2000);
+}

@@ -1,0 +1,175 @@
+// OCI runtime spec (config.json / process.json) generation. Pure: everything read from disk (the user's passwd
+// entry, the daemon's RLIMIT_NOFILE hard limit) is passed in, so the hardening is unit-testable.
+
+import { posix } from 'node:path';
+import { invalid } from '../../common/errors.js';
+import type { InitOptions, ProcessParams, Resources } from './types.js';
+import type { ResolvedUser } from './user.js';
+import { defaultSeccompProfile } from './seccomp.js';
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const NOFILE_CAP = 1048576;
+
+export interface SpecContext {
+  cgroupParent: string;
+  /** The daemon's RLIMIT_NOFILE hard limit: root lacks CAP_SYS_RESOURCE here, so runc cannot raise past it. */
+  nofileHard: number;
+  user: ResolvedUser;
+}
+
+/** Reject working directories that are relative or that point into /proc/<pid>/fd (CVE-2024-21626). */
+export function checkCwd(cwd: string): string {
+  const c = cwd || '/';
+  if (!posix.isAbsolute(c)) throw invalid(`working directory must be absolute: ${c}`);
+  const n = posix.normalize(c);
+  if (/^\/proc\/(self|thread-self|[0-9]+)\/fd(\/|$)/.test(n)) throw invalid(`working directory not allowed: ${c}`);
+  return n;
+}
+
+/** Env with PATH, HOSTNAME, HOME and (tty) TERM filled in when the caller did not set them. */
+export function buildEnv(p: ProcessParams, hostname: string, home: string): string[] {
+  const env = [...p.env];
+  const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));
+  if (!has('PATH')) env.unshift(`PATH=${DEFAULT_PATH}`);
+  if (!has('HOSTNAME') && hostname) env.push(`HOSTNAME=${hostname}`);
+  if (!has('HOME')) env.push(`HOME=${home}`);
+  if (p.tty && !has('TERM')) env.push('TERM=xterm');
+  return env;
+}
+
+/** The `process` object, shared by config.json (init) and process.json (exec). */
+export function buildProcess(p: ProcessParams, hostname: string, ctx: Omit<SpecContext, 'cgroupParent'>) {
+  if (!p.args.length) throw invalid('no command given');
+  const u = ctx.user;
+  const root = u.uid === 0;
+  const nofile = Math.min(NOFILE_CAP, ctx.nofileHard);
+  const proc: Record<string, unknown> = {
+    terminal: p.tty,
+    user: { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) },
+    args: p.args,
+    env: buildEnv(p, hostname, u.home),
+    cwd: checkCwd(p.cwd),
+    capabilities: {
+      bounding: DEFAULT_CAPS,
+      // Docker clears effective/permitted for non-root users: they only gain caps through file capabilities.
+      effective: root ? DEFAULT_CAPS : [],
+      permitted: root ? DEFAULT_CAPS : [],
+    },
+    rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+    noNewPrivileges: true,
+    // No oomScoreAdj: lowering it needs CAP_SYS_RESOURCE, which root lacks on some hosts.
+  };
+  if (p.tty && p.consoleSize) proc.consoleSize = { height: p.consoleSize.rows, width: p.consoleSize.cols };
+  return proc;
+}
+
+/** cpuWeight 1..10000 → cpu.shares 2..262144, linear. */
+export function weightToShares(w: number): number {
+  const c = Math.min(10000, Math.max(1, Math.round(w)));
+  return Math.round(2 + ((c - 1) * (262144 - 2)) / 9999);
+}
+
+export const CPU_PERIOD = 100000;
+
+export function buildResources(r: Resources): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r.memoryBytes !== undefined && r.memoryBytes > 0) {
+    // swap = limit: memory+swap may not exceed the memory limit, i.e. no swap.
+    out.memory = { limit: r.memoryBytes, swap: r.memoryBytes };
+  }
+  const cpu: Record<string, number> = {};
+  if (r.cpus !== undefined && r.cpus > 0) {
+    cpu.quota = Math.max(1000, Math.round(r.cpus * CPU_PERIOD));
+    cpu.period = CPU_PERIOD;
+  }
+  if (r.cpuWeight !== undefined && r.cpuWeight > 0) cpu.shares = weightToShares(r.cpuWeight);
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  if (r.pidsLimit !== undefined && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
+  return out;
+}
+
+const dev = (type: 'c' | 'b', major: number | undefined, minor: number | undefined, access: string) => ({
+  allow: true, type, ...(major === undefined ? {} : { major }), ...(minor === undefined ? {} : { minor }), access,
+});
+
+/** Device cgroup allowlist: deny all, then the standard character devices (and mknod of anything). */
+export const DEVICE_RULES = [
+  { allow: false, access: 'rwm' },
+  dev('c', undefined, undefined, 'm'),
+  dev('b', undefined, undefined, 'm'),
+  dev('c', 1, 3, 'rwm'), // null
+  dev('c', 1, 5, 'rwm'), // zero
+  dev('c', 1, 7, 'rwm'), // full
+  dev('c', 1, 8, 'rwm'), // random
+  dev('c', 1, 9, 'rwm'), // urandom
+  dev('c', 5, 0, 'rwm'), // tty
+  dev('c', 5, 1, 'rwm'), // console
+  dev('c', 5, 2, 'rwm'), // ptmx
+  dev('c', 136, undefined, 'rwm'), // pts/*
+  dev('c', 10, 200, 'rwm'), // net/tun
+];
+
+export function cgroupsPath(cgroupParent: string, id: string): string {
+  return `/${cgroupParent.replace(/^\/+|\/+$/g, '')}/${id}`;
+}
+
+export function buildSpec(o: InitOptions, ctx: SpecContext): Record<string, unknown> {
+  if (!posix.isAbsolute(o.rootfs)) throw invalid(`rootfs must be absolute: ${o.rootfs}`);
+  const mounts: Record<string, unknown>[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
+  ];
+  for (const m of o.mounts) {
+    if (!posix.isAbsolute(m.ContainerPath)) throw invalid(`mount destination must be absolute: ${m.ContainerPath}`);
+    if (!posix.isAbsolute(m.HostPath)) throw invalid(`mount source must be absolute: ${m.HostPath}`);
+    mounts.push({ destination: posix.normalize(m.ContainerPath), type: 'bind', source: m.HostPath, options: ['rbind', 'rprivate', m.ReadOnly ? 'ro' : 'rw'] });
+  }
+  for (const f of o.etcFiles ?? []) {
+    mounts.push({ destination: f.containerPath, type: 'bind', source: f.hostPath, options: ['bind', 'rprivate', 'ro'] });
+  }
+  const namespaces: Record<string, string>[] = [
+    { type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'cgroup' },
+    o.netnsPath ? { type: 'network', path: o.netnsPath } : { type: 'network' },
+  ];
+  return {
+    ociVersion: '1.0.2',
+    process: buildProcess(o.process, o.hostname, ctx),
+    root: { path: o.rootfs, readonly: false },
+    hostname: o.hostname,
+    mounts,
+    linux: {
+      namespaces,
+      cgroupsPath: cgroupsPath(ctx.cgroupParent, o.id),
+      resources: { devices: DEVICE_RULES, ...buildResources(o.resources) },
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+      seccomp: defaultSeccompProfile(),
+    },
+  };
+}
+
+/** The daemon's RLIMIT_NOFILE hard limit, parsed from /proc/self/limits text (node has no getrlimit). */
+export function parseNofileHard(limitsText: string): number {
+  const line = limitsText.split('\n').find((l) => l.startsWith('Max open files'));
+  const f = line?.trim().split(/\s{2,}/);
+  const hard = f?.[2];
+  if (!hard) return 1024;
+  return hard === 'unlimited' ? NOFILE_CAP : Number(hard) || 1024;
+}
