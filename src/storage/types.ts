@@ -18,6 +18,7 @@ export interface HistoryEntry {
   created_by?: string;
   comment?: string;
   empty_layer?: boolean;
+  author?: string;
 }
 
 export interface Image {
@@ -81,7 +82,7 @@ export interface StorageService {
   /** unmountRoot plus delete the scratch image and every file of the container's storage. Idempotent. */
   removeRoot(containerId: string): Promise<void>;
   /** Turn the scratch's changes into a new layer on top of the image and a new image. */
-  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; comment?: string; author?: string }): Promise<Image>;
+  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string }): Promise<Image>;
   /** Container ids that have storage (scratch) on disk; for recovery. */
   listRoots(): Promise<string[]>;
 }

@@ -1,0 +1,239 @@
+// Safe extraction of one layer tar into a fresh directory. Security rules (CVE-2014-6407, CVE-2014-9356,
+// CVE-2017-14992, CVE-2021-32760, CVE-2026-17106):
+//  - every entry path is normalised and must stay inside the layer (paths.ts);
+//  - parents are walked component by component with lstat; a symlink or non-directory on the way is refused,
+//    so an earlier "x -> /etc" can never redirect a later "x/passwd";
+//  - files are opened O_CREAT|O_EXCL|O_NOFOLLOW after removing whatever was at the name;
+//  - hardlink targets must exist inside the layer, reached without symlinks;
+//  - device nodes and FIFOs are refused; sizes, entry counts and gzip ratios are capped (input.ts).
+// The caller extracts into an ingest directory and deletes it on any error.
+
+import { constants as C } from 'node:fs';
+import { lstat, mkdir, open, rm, symlink, link, lchown, lutimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tar from 'tar-stream';
+import { exhausted, invalid, internal, isSiloError, oneLine } from '../common/errors.js';
+import { run } from '../common/exec.js';
+import { entryComponents } from './paths.js';
+import { classifyName, OPAQUE_XATTR } from './whiteout.js';
+import { MeteredInput, type Caps } from './input.js';
+
+export interface ExtractResult {
+  diffId: string;
+  size: number;
+  entries: number;
+}
+
+type Header = tar.Header;
+/** Bytes of a tar or tar.gz: a Node stream, a tar-stream pack, or any async iterable. */
+export type ByteSource = AsyncIterable<Uint8Array | string>;
+/** An archive member as tar-stream yields it (its typings omit the iterator). */
+type Entry = AsyncIterable<Uint8Array> & { header: Header };
+
+const isMissing = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
+
+async function lstatOrNull(p: string) {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    if (isMissing(e)) return null;
+    throw e;
+  }
+}
+
+class Extractor {
+  entries = 0;
+  private dirTimes: { comps: string[]; mtime: Date }[] = [];
+
+  constructor(
+    private readonly root: string,
+    private readonly caps: Caps,
+  ) {}
+
+  /** Walk `comps` under the root with lstat; create missing directories if `create`. Refuse symlinks. */
+  private async walkDirs(comps: string[], name: string, create: boolean): Promise<string> {
+    let p = this.root;
+    for (const [i, c] of comps.entries()) {
+      p = join(p, c);
+      const st = await lstatOrNull(p);
+      if (st === null) {
+        if (!create) throw invalid(`refused entry "${name}": hardlink target is not in the layer ("${c}" does not exist)`);
+        await mkdir(p, { mode: 0o755 });
+      } else if (st.isSymbolicLink()) {
+        throw invalid(`refused entry "${name}": its path passes through the symlink "${comps.slice(0, i + 1).join('/')}"`);
+      } else if (!st.isDirectory()) {
+        throw invalid(`refused entry "${name}": "${c}" on its path is not a directory`);
+      }
+    }
+    return p;
+  }
+
+  /** Clear the final name so a new entry replaces the old one (tar semantics) without following links. */
+  private async clear(p: string, keepDir: boolean): Promise<boolean> {
+    const st = await lstatOrNull(p);
+    if (st === null) return false;
+    if (keepDir && st.isDirectory()) return true;
+    await rm(p, { recursive: true, force: true });
+    return false;
+  }
+
+  private async applyMeta(fh: Awaited<ReturnType<typeof open>>, h: Header): Promise<void> {
+    // chown first: it clears setuid/setgid, chmod afterwards puts them back.
+    await fh.chown(h.uid ?? 0, h.gid ?? 0);
+    await fh.chmod((h.mode ?? 0o644) & 0o7777);
+  }
+
+  async entry(e: Entry): Promise<void> {
+    const h = e.header;
+    const name = h.name;
+    if (++this.entries > this.caps.maxEntries) throw exhausted(`layer refused: more than ${this.caps.maxEntries} entries`);
+    const comps = entryComponents(name);
+    const type: string = h.type ?? 'file';
+    if (type === 'pax-global-header' || type === 'pax-header') return drain(e);
+    if (comps.length === 0) {
+      if (type !== 'directory') throw invalid(`refused entry "${name}": the layer root must be a directory`);
+      await this.dir(this.root, h, comps);
+      return drain(e);
+    }
+    const base = comps[comps.length - 1];
+    const parent = await this.walkDirs(comps.slice(0, -1), name, true);
+    const target = join(parent, base);
+    switch (type) {
+      case 'directory':
+        if (!(await this.clear(target, true))) await mkdir(target, { mode: 0o700 });
+        await this.dir(target, h, comps);
+        return drain(e);
+      case 'file':
+      case 'contiguous-file': {
+        const wh = classifyName(base);
+        if (wh.kind !== 'none') {
+          await drain(e);
+          if (wh.kind === 'opaque') await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', parent]);
+          if (wh.kind === 'whiteout') {
+            const victim = join(parent, wh.target);
+            await this.clear(victim, false);
+            await run('mknod', ['-m', '0000', victim, 'c', '0', '0']);
+          }
+          return;
+        }
+        await this.clear(target, false);
+        const fh = await open(target, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of e) await fh.write(chunk as Buffer);
+          await this.applyMeta(fh, h);
+          if (h.mtime) await fh.utimes(h.mtime, h.mtime);
+        } finally {
+          await fh.close();
+        }
+        return;
+      }
+      case 'symlink': {
+        if (!h.linkname) throw invalid(`refused entry "${name}": symlink without a target`);
+        if (h.linkname.includes('\0')) throw invalid(`refused entry "${name}": NUL in symlink target`);
+        await this.clear(target, false);
+        // The target is stored verbatim and never followed while extracting.
+        await symlink(h.linkname, target);
+        await lchown(target, h.uid ?? 0, h.gid ?? 0);
+        if (h.mtime) await lutimes(target, h.mtime, h.mtime);
+        return drain(e);
+      }
+      case 'link': {
+        const lcomps = entryComponents(h.linkname ?? '', `hardlink "${name}" with target`);
+        if (lcomps.length === 0) throw invalid(`refused entry "${name}": hardlink to the layer root`);
+        const lparent = await this.walkDirs(lcomps.slice(0, -1), name, false);
+        const src = join(lparent, lcomps[lcomps.length - 1]);
+        const st = await lstatOrNull(src);
+        if (st === null) throw invalid(`refused entry "${name}": hardlink target "${h.linkname}" is not in the layer`);
+        if (st.isDirectory()) throw invalid(`refused entry "${name}": hardlink to a directory`);
+        if (src === target) return drain(e);
+        await this.clear(target, false);
+        await link(src, target); // linkat without AT_SYMLINK_FOLLOW: a symlink target is linked, not followed
+        return drain(e);
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        throw invalid(`refused entry "${name}": ${type} nodes are not allowed in layers`);
+      default:
+        throw invalid(`refused entry "${name}": unsupported entry type ${type}`);
+    }
+  }
+
+  private async dir(p: string, h: Header, comps: string[]): Promise<void> {
+    const fh = await open(p, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    try {
+      await this.applyMeta(fh, h);
+    } finally {
+      await fh.close();
+    }
+    // Directory mtimes are set last: creating children would bump them again.
+    if (h.mtime) this.dirTimes.push({ comps, mtime: h.mtime });
+  }
+
+  async finish(): Promise<void> {
+    this.dirTimes.sort((a, b) => b.comps.length - a.comps.length);
+    for (const d of this.dirTimes) {
+      // A later entry may have replaced a parent with a symlink: re-walk with lstat, never set times through one.
+      const p = await this.walkDirs(d.comps, d.comps.join('/'), false).catch(() => undefined);
+      if (p !== undefined) await lutimes(p, d.mtime, d.mtime);
+    }
+  }
+}
+
+async function drain(e: Entry): Promise<void> {
+  for await (const _ of e) {
+    /* discard */
+  }
+}
+
+/** Extract `input` (tar or tar.gz) into the existing empty directory `dest`. Throws on any refusal. */
+export async function extractLayer(input: ByteSource, dest: string, caps: Caps): Promise<ExtractResult> {
+  const meter = new MeteredInput(caps);
+  const ex = tar.extract();
+  let feedErr: unknown;
+  const waitDrain = () =>
+    new Promise<void>((res) => {
+      if (ex.destroyed) return res();
+      const done = () => {
+        ex.off('drain', done);
+        ex.off('close', done);
+        res();
+      };
+      ex.on('drain', done);
+      ex.on('close', done);
+    });
+  const feeding = (async () => {
+    try {
+      for await (const chunk of meter.chunks(input)) {
+        if (ex.destroyed) break;
+        if (!ex.write(chunk)) await waitDrain();
+      }
+      if (!ex.destroyed) ex.end(undefined);
+    } catch (err) {
+      feedErr = err;
+      ex.destroy(err as Error);
+    }
+  })();
+  const x = new Extractor(dest, caps);
+  let current = '';
+  try {
+    for await (const entry of ex as AsyncIterable<unknown> as AsyncIterable<Entry>) {
+      current = entry.header.name;
+      await x.entry(entry);
+    }
+    await feeding;
+    if (feedErr) throw feedErr;
+    await x.finish();
+  } catch (err) {
+    ex.destroy(new Error('extraction aborted'));
+    await feeding;
+    const e = feedErr ?? err;
+    if (isSiloError(e)) throw e;
+    // Host-side failures (ENOSPC, EIO...) are ours; anything else is a malformed archive. Name the entry either way.
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw exhausted(`layer import at entry "${current}": no space left on the storage device`);
+    if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`layer import at entry "${current}": ${oneLine(e)}`, e);
+    throw invalid(`layer refused at entry "${current}": ${oneLine(e)}`);
+  }
+  return { diffId: meter.diffId, size: meter.size, entries: x.entries };
+}
+

@@ -1,0 +1,38 @@
+// Entry point of the storage service: `openStorage` prepares the directories, clears debris of interrupted
+// imports, and returns the StorageService (types.ts).
+
+import { chmod, mkdir } from 'node:fs/promises';
+import { DEFAULT_CAPS, type Caps } from './input.js';
+import { ImageStore } from './images.js';
+import { LayerStore } from './layers.js';
+import { Scratch } from './scratch.js';
+import { Storage } from './service.js';
+import type { StorageService } from './types.js';
+
+export interface StorageOptions extends Partial<Caps> {
+  /** State directory for layers, images and scratch images, e.g. /var/lib/silo/storage. */
+  root: string;
+  /** Run directory for mount points, e.g. /run/silo/storage. */
+  runDir: string;
+}
+
+export async function openStorage(opts: StorageOptions): Promise<StorageService> {
+  const caps: Caps = {
+    maxLayerBytes: opts.maxLayerBytes ?? DEFAULT_CAPS.maxLayerBytes,
+    maxEntries: opts.maxEntries ?? DEFAULT_CAPS.maxEntries,
+    maxRatio: opts.maxRatio ?? DEFAULT_CAPS.maxRatio,
+    ratioAfterBytes: opts.ratioAfterBytes ?? DEFAULT_CAPS.ratioAfterBytes,
+  };
+  await mkdir(opts.root, { recursive: true, mode: 0o700 });
+  await chmod(opts.root, 0o700);
+  const layers = new LayerStore(opts.root, caps);
+  const images = new ImageStore(opts.root);
+  const scratch = new Scratch(opts.root, opts.runDir, layers.layersDir);
+  await layers.init();
+  await images.init();
+  await scratch.init();
+  return new Storage(layers, images, scratch);
+}
+
+export type { StorageService } from './types.js';
+export { normalizeName, familiarName } from './reference.js';

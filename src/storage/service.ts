@@ -1,0 +1,204 @@
+// The storage service: ties the layer store, image records and container scratches together. Two lock
+// scopes: 'meta' guards images + layer publication + garbage collection; 'root:<id>' guards one container's
+// root. When both are needed the order is root → meta.
+
+import { conflict, invalid, isSiloError } from '../common/errors.js';
+import { shortId } from '../common/ids.js';
+import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
+import { applyChanges } from './changes.js';
+import { diffTar } from './commit.js';
+import { chainIds } from './digest.js';
+import { ImageStore, imageIdOf, ociArch, type ImageDoc, type OciImageConfig } from './images.js';
+import type { ByteSource } from './extract.js';
+import type { LayerStore, PendingLayer } from './layers.js';
+import { KeyedLock } from './lock.js';
+import { normalizeName } from './reference.js';
+import type { Scratch } from './scratch.js';
+import type { HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
+
+const META = 'meta';
+
+export class Storage implements StorageService {
+  private lock = new KeyedLock();
+
+  constructor(
+    private readonly layers: LayerStore,
+    private readonly images: ImageStore,
+    private readonly scratch: Scratch,
+  ) {}
+
+  private async toImage(d: ImageDoc): Promise<Image> {
+    let size = 0;
+    for (const c of chainIds(d.oci.rootfs.diff_ids)) size += (await this.layers.get(c))?.size ?? 0;
+    const o = d.oci;
+    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os };
+  }
+
+  async ensureBaseImage(): Promise<Image> {
+    try {
+      return await this.getImage(BASE_NAME);
+    } catch (e) {
+      if (!isSiloError(e) || e.class !== 'NotFound') throw e;
+    }
+    return this.importWith((await busyboxTar()) as unknown as ByteSource, { name: BASE_NAME, changes: BASE_CHANGES, created: BASE_CREATED, createdBy: 'silo base image from /bin/busybox' });
+  }
+
+  async listImages(): Promise<Image[]> {
+    const docs = await this.images.all();
+    docs.sort((a, b) => b.oci.created.localeCompare(a.oci.created) || a.id.localeCompare(b.id));
+    return Promise.all(docs.map((d) => this.toImage(d)));
+  }
+
+  async getImage(ref: string): Promise<Image> {
+    return this.toImage((await this.images.resolve(ref)).doc);
+  }
+
+  importImage(tar: NodeJS.ReadableStream, opts: ImportOptions): Promise<Image> {
+    return this.importWith(tar, { ...opts, created: new Date().toISOString(), createdBy: 'silo import' });
+  }
+
+  private async importWith(tar: ByteSource, o: ImportOptions & { created: string; createdBy: string }): Promise<Image> {
+    // Validate everything cheap before reading a byte of the archive.
+    const name = o.name === undefined ? undefined : normalizeName(o.name);
+    const config = applyChanges({}, o.changes);
+    const pending = await this.layers.ingest(tar);
+    const history: HistoryEntry = { created: o.created, created_by: o.createdBy, ...(o.comment ? { comment: o.comment } : {}) };
+    return this.publishImage(pending, name, (layer) => ({
+      created: o.created,
+      architecture: ociArch(),
+      os: 'linux',
+      config,
+      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+      history: [history],
+    }));
+  }
+
+  /** Publish the layer and write the image record in one critical section, so GC never sees one without the other. */
+  private async publishImage(pending: PendingLayer, name: string | undefined, build: (l: Layer) => OciImageConfig): Promise<Image> {
+    try {
+      return await this.lock.with(META, async () => {
+        const layer = await this.layers.publish(pending);
+        const oci = build(layer);
+        const id = imageIdOf(oci);
+        const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
+        if (name) await this.moveName(doc, name);
+        else await this.images.write(doc);
+        return this.toImage(doc);
+      });
+    } finally {
+      await this.layers.discard(pending); // no-op once published (the dir was renamed away)
+    }
+  }
+
+  /** Give `name` to `doc` (written), taking it from whichever image had it. Caller holds META. */
+  private async moveName(doc: ImageDoc, name: string): Promise<void> {
+    for (const other of await this.images.all()) {
+      if (other.id !== doc.id && other.names.includes(name)) {
+        other.names = other.names.filter((n) => n !== name);
+        await this.images.write(other); // left dangling if that was its last name: listable by id
+      }
+    }
+    if (!doc.names.includes(name)) doc.names = [...doc.names, name];
+    await this.images.write(doc);
+  }
+
+  async tagImage(ref: string, newName: string): Promise<Image> {
+    const name = normalizeName(newName);
+    return this.lock.with(META, async () => {
+      const { doc } = await this.images.resolve(ref);
+      await this.moveName(doc, name);
+      return this.toImage(doc);
+    });
+  }
+
+  async removeImage(ref: string, opts: { force?: boolean; inUse?: (imageId: string) => boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+    return this.lock.with(META, async () => {
+      const { doc, byName } = await this.images.resolve(ref);
+      if (byName && doc.names.length > 1) {
+        doc.names = doc.names.filter((n) => n !== byName);
+        await this.images.write(doc);
+        return { untagged: [byName], deleted: [] };
+      }
+      if (!byName && doc.names.length > 1 && !opts.force) {
+        throw conflict(`image ${shortId(doc.id)} is referenced by several names (${doc.names.join(', ')}); remove them by name or force`);
+      }
+      if (opts.inUse?.(doc.id)) {
+        if (!opts.force) throw conflict(`image ${shortId(doc.id)} is in use by a container`);
+        // Forced while in use: untag, but keep the image (dangling) for the containers made from it.
+        const untagged = doc.names;
+        doc.names = [];
+        await this.images.write(doc);
+        return { untagged, deleted: [] };
+      }
+      await this.images.delete(doc.id);
+      await this.gc();
+      return { untagged: doc.names, deleted: [doc.id] };
+    });
+  }
+
+  /** Delete layers no image and no container scratch refers to. Caller holds META. */
+  private async gc(): Promise<void> {
+    const live = new Set<string>();
+    for (const d of await this.images.all()) for (const c of chainIds(d.oci.rootfs.diff_ids)) live.add(c);
+    for (const m of await this.scratch.allMeta()) for (const c of m.chainIds) live.add(c);
+    for (const l of await this.layers.list()) if (!live.has(l.chainId)) await this.layers.remove(l.chainId);
+  }
+
+  listLayers(): Promise<Layer[]> {
+    return this.layers.list();
+  }
+
+  async mountRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<MountedRoot> {
+    this.scratch.check(containerId);
+    if (!Number.isSafeInteger(opts.scratchBytes) || opts.scratchBytes <= 0) throw invalid('scratchBytes must be a positive integer');
+    return this.lock.with(`root:${containerId}`, () =>
+      // META too: the layers must not be collected between the lookup and the meta record being written.
+      this.lock.with(META, async () => {
+        const { doc } = await this.images.resolve(imageId);
+        const chain = chainIds(doc.oci.rootfs.diff_ids);
+        for (const c of chain) await this.layers.mustGet(c);
+        return this.scratch.mount(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
+      }),
+    );
+  }
+
+  unmountRoot(containerId: string): Promise<void> {
+    this.scratch.check(containerId);
+    return this.lock.with(`root:${containerId}`, () => this.scratch.unmount(containerId));
+  }
+
+  async removeRoot(containerId: string): Promise<void> {
+    this.scratch.check(containerId);
+    await this.lock.with(`root:${containerId}`, async () => {
+      await this.scratch.remove(containerId);
+      await this.lock.with(META, () => this.gc()); // layers kept only for this container can go now
+    });
+  }
+
+  async commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string }): Promise<Image> {
+    this.scratch.check(containerId);
+    const name = opts.name === undefined ? undefined : normalizeName(opts.name);
+    return this.lock.with(`root:${containerId}`, async () => {
+      const meta = await this.scratch.meta(containerId);
+      if (!meta) throw invalid(`container ${containerId} has no scratch to commit`);
+      const base = (await this.images.read(meta.imageId)) ?? (await this.images.resolve(imageId)).doc;
+      if (base.id !== meta.imageId) throw invalid(`container ${containerId} was made from image ${shortId(meta.imageId)}, not ${imageId}`);
+      const parent = meta.chainIds[meta.chainIds.length - 1];
+      const pending = await this.scratch.withUpper(containerId, async (upper) => this.layers.ingest((await diffTar(upper)) as unknown as ByteSource, parent));
+      const created = new Date().toISOString();
+      const h: HistoryEntry = { created, created_by: 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
+      return this.publishImage(pending, name, (layer) => ({
+        ...base.oci,
+        created,
+        ...(opts.author ? { author: opts.author } : {}),
+        config: applyChanges({ ...base.oci.config, ...(opts.config ?? {}) }, opts.changes),
+        rootfs: { type: 'layers', diff_ids: [...base.oci.rootfs.diff_ids, layer.diffId] },
+        history: [...base.oci.history, h],
+      }));
+    });
+  }
+
+  listRoots(): Promise<string[]> {
+    return this.scratch.ids();
+  }
+}

@@ -1,0 +1,243 @@
+// End to end against the real filesystem: base image, imports, hostile archives, whiteouts, image names.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { run } from '../../src/common/exec.js';
+import { openStorage, type StorageOptions } from '../../src/storage/index.js';
+import type { StorageService } from '../../src/storage/types.js';
+
+interface Ctx {
+  s: StorageService;
+  root: string;
+  base: string;
+  opts: StorageOptions;
+}
+
+async function fresh(t: TestContext, caps: Partial<StorageOptions> = {}): Promise<Ctx> {
+  const r = randomBytes(4).toString('hex');
+  const base = `/var/lib/silo-test-${r}`;
+  const runBase = `/run/silo-test-${r}`;
+  const opts = { root: `${base}/storage`, runDir: `${runBase}/storage`, ...caps };
+  const s = await openStorage(opts);
+  t.after(async () => {
+    for (const id of await s.listRoots()) await s.removeRoot(id);
+    await rm(base, { recursive: true, force: true });
+    await rm(runBase, { recursive: true, force: true });
+  });
+  return { s, root: opts.root, base, opts };
+}
+
+type E = { name: string; type?: tar.Header['type']; linkname?: string; body?: string | Buffer; mode?: number; uid?: number; gid?: number; devmajor?: number; devminor?: number };
+
+async function tarOf(entries: E[]): Promise<Buffer> {
+  const p = tar.pack();
+  for (const e of entries) {
+    const { body, ...h } = e;
+    if (body !== undefined) p.entry({ mode: 0o644, ...h }, body);
+    else p.entry({ mode: h.type === 'directory' ? 0o755 : 0o644, ...h });
+  }
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+const stream = (b: Buffer) => Readable.from([b]);
+
+async function nothingLeft(c: Ctx): Promise<void> {
+  assert.deepEqual(await c.s.listImages(), []);
+  assert.deepEqual(await c.s.listLayers(), []);
+  assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
+  assert.deepEqual(await readdir(join(c.root, 'layers')), []);
+}
+
+async function refused(c: Ctx, archive: Buffer, cls: string, msg: RegExp): Promise<void> {
+  await assert.rejects(c.s.importImage(stream(archive), { name: 'evil' }), (e: any) => {
+    assert.equal(e.class, cls, e.message);
+    assert.match(e.message, msg);
+    return true;
+  });
+  await nothingLeft(c);
+}
+
+test('base image: built from busybox-static, idempotent, stable id, 0700 dirs', async (t) => {
+  const c = await fresh(t);
+  const a = await c.s.ensureBaseImage();
+  assert.deepEqual(a.names, ['docker.io/library/busybox:latest']);
+  assert.deepEqual(a.config.Cmd, ['sh']);
+  assert.ok(a.config.Env?.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
+  assert.equal(a.layers.length, 1);
+  const b = await c.s.ensureBaseImage();
+  assert.equal(b.id, a.id);
+  assert.equal((await c.s.listImages()).length, 1);
+  const layer = (await c.s.listLayers())[0];
+  assert.equal(layer.diffId, a.layers[0]);
+  const sh = await lstat(join(layer.path, 'bin/sh'));
+  const bb = await lstat(join(layer.path, 'bin/busybox'));
+  assert.equal(sh.ino, bb.ino);
+  assert.equal((await lstat(join(layer.path, 'tmp'))).mode & 0o7777, 0o1777);
+  assert.match(await readFile(join(layer.path, 'etc/passwd'), 'utf8'), /^nobody:x:65534/m);
+  for (const d of ['', 'layers', 'images', 'ingest', 'scratch']) assert.equal((await lstat(join(c.root, d))).mode & 0o777, 0o700, d);
+  // A second store builds the same bytes: same id.
+  const c2 = await fresh(t);
+  assert.equal((await c2.s.ensureBaseImage()).id, a.id);
+});
+
+test('import: plain and gzip tar, changes, metadata preserved, lookups', async (t) => {
+  const c = await fresh(t);
+  const mtime = new Date('2020-02-02T00:00:00Z');
+  const archive = await tarOf([
+    { name: 'bin/', type: 'directory', mtime } as E,
+    { name: 'bin/tool', body: '#!/bin/sh\n', mode: 0o4755, uid: 1000, gid: 1001, mtime } as E,
+    { name: '/abs/file', body: 'x' },
+    { name: 'link', type: 'symlink', linkname: '/etc/passwd' },
+    { name: 'hard', type: 'link', linkname: 'bin/tool' },
+  ]);
+  const img = await c.s.importImage(stream(archive), { name: 'foo/bar:v1', changes: ['CMD ["/bin/tool"]', 'ENV A=b', 'WORKDIR /w'], comment: 'hi' });
+  assert.deepEqual(img.names, ['docker.io/foo/bar:v1']);
+  assert.deepEqual(img.config, { Cmd: ['/bin/tool'], Env: ['A=b'], WorkingDir: '/w' });
+  assert.equal(img.history[0].comment, 'hi');
+  assert.equal(img.size, archive.length);
+  const layer = (await c.s.listLayers())[0];
+  const st = await lstat(join(layer.path, 'bin/tool'));
+  assert.equal(st.mode & 0o7777, 0o4755);
+  assert.equal(st.uid, 1000);
+  assert.equal(st.gid, 1001);
+  assert.equal(st.mtime.getTime(), mtime.getTime());
+  assert.equal((await lstat(join(layer.path, 'bin'))).mtime.getTime(), mtime.getTime());
+  assert.equal(await readlink(join(layer.path, 'link')), '/etc/passwd');
+  assert.equal((await lstat(join(layer.path, 'hard'))).ino, st.ino);
+  assert.equal(await readFile(join(layer.path, 'abs/file'), 'utf8'), 'x');
+
+  const gz = await c.s.importImage(stream(gzipSync(archive)), { name: 'localhost:5000/x' });
+  assert.equal(gz.layers[0], img.layers[0], 'same diff id for gzip input');
+  assert.equal((await c.s.listLayers()).length, 1, 'layer shared');
+
+  for (const ref of ['foo/bar:v1', 'docker.io/foo/bar:v1', img.id, img.id.slice(7), img.id.slice(7, 19)]) {
+    assert.equal((await c.s.getImage(ref)).id, img.id, ref);
+  }
+  await assert.rejects(c.s.getImage('foo/bar'), (e: any) => e.class === 'NotFound');
+  await assert.rejects(c.s.getImage('Bad:Name:'), (e: any) => e.class === 'InvalidArgument');
+  await assert.rejects(c.s.importImage(stream(archive), { name: 'UPPER' }), (e: any) => e.class === 'InvalidArgument');
+  await assert.rejects(c.s.importImage(stream(archive), { changes: ['RUN x'] }), (e: any) => e.class === 'InvalidArgument');
+});
+
+test('names move on re-tag; dangling images stay listable; removal collects layers', async (t) => {
+  const c = await fresh(t);
+  const a = await c.s.importImage(stream(await tarOf([{ name: 'a', body: 'a' }])), { name: 'app' });
+  const b = await c.s.importImage(stream(await tarOf([{ name: 'b', body: 'b' }])), { name: 'app' });
+  assert.deepEqual((await c.s.getImage(a.id)).names, [], 'a is dangling');
+  assert.deepEqual((await c.s.getImage('app:latest')).id, b.id);
+  assert.equal((await c.s.listImages()).length, 2);
+  await c.s.tagImage('app', 'other:1');
+  assert.deepEqual((await c.s.getImage(b.id)).names, ['docker.io/library/app:latest', 'docker.io/library/other:1']);
+  assert.deepEqual(await c.s.removeImage('other:1'), { untagged: ['docker.io/library/other:1'], deleted: [] });
+  await assert.rejects(c.s.removeImage('app', { inUse: (id) => id === b.id }), (e: any) => e.class === 'Conflict');
+  assert.deepEqual(await c.s.removeImage(a.id), { untagged: [], deleted: [a.id] });
+  assert.equal((await c.s.listLayers()).length, 1);
+  assert.deepEqual(await c.s.removeImage('app'), { untagged: ['docker.io/library/app:latest'], deleted: [b.id] });
+  await nothingLeft(c);
+});
+
+test('hostile archives are refused and leave nothing behind', async (t) => {
+  const c = await fresh(t);
+  const outside = join(c.base, 'outside');
+  await mkdir(outside);
+  const canary = `/etc/silo-canary-${randomBytes(4).toString('hex')}`;
+  const passwd = await readFile('/etc/passwd');
+  const cases: [string, E[], RegExp][] = [
+    ['traversal', [{ name: '../x', body: 'x' }], /"\.\.\/x".*escapes/],
+    ['nested traversal', [{ name: 'a/../../x', body: 'x' }], /escapes/],
+    ['symlink to /etc then through it', [{ name: 'x', type: 'symlink', linkname: '/etc' }, { name: `x/${canary.slice(5)}`, body: 'pwned' }], /symlink "x"/],
+    ['symlink outside then through it', [{ name: 'x', type: 'symlink', linkname: outside }, { name: 'x/f', body: 'pwned' }], /x\/f.*symlink "x"/],
+    ['symlink to .. then through it', [{ name: 'd/', type: 'directory' }, { name: 'd/up', type: 'symlink', linkname: '../..' }, { name: 'd/up/escaped', body: 'x' }], /symlink "d\/up"/],
+    ['dir symlink via dir entry', [{ name: 'x', type: 'symlink', linkname: outside }, { name: 'x/sub/', type: 'directory' }], /symlink "x"/],
+    ['hardlink to /etc/passwd', [{ name: 'l', type: 'link', linkname: '/etc/passwd' }], /"l".*not in the layer/],
+    ['hardlink escaping', [{ name: 'l', type: 'link', linkname: '../../x' }], /"l".*escapes/],
+    ['hardlink through symlink', [{ name: 'x', type: 'symlink', linkname: '/etc' }, { name: 'l', type: 'link', linkname: 'x/passwd' }], /symlink "x"/],
+    ['char device', [{ name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }], /"null".*character-device/],
+    ['block device', [{ name: 'sda', type: 'block-device', devmajor: 8, devminor: 0 }], /block-device/],
+    ['fifo', [{ name: 'p', type: 'fifo' }], /fifo/],
+  ];
+  for (const [what, entries, msg] of cases) {
+    await t.test(what, async () => refused(c, await tarOf(entries), 'InvalidArgument', msg));
+  }
+  assert.ok(!existsSync(canary));
+  assert.deepEqual(await readdir(outside), []);
+  assert.deepEqual(await readFile('/etc/passwd'), passwd);
+
+  // A later file entry over an earlier symlink replaces the link instead of writing through it.
+  await writeFile(join(outside, 'target'), 'keep');
+  const img = await c.s.importImage(stream(await tarOf([{ name: 'f', type: 'symlink', linkname: join(outside, 'target') }, { name: 'f', body: 'new' }])), {});
+  const layer = (await c.s.listLayers()).find((l) => l.diffId === img.layers[0])!;
+  assert.ok((await lstat(join(layer.path, 'f'))).isFile());
+  assert.equal(await readFile(join(outside, 'target'), 'utf8'), 'keep');
+
+  // A directory replaced by a symlink later in the archive: its recorded mtime must not land outside.
+  await mkdir(join(outside, 'sub'));
+  const before = (await lstat(join(outside, 'sub'))).mtimeMs;
+  const old = new Date('2001-01-01T00:00:00Z');
+  await c.s.importImage(stream(await tarOf([{ name: 'd/sub/', type: 'directory', mtime: old } as E, { name: 'd', type: 'symlink', linkname: outside }])), {});
+  assert.equal((await lstat(join(outside, 'sub'))).mtimeMs, before);
+});
+
+/** A tar.gz of one file of `bytes` zeros, streamed so the test never holds the big file. */
+async function zeroBomb(bytes: number): Promise<Buffer> {
+  const p = tar.pack();
+  const gz = createGzip({ level: 9 });
+  const out: Buffer[] = [];
+  gz.on('data', (b: Buffer) => out.push(b));
+  const done = new Promise((r) => gz.on('end', r));
+  (p as unknown as Readable).pipe(gz);
+  const w = p.entry({ name: 'zeros', size: bytes, mode: 0o644 });
+  const chunk = Buffer.alloc(1 << 20);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    if (!w.write(chunk.subarray(0, Math.min(chunk.length, left)))) await new Promise<void>((r) => w.once('drain', () => r()));
+  }
+  w.end(undefined);
+  p.finalize();
+  await done;
+  return Buffer.concat(out);
+}
+
+test('bombs: size cap, compression ratio cap, entry cap', async (t) => {
+  const bomb = await zeroBomb(200 * 1024 * 1024);
+  assert.ok(bomb.length < 1024 * 1024, `bomb is ${bomb.length} bytes`);
+  const bySize = await fresh(t, { maxLayerBytes: 16 * 1024 * 1024 });
+  await refused(bySize, bomb, 'ResourceExhausted', /uncompressed size passes the cap/);
+  const byRatio = await fresh(t, { ratioAfterBytes: 4 * 1024 * 1024 });
+  await refused(byRatio, bomb, 'ResourceExhausted', /compression ratio/);
+  const byCount = await fresh(t, { maxEntries: 10 });
+  await refused(byCount, await tarOf(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, body: '' }))), 'ResourceExhausted', /more than 10 entries/);
+  await refused(byCount, Buffer.from('this is not a tar archive at all'.repeat(20)), 'InvalidArgument', /refused/);
+});
+
+test('whiteouts become overlay whiteouts and opaque dirs', async (t) => {
+  const c = await fresh(t);
+  const img = await c.s.importImage(
+    stream(await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/.wh.group', body: '' }, { name: 'opq/', type: 'directory' }, { name: 'opq/.wh..wh..opq', body: '' }, { name: 'opq/keep', body: 'k' }, { name: '.wh..wh.plnk', body: '' }])),
+    {},
+  );
+  const layer = (await c.s.listLayers()).find((l) => l.diffId === img.layers[0])!;
+  const wh = await lstat(join(layer.path, 'etc/group'));
+  assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
+  assert.ok(!existsSync(join(layer.path, 'etc/.wh.group')));
+  const fa = await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', join(layer.path, 'opq')]);
+  assert.equal(fa.stdout, 'y');
+  assert.deepEqual((await readdir(join(layer.path, 'opq'))).sort(), ['keep']);
+  assert.deepEqual((await readdir(layer.path)).sort(), ['etc', 'opq']);
+});
+
+test('open clears debris of interrupted imports', async (t) => {
+  const c = await fresh(t);
+  await mkdir(join(c.root, 'ingest', 'import-deadbeef', 'diff'), { recursive: true });
+  await writeFile(join(c.root, 'ingest', 'import-deadbeef', 'diff', 'half'), 'x');
+  await openStorage(c.opts);
+  assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
+});
