@@ -206,15 +206,22 @@ export class ComputeService {
       // Stopped systems keep their scratch but not a loop device or mounts.
       await this.storage.unmountRoot(id).catch((e) => this.log(`unmount ${id.slice(0, 12)}: ${oneLine(e)}`));
       this.events.publish('system', 'die', id, { exitCode: String(st.exitCode) }, rec.Name);
-      for (const w of this.waiters.get(id) ?? []) w(st.exitCode);
-      this.waiters.delete(id);
-      return rec.Document.AutoRemove === true;
+      const auto = rec.Document.AutoRemove === true;
+      if (!auto) this.resolveWaiters(id, st.exitCode);
+      return auto;
     });
     if (auto) {
+      // With --rm, waiters hear of the exit once the system is gone, so nothing of it is left when `run` returns.
       this.recentExits.set(id, st.exitCode);
       setTimeout(() => this.recentExits.delete(id), 60_000).unref();
       await this.remove(id, { force: true }).catch((e) => this.log(`auto-remove ${id.slice(0, 12)}: ${oneLine(e)}`));
+      this.resolveWaiters(id, st.exitCode);
     }
+  }
+
+  private resolveWaiters(id: string, code: number): void {
+    for (const w of this.waiters.get(id) ?? []) w(code);
+    this.waiters.delete(id);
   }
 
   /** Resolve with the exit code: at once for a stopped system, else at its next exit. */

@@ -89,9 +89,11 @@ test('memory limit: an allocation past --memory is killed', async () => {
 });
 
 test('pids limit: a fork bomb hits --pids-limit', async () => {
-  const r = await d.silo(['run', '--rm', '--pids-limit', '20', 'busybox', 'sh', '-c', 'for i in $(seq 40); do sleep 5 & done 2>/dev/null; n=$(ls /proc | grep -c "^[0-9]"); echo $n']);
-  const n = Number(r.stdout.trim().split('\n').pop());
-  assert.ok(n > 0 && n <= 21, `processes seen: ${r.stdout} ${r.stderr}`);
+  const script = 'for i in $(seq 40); do sleep 30 & done; echo all-forked';
+  const r = await d.silo(['run', '--rm', '--pids-limit', '20', 'busybox', 'sh', '-c', script]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /can't fork|Resource temporarily unavailable/);
+  assert.doesNotMatch(r.stdout, /all-forked/);
 });
 
 test('cpu limit: --cpus throttles a busy loop', async () => {
@@ -111,7 +113,8 @@ test('scratch cap: writing past --storage-size fails with ENOSPC and the host do
   assert.match(r.stderr, /No space left on device/);
   const free1 = statfsSync('/var/lib').bavail;
   const bsize = statfsSync('/var/lib').bsize;
-  assert.ok(Math.abs(free0 - free1) * bsize < 32 * 1024 * 1024, 'host free space as before');
+  const delta = (free0 - free1) * bsize;
+  assert.ok(delta < 48 * 1024 * 1024, `host free space as before (${delta} bytes less)`);
 });
 
 test('commit round trip: changes become a layer, deletions whiteouts', async () => {

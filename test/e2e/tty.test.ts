@@ -12,7 +12,7 @@ after(async () => assert.deepEqual(await d.teardown(), []));
 
 function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   return new Promise((res, rej) => {
-    const req = request({ socketPath: d.socket, method, path, headers: { 'content-type': 'application/json' } }, (r) => {
+    const req = request({ socketPath: d.socket, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (r) => {
       let s = '';
       r.on('data', (b) => (s += b));
       r.on('end', () => res({ status: r.statusCode!, json: s ? JSON.parse(s) : undefined }));

@@ -20,6 +20,15 @@ export function buildNativeApi(svc: Services): FastifyInstance {
     // A wrong type or an unknown field is the client's error to hear about, not something to coerce or drop.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
+  // Clients often send a JSON content type with an empty body on POSTs that take none; that is no error.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      done(Object.assign(new Error(`invalid JSON body: ${(e as Error).message}`), { statusCode: 400, code: 'SILO_BAD_JSON' }), undefined);
+    }
+  });
   // Image bodies are streamed to the storage service, never buffered.
   app.addContentTypeParser(['application/x-tar', 'application/octet-stream', 'application/gzip', 'application/x-gzip'], (_req, payload, done) => done(null, payload));
   app.setErrorHandler((err, _req, reply) => {

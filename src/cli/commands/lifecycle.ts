@@ -1,0 +1,54 @@
+// Tiny verbs on several containers: stop, kill, rm, pause, unpause, wait.
+
+import { call, enc } from '../client.js';
+import { eachTarget } from '../errors.js';
+import { normalizeSignal, parseInteger } from '../flags.js';
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const sys = (ref: string) => `/v1/systems/${enc(ref)}`;
+
+export function stop(refs: string[], f: { time?: string; signal?: string }): Promise<number> {
+  const body: { TimeoutSeconds?: number; Signal?: string } = {};
+  if (f.time !== undefined) body.TimeoutSeconds = parseInteger(f.time, '--time', 0);
+  if (f.signal !== undefined) body.Signal = normalizeSignal(f.signal);
+  return eachTarget(refs, async (r) => {
+    await call('POST', `${sys(r)}/shutdown`, body);
+    out(r);
+  });
+}
+
+export function kill(refs: string[], f: { signal?: string }): Promise<number> {
+  const Signal = normalizeSignal(f.signal ?? 'KILL');
+  return eachTarget(refs, async (r) => {
+    await call('POST', `${sys(r)}/signal`, { Signal });
+    out(r);
+  });
+}
+
+export function rm(refs: string[], f: { force?: boolean }): Promise<number> {
+  return eachTarget(refs, async (r) => {
+    await call('DELETE', f.force ? `${sys(r)}?force=1` : sys(r));
+    out(r);
+  });
+}
+
+export function pause(refs: string[]): Promise<number> {
+  return eachTarget(refs, async (r) => {
+    await call('POST', `${sys(r)}/pause`);
+    out(r);
+  });
+}
+
+export function unpause(refs: string[]): Promise<number> {
+  return eachTarget(refs, async (r) => {
+    await call('POST', `${sys(r)}/resume`);
+    out(r);
+  });
+}
+
+export function wait(refs: string[]): Promise<number> {
+  return eachTarget(refs, async (r) => {
+    const res = await call<{ ExitCode: number }>('POST', `${sys(r)}/wait`);
+    out(String(res.ExitCode));
+  });
+}

@@ -1,0 +1,49 @@
+// `silo ps [-a] [-q] [--no-trunc] [--format json|TEMPLATE]`
+
+import type { ComputeSystemRecord } from '../../compute/types.js';
+import { call } from '../client.js';
+import { ago, displayName, ellipsis, outputFormat, renderTemplate, shortId, statusOf, table } from '../format.js';
+
+const STATE: Record<string, string> = { Created: 'created', Running: 'running', Paused: 'paused', Stopped: 'exited' };
+
+export async function ps(f: { all?: boolean; quiet?: boolean; trunc?: boolean; format?: string }): Promise<number> {
+  const list = await call<ComputeSystemRecord[]>('GET', f.all ? '/v1/systems?all=1' : '/v1/systems');
+  list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+  const full = f.trunc === false;
+  const id = (r: ComputeSystemRecord) => (full ? r.Id : shortId(r.Id));
+  if (f.quiet) {
+    if (list.length) process.stdout.write(`${list.map(id).join('\n')}\n`);
+    return 0;
+  }
+  const now = Date.now();
+  const rows = list.map((r) => {
+    const cmd = (r.Init?.Args ?? []).join(' ');
+    return {
+      ID: id(r),
+      Image: displayName(r.ImageName ?? ''),
+      Command: JSON.stringify(full ? cmd : ellipsis(cmd, 20)),
+      CreatedAt: r.Created,
+      RunningFor: ago(r.Created, now),
+      Status: statusOf(r, now),
+      State: STATE[r.State] ?? r.State.toLowerCase(),
+      Ports: '',
+      Names: r.Name,
+      Labels: Object.entries(r.Document?.Labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    };
+  });
+  const fmt = outputFormat(f.format);
+  if (fmt.kind === 'json') {
+    for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+  } else if (fmt.kind === 'template') {
+    for (const r of rows) process.stdout.write(`${renderTemplate(fmt.tpl, r)}\n`);
+  } else {
+    const t = table(
+      ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+      rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names]),
+    );
+    process.stdout.write(`${t}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,39 @@
+// `silo start [-a] [-i] CONTAINER...`
+
+import { call, enc, resolveSystem, upgrade } from '../client.js';
+import { asStartFailure, CliError, eachTarget } from '../errors.js';
+import { normalizeSignal } from '../flags.js';
+import { runSession } from './session.js';
+
+export async function start(refs: string[], f: { attach?: boolean; interactive?: boolean }): Promise<number> {
+  if (!f.attach && !f.interactive) {
+    return eachTarget(refs, async (ref) => {
+      await call('POST', `/v1/systems/${enc(ref)}/start`).catch((e: unknown) => {
+        throw asStartFailure(e);
+      });
+      process.stdout.write(`${ref}\n`);
+    });
+  }
+  if (refs.length > 1) throw new CliError('you cannot start and attach multiple containers at once');
+  const rec = await resolveSystem(refs[0]);
+  const base = `/v1/systems/${enc(rec.Id)}`;
+  const stdin = !!f.interactive && rec.Init?.Stdin !== false;
+  const tty = !!rec.Init?.Tty;
+  const socket = await upgrade('POST', `${base}/attach${stdin ? '?stdin=1' : ''}`);
+  await runSession({
+    socket,
+    tty,
+    stdin,
+    start: () =>
+      call('POST', `${base}/start`).then(
+        () => {},
+        (e: unknown) => {
+          throw asStartFailure(e);
+        },
+      ),
+    resize: (h, w) => call('POST', `${base}/resize?h=${h}&w=${w}`),
+    signal: (s) => call('POST', `${base}/signal`, { Signal: normalizeSignal(s) }),
+  });
+  const r = await call<{ ExitCode: number }>('POST', `${base}/wait`);
+  return r.ExitCode;
+}

@@ -1,0 +1,140 @@
+// Pure output helpers: tables, sizes, durations and statuses as docker prints them.
+
+import type { ComputeSystemRecord } from '../compute/types.js';
+
+/** Docker's tabwriter (minwidth 10, padding 3); the last column is not padded. */
+export function table(headers: string[], rows: string[][]): string {
+  const all = [headers, ...rows];
+  const widths = headers.map((_, i) => Math.max(10, ...all.map((r) => (r[i] ?? '').length + 3)));
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function sized(n: number, base: number, units: string[], precision: number): string {
+  let i = 0;
+  let x = n;
+  while (x >= base && i < units.length - 1) {
+    x /= base;
+    i++;
+  }
+  let s = Number(x.toPrecision(precision));
+  if (s >= base && i < units.length - 1) {
+    // 999.9 kB rounds to 1000: carry into the next unit.
+    s = Number((x / base).toPrecision(precision));
+    i++;
+  }
+  return `${s}${units[i]}`;
+}
+
+/** Decimal sizes as `docker images` shows them: "4.26MB", "0B", "1.23GB". */
+export const humanSize = (bytes: number, precision = 3): string =>
+  sized(Math.max(0, bytes), 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], precision);
+
+/** Binary sizes as `docker stats` shows memory: "1.52MiB". */
+export const bytesSize = (bytes: number): string =>
+  sized(Math.max(0, bytes), 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);
+
+/** go-units HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+export const ago = (iso: string | undefined, now: number): string =>
+  iso ? `${humanDuration(now - Date.parse(iso))} ago` : '';
+
+/** The STATUS column of `ps`. */
+export function statusOf(r: Pick<ComputeSystemRecord, 'State' | 'StartedAt' | 'FinishedAt' | 'ExitCode'>, now: number): string {
+  switch (r.State) {
+    case 'Created':
+      return 'Created';
+    case 'Running':
+      return `Up ${humanDuration(now - Date.parse(r.StartedAt ?? new Date(now).toISOString()))}`;
+    case 'Paused':
+      return `Up ${humanDuration(now - Date.parse(r.StartedAt ?? new Date(now).toISOString()))} (Paused)`;
+    case 'Stopped': {
+      if (!r.StartedAt && !r.FinishedAt) return 'Created';
+      const when = r.FinishedAt ? ` ${ago(r.FinishedAt, now)}` : '';
+      return `Exited (${r.ExitCode ?? 0})${when}`;
+    }
+    default:
+      return String(r.State);
+  }
+}
+
+export const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
+
+/** Docker's Ellipsis. */
+export const ellipsis = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** "docker.io/library/busybox:latest" → "busybox:latest"; "docker.io/me/x:1" → "me/x:1". */
+export const displayName = (name: string): string => name.replace(/^docker\.io\/(library\/)?/, '');
+
+/** "busybox:latest" → ["busybox", "latest"]; a port in the registry is not a tag. */
+export function splitRepoTag(name: string): [string, string] {
+  const n = displayName(name).replace(/@.*$/, '');
+  const i = n.lastIndexOf(':');
+  if (i > n.lastIndexOf('/')) return [n.slice(0, i), n.slice(i + 1)];
+  return [n, 'latest'];
+}
+
+/** CPU time as ps prints it: "0:00", "1:05:02". */
+export function cpuTime(ns: number): string {
+  const s = Math.floor(ns / 1e9);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+export const percent = (x: number): string => `${(Number.isFinite(x) ? x : 0).toFixed(2)}%`;
+
+function lookup(obj: unknown, path: string): unknown {
+  let v: unknown = obj;
+  for (const k of path.split('.').filter(Boolean)) v = v == null ? undefined : (v as Record<string, unknown>)[k];
+  return v;
+}
+
+/**
+ * A tiny subset of Go templates for --format: `{{.Field.Sub}}`, `{{json .Field}}`, `{{.}}`, `{{json .}}`;
+ * `\t` and `\n` escapes in the format are honoured, as docker does.
+ */
+export function renderTemplate(tpl: string, obj: unknown): string {
+  return tpl
+    .replace(/\\t/g, '\t')
+    .replace(/\\n/g, '\n')
+    .replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
+      const v = lookup(obj, path);
+      if (json) return JSON.stringify(v ?? null);
+      if (v === undefined || v === null) return '<no value>';
+      return typeof v === 'object' ? JSON.stringify(v) : String(v);
+    });
+}
+
+/** --format value → how to print: a table (default), JSON lines, or a template. */
+export type OutputFormat = { kind: 'table' } | { kind: 'json' } | { kind: 'template'; tpl: string };
+
+export function outputFormat(f: string | undefined): OutputFormat {
+  if (!f || f === 'table') return { kind: 'table' };
+  if (f === 'json' || f === '{{json .}}') return { kind: 'json' };
+  if (f.startsWith('table ')) return { kind: 'template', tpl: f.slice(6) };
+  return { kind: 'template', tpl: f };
+}

@@ -1,0 +1,318 @@
+// `silo`: registers the verbs with commander; each verb's code is imported only when it runs (start-up is part of
+// every `silo run`).
+
+import { Command, CommanderError, Option } from 'commander';
+import type { RunFlags } from './commands/run.js';
+import type { ExecFlags } from './commands/exec.js';
+import { CLI_VERSION, describe } from './errors.js';
+
+type Opts = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let exitCode = 0;
+let stayAlive = false;
+const many = (v: string, prev?: string[]) => [...(prev ?? []), v];
+const act =
+  <A extends unknown[]>(f: (...a: A) => Promise<number | void>) =>
+  async (...a: A) => {
+    const c = await f(...a);
+    if (typeof c === 'number') exitCode = c;
+  };
+
+const program = new Command('silo')
+  .description('Silo: run Linux containers (docker-compatible command line)')
+  .version(`Silo version ${CLI_VERSION}`, '-v, --version', 'print the version and quit')
+  .option('-H, --host <url>', 'daemon socket to connect to, unix:///path (env SILO_HOST)')
+  .enablePositionalOptions()
+  .showSuggestionAfterError(true)
+  .exitOverride()
+  .configureOutput({
+    outputError: (str, write) => write(`silo: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`),
+  })
+  .hook('preAction', () => {
+    const h = program.opts().host as string | undefined;
+    if (h) process.env.SILO_HOST = h;
+  });
+
+function createOptions(c: Command): Command {
+  return c
+    .helpOption('--help', 'display help for command')
+    .argument('<image>', 'image name or id')
+    .argument('[command...]', 'command and arguments (replace the image CMD)')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'assign a name to the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from this environment)', many)
+    .option('--env-file <file>', 'read environment variables from a file', many)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'user (name|uid[:group|gid])')
+    .option('-h, --hostname <name>', 'container host name')
+    .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host directory (absolute path)', many)
+    .option('-m, --memory <bytes>', 'memory limit (b, k, m, g suffixes: 64m)')
+    .option('--cpus <number>', 'number of CPUs (decimal: 0.5)')
+    .option('--pids-limit <n>', 'process count limit (-1: unlimited)')
+    .option('--storage-size <bytes>', 'size of the writable layer (default: the daemon default, 10 GiB)')
+    .option('--storage-opt <size=bytes>', 'storage option (size=...)', many)
+    .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
+    .option('-l, --label <key=value>', 'set a label', many)
+    .option('--stop-signal <signal>', 'signal to stop the container')
+    .option('--stop-timeout <seconds>', 'timeout before stop kills the container');
+}
+
+type Verb = readonly [name: string, description: string, define: (c: Command) => unknown];
+
+const verbs: Verb[] = [
+  [
+    'run',
+    'create and run a new container from an image',
+    (c) =>
+      createOptions(c)
+        .option('-d, --detach', 'run in the background and print the container id')
+        .option('--sig-proxy <bool>', 'proxy received signals to the process (non-tty only)', 'true')
+        .action(act((image: string, cmd: string[], o: RunFlags) => import('./commands/run.js').then((m) => m.run(image, cmd, o)))),
+  ],
+  [
+    'create',
+    'create a new container',
+    (c) =>
+      createOptions(c)
+        .action(act((image: string, cmd: string[], o: RunFlags) => import('./commands/run.js').then((m) => m.create(image, cmd, o)))),
+  ],
+  [
+    'start',
+    'start one or more stopped containers',
+    (c) =>
+      c
+        .argument('<container...>')
+        .option('-a, --attach', 'attach STDOUT/STDERR and forward signals')
+        .option('-i, --interactive', "attach the container's STDIN")
+        .action(act((refs: string[], o: Opts) => import('./commands/start.js').then((m) => m.start(refs, o)))),
+  ],
+  [
+    'exec',
+    'run a command in a running container',
+    (c) =>
+      c
+        .argument('<container>')
+        .argument('<command...>')
+        .passThroughOptions()
+        .option('-d, --detach', 'run the command in the background')
+        .option('-i, --interactive', 'keep STDIN open')
+        .option('-t, --tty', 'allocate a pseudo-TTY')
+        .option('-e, --env <KEY=VALUE>', 'set an environment variable', many)
+        .option('--env-file <file>', 'read environment variables from a file', many)
+        .option('-w, --workdir <dir>', 'working directory inside the container')
+        .option('-u, --user <user>', 'user (name|uid[:group|gid])')
+        .action(act((ref: string, cmd: string[], o: ExecFlags) => import('./commands/exec.js').then((m) => m.exec(ref, cmd, o)))),
+  ],
+  [
+    'ps',
+    'list containers',
+    (c) =>
+      c
+        .option('-a, --all', 'show all containers (default: running ones)')
+        .option('-q, --quiet', 'only display ids')
+        .option('--no-trunc', "don't truncate output")
+        .option('--format <format>', 'json, or a Go-style template like {{.ID}}')
+        .action(act((o: Opts) => import('./commands/ps.js').then((m) => m.ps(o)))),
+  ],
+  [
+    'logs',
+    'fetch the logs of a container',
+    (c) =>
+      c
+        .argument('<container>')
+        .option('-f, --follow', 'follow log output')
+        .option('-n, --tail <n>', 'number of lines to show from the end ("all")')
+        .option('-t, --timestamps', 'show timestamps')
+        .option('--since <time>', 'show logs since a timestamp (RFC3339) or a relative time (42m)')
+        .action(act((ref: string, o: Opts) => import('./commands/logs.js').then((m) => m.logs(ref, o)))),
+  ],
+  [
+    'stop',
+    'stop one or more running containers',
+    (c) =>
+      c
+        .argument('<container...>')
+        .option('-t, --time <seconds>', 'seconds to wait before killing it')
+        .option('-s, --signal <signal>', 'signal to send')
+        .action(act((refs: string[], o: Opts) => import('./commands/lifecycle.js').then((m) => m.stop(refs, o)))),
+  ],
+  [
+    'kill',
+    'kill one or more running containers',
+    (c) =>
+      c
+        .argument('<container...>')
+        .option('-s, --signal <signal>', 'signal to send', 'KILL')
+        .action(act((refs: string[], o: Opts) => import('./commands/lifecycle.js').then((m) => m.kill(refs, o)))),
+  ],
+  [
+    'rm',
+    'remove one or more containers',
+    (c) =>
+      c
+        .argument('<container...>')
+        .option('-f, --force', 'force the removal of a running container')
+        .option('-v, --volumes', 'ignored (there are no volumes)')
+        .action(act((refs: string[], o: Opts) => import('./commands/lifecycle.js').then((m) => m.rm(refs, o)))),
+  ],
+  ...(
+    [
+      ['pause', 'pause all processes within one or more containers'],
+      ['unpause', 'unpause all processes within one or more containers'],
+      ['wait', 'block until one or more containers stop, then print their exit codes'],
+    ] as const
+  ).map(
+    ([verb, desc]): Verb => [
+      verb,
+      desc,
+      (c) => c.argument('<container...>').action(act((refs: string[]) => import('./commands/lifecycle.js').then((m) => m[verb](refs)))),
+    ],
+  ),
+  [
+    'inspect',
+    'return low-level information on containers or images',
+    (c) =>
+      c
+        .argument('<name...>')
+        .option('--type <type>', 'container or image')
+        .option('-f, --format <template>', 'format the output with a Go-style template')
+        .action(act((refs: string[], o: Opts) => import('./commands/inspect.js').then((m) => m.inspect(refs, o)))),
+  ],
+  [
+    'stats',
+    'display a live stream of container resource usage',
+    (c) =>
+      c
+        .argument('[container...]')
+        .option('--no-stream', 'print the first result only')
+        .option('--no-trunc', "don't truncate output")
+        .option('--format <format>', 'json, or a Go-style template')
+        .action(act((refs: string[], o: Opts) => import('./commands/stats.js').then((m) => m.stats(refs, o)))),
+  ],
+  [
+    'top',
+    'display the running processes of a container',
+    (c) =>
+      c
+        .argument('<container>')
+        .action(act((ref: string) => import('./commands/top.js').then((m) => m.top(ref)))),
+  ],
+  [
+    'images',
+    'list images',
+    (c) =>
+      c
+        .argument('[repository]')
+        .option('-a, --all', 'show all images')
+        .option('-q, --quiet', 'only show image ids')
+        .option('--no-trunc', "don't truncate output")
+        .option('--format <format>', 'json, or a Go-style template')
+        .action(act((ref: string | undefined, o: Opts) => import('./commands/images.js').then((m) => m.images(ref, o)))),
+  ],
+  [
+    'import',
+    'import the contents from a tarball to create an image',
+    (c) =>
+      c
+        .argument('<file>', 'a tar or tar.gz file, or - for stdin')
+        .argument('[reference]', 'NAME[:TAG]')
+        .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, WORKDIR, ...)', many)
+        .option('-m, --message <message>', 'commit message')
+        .action(act((file: string, ref: string | undefined, o: Opts) => import('./commands/image-ops.js').then((m) => m.importImage(file, ref, o)))),
+  ],
+  [
+    'commit',
+    "create a new image from a container's changes",
+    (c) =>
+      c
+        .argument('<container>')
+        .argument('[reference]', 'NAME[:TAG]')
+        .option('-c, --change <instruction>', 'apply a Dockerfile instruction', many)
+        .option('-m, --message <message>', 'commit message')
+        .option('-a, --author <author>', 'author')
+        .action(act((ref: string, name: string | undefined, o: Opts) => import('./commands/image-ops.js').then((m) => m.commit(ref, name, o)))),
+  ],
+  [
+    'rmi',
+    'remove one or more images',
+    (c) =>
+      c
+        .argument('<image...>')
+        .option('-f, --force', 'force removal of the image')
+        .action(act((refs: string[], o: Opts) => import('./commands/image-ops.js').then((m) => m.rmi(refs, o)))),
+  ],
+  [
+    'tag',
+    'create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+    (c) =>
+      c
+        .argument('<source>')
+        .argument('<target>')
+        .action(act((s: string, t: string) => import('./commands/image-ops.js').then((m) => m.tag(s, t)))),
+  ],
+  [
+    'info',
+    'display system-wide information',
+    (c) =>
+      c
+        .option('-f, --format <format>', 'json, or a Go-style template')
+        .action(act((o: Opts) => import('./commands/system.js').then((m) => m.info(o)))),
+  ],
+  [
+    'version',
+    'show the Silo version information',
+    (c) =>
+      c
+        .option('-f, --format <format>', 'json, or a Go-style template')
+        .action(act((o: Opts) => import('./commands/system.js').then((m) => m.version(o)))),
+  ],
+  [
+    'daemon',
+    'run the Silo daemon',
+    (c) =>
+      c
+        .addOption(new Option('--state-dir <dir>', 'state directory').env('SILO_STATE_DIR').default('/var/lib/silo'))
+        .addOption(new Option('--run-dir <dir>', 'runtime directory (socket)').env('SILO_RUN_DIR').default('/run/silo'))
+        .addOption(new Option('--cgroup-parent <name>', 'parent cgroup of the containers').env('SILO_CGROUP_PARENT').default('silo'))
+        .addOption(new Option('--log-level <level>', 'log level').env('SILO_LOG_LEVEL').default('info'))
+        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string }) => {
+          stayAlive = true;
+          await (await import('./commands/daemon.js')).daemon(o);
+        }),
+  ],
+];
+
+// Only the verb being run gets its options and arguments defined (all of them for help and suggestions).
+const known = new Set(verbs.map((v) => v[0]));
+const argv = process.argv.slice(2);
+let verb: string | undefined;
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '-H' || argv[i] === '--host') i++;
+  else if (!argv[i].startsWith('-')) {
+    verb = argv[i];
+    break;
+  }
+}
+const only = verb !== undefined && known.has(verb) ? verb : undefined;
+for (const [name, description, define] of verbs) {
+  const c = program.command(name).description(description);
+  if (!only || only === name) define(c);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  stayAlive = false;
+  if (e instanceof CommanderError) {
+    // commander already printed it (help, version, or a usage error on one line)
+    exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? e.exitCode : 125;
+  } else {
+    const d = describe(e);
+    process.stderr.write(`${d.line}\n`);
+    exitCode = d.code;
+  }
+}
+if (!stayAlive) process.stdout.write('', () => process.exit(exitCode));
