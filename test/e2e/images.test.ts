@@ -32,7 +32,7 @@ function makeTar(entries: Entry[]): Promise<Buffer> {
   pack.finalize();
   return new Promise((res) => {
     const chunks: Buffer[] = [];
-    pack.on('data', (c: Buffer) => void chunks.push(c));
+    pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
     pack.on('end', () => res(Buffer.concat(chunks)));
   });
 }
