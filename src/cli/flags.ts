@@ -138,7 +138,7 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     scratch = parseSize(m[1], 'storage size');
   }
   // The create schema's Storage carries only the size (the image is the request's Image).
-  if (scratch !== undefined) container.Storage = { ScratchSizeInBytes: scratch } as (typeof container)['Storage'];
+  if (scratch !== undefined) container.Storage = { ScratchSizeInBytes: scratch };
   const vols = (f.volume ?? []).map(parseVolume);
   if (vols.length) container.MappedDirectories = vols;
   if (f.memory !== undefined) {

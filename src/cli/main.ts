@@ -303,6 +303,7 @@ for (const [name, description, define] of verbs) {
 }
 
 try {
+  if (argv.length === 0) program.help(); // like docker: usage on stdout, exit 0
   await program.parseAsync(process.argv);
 } catch (e) {
   stayAlive = false;

@@ -1,6 +1,5 @@
 // The stdio of an attached process: frame demuxing (pure), output pumping, stdin forwarding, raw tty.
 
-import { spawnSync } from 'node:child_process';
 import type { Duplex, Readable } from 'node:stream';
 
 /**
@@ -68,9 +67,10 @@ export function forwardStdin(socket: Duplex): void {
 }
 
 /** Put the local terminal in raw mode when it is one; returns the function that restores it (idempotent). */
-export function rawTerminal(): () => void {
+export async function rawTerminal(): Promise<() => void> {
   const stdin = process.stdin;
   if (!stdin.isTTY) return () => {};
+  const { spawnSync } = await import('node:child_process'); // only interactive sessions pay for it
   stdin.setRawMode(true);
   // libuv's raw mode keeps ONLCR: the container's tty already did that translation, so turn output processing off
   // (setRawMode(false) restores the termios saved before).
@@ -86,6 +86,13 @@ export function rawTerminal(): () => void {
     }
   };
   process.on('exit', restore);
+  // Without sig-proxy (tty) these would kill us with the terminal left raw.
+  for (const [sig, n] of [['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.once(sig, () => {
+      restore();
+      process.exit(128 + n);
+    });
+  }
   return restore;
 }
 

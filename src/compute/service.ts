@@ -155,7 +155,10 @@ export class ComputeService {
           name: rec.Name,
           rootfs: root.rootfs,
           hostname: doc.Container.GuestOs.HostName,
-          process: { args: rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin },
+          process: {
+            args: rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
+            consoleSize: doc.Process.ConsoleSize ? { rows: doc.Process.ConsoleSize[0], cols: doc.Process.ConsoleSize[1] } : undefined,
+          },
           mounts: doc.Container.MappedDirectories ?? [],
           resources: resourcesOf(doc.Container),
           stopSignal: doc.StopSignal,

@@ -43,7 +43,7 @@ export interface CreateSystemRequest {
   Name?: string;
   Image: string;
   Document?: Partial<Omit<ComputeSystemDocument, 'Container' | 'Process'>> & {
-    Container?: Partial<ComputeSystemDocument['Container']>;
+    Container?: Partial<Omit<ComputeSystemDocument['Container'], 'Storage'>> & { Storage?: { ScratchSizeInBytes?: number } };
     Process?: ComputeSystemDocument['Process'];
   };
 }

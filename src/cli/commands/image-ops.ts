@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Image } from '../../storage/types.js';
 import { call, enc, withQuery } from '../client.js';
 import { CliError, eachTarget } from '../errors.js';
+import { displayName } from '../format.js';
 
 export async function importImage(file: string, name: string | undefined, f: { change?: string[]; message?: string }): Promise<number> {
   if (/^https?:\/\//.test(file)) throw new CliError('importing from a URL is not supported; download the file and import it');
@@ -43,7 +44,7 @@ export async function commit(ref: string, name: string | undefined, f: { change?
 export function rmi(refs: string[], f: { force?: boolean }): Promise<number> {
   return eachTarget(refs, async (ref) => {
     const r = await call<{ Untagged?: string[]; Deleted?: string[] }>('DELETE', withQuery(`/v1/images/${enc(ref)}`, { force: f.force }));
-    for (const u of r?.Untagged ?? []) process.stdout.write(`Untagged: ${u}\n`);
+    for (const u of r?.Untagged ?? []) process.stdout.write(`Untagged: ${displayName(u)}\n`);
     for (const d of r?.Deleted ?? []) process.stdout.write(`Deleted: ${d}\n`);
   });
 }

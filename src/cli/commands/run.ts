@@ -37,6 +37,18 @@ async function createSystem(image: string, command: string[], f: RunFlags, class
   }
 }
 
+/** Like docker's --rm, return only once the daemon has removed the system (bounded: it may be slow or failing). */
+async function removed(base: string): Promise<void> {
+  for (let delay = 5, spent = 0; spent < 5000; spent += delay, delay = Math.min(delay * 2, 100)) {
+    try {
+      await call('GET', base);
+    } catch {
+      return; // 404 (or the daemon went away)
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
 export async function create(image: string, command: string[], f: RunFlags): Promise<number> {
   process.stdout.write(`${await createSystem(image, command, f, false)}\n`);
   return 0;
@@ -85,5 +97,6 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
   let res = await early;
   if (!res.afterStart || res.e) res = await waitOnce();
   if (res.e) throw res.e;
+  if (f.rm) await removed(base);
   return res.r!.ExitCode;
 }

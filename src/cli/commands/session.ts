@@ -26,7 +26,7 @@ export async function runSession(o: SessionOptions): Promise<void> {
       throw e;
     }
   }
-  const restore = o.tty && o.stdin ? rawTerminal() : () => {};
+  const restore = o.tty && o.stdin ? await rawTerminal() : () => {};
   try {
     if (o.tty && o.resize) trackResize(o.resize);
     if (!o.tty && o.signal) proxySignals(o.signal);

@@ -2,7 +2,7 @@
 
 import { call, hostUrl } from '../client.js';
 import { CLI_VERSION, describe } from '../errors.js';
-import { outputFormat, renderTemplate } from '../format.js';
+import { bytesSize, outputFormat, renderTemplate } from '../format.js';
 
 type Obj = Record<string, unknown>;
 
@@ -14,19 +14,24 @@ const LABELS: Record<string, string> = {
   Runc: 'Runc',
   Conmon: 'Conmon',
   Kernel: 'Kernel version',
-  StateDir: 'State dir',
-  RunDir: 'Run dir',
-  CgroupParent: 'Cgroup parent',
-  Isolation: 'Isolation',
+  KernelVersion: 'Kernel Version',
+  StateDir: 'State Dir',
+  RunDir: 'Run Dir',
+  CgroupParent: 'Cgroup Parent',
+  CgroupVersion: 'Cgroup Version',
+  DefaultIsolation: 'Default Isolation',
+  MemTotal: 'Total Memory',
 };
 
-function lines(o: Obj, indent: string, skip: string[] = []): string {
+/** ` Label: value` lines of an object's scalar and list fields; `align` pads the labels as `docker version` does. */
+function lines(o: Obj, indent: string, align: boolean, skip: string[] = []): string {
   const keys = Object.keys(o).filter((k) => !skip.includes(k) && (o[k] === null || typeof o[k] !== 'object' || Array.isArray(o[k])));
-  const w = Math.max(0, ...keys.map((k) => (LABELS[k] ?? k).length + 1));
+  const w = align ? Math.max(0, ...keys.map((k) => (LABELS[k] ?? k).length + 1)) : 0;
   return keys
     .map((k) => {
       const v = o[k];
-      return `${indent}${`${LABELS[k] ?? k}:`.padEnd(w + 1)}${Array.isArray(v) ? v.join(', ') : String(v)}`;
+      const text = Array.isArray(v) ? v.join(', ') : k === 'MemTotal' && typeof v === 'number' ? bytesSize(v) : String(v);
+      return `${indent}${`${LABELS[k] ?? k}:`.padEnd(w)} ${text}`;
     })
     .join('\n');
 }
@@ -44,8 +49,8 @@ export async function info(f: { format?: string }): Promise<number> {
   const n = (k: string) => String(i[k] ?? 0);
   const out = [
     'Client:',
-    ` Version:    ${CLI_VERSION}`,
-    ` Host:       ${hostUrl()}`,
+    ` Version: ${CLI_VERSION}`,
+    ` Host: ${hostUrl()}`,
     '',
     'Server:',
     ` Containers: ${n('Systems')}`,
@@ -54,7 +59,7 @@ export async function info(f: { format?: string }): Promise<number> {
     `  Stopped: ${n('Stopped')}`,
     ` Images: ${n('Images')}`,
     ` Server Version: ${String(v.Version ?? '')}`,
-    lines(i, ' ', ['Systems', 'Running', 'Paused', 'Stopped', 'Images']),
+    lines(i, ' ', false, ['Systems', 'Running', 'Paused', 'Stopped', 'Images']),
   ];
   process.stdout.write(`${out.filter((l) => l !== '').join('\n').replace('\nServer:', '\n\nServer:')}\n`);
   return 0;
@@ -73,7 +78,7 @@ export async function version(f: { format?: string }): Promise<number> {
     process.stdout.write(
       `Client:\n Version:      ${client.Version}\n Node version: ${client.Node}\n OS/Arch:      ${client.Os}/${client.Arch}\n`,
     );
-    if (server) process.stdout.write(`\nServer:\n${lines(server, ' ')}\n`);
+    if (server) process.stdout.write(`\nServer:\n${lines(server, ' ', true)}\n`);
   }
   if (err) {
     const d = describe(err);

@@ -1,0 +1,153 @@
+// The real `silo` binary against a fake daemon on a unix socket: argument parsing, the requests it sends, exit codes.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../../..');
+const BIN = join(root, 'bin/silo');
+const dir = mkdtempSync(join(tmpdir(), 'silo-cli-'));
+const sock = join(dir, 'fake.sock');
+const ID = 'f'.repeat(64);
+const seen: { method: string; url: string; body: any }[] = [];
+let server: Server;
+
+function frame(stream: number, s: string): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(Buffer.byteLength(s), 4);
+  return Buffer.concat([h, Buffer.from(s)]);
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<any>((res) => {
+    let s = '';
+    req.on('data', (b) => (s += b));
+    req.on('end', () => res(s ? JSON.parse(s) : undefined));
+  });
+
+before(async () => {
+  server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    seen.push({ method: req.method!, url: req.url!, body });
+    const json = (status: number, o?: unknown) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(o === undefined ? undefined : JSON.stringify(o));
+    };
+    if (req.url === '/v1/systems' && req.method === 'POST') {
+      if (body.Image === 'missing') return json(404, { message: 'no such image: missing', code: 'SILO_NOT_FOUND' });
+      return json(201, { Id: ID, Warnings: [] });
+    }
+    if (req.url === `/v1/systems/${ID}/start`) {
+      if (seen.some((s) => s.body?.Document?.Process?.CommandArgs?.[0] === 'nosuch'))
+        return json(500, { message: 'runc create failed: exec: "nosuch": executable file not found in $PATH' });
+      return json(204);
+    }
+    if (req.url?.startsWith(`/v1/systems/${ID}/wait`)) return json(200, { ExitCode: 3 });
+    if (req.url === `/v1/systems/${ID}` && req.method === 'GET') return json(404, { message: 'no such container' });
+    if (req.url === '/v1/systems/nope/shutdown') return json(404, { message: 'no such container: nope' });
+    if (req.url?.endsWith('/shutdown')) return json(204);
+    json(404, { message: `no route ${req.method} ${req.url}` });
+  });
+  server.on('upgrade', (req, socket) => {
+    seen.push({ method: req.method!, url: req.url!, body: undefined });
+    socket.on('error', () => {});
+    socket.on('close', () => clearInterval(t));
+    socket.write('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+    // output arrives only after start, like a real container
+    const t = setInterval(() => {
+      if (!seen.some((s) => s.url.endsWith('/start'))) return;
+      clearInterval(t);
+      if (!socket.destroyed) socket.end(Buffer.concat([frame(1, 'out\n'), frame(2, 'err\n')]));
+    }, 5);
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+});
+
+after(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function silo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, SILO_HOST: `unix://${sock}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b) => (stdout += b));
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test('run -d: options after the image belong to the command; combined short flags', async () => {
+  seen.length = 0;
+  const r = await silo(['run', '-dit', '--name', 'n1', '-m', '64m', '-e', 'A=1', 'busybox', 'ls', '-l', '--name', 'x']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${ID}\n`);
+  const create = seen.find((s) => s.url === '/v1/systems')!;
+  assert.deepEqual(create.body, {
+    Image: 'busybox',
+    Name: 'n1',
+    Document: {
+      Container: { Memory: { SizeInMB: 64 } },
+      Process: { CommandArgs: ['ls', '-l', '--name', 'x'], Environment: { A: '1' }, EmulateConsole: true, CreateStdInPipe: true },
+    },
+  });
+  assert.ok(seen.some((s) => s.url === `/v1/systems/${ID}/start`));
+});
+
+test('run: attach before start, demuxed output, the exit code from wait', async () => {
+  seen.length = 0;
+  const r = await silo(['run', 'busybox', 'echo']);
+  assert.equal(r.stdout, 'out\n');
+  assert.equal(r.stderr, 'err\n');
+  assert.equal(r.code, 3);
+  const urls = seen.map((s) => s.url);
+  assert.ok(urls.indexOf(`/v1/systems/${ID}/attach`) < urls.indexOf(`/v1/systems/${ID}/start`), urls.join(' '));
+});
+
+test('exit codes: 127 for a missing command, 125 for daemon errors, bad flags and no daemon', async () => {
+  const nf = await silo(['run', 'busybox', 'nosuch']);
+  assert.equal(nf.code, 127);
+  assert.match(nf.stderr, /^Error response from daemon: .*executable file not found/);
+  seen.length = 0;
+  const img = await silo(['run', 'missing']);
+  assert.equal(img.code, 125);
+  assert.equal(img.stderr, 'Error response from daemon: no such image: missing\n');
+  const flag = await silo(['run', '--bogus', 'busybox']);
+  assert.equal(flag.code, 125);
+  assert.equal(flag.stderr.trim().split('\n').length, 1);
+  assert.match(flag.stderr, /^silo: unknown option '--bogus'/);
+  const vol = await silo(['run', '-v', 'rel:/x', 'busybox']);
+  assert.equal(vol.code, 125);
+  assert.match(vol.stderr, /^silo: invalid volume specification/);
+  const down = await silo(['ps'], { SILO_HOST: `unix://${dir}/absent.sock` });
+  assert.equal(down.code, 125);
+  assert.equal(down.stderr, `silo: Cannot connect to the Silo daemon at unix://${dir}/absent.sock. Is the silo daemon running?\n`);
+  const host = await silo(['--host', `unix://${dir}/other.sock`, 'ps']);
+  assert.match(host.stderr, /other\.sock/);
+});
+
+test('stop: several containers, errors reported and the rest still done', async () => {
+  seen.length = 0;
+  const r = await silo(['stop', '-t', '2', 'a', 'nope', 'b']);
+  assert.equal(r.stdout, 'a\nb\n');
+  assert.equal(r.stderr, 'Error response from daemon: no such container: nope\n');
+  assert.equal(r.code, 125);
+  assert.deepEqual(seen.find((s) => s.url === '/v1/systems/a/shutdown')!.body, { TimeoutSeconds: 2 });
+});
+
+test('help and version exit 0', async () => {
+  const h = await silo(['run', '--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /-h, --hostname/);
+  const v = await silo(['-v']);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^Silo version /);
+});
