@@ -17,6 +17,21 @@ export interface ProcessParameters {
   ConsoleSize?: [number, number]; // [rows, cols]
 }
 
+/** How a compute system is networked. The compute service asks the network service for a namespace and endpoint. */
+export interface Networking {
+  /** "none" = an empty namespace (loopback only); a network name or id; absent = the default nat network. */
+  Network?: string;
+  /** A fixed address in the network's subnet. */
+  IpAddress?: string;
+  /** More names other containers on the network resolve to this one. */
+  Aliases?: string[];
+  /** Published ports (HNS PortMapping policies on its endpoint). */
+  PortMappings?: { Protocol: 'tcp' | 'udp'; InternalPort: number; ExternalPort: number; HostIp?: string }[];
+  /** Filled in by the compute service: the HCN namespace and endpoints the system joined. */
+  Namespace?: string;
+  Endpoints?: string[];
+}
+
 export interface ComputeSystemDocument {
   Owner: string;
   SchemaVersion: { Major: 2; Minor: 1 };
@@ -28,7 +43,7 @@ export interface ComputeSystemDocument {
     Memory?: { SizeInMB: number };
     Processor?: { Count?: number; Maximum?: number; Weight?: number };
     Pids?: { Limit: number };
-    Networking?: { Namespace?: string };
+    Networking?: Networking;
   };
   /** The init process; unset fields come from the image config. */
   Process: Partial<ProcessParameters> & { Entrypoint?: string[] };
