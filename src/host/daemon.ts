@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { buildNativeApi } from '../api/native/server.js';
+import { buildDockerApi } from '../api/docker/index.js';
 import { run } from '../common/exec.js';
 import { oneLine, SiloError } from '../common/errors.js';
 import { openProcessIsolation } from '../compute/process/index.js';
@@ -83,13 +84,18 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await rm(socketPath, { force: true });
   await app.listen({ path: socketPath });
   await chmod(socketPath, 0o660);
+  const dockerPath = join(o.runDir, 'docker.sock');
+  const docker = buildDockerApi(services);
+  await rm(dockerPath, { force: true });
+  await docker.listen({ path: dockerPath });
+  await chmod(dockerPath, 0o660);
   await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
-  log(`serving on unix://${socketPath} (state ${o.stateDir})`);
+  log(`serving on unix://${socketPath} and the Docker API on unix://${dockerPath} (state ${o.stateDir})`);
   return {
     services,
     socketPath,
     close: async () => {
-      await app.close();
+      await Promise.all([app.close(), docker.close()]);
       await rm(join(o.runDir, 'silo.pid'), { force: true });
     },
   };
