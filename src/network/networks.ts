@@ -1,0 +1,143 @@
+// Networks: the bridge (vSwitch), its gateway address, its DNS server and its membership in the nft sets.
+
+import { alreadyExists, conflict, invalid } from '../common/errors.js';
+import { newId } from '../common/ids.js';
+import type { Ctx } from './context.js';
+import { DnsServer } from './dns/server.js';
+import { hostNameservers } from './etc.js';
+import { newIpam } from './ipam.js';
+import { contains, firstHost, formatIp, isIp, overlaps, parseCidr, parseIp } from './ipv4.js';
+import * as k from './kernel.js';
+import { bridgeName, macForBridge, ownerAlias } from './names.js';
+import { networkElems, subnetOf } from './nft/elements.js';
+import { normalizeNetworkPolicy } from './policies.js';
+import { chooseSubnet, defaultCandidates, hostRoutes } from './subnets.js';
+import type { CreateNetworkRequest, Network, Subnet } from './types.js';
+
+export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<Network> {
+  const name = String(req.Name ?? '');
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(name)) throw invalid(`bad network name: ${name}`);
+  if ([...ctx.networks.values()].some((n) => n.Name === name)) throw alreadyExists(`network ${name} already exists`);
+  const type = req.Type ?? 'nat';
+  if (!['nat', 'internal', 'l2bridge'].includes(type)) throw invalid(`bad network type: ${type}`);
+  if (type === 'l2bridge') {
+    if (!req.Interface) throw invalid('an l2bridge network needs a host Interface');
+    if (!req.Subnets?.length) throw invalid('an l2bridge network needs its LAN subnet');
+    if (!(await k.linkExists(req.Interface))) throw invalid(`no such host interface: ${req.Interface}`);
+    if ([...ctx.networks.values()].some((n) => n.Interface === req.Interface)) throw conflict(`interface ${req.Interface} is already bridged`);
+  } else if (req.Interface) throw invalid('only l2bridge networks take an Interface');
+  const subnet = await pickSubnet(ctx, req.Subnets?.[0], type);
+  const used = new Set([...ctx.networks.values()].map((n) => n.Bridge));
+  let idx = 0;
+  while (used.has(bridgeName(ctx.prefix, idx))) idx++;
+  const net: Network = {
+    Id: newId(),
+    Name: name,
+    Type: type,
+    Ipams: [{ Type: 'Static', Subnets: [subnet] }],
+    Dns: { ServerList: req.Dns?.ServerList ?? [], Search: req.Dns?.Search ?? [] },
+    Policies: (req.Policies ?? []).map(normalizeNetworkPolicy),
+    Bridge: bridgeName(ctx.prefix, idx),
+    CreatedAt: new Date().toISOString(),
+  };
+  if (req.Interface) net.Interface = req.Interface;
+  for (const s of net.Dns.ServerList ?? []) if (!isIp(s) && !/^[\d.]+:\d+$/.test(s)) throw invalid(`bad DNS server: ${s}`);
+  const ipam = newIpam(subnet.IpAddressPrefix, subnet.GatewayAddress);
+  await ctx.store.put('ipam', net.Id, ipam);
+  ctx.ipam.set(net.Id, ipam);
+  await ctx.store.put('networks', net.Id, net);
+  ctx.networks.set(net.Id, net);
+  try {
+    await bringUp(ctx, net);
+    await ctx.changeElems(networkElems(net), []);
+  } catch (e) {
+    await removeNetwork(ctx, net).catch(() => {});
+    throw e;
+  }
+  return net;
+}
+
+async function pickSubnet(ctx: Ctx, want: Subnet | undefined, type: Network['Type']): Promise<Subnet> {
+  const taken = [...ctx.networks.values()].map(subnetOf);
+  let prefix: string;
+  if (want?.IpAddressPrefix) {
+    const c = parseCidr(want.IpAddressPrefix);
+    if (c.len > 30) throw invalid(`subnet ${want.IpAddressPrefix} is too small`);
+    const clash = taken.find((t) => overlaps(parseCidr(t), c));
+    if (clash) throw conflict(`subnet ${want.IpAddressPrefix} overlaps network subnet ${clash}`);
+    prefix = want.IpAddressPrefix;
+  } else {
+    prefix = chooseSubnet(ctx.opts.subnetPool ?? defaultCandidates(), await hostRoutes(), taken);
+  }
+  const c = parseCidr(prefix);
+  let gw = want?.GatewayAddress;
+  if (gw !== undefined && (!isIp(gw) || !contains(c, parseIp(gw)))) throw invalid(`gateway ${gw} is not in ${prefix}`);
+  if (gw === undefined && type !== 'l2bridge') gw = formatIp(firstHost(c));
+  return gw === undefined ? { IpAddressPrefix: prefix } : { IpAddressPrefix: prefix, GatewayAddress: gw };
+}
+
+/** Whether Silo owns the gateway address (and so runs the DNS server there). */
+export function ownsGateway(n: Network): boolean {
+  return n.Type !== 'l2bridge' && n.Ipams[0].Subnets[0].GatewayAddress !== undefined;
+}
+
+/** Idempotent: makes the bridge, its address, its sysctls, its uplink (l2bridge) and its DNS server exist. */
+export async function bringUp(ctx: Ctx, n: Network): Promise<void> {
+  const s = n.Ipams[0].Subnets[0];
+  const addr = ownsGateway(n) ? `${s.GatewayAddress}/${parseCidr(s.IpAddressPrefix).len}` : undefined;
+  if (!(await k.linkExists(n.Bridge))) await k.createBridge(n.Bridge, macForBridge(n.Id), ownerAlias(ctx.prefix, 'br', n.Id), addr);
+  else if (addr) await k.ensureAddress(n.Bridge, addr);
+  // route_localnet: DNAT of the host's own 127.0.0.1 traffic to a container leaves through this bridge.
+  if (n.Type === 'nat') await k.setSysctl(`net.ipv4.conf.${n.Bridge}.route_localnet`, '1');
+  if (n.Type === 'l2bridge' && n.Interface) await k.setMaster(n.Interface, n.Bridge);
+  if (ownsGateway(n) && !ctx.dns.has(n.Id)) {
+    const server = new DnsServer({
+      address: s.GatewayAddress!,
+      lookup: (name) => lookupName(ctx, n, name),
+      upstreams: () => n.Dns.ServerList?.length ? n.Dns.ServerList : ctx.opts.dnsUpstreams ?? ctx.hostResolvers,
+      forward: n.Type !== 'internal',
+      log: (m) => ctx.log(m),
+    });
+    await server.start();
+    ctx.dns.set(n.Id, server);
+  }
+}
+
+/** Names on network n: endpoint names and aliases, also with one of the network's search domains appended. */
+export function lookupName(ctx: Ctx, n: Network, name: string): string[] | undefined {
+  const candidates = [name];
+  for (const d of n.Dns.Search ?? []) {
+    const suffix = '.' + d.toLowerCase().replace(/\.$/, '');
+    if (name.endsWith(suffix)) candidates.push(name.slice(0, -suffix.length));
+  }
+  const ips: string[] = [];
+  for (const ep of ctx.endpoints.values()) {
+    if (ep.NetworkId !== n.Id) continue;
+    const names = [ep.Name, ...ep.Aliases].map((x) => x.toLowerCase());
+    if (candidates.some((c) => names.includes(c))) ips.push(ep.IpAddress);
+  }
+  return ips.length ? ips : undefined;
+}
+
+export async function refreshHostResolvers(ctx: Ctx): Promise<void> {
+  ctx.hostResolvers = await hostNameservers();
+}
+
+export async function deleteNetwork(ctx: Ctx, ref: string): Promise<void> {
+  const n = ctx.network(ref);
+  if ([...ctx.endpoints.values()].some((e) => e.NetworkId === n.Id)) throw conflict(`network ${n.Name} has active endpoints`);
+  await ctx.changeElems([], networkElems(n));
+  await removeNetwork(ctx, n);
+}
+
+/** Kernel objects and records of a network whose nft elements are already gone. */
+async function removeNetwork(ctx: Ctx, n: Network): Promise<void> {
+  await ctx.dns.get(n.Id)?.stop();
+  ctx.dns.delete(n.Id);
+  if (n.Interface) await k.setMaster(n.Interface, undefined);
+  await k.deleteLink(n.Bridge);
+  await ctx.store.remove('networks', n.Id);
+  await ctx.store.remove('ipam', n.Id);
+  ctx.networks.delete(n.Id);
+  ctx.ipam.delete(n.Id);
+}

@@ -1,0 +1,141 @@
+// Pure translation of Silo objects into nft set/map elements, and of element changes into `nft -f` batch lines.
+// Each function returns `Elem`s: which set and which element text; the caller adds or deletes them.
+
+import { invalid } from '../../common/errors.js';
+import { formatCidr, parseCidr } from '../ipv4.js';
+import type { AclSettings, Endpoint, LbPortMapping, LoadBalancer, Network, PortMappingSettings } from '../types.js';
+import { lbChainName, lbMapName } from './ruleset.js';
+
+export interface Elem {
+  set: string;
+  /** Key, or "key : value" for maps. */
+  text: string;
+}
+
+export function elemKey(e: Elem): string {
+  return `${e.set}\u0000${e.text}`;
+}
+
+/** `add element inet T set { e1, e2 }` lines, one per set, for a batch. */
+export function elementLines(op: 'add' | 'delete', table: string, elems: Elem[]): string {
+  const bySet = new Map<string, string[]>();
+  for (const e of elems) {
+    const text = op === 'delete' ? e.text.split(' : ')[0] : e.text;
+    bySet.set(e.set, [...(bySet.get(e.set) ?? []), text]);
+  }
+  let out = '';
+  for (const [set, texts] of bySet) out += `${op} element inet ${table} ${set} { ${texts.join(', ')} }\n`;
+  return out;
+}
+
+const q = (ifname: string) => `"${ifname}"`;
+
+export function subnetOf(n: Network): string {
+  return n.Ipams[0].Subnets[0].IpAddressPrefix;
+}
+
+/** A network's membership in the fixed sets: its bridge, its same-bridge pair, its type's set. */
+export function networkElems(n: Network): Elem[] {
+  const out: Elem[] = [
+    { set: 'bridges', text: q(n.Bridge) },
+    { set: 'bridge_pairs', text: `${q(n.Bridge)} . ${q(n.Bridge)}` },
+  ];
+  if (n.Type === 'internal') out.push({ set: 'internal_bridges', text: q(n.Bridge) });
+  if (n.Type === 'nat') {
+    out.push({ set: 'nat_subnets', text: subnetOf(n) });
+    for (const p of n.Policies) {
+      if (p.Type === 'OutBoundNAT') out.push(...exceptionElems(subnetOf(n), p.Settings.Exceptions ?? []));
+    }
+  }
+  return out;
+}
+
+function exceptionElems(source: string, exceptions: string[]): Elem[] {
+  return exceptions.map((x) => ({ set: 'nat_exceptions', text: `${source} . ${formatCidr(parseCidr(x, true))}` }));
+}
+
+export function portMappingElem(ep: Pick<Endpoint, 'IpAddress'>, pm: PortMappingSettings): Elem {
+  const value = `${ep.IpAddress} . ${pm.InternalPort}`;
+  if (pm.HostIp && pm.HostIp !== '0.0.0.0') {
+    return { set: 'portmap_ip', text: `${pm.HostIp} . ${pm.Protocol} . ${pm.ExternalPort} : ${value}` };
+  }
+  return { set: 'portmap_any', text: `${pm.Protocol} . ${pm.ExternalPort} : ${value}` };
+}
+
+const PROTO_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, sctp: 132 };
+
+function list(s: string | undefined): string[] {
+  return (s ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0 && x !== '*');
+}
+
+function protoRange(p: string): string {
+  const n = PROTO_NAMES[p.toLowerCase()] ?? Number(p);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw invalid(`ACL: unknown protocol ${p}`);
+  return String(n);
+}
+
+function portRange(p: string): string {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(p);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m && m[2] !== undefined ? Number(m[2]) : lo;
+  if (!m || lo > 65535 || hi > 65535 || lo > hi) throw invalid(`ACL: bad port or range ${p}`);
+  return lo === hi ? String(lo) : `${lo}-${hi}`;
+}
+
+/** An ACL as the cartesian product of its lists; local/remote are from the endpoint's point of view. */
+export function aclElems(ep: Pick<Endpoint, 'IpAddress'>, acl: AclSettings): Elem[] {
+  const set = `acl_${acl.Direction === 'In' ? 'in' : 'out'}_${acl.Action === 'Allow' ? 'allow' : 'block'}`;
+  const locals = list(acl.LocalAddresses).map((a) => formatCidr(parseCidr(a, true)));
+  const remotes = list(acl.RemoteAddresses).map((a) => formatCidr(parseCidr(a, true)));
+  const protos = list(acl.Protocols).map(protoRange);
+  const lports = list(acl.LocalPorts).map(portRange);
+  const rports = list(acl.RemotePorts).map(portRange);
+  const out: Elem[] = [];
+  for (const l of locals.length ? locals : [`${ep.IpAddress}`])
+    for (const r of remotes.length ? remotes : ['0.0.0.0/0'])
+      for (const p of protos.length ? protos : ['0-255'])
+        for (const lp of lports.length ? lports : ['0-65535'])
+          for (const rp of rports.length ? rports : ['0-65535'])
+            out.push({ set, text: `${l} . ${r} . ${p} . ${lp} . ${rp}` });
+  return out;
+}
+
+export function outboundNatElems(ep: Pick<Endpoint, 'IpAddress'>, exceptions: string[]): Elem[] {
+  return exceptionElems(ep.IpAddress, exceptions);
+}
+
+/** Every element an endpoint's policies put in the table (Route policies live in the namespace, not in nft). */
+export function endpointElems(ep: Endpoint, networkType: Network['Type']): Elem[] {
+  const out: Elem[] = [];
+  for (const p of ep.Policies) {
+    if (p.Type === 'PortMapping') out.push(portMappingElem(ep, p.Settings));
+    else if (p.Type === 'ACL') out.push(...aclElems(ep, p.Settings));
+    else if (p.Type === 'OutBoundNAT' && networkType === 'nat') out.push(...outboundNatElems(ep, p.Settings.Exceptions ?? []));
+  }
+  return out;
+}
+
+/** The VIP (or any-local-address) entries that send a frontend to the LB's chain for that port mapping. */
+export function lbFrontendElems(lb: Pick<LoadBalancer, 'Id' | 'FrontendVIPs'> & { PortMappings: LbPortMapping[] }): Elem[] {
+  const out: Elem[] = [];
+  lb.PortMappings.forEach((pm, i) => {
+    const verdict = `goto ${lbChainName(lb.Id, i)}`;
+    if (lb.FrontendVIPs.length === 0) out.push({ set: 'lb_ports', text: `${pm.Protocol} . ${pm.ExternalPort} : ${verdict}` });
+    for (const vip of lb.FrontendVIPs) out.push({ set: 'lb_vips', text: `${vip} . ${pm.Protocol} . ${pm.ExternalPort} : ${verdict}` });
+  });
+  return out;
+}
+
+/** Slot map changes: `slots` indices whose backend changed, given the new slot → ip table (undefined = empty). */
+export function lbSlotLines(table: string, lbId: string, changed: number[], slots: (string | undefined)[], had: (string | undefined)[]): string {
+  const map = lbMapName(lbId);
+  const del = changed.filter((i) => had[i] !== undefined).map(String);
+  const add = changed.filter((i) => slots[i] !== undefined).map((i) => `${i} : ${slots[i]}`);
+  let out = '';
+  if (del.length) out += `delete element inet ${table} ${map} { ${del.join(', ')} }\n`;
+  if (add.length) out += `add element inet ${table} ${map} { ${add.join(', ')} }\n`;
+  return out;
+}

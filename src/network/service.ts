@@ -1,0 +1,145 @@
+// The NetworkService: every mutation runs under one lock (state → kernel → store stay in step); reads return copies.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic.js';
+import { attachEndpoint, createNamespace, deleteNamespace, detachEndpoint } from './attach.js';
+import type { Ctx } from './context.js';
+import { createEndpoint, deleteEndpoint, modifyEndpoint } from './endpoints.js';
+import { containerReachable, renderHosts, renderResolvConf } from './etc.js';
+import { addBackends, createLoadBalancer, deleteLoadBalancer, removeBackends } from './loadbalancers.js';
+import { createNetwork, deleteNetwork, ownsGateway } from './networks.js';
+import { purge, reconcile } from './reconcile.js';
+import type {
+  CreateEndpointRequest,
+  CreateLoadBalancerRequest,
+  CreateNetworkRequest,
+  Endpoint,
+  EtcFile,
+  LoadBalancer,
+  ModifyEndpointRequest,
+  Namespace,
+  Network,
+  NetworkService,
+} from './types.js';
+
+const copy = <T>(v: T): T => structuredClone(v);
+
+export class NetworkServiceImpl implements NetworkService {
+  constructor(private readonly ctx: Ctx) {}
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.lock.run('network', fn);
+  }
+
+  createNetwork(req: CreateNetworkRequest): Promise<Network> {
+    return this.locked(async () => copy(await createNetwork(this.ctx, req)));
+  }
+  listNetworks(): Network[] {
+    return [...this.ctx.networks.values()].map(copy);
+  }
+  getNetwork(ref: string): Network {
+    return copy(this.ctx.network(ref));
+  }
+  deleteNetwork(ref: string): Promise<void> {
+    return this.locked(() => deleteNetwork(this.ctx, ref));
+  }
+
+  createNamespace(): Promise<Namespace> {
+    return this.locked(async () => copy(await createNamespace(this.ctx)));
+  }
+  listNamespaces(): Namespace[] {
+    return [...this.ctx.namespaces.values()].map(copy);
+  }
+  getNamespace(id: string): Namespace {
+    return copy(this.ctx.namespace(id));
+  }
+  deleteNamespace(id: string): Promise<void> {
+    return this.locked(() => deleteNamespace(this.ctx, id));
+  }
+
+  createEndpoint(networkRef: string, req: CreateEndpointRequest): Promise<Endpoint> {
+    return this.locked(async () => copy(await createEndpoint(this.ctx, networkRef, req)));
+  }
+  listEndpoints(networkRef?: string): Endpoint[] {
+    const netId = networkRef === undefined ? undefined : this.ctx.network(networkRef).Id;
+    return [...this.ctx.endpoints.values()].filter((e) => netId === undefined || e.NetworkId === netId).map(copy);
+  }
+  getEndpoint(ref: string): Endpoint {
+    return copy(this.ctx.endpoint(ref));
+  }
+  modifyEndpoint(ref: string, req: ModifyEndpointRequest): Promise<Endpoint> {
+    return this.locked(async () => copy(await modifyEndpoint(this.ctx, ref, req)));
+  }
+  attach(endpointRef: string, namespaceId: string): Promise<Endpoint> {
+    return this.locked(async () => copy(await attachEndpoint(this.ctx, endpointRef, namespaceId)));
+  }
+  detach(endpointRef: string): Promise<Endpoint> {
+    return this.locked(async () => copy(await detachEndpoint(this.ctx, endpointRef)));
+  }
+  deleteEndpoint(ref: string): Promise<void> {
+    return this.locked(() => deleteEndpoint(this.ctx, ref));
+  }
+
+  createLoadBalancer(req: CreateLoadBalancerRequest): Promise<LoadBalancer> {
+    return this.locked(async () => copy(await createLoadBalancer(this.ctx, req)));
+  }
+  listLoadBalancers(): LoadBalancer[] {
+    return [...this.ctx.lbs.values()].map(copy);
+  }
+  getLoadBalancer(id: string): LoadBalancer {
+    return copy(this.ctx.lb(id));
+  }
+  deleteLoadBalancer(id: string): Promise<void> {
+    return this.locked(() => deleteLoadBalancer(this.ctx, id));
+  }
+  addBackends(lbId: string, endpointRefs: string[]): Promise<LoadBalancer> {
+    return this.locked(async () => copy(await addBackends(this.ctx, lbId, endpointRefs)));
+  }
+  removeBackends(lbId: string, endpointRefs: string[]): Promise<LoadBalancer> {
+    return this.locked(async () => copy(await removeBackends(this.ctx, lbId, endpointRefs)));
+  }
+
+  resolvConf(endpointRef: string): string {
+    const ep = this.ctx.endpoint(endpointRef);
+    const net = this.ctx.networks.get(ep.NetworkId)!;
+    const search = ep.Dns.Search?.length ? ep.Dns.Search : net.Dns.Search ?? [];
+    let servers: string[];
+    if (ep.Dns.ServerList?.length) servers = ep.Dns.ServerList;
+    else if (ownsGateway(net)) servers = [ep.GatewayAddress!];
+    else servers = net.Dns.ServerList?.length ? net.Dns.ServerList : containerReachable(this.ctx.hostResolvers);
+    return renderResolvConf(servers, search);
+  }
+
+  hosts(endpointRef: string): string {
+    const ep = this.ctx.endpoint(endpointRef);
+    return renderHosts(ep.IpAddress, [ep.Name, ...ep.Aliases.filter((a) => a !== ep.Name)]);
+  }
+
+  async writeEtcFiles(endpointRef: string): Promise<EtcFile[]> {
+    const ep = this.ctx.endpoint(endpointRef);
+    const dir = join(this.ctx.runDir, 'etc', ep.Id);
+    await mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, 'resolv.conf'), this.resolvConf(ep.Id), 0o644);
+    await writeFileAtomic(join(dir, 'hosts'), this.hosts(ep.Id), 0o644);
+    return [
+      { hostPath: join(dir, 'resolv.conf'), containerPath: '/etc/resolv.conf' },
+      { hostPath: join(dir, 'hosts'), containerPath: '/etc/hosts' },
+    ];
+  }
+
+  reconcile(): Promise<void> {
+    return this.locked(() => reconcile(this.ctx));
+  }
+
+  close(): Promise<void> {
+    return this.locked(async () => {
+      for (const d of this.ctx.dns.values()) await d.stop();
+      this.ctx.dns.clear();
+    });
+  }
+
+  purge(): Promise<void> {
+    return this.locked(() => purge(this.ctx));
+  }
+}

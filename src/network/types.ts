@@ -1,0 +1,220 @@
+// The network service's objects, shaped after HCN v2 (hcs-hns.md §3): Network, Endpoint, Namespace, LoadBalancer,
+// with policies as {Type, Settings}. Field names keep HCN's PascalCase so the native API can pass them through.
+
+export type NetworkType = 'nat' | 'internal' | 'l2bridge';
+export type Protocol = 'tcp' | 'udp';
+
+export interface Subnet {
+  /** CIDR, e.g. "10.88.0.0/16". */
+  IpAddressPrefix: string;
+  /** The bridge's address for nat/internal; the LAN's router for l2bridge (optional there). */
+  GatewayAddress?: string;
+}
+
+export interface Ipam {
+  Type: 'Static';
+  Subnets: Subnet[];
+}
+
+export interface Dns {
+  /** On a network: where its DNS server forwards (default: the host's resolvers); on l2bridge, what containers use.
+   *  On an endpoint: overrides the nameservers written to its resolv.conf. */
+  ServerList?: string[];
+  Search?: string[];
+}
+
+export interface OutBoundNatSettings {
+  /** Destinations (CIDRs or addresses) reached with the container's own address, not masqueraded. */
+  Exceptions?: string[];
+}
+
+export type NetworkPolicy = { Type: 'OutBoundNAT'; Settings: OutBoundNatSettings };
+
+export interface Network {
+  Id: string;
+  Name: string;
+  Type: NetworkType;
+  Ipams: Ipam[];
+  Dns: Dns;
+  Policies: NetworkPolicy[];
+  /** l2bridge only: the host interface the bridge enslaves. */
+  Interface?: string;
+  /** The Linux bridge that is this network's vSwitch. */
+  Bridge: string;
+  CreatedAt: string;
+}
+
+export interface PortMappingSettings {
+  Protocol: Protocol;
+  InternalPort: number;
+  ExternalPort: number;
+  /** Only this host address answers; absent = every local address, 127.0.0.1 included. */
+  HostIp?: string;
+}
+
+export interface AclSettings {
+  Action: 'Allow' | 'Block';
+  Direction: 'In' | 'Out';
+  /** Comma-separated protocol names or numbers ("tcp", "6,17"); empty = any. */
+  Protocols?: string;
+  /** Comma-separated CIDRs; empty = the endpoint's own address. */
+  LocalAddresses?: string;
+  /** Comma-separated CIDRs; empty = any. */
+  RemoteAddresses?: string;
+  /** Comma-separated ports or ranges ("80,8000-8080"); empty = any. */
+  LocalPorts?: string;
+  RemotePorts?: string;
+  /** Kept and reported; nft sets are unordered, so an Allow always wins over a Block that overlaps it. */
+  Priority?: number;
+}
+
+export interface RouteSettings {
+  DestinationPrefix: string;
+  NextHop: string;
+}
+
+export type EndpointPolicy =
+  | { Type: 'PortMapping'; Settings: PortMappingSettings }
+  | { Type: 'ACL'; Settings: AclSettings }
+  | { Type: 'OutBoundNAT'; Settings: OutBoundNatSettings }
+  | { Type: 'Route'; Settings: RouteSettings };
+
+export interface Endpoint {
+  Id: string;
+  Name: string;
+  NetworkId: string;
+  IpAddress: string;
+  PrefixLength: number;
+  MacAddress: string;
+  GatewayAddress?: string;
+  Dns: Dns;
+  Policies: EndpointPolicy[];
+  /** The namespace it is attached to, if any. */
+  NamespaceId?: string;
+  Aliases: string[];
+  /** Host side of the veth pair (exists only while attached). */
+  HostInterface: string;
+  /** Interface name inside the namespace while attached (eth0, eth1...). */
+  InterfaceName?: string;
+  CreatedAt: string;
+}
+
+export interface Namespace {
+  Id: string;
+  /** The netns file to pass to the runtime (InitOptions.netnsPath). */
+  Path: string;
+  /** `ip netns` name. */
+  Name: string;
+  Endpoints: string[];
+}
+
+export type DistributionType = 'PerConnection' | 'SourceIP';
+
+export interface LbPortMapping {
+  Protocol: Protocol;
+  InternalPort: number;
+  ExternalPort: number;
+  DistributionType: DistributionType;
+}
+
+export interface LoadBalancer {
+  Id: string;
+  Name: string;
+  /** Virtual IPs; empty = every local address (a NodePort). */
+  FrontendVIPs: string[];
+  PortMappings: LbPortMapping[];
+  /** Backend endpoint ids. */
+  Endpoints: string[];
+  CreatedAt: string;
+}
+
+export interface CreateNetworkRequest {
+  Name: string;
+  Type?: NetworkType;
+  /** Absent for nat/internal = a /16 that collides with no host route; required for l2bridge. */
+  Subnets?: Subnet[];
+  Dns?: Dns;
+  Policies?: NetworkPolicy[];
+  Interface?: string;
+}
+
+export interface CreateEndpointRequest {
+  name: string;
+  /** A fixed address inside the network's subnet; absent = the IPAM's next free one. */
+  ip?: string;
+  aliases?: string[];
+  policies?: EndpointPolicy[];
+  dns?: Dns;
+}
+
+export interface ModifyEndpointRequest {
+  RequestType: 'Add' | 'Remove' | 'Update';
+  Policies: EndpointPolicy[];
+}
+
+export interface CreateLoadBalancerRequest {
+  Name?: string;
+  FrontendVIPs?: string[];
+  PortMappings: Array<Omit<LbPortMapping, 'DistributionType'> & { DistributionType?: DistributionType }>;
+  Endpoints?: string[];
+}
+
+export interface EtcFile {
+  hostPath: string;
+  containerPath: string;
+}
+
+export interface NetworkService {
+  createNetwork(req: CreateNetworkRequest): Promise<Network>;
+  listNetworks(): Network[];
+  /** By id, unique id prefix or name. */
+  getNetwork(ref: string): Network;
+  deleteNetwork(ref: string): Promise<void>;
+
+  createNamespace(): Promise<Namespace>;
+  listNamespaces(): Namespace[];
+  getNamespace(id: string): Namespace;
+  /** Detaches its endpoints (they survive) and removes the netns. */
+  deleteNamespace(id: string): Promise<void>;
+
+  createEndpoint(networkRef: string, req: CreateEndpointRequest): Promise<Endpoint>;
+  listEndpoints(networkRef?: string): Endpoint[];
+  getEndpoint(ref: string): Endpoint;
+  modifyEndpoint(ref: string, req: ModifyEndpointRequest): Promise<Endpoint>;
+  attach(endpointRef: string, namespaceId: string): Promise<Endpoint>;
+  detach(endpointRef: string): Promise<Endpoint>;
+  /** Detaches if needed, drops it from load balancers, frees its address for later reuse. */
+  deleteEndpoint(ref: string): Promise<void>;
+
+  createLoadBalancer(req: CreateLoadBalancerRequest): Promise<LoadBalancer>;
+  listLoadBalancers(): LoadBalancer[];
+  getLoadBalancer(id: string): LoadBalancer;
+  deleteLoadBalancer(id: string): Promise<void>;
+  addBackends(lbId: string, endpointRefs: string[]): Promise<LoadBalancer>;
+  removeBackends(lbId: string, endpointRefs: string[]): Promise<LoadBalancer>;
+
+  /** File contents for the container's /etc/resolv.conf and /etc/hosts. */
+  resolvConf(endpointRef: string): string;
+  hosts(endpointRef: string): string;
+  /** Writes both under runDir and returns them as InitOptions.etcFiles entries. */
+  writeEtcFiles(endpointRef: string): Promise<EtcFile[]>;
+
+  /** Makes the kernel match the stored objects (run by openNetworkService too). */
+  reconcile(): Promise<void>;
+  /** Stops the DNS servers; kernel state stays so containers keep their network across daemon restarts. */
+  close(): Promise<void>;
+  /** Removes every object, every kernel object carrying the prefix, the nft table and the state (tests, reset). */
+  purge(): Promise<void>;
+}
+
+export interface NetworkServiceOptions {
+  stateDir: string;
+  runDir: string;
+  prefix: string;
+  defaultNetwork?: boolean;
+  /** Upstream resolvers ("ip" or "ip:port") for the DNS servers; default: the host's /etc/resolv.conf. */
+  dnsUpstreams?: string[];
+  /** Candidate subnets for the default and auto-addressed networks (tests narrow it). */
+  subnetPool?: string[];
+  log?: (msg: string) => void;
+}
