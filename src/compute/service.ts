@@ -15,6 +15,8 @@ import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
 import type { ComputeSystemDocument, ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
 import { ExecManager } from './exec.js';
+import { SystemNetworking } from './networking.js';
+import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
 
 export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
@@ -23,6 +25,7 @@ export interface ComputeOptions {
   store: SystemStore;
   storage: StorageService;
   backend: IsolationBackend;
+  network: NetworkService;
   events: EventBus;
   log: (msg: string) => void;
 }
@@ -30,6 +33,7 @@ export interface ComputeOptions {
 export class ComputeService {
   readonly lock = new KeyedLock();
   readonly execs: ExecManager;
+  readonly networking: SystemNetworking;
   private readonly store: SystemStore;
   private readonly storage: StorageService;
   private readonly backend: IsolationBackend;
@@ -48,6 +52,7 @@ export class ComputeService {
     this.backend = o.backend;
     this.events = o.events;
     this.log = o.log;
+    this.networking = new SystemNetworking(o.network);
     this.execs = new ExecManager(this.backend, this.events, (ref) => this.runningRecord(ref));
   }
 
@@ -110,11 +115,15 @@ export class ComputeService {
         ImageName: req.Image,
         RestartCount: 0,
       };
-      // The record is written first: if the daemon dies while the root is being made, recovery finds it and finishes.
+      // The record is written first: if the daemon dies while the root or network is being made, recovery finds it.
       await this.store.save(rec);
       try {
         await this.storage.mountRoot(id, image.id, { scratchBytes: scratch });
+        const net = await this.networking.setup(rec);
+        rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net };
+        await this.store.save(rec);
       } catch (e) {
+        await this.networking.teardown(rec.Document.Container.Networking).catch(() => {});
         await this.storage.removeRoot(id).catch(() => {});
         await this.store.remove(id);
         throw e;
@@ -148,6 +157,7 @@ export class ComputeService {
       const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
       let pid: number;
       try {
+        const net = await this.networking.runtime(doc.Container.Networking);
         // A stopped system's last run left runtime state behind; its log stays.
         if (rec.State === 'Stopped') await this.backend.delete(rec.Id, { force: true, keepLogs: true });
         ({ pid } = await this.backend.create({
@@ -162,6 +172,8 @@ export class ComputeService {
           mounts: doc.Container.MappedDirectories ?? [],
           resources: resourcesOf(doc.Container),
           stopSignal: doc.StopSignal,
+          netnsPath: net.netnsPath,
+          etcFiles: net.etcFiles,
         }));
         for (const s of this.pending.get(rec.Id) ?? []) s.connect(await this.backend.attach(rec.Id));
         this.pending.delete(rec.Id);
@@ -353,6 +365,7 @@ export class ComputeService {
       for (const s of this.pending.get(rec.Id) ?? []) s.end();
       this.pending.delete(rec.Id);
       await this.backend.delete(rec.Id, { force: true });
+      await this.networking.teardown(rec.Document.Container.Networking);
       await this.storage.removeRoot(rec.Id);
       await this.store.remove(rec.Id);
       this.events.publish('system', 'destroy', rec.Id, {}, rec.Name);
@@ -379,6 +392,32 @@ export class ComputeService {
     const rec = this.store.find(ref);
     check('resize', rec.State, rec.Name);
     await this.backend.resize(rec.Id, undefined, rows, cols);
+  }
+
+  /** `network connect`: one more endpoint in the system's namespace. */
+  async connect(ref: string, req: { Network: string; IpAddress?: string; Aliases?: string[] }): Promise<string> {
+    const id = this.store.find(ref).Id;
+    return this.lock.run(id, async () => {
+      const rec = this.store.find(id);
+      const ep = await this.networking.connect(rec, req.Network, req.IpAddress, req.Aliases);
+      const n = rec.Document.Container.Networking!;
+      n.Endpoints = [...(n.Endpoints ?? []), ep];
+      await this.store.save(rec);
+      this.events.publish('system', 'connect', id, { network: req.Network }, rec.Name);
+      return ep;
+    });
+  }
+
+  async disconnect(ref: string, network: string): Promise<void> {
+    const id = this.store.find(ref).Id;
+    await this.lock.run(id, async () => {
+      const rec = this.store.find(id);
+      const ep = await this.networking.disconnect(rec, network);
+      const n = rec.Document.Container.Networking!;
+      n.Endpoints = (n.Endpoints ?? []).filter((e) => e !== ep);
+      await this.store.save(rec);
+      this.events.publish('system', 'disconnect', id, { network }, rec.Name);
+    });
   }
 
   /** Image ids that systems use, so the storage service can refuse to delete them. */

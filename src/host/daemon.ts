@@ -13,6 +13,7 @@ import { openProcessIsolation } from '../compute/process/index.js';
 import { ComputeService } from '../compute/service.js';
 import { SystemStore } from '../compute/store.js';
 import { openStorage } from '../storage/index.js';
+import { openNetworkService } from '../network/index.js';
 import { EventBus } from './events.js';
 import { recover } from './recovery.js';
 import type { Services } from './services.js';
@@ -43,9 +44,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage') });
   const backend = await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent });
+  // Kernel objects of the network service carry the cgroup parent's name too (silo, or a test's silo-test-…).
+  const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log });
   const events = new EventBus();
   const store = new SystemStore(join(o.stateDir, 'systems'));
-  const compute = new ComputeService({ store, storage, backend, events, log });
+  const compute = new ComputeService({ store, storage, backend, network, events, log });
 
   const r = await recover(store, compute, backend, storage, log);
   if (r.adopted || r.exited || r.orphansRemoved) log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.orphansRemoved} orphans removed`);
@@ -55,6 +58,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const services: Services = {
     compute,
     storage,
+    network,
     events,
     log,
     version: () => ({ Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: arch(), Kernel: release(), Node: process.version, ...tools }),
@@ -96,6 +100,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     socketPath,
     close: async () => {
       await Promise.all([app.close(), docker.close()]);
+      await network.close();
       await rm(join(o.runDir, 'silo.pid'), { force: true });
     },
   };

@@ -53,6 +53,10 @@ export async function recover(store: SystemStore, compute: ComputeService, backe
     await backend.delete(id, { force: true }).catch((e) => log(`remove orphan runtime ${id.slice(0, 12)}: ${oneLine(e)}`));
     report.orphansRemoved++;
   }
+  for (const n of compute.networking.orphans(records.map((r) => r.Document.Container.Networking))) {
+    await compute.networking.teardown(n).catch((e) => log(`remove orphan network pieces: ${oneLine(e)}`));
+    report.orphansRemoved++;
+  }
   for (const id of await storage.listRoots()) {
     if (known.has(id)) continue;
     await storage.removeRoot(id).catch((e) => log(`remove orphan root ${id.slice(0, 12)}: ${oneLine(e)}`));

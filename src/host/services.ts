@@ -1,11 +1,13 @@
 import type { ComputeService } from '../compute/service.js';
 import type { StorageService } from '../storage/types.js';
+import type { NetworkService } from '../network/types.js';
 import type { EventBus } from './events.js';
 
 /** What the front doors see of the host: the services, wired once in daemon.ts. */
 export interface Services {
   compute: ComputeService;
   storage: StorageService;
+  network: NetworkService;
   events: EventBus;
   info: () => Promise<Record<string, unknown>>;
   version: () => Record<string, unknown>;

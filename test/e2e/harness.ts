@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { openNetworkService } from '../../src/network/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SILO_BIN = join(root, 'bin/silo');
@@ -96,6 +97,10 @@ export class TestDaemon {
       if (ids.length) await this.silo(['rm', '-f', ...ids]);
       await this.stop();
     }
+    // The daemon's default network and table are kept across its restarts, like docker's bridge; the test made them.
+    const net = await openNetworkService({ stateDir: join(this.stateDir, 'network'), runDir: join(this.runDir, 'network'), prefix: this.tag });
+    await net.purge();
+    await net.close();
     const left = leaks(this.tag);
     // The cgroup parent is the daemon's, like docker's "docker" parent; the test made it, so the test removes it.
     for (const ctl of readdirSync('/sys/fs/cgroup')) await rmdir(`/sys/fs/cgroup/${ctl}/${this.tag}`).catch(() => {});
@@ -117,6 +122,9 @@ export function leaks(tag: string): string[] {
       if (kids.length) out.push(`cgroup: ${ctl}/${tag}/${kids.map((k) => k.name).join(',')}`);
     }
   }
+  for (const line of execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n')) if (line.includes(`silo:${tag}:`)) out.push(`link: ${line.split(': ')[1]}`);
+  for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) if (line.includes(tag)) out.push(`netns: ${line}`);
+  for (const line of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n')) if (line.includes(tag)) out.push(`nft: ${line}`);
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');

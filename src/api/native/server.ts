@@ -8,6 +8,7 @@ import type { Services } from '../../host/services.js';
 import { toHttpError } from './errors.js';
 import { systemRoutes } from './routes-systems.js';
 import { imageRoutes } from './routes-images.js';
+import { networkRoutes } from './routes-networks.js';
 import { upgradeRoutes } from './routes-upgrade.js';
 import { writeHttpError } from './stream.js';
 
@@ -41,6 +42,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   });
   systemRoutes(app, svc);
   imageRoutes(app, svc);
+  networkRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (head.length) socket.unshift(head);

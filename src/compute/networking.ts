@@ -1,0 +1,97 @@
+// The compute service's side of networking: it asks the network service for a namespace and an endpoint for each
+// compute system (as HCS joins a container to an HCN namespace) and never touches links or tables itself.
+
+import { badState, conflict, isSiloError } from '../common/errors.js';
+import type { EtcFile, NetworkService } from '../network/types.js';
+import type { ComputeSystemRecord, Networking } from './types.js';
+
+const DEFAULT_NETWORK = 'nat';
+
+export class SystemNetworking {
+  constructor(private readonly net: NetworkService) {}
+
+  /** Make what the document asks for; on failure nothing of it is left. */
+  async setup(rec: ComputeSystemRecord): Promise<{ Namespace: string; Endpoints: string[] }> {
+    const n = rec.Document.Container.Networking ?? {};
+    const ns = await this.net.createNamespace();
+    try {
+      if (n.Network === 'none') return { Namespace: ns.Id, Endpoints: [] };
+      const ep = await this.endpoint(rec, n.Network ?? DEFAULT_NETWORK, ns.Id, n.IpAddress, n.Aliases, n.PortMappings);
+      return { Namespace: ns.Id, Endpoints: [ep] };
+    } catch (e) {
+      await this.net.deleteNamespace(ns.Id).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Another network for a system that has a namespace (`network connect`); live if it runs. */
+  async connect(rec: ComputeSystemRecord, network: string, ip?: string, aliases?: string[]): Promise<string> {
+    const n = rec.Document.Container.Networking;
+    if (!n?.Namespace) throw badState(`container ${rec.Name} has no network namespace`);
+    const netId = this.net.getNetwork(network).Id;
+    if ((n.Endpoints ?? []).some((e) => this.net.getEndpoint(e).NetworkId === netId)) {
+      throw conflict(`container ${rec.Name} is already connected to network ${network}`);
+    }
+    return this.endpoint(rec, network, n.Namespace, ip, aliases);
+  }
+
+  /** The endpoint of `rec` on `network`, detached and deleted; returns its id. */
+  async disconnect(rec: ComputeSystemRecord, network: string): Promise<string> {
+    const netId = this.net.getNetwork(network).Id;
+    const ep = (rec.Document.Container.Networking?.Endpoints ?? []).find((e) => this.net.getEndpoint(e).NetworkId === netId);
+    if (!ep) throw badState(`container ${rec.Name} is not connected to network ${network}`);
+    await this.net.deleteEndpoint(ep);
+    return ep;
+  }
+
+  /** Where the init process' namespace is and the resolv.conf and hosts it gets. */
+  async runtime(n: Networking | undefined): Promise<{ netnsPath?: string; etcFiles: EtcFile[] }> {
+    if (!n?.Namespace) return { etcFiles: [] };
+    const ns = this.net.getNamespace(n.Namespace);
+    const etcFiles = n.Endpoints?.length ? await this.net.writeEtcFiles(n.Endpoints[0]) : [];
+    return { netnsPath: ns.Path, etcFiles };
+  }
+
+  /** Remove the system's endpoints and namespace; what is already gone is no error. */
+  async teardown(n: Networking | undefined): Promise<void> {
+    for (const ep of n?.Endpoints ?? []) await this.net.deleteEndpoint(ep).catch(ignoreNotFound);
+    if (n?.Namespace) await this.net.deleteNamespace(n.Namespace).catch(ignoreNotFound);
+  }
+
+  /** Namespaces and endpoints that belong to no system: left by an interrupted create or remove. */
+  orphans(systems: (Networking | undefined)[]): Networking[] {
+    const ns = new Set(systems.map((n) => n?.Namespace));
+    const eps = new Set(systems.flatMap((n) => n?.Endpoints ?? []));
+    return [
+      ...this.net.listNamespaces().filter((n) => !ns.has(n.Id)).map((n) => ({ Namespace: n.Id })),
+      ...this.net.listEndpoints().filter((e) => !eps.has(e.Id)).map((e) => ({ Endpoints: [e.Id] })),
+    ];
+  }
+
+  endpointOf(ref: string) {
+    return this.net.getEndpoint(ref);
+  }
+
+  private async endpoint(rec: ComputeSystemRecord, network: string, nsId: string, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): Promise<string> {
+    const host = rec.Document.Container.GuestOs.HostName;
+    const names = [...new Set([...(aliases ?? []), rec.Id.slice(0, 12), host])].filter((a) => a !== rec.Name);
+    const ep = await this.net.createEndpoint(network, {
+      name: rec.Name,
+      ip,
+      aliases: names,
+      policies: (ports ?? []).map((p) => ({ Type: 'PortMapping' as const, Settings: p })),
+    });
+    try {
+      await this.net.attach(ep.Id, nsId);
+    } catch (e) {
+      await this.net.deleteEndpoint(ep.Id).catch(() => {});
+      throw e;
+    }
+    return ep.Id;
+  }
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (isSiloError(e) && e.class === 'NotFound') return;
+  throw e;
+}
