@@ -1,7 +1,8 @@
 // Pure parsing of docker-style flags and building the create document. No I/O: callers pass file texts and env.
 
-import type { CreateSystemRequest, ProcessParameters } from '../compute/types.js';
+import type { CreateSystemRequest, Networking, ProcessParameters } from '../compute/types.js';
 import type { MappedDirectory } from '../compute/process/types.js';
+import type { CreateLoadBalancerRequest, CreateNetworkRequest, NetworkType, Protocol } from '../network/types.js';
 import { CliError } from './errors.js';
 
 const MULT: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
@@ -113,6 +114,12 @@ export interface CreateFlags {
   tty?: boolean;
   interactive?: boolean;
   rm?: boolean;
+  network?: string;
+  /** Docker's older spelling of --network. */
+  net?: string;
+  publish?: string[];
+  ip?: string;
+  networkAlias?: string[];
 }
 
 export interface BuildContext {
@@ -153,6 +160,8 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     const n = parseInteger(f.pidsLimit, '--pids-limit');
     if (n > 0) container.Pids = { Limit: n }; // 0 and -1 mean unlimited, as in docker
   }
+  const networking = buildNetworking(f);
+  if (networking) container.Networking = networking;
 
   if (command.length) proc.CommandArgs = command;
   if (f.entrypoint !== undefined) proc.Entrypoint = f.entrypoint === '' ? [] : [f.entrypoint];
@@ -204,4 +213,207 @@ export function buildExecProcess(
   }
   if (f.interactive) p.CreateStdInPipe = true;
   return p;
+}
+
+// ---- networking -------------------------------------------------------------------------------------------------
+
+type PortMapping = NonNullable<Networking['PortMappings']>[number];
+
+const IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
+export function isIPv4(s: string): boolean {
+  const m = IPV4.exec(s);
+  return !!m && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+/** An IPv4 address for `what`; IPv6 gets its own message (Silo's networks are IPv4 only). */
+export function parseIPv4(s: string, what: string): string {
+  const t = s.trim();
+  if (isIPv4(t)) return t;
+  if (t.includes(':')) throw new CliError(`invalid ${what} '${s}': IPv6 addresses are not supported (Silo's networks are IPv4 only)`);
+  throw new CliError(`invalid ${what} '${s}': not an IPv4 address`);
+}
+
+/** "10.1.0.0/24" (checked: an IPv4 address and a prefix length 0-32). */
+export function parseCidr(s: string, what = 'subnet'): string {
+  const t = s.trim();
+  const i = t.indexOf('/');
+  if (i < 0) {
+    if (t.includes(':')) throw new CliError(`invalid ${what} '${s}': IPv6 addresses are not supported (Silo's networks are IPv4 only)`);
+    throw new CliError(`invalid ${what} '${s}': expected a CIDR such as 10.1.0.0/24`);
+  }
+  parseIPv4(t.slice(0, i), what);
+  const len = t.slice(i + 1);
+  if (!/^\d{1,2}$/.test(len) || Number(len) > 32) throw new CliError(`invalid ${what} '${s}': the prefix length must be 0-32`);
+  return t;
+}
+
+/** A CIDR or a single address (outbound NAT exceptions accept both). */
+const parseCidrOrIp = (s: string, what: string): string => (s.includes('/') ? parseCidr(s, what) : parseIPv4(s, what));
+
+export function parsePort(s: string, spec: string, what = 'port'): number {
+  if (/^\d+-\d+$/.test(s)) throw new CliError(`invalid ${what} '${s}' in '${spec}': port ranges are not supported`);
+  const n = Number(s);
+  if (!/^\d{1,5}$/.test(s) || n < 1 || n > 65535) throw new CliError(`invalid ${what} '${s}' in '${spec}': must be a number 1-65535`);
+  return n;
+}
+
+export function parseProtocol(s: string, spec: string): Protocol {
+  const p = s.toLowerCase();
+  if (p !== 'tcp' && p !== 'udp') throw new CliError(`invalid protocol '${s}' in '${spec}': tcp or udp`);
+  return p;
+}
+
+/**
+ * `-p [hostip:]hostPort:containerPort[/tcp|udp]` → a PortMapping. Silo allocates no random host port, so the host port
+ * is required; a host IP of 0.0.0.0 (or none) means every local address.
+ */
+export function parsePublish(spec: string): PortMapping {
+  let rest = spec.trim();
+  let Protocol: Protocol = 'tcp';
+  const slash = rest.lastIndexOf('/');
+  if (slash >= 0) {
+    Protocol = parseProtocol(rest.slice(slash + 1), spec);
+    rest = rest.slice(0, slash);
+  }
+  if (rest.startsWith('[') || rest.split(':').length > 3)
+    throw new CliError(`invalid publish '${spec}': IPv6 host addresses are not supported (Silo's networks are IPv4 only)`);
+  const parts = rest.split(':');
+  const [ip, host, ctr] = parts.length === 3 ? parts : parts.length === 2 ? ['', ...parts] : ['', '', parts[0]];
+  if (!ctr) throw new CliError(`invalid publish '${spec}': no container port (expected [hostip:]hostPort:containerPort[/tcp|udp])`);
+  const InternalPort = parsePort(ctr, spec, 'container port');
+  if (!host) throw new CliError(`invalid publish '${spec}': host port required (-p HOSTPORT:${ctr}): Silo does not pick random host ports`);
+  const m: PortMapping = { Protocol, InternalPort, ExternalPort: parsePort(host, spec, 'host port') };
+  if (ip) {
+    const a = parseIPv4(ip, `host IP in '${spec}'`);
+    if (a !== '0.0.0.0') m.HostIp = a;
+  }
+  return m;
+}
+
+/** All the -p flags; the same host address, port and protocol twice is an error. */
+export function parsePublishList(list: string[]): PortMapping[] {
+  const out = list.map(parsePublish);
+  const seen = new Set<string>();
+  for (const m of out) {
+    const k = `${m.HostIp ?? '0.0.0.0'}:${m.ExternalPort}/${m.Protocol}`;
+    const all = `0.0.0.0:${m.ExternalPort}/${m.Protocol}`;
+    const clash = seen.has(k) || seen.has(all) || (!m.HostIp && [...seen].some((s) => s.endsWith(`:${m.ExternalPort}/${m.Protocol}`)));
+    if (clash) throw new CliError(`host port ${m.ExternalPort}/${m.Protocol} is published more than once`);
+    seen.add(k);
+  }
+  return out;
+}
+
+/** --network/--net, -p, --ip, --network-alias → Container.Networking (undefined when none was given). */
+export function buildNetworking(f: Pick<CreateFlags, 'network' | 'net' | 'publish' | 'ip' | 'networkAlias'>): Networking | undefined {
+  if (f.network !== undefined && f.net !== undefined && f.network !== f.net)
+    throw new CliError(`conflicting options: --network ${f.network} and --net ${f.net}`);
+  const network = f.network ?? f.net;
+  if (network !== undefined && !network.trim()) throw new CliError('invalid --network: empty name');
+  const n: Networking = {};
+  if (network !== undefined) n.Network = network;
+  const ports = parsePublishList(f.publish ?? []);
+  if (ports.length) n.PortMappings = ports;
+  if (f.ip !== undefined) n.IpAddress = parseIPv4(f.ip, '--ip address');
+  const aliases = f.networkAlias ?? [];
+  for (const a of aliases) if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(a)) throw new CliError(`invalid --network-alias '${a}'`);
+  if (aliases.length) n.Aliases = aliases;
+  if (network === 'none') {
+    if (ports.length) throw new CliError('conflicting options: port publishing and --network none');
+    if (f.ip !== undefined) throw new CliError('conflicting options: --ip and --network none');
+    if (aliases.length) throw new CliError('conflicting options: --network-alias and --network none');
+  }
+  return Object.keys(n).length ? n : undefined;
+}
+
+export interface NetworkCreateFlags {
+  driver?: string;
+  subnet?: string[];
+  gateway?: string[];
+  opt?: string[];
+  interface?: string;
+  outboundNatException?: string[];
+}
+
+/** `silo network create` flags → the body of `POST /v1/networks`. */
+export function buildNetworkRequest(name: string, f: NetworkCreateFlags): CreateNetworkRequest {
+  const driver = (f.driver ?? 'nat').toLowerCase();
+  const Type: NetworkType | undefined = driver === 'bridge' ? 'nat' : (driver as NetworkType);
+  if (Type !== 'nat' && Type !== 'internal' && Type !== 'l2bridge') throw new CliError(`invalid driver '${f.driver}': nat, internal or l2bridge`);
+  const req: CreateNetworkRequest = { Name: name, Type };
+  let iface = f.interface;
+  for (const o of f.opt ?? []) {
+    const i = o.indexOf('=');
+    const k = i < 0 ? o : o.slice(0, i);
+    const v = i < 0 ? '' : o.slice(i + 1);
+    if (k !== 'parent') throw new CliError(`invalid option '${o}': only parent=IFACE is supported`);
+    if (!v) throw new CliError(`invalid option '${o}': parent needs an interface name`);
+    if (iface !== undefined && iface !== v) throw new CliError(`conflicting options: --interface ${iface} and -o parent=${v}`);
+    iface = v;
+  }
+  const subnets = (f.subnet ?? []).map((s) => parseCidr(s, '--subnet'));
+  const gateways = (f.gateway ?? []).map((g) => parseIPv4(g, '--gateway'));
+  if (gateways.length > subnets.length) throw new CliError('every --gateway needs a --subnet (give them in pairs, in order)');
+  if (subnets.length) req.Subnets = subnets.map((p, i) => (gateways[i] ? { IpAddressPrefix: p, GatewayAddress: gateways[i] } : { IpAddressPrefix: p }));
+  if (Type === 'l2bridge') {
+    if (!iface) throw new CliError('an l2bridge network needs its host interface: -o parent=IFACE or --interface IFACE');
+    if (!subnets.length) throw new CliError("an l2bridge network needs --subnet (the LAN's subnet)");
+  } else if (iface !== undefined) {
+    throw new CliError(`-o parent / --interface is for l2bridge networks only (driver ${Type})`);
+  }
+  if (iface !== undefined) req.Interface = iface;
+  const exceptions = (f.outboundNatException ?? []).map((e) => parseCidrOrIp(e, '--outbound-nat-exception'));
+  if (exceptions.length) {
+    if (Type !== 'nat') throw new CliError(`--outbound-nat-exception is for nat networks only (driver ${Type})`);
+    req.Policies = [{ Type: 'OutBoundNAT', Settings: { Exceptions: exceptions } }];
+  }
+  return req;
+}
+
+type LbPort = CreateLoadBalancerRequest['PortMappings'][number];
+
+/** `silo lb create -p`: `[proto:]external:internal` (or `external:internal/proto`). */
+export function parseLbPort(spec: string): LbPort {
+  let rest = spec.trim();
+  let Protocol: Protocol = 'tcp';
+  const slash = rest.lastIndexOf('/');
+  if (slash >= 0) {
+    Protocol = parseProtocol(rest.slice(slash + 1), spec);
+    rest = rest.slice(0, slash);
+  }
+  const parts = rest.split(':');
+  if (parts.length === 3) {
+    if (slash >= 0) throw new CliError(`invalid port '${spec}': give the protocol once ([proto:]external:internal)`);
+    Protocol = parseProtocol(parts.shift()!, spec);
+  }
+  if (parts.length !== 2 || !parts[0] || !parts[1])
+    throw new CliError(`invalid port '${spec}': expected [tcp:|udp:]external:internal, e.g. 80:8080 or udp:53:5353`);
+  return { Protocol, ExternalPort: parsePort(parts[0], spec, 'external port'), InternalPort: parsePort(parts[1], spec, 'internal port') };
+}
+
+export interface LbCreateFlags {
+  name?: string;
+  vip?: string[];
+  port?: string[];
+  sticky?: boolean;
+}
+
+/** `silo lb create` flags and backends → the body of `POST /v1/loadbalancers`. */
+export function buildLoadBalancerRequest(backends: string[], f: LbCreateFlags): CreateLoadBalancerRequest {
+  const ports = (f.port ?? []).map(parseLbPort);
+  if (!ports.length) throw new CliError('a load balancer needs at least one -p/--port [proto:]external:internal');
+  const seen = new Set<string>();
+  for (const p of ports) {
+    const k = `${p.ExternalPort}/${p.Protocol}`;
+    if (seen.has(k)) throw new CliError(`port ${k} is given more than once`);
+    seen.add(k);
+  }
+  if (f.sticky) for (const p of ports) p.DistributionType = 'SourceIP';
+  const req: CreateLoadBalancerRequest = { PortMappings: ports };
+  if (f.name !== undefined) req.Name = f.name;
+  const vips = (f.vip ?? []).map((v) => parseIPv4(v, '--vip'));
+  if (vips.length) req.FrontendVIPs = vips;
+  if (backends.length) req.Endpoints = backends;
+  return req;
 }

@@ -138,3 +138,38 @@ export function outputFormat(f: string | undefined): OutputFormat {
   if (f.startsWith('table ')) return { kind: 'template', tpl: f.slice(6) };
   return { kind: 'template', tpl: f };
 }
+
+type PortMap = { Protocol: string; InternalPort: number; ExternalPort: number; HostIp?: string };
+
+/**
+ * The PORTS column of `ps` as docker prints it: "0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp", sorted, runs of
+ * consecutive host and container ports folded into ranges ("0.0.0.0:8000-8001->80-81/tcp").
+ */
+export function formatPorts(mappings: readonly PortMap[] | undefined): string {
+  const list = [...(mappings ?? [])].sort(
+    (a, b) =>
+      (a.HostIp ?? '0.0.0.0').localeCompare(b.HostIp ?? '0.0.0.0') ||
+      a.Protocol.localeCompare(b.Protocol) ||
+      a.ExternalPort - b.ExternalPort ||
+      a.InternalPort - b.InternalPort,
+  );
+  const out: string[] = [];
+  for (let i = 0; i < list.length; ) {
+    const first = list[i];
+    const ip = first.HostIp ?? '0.0.0.0';
+    let j = i;
+    while (
+      j + 1 < list.length &&
+      (list[j + 1].HostIp ?? '0.0.0.0') === ip &&
+      list[j + 1].Protocol === first.Protocol &&
+      list[j + 1].ExternalPort === list[j].ExternalPort + 1 &&
+      list[j + 1].InternalPort === list[j].InternalPort + 1
+    )
+      j++;
+    const last = list[j];
+    const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
+    out.push(`${ip}:${range(first.ExternalPort, last.ExternalPort)}->${range(first.InternalPort, last.InternalPort)}/${first.Protocol}`);
+    i = j + 1;
+  }
+  return out.join(', ');
+}

@@ -57,7 +57,12 @@ function createOptions(c: Command): Command {
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
     .option('-l, --label <key=value>', 'set a label', many)
     .option('--stop-signal <signal>', 'signal to stop the container')
-    .option('--stop-timeout <seconds>', 'timeout before stop kills the container');
+    .option('--stop-timeout <seconds>', 'timeout before stop kills the container')
+    .option('--network <name>', 'connect the container to a network ("none": loopback only; default: the default nat network)')
+    .addOption(new Option('--net <name>', 'same as --network').hideHelp())
+    .option('-p, --publish <[hostip:]hostPort:containerPort[/proto]>', "publish a container's port on the host (tcp or udp)", many)
+    .option('--ip <address>', "the container's IPv4 address on its network")
+    .option('--network-alias <name>', 'another name the container has on its network', many);
 }
 
 type Verb = readonly [name: string, description: string, define: (c: Command) => unknown];
@@ -173,13 +178,93 @@ const verbs: Verb[] = [
   ),
   [
     'inspect',
-    'return low-level information on containers or images',
+    'return low-level information on containers, images or networks',
     (c) =>
       c
         .argument('<name...>')
-        .option('--type <type>', 'container or image')
+        .option('--type <type>', 'container, image or network')
         .option('-f, --format <template>', 'format the output with a Go-style template')
         .action(act((refs: string[], o: Opts) => import('./commands/inspect.js').then((m) => m.inspect(refs, o)))),
+  ],
+  [
+    'network',
+    'manage networks',
+    (c) => {
+      const net = (sub: string, desc: string) => c.command(sub).description(desc).helpOption('--help', 'display help for command');
+      net('create', 'create a network (prints its id)')
+        .argument('<name>')
+        .option('-d, --driver <driver>', 'nat (default), internal or l2bridge')
+        .option('--subnet <cidr>', 'subnet in CIDR form (default for nat/internal: a free /16)', many)
+        .option('--gateway <ip>', 'gateway of the subnet given in the same position', many)
+        .option('-o, --opt <key=value>', 'driver option: parent=IFACE (l2bridge)', many)
+        .option('--interface <iface>', 'the host interface an l2bridge network bridges (same as -o parent=IFACE)')
+        .option('--outbound-nat-exception <cidr>', 'destination reached without masquerading (nat)', many)
+        .action(act((name: string, o: Opts) => import('./commands/network.js').then((m) => m.create(name, o))));
+      net('ls', 'list networks')
+        .alias('list')
+        .option('-q, --quiet', 'only display network ids')
+        .option('--no-trunc', "don't truncate output")
+        .option('--format <format>', 'json, or a Go-style template like {{.Name}}')
+        .action(act((o: Opts) => import('./commands/network.js').then((m) => m.ls(o))));
+      net('inspect', 'display detailed information on one or more networks')
+        .argument('<network...>')
+        .option('-f, --format <template>', 'format the output with a Go-style template')
+        .action(act((refs: string[], o: Opts) => import('./commands/network.js').then((m) => m.inspect(refs, o))));
+      net('rm', 'remove one or more networks')
+        .alias('remove')
+        .argument('<network...>')
+        .action(act((refs: string[]) => import('./commands/network.js').then((m) => m.rm(refs))));
+      net('connect', 'connect a container to a network')
+        .argument('<network>')
+        .argument('<container>')
+        .option('--ip <address>', 'IPv4 address on that network')
+        .option('--alias <name>', 'another name for the container on that network', many)
+        .action(act((n: string, ctr: string, o: Opts) => import('./commands/network.js').then((m) => m.connect(n, ctr, o))));
+      net('disconnect', 'disconnect a container from a network')
+        .argument('<network>')
+        .argument('<container>')
+        .action(act((n: string, ctr: string) => import('./commands/network.js').then((m) => m.disconnect(n, ctr))));
+    },
+  ],
+  [
+    'lb',
+    'manage load balancers',
+    (c) => {
+      const lb = (sub: string, desc: string) => c.command(sub).description(desc).helpOption('--help', 'display help for command');
+      lb('create', 'create a load balancer (prints its id)')
+        .argument('[backend...]', 'container names/ids or endpoint ids')
+        .option('--name <name>', 'name of the load balancer')
+        .option('--vip <ip>', 'frontend virtual IP (default: every local address)', many)
+        .option('-p, --port <[proto:]external:internal>', 'port mapping, e.g. 80:8080 or udp:53:5353', many)
+        .option('--sticky', 'send each client (source IP) to the same backend')
+        .action(act((refs: string[], o: Opts) => import('./commands/lb.js').then((m) => m.create(refs, o))));
+      lb('ls', 'list load balancers')
+        .alias('list')
+        .option('-q, --quiet', 'only display ids')
+        .option('--no-trunc', "don't truncate output")
+        .option('--format <format>', 'json, or a Go-style template like {{.ID}}')
+        .action(act((o: Opts) => import('./commands/lb.js').then((m) => m.ls(o))));
+      lb('inspect', 'display detailed information on one or more load balancers')
+        .argument('<lb...>', 'id, id prefix or name')
+        .option('-f, --format <template>', 'format the output with a Go-style template')
+        .action(act((refs: string[], o: Opts) => import('./commands/lb.js').then((m) => m.inspect(refs, o))));
+      lb('rm', 'remove one or more load balancers')
+        .alias('remove')
+        .argument('<lb...>', 'id, id prefix or name')
+        .action(act((refs: string[]) => import('./commands/lb.js').then((m) => m.rm(refs))));
+      const be = lb('backend', 'add or remove backends');
+      be.command('add')
+        .description('add backends to a load balancer')
+        .argument('<lb>')
+        .argument('<backend...>', 'container names/ids or endpoint ids')
+        .action(act((ref: string, refs: string[]) => import('./commands/lb.js').then((m) => m.backends('Add', ref, refs))));
+      be.command('remove')
+        .alias('rm')
+        .description('remove backends from a load balancer')
+        .argument('<lb>')
+        .argument('<backend...>', 'container names/ids or endpoint ids')
+        .action(act((ref: string, refs: string[]) => import('./commands/lb.js').then((m) => m.backends('Remove', ref, refs))));
+    },
   ],
   [
     'stats',

@@ -6,6 +6,8 @@ import { isAbsolute } from 'node:path';
 import { conflict, invalid, isSiloError, oneLine, SiloError } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { KeyedLock } from '../common/lock.js';
+import { faultPoint } from '../common/fault.js';
+import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../host/events.js';
 import type { ImageConfig, StorageService } from '../storage/types.js';
 import type { ExitStatus, IsolationBackend, LogEntry } from './process/types.js';
@@ -26,6 +28,7 @@ export interface ComputeOptions {
   storage: StorageService;
   backend: IsolationBackend;
   network: NetworkService;
+  intents: IntentLog;
   events: EventBus;
   log: (msg: string) => void;
 }
@@ -34,6 +37,7 @@ export class ComputeService {
   readonly lock = new KeyedLock();
   readonly execs: ExecManager;
   readonly networking: SystemNetworking;
+  private readonly intents: IntentLog;
   private readonly store: SystemStore;
   private readonly storage: StorageService;
   private readonly backend: IsolationBackend;
@@ -53,6 +57,7 @@ export class ComputeService {
     this.events = o.events;
     this.log = o.log;
     this.networking = new SystemNetworking(o.network);
+    this.intents = o.intents;
     this.execs = new ExecManager(this.backend, this.events, (ref) => this.runningRecord(ref));
   }
 
@@ -115,19 +120,22 @@ export class ComputeService {
         ImageName: req.Image,
         RestartCount: 0,
       };
-      // The record is written first: if the daemon dies while the root or network is being made, recovery finds it.
-      await this.store.save(rec);
-      try {
-        await this.storage.mountRoot(id, image.id, { scratchBytes: scratch });
-        const net = await this.networking.setup(rec);
-        rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net };
+      // If the daemon dies while the root or network is being made, recovery finds the intent and rolls it back.
+      await this.intents.with('system.create', id, async () => {
         await this.store.save(rec);
-      } catch (e) {
-        await this.networking.teardown(rec.Document.Container.Networking).catch(() => {});
-        await this.storage.removeRoot(id).catch(() => {});
-        await this.store.remove(id);
-        throw e;
-      }
+        faultPoint('create.after-record');
+        try {
+          await this.storage.mountRoot(id, image.id, { scratchBytes: scratch });
+          faultPoint('create.after-mount');
+          const net = await this.networking.setup(rec);
+          faultPoint('create.after-network');
+          rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net };
+          await this.store.save(rec);
+        } catch (e) {
+          await this.purge(id).catch(() => {});
+          throw e;
+        }
+      });
       this.events.publish('system', 'create', id, { image: req.Image }, rec.Name);
       return rec;
     });
@@ -154,6 +162,7 @@ export class ComputeService {
       const rec = this.store.find(rec0.Id);
       check('start', rec.State, rec.Name);
       const doc = rec.Document;
+      const done = await this.intents.begin('system.start', rec.Id);
       const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
       let pid: number;
       try {
@@ -175,6 +184,7 @@ export class ComputeService {
           netnsPath: net.netnsPath,
           etcFiles: net.etcFiles,
         }));
+        faultPoint('start.after-runtime-create');
         for (const s of this.pending.get(rec.Id) ?? []) s.connect(await this.backend.attach(rec.Id));
         this.pending.delete(rec.Id);
         await this.backend.start(rec.Id);
@@ -182,6 +192,7 @@ export class ComputeService {
         await this.backend.delete(rec.Id, { force: true, keepLogs: true }).catch(() => {});
         for (const s of this.pending.get(rec.Id) ?? []) s.end();
         this.pending.delete(rec.Id);
+        await done();
         throw startError(e);
       }
       rec.State = 'Running';
@@ -191,6 +202,7 @@ export class ComputeService {
       delete rec.ExitCode;
       delete rec.OOMKilled;
       await this.store.save(rec);
+      await done();
       this.events.publish('system', 'start', rec.Id, {}, rec.Name);
       this.watchExit(rec.Id);
     });
@@ -364,12 +376,23 @@ export class ComputeService {
       check('remove', rec.State, rec.Name);
       for (const s of this.pending.get(rec.Id) ?? []) s.end();
       this.pending.delete(rec.Id);
-      await this.backend.delete(rec.Id, { force: true });
-      await this.networking.teardown(rec.Document.Container.Networking);
-      await this.storage.removeRoot(rec.Id);
-      await this.store.remove(rec.Id);
+      await this.intents.with('system.remove', rec.Id, () => this.purge(rec.Id));
       this.events.publish('system', 'destroy', rec.Id, {}, rec.Name);
     });
+  }
+
+  /**
+   * Remove every piece of a system, in the reverse order of creation, whatever state it is in; what is already gone
+   * is no error. Used by remove, by a failed create, and by recovery to finish or roll back interrupted operations.
+   */
+  async purge(id: string): Promise<void> {
+    const rec = this.store.has(id) ? this.store.find(id) : undefined;
+    await this.backend.delete(id, { force: true });
+    faultPoint('remove.after-runtime-delete');
+    await this.networking.teardown(rec?.Document.Container.Networking);
+    faultPoint('remove.after-network');
+    await this.storage.removeRoot(id);
+    await this.store.remove(id);
   }
 
   async commit(ref: string, opts: { name?: string; comment?: string; author?: string; changes?: string[] }) {

@@ -15,6 +15,7 @@ import { SystemStore } from '../compute/store.js';
 import { openStorage } from '../storage/index.js';
 import { openNetworkService } from '../network/index.js';
 import { EventBus } from './events.js';
+import { IntentLog } from '../common/intents.js';
 import { recover } from './recovery.js';
 import type { Services } from './services.js';
 import { VERSION, API_VERSION } from './version.js';
@@ -48,10 +49,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log });
   const events = new EventBus();
   const store = new SystemStore(join(o.stateDir, 'systems'));
-  const compute = new ComputeService({ store, storage, backend, network, events, log });
+  const intents = new IntentLog(join(o.stateDir, 'intents'));
+  const compute = new ComputeService({ store, storage, backend, network, intents, events, log });
 
-  const r = await recover(store, compute, backend, storage, log);
-  if (r.adopted || r.exited || r.orphansRemoved) log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.orphansRemoved} orphans removed`);
+  const r = await recover(store, intents, compute, backend, storage, log);
+  if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
+    log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.rolledBack} interrupted operations undone, ${r.orphansRemoved} orphans removed`);
+  }
   await storage.ensureBaseImage();
 
   const tools = await toolVersions();

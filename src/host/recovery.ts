@@ -2,6 +2,7 @@
 // those that ended meanwhile get their recorded exit codes, and what an interrupted operation half-made is removed.
 
 import { oneLine } from '../common/errors.js';
+import type { IntentLog } from '../common/intents.js';
 import type { IsolationBackend } from '../compute/process/types.js';
 import type { ComputeService } from '../compute/service.js';
 import type { SystemStore } from '../compute/store.js';
@@ -11,11 +12,28 @@ export interface RecoveryReport {
   adopted: number;
   exited: number;
   orphansRemoved: number;
+  rolledBack: number;
 }
 
-export async function recover(store: SystemStore, compute: ComputeService, backend: IsolationBackend, storage: StorageService, log: (m: string) => void): Promise<RecoveryReport> {
-  const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0 };
-  const records = await store.load();
+export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backend: IsolationBackend, storage: StorageService, log: (m: string) => void): Promise<RecoveryReport> {
+  const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
+  await store.load();
+  // Interrupted operations first: a create or remove is rolled back or finished, a start's half-made runtime undone.
+  for (const it of await intents.pending()) {
+    try {
+      if (it.Op === 'system.create' || it.Op === 'system.remove') {
+        await compute.purge(it.Target);
+        report.rolledBack++;
+      } else if (it.Op === 'system.start' && store.has(it.Target) && store.find(it.Target).State !== 'Running') {
+        await backend.delete(it.Target, { force: true, keepLogs: true });
+        report.rolledBack++;
+      }
+      await intents.clear(it.Id);
+    } catch (e) {
+      log(`recover ${it.Op} ${it.Target.slice(0, 12)}: ${oneLine(e)}`);
+    }
+  }
+  const records = store.all();
   const known = new Set(records.map((r) => r.Id));
 
   for (const rec of records) {

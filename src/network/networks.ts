@@ -93,7 +93,7 @@ export async function bringUp(ctx: Ctx, n: Network): Promise<void> {
   if (ownsGateway(n) && !ctx.dns.has(n.Id)) {
     const server = new DnsServer({
       address: s.GatewayAddress!,
-      lookup: (name) => lookupName(ctx, n, name),
+      lookup: (name, from) => lookupName(ctx, n, name, from),
       upstreams: () => n.Dns.ServerList?.length ? n.Dns.ServerList : ctx.opts.dnsUpstreams ?? ctx.hostResolvers,
       forward: n.Type !== 'internal',
       log: (m) => ctx.log(m),
@@ -103,8 +103,14 @@ export async function bringUp(ctx: Ctx, n: Network): Promise<void> {
   }
 }
 
-/** Names on network n: endpoint names and aliases, also with one of the network's search domains appended. */
-export function lookupName(ctx: Ctx, n: Network, name: string): string[] | undefined {
+/**
+ * Names on network n: endpoint names and aliases, also with one of the network's search domains appended. A container
+ * connected to several networks (asking from `from`) also sees the names of its other networks, as with docker.
+ */
+export function lookupName(ctx: Ctx, n: Network, name: string, from?: string): string[] | undefined {
+  const nets = new Set([n.Id]);
+  const asker = from === undefined ? undefined : [...ctx.endpoints.values()].find((e) => e.NetworkId === n.Id && e.IpAddress === from);
+  if (asker?.NamespaceId) for (const e of ctx.endpoints.values()) if (e.NamespaceId === asker.NamespaceId) nets.add(e.NetworkId);
   const candidates = [name];
   for (const d of n.Dns.Search ?? []) {
     const suffix = '.' + d.toLowerCase().replace(/\.$/, '');
@@ -112,7 +118,7 @@ export function lookupName(ctx: Ctx, n: Network, name: string): string[] | undef
   }
   const ips: string[] = [];
   for (const ep of ctx.endpoints.values()) {
-    if (ep.NetworkId !== n.Id) continue;
+    if (!nets.has(ep.NetworkId)) continue;
     const names = [ep.Name, ...ep.Aliases].map((x) => x.toLowerCase());
     if (candidates.some((c) => names.includes(c))) ips.push(ep.IpAddress);
   }

@@ -28,9 +28,11 @@ export class TestDaemon {
   private proc?: ChildProcess;
   private output = '';
 
-  async start(): Promise<void> {
+  /** Start (or restart) the daemon; `env` adds variables such as SILO_FAULT_POINTS. */
+  async start(env: Record<string, string> = {}): Promise<void> {
     this.proc = spawn(process.execPath, [SILO_BIN, 'daemon', '--state-dir', this.stateDir, '--run-dir', this.runDir, '--cgroup-parent', this.tag], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     this.proc.stdout!.on('data', (b) => (this.output += b));
     this.proc.stderr!.on('data', (b) => (this.output += b));
@@ -48,6 +50,13 @@ export class TestDaemon {
     const t0 = Date.now();
     await this.start();
     return Date.now() - t0;
+  }
+
+  /** Resolves once the daemon process has exited (a fault point killed it). */
+  exited(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+    return new Promise((r) => p.once('exit', () => r()));
   }
 
   get logs(): string {
@@ -122,7 +131,7 @@ export function leaks(tag: string): string[] {
       if (kids.length) out.push(`cgroup: ${ctl}/${tag}/${kids.map((k) => k.name).join(',')}`);
     }
   }
-  for (const line of execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n')) if (line.includes(`silo:${tag}:`)) out.push(`link: ${line.split(': ')[1]}`);
+  for (const line of execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n')) if (line.includes(`silo:${tag}:`)) out.push(`link: ${line.split(': ')[1]} ${line.match(/alias (\S+)/)?.[1] ?? ''}`);
   for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) if (line.includes(tag)) out.push(`netns: ${line}`);
   for (const line of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n')) if (line.includes(tag)) out.push(`nft: ${line}`);
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {

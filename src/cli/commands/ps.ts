@@ -2,7 +2,7 @@
 
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import { call } from '../client.js';
-import { ago, displayName, ellipsis, outputFormat, renderTemplate, shortId, statusOf, table } from '../format.js';
+import { ago, displayName, ellipsis, formatPorts, outputFormat, renderTemplate, shortId, statusOf, table } from '../format.js';
 
 const STATE: Record<string, string> = { Created: 'created', Running: 'running', Paused: 'paused', Stopped: 'exited' };
 
@@ -26,7 +26,8 @@ export async function ps(f: { all?: boolean; quiet?: boolean; trunc?: boolean; f
       RunningFor: ago(r.Created, now),
       Status: statusOf(r, now),
       State: STATE[r.State] ?? r.State.toLowerCase(),
-      Ports: '',
+      // like docker, published ports show while the container runs (they are bound only then)
+      Ports: r.State === 'Running' || r.State === 'Paused' ? formatPorts(r.Document?.Container?.Networking?.PortMappings) : '',
       Names: r.Name,
       Labels: Object.entries(r.Document?.Labels ?? {})
         .map(([k, v]) => `${k}=${v}`)

@@ -9,7 +9,8 @@ import { decide, errorReply, type Lookup } from './answer.js';
 export interface DnsServerOptions {
   address: string;
   port?: number;
-  lookup: Lookup;
+  /** Names as the asker sees them: `from` is the querying address, so a container on several networks sees all. */
+  lookup: (name: string, from?: string) => string[] | undefined;
   /** "ip" or "ip:port"; empty = answer SERVFAIL to anything not local. */
   upstreams: () => string[];
   /** false for internal networks: their names resolve but nothing is forwarded outside. */
@@ -62,7 +63,7 @@ export class DnsServer {
     const port = this.o.port ?? 53;
     const udp = dgram.createSocket('udp4');
     udp.on('message', (msg, rinfo) => {
-      void this.handle(msg).then((reply) => {
+      void this.handle(msg, rinfo.address).then((reply) => {
         if (reply) udp.send(reply, rinfo.port, rinfo.address);
       });
     });
@@ -87,8 +88,8 @@ export class DnsServer {
     if (tcp.listening) this.tcp = tcp;
   }
 
-  async handle(query: Buffer): Promise<Buffer | undefined> {
-    const d = decide(query, this.o.lookup);
+  async handle(query: Buffer, from?: string): Promise<Buffer | undefined> {
+    const d = decide(query, (name) => this.o.lookup(name, from));
     if (d.kind === 'answer') return d.reply;
     if (d.kind === 'drop') return undefined;
     if (!this.o.forward) return errorReply(query, 'REFUSED');
@@ -108,7 +109,7 @@ export class DnsServer {
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        void this.handle(Buffer.from(msg)).then((reply) => {
+        void this.handle(Buffer.from(msg), c.remoteAddress?.replace(/^::ffff:/, '')).then((reply) => {
           if (!reply || c.destroyed) return;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(reply.length);

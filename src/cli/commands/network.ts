@@ -1,0 +1,84 @@
+// `silo network create|ls|inspect|rm|connect|disconnect`: the network service's networks (HCN-shaped, docs/api.md).
+
+import type { Network } from '../../network/types.js';
+import { call, enc } from '../client.js';
+import { describe, eachTarget } from '../errors.js';
+import { buildNetworkRequest, parseIPv4, type NetworkCreateFlags } from '../flags.js';
+import { outputFormat, renderTemplate, shortId, table } from '../format.js';
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+export async function create(name: string, f: NetworkCreateFlags): Promise<number> {
+  const n = await call<Network>('POST', '/v1/networks', buildNetworkRequest(name, f));
+  out(n.Id);
+  return 0;
+}
+
+/** One row of `network ls` (also its --format json / template fields). */
+export function networkRow(n: Network, full = false) {
+  const subnets = (n.Ipams ?? []).flatMap((i) => i.Subnets ?? []);
+  return {
+    ID: full ? n.Id : shortId(n.Id),
+    Name: n.Name,
+    Driver: n.Type,
+    Subnet: subnets.map((s) => s.IpAddressPrefix).join(','),
+    Gateway: subnets.map((s) => s.GatewayAddress ?? '').filter(Boolean).join(','),
+    Interface: n.Interface ?? '',
+    Bridge: n.Bridge ?? '',
+    CreatedAt: n.CreatedAt,
+  };
+}
+
+export async function ls(f: { quiet?: boolean; trunc?: boolean; format?: string }): Promise<number> {
+  const list = await call<Network[]>('GET', '/v1/networks');
+  list.sort((a, b) => a.Name.localeCompare(b.Name));
+  const rows = list.map((n) => networkRow(n, f.trunc === false));
+  if (f.quiet) {
+    if (rows.length) out(rows.map((r) => r.ID).join('\n'));
+    return 0;
+  }
+  const fmt = outputFormat(f.format);
+  if (fmt.kind === 'json') out(JSON.stringify(rows)); // one JSON array (scripts parse it whole)
+  else if (fmt.kind === 'template') for (const r of rows) out(renderTemplate(fmt.tpl, r));
+  else out(table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET'], rows.map((r) => [r.ID, r.Name, r.Driver, r.Subnet])));
+  return 0;
+}
+
+export async function inspect(refs: string[], f: { format?: string }): Promise<number> {
+  const found: unknown[] = [];
+  const errors: string[] = [];
+  let code = 0;
+  for (const r of refs) {
+    try {
+      found.push(await call('GET', `/v1/networks/${enc(r)}`));
+    } catch (e) {
+      const d = describe(e);
+      errors.push(d.line);
+      code = d.code;
+    }
+  }
+  if (f.format && f.format !== 'json') for (const o of found) out(renderTemplate(f.format, o));
+  else out(JSON.stringify(found, null, 4));
+  for (const e of errors) process.stderr.write(`${e}\n`);
+  return code;
+}
+
+export function rm(refs: string[]): Promise<number> {
+  return eachTarget(refs, async (r) => {
+    await call('DELETE', `/v1/networks/${enc(r)}`);
+    out(r);
+  });
+}
+
+export async function connect(network: string, container: string, f: { ip?: string; alias?: string[] }): Promise<number> {
+  const body: { Network: string; IpAddress?: string; Aliases?: string[] } = { Network: network };
+  if (f.ip !== undefined) body.IpAddress = parseIPv4(f.ip, '--ip address');
+  if (f.alias?.length) body.Aliases = f.alias;
+  await call('POST', `/v1/systems/${enc(container)}/networks`, body);
+  return 0;
+}
+
+export async function disconnect(network: string, container: string): Promise<number> {
+  await call('DELETE', `/v1/systems/${enc(container)}/networks/${enc(network)}`);
+  return 0;
+}
