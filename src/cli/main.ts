@@ -339,6 +339,15 @@ const verbs: Verb[] = [
         .action(act((s: string, t: string) => import('./commands/image-ops.js').then((m) => m.tag(s, t)))),
   ],
   [
+    'doctor',
+    'list (and with --fix remove) kernel objects with Silo\'s names that no Silo object owns',
+    (c) =>
+      c
+        .option('--fix', 'remove what is found')
+        .option('--format <format>', 'json')
+        .action(act((o: Opts) => import('./commands/doctor.js').then((m) => m.doctor(o)))),
+  ],
+  [
     'info',
     'display system-wide information',
     (c) =>

@@ -17,6 +17,7 @@ import { openNetworkService } from '../network/index.js';
 import { EventBus } from './events.js';
 import { IntentLog } from '../common/intents.js';
 import { recover } from './recovery.js';
+import { findLeaks, fixLeaks } from './doctor.js';
 import type { Services } from './services.js';
 import { VERSION, API_VERSION } from './version.js';
 
@@ -65,6 +66,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     network,
     events,
     log,
+    doctor: async (fix) => {
+      const found = await findLeaks(services, o);
+      if (fix) await fixLeaks(found);
+      return found;
+    },
     version: () => ({ Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: arch(), Kernel: release(), Node: process.version, ...tools }),
     info: async () => {
       const all = compute.list(true);

@@ -12,4 +12,6 @@ export interface Services {
   info: () => Promise<Record<string, unknown>>;
   version: () => Record<string, unknown>;
   log: (msg: string) => void;
+  /** Kernel objects with this daemon's names that no Silo object owns; `fix` removes them. */
+  doctor: (fix: boolean) => Promise<import('./doctor.js').Finding[]>;
 }

@@ -20,6 +20,8 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
 
   app.get('/v1/version', async () => svc.version());
   app.get('/v1/info', async () => svc.info());
+  app.get('/v1/doctor', async () => svc.doctor(false));
+  app.post('/v1/doctor/fix', async () => svc.doctor(true));
 
   app.get('/v1/events', (req, reply) => {
     const q = req.query as { since?: string };
