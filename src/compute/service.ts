@@ -1,8 +1,6 @@
 // The compute service (HCS's role): owns every compute system and its processes. It asks the storage service for a
 // mounted root and the isolation backend for the silo and job; it is the one writer of system records.
 
-import { stat } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
 import { conflict, invalid, isSiloError, oneLine, SiloError } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { KeyedLock } from '../common/lock.js';
@@ -12,6 +10,7 @@ import type { EventBus } from '../host/events.js';
 import type { ImageConfig, StorageService } from '../storage/types.js';
 import type { ExitStatus, IsolationBackend, LogEntry } from './process/types.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
+import { buildDocument, validateDocument } from './document.js';
 import { StdioSession, type StdioClient } from './sessions.js';
 import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
@@ -21,7 +20,7 @@ import { SystemNetworking } from './networking.js';
 import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
 
-export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
+export { DEFAULT_SCRATCH_BYTES } from './document.js';
 
 export interface ComputeOptions {
   store: SystemStore;
@@ -73,35 +72,10 @@ export class ComputeService {
     const name = req.Name?.replace(/^\//, '');
     if (name !== undefined && !NAME_RE.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const image = await this.storage.getImage(req.Image);
-    const d = req.Document ?? {};
     const id = newId();
-    const c = d.Container ?? {};
-    const doc: ComputeSystemDocument = {
-      Owner: d.Owner ?? 'silo',
-      SchemaVersion: { Major: 2, Minor: 1 },
-      Isolation: d.Isolation ?? 'process',
-      Container: {
-        GuestOs: { HostName: c.GuestOs?.HostName || id.slice(0, 12) },
-        Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES },
-        MappedDirectories: c.MappedDirectories ?? [],
-        Memory: c.Memory,
-        Processor: c.Processor,
-        Pids: c.Pids,
-        Networking: c.Networking,
-      },
-      Process: d.Process ?? {},
-      StopSignal: d.StopSignal ?? image.config.StopSignal,
-      StopTimeoutSeconds: d.StopTimeoutSeconds,
-      AutoRemove: d.AutoRemove ?? false,
-      Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
-    };
-    if (doc.Isolation === 'vm') throw invalid('isolation "vm" is not available yet on this host; use "process"');
-    if (doc.Isolation !== 'process') throw invalid(`unknown isolation ${JSON.stringify(doc.Isolation)}: use "process"`);
-    if (doc.StopSignal) normalizeSignal(doc.StopSignal);
-    resourcesOf(doc.Container);
-    await validateMappedDirectories(doc);
+    const doc = buildDocument(id, req, image);
+    await validateDocument(doc);
     const scratch = doc.Container.Storage.ScratchSizeInBytes!;
-    if (!Number.isInteger(scratch) || scratch < 16 * 1024 * 1024) throw invalid('scratch size must be at least 16MB');
     const init = resolveInit(doc, image.config);
 
     return this.lock.run(`name:${name ?? ''}`, async () => {
@@ -452,18 +426,6 @@ export class ComputeService {
     const rec = this.store.find(ref);
     check('exec', rec.State, rec.Name);
     return rec;
-  }
-}
-
-async function validateMappedDirectories(doc: ComputeSystemDocument): Promise<void> {
-  for (const m of doc.Container.MappedDirectories ?? []) {
-    if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
-    if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);
-    try {
-      await stat(m.HostPath);
-    } catch {
-      throw invalid(`invalid mount: host path ${m.HostPath} does not exist`);
-    }
   }
 }
 

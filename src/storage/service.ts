@@ -13,6 +13,8 @@ import type { ByteSource } from './extract.js';
 import type { LayerStore, PendingLayer } from './layers.js';
 import { KeyedLock } from './lock.js';
 import { normalizeName } from './reference.js';
+import { exportArchive } from './archive-export.js';
+import { stageArchive } from './archive-load.js';
 import type { Scratch } from './scratch.js';
 import type { HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
 
@@ -175,7 +177,7 @@ export class Storage implements StorageService {
     });
   }
 
-  async commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string }): Promise<Image> {
+  async commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string }): Promise<Image> {
     this.scratch.check(containerId);
     const name = opts.name === undefined ? undefined : normalizeName(opts.name);
     return this.lock.with(`root:${containerId}`, async () => {
@@ -186,7 +188,7 @@ export class Storage implements StorageService {
       const parent = meta.chainIds[meta.chainIds.length - 1];
       const pending = await this.scratch.withUpper(containerId, async (upper) => this.layers.ingest((await diffTar(upper)) as unknown as ByteSource, parent));
       const created = new Date().toISOString();
-      const h: HistoryEntry = { created, created_by: 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
+      const h: HistoryEntry = { created, created_by: opts.createdBy ?? 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
       return this.publishImage(pending, name, (layer) => ({
         ...base.oci,
         created,
@@ -196,6 +198,69 @@ export class Storage implements StorageService {
         history: [...base.oci.history, h],
       }));
     });
+  }
+
+  async configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image> {
+    return this.lock.with(META, async () => {
+      const { doc: base } = await this.images.resolve(baseRef);
+      const created = new Date().toISOString();
+      const oci: OciImageConfig = {
+        ...base.oci,
+        created,
+        config: opts.config,
+        history: [...base.oci.history, { created, created_by: opts.createdBy, empty_layer: true, ...(opts.comment ? { comment: opts.comment } : {}) }],
+      };
+      const id = imageIdOf(oci);
+      const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
+      await this.images.write(doc);
+      return this.toImage(doc);
+    });
+  }
+
+  exportImages(refs: string[]): Promise<NodeJS.ReadableStream> {
+    return exportArchive(refs, (ref) => this.images.resolve(ref), (chain) => this.layers.mustGet(chain));
+  }
+
+  async loadImages(tar: NodeJS.ReadableStream): Promise<{ images: Image[]; names: string[] }> {
+    const staged = await stageArchive(tar as unknown as ByteSource, this.layers.ingestDir);
+    try {
+      const out: Image[] = [];
+      const names: string[] = [];
+      for (const entry of staged.images) {
+        const name = entry.names.map((n) => normalizeName(n));
+        // Layers: extract each (bottom first) on top of its parent unless the store has that chain already.
+        const pendings: PendingLayer[] = [];
+        try {
+          const chain = chainIds(entry.config.rootfs.diff_ids);
+          for (const [i, diffId] of entry.config.rootfs.diff_ids.entries()) {
+            if (await this.layers.get(chain[i])) continue;
+            const p = await this.layers.ingest(staged.open(entry.layers[i]) as unknown as ByteSource, i ? chain[i - 1] : undefined);
+            pendings.push(p);
+            if (p.record.diffId !== diffId) throw invalid(`load refused: layer ${i + 1} of ${entry.names[0] ?? 'an image'} has diff ID ${p.record.diffId}, its config says ${diffId}`);
+          }
+          const img = await this.lock.with(META, async () => {
+            for (const p of pendings) await this.layers.publish(p);
+            const oci = entry.config;
+            const id = imageIdOf(oci);
+            const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
+            if (name.length) for (const n of name) await this.moveName(doc, n);
+            else await this.images.write(doc);
+            return this.toImage(doc);
+          });
+          out.push(img);
+          names.push(...name);
+        } finally {
+          for (const p of pendings) await this.layers.discard(p);
+        }
+      }
+      return { images: out, names };
+    } catch (e) {
+      // Layers published for an image that then failed belong to nothing: collect them.
+      await this.lock.with(META, () => this.gc()).catch(() => {});
+      throw e;
+    } finally {
+      await staged.cleanup();
+    }
   }
 
   listRoots(): Promise<string[]> {

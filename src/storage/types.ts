@@ -11,6 +11,8 @@ export interface ImageConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   Volumes?: Record<string, object>;
+  /** The Dockerfile SHELL, for the shell form of later RUN, CMD and ENTRYPOINT instructions. */
+  Shell?: string[];
 }
 
 export interface HistoryEntry {
@@ -82,7 +84,14 @@ export interface StorageService {
   /** unmountRoot plus delete the scratch image and every file of the container's storage. Idempotent. */
   removeRoot(containerId: string): Promise<void>;
   /** Turn the scratch's changes into a new layer on top of the image and a new image. */
-  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string }): Promise<Image>;
+  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string }): Promise<Image>;
+  /** A new image with the layers of `baseRef`, another config and one more (empty-layer) history entry: a
+   *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
+  configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;
+  /** Write the named images as one docker-archive (docker save, moby 25 layout: OCI blobs + manifest.json). */
+  exportImages(refs: string[]): Promise<NodeJS.ReadableStream>;
+  /** Load a docker-archive or OCI layout tar (possibly gzip'd). Refuses hostile archives; nothing is left on failure. */
+  loadImages(tar: NodeJS.ReadableStream): Promise<{ images: Image[]; names: string[] }>;
   /** Container ids that have storage (scratch) on disk; for recovery. */
   listRoots(): Promise<string[]>;
 }

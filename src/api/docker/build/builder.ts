@@ -1,0 +1,228 @@
+// The classic builder: a Dockerfile's instructions run in order, each producing an image from the previous one
+// through the storage service (metadata steps) or a compute system (RUN, COPY, ADD); a cache of
+// (parent, instruction, sources) → image makes an unchanged rebuild reuse every step.
+
+import { Readable } from 'node:stream';
+import { posix } from 'node:path';
+import type { RootView } from '../../../compute/archive.js';
+import { shortId } from '../../../common/ids.js';
+import { familiarName, normalizeName } from '../../../storage/reference.js';
+import type { ImageConfig } from '../../../storage/types.js';
+import type { Ctx } from '../ctx.js';
+import { BuildCache } from './cache.js';
+import { keyValues, parseDockerfile, splitWords, substitute, type Instruction } from './dockerfile.js';
+import { BuildError, copyInto, expandSource, hashSources, ownerOf, runStep, stepContainer, type Resources } from './steps.js';
+
+export interface BuildOptions {
+  dockerfile: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  nocache: boolean;
+  target?: string;
+  resources: Resources;
+}
+
+interface Stage {
+  name?: string;
+  image: string;
+  config: ImageConfig;
+  args: Map<string, string>;
+}
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+function setEnv(env: string[] | undefined, k: string, v: string): string[] {
+  return [...(env ?? []).filter((e) => e.split('=')[0] !== k), `${k}=${v}`];
+}
+
+export async function runBuild(x: Ctx, context: RootView, dockerfileText: string, o: BuildOptions, out: (s: string) => void): Promise<string> {
+  const st = x.svc.storage;
+  const all = parseDockerfile(dockerfileText);
+  const globalArgs = new Map<string, string>();
+  const stages: Stage[] = [];
+  let cur: Stage | undefined;
+  const steps = o.target ? cutAtTarget(all, o.target) : all;
+  const cleanup: string[] = [];
+  const vars = (s: Stage | undefined) => {
+    const m = new Map(s ? s.args : globalArgs);
+    for (const e of s?.config.Env ?? []) m.set(e.split('=')[0], e.slice(e.indexOf('=') + 1));
+    return m;
+  };
+  try {
+    for (const [i, ins] of steps.entries()) {
+      out(`Step ${i + 1}/${steps.length} : ${ins.original}\n`);
+      const sub = (s: string) => substitute(s, vars(cur));
+      if (ins.cmd === 'FROM') {
+        const words = splitWords(substitute(ins.rest, globalArgs));
+        const ref = words[0];
+        const name = words[1]?.toUpperCase() === 'AS' ? words[2] : undefined;
+        const prior = stages.find((s) => s.name === ref);
+        let image: string;
+        let config: ImageConfig;
+        if (prior) ({ image, config } = prior);
+        else if (ref === 'scratch') {
+          const img = await st.importImage(Readable.from([Buffer.alloc(1024)]) as unknown as NodeJS.ReadableStream, {});
+          ({ id: image, config } = img);
+        } else {
+          const img = await st.getImage(ref).catch(() => {
+            throw new BuildError(`pull access denied for ${ref}, repository does not exist or may require 'docker login': Silo does not pull from registries`);
+          });
+          ({ id: image, config } = img);
+        }
+        cur = { name, image, config: { ...config }, args: new Map() };
+        stages.push(cur);
+        out(` ---> ${shortId(image)}\n`);
+        continue;
+      }
+      if (ins.cmd === 'ARG') {
+        for (const [k, v] of keyValues(ins.rest)) {
+          const def = v === '' && !ins.rest.includes('=') ? undefined : substitute(v, vars(cur));
+          const val = o.buildArgs[k] ?? def ?? (cur ? undefined : globalArgs.get(k));
+          if (!cur) {
+            if (val !== undefined) globalArgs.set(k, val);
+          } else if (val !== undefined || globalArgs.has(k)) cur.args.set(k, val ?? globalArgs.get(k)!);
+        }
+        if (cur) out(` ---> ${shortId(cur.image)}\n`);
+        continue;
+      }
+      if (!cur) throw new BuildError(`no build stage in current context: ${ins.cmd} before FROM`);
+      const s = cur;
+      const cfg: ImageConfig = { ...s.config };
+      let text = ins.original;
+      let layer: 'run' | 'copy' | undefined;
+      switch (ins.cmd) {
+        case 'ENV':
+          for (const [k, v] of keyValues(ins.rest)) cfg.Env = setEnv(cfg.Env, k, substitute(v, vars(s)));
+          break;
+        case 'LABEL':
+          cfg.Labels = { ...(cfg.Labels ?? {}) };
+          for (const [k, v] of keyValues(ins.rest)) cfg.Labels[sub(k)] = sub(v);
+          break;
+        case 'MAINTAINER':
+          break;
+        case 'CMD':
+          cfg.Cmd = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
+          break;
+        case 'ENTRYPOINT':
+          cfg.Entrypoint = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
+          break;
+        case 'SHELL':
+          if (!ins.json?.length) throw new BuildError('SHELL requires the arguments to be in JSON form');
+          cfg.Shell = ins.json;
+          break;
+        case 'WORKDIR': {
+          const d = sub(ins.rest);
+          cfg.WorkingDir = d.startsWith('/') ? posix.normalize(d) : posix.join(cfg.WorkingDir || '/', d);
+          break;
+        }
+        case 'USER':
+          cfg.User = sub(ins.rest);
+          break;
+        case 'STOPSIGNAL':
+          cfg.StopSignal = sub(ins.rest);
+          break;
+        case 'EXPOSE':
+          cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
+          for (const p of splitWords(sub(ins.rest))) cfg.ExposedPorts[p.includes('/') ? p.toLowerCase() : `${p}/tcp`] = {};
+          break;
+        case 'VOLUME':
+          cfg.Volumes = { ...(cfg.Volumes ?? {}) };
+          for (const v of ins.json ?? splitWords(sub(ins.rest))) cfg.Volumes[v] = {};
+          break;
+        case 'ONBUILD':
+        case 'HEALTHCHECK':
+          out(`[Warning] ${ins.cmd} is not supported by Silo's builder and is ignored\n`);
+          break;
+        case 'RUN':
+          layer = 'run';
+          break;
+        case 'COPY':
+        case 'ADD':
+          layer = 'copy';
+          break;
+      }
+      const argEnv = Object.fromEntries(s.args);
+      if (layer === 'run') text += `\0${JSON.stringify(argEnv)}`;
+      let sources = '';
+      let from: RootView = context;
+      let paths: string[] = [];
+      let dest = '';
+      if (layer === 'copy') {
+        const words = ins.json ?? splitWords(sub(ins.rest));
+        if (words.length < 2) throw new BuildError(`${ins.cmd} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+        dest = words[words.length - 1];
+        if (words.slice(0, -1).some((w) => /^[a-z]+:\/\//.test(w))) throw new BuildError(`${ins.cmd} from a URL is not supported by Silo's builder`);
+        if (ins.flags.from) {
+          const stage = stages.find((x) => x.name === ins.flags.from) ?? stages[Number(ins.flags.from)];
+          const image = stage?.image ?? (await st.getImage(ins.flags.from)).id;
+          const tmp = await stepContainer(x, image, { CommandArgs: ['true'], Entrypoint: [] }, { network: 'none' });
+          cleanup.push(tmp.id);
+          from = tmp.view;
+        }
+        for (const src of words.slice(0, -1)) paths.push(...(await expandSource(from, src)));
+        sources = await hashSources(from, paths);
+      }
+      // Metadata steps are keyed by their result (ARG values may change what the same text means).
+      if (!layer) text += `\0${JSON.stringify(cfg)}`;
+      if (layer === 'copy') text += `\0${JSON.stringify({ dest, flags: ins.flags, cfg })}`;
+      const key = BuildCache.key(s.image, `${ins.cmd} ${text}`, sources);
+      const cached = o.nocache ? undefined : x.cache.get(key);
+      const hit = cached && (await st.getImage(cached).catch(() => undefined));
+      let next: string;
+      if (hit) {
+        out(` ---> Using cache\n`);
+        next = hit.id;
+      } else if (layer === 'run') {
+        const argv = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
+        next = await runStep(x, s.image, argv, argEnv, cfg, o.resources, out);
+      } else if (layer === 'copy') {
+        const step = await stepContainer(x, s.image, { CommandArgs: ['true'], Entrypoint: [] }, { network: 'none' });
+        try {
+          const owner = await ownerOf(step.view, ins.flags.chown);
+          const chmod = ins.flags.chmod ? parseInt(ins.flags.chmod, 8) : undefined;
+          await copyInto(from, paths, step.view, dest, cfg.WorkingDir ?? '/', { add: ins.cmd === 'ADD', owner, chmod });
+          next = (await st.commit(step.id, s.image, { config: cfg, createdBy: `/bin/sh -c #(nop) ${ins.cmd} ${sources.slice(0, 12)} in ${dest} ` })).id;
+        } finally {
+          await x.svc.compute.remove(step.id, { force: true }).catch(() => {});
+        }
+      } else {
+        next = (await st.configureImage(s.image, { config: cfg, createdBy: `/bin/sh -c #(nop)  ${ins.original}` })).id;
+      }
+      if (!hit) await x.cache.set(key, next);
+      const img = await st.getImage(next);
+      s.image = img.id;
+      s.config = { ...img.config };
+      out(` ---> ${shortId(next)}\n`);
+    }
+    if (!cur) throw new BuildError('no FROM instruction in the Dockerfile');
+    let final = cur.image;
+    if (Object.keys(o.labels).length) {
+      const cfg = { ...cur.config, Labels: { ...(cur.config.Labels ?? {}), ...o.labels } };
+      final = (await st.configureImage(final, { config: cfg, createdBy: '/bin/sh -c #(nop)  LABEL (build labels)' })).id;
+    }
+    return final;
+  } finally {
+    for (const id of cleanup) await x.svc.compute.remove(id, { force: true }).catch(() => {});
+  }
+}
+
+/** The instructions up to the end of the stage named `target`. */
+function cutAtTarget(all: Instruction[], target: string): Instruction[] {
+  const at = all.findIndex((i) => i.cmd === 'FROM' && new RegExp(`\\bAS\\s+${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'i').test(i.rest));
+  if (at < 0) throw new BuildError(`failed to reach build target ${target} in Dockerfile`);
+  const next = all.findIndex((i, n) => n > at && i.cmd === 'FROM');
+  return next < 0 ? all : all.slice(0, next);
+}
+
+/** Tag the result with every -t name; returns them as docker prints them. */
+export async function tagAll(x: Ctx, id: string, tags: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of tags) {
+    const full = normalizeName(t);
+    await x.svc.storage.tagImage(id, full);
+    x.svc.events.publish('image', 'tag', id, { name: familiarName(full) });
+    out.push(familiarName(full));
+  }
+  return out;
+}

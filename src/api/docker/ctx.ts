@@ -1,0 +1,18 @@
+// What every Docker route handler shares: the host's services plus the front door's own docker-only state.
+
+import type { Services } from '../../host/services.js';
+import type { BuildCache } from './build/cache.js';
+import type { MetaStore } from './meta.js';
+import type { StatsSampler } from './stats.js';
+import type { Volumes } from './volumes.js';
+
+export interface Ctx {
+  svc: Services;
+  meta: MetaStore;
+  volumes: Volumes;
+  stats: StatsSampler;
+  cache: BuildCache;
+  stateDir: string;
+  /** Containers whose anonymous volumes go with them (rm -v, --rm). */
+  dropVolumes: Set<string>;
+}

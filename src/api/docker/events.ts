@@ -1,0 +1,67 @@
+// Silo's event bus in docker's event shape: Type container/image/network/volume, Action, Actor{ID, Attributes},
+// plus the legacy status/id/from fields the CLI still prints.
+
+import type { SiloEvent } from '../../host/events.js';
+import type { Services } from '../../host/services.js';
+
+export interface DockerEvent {
+  status?: string;
+  id?: string;
+  from?: string;
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: 'local';
+  time: number;
+  timeNano: number;
+}
+
+export function toDockerEvent(svc: Services, e: SiloEvent): DockerEvent | undefined {
+  if (e.Type === 'daemon') return undefined;
+  const attrs: Record<string, string> = { ...e.Attributes };
+  let type: string = e.Type === 'system' ? 'container' : e.Type;
+  let id = e.Id;
+  let action = e.Action;
+  if (type === 'container') {
+    try {
+      const r = svc.compute.get(e.Id);
+      attrs.image ??= r.ImageName;
+      for (const [k, v] of Object.entries(r.Document.Labels ?? {})) attrs[k] ??= v;
+    } catch {
+      /* removed: the event's own attributes are all there is */
+    }
+    if (action === 'connect' || action === 'disconnect') {
+      type = 'network';
+      attrs.container = e.Id;
+      id = attrs.network ?? e.Id;
+    }
+  }
+  if (type === 'image' && action === 'import' && attrs.name) attrs.name = attrs.name;
+  const out: DockerEvent = {
+    Type: type,
+    Action: action,
+    Actor: { ID: id, Attributes: attrs },
+    scope: 'local',
+    time: Math.floor(e.TimeNano / 1e9),
+    timeNano: e.TimeNano,
+  };
+  if (type === 'container') Object.assign(out, { status: action, id, from: attrs.image ?? '' });
+  return out;
+}
+
+/** docker's event filters: type, event, container, image, label, network. */
+export function eventMatches(ev: DockerEvent, f: Map<string, string[]>): boolean {
+  const a = ev.Actor.Attributes;
+  const any = (k: string, test: (v: string) => boolean) => !f.has(k) || f.get(k)!.some(test);
+  return (
+    any('type', (v) => v === ev.Type) &&
+    any('event', (v) => v === ev.Action || ev.Action.startsWith(v + ':')) &&
+    any('container', (v) => ev.Type === 'container' && (ev.Actor.ID.startsWith(v) || a.name === v)) &&
+    any('image', (v) => a.image === v || a.name === v || ev.Actor.ID === v) &&
+    any('network', (v) => ev.Type === 'network' && (ev.Actor.ID.startsWith(v) || a.name === v)) &&
+    any('label', (v) => {
+      const i = v.indexOf('=');
+      return i < 0 ? v in a : a[v.slice(0, i)] === v.slice(i + 1);
+    })
+  );
+}

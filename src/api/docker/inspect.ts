@@ -1,0 +1,214 @@
+// Silo records in docker's shapes: container inspect and list summaries, with docker's State and Status strings.
+
+import type { ComputeSystemRecord } from '../../compute/types.js';
+import type { Services } from '../../host/services.js';
+import type { ImageConfig } from '../../storage/types.js';
+import { familiarName } from '../../storage/reference.js';
+import type { DockerMeta } from './meta.js';
+import { humanDuration, unix, ZERO_TIME } from './util.js';
+
+export function dockerStatus(r: ComputeSystemRecord): 'created' | 'running' | 'paused' | 'exited' {
+  return ({ Created: 'created', Running: 'running', Paused: 'paused', Stopped: 'exited' } as const)[r.State];
+}
+
+/** "Up 5 minutes", "Up 2 seconds (Paused)", "Exited (0) 3 seconds ago", "Created". */
+export function statusText(r: ComputeSystemRecord, now = Date.now()): string {
+  if (r.State === 'Running' || r.State === 'Paused') {
+    const up = `Up ${humanDuration(now - Date.parse(r.StartedAt ?? r.Created))}`;
+    return r.State === 'Paused' ? `${up} (Paused)` : up;
+  }
+  if (r.State === 'Stopped') return `Exited (${r.ExitCode ?? 0}) ${humanDuration(now - Date.parse(r.FinishedAt ?? r.Created))} ago`;
+  return 'Created';
+}
+
+/** Image name as the user typed it, in docker's familiar form when Silo stored it normalised. */
+const imageName = (r: ComputeSystemRecord, meta?: DockerMeta) => String(meta?.Config.Image ?? familiarName(r.ImageName));
+
+interface NetView {
+  name: string;
+  id: string;
+  endpointId: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  aliases: string[];
+}
+
+function networksOf(svc: Services, r: ComputeSystemRecord): NetView[] {
+  const out: NetView[] = [];
+  for (const epId of r.Document.Container.Networking?.Endpoints ?? []) {
+    try {
+      const ep = svc.network.getEndpoint(epId);
+      const net = svc.network.getNetwork(ep.NetworkId);
+      out.push({ name: net.Name, id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: ep.Aliases });
+    } catch {
+      /* endpoint gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/** NetworkSettings.Ports: every exposed port, with its host bindings or null. */
+function portsMap(r: ComputeSystemRecord, exposed: string[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
+  const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const k of exposed) out[k] = null;
+  if (r.State !== 'Running' && r.State !== 'Paused') return out;
+  for (const m of r.Document.Container.Networking?.PortMappings ?? []) {
+    const k = `${m.InternalPort}/${m.Protocol}`;
+    (out[k] ??= []).push({ HostIp: m.HostIp ?? '0.0.0.0', HostPort: String(m.ExternalPort) });
+  }
+  return out;
+}
+
+function endpointJson(n: NetView, cfg: Record<string, any> | undefined) {
+  return {
+    IPAMConfig: cfg?.IPAMConfig ?? null,
+    Links: null,
+    Aliases: cfg?.Aliases ?? null,
+    MacAddress: n.mac,
+    DriverOpts: null,
+    GwPriority: 0,
+    NetworkID: n.id,
+    EndpointID: n.endpointId,
+    Gateway: n.gateway,
+    IPAddress: n.ip,
+    IPPrefixLen: n.prefix,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: n.aliases.length ? n.aliases : null,
+  };
+}
+
+export function containerJson(svc: Services, r: ComputeSystemRecord, meta: DockerMeta | undefined, img: ImageConfig | undefined): Record<string, unknown> {
+  const p = r.Document.Process;
+  const entrypoint = p.Entrypoint !== undefined ? p.Entrypoint : (img?.Entrypoint ?? null);
+  const cmd = p.CommandArgs?.length ? p.CommandArgs : p.Entrypoint !== undefined ? null : (img?.Cmd ?? null);
+  const exposed = [...new Set([...Object.keys(img?.ExposedPorts ?? {}), ...Object.keys(meta?.Config.ExposedPorts ?? {})])];
+  const nets = networksOf(svc, r);
+  const primary = nets[0];
+  const c = r.Document.Container;
+  const active = r.State === 'Running' || r.State === 'Paused';
+  const hc = meta?.HostConfig ?? {};
+  const mc = meta?.Config ?? {};
+  return {
+    Id: r.Id,
+    Created: r.Created,
+    Path: r.Init.Args[0] ?? '',
+    Args: r.Init.Args.slice(1),
+    State: {
+      Status: dockerStatus(r),
+      Running: active,
+      Paused: r.State === 'Paused',
+      Restarting: false,
+      OOMKilled: !!r.OOMKilled,
+      Dead: false,
+      Pid: r.Pid ?? 0,
+      ExitCode: r.ExitCode ?? 0,
+      Error: '',
+      StartedAt: r.StartedAt ?? ZERO_TIME,
+      FinishedAt: r.FinishedAt ?? ZERO_TIME,
+    },
+    Image: r.ImageId,
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath: '',
+    Name: `/${r.Name}`,
+    RestartCount: r.RestartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      Binds: hc.Binds ?? null,
+      NetworkMode: hc.NetworkMode ?? 'bridge',
+      PortBindings: hc.PortBindings ?? {},
+      RestartPolicy: hc.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
+      AutoRemove: !!r.Document.AutoRemove,
+      Isolation: hc.Isolation ?? '',
+      Init: hc.Init ?? null,
+      Memory: c.Memory ? Math.round(c.Memory.SizeInMB * 1024 * 1024) : 0,
+      NanoCpus: c.Processor?.Count ? Math.round(c.Processor.Count * 1e9) : 0,
+      CpuShares: hc.CpuShares ?? 0,
+      PidsLimit: c.Pids?.Limit ?? null,
+      PublishAllPorts: !!hc.PublishAllPorts,
+      ConsoleSize: p.ConsoleSize ?? [0, 0],
+      Mounts: hc.Mounts ?? undefined,
+      LogConfig: { Type: 'json-file', Config: {} },
+      Privileged: false,
+      ReadonlyRootfs: false,
+    },
+    GraphDriver: { Name: 'overlay2', Data: null },
+    Mounts: meta?.Mounts ?? (c.MappedDirectories ?? []).map((m) => ({ Type: 'bind', Source: m.HostPath, Destination: m.ContainerPath, Mode: '', RW: !m.ReadOnly, Propagation: 'rprivate' })),
+    Config: {
+      Hostname: c.GuestOs.HostName,
+      Domainname: '',
+      User: r.Init.User,
+      AttachStdin: !!mc.AttachStdin,
+      AttachStdout: !!mc.AttachStdout,
+      AttachStderr: !!mc.AttachStderr,
+      ExposedPorts: exposed.length ? Object.fromEntries(exposed.map((k) => [k, {}])) : undefined,
+      Tty: r.Init.Tty,
+      OpenStdin: r.Init.Stdin,
+      StdinOnce: !!mc.StdinOnce,
+      Env: r.Init.Env,
+      Cmd: cmd,
+      Image: imageName(r, meta),
+      Volumes: img?.Volumes || mc.Volumes ? { ...(img?.Volumes ?? {}), ...(mc.Volumes ?? {}) } : null,
+      WorkingDir: p.WorkingDirectory ?? img?.WorkingDir ?? '',
+      Entrypoint: entrypoint,
+      OnBuild: null,
+      Labels: r.Document.Labels ?? {},
+      ...(r.Document.StopSignal ? { StopSignal: r.Document.StopSignal } : {}),
+      ...(r.Document.StopTimeoutSeconds !== undefined ? { StopTimeout: r.Document.StopTimeoutSeconds } : {}),
+    },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: c.Networking?.Namespace ?? '',
+      SandboxKey: c.Networking?.Namespace ? `/var/run/netns/${c.Networking.Namespace}` : '',
+      Ports: portsMap(r, exposed),
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: primary?.endpointId ?? '',
+      Gateway: primary?.gateway ?? '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: primary?.ip ?? '',
+      IPPrefixLen: primary?.prefix ?? 0,
+      IPv6Gateway: '',
+      MacAddress: primary?.mac ?? '',
+      Networks: Object.fromEntries(nets.map((n) => [n.name, endpointJson(n, meta?.Networks[n.name] ?? meta?.Networks.default)])),
+    },
+  };
+}
+
+/** One row of GET /containers/json. */
+export function containerSummary(svc: Services, r: ComputeSystemRecord, meta: DockerMeta | undefined): Record<string, unknown> {
+  const nets = networksOf(svc, r);
+  const active = r.State === 'Running' || r.State === 'Paused';
+  const ports = active
+    ? (r.Document.Container.Networking?.PortMappings ?? []).map((m) => ({ IP: m.HostIp ?? '0.0.0.0', PrivatePort: m.InternalPort, PublicPort: m.ExternalPort, Type: m.Protocol }))
+    : [];
+  return {
+    Id: r.Id,
+    Names: [`/${r.Name}`],
+    Image: imageName(r, meta),
+    ImageID: r.ImageId,
+    Command: r.Init.Args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    Created: unix(r.Created),
+    Ports: ports,
+    Labels: r.Document.Labels ?? {},
+    State: dockerStatus(r),
+    Status: statusText(r),
+    HostConfig: { NetworkMode: meta?.HostConfig.NetworkMode ?? 'bridge' },
+    NetworkSettings: { Networks: Object.fromEntries(nets.map((n) => [n.name, endpointJson(n, undefined)])) },
+    Mounts: (meta?.Mounts ?? []).map((m) => ({ ...m })),
+  };
+}

@@ -1,0 +1,221 @@
+// Container lifecycle: create, inspect, list, start/stop/kill/restart, rm, pause/unpause, wait, update, prune, commit.
+
+import type { FastifyInstance } from 'fastify';
+import { isSiloError } from '../../common/errors.js';
+import type { ComputeSystemRecord } from '../../compute/types.js';
+import type { Ctx } from './ctx.js';
+import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, withTag } from './errors.js';
+import { containerJson, containerSummary, dockerStatus } from './inspect.js';
+import { translateCreate } from './translate.js';
+import { all, filters, first, flag, int, labelMatch, sendJson, type Query } from './util.js';
+
+type P = { Params: { id: string }; Querystring: Query };
+const active = (r: ComputeSystemRecord) => r.State === 'Running' || r.State === 'Paused';
+
+export function containerRoutes(app: FastifyInstance, x: Ctx): void {
+  const c = x.svc.compute;
+
+  app.post<{ Querystring: Query }>('/containers/create', async (req, reply) => {
+    const body = (req.body ?? {}) as Record<string, any>;
+    if (!body.Image) throw dockerInvalid('config cannot be empty in order to create a container');
+    let image;
+    try {
+      image = await x.svc.storage.getImage(String(body.Image));
+    } catch (e) {
+      // 404 here makes the CLI try a pull, as docker does for a missing image.
+      if (isSiloError(e) && e.class === 'NotFound') throw dockerNotFound(`No such image: ${withTag(String(body.Image))}`);
+      throw e;
+    }
+    const name = first(req.query.name) || undefined;
+    const t = await translateCreate(body, name, image, x.volumes);
+    const rec = await c.create(t.req);
+    await x.meta.set(rec.Id, t.meta);
+    if (body.HostConfig?.AutoRemove) x.dropVolumes.add(rec.Id);
+    return sendJson(reply, 201, { Id: rec.Id, Warnings: t.warnings });
+  });
+
+  app.get<{ Querystring: Query }>('/containers/json', async (req, reply) => {
+    const f = filters(req.query);
+    let recs = c.list(true);
+    const showAll = flag(req.query.all) || f.has('status') || f.has('exited');
+    if (!showAll) recs = recs.filter(active);
+    const st = f.get('status');
+    if (st) recs = recs.filter((r) => st.includes(dockerStatus(r)));
+    const ex = f.get('exited');
+    if (ex) recs = recs.filter((r) => r.State === 'Stopped' && ex.includes(String(r.ExitCode ?? 0)));
+    const names = f.get('name');
+    if (names) recs = recs.filter((r) => names.some((n) => new RegExp(n.replace(/^\//, '')).test(r.Name)));
+    const ids = f.get('id');
+    if (ids) recs = recs.filter((r) => ids.some((i) => r.Id.startsWith(i)));
+    const labels = f.get('label');
+    if (labels) recs = recs.filter((r) => labelMatch(r.Document.Labels, labels));
+    const anc = f.get('ancestor');
+    if (anc) {
+      const imgIds = await Promise.all(anc.map((a) => x.svc.storage.getImage(a).then((i) => i.id, () => '')));
+      recs = recs.filter((r) => imgIds.includes(r.ImageId));
+    }
+    const limit = int(req.query.limit, 'limit');
+    if (limit !== undefined && limit > 0) recs = recs.slice(0, limit);
+    return sendJson(reply, 200, recs.map((r) => containerSummary(x.svc, r, x.meta.get(r.Id))));
+  });
+
+  app.get<P>('/containers/:id/json', async (req, reply) => {
+    const r = c.get(req.params.id);
+    const img = await x.svc.storage.getImage(r.ImageId).then((i) => i.config, () => undefined);
+    const out = containerJson(x.svc, r, x.meta.get(r.Id), img);
+    if (flag(req.query.size)) Object.assign(out, { SizeRw: 0, SizeRootFs: 0 });
+    return sendJson(reply, 200, out);
+  });
+
+  app.post<P>('/containers/:id/start', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (active(r)) return reply.status(304).send();
+    await c.start(r.Id);
+    return reply.status(204).send();
+  });
+
+  const stop = async (id: string, q: Query) => {
+    const t = int(q.t ?? q.timeout, 't');
+    await c.shutdown(id, { ...(t !== undefined && t >= 0 ? { TimeoutSeconds: t } : {}), ...(first(q.signal) ? { Signal: first(q.signal) } : {}) });
+  };
+  app.post<P>('/containers/:id/stop', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (!active(r)) return reply.status(304).send();
+    await stop(r.Id, req.query);
+    return reply.status(204).send();
+  });
+
+  app.post<P>('/containers/:id/restart', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (active(r)) await stop(r.Id, req.query);
+    await c.start(r.Id);
+    return reply.status(204).send();
+  });
+
+  app.post<P>('/containers/:id/kill', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (r.State !== 'Running') throw dockerConflict(`cannot kill container: ${req.params.id}: container ${r.Id} is not running`);
+    await c.signal(r.Id, first(req.query.signal) || 'SIGKILL');
+    return reply.status(204).send();
+  });
+
+  app.post<P>('/containers/:id/pause', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (r.State === 'Paused') throw dockerConflict(`cannot pause container ${r.Id}: container ${r.Id} is already paused`);
+    if (r.State !== 'Running') throw dockerConflict(`container ${r.Id} is not running`);
+    await c.pause(r.Id);
+    return reply.status(204).send();
+  });
+
+  app.post<P>('/containers/:id/unpause', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (r.State !== 'Paused') throw dockerConflict(`container ${r.Id} is not paused`);
+    await c.resume(r.Id);
+    return reply.status(204).send();
+  });
+
+  app.delete<P>('/containers/:id', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (active(r) && !flag(req.query.force)) {
+      const why = r.State === 'Paused' ? 'container is paused: unpause and stop the container before removing or force remove' : 'container is running: stop the container before removing or force remove';
+      throw dockerConflict(`cannot remove container "/${r.Name}": ${why}`);
+    }
+    if (flag(req.query.v)) x.dropVolumes.add(r.Id);
+    await c.remove(r.Id, { force: true });
+    return reply.status(204).send();
+  });
+
+  // The CLI sends start only once this response's headers arrive, so they go out at once and the body follows.
+  app.post<P>('/containers/:id/wait', async (req, reply) => {
+    const cond = first(req.query.condition) || 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw dockerInvalid(`invalid condition: "${cond}"`);
+    const r = c.get(req.params.id);
+    const done = waitFor(x, r, cond);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': '1.50' });
+    res.flushHeaders();
+    done.then(
+      (code) => res.end(JSON.stringify({ StatusCode: code, Error: null }) + '\n'),
+      (e) => res.end(JSON.stringify({ StatusCode: -1, Error: { Message: String((e as Error).message) } }) + '\n'),
+    );
+  });
+
+  app.post<P>('/containers/:id/resize', async (req, reply) => {
+    const r = c.get(req.params.id);
+    if (!active(r)) throw dockerConflict(`cannot resize container ${r.Id}: container ${r.Id} is not running`);
+    await c.resize(r.Id, int(req.query.h, 'h') ?? 24, int(req.query.w, 'w') ?? 80);
+    return reply.status(200).send();
+  });
+
+  app.post<P>('/containers/:id/update', async (req, reply) => {
+    const r = c.get(req.params.id);
+    const b = (req.body ?? {}) as Record<string, any>;
+    if (b.Memory > 0) await c.modify(r.Id, { ResourcePath: 'Container/Memory/SizeInMB', Settings: b.Memory / (1024 * 1024) });
+    if (b.NanoCpus > 0) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { Count: b.NanoCpus / 1e9 } });
+    if (b.PidsLimit > 0) await c.modify(r.Id, { ResourcePath: 'Container/Pids', Settings: b.PidsLimit });
+    if (b.RestartPolicy) {
+      const m = x.meta.get(r.Id);
+      if (m) await x.meta.set(r.Id, { ...m, HostConfig: { ...m.HostConfig, RestartPolicy: b.RestartPolicy } });
+    }
+    return sendJson(reply, 200, { Warnings: [] });
+  });
+
+  app.post('/containers/prune', async (_req, reply) => {
+    const deleted: string[] = [];
+    for (const r of c.list(true).filter((r) => r.State === 'Stopped' || r.State === 'Created')) {
+      if (r.State === 'Created') continue; // docker prunes stopped containers only
+      await c.remove(r.Id).then(() => deleted.push(r.Id), () => {});
+    }
+    return sendJson(reply, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
+  });
+
+  app.post<P>('/containers/:id/rename', async () => {
+    throw new DockerError(501, 'renaming containers is not supported by Silo yet');
+  });
+
+  app.post<{ Querystring: Query }>('/commit', async (req, reply) => {
+    const q = req.query;
+    const ref = first(q.container);
+    if (!ref) throw dockerInvalid('container is required');
+    const repo = first(q.repo);
+    const tag = first(q.tag);
+    const name = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+    const changes = all(q.changes).flatMap((s) => s.split('\n')).filter((s) => s.trim());
+    // A Config body (dockerode, API clients) is applied as changes on top.
+    const b = (req.body ?? {}) as Record<string, any>;
+    if (Array.isArray(b.Cmd)) changes.push(`CMD ${JSON.stringify(b.Cmd)}`);
+    if (Array.isArray(b.Entrypoint)) changes.push(`ENTRYPOINT ${JSON.stringify(b.Entrypoint)}`);
+    for (const e of Array.isArray(b.Env) ? b.Env : []) changes.push(`ENV ${e}`);
+    const img = await c.commit(ref, { name, comment: first(q.comment) || undefined, author: first(q.author) || undefined, changes });
+    return sendJson(reply, 201, { Id: img.id });
+  });
+}
+
+/** Exit code once `cond` holds: not-running (now if it is not), next-exit, or removed. */
+export async function waitFor(x: Ctx, r: ComputeSystemRecord, cond: string): Promise<number> {
+  const c = x.svc.compute;
+  if (cond === 'not-running' && r.State === 'Created') return 0;
+  if (cond !== 'removed') return c.wait(r.Id, cond === 'next-exit' ? 'next-exit' : 'not-running');
+  // removed: the exit code of its last run, once the record is gone.
+  let off = () => {};
+  const gone = new Promise<void>((resolve) => {
+    off = x.svc.events.subscribe((e) => {
+      if (e.Id === r.Id && e.Action === 'destroy') resolve();
+    });
+  });
+  try {
+    const code = active(r) || r.Document.AutoRemove ? await c.wait(r.Id, 'next-exit') : (r.ExitCode ?? 0);
+    try {
+      c.get(r.Id);
+    } catch {
+      return code;
+    }
+    await gone;
+    return code;
+  } finally {
+    off();
+  }
+}
+
+export { DockerError };

@@ -1,0 +1,167 @@
+// Images: list, inspect, history, tag, rmi, import and pull (/images/create), prune. Names may contain slashes,
+// and the CLI does not escape them, so /images/* is dispatched on its last path segment.
+
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { isSiloError } from '../../common/errors.js';
+import { shortId } from '../../common/ids.js';
+import { familiarName, normalizeName } from '../../storage/reference.js';
+import type { Image } from '../../storage/types.js';
+import type { Ctx } from './ctx.js';
+import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, streamError, withTag } from './errors.js';
+import { imageHistory, imageInspect, imageSummary, repoTags } from './images-view.js';
+import { sendSave } from './routes-saveload.js';
+import { all, filters, first, flag, labelMatch, sendJson, type Query } from './util.js';
+
+type W = { Params: { '*': string }; Querystring: Query };
+
+/** The image by name or id, with docker's 404 wording. */
+export async function imageOf(x: Ctx, ref: string): Promise<Image> {
+  try {
+    return await x.svc.storage.getImage(ref);
+  } catch (e) {
+    if (isSiloError(e) && e.class === 'NotFound') throw dockerNotFound(`No such image: ${withTag(ref)}`);
+    throw e;
+  }
+}
+
+/** `docker images busybox` / `reference=bus*`: glob on the familiar repository[:tag]. */
+function refMatch(i: Image, pats: string[]): boolean {
+  const glob = (p: string) => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
+  return pats.some((p) => repoTags(i).some((t) => glob(p).test(t) || glob(p).test(t.replace(/:[^:/]*$/, ''))));
+}
+
+/** Is `c` built on `p`: the same layers and history, and more of them? */
+function isChildOf(c: Image, p: Image): boolean {
+  if (c.id === p.id || c.history.length <= p.history.length || c.layers.length < p.layers.length) return false;
+  return p.layers.every((l, i) => c.layers[i] === l) && p.history.every((h, i) => c.history[i].created === h.created && c.history[i].created_by === h.created_by);
+}
+
+export function jsonStream(reply: FastifyReply): (o: unknown) => void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  return (o) => res.write(JSON.stringify(o) + '\r\n');
+}
+
+export function imageRoutes(app: FastifyInstance, x: Ctx): void {
+  const st = x.svc.storage;
+
+  app.get<{ Querystring: Query }>('/images/json', async (req, reply) => {
+    const f = filters(req.query);
+    let imgs = await st.listImages();
+    // Like docker, untagged images that are the parents of others (build steps) show only with -a.
+    if (!flag(req.query.all)) imgs = imgs.filter((i) => i.names.length > 0 || !imgs.some((o) => isChildOf(o, i)));
+    const ref = [...(f.get('reference') ?? []), ...all(req.query.filter)];
+    if (ref.length) imgs = imgs.filter((i) => refMatch(i, ref));
+    const dangling = f.get('dangling');
+    if (dangling) imgs = imgs.filter((i) => (i.names.length === 0) === (dangling[0] === 'true' || dangling[0] === '1'));
+    const labels = f.get('label');
+    if (labels) imgs = imgs.filter((i) => labelMatch(i.config.Labels, labels));
+    return sendJson(reply, 200, imgs.map(imageSummary));
+  });
+
+  app.post<{ Querystring: Query }>('/images/create', async (req, reply) => {
+    const q = req.query;
+    const src = first(q.fromSrc);
+    if (src !== undefined) {
+      if (src !== '-') throw dockerInvalid('Silo imports only from the request body (fromSrc=-), not from URLs');
+      const repo = first(q.repo) ?? '';
+      const tag = first(q.tag) ?? '';
+      const name = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+      const changes = all(q.changes).flatMap((s) => s.split('\n')).filter((s) => s.trim());
+      const write = jsonStream(reply);
+      try {
+        const img = await st.importImage(req.body as NodeJS.ReadableStream, { name, changes, comment: first(q.message) || undefined });
+        x.svc.events.publish('image', 'import', img.id, { name: img.names[0] ?? '' });
+        write({ status: img.id });
+      } catch (e) {
+        reply.raw.write(streamError(e));
+      }
+      reply.raw.end();
+      return;
+    }
+    const from = first(q.fromImage);
+    if (!from) throw dockerInvalid('fromImage or fromSrc is required');
+    const tag = first(q.tag);
+    const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+    let img: Image;
+    try {
+      img = await st.getImage(ref);
+    } catch {
+      const repo = familiarName(normalizeName(from)).replace(/:[^:/]*$/, '');
+      throw dockerNotFound(`pull access denied for ${repo}, repository does not exist or may require 'docker login': Silo does not pull from registries; bring images in with docker load or docker import`);
+    }
+    const write = jsonStream(reply);
+    const fam = familiarName(normalizeName(ref));
+    write({ status: `Pulling from ${fam.replace(/:[^:/]*$/, '')}`, id: tag ?? 'latest' });
+    write({ status: `Digest: ${img.id}` });
+    write({ status: `Status: Image is up to date for ${fam}` });
+    reply.raw.end();
+  });
+
+  app.post<{ Querystring: Query }>('/images/prune', async (req, reply) => {
+    const f = filters(req.query);
+    const dangling = f.get('dangling')?.[0] ?? 'true';
+    const deleted: Record<string, string>[] = [];
+    for (const i of await st.listImages()) {
+      if (x.svc.compute.imageInUse(i.id)) continue;
+      if ((dangling === 'true' || dangling === '1') && i.names.length) continue;
+      const before = i.size;
+      try {
+        const r = await st.removeImage(i.id, { force: true, inUse: (id) => x.svc.compute.imageInUse(id) });
+        for (const u of r.untagged) deleted.push({ Untagged: familiarName(u) });
+        for (const d of r.deleted) deleted.push({ Deleted: d });
+        void before;
+      } catch {
+        /* in use meanwhile */
+      }
+    }
+    return sendJson(reply, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
+  });
+
+  app.get<W>('/images/*', async (req, reply) => {
+    const path = req.params['*'];
+    let m: RegExpMatchArray | null;
+    if ((m = path.match(/^(.+)\/json$/))) return sendJson(reply, 200, imageInspect(await imageOf(x, m[1])));
+    if ((m = path.match(/^(.+)\/history$/))) return sendJson(reply, 200, imageHistory(await imageOf(x, m[1]), await st.listLayers()));
+    if ((m = path.match(/^(.+)\/get$/))) return sendSave(x, reply, [m[1]]);
+    throw new DockerError(404, 'page not found');
+  });
+
+  app.post<W>('/images/*', async (req, reply) => {
+    const path = req.params['*'];
+    let m: RegExpMatchArray | null;
+    if ((m = path.match(/^(.+)\/tag$/))) {
+      const repo = first(req.query.repo);
+      if (!repo) throw dockerInvalid('repository name must have at least one component');
+      const img = await imageOf(x, m[1]);
+      const name = `${repo}:${first(req.query.tag) || 'latest'}`;
+      await st.tagImage(img.id, name);
+      x.svc.events.publish('image', 'tag', img.id, { name: familiarName(normalizeName(name)) });
+      return reply.status(201).send();
+    }
+    if ((m = path.match(/^(.+)\/push$/))) throw dockerInvalid('Silo does not push to registries yet; use docker save');
+    throw new DockerError(404, 'page not found');
+  });
+
+  app.delete<W>('/images/*', async (req, reply) => {
+    const ref = req.params['*'];
+    const img = await imageOf(x, ref);
+    const force = flag(req.query.force);
+    const byId = img.id.replace('sha256:', '').startsWith(ref.replace('sha256:', ''));
+    const lastName = byId || img.names.length <= 1;
+    const users = x.svc.compute.list(true).filter((r) => r.ImageId === img.id);
+    if (lastName && users.length) {
+      const running = users.find((r) => r.State === 'Running' || r.State === 'Paused');
+      if (running) throw dockerConflict(`conflict: unable to delete ${byId ? shortId(img.id) : familiarName(normalizeName(ref))} (cannot be forced) - image is being used by running container ${shortId(running.Id)}`);
+      if (!force) throw dockerConflict(`conflict: unable to delete ${byId ? shortId(img.id) : familiarName(normalizeName(ref))} (must be forced) - image is being used by stopped container ${shortId(users[0].Id)}`);
+    }
+    if (byId && img.names.length > 1 && !force) throw dockerConflict(`conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`);
+    const r = await st.removeImage(byId ? img.id : ref, { force: true, inUse: (id) => x.svc.compute.imageInUse(id) });
+    for (const n of r.untagged) x.svc.events.publish('image', 'untag', img.id, { name: familiarName(n) });
+    for (const d of r.deleted) x.svc.events.publish('image', 'delete', d);
+    return sendJson(reply, 200, [...r.untagged.map((u) => ({ Untagged: familiarName(u) })), ...r.deleted.map((d) => ({ Deleted: d }))]);
+  });
+}
+
+export { dockerInvalid };

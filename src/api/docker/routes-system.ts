@@ -1,0 +1,148 @@
+// Negotiation and the daemon as a whole: _ping, version, info, events, system df.
+
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { arch, cpus, hostname, release, totalmem } from 'node:os';
+import { VERSION } from '../../host/version.js';
+import type { Ctx } from './ctx.js';
+import { eventMatches, toDockerEvent } from './events.js';
+import { imageSummary } from './images-view.js';
+import { containerSummary } from './inspect.js';
+import { first, filters, sendJson, type Query } from './util.js';
+
+export const API_VERSION = '1.50';
+const goArch = () => ({ x64: 'amd64', arm64: 'arm64', ia32: '386' } as Record<string, string>)[arch()] ?? arch();
+export const MIN_API_VERSION = '1.24';
+
+function pingHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('Api-Version', API_VERSION)
+    .header('Ostype', 'linux')
+    .header('Docker-Experimental', 'false')
+    .header('Builder-Version', '1')
+    .header('Swarm', 'inactive')
+    .header('Cache-Control', 'no-cache, no-store, must-revalidate')
+    .header('Pragma', 'no-cache');
+}
+
+/** Time arg of /events: unix seconds (with fraction) or RFC3339 → ms. */
+const ms = (v: string | undefined) => (v === undefined || v === '' ? undefined : /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : Date.parse(v));
+
+export function systemRoutes(app: FastifyInstance, x: Ctx): void {
+  const svc = x.svc;
+  app.head('/_ping', async (_req, reply) => pingHeaders(reply).header('Content-Type', 'text/plain; charset=utf-8').status(200).send());
+  app.get('/_ping', async (_req, reply) => pingHeaders(reply).header('Content-Type', 'text/plain; charset=utf-8').status(200).send('OK'));
+
+  app.get('/version', async (_req, reply) => {
+    const v = svc.version();
+    const details = { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'silo', GoVersion: `node${process.versions.node}`, Os: 'linux', Arch: goArch(), KernelVersion: release(), Experimental: 'false', BuildTime: '' };
+    return sendJson(reply, 200, {
+      Platform: { Name: 'Silo' },
+      Components: [
+        { Name: 'Engine', Version: VERSION, Details: details },
+        { Name: 'runc', Version: String(v.Runc ?? ''), Details: { GitCommit: '' } },
+        { Name: 'conmon', Version: String(v.Conmon ?? ''), Details: { GitCommit: '' } },
+      ],
+      Version: VERSION,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: 'silo',
+      GoVersion: `node${process.versions.node}`,
+      Os: 'linux',
+      Arch: details.Arch,
+      KernelVersion: release(),
+      BuildTime: '',
+    });
+  });
+
+  app.get('/info', async (_req, reply) => {
+    const i = await svc.info();
+    const list = svc.compute.list(true);
+    return sendJson(reply, 200, {
+      ID: 'silo',
+      Containers: list.length,
+      ContainersRunning: list.filter((r) => r.State === 'Running').length,
+      ContainersPaused: list.filter((r) => r.State === 'Paused').length,
+      ContainersStopped: list.filter((r) => r.State === 'Stopped' || r.State === 'Created').length,
+      Images: i.Images,
+      Driver: 'overlay2',
+      DriverStatus: [['Backing Filesystem', 'ext4 scratch on loop devices']],
+      Plugins: { Volume: ['local'], Network: ['nat', 'internal', 'l2bridge'], Authorization: null, Log: ['silo'] },
+      MemoryLimit: true,
+      SwapLimit: false,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      CPUShares: true,
+      PidsLimit: true,
+      OomKillDisable: false,
+      IPv4Forwarding: true,
+      Debug: false,
+      NFd: 0,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: 'silo',
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: String(i.CgroupVersion ?? '1'),
+      NEventsListener: 0,
+      KernelVersion: release(),
+      OperatingSystem: 'Silo',
+      OSVersion: '',
+      OSType: 'linux',
+      Architecture: ({ x64: 'x86_64', arm64: 'aarch64' } as Record<string, string>)[arch()] ?? arch(),
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: [], Mirrors: [] },
+      NCPU: cpus().length,
+      MemTotal: totalmem(),
+      DockerRootDir: x.stateDir,
+      Name: hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: VERSION,
+      Runtimes: { runc: { path: 'runc' } },
+      DefaultRuntime: 'runc',
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true,
+      Isolation: 'default',
+      InitBinary: '',
+      SecurityOptions: ['name=seccomp,profile=builtin'],
+      Warnings: [],
+    });
+  });
+
+  app.get<{ Querystring: Query }>('/events', async (req, reply) => {
+    const f = filters(req.query);
+    const since = ms(first(req.query.since));
+    const until = ms(first(req.query.until));
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    let off = () => {};
+    const stop = () => {
+      off();
+      if (!res.writableEnded) res.end();
+    };
+    off = svc.events.subscribe((e) => {
+      if (until !== undefined && e.TimeNano / 1e6 > until) return stop();
+      const ev = toDockerEvent(svc, e);
+      if (ev && eventMatches(ev, f)) res.write(JSON.stringify(ev) + '\n');
+    }, since);
+    res.on('close', () => off());
+    if (until !== undefined) setTimeout(stop, Math.max(0, until - Date.now())).unref();
+  });
+
+  app.get('/system/df', async (_req, reply) => {
+    const images = await svc.storage.listImages();
+    const recs = svc.compute.list(true);
+    const layers = await svc.storage.listLayers();
+    const vols = await x.volumes.list();
+    const used = new Map<string, number>();
+    for (const r of recs) for (const m of x.meta.get(r.Id)?.Mounts ?? []) if (m.Name) used.set(m.Name, (used.get(m.Name) ?? 0) + 1);
+    return sendJson(reply, 200, {
+      LayersSize: layers.reduce((a, l) => a + l.size, 0),
+      Images: images.map((i) => ({ ...imageSummary(i), Containers: recs.filter((r) => r.ImageId === i.id).length })),
+      Containers: recs.map((r) => ({ ...containerSummary(svc, r, x.meta.get(r.Id)), SizeRw: 0, SizeRootFs: 0 })),
+      Volumes: await Promise.all(vols.map(async (v) => ({ ...v, Mountpoint: x.volumes.dataPath(v.Name), UsageData: { Size: await x.volumes.size(v.Name), RefCount: used.get(v.Name) ?? 0 } }))),
+      BuildCache: [],
+    });
+  });
+}

@@ -1,0 +1,55 @@
+// A create request and its image become a full compute system document; every check that needs no kernel is here,
+// before anything is made.
+
+import { stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { invalid } from '../common/errors.js';
+import type { Image } from '../storage/types.js';
+import { resourcesOf } from './resolve.js';
+import { normalizeSignal } from './signals.js';
+import type { ComputeSystemDocument, CreateSystemRequest } from './types.js';
+
+export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
+const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
+
+export function buildDocument(id: string, req: CreateSystemRequest, image: Image): ComputeSystemDocument {
+  const d = req.Document ?? {};
+  const c = d.Container ?? {};
+  return {
+    Owner: d.Owner ?? 'silo',
+    SchemaVersion: { Major: 2, Minor: 1 },
+    Isolation: d.Isolation ?? 'process',
+    Container: {
+      GuestOs: { HostName: c.GuestOs?.HostName || id.slice(0, 12) },
+      Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES },
+      MappedDirectories: c.MappedDirectories ?? [],
+      Memory: c.Memory,
+      Processor: c.Processor,
+      Pids: c.Pids,
+      Networking: c.Networking,
+    },
+    Process: d.Process ?? {},
+    StopSignal: d.StopSignal ?? image.config.StopSignal,
+    StopTimeoutSeconds: d.StopTimeoutSeconds,
+    AutoRemove: d.AutoRemove ?? false,
+    Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
+  };
+}
+
+export async function validateDocument(doc: ComputeSystemDocument): Promise<void> {
+  if (doc.Isolation === 'vm') throw invalid('isolation "vm" is not available yet on this host; use "process"');
+  if (doc.Isolation !== 'process') throw invalid(`unknown isolation ${JSON.stringify(doc.Isolation)}: use "process"`);
+  if (doc.StopSignal) normalizeSignal(doc.StopSignal);
+  resourcesOf(doc.Container);
+  const scratch = doc.Container.Storage.ScratchSizeInBytes!;
+  if (!Number.isInteger(scratch) || scratch < MIN_SCRATCH_BYTES) throw invalid('scratch size must be at least 16MB');
+  for (const m of doc.Container.MappedDirectories ?? []) {
+    if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
+    if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);
+    try {
+      await stat(m.HostPath);
+    } catch {
+      throw invalid(`invalid mount: host path ${m.HostPath} does not exist`);
+    }
+  }
+}

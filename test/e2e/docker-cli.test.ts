@@ -1,0 +1,127 @@
+// The unmodified docker CLI against Silo's Docker API: the issue's acceptance walk-through and docker's error texts.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { DockerFixture, randomPort } from './docker-fixture.js';
+
+const fx = new DockerFixture();
+const docker = (args: string[], o?: Parameters<DockerFixture['run']>[1]) => fx.run(args, o);
+let ctx: string;
+
+before(async () => {
+  await fx.start();
+  ctx = await mkdtemp(join(tmpdir(), 'silo-docker-'));
+  await writeFile(join(ctx, 'index.html'), '<h1>hello from silo</h1>\n');
+  await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY index.html /www/\nEXPOSE 80\nCMD ["httpd","-f","-p","80","-h","/www"]\n');
+});
+
+after(async () => {
+  await rm(ctx, { recursive: true, force: true });
+  const left = await fx.teardown();
+  assert.deepEqual(left, []);
+});
+
+test('version and info talk to Silo at API 1.50', async () => {
+  const v = await docker(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}']);
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout.trim(), '1.50 linux');
+  const i = await docker(['info', '--format', '{{.OSType}} {{.Driver}}']);
+  assert.equal(i.stdout.trim(), 'linux overlay2');
+});
+
+test('acceptance: build, run -d -p, curl, exec, logs, stop, rm', async () => {
+  const b = await docker(['build', '-t', 'site', '.'], { cwd: ctx });
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /Step 1\/4 : FROM busybox\n ---> [0-9a-f]{12}\n/);
+  assert.match(b.stdout, /Successfully built [0-9a-f]{12}\nSuccessfully tagged site:latest\n/);
+  const again = await docker(['build', '-t', 'site', '.'], { cwd: ctx });
+  assert.equal(again.code, 0);
+  assert.equal(again.stdout.match(/ ---> Using cache/g)?.length, 3, again.stdout);
+
+  const port = randomPort();
+  const r = await docker(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, 'site']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+  let body = '';
+  for (let i = 0; i < 50 && !body; i++) body = await fetch(`http://127.0.0.1:${port}/`).then((x) => x.text(), () => new Promise<string>((s) => setTimeout(() => s(''), 100)));
+  assert.equal(body, '<h1>hello from silo</h1>\n');
+  const ps = await docker(['ps', '--format', '{{.Names}} {{.Ports}} {{.Status}}']);
+  assert.match(ps.stdout, new RegExp(`^web 127\\.0\\.0\\.1:${port}->80/tcp Up `));
+  const e = await docker(['exec', 'web', 'cat', '/www/index.html']);
+  assert.deepEqual([e.code, e.stdout], [0, '<h1>hello from silo</h1>\n']);
+  const l = await docker(['logs', 'web']);
+  assert.equal(l.code, 0);
+  const s = await docker(['stop', '-t', '1', 'web']);
+  assert.deepEqual([s.code, s.stdout], [0, 'web\n']);
+  const rmv = await docker(['rm', 'web']);
+  assert.deepEqual([rmv.code, rmv.stdout], [0, 'web\n']);
+});
+
+test('docker save | docker load round-trips', async () => {
+  const r = await docker(['docker save site | docker load'], { shell: true });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'Loaded image: site:latest\n');
+  const run = await docker(['run', '--rm', 'site', 'cat', '/www/index.html']);
+  assert.deepEqual([run.code, run.stdout], [0, '<h1>hello from silo</h1>\n']);
+});
+
+test('run --rm -i with piped stdin, exit codes pass through', async () => {
+  const r = await docker(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'tr a-z A-Z; exit 3'], { input: 'piped stdin\n' });
+  assert.deepEqual([r.code, r.stdout], [3, 'PIPED STDIN\n']);
+  const left = await docker(['ps', '-aq']);
+  assert.equal(left.stdout, '');
+});
+
+test('run -it is interactive through a tty', async () => {
+  const r = await fx.run([`printf 'echo tty-$((40+2))\\nexit 7\\n' | script -qefc 'docker run --rm -it busybox sh' /dev/null`], { shell: true });
+  assert.match(r.stdout, /tty-42/);
+  assert.equal(r.code, 7);
+});
+
+test('stats --no-stream, top, pause, inspect, cp both ways', async () => {
+  assert.equal((await docker(['run', '-d', '--name', 'busy', 'busybox', 'sleep', '300'])).code, 0);
+  const st = await docker(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}} {{.MemUsage}}', 'busy']);
+  assert.match(st.stdout, /^busy 1 \d/);
+  const top = await docker(['top', 'busy']);
+  assert.match(top.stdout, /sleep 300/);
+  assert.equal((await docker(['pause', 'busy'])).stdout, 'busy\n');
+  assert.equal((await docker(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'busy'])).stdout, 'paused true\n');
+  assert.equal((await docker(['unpause', 'busy'])).code, 0);
+  const f = join(ctx, 'in.txt');
+  await writeFile(f, 'copied in\n');
+  assert.equal((await docker(['cp', f, 'busy:/tmp/'])).code, 0);
+  assert.equal((await docker(['exec', 'busy', 'cat', '/tmp/in.txt'])).stdout, 'copied in\n');
+  // A symlink to / inside the container must not lead the copy out of its root.
+  await docker(['exec', 'busy', 'ln', '-s', '/', '/tmp/evil']);
+  assert.equal((await docker(['cp', f, 'busy:/tmp/evil/'])).code, 0);
+  assert.equal((await docker(['exec', 'busy', 'cat', '/in.txt'])).stdout, 'copied in\n');
+  const out = join(ctx, 'passwd');
+  assert.equal((await docker(['cp', 'busy:/etc/passwd', out])).code, 0);
+  assert.match(await readFile(out, 'utf8'), /^root:x:0:0/);
+  assert.equal((await docker(['rm', '-f', 'busy'])).code, 0);
+});
+
+test('errors as docker renders them', async () => {
+  const nf = await docker(['inspect', 'nosuch']);
+  assert.deepEqual([nf.code, nf.stderr.trim()], [1, 'Error: No such object: nosuch']);
+  const st = await docker(['start', 'nosuch']);
+  assert.equal(st.code, 1);
+  assert.match(st.stderr, /Error response from daemon: No such container: nosuch/);
+  assert.equal((await docker(['run', '-d', '--name', 'dup', 'busybox', 'sleep', '300'])).code, 0);
+  const c = await docker(['run', '-d', '--name', 'dup', 'busybox', 'true']);
+  assert.equal(c.code, 125);
+  assert.match(c.stderr, /Conflict\. The container name "\/dup" is already in use by container "[0-9a-f]{64}"\. You have to remove \(or rename\) that container to be able to reuse that name\./);
+  const r = await docker(['rm', 'dup']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Error response from daemon: cannot remove container "\/dup": container is running: stop the container before removing or force remove/);
+  assert.equal((await docker(['rm', '-f', 'dup'])).stdout, 'dup\n');
+  const img = await docker(['run', '--rm', 'nosuchimage']);
+  assert.equal(img.code, 125);
+  assert.match(img.stderr, /Unable to find image 'nosuchimage:latest' locally/);
+  const iso = await docker(['run', '--rm', '--isolation=hyperv', 'busybox', 'true']);
+  assert.equal(iso.code, 125);
+  assert.match(iso.stderr, /vm isolation is not available yet/);
+});

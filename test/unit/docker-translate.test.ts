@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { translateCreate, sharesToWeight, networkOf } from '../../src/api/docker/translate.js';
+import { toDockerError, withTag, DockerError } from '../../src/api/docker/errors.js';
+import { humanDuration } from '../../src/api/docker/util.js';
+import { Volumes } from '../../src/api/docker/volumes.js';
+import { notFound } from '../../src/common/errors.js';
+import type { Image } from '../../src/storage/types.js';
+
+const image: Image = { id: 'sha256:' + 'a'.repeat(64), names: [], created: '', config: { ExposedPorts: { '80/tcp': {} } }, layers: [], history: [], size: 0, architecture: 'amd64', os: 'linux' };
+
+test('a docker create body becomes a compute document', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-vol-'));
+  try {
+    const t = await translateCreate(
+      {
+        Image: 'busybox', Cmd: ['sh'], Entrypoint: null, Env: ['A=1', 'UNSET'], WorkingDir: '/w', User: '1:2', Hostname: 'h', Tty: true, OpenStdin: true,
+        Labels: { l: 'v' }, StopSignal: 'SIGINT', StopTimeout: 3,
+        HostConfig: { Binds: ['/tmp:/data:ro', 'named:/v'], Memory: 64 * 1024 * 1024, NanoCpus: 5e8, PidsLimit: 50, AutoRemove: true, PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '5000' }] }, NetworkMode: 'default', RestartPolicy: { Name: 'no' }, Isolation: 'process' },
+      },
+      'web', image, new Volumes(dir),
+    );
+    const d = t.req.Document!;
+    assert.equal(t.req.Name, 'web');
+    assert.deepEqual(d.Process, { CommandArgs: ['sh'], WorkingDirectory: '/w', Environment: { A: '1' }, User: '1:2', EmulateConsole: true, CreateStdInPipe: true });
+    assert.deepEqual(d.Container!.Memory, { SizeInMB: 64 });
+    assert.deepEqual(d.Container!.Processor, { Count: 0.5 });
+    assert.deepEqual(d.Container!.Pids, { Limit: 50 });
+    assert.deepEqual(d.Container!.Networking, { PortMappings: [{ Protocol: 'tcp', InternalPort: 80, ExternalPort: 5000, HostIp: '127.0.0.1' }] });
+    assert.equal(d.Container!.MappedDirectories![0].ReadOnly, true);
+    assert.equal(d.Container!.MappedDirectories![1].HostPath, join(dir, 'named', '_data'));
+    assert.equal(d.AutoRemove, true);
+    assert.equal(d.StopTimeoutSeconds, 3);
+    await assert.rejects(translateCreate({ Image: 'x', HostConfig: { Isolation: 'hyperv' } }, undefined, image, new Volumes(dir)), /vm isolation is not available yet/);
+    const all = await translateCreate({ Image: 'x', HostConfig: { PublishAllPorts: true } }, undefined, image, new Volumes(dir));
+    assert.ok(all.req.Document!.Container!.Networking!.PortMappings![0].ExternalPort > 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('small mappings', () => {
+  assert.equal(sharesToWeight(2), 1);
+  assert.equal(sharesToWeight(262144), 10000);
+  assert.equal(networkOf('default'), undefined);
+  assert.equal(networkOf('none'), 'none');
+  assert.throws(() => networkOf('host'), /not supported/);
+  assert.equal(withTag('busybox'), 'busybox:latest');
+  assert.equal(withTag('localhost:5000/x'), 'localhost:5000/x:latest');
+  assert.equal(withTag('a:b'), 'a:b');
+  assert.deepEqual(toDockerError(notFound('container', 'x')), { status: 404, message: 'No such container: x' });
+  assert.deepEqual(toDockerError(new DockerError(409, 'c')), { status: 409, message: 'c' });
+  assert.equal(humanDuration(500), 'Less than a second');
+  assert.equal(humanDuration(150_000), '2 minutes');
+  assert.equal(humanDuration(3_600_000), 'About an hour');
+});
