@@ -114,6 +114,7 @@ export interface CreateFlags {
   tty?: boolean;
   interactive?: boolean;
   rm?: boolean;
+  restart?: string;
   network?: string;
   /** Docker's older spelling of --network. */
   net?: string;
@@ -183,6 +184,7 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (Object.keys(container).length) doc.Container = container;
   if (Object.keys(proc).length) doc.Process = proc as Doc['Process'];
   if (f.rm) doc.AutoRemove = true;
+  if (f.restart !== undefined) doc.RestartPolicy = parseRestart(f.restart);
   if (f.stopSignal !== undefined) doc.StopSignal = normalizeSignal(f.stopSignal);
   if (f.stopTimeout !== undefined) doc.StopTimeoutSeconds = parseInteger(f.stopTimeout, '--stop-timeout');
   const labels = parseLabels(f.label ?? []);
@@ -416,4 +418,12 @@ export function buildLoadBalancerRequest(backends: string[], f: LbCreateFlags): 
   if (vips.length) req.FrontendVIPs = vips;
   if (backends.length) req.Endpoints = backends;
   return req;
+}
+
+/** `--restart no|always|unless-stopped|on-failure[:N]`, docker's spellings. */
+export function parseRestart(v: string): { Name: 'no' | 'always' | 'unless-stopped' | 'on-failure'; MaximumRetryCount?: number } {
+  const [name, count] = v.split(':');
+  if (name === 'on-failure') return { Name: name, ...(count !== undefined ? { MaximumRetryCount: parseInteger(count, '--restart', 0) } : {}) };
+  if ((name === 'no' || name === 'always' || name === 'unless-stopped') && count === undefined) return { Name: name };
+  throw new CliError(`invalid restart policy ${JSON.stringify(v)}: use no, always, unless-stopped or on-failure[:max-retries]`);
 }

@@ -42,6 +42,7 @@ function createOptions(c: Command): Command {
     .option('-i, --interactive', 'keep STDIN open')
     .option('-t, --tty', 'allocate a pseudo-TTY')
     .option('--rm', 'remove the container when it exits')
+    .option('--restart <policy>', 'no, always, unless-stopped or on-failure[:max-retries]')
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from this environment)', many)
     .option('--env-file <file>', 'read environment variables from a file', many)

@@ -32,6 +32,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
     StopSignal: d.StopSignal ?? image.config.StopSignal,
     StopTimeoutSeconds: d.StopTimeoutSeconds,
     AutoRemove: d.AutoRemove ?? false,
+    RestartPolicy: d.RestartPolicy,
     Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
   };
 }
@@ -41,6 +42,9 @@ export async function validateDocument(doc: ComputeSystemDocument): Promise<void
   if (doc.Isolation !== 'process') throw invalid(`unknown isolation ${JSON.stringify(doc.Isolation)}: use "process"`);
   if (doc.StopSignal) normalizeSignal(doc.StopSignal);
   resourcesOf(doc.Container);
+  const rp = doc.RestartPolicy;
+  if (rp && !['no', 'always', 'unless-stopped', 'on-failure'].includes(rp.Name)) throw invalid(`invalid restart policy ${JSON.stringify(rp.Name)}: use no, always, unless-stopped or on-failure`);
+  if (rp && rp.Name !== 'no' && doc.AutoRemove) throw invalid('a container with a restart policy cannot be removed automatically (--rm)');
   const scratch = doc.Container.Storage.ScratchSizeInBytes!;
   if (!Number.isInteger(scratch) || scratch < MIN_SCRATCH_BYTES) throw invalid('scratch size must be at least 16MB');
   for (const m of doc.Container.MappedDirectories ?? []) {

@@ -170,6 +170,7 @@ export class ComputeService {
         throw startError(e);
       }
       rec.State = 'Running';
+      rec.StoppedByUser = false;
       rec.Pid = pid;
       rec.StartedAt = new Date().toISOString();
       delete rec.FinishedAt;
@@ -209,6 +210,7 @@ export class ComputeService {
       this.events.publish('system', 'die', id, { exitCode: String(st.exitCode) }, rec.Name);
       const auto = rec.Document.AutoRemove === true;
       if (!auto) this.resolveWaiters(id, st.exitCode);
+      if (shouldRestart(rec)) this.scheduleRestart(rec);
       return auto;
     });
     if (auto) {
@@ -218,6 +220,24 @@ export class ComputeService {
       await this.remove(id, { force: true }).catch((e) => this.log(`auto-remove ${id.slice(0, 12)}: ${oneLine(e)}`));
       this.resolveWaiters(id, st.exitCode);
     }
+  }
+
+  /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */
+  private scheduleRestart(rec: ComputeSystemRecord): void {
+    const delay = Math.min(100 * 2 ** rec.RestartCount, 10_000);
+    setTimeout(() => {
+      void this.lock
+        .run(rec.Id, async () => {
+          if (!this.store.has(rec.Id)) return false;
+          const cur = this.store.find(rec.Id);
+          if (cur.State !== 'Stopped' || cur.StoppedByUser) return false;
+          cur.RestartCount++;
+          await this.store.save(cur);
+          return true;
+        })
+        .then((go) => (go ? this.start(rec.Id).then(() => this.events.publish('system', 'restart', rec.Id, {}, rec.Name)) : undefined))
+        .catch((e) => this.log(`restart ${rec.Id.slice(0, 12)}: ${oneLine(e)}`));
+    }, delay).unref();
   }
 
   private resolveWaiters(id: string, code: number): void {
@@ -245,6 +265,8 @@ export class ComputeService {
 
   async shutdown(ref: string, opts: { TimeoutSeconds?: number; Signal?: string } = {}): Promise<void> {
     const rec = this.store.find(ref);
+    // Marked even when it is not running: a restart the policy has scheduled must not follow a user's stop.
+    await this.markStoppedByUser(rec.Id);
     if (!isActive(rec.State)) return;
     const timeout = opts.TimeoutSeconds ?? rec.Document.StopTimeoutSeconds ?? 10;
     const sig = normalizeSignal(opts.Signal ?? rec.Document.StopSignal ?? 'SIGTERM');
@@ -260,12 +282,40 @@ export class ComputeService {
 
   async terminate(ref: string): Promise<void> {
     const rec = this.store.find(ref);
+    // Marked even when it is not running: a restart the policy has scheduled must not follow a user's stop.
+    await this.markStoppedByUser(rec.Id);
     if (!isActive(rec.State)) return;
     const exited = this.wait(rec.Id, 'next-exit');
     if (rec.State === 'Paused') await this.backend.resume(rec.Id).catch(() => {});
     await this.backend.kill(rec.Id, 'SIGKILL', true).catch(() => {});
     this.watchExit(rec.Id);
     await exited;
+  }
+
+  private markStoppedByUser(id: string): Promise<void> {
+    return this.lock.run(id, async () => {
+      const rec = this.store.find(id);
+      if (rec.StoppedByUser) return;
+      rec.StoppedByUser = true;
+      await this.store.save(rec);
+    });
+  }
+
+  /** Docker's rename; the DNS name on the networks stays the one the endpoint was made with. */
+  async rename(ref: string, newName: string): Promise<void> {
+    const name = newName.replace(/^\//, '');
+    if (!NAME_RE.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const id = this.store.find(ref).Id;
+    await this.lock.run(`name:${name}`, () =>
+      this.lock.run(id, async () => {
+        if (this.store.nameTaken(name)) throw conflict(`Conflict. The container name "/${name}" is already in use by container "${this.store.find(name).Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+        const rec = this.store.find(id);
+        const old = rec.Name;
+        rec.Name = name;
+        await this.store.save(rec);
+        this.events.publish('system', 'rename', id, { oldName: old }, name);
+      }),
+    );
   }
 
   async signal(ref: string, signal: string): Promise<void> {
@@ -314,11 +364,17 @@ export class ComputeService {
         case 'Container/Pids':
           c.Pids = { Limit: typeof s === 'number' ? s : Number((s as Record<string, number>).Limit) };
           break;
+        case 'RestartPolicy': {
+          const p = s as unknown as ComputeSystemDocument['RestartPolicy'];
+          await validateDocument({ ...rec.Document, RestartPolicy: p });
+          rec.Document.RestartPolicy = p;
+          break;
+        }
         default:
-          throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor or Container/Pids`);
+          throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor, Container/Pids or RestartPolicy`);
       }
       const r = resourcesOf(c);
-      if (isActive(rec.State)) await this.backend.update(id, r);
+      if (isActive(rec.State) && req.ResourcePath.startsWith('Container/')) await this.backend.update(id, r);
       rec.Document.Container = c;
       await this.store.save(rec);
       this.events.publish('system', 'update', id, {}, rec.Name);
@@ -438,3 +494,11 @@ function startError(e: unknown): unknown {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Docker's rules: `always` and `unless-stopped` unless a user stopped it; `on-failure` on a non-zero exit, within the retry count. */
+function shouldRestart(rec: ComputeSystemRecord): boolean {
+  const p = rec.Document.RestartPolicy;
+  if (!p || p.Name === 'no' || rec.StoppedByUser || rec.Document.AutoRemove) return false;
+  if (p.Name === 'on-failure') return (rec.ExitCode ?? 0) !== 0 && (!p.MaximumRetryCount || rec.RestartCount < p.MaximumRetryCount);
+  return true;
+}

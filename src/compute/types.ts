@@ -50,7 +50,15 @@ export interface ComputeSystemDocument {
   StopSignal?: string;
   StopTimeoutSeconds?: number;
   AutoRemove?: boolean;
+  /** What to do when the init process exits: docker's policies. */
+  RestartPolicy?: RestartPolicy;
   Labels?: Record<string, string>;
+}
+
+export interface RestartPolicy {
+  Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  /** on-failure only: give up after this many restarts; 0 = never give up. */
+  MaximumRetryCount?: number;
 }
 
 /** What a create request carries (native API and CLI). */
@@ -80,6 +88,8 @@ export interface ComputeSystemRecord {
   ExitCode?: number;
   OOMKilled?: boolean;
   RestartCount: number;
+  /** Stopped by a user (stop, kill, terminate): `unless-stopped` and `always` do not bring it back then. */
+  StoppedByUser?: boolean;
 }
 
 export interface ExecRecord {

@@ -37,3 +37,36 @@ test('SIGKILL of the daemon: running containers go on, exits meanwhile are recor
   assert.ok(Date.now() - t0 < 3000);
   assert.equal((await d.silo(['rm', 'w', 'ends'])).code, 0);
 });
+
+test('restart policies: on-failure retries up to its count, always comes back, a user stop is final', async () => {
+  const f = await d.silo(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo try; exit 1']);
+  assert.equal(f.code, 0, f.stderr);
+  let insp: { RestartCount: number; State: string } = { RestartCount: 0, State: '' };
+  for (let i = 0; i < 60 && !(insp.RestartCount === 2 && insp.State === 'Stopped'); i++) {
+    await sleep(100);
+    insp = JSON.parse((await d.silo(['inspect', 'flaky'])).stdout)[0];
+  }
+  assert.equal(insp.RestartCount, 2);
+  assert.equal(insp.State, 'Stopped');
+  await sleep(600); // no third try
+  assert.equal(JSON.parse((await d.silo(['inspect', 'flaky'])).stdout)[0].RestartCount, 2);
+  assert.equal((await d.silo(['logs', 'flaky'])).stdout, 'try\ntry\ntry\n');
+
+  // Its process ends by itself after a moment, even with exit code 0: `always` brings it back.
+  await d.silo(['run', '-d', '--name', 'always', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.5']);
+  let back = false;
+  for (let i = 0; i < 50 && !back; i++) {
+    await sleep(100);
+    const x = JSON.parse((await d.silo(['inspect', 'always'])).stdout)[0];
+    back = x.State === 'Running' && x.RestartCount >= 1;
+  }
+  assert.ok(back, 'an always container comes back after its process dies');
+  assert.equal((await d.silo(['stop', '-t', '1', 'always'])).code, 0);
+  await sleep(400);
+  assert.equal(JSON.parse((await d.silo(['inspect', 'always'])).stdout)[0].State, 'Stopped');
+
+  const bad = await d.silo(['run', '-d', '--rm', '--restart', 'always', 'busybox', 'true']);
+  assert.equal(bad.code, 125);
+
+  assert.equal((await d.silo(['rm', 'flaky', 'always'])).code, 0);
+});

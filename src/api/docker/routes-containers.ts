@@ -155,6 +155,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     if (b.NanoCpus > 0) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { Count: b.NanoCpus / 1e9 } });
     if (b.PidsLimit > 0) await c.modify(r.Id, { ResourcePath: 'Container/Pids', Settings: b.PidsLimit });
     if (b.RestartPolicy) {
+      await c.modify(r.Id, { ResourcePath: 'RestartPolicy', Settings: { Name: b.RestartPolicy.Name || 'no', MaximumRetryCount: b.RestartPolicy.MaximumRetryCount ?? 0 } });
       const m = x.meta.get(r.Id);
       if (m) await x.meta.set(r.Id, { ...m, HostConfig: { ...m.HostConfig, RestartPolicy: b.RestartPolicy } });
     }
@@ -170,8 +171,11 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     return sendJson(reply, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
   });
 
-  app.post<P>('/containers/:id/rename', async () => {
-    throw new DockerError(501, 'renaming containers is not supported by Silo yet');
+  app.post<P>('/containers/:id/rename', async (req, reply) => {
+    const name = first((req.query as Query).name);
+    if (!name) throw dockerInvalid('new name is required');
+    await c.rename(req.params.id, name);
+    return reply.status(204).send();
   });
 
   app.post<{ Querystring: Query }>('/commit', async (req, reply) => {

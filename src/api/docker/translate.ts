@@ -143,6 +143,7 @@ export async function translateCreate(body: Record<string, any>, name: string | 
       ...(body.StopSignal ? { StopSignal: String(body.StopSignal) } : {}),
       ...(stopTimeout !== undefined && stopTimeout >= 0 ? { StopTimeoutSeconds: stopTimeout } : {}),
       AutoRemove: !!hc.AutoRemove,
+      ...(restart && restart !== 'no' ? { RestartPolicy: { Name: restart, MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } } : {}),
       ...(body.Labels && Object.keys(body.Labels).length ? { Labels: body.Labels } : {}),
     },
   };

@@ -58,6 +58,7 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
   act('resume', (id) => c.resume(id));
   act('modify', (id, b) => c.modify(id, b), S.Modify);
   act('wait', async (id, _b, q) => ({ ExitCode: await c.wait(id, q.condition === 'next-exit' ? 'next-exit' : 'not-running') }));
+  act('rename', (id, b) => c.rename(id, b.Name), S.Tag);
   act('resize', (id, _b, q) => c.resize(id, intQuery(q.h, 'h') ?? 24, intQuery(q.w, 'w') ?? 80));
   app.post<Id>('/v1/systems/:id/commit', { schema: { body: S.Commit } }, async (req, reply) => {
     const b = req.body as { Name?: string; Comment?: string; Author?: string; Changes?: string[] };

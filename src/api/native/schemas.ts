@@ -44,6 +44,11 @@ const Container = strict({
   ),
 });
 
+const RestartPolicy = strict({
+  Name: T.Union([T.Literal('no'), T.Literal('always'), T.Literal('unless-stopped'), T.Literal('on-failure')]),
+  MaximumRetryCount: T.Optional(T.Integer({ minimum: 0 })),
+});
+
 export const CreateSystem = strict({
   Name: T.Optional(T.String({ minLength: 1, maxLength: 128 })),
   Image: T.String({ minLength: 1, maxLength: 512 }),
@@ -56,6 +61,7 @@ export const CreateSystem = strict({
       StopSignal: T.Optional(T.String()),
       StopTimeoutSeconds: T.Optional(T.Integer({ minimum: 0 })),
       AutoRemove: T.Optional(T.Boolean()),
+      RestartPolicy: T.Optional(RestartPolicy),
       Labels: T.Optional(StrMap),
     }),
   ),
