@@ -95,14 +95,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   };
 
   const app = buildNativeApi(services);
-  await rm(socketPath, { force: true });
-  await app.listen({ path: socketPath });
-  await chmod(socketPath, 0o660);
   const dockerPath = join(o.runDir, 'docker.sock');
   const docker = buildDockerApi(services);
   await rm(dockerPath, { force: true });
   await docker.listen({ path: dockerPath });
   await chmod(dockerPath, 0o660);
+  // The native socket answers last, so a client that finds it finds the Docker socket ready too.
+  await rm(socketPath, { force: true });
+  await app.listen({ path: socketPath });
+  await chmod(socketPath, 0o660);
   await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
   log(`serving on unix://${socketPath} and the Docker API on unix://${dockerPath} (state ${o.stateDir})`);
   return {

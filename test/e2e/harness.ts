@@ -22,11 +22,21 @@ export interface CliResult {
 
 export class TestDaemon {
   readonly tag = `silo-test-${randomBytes(4).toString('hex')}`;
-  readonly stateDir = `/var/lib/${this.tag}`;
+  readonly stateDir: string;
   readonly runDir = `/run/${this.tag}`;
   readonly socket = `${this.runDir}/silo.sock`;
   private proc?: ChildProcess;
   private output = '';
+
+  /** `stateDir` puts the state elsewhere (a small filesystem the test mounted); teardown removes that dir too. */
+  constructor(opts: { stateDir?: (tag: string) => string } = {}) {
+    this.stateDir = opts.stateDir?.(this.tag) ?? `/var/lib/${this.tag}`;
+  }
+
+  /** The daemon's pid while it runs (for its memory figures). */
+  get pid(): number | undefined {
+    return this.proc && this.proc.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined;
+  }
 
   /** Start (or restart) the daemon; `env` adds variables such as SILO_FAULT_POINTS. */
   async start(env: Record<string, string> = {}): Promise<void> {
