@@ -2,6 +2,9 @@
 // instruction flags (--from, --chown, --chmod), JSON (exec) vs shell forms, and $VAR / ${VAR} / ${VAR:-x} /
 // ${VAR:+x} substitution. Pure, so it is unit-tested.
 
+import { oneLine } from '../../../common/errors.js';
+import { splitWords as splitShellWords } from '../../../common/words.js';
+
 export interface Instruction {
   /** Upper-case instruction name. */
   cmd: string;
@@ -135,32 +138,9 @@ const unquote = (s: string) => splitWords(s).join(' ');
 
 /** Whitespace split honouring quotes and backslash escapes; quotes are removed. */
 export function splitWords(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let q: string | null = null;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (q) {
-      if (ch === q) q = null;
-      else if (ch === '\\' && q === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") {
-      q = ch;
-      inWord = true;
-    } else if (ch === '\\' && i + 1 < s.length) {
-      cur += s[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) out.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
+  try {
+    return splitShellWords(s);
+  } catch (e) {
+    throw new DockerfileError(oneLine(e));
   }
-  if (q) throw new DockerfileError(`unterminated quote in: ${s}`);
-  if (inWord) out.push(cur);
-  return out;
 }
