@@ -1,6 +1,7 @@
 // Pure output helpers: tables, sizes, durations and statuses as docker prints them.
 
 import type { ComputeSystemRecord } from '../compute/types.js';
+import { describe } from './errors.js';
 
 /** Docker's tabwriter (minwidth 10, padding 3); the last column is not padded. */
 export function table(headers: string[], rows: string[][]): string {
@@ -172,4 +173,24 @@ export function formatPorts(mappings: readonly PortMap[] | undefined): string {
     i = j + 1;
   }
   return out.join(', ');
+}
+
+/** `inspect` of several objects as docker prints it: one JSON array of those found (or a template each), then errors. */
+export async function inspectTargets(refs: string[], get: (ref: string) => Promise<unknown>, format?: string): Promise<number> {
+  const found: unknown[] = [];
+  const errors: string[] = [];
+  let code = 0;
+  for (const r of refs) {
+    try {
+      found.push(await get(r));
+    } catch (e) {
+      const d = describe(e);
+      errors.push(d.line);
+      code = d.code;
+    }
+  }
+  if (format && format !== 'json') for (const o of found) process.stdout.write(renderTemplate(format, o) + '\n');
+  else process.stdout.write(JSON.stringify(found, null, 4) + '\n');
+  for (const e of errors) process.stderr.write(`${e}\n`);
+  return code;
 }

@@ -2,9 +2,9 @@
 
 import type { LoadBalancer } from '../../network/types.js';
 import { call, enc } from '../client.js';
-import { DaemonError, describe, eachTarget } from '../errors.js';
+import { DaemonError, eachTarget } from '../errors.js';
 import { buildLoadBalancerRequest, type LbCreateFlags } from '../flags.js';
-import { outputFormat, renderTemplate, shortId, table } from '../format.js';
+import { inspectTargets, outputFormat, renderTemplate, shortId, table } from '../format.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -62,23 +62,8 @@ export async function ls(f: { quiet?: boolean; trunc?: boolean; format?: string 
   return 0;
 }
 
-export async function inspect(refs: string[], f: { format?: string }): Promise<number> {
-  const found: unknown[] = [];
-  const errors: string[] = [];
-  let code = 0;
-  for (const r of refs) {
-    try {
-      found.push(await resolveLb(r));
-    } catch (e) {
-      const d = describe(e);
-      errors.push(d.line);
-      code = d.code;
-    }
-  }
-  if (f.format && f.format !== 'json') for (const o of found) out(renderTemplate(f.format, o));
-  else out(JSON.stringify(found, null, 4));
-  for (const e of errors) process.stderr.write(`${e}\n`);
-  return code;
+export function inspect(refs: string[], f: { format?: string }): Promise<number> {
+  return inspectTargets(refs, resolveLb, f.format);
 }
 
 export function rm(refs: string[]): Promise<number> {

@@ -2,9 +2,9 @@
 
 import type { Network } from '../../network/types.js';
 import { call, enc } from '../client.js';
-import { describe, eachTarget } from '../errors.js';
+import { eachTarget } from '../errors.js';
 import { buildNetworkRequest, parseIPv4, type NetworkCreateFlags } from '../flags.js';
-import { outputFormat, renderTemplate, shortId, table } from '../format.js';
+import { inspectTargets, outputFormat, renderTemplate, shortId, table } from '../format.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -44,23 +44,8 @@ export async function ls(f: { quiet?: boolean; trunc?: boolean; format?: string 
   return 0;
 }
 
-export async function inspect(refs: string[], f: { format?: string }): Promise<number> {
-  const found: unknown[] = [];
-  const errors: string[] = [];
-  let code = 0;
-  for (const r of refs) {
-    try {
-      found.push(await call('GET', `/v1/networks/${enc(r)}`));
-    } catch (e) {
-      const d = describe(e);
-      errors.push(d.line);
-      code = d.code;
-    }
-  }
-  if (f.format && f.format !== 'json') for (const o of found) out(renderTemplate(f.format, o));
-  else out(JSON.stringify(found, null, 4));
-  for (const e of errors) process.stderr.write(`${e}\n`);
-  return code;
+export function inspect(refs: string[], f: { format?: string }): Promise<number> {
+  return inspectTargets(refs, (r) => call('GET', `/v1/networks/${enc(r)}`), f.format);
 }
 
 export function rm(refs: string[]): Promise<number> {
