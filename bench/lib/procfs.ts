@@ -1,0 +1,35 @@
+// Memory as the kernel reports it: a process' resident set (VmRSS), the host's MemAvailable, and the container
+// monitors of an engine (conmon for Silo and podman, containerd-shim for docker) found by a path in their command line.
+
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** VmRSS in KiB, or 0 if the process is gone. */
+export function rssKiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function memAvailableKiB(): number {
+  return Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
+}
+
+/** Pids whose comm is one of `comms` and whose command line contains one of `markers`. */
+export function findProcesses(comms: string[], markers: string[]): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      if (!comms.includes(comm)) continue;
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (markers.some((m) => cmd.includes(m))) out.push(Number(p));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
