@@ -3,7 +3,7 @@
 // overlayfs unions the read-only layers under it. Every step of mount() is undone if a later one fails.
 
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid } from '../common/errors.js';
@@ -11,6 +11,7 @@ import { run } from '../common/exec.js';
 import { hexOf } from './digest.js';
 import { attachLoop, detachLoops, loopsFor, rmdirQuiet, unmountAll } from './loop.js';
 import { isMounted } from './mountinfo.js';
+import { formatScratch, ScratchPool } from './scratch-pool.js';
 
 export interface RootMeta {
   imageId: string;
@@ -26,6 +27,7 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export class Scratch {
   readonly dir: string;
+  readonly pool: ScratchPool;
 
   constructor(
     root: string,
@@ -33,6 +35,7 @@ export class Scratch {
     private readonly layersDir: string,
   ) {
     this.dir = join(root, 'scratch');
+    this.pool = new ScratchPool(join(root, 'scratch-pool'));
   }
 
   async init(): Promise<void> {
@@ -40,6 +43,7 @@ export class Scratch {
       await mkdir(d, { recursive: true, mode: 0o700 });
       await chmod(d, 0o700); // merged roots hold the layers' setuid files: host users must not reach them
     }
+    await this.pool.init();
   }
 
   check(id: string): void {
@@ -86,21 +90,15 @@ export class Scratch {
       if (!old) {
         if (meta.scratchBytes < MIN_SCRATCH) throw invalid(`scratch size must be at least ${MIN_SCRATCH} bytes`);
         await rm(file, { force: true }); // a scratch without its meta record was never finished
-        const fh = await open(file, 'wx', 0o600);
         undo.push(() => rm(file, { force: true }));
-        try {
-          await fh.truncate(meta.scratchBytes); // sparse: costs nothing until written
-        } finally {
-          await fh.close();
-        }
-        // lazy init + noinit_itable at mount: a fresh sparse file reads as zeros already.
-        await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', file]);
+        if (!(await this.pool.take(meta.scratchBytes, file))) await formatScratch(file, meta.scratchBytes);
         await writeJsonAtomic(this.metaFile(id), meta);
         undo.push(() => rm(this.metaFile(id), { force: true }));
       }
       const mnt = this.scratchMount(id);
       if (!(await isMounted(mnt))) {
-        let dev = (await loopsFor(file))[0];
+        // A scratch made just now cannot have a loop device yet; one made earlier may (a daemon restart).
+        let dev = old ? (await loopsFor(file))[0] : undefined;
         if (!dev) {
           dev = await attachLoop(file);
           undo.push(() => detachLoops(file));

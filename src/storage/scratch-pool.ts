@@ -1,0 +1,80 @@
+// Scratch images formatted ahead of time, as Windows keeps a template VHDX: a create takes one with a rename instead
+// of running mkfs while the user waits, and the pool is refilled in the background. Only the default size is pooled.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from '../common/exec.js';
+
+export const POOLED_BYTES = 10 * 1024 ** 3;
+
+/** A sparse file of `bytes` with an ext4 filesystem on it; costs a few MB of metadata however large. */
+export async function formatScratch(file: string, bytes: number): Promise<void> {
+  const fh = await open(file, 'wx', 0o600);
+  try {
+    await fh.truncate(bytes);
+  } finally {
+    await fh.close();
+  }
+  // lazy init + noinit_itable at mount: a fresh sparse file reads as zeros already.
+  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', file]);
+}
+
+export class ScratchPool {
+  private filling?: Promise<void>;
+
+  constructor(
+    private readonly dir: string,
+    private readonly depth = 2,
+  ) {}
+
+  /** Drop what a killed refill left half-made, then fill in the background. */
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    for (const f of await readdir(this.dir)) if (f.endsWith('.tmp')) await rm(join(this.dir, f), { force: true });
+    this.refill();
+  }
+
+  /** Move a ready image of `bytes` to `dest`; false when the size is not pooled or none is ready. */
+  async take(bytes: number, dest: string): Promise<boolean> {
+    if (bytes !== POOLED_BYTES) return false;
+    const ready = (await readdir(this.dir).catch(() => [] as string[])).filter((f) => f.endsWith('.img'));
+    for (const f of ready) {
+      try {
+        await rename(join(this.dir, f), dest);
+        this.refill();
+        return true;
+      } catch {
+        // taken by a concurrent create: try the next
+      }
+    }
+    this.refill();
+    return false;
+  }
+
+  refill(): void {
+    if (this.filling) return;
+    this.filling = (async () => {
+      for (;;) {
+        const ready = (await readdir(this.dir)).filter((f) => f.endsWith('.img')).length;
+        if (ready >= this.depth) return;
+        const name = randomBytes(8).toString('hex');
+        const tmp = join(this.dir, `${name}.tmp`);
+        try {
+          await formatScratch(tmp, POOLED_BYTES);
+          await rename(tmp, join(this.dir, `${name}.img`));
+        } catch (e) {
+          await rm(tmp, { force: true });
+          throw e;
+        }
+      }
+    })()
+      .catch(() => {}) // the pool is an optimisation: a failed refill leaves creates on the slow path
+      .finally(() => (this.filling = undefined));
+  }
+
+  /** Wait for a refill in progress (tests and shutdown). */
+  async idle(): Promise<void> {
+    await this.filling;
+  }
+}
