@@ -98,14 +98,18 @@ export class ComputeService {
       await this.intents.with('system.create', id, async () => {
         await this.store.save(rec);
         faultPoint('create.after-record');
+        // Root and network do not depend on each other: made side by side, both settled before any rollback.
+        const [root, net] = await Promise.allSettled([
+          this.storage.mountRoot(id, image.id, { scratchBytes: scratch }).then(() => faultPoint('create.after-mount')),
+          this.networking.setup(rec).then((n) => (faultPoint('create.after-network'), n)),
+        ]);
         try {
-          await this.storage.mountRoot(id, image.id, { scratchBytes: scratch });
-          faultPoint('create.after-mount');
-          const net = await this.networking.setup(rec);
-          faultPoint('create.after-network');
-          rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net };
+          if (root.status === 'rejected') throw root.reason;
+          if (net.status === 'rejected') throw net.reason;
+          rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net.value };
           await this.store.save(rec);
         } catch (e) {
+          if (net.status === 'fulfilled') rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net.value };
           await this.purge(id).catch(() => {});
           throw e;
         }
@@ -419,9 +423,13 @@ export class ComputeService {
     const rec = this.store.has(id) ? this.store.find(id) : undefined;
     await this.backend.delete(id, { force: true });
     faultPoint('remove.after-runtime-delete');
-    await this.networking.teardown(rec?.Document.Container.Networking);
-    faultPoint('remove.after-network');
-    await this.storage.removeRoot(id);
+    // With no process left, the network and the root come apart independently.
+    const [net, root] = await Promise.allSettled([
+      this.networking.teardown(rec?.Document.Container.Networking).then(() => faultPoint('remove.after-network')),
+      this.storage.removeRoot(id),
+    ]);
+    if (net.status === 'rejected') throw net.reason;
+    if (root.status === 'rejected') throw root.reason;
     await this.store.remove(id);
   }
 
