@@ -56,6 +56,12 @@ try {
   const g = rssGrowth(r.rss);
   const flat = Math.abs(g.growth) < 0.1 * g.first;
   console.log(`RSS median first quarter ${mb(g.first)} MB → last quarter ${mb(g.last)} MB: ${g.growth >= 0 ? '+' : ''}${mb(g.growth)} MB (${flat ? 'flat' : 'NOT flat'})`);
+  // The slope over the second half, once warm-up and the 5 minutes finished exec records are kept are behind us.
+  const half = r.rss.filter(([t]) => t >= r.wallMs / 2);
+  if (half.length > 1) {
+    const perK = ((half[half.length - 1][1] - half[0][1]) / (r.lifecycles / 2)) * 1000;
+    console.log(`RSS slope over the second half: ${perK >= 0 ? '+' : ''}${mb(perK)} MB per 1000 lifecycles`);
+  }
   failed = r.errors.length > 0 || left.length > 0 || leaked.length > 0 || doctor.code !== 0;
 } finally {
   const left = await d.teardown();

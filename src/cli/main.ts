@@ -339,6 +339,25 @@ const verbs: Verb[] = [
         .argument('<target>')
         .action(act((s: string, t: string) => import('./commands/image-ops.js').then((m) => m.tag(s, t)))),
   ],
+  ...(
+    [
+      ['image', 'manage images', 'remove unused images', 'imagePrune'],
+      ['system', 'manage Silo', 'remove stopped containers and unused images', 'systemPrune'],
+    ] as const
+  ).map(
+    ([verb, desc, pruneDesc, fn]): Verb => [
+      verb,
+      desc,
+      (c) =>
+        c
+          .command('prune')
+          .description(pruneDesc)
+          .helpOption('--help', 'display help for command')
+          .option('-a, --all', 'remove all unused images, not just dangling ones')
+          .option('-f, --force', 'do not prompt for confirmation')
+          .action(act((o: Opts) => import('./commands/prune.js').then((m) => m[fn](o)))),
+    ],
+  ),
   [
     'doctor',
     'list (and with --fix remove) kernel objects with Silo\'s names that no Silo object owns',

@@ -15,6 +15,7 @@ import { KeyedLock } from './lock.js';
 import { normalizeName } from './reference.js';
 import { exportArchive } from './archive-export.js';
 import { stageArchive } from './archive-load.js';
+import { pruneImages, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
 import type { HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
 
@@ -261,6 +262,11 @@ export class Storage implements StorageService {
     } finally {
       await staged.cleanup();
     }
+  }
+
+  /** Remove dangling (with `all`: unused) images and the layers only they used, under META (prune.ts). */
+  pruneImages(o: PruneOptions): Promise<PruneResult> {
+    return this.lock.with(META, () => pruneImages(this.images, this.layers, this.scratch, o));
   }
 
   listRoots(): Promise<string[]> {

@@ -94,4 +94,7 @@ export interface StorageService {
   loadImages(tar: NodeJS.ReadableStream): Promise<{ images: Image[]; names: string[] }>;
   /** Container ids that have storage (scratch) on disk; for recovery. */
   listRoots(): Promise<string[]>;
+  /** Remove dangling images (with `all`: every image no container uses, but the base image) and the layers that no
+   *  image or container needs any more. */
+  pruneImages(o: { all?: boolean; inUse: (imageId: string) => boolean }): Promise<{ deleted: string[]; untagged: string[]; layers: string[]; spaceReclaimed: number }>;
 }

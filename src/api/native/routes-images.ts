@@ -33,6 +33,13 @@ export function imageRoutes(app: FastifyInstance, svc: Services): void {
     return reply.status(201).send(img);
   });
 
+  app.post('/v1/images/prune', async (req) => {
+    const all = ['1', 'true'].includes(String((req.query as { all?: string }).all));
+    const r = await st.pruneImages({ all, inUse: (id) => svc.compute.imageInUse(id) });
+    for (const d of r.deleted) svc.events.publish('image', 'delete', d);
+    return { Deleted: r.deleted, Untagged: r.untagged, LayersDeleted: r.layers, SpaceReclaimed: r.spaceReclaimed };
+  });
+
   app.delete<Ref>('/v1/images/:ref', async (req) => {
     const force = ['1', 'true'].includes(String((req.query as { force?: string }).force));
     const r = await st.removeImage(req.params.ref, { force, inUse: (id) => svc.compute.imageInUse(id) });

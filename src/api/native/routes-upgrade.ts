@@ -2,10 +2,19 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { notFound } from '../../common/errors.js';
+import { invalid, notFound } from '../../common/errors.js';
 import type { StdioSession } from '../../compute/sessions.js';
 import type { Services } from '../../host/services.js';
 import { socketClient, upgraded } from './stream.js';
+
+/** A path segment as the client meant it; a malformed escape (`%zz`) is the client's error, not a 500. */
+export function decodeParam(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    throw invalid(`malformed escape in the path: ${seg.slice(0, 64)}`);
+  }
+}
 
 export function upgradeRoutes(svc: Services) {
   const c = svc.compute;
@@ -15,12 +24,12 @@ export function upgradeRoutes(svc: Services) {
     let m: RegExpMatchArray | null;
     let session: StdioSession | undefined;
     if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/systems\/([^/]+)\/attach$/))) {
-      const rec = c.get(decodeURIComponent(m[1]));
+      const rec = c.get(decodeParam(m[1]));
       const wantStdin = (q.get('stdin') === '1' || q.get('stdin') === 'true') && rec.Init.Stdin;
       upgraded(socket, rec.Init.Tty ? 'application/vnd.silo.raw-stream' : 'application/vnd.silo.multiplexed-stream');
       session = await c.attach(rec.Id, socketClient(socket, rec.Init.Tty, wantStdin));
     } else if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/processes\/([^/]+)\/start$/))) {
-      const x = c.execs.get(decodeURIComponent(m[1]));
+      const x = c.execs.get(decodeParam(m[1]));
       const tty = x.Process.EmulateConsole ?? false;
       const client = socketClient(socket, tty, x.Process.CreateStdInPipe ?? false);
       session = await c.execs.start(x.Id, client);

@@ -44,7 +44,15 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   imageRoutes(app, svc);
   networkRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
+  // A hijacked stream is no longer one of the HTTP server's connections, so close() would wait on it for as long as
+  // the client stays attached (forever for a stream with no output): the daemon ends them itself when it stops.
+  const hijacked = new Set<Duplex>();
+  app.addHook('preClose', async () => {
+    for (const s of hijacked) s.destroy();
+  });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    hijacked.add(socket);
+    socket.once('close', () => hijacked.delete(socket));
     if (head.length) socket.unshift(head);
     upgrade(req, socket).catch((e) => {
       const { status, body } = toHttpError(e);

@@ -15,6 +15,7 @@ import type {
 } from './types.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares } from './spec.js';
 import { resolveUserInRootfs, uidNames } from './user.js';
+import { checkCwdInRoot, checkRootfs } from './rootfs.js';
 import { startConmon } from './conmon.js';
 import { Runc } from './runc.js';
 import { connectAttach } from './attach.js';
@@ -72,6 +73,8 @@ export class ProcessBackend implements IsolationBackend {
     const attachPath = join(bundle, 'attach');
     if (attachPath.length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket: ${attachPath}`);
     if ((await fileExists(bundle)) || (await this.runc.state(o.id))) throw alreadyExists(`container ${o.id} already exists`);
+    await checkRootfs(o.rootfs);
+    await checkCwdInRoot(o.rootfs, o.process.cwd);
     const user = await resolveUserInRootfs(o.rootfs, o.process.user);
     const spec = buildSpec(o, { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user });
     const state = this.stateOf(o.id);
@@ -239,6 +242,7 @@ export class ProcessBackend implements IsolationBackend {
     if (join(dir, 'attach').length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket`);
     if (await fileExists(dir)) throw alreadyExists(`exec ${o.execId} already exists`);
     const { rootfs, hostname } = await this.rootfsOf(id);
+    await checkCwdInRoot(rootfs, o.process.cwd);
     const user = await resolveUserInRootfs(rootfs, o.process.user);
     const proc = buildProcess(o.process, hostname, { nofileHard: this.cfg.nofileHard, user });
     await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -1,0 +1,113 @@
+// Full disk: the daemon's state dir on a small loop-mounted ext4 that the test fills. Creating a container or
+// importing an image then fails with a clear one-line "no space" error (507 on the API, exit 125 on the CLI), leaves
+// nothing half-made, the daemon still answers and restarts; once space is freed, Silo carries on.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { pack } from 'tar-stream';
+import { TestDaemon, leaks } from './harness.js';
+import { request } from './native-client.js';
+
+const d = new TestDaemon({ stateDir: (tag) => `/var/lib/${tag}-disk/state` });
+const mnt = `/var/lib/${d.tag}-disk`;
+const img = `/var/lib/${d.tag}-disk.img`;
+const filler = `${mnt}/filler`;
+let dev = '';
+
+/** A one-file rootfs tar, in memory. */
+async function smallTar(): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name: 'hello.txt' }, 'hello\n');
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Write until the filesystem refuses: big chunks, then small ones, so not a block is left. */
+function fill(): void {
+  const fd = openSync(filler, 'a');
+  try {
+    for (const size of [1 << 20, 1 << 12, 1 << 9]) {
+      const b = Buffer.alloc(size, 1);
+      try {
+        for (;;) writeSync(fd, b);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+before(async () => {
+  execFileSync('truncate', ['-s', '48M', img]);
+  dev = execFileSync('losetup', ['--find', '--show', img], { encoding: 'utf8' }).trim();
+  execFileSync('mkfs.ext4', ['-q', '-F', dev]);
+  mkdirSync(mnt, { recursive: true });
+  execFileSync('mount', [dev, mnt]);
+  await d.start();
+});
+
+after(async () => {
+  rmSync(filler, { force: true });
+  // The test's own mount and loop device carry the tag too; they go once the daemon's teardown is done.
+  const left = (await d.teardown()).filter((l) => !l.startsWith(`mount: ${mnt}`) && !(l.startsWith('loop:') && l.includes(img)));
+  execFileSync('umount', [mnt]);
+  execFileSync('losetup', ['-d', dev]);
+  rmSync(img, { force: true });
+  rmdirSync(mnt);
+  assert.deepEqual(left, []);
+  assert.deepEqual(leaks(d.tag), []);
+});
+
+test('a full state filesystem: clear errors, no corrupt state, and Silo carries on once space is freed', async () => {
+  const keep = await d.silo(['run', '-d', '--name', 'keep', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; sleep 600 & wait']);
+  assert.equal(keep.code, 0, keep.stderr);
+  const tar = await smallTar();
+  fill();
+
+  // The API: 507 with a one-line message that says so.
+  const api = await request(d.socket, 'POST', '/v1/systems', { json: { Name: 'full', Image: 'busybox', Document: { Process: { CommandArgs: ['true'] } } } });
+  assert.equal(api.status, 507, api.body.toString());
+  assert.match(api.json.message, /no space/i);
+  assert.doesNotMatch(api.json.message, /\n/);
+  console.log(`full disk, create: ${api.status} ${api.json.message}`);
+
+  // The CLI: exit 125 and one line on stderr, for a container and for an image.
+  for (const args of [['create', '--name', 'full2', 'busybox', 'true'], ['run', '--rm', 'busybox', 'true'], ['import', '-', 'full:v1']]) {
+    const r = await d.silo(args, { input: args[0] === 'import' ? tar.toString('latin1') : undefined });
+    // The tar is ASCII (headers and one text file), so it survives the harness' string input.
+    assert.equal(r.code, 125, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
+    assert.match(r.stderr, /no space/i, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const imported = await request(d.socket, 'POST', '/v1/images/import?name=full:v2', { body: tar, headers: { 'Content-Type': 'application/x-tar' } });
+  assert.equal(imported.status, 507, imported.body.toString());
+
+  // Nothing half-made: only `keep` is listed, no image was added, the daemon finds no orphans.
+  const names = async () => (await d.silo(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean);
+  assert.deepEqual(await names(), ['keep']);
+  assert.doesNotMatch((await d.silo(['images'])).stdout, /full/);
+  assert.equal((await d.silo(['doctor'])).code, 0);
+
+  // The daemon restarts on a full disk and still knows its container, which kept running.
+  await d.stop();
+  await d.start();
+  assert.deepEqual(await names(), ['keep']);
+  assert.equal((await d.silo(['exec', 'keep', 'echo', 'alive'])).stdout, 'alive\n');
+
+  // Space back: everything works again.
+  rmSync(filler);
+  const run = await d.silo(['run', '--rm', 'busybox', 'echo', 'ok']);
+  assert.equal(run.stdout, 'ok\n', run.stderr);
+  const imp = await d.silo(['import', '-', 'full:v1'], { input: tar.toString('latin1') });
+  assert.equal(imp.code, 0, imp.stderr);
+  assert.match((await d.silo(['images'])).stdout, /full/);
+  assert.equal((await d.silo(['rmi', 'full:v1'])).code, 0);
+  assert.equal((await d.silo(['stop', 'keep'])).code, 0);
+  assert.equal((await d.silo(['doctor'])).code, 0);
+});
