@@ -22,6 +22,7 @@ import { saveLoadRoutes } from './routes-saveload.js';
 import { API_VERSION, systemRoutes } from './routes-system.js';
 import { pruneRoutes, volumeRoutes } from './routes-volumes.js';
 import { StatsSampler } from './stats.js';
+import { serveUpgrades } from '../native/stream.js';
 import { Volumes } from './volumes.js';
 
 export function buildDockerApi(svc: Services): FastifyInstance {
@@ -96,7 +97,7 @@ export function buildDockerApi(svc: Services): FastifyInstance {
   networkRoutes(app, x);
   volumeRoutes(app, x);
   pruneRoutes(app, x);
-  app.server.on('upgrade', upgradeHandler(x));
+  serveUpgrades(app, upgradeHandler(x));
   return app;
 }
 

@@ -2,15 +2,13 @@
 // through an HTTP upgrade, as docker's do.
 
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Services } from '../../host/services.js';
 import { toHttpError } from './errors.js';
 import { systemRoutes } from './routes-systems.js';
 import { imageRoutes } from './routes-images.js';
 import { networkRoutes } from './routes-networks.js';
 import { upgradeRoutes } from './routes-upgrade.js';
-import { writeHttpError } from './stream.js';
+import { serveUpgrades, writeHttpError } from './stream.js';
 
 export function buildNativeApi(svc: Services): FastifyInstance {
   const app = Fastify({
@@ -44,15 +42,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   imageRoutes(app, svc);
   networkRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
-  // A hijacked stream is no longer one of the HTTP server's connections, so close() would wait on it for as long as
-  // the client stays attached (forever for a stream with no output): the daemon ends them itself when it stops.
-  const hijacked = new Set<Duplex>();
-  app.addHook('preClose', async () => {
-    for (const s of hijacked) s.destroy();
-  });
-  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    hijacked.add(socket);
-    socket.once('close', () => hijacked.delete(socket));
+  serveUpgrades(app, (req, socket, head) => {
     if (head.length) socket.unshift(head);
     upgrade(req, socket).catch((e) => {
       const { status, body } = toHttpError(e);

@@ -1,5 +1,7 @@
 // Stdio over a hijacked connection: raw bytes with a tty, else docker's 8-byte frame header per chunk.
 
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { StdioClient } from '../../compute/sessions.js';
 
@@ -31,4 +33,21 @@ export function socketClient(socket: Duplex, tty: boolean, wantStdin: boolean): 
       if (!socket.writableEnded) socket.end();
     },
   };
+}
+
+/**
+ * Serve upgrade requests on `app`'s server. A hijacked stream is no longer one of the HTTP server's connections, so
+ * close() would wait on it for as long as the client stays attached (forever for a stream with no output): the
+ * daemon ends them itself when it stops.
+ */
+export function serveUpgrades(app: FastifyInstance, handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void {
+  const hijacked = new Set<Duplex>();
+  app.addHook('preClose', async () => {
+    for (const s of hijacked) s.destroy();
+  });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    hijacked.add(socket);
+    socket.once('close', () => hijacked.delete(socket));
+    handle(req, socket, head);
+  });
 }
