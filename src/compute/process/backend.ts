@@ -72,7 +72,8 @@ export class ProcessBackend implements IsolationBackend {
     const bundle = this.bundle(o.id);
     const attachPath = join(bundle, 'attach');
     if (attachPath.length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket: ${attachPath}`);
-    if ((await fileExists(bundle)) || (await this.runc.state(o.id))) throw alreadyExists(`container ${o.id} already exists`);
+    // runc keeps its state in <root>/<id>: looking for that directory spares a `runc state` on every create.
+    if ((await fileExists(bundle)) || (await fileExists(join(this.runc.root, o.id)))) throw alreadyExists(`container ${o.id} already exists`);
     await checkRootfs(o.rootfs);
     await checkCwdInRoot(o.rootfs, o.process.cwd);
     const user = await resolveUserInRootfs(o.rootfs, o.process.user);
@@ -291,11 +292,13 @@ export class ProcessBackend implements IsolationBackend {
 
   async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
     checkId(id);
-    const st = await this.runc.state(id);
-    if (st && (st.status === 'running' || st.status === 'paused') && !opts.force) {
-      throw badState(`container ${id} is ${st.status}: stop it first or force`);
+    if (opts.force) {
+      await this.runc.delete(id, true); // no state is no error: one spawn instead of state + delete
+    } else {
+      const st = await this.runc.state(id);
+      if (st && (st.status === 'running' || st.status === 'paused')) throw badState(`container ${id} is ${st.status}: stop it first or force`);
+      if (st) await this.runc.delete(id, true);
     }
-    if (st) await this.runc.delete(id, true);
     const bundle = this.bundle(id);
     // conmon exits once init is reaped and the exit file written; give it a moment, then make sure.
     if (!(await waitGone(join(bundle, 'conmon.pid'), 5000))) await killConmon(join(bundle, 'conmon.pid'), id);
