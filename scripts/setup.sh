@@ -14,6 +14,7 @@ have mkfs.ext4 || need+=(e2fsprogs)
 have losetup || need+=(mount)
 have setfattr || need+=(attr)
 pkg_ok busybox-static || need+=(busybox-static)
+[ -x /usr/bin/tini-static ] || need+=(tini)
 if [ ${#need[@]} -gt 0 ]; then
   echo "silo setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

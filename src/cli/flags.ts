@@ -115,6 +115,7 @@ export interface CreateFlags {
   interactive?: boolean;
   rm?: boolean;
   restart?: string;
+  init?: boolean;
   network?: string;
   /** Docker's older spelling of --network. */
   net?: string;
@@ -185,6 +186,7 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (Object.keys(proc).length) doc.Process = proc as Doc['Process'];
   if (f.rm) doc.AutoRemove = true;
   if (f.restart !== undefined) doc.RestartPolicy = parseRestart(f.restart);
+  if (f.init) doc.Init = true;
   if (f.stopSignal !== undefined) doc.StopSignal = normalizeSignal(f.stopSignal);
   if (f.stopTimeout !== undefined) doc.StopTimeoutSeconds = parseInteger(f.stopTimeout, '--stop-timeout');
   const labels = parseLabels(f.label ?? []);

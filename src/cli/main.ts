@@ -43,6 +43,7 @@ function createOptions(c: Command): Command {
     .option('-t, --tty', 'allocate a pseudo-TTY')
     .option('--rm', 'remove the container when it exits')
     .option('--restart <policy>', 'no, always, unless-stopped or on-failure[:max-retries]')
+    .option('--init', 'run an init inside the container that forwards signals and reaps processes')
     .option('--name <name>', 'assign a name to the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from this environment)', many)
     .option('--env-file <file>', 'read environment variables from a file', many)

@@ -10,6 +10,9 @@ import { normalizeSignal } from './signals.js';
 import type { ComputeSystemDocument, CreateSystemRequest } from './types.js';
 
 export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
+/** The init `Init: true` runs as PID 1: Debian's statically linked tini, bound read-only into the container. */
+export const INIT_BINARY = '/usr/bin/tini-static';
+export const INIT_PATH = '/sbin/docker-init';
 const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
 
 export function buildDocument(id: string, req: CreateSystemRequest, image: Image): ComputeSystemDocument {
@@ -33,6 +36,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
     StopTimeoutSeconds: d.StopTimeoutSeconds,
     AutoRemove: d.AutoRemove ?? false,
     RestartPolicy: d.RestartPolicy,
+    Init: d.Init,
     Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
   };
 }
@@ -47,6 +51,13 @@ export async function validateDocument(doc: ComputeSystemDocument): Promise<void
   if (rp && rp.Name !== 'no' && doc.AutoRemove) throw invalid('a container with a restart policy cannot be removed automatically (--rm)');
   const scratch = doc.Container.Storage.ScratchSizeInBytes!;
   if (!Number.isInteger(scratch) || scratch < MIN_SCRATCH_BYTES) throw invalid('scratch size must be at least 16MB');
+  if (doc.Init) {
+    try {
+      await stat(INIT_BINARY);
+    } catch {
+      throw invalid(`an init process needs ${INIT_BINARY} on the host (Debian package tini)`);
+    }
+  }
   for (const m of doc.Container.MappedDirectories ?? []) {
     if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
     if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);

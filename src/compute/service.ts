@@ -10,7 +10,7 @@ import type { EventBus } from '../host/events.js';
 import type { ImageConfig, StorageService } from '../storage/types.js';
 import type { ExitStatus, IsolationBackend, LogEntry } from './process/types.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
-import { buildDocument, validateDocument } from './document.js';
+import { buildDocument, INIT_BINARY, INIT_PATH, validateDocument } from './document.js';
 import { StdioSession, type StdioClient } from './sessions.js';
 import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
@@ -153,10 +153,10 @@ export class ComputeService {
           rootfs: root.rootfs,
           hostname: doc.Container.GuestOs.HostName,
           process: {
-            args: rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
+            args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
             consoleSize: doc.Process.ConsoleSize ? { rows: doc.Process.ConsoleSize[0], cols: doc.Process.ConsoleSize[1] } : undefined,
           },
-          mounts: doc.Container.MappedDirectories ?? [],
+          mounts: [...(doc.Container.MappedDirectories ?? []), ...(doc.Init ? [{ HostPath: INIT_BINARY, ContainerPath: INIT_PATH, ReadOnly: true }] : [])],
           resources: resourcesOf(doc.Container),
           stopSignal: doc.StopSignal,
           netnsPath: net.netnsPath,

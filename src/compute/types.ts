@@ -50,6 +50,8 @@ export interface ComputeSystemDocument {
   StopSignal?: string;
   StopTimeoutSeconds?: number;
   AutoRemove?: boolean;
+  /** Run a tiny init (tini) as PID 1 that reaps zombies and forwards signals to the command (docker's --init). */
+  Init?: boolean;
   /** What to do when the init process exits: docker's policies. */
   RestartPolicy?: RestartPolicy;
   Labels?: Record<string, string>;

@@ -92,20 +92,7 @@ export class TestDaemon {
 
   /** Run the real CLI against this daemon. */
   silo(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-    return new Promise((res, rej) => {
-      const p = spawn(process.execPath, [SILO_BIN, ...args], { env: { ...process.env, SILO_HOST: `unix://${this.socket}` }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-      p.stdout.on('data', (b) => (stdout += b));
-      p.stderr.on('data', (b) => (stderr += b));
-      p.on('error', rej);
-      p.on('close', (code) => {
-        clearTimeout(timer);
-        res({ code: code ?? 128, stdout, stderr });
-      });
-      p.stdin.end(opts.input ?? '');
-    });
+    return runProcess(process.execPath, [SILO_BIN, ...args], { ...opts, env: { SILO_HOST: `unix://${this.socket}` } });
   }
 
   /** Remove every container, stop the daemon, delete its dirs; then report what is left with its tag. */
@@ -153,6 +140,24 @@ export function leaks(tag: string): string[] {
     }
   }
   return out;
+}
+
+/** Run a program to its end with `input` on stdin; its output and exit code (killed after `timeoutMs`). */
+export function runProcess(cmd: string, argv: string[], opts: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    const p = spawn(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    p.stdout.on('data', (b) => (stdout += b));
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('error', rej);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code: code ?? 128, stdout, stderr });
+    });
+    p.stdin.end(opts.input ?? '');
+  });
 }
 
 function canConnect(path: string): Promise<boolean> {

@@ -128,3 +128,11 @@ test('commit round trip: changes become a layer, deletions whiteouts', async () 
   await d.silo(['rm', 'src']);
   assert.equal((await d.silo(['rmi', 'snap:v1'])).code, 0);
 });
+
+test('--init: tini is PID 1 and the command runs under it', async () => {
+  const r = await d.silo(['run', '--rm', '--init', 'busybox', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo; echo $$']);
+  assert.equal(r.code, 0, r.stderr);
+  const [pid1, self] = r.stdout.trim().split('\n');
+  assert.match(pid1, /^\/sbin\/docker-init -- sh -c/);
+  assert.notEqual(self, '1');
+});

@@ -53,7 +53,6 @@ export async function translateCreate(body: Record<string, any>, name: string | 
   if (iso === 'hyperv') throw dockerInvalid('invalid isolation (hyperv): Silo\'s vm isolation is not available yet on this host; use --isolation=process');
   if (!['', 'default', 'process'].includes(iso)) throw dockerInvalid(`invalid isolation (${iso}): Silo supports 'process' and 'default' ('hyperv' once vm isolation exists)`);
   if (hc.Privileged) throw dockerInvalid('privileged containers are not supported by Silo');
-  if (hc.Init) warnings.push('--init is accepted but Silo has no init binary to inject yet: the command runs as PID 1');
 
   // Mounts: Binds, Mounts and anonymous volumes (Config.Volumes and the image's VOLUMEs) all become bind mounts.
   const mapped: MappedDirectory[] = [];
@@ -143,6 +142,7 @@ export async function translateCreate(body: Record<string, any>, name: string | 
       ...(body.StopSignal ? { StopSignal: String(body.StopSignal) } : {}),
       ...(stopTimeout !== undefined && stopTimeout >= 0 ? { StopTimeoutSeconds: stopTimeout } : {}),
       AutoRemove: !!hc.AutoRemove,
+      ...(hc.Init ? { Init: true } : {}),
       ...(restart && restart !== 'no' ? { RestartPolicy: { Name: restart, MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } } : {}),
       ...(body.Labels && Object.keys(body.Labels).length ? { Labels: body.Labels } : {}),
     },

@@ -62,6 +62,7 @@ export const CreateSystem = strict({
       StopTimeoutSeconds: T.Optional(T.Integer({ minimum: 0 })),
       AutoRemove: T.Optional(T.Boolean()),
       RestartPolicy: T.Optional(RestartPolicy),
+      Init: T.Optional(T.Boolean()),
       Labels: T.Optional(StrMap),
     }),
   ),
