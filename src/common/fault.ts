@@ -15,4 +15,7 @@ export const FAULT_POINTS = [
   'start.after-runtime-create',
   'remove.after-runtime-delete',
   'remove.after-network',
+  'import.before-publish',
+  'network.create.after-record',
+  'network.create.after-bridge',
 ] as const;

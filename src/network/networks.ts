@@ -1,5 +1,6 @@
 // Networks: the bridge (vSwitch), its gateway address, its DNS server and its membership in the nft sets.
 
+import { faultPoint } from '../common/fault.js';
 import { alreadyExists, conflict, invalid } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import type { Ctx } from './context.js';
@@ -47,8 +48,10 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
   ctx.ipam.set(net.Id, ipam);
   await ctx.store.put('networks', net.Id, net);
   ctx.networks.set(net.Id, net);
+  faultPoint('network.create.after-record');
   try {
     await bringUp(ctx, net);
+    faultPoint('network.create.after-bridge');
     await ctx.changeElems(networkElems(net), []);
   } catch (e) {
     await removeNetwork(ctx, net).catch(() => {});

@@ -3,6 +3,7 @@
 // its final name; whatever is in ingest/ at open is debris of an interrupted import and is deleted.
 
 import { randomBytes } from 'node:crypto';
+import { faultPoint } from '../common/fault.js';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic.js';
@@ -107,6 +108,7 @@ export class LayerStore {
   /** Move a pending layer under its chain ID. If that layer already exists, the copy is dropped. */
   async publish(p: PendingLayer): Promise<Layer> {
     if (p.record.parent) await this.mustGet(p.record.parent);
+    faultPoint('import.before-publish');
     try {
       await rename(p.dir, join(this.layersDir, hexOf(p.record.chainId)));
     } catch (e) {

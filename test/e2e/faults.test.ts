@@ -5,10 +5,25 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FAULT_POINTS } from '../../src/common/fault.js';
 import { TestDaemon, leaks } from './harness.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const d = new TestDaemon();
-before(() => d.start());
-after(async () => assert.deepEqual(await d.teardown(), []));
+let tarFile: string;
+before(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-test-fault-'));
+  await writeFile(join(dir, 'hello.txt'), 'hello\n');
+  tarFile = `${dir}.tar`;
+  execFileSync('tar', ['-C', dir, '-cf', tarFile, '.']);
+  await rm(dir, { recursive: true });
+  await d.start();
+});
+after(async () => {
+  await rm(tarFile, { force: true });
+  assert.deepEqual(await d.teardown(), []);
+});
 
 /** `ps -a --format json` prints one JSON object a line, as docker's. */
 async function psAll(): Promise<{ ID: string; Names: string }[]> {
@@ -30,7 +45,8 @@ async function assertConsistent(): Promise<void> {
   // One namespace and one endpoint per system (the `none` network is not used here), plus the default bridge.
   assert.equal(found.filter((l) => l.startsWith('netns')).length, all.length, found.join('\n'));
   assert.equal(found.filter((l) => l.startsWith('link') && l.includes(':ep:')).length, all.length, found.join('\n'));
-  assert.equal(found.filter((l) => l.startsWith('link') && l.includes(':br:')).length, 1, found.join('\n'));
+  const networks = JSON.parse((await d.silo(['network', 'ls', '--format', 'json'])).stdout) as unknown[];
+  assert.equal(found.filter((l) => l.startsWith('link') && l.includes(':br:')).length, networks.length, found.join('\n'));
 }
 
 for (const point of FAULT_POINTS) {
@@ -43,13 +59,33 @@ for (const point of FAULT_POINTS) {
     } else if (point.startsWith('start')) {
       await d.silo(['create', '--name', name, 'busybox', 'sleep', '300']);
       await d.silo(['start', name]);
-    } else {
+    } else if (point.startsWith('remove')) {
       await d.silo(['run', '-d', '--name', name, 'busybox', 'sleep', '300']);
       await d.silo(['rm', '-f', name]);
+    } else if (point.startsWith('import')) {
+      await d.silo(['import', tarFile, `${name}:v1`]);
+    } else {
+      await d.silo(['network', 'create', name]);
     }
     await d.exited();
     await d.start();
     await assertConsistent();
+    if (point.startsWith('import')) {
+      // The half-made layer was debris in ingest/, removed at start; the import can simply be done again.
+      assert.doesNotMatch((await d.silo(['images'])).stdout, new RegExp(name));
+      assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
+      assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
+      assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
+      return;
+    }
+    if (point.startsWith('network')) {
+      // The record was written first, so the next daemon finishes the network: usable, then removable.
+      const r = await d.silo(['run', '--rm', '--network', name, 'busybox', 'true']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d.silo(['network', 'rm', name])).code, 0);
+      await assertConsistent();
+      return;
+    }
     const names = (await psAll()).map((c) => c.Names);
     if (point.startsWith('create') || point.startsWith('remove')) assert.ok(!names.includes(name), `${name} rolled back: ${names}`);
     // The name is free again, or the system is usable: either way a fresh run works.

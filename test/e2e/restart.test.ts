@@ -2,20 +2,28 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { TestDaemon, sleep } from './harness.js';
 
 const d = new TestDaemon();
 before(() => d.start());
 after(async () => assert.deepEqual(await d.teardown(), []));
 
-test('SIGKILL of the daemon: running containers go on, exits meanwhile are recorded', async () => {
+test('SIGKILL of the daemon: running containers go on, ports keep forwarding, exits meanwhile are recorded', async () => {
   const w = await d.silo(['run', '-d', '--name', 'w', 'busybox', 'sh', '-c', 'echo one; sleep 1000']);
   assert.equal(w.code, 0, w.stderr);
   const e = await d.silo(['run', '-d', '--name', 'ends', 'busybox', 'sh', '-c', 'sleep 2; echo bye; exit 7']);
   assert.equal(e.code, 0, e.stderr);
   await sleep(300);
 
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const web = await d.silo(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo up > /www/index.html && httpd -f -p 80 -h /www']);
+  assert.equal(web.code, 0, web.stderr);
+  await sleep(300);
+
   await d.kill();
+  // Published ports are kernel rules, not a proxy of the daemon's: they keep forwarding while it is down.
+  assert.equal(execFileSync('busybox', ['wget', '-qO-', `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: 5000 }), 'up\n');
   await sleep(2500); // `ends` exits while no daemon runs
   const ms = await d.startTimed();
   assert.ok(ms < 10_000, `daemon up in ${ms} ms`);
@@ -35,7 +43,7 @@ test('SIGKILL of the daemon: running containers go on, exits meanwhile are recor
   const t0 = Date.now();
   assert.equal((await d.silo(['stop', '-t', '1', 'w'])).code, 0);
   assert.ok(Date.now() - t0 < 3000);
-  assert.equal((await d.silo(['rm', 'w', 'ends'])).code, 0);
+  assert.equal((await d.silo(['rm', '-f', 'w', 'ends', 'web'])).code, 0);
 });
 
 test('restart policies: on-failure retries up to its count, always comes back, a user stop is final', async () => {
