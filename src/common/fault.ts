@@ -16,6 +16,11 @@ export const FAULT_POINTS = [
   'remove.after-runtime-delete',
   'remove.after-network',
   'import.before-publish',
+  'import.after-publish',
+  'commit.after-publish',
+  'load.after-publish',
+  'gc.before-layer-delete',
   'network.create.after-record',
   'network.create.after-bridge',
+  'network.remove.after-bridge',
 ] as const;

@@ -145,6 +145,9 @@ async function removeNetwork(ctx: Ctx, n: Network): Promise<void> {
   ctx.dns.delete(n.Id);
   if (n.Interface) await k.setMaster(n.Interface, undefined);
   await k.deleteLink(n.Bridge);
+  // Killed here: the record outlives the bridge, so the next start's reconcile brings the network up again whole
+  // (bringUp is idempotent), and it can be removed again.
+  faultPoint('network.remove.after-bridge');
   await ctx.store.remove('networks', n.Id);
   await ctx.store.remove('ipam', n.Id);
   ctx.networks.delete(n.Id);

@@ -1,5 +1,5 @@
 // Entry point of the storage service: `openStorage` prepares the directories, clears debris of interrupted
-// imports, and returns the StorageService (types.ts).
+// imports and unreferenced layers, and returns the StorageService (types.ts).
 
 import { chmod, mkdir } from 'node:fs/promises';
 import { DEFAULT_CAPS, type Caps } from './input.js';
@@ -31,7 +31,11 @@ export async function openStorage(opts: StorageOptions): Promise<StorageService>
   await layers.init();
   await images.init();
   await scratch.init();
-  return new Storage(layers, images, scratch);
+  const storage = new Storage(layers, images, scratch);
+  // A crash between publishing a layer and writing its image record (commit, import, load) or in the middle of a
+  // collection leaves published layers nothing refers to; nothing else runs yet, so they are garbage.
+  await storage.collectGarbage();
+  return storage;
 }
 
 export type { StorageService } from './types.js';

@@ -15,7 +15,8 @@ import { KeyedLock } from './lock.js';
 import { normalizeName } from './reference.js';
 import { exportArchive } from './archive-export.js';
 import { stageArchive } from './archive-load.js';
-import { pruneImages, type PruneOptions, type PruneResult } from './prune.js';
+import { faultPoint } from '../common/fault.js';
+import { pruneImages, sweepLayers, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
 import type { HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
 
@@ -66,7 +67,7 @@ export class Storage implements StorageService {
     const config = applyChanges({}, o.changes);
     const pending = await this.layers.ingest(tar);
     const history: HistoryEntry = { created: o.created, created_by: o.createdBy, ...(o.comment ? { comment: o.comment } : {}) };
-    return this.publishImage(pending, name, (layer) => ({
+    return this.publishImage(pending, name, 'import.after-publish', (layer) => ({
       created: o.created,
       architecture: ociArch(),
       os: 'linux',
@@ -76,11 +77,15 @@ export class Storage implements StorageService {
     }));
   }
 
-  /** Publish the layer and write the image record in one critical section, so GC never sees one without the other. */
-  private async publishImage(pending: PendingLayer, name: string | undefined, build: (l: Layer) => OciImageConfig): Promise<Image> {
+  /**
+   * Publish the layer and write the image record in one critical section, so GC never sees one without the other. A
+   * crash between the two (fault point `fault`) leaves a layer nothing refers to, which the sweep at the next open removes.
+   */
+  private async publishImage(pending: PendingLayer, name: string | undefined, fault: string, build: (l: Layer) => OciImageConfig): Promise<Image> {
     try {
       return await this.lock.with(META, async () => {
         const layer = await this.layers.publish(pending);
+        faultPoint(fault);
         const oci = build(layer);
         const id = imageIdOf(oci);
         const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
@@ -141,10 +146,15 @@ export class Storage implements StorageService {
 
   /** Delete layers no image and no container scratch refers to. Caller holds META. */
   private async gc(): Promise<void> {
-    const live = new Set<string>();
-    for (const d of await this.images.all()) for (const c of chainIds(d.oci.rootfs.diff_ids)) live.add(c);
-    for (const m of await this.scratch.allMeta()) for (const c of m.chainIds) live.add(c);
-    for (const l of await this.layers.list()) if (!live.has(l.chainId)) await this.layers.remove(l.chainId);
+    await sweepLayers(this.images, this.layers, this.scratch);
+  }
+
+  /**
+   * At open: remove the layers an interrupted commit, import, load or collection left published but unreferenced.
+   * Run before anything else can hold a layer, so what is unreferenced now is garbage, not a publish in flight.
+   */
+  async collectGarbage(): Promise<Layer[]> {
+    return this.lock.with(META, () => sweepLayers(this.images, this.layers, this.scratch));
   }
 
   listLayers(): Promise<Layer[]> {
@@ -190,7 +200,7 @@ export class Storage implements StorageService {
       const pending = await this.scratch.withUpper(containerId, async (upper) => this.layers.ingest((await diffTar(upper)) as unknown as ByteSource, parent));
       const created = new Date().toISOString();
       const h: HistoryEntry = { created, created_by: opts.createdBy ?? 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
-      return this.publishImage(pending, name, (layer) => ({
+      return this.publishImage(pending, name, 'commit.after-publish', (layer) => ({
         ...base.oci,
         created,
         ...(opts.author ? { author: opts.author } : {}),
@@ -241,6 +251,8 @@ export class Storage implements StorageService {
           }
           const img = await this.lock.with(META, async () => {
             for (const p of pendings) await this.layers.publish(p);
+            // Killed here: published layers without their image record; the sweep at the next open removes them.
+            faultPoint('load.after-publish');
             const oci = entry.config;
             const id = imageIdOf(oci);
             const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { FAULT_POINTS } from '../../src/common/fault.js';
 import { TestDaemon, leaks } from './harness.js';
 import { execFileSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,6 +27,22 @@ after(async () => {
   await rm(tarFile, { force: true });
   assert.deepEqual(await d.teardown(), []);
 });
+
+/** Published layers (chain ID hexes): what a storage fault must leave as it was before the interrupted operation. */
+const layerDirs = async (): Promise<string[]> => (await readdir(join(d.stateDir, 'storage/layers'))).sort();
+
+/** `docker save` / `docker load` through the Docker API socket (the CLI has no load). Resolves with the status. */
+function dockerApi(method: 'GET' | 'POST', path: string, io: { out?: string; in?: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(d.runDir, 'docker.sock'), method, path, headers: io.in ? { 'Content-Type': 'application/x-tar' } : {} }, (res) => {
+      const sink = io.out ? createWriteStream(io.out) : undefined;
+      (sink ? pipeline(res, sink) : (res.resume(), new Promise((r) => res.on('end', r)))).then(() => resolve(res.statusCode ?? 0), reject);
+    });
+    req.on('error', reject);
+    if (io.in) createReadStream(io.in).pipe(req);
+    else req.end();
+  });
+}
 
 /** `ps -a --format json` prints one JSON object a line, as docker's. */
 async function psAll(): Promise<{ ID: string; Names: string }[]> {
@@ -54,6 +73,8 @@ for (const point of FAULT_POINTS) {
     await d.stop();
     await d.start({ SILO_FAULT_POINTS: point });
     const name = `f-${point.replace(/\W+/g, '-')}`;
+    const archive = `${tarFile}.${name}.docker.tar`;
+    let layersBefore: string[] = [];
     if (point.startsWith('create')) {
       await d.silo(['create', '--name', name, 'busybox', 'sleep', '300']);
     } else if (point.startsWith('start')) {
@@ -63,7 +84,29 @@ for (const point of FAULT_POINTS) {
       await d.silo(['run', '-d', '--name', name, 'busybox', 'sleep', '300']);
       await d.silo(['rm', '-f', name]);
     } else if (point.startsWith('import')) {
+      layersBefore = await layerDirs();
       await d.silo(['import', tarFile, `${name}:v1`]);
+    } else if (point.startsWith('commit')) {
+      await d.silo(['run', '-d', '--name', name, 'busybox', 'sh', '-c', 'echo changed > /new; sleep 300']);
+      layersBefore = await layerDirs();
+      await d.silo(['commit', name, `${name}:v1`]);
+    } else if (point.startsWith('load')) {
+      // A docker-archive of an image whose layer the store then no longer has, so the load must publish it.
+      layersBefore = await layerDirs();
+      assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
+      assert.equal(await dockerApi('GET', `/images/get?names=${name}:v1`, { out: archive }), 200);
+      assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
+      assert.deepEqual(await layerDirs(), layersBefore);
+      await dockerApi('POST', '/images/load', { in: archive }).catch(() => 0); // the daemon dies mid-answer
+    } else if (point.startsWith('gc')) {
+      // rmi of an image whose layer nothing else uses: the record goes, then the layer is collected.
+      layersBefore = await layerDirs();
+      assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
+      assert.notDeepEqual(await layerDirs(), layersBefore);
+      await d.silo(['rmi', `${name}:v1`]);
+    } else if (point.startsWith('network.remove')) {
+      assert.equal((await d.silo(['network', 'create', name])).code, 0);
+      await d.silo(['network', 'rm', name]);
     } else {
       await d.silo(['network', 'create', name]);
     }
@@ -71,11 +114,52 @@ for (const point of FAULT_POINTS) {
     await d.start();
     await assertConsistent();
     if (point.startsWith('import')) {
-      // The half-made layer was debris in ingest/, removed at start; the import can simply be done again.
+      // The half-made layer was debris in ingest/, or published without its image record; either way removed at
+      // start, and the import can simply be done again.
       assert.doesNotMatch((await d.silo(['images'])).stdout, new RegExp(name));
       assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
+      assert.deepEqual(await layerDirs(), layersBefore);
       assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
       assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
+      assert.deepEqual(await layerDirs(), layersBefore);
+      return;
+    }
+    if (point.startsWith('commit') || point.startsWith('load') || point.startsWith('gc')) {
+      // Killed with layers published but no image record (commit, load), or with the record gone but its layer not
+      // yet collected (gc): the sweep at open removed the unreferenced layers, and nothing else.
+      assert.doesNotMatch((await d.silo(['images'])).stdout, new RegExp(name));
+      assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
+      assert.deepEqual(await layerDirs(), layersBefore);
+      if (point.startsWith('commit')) {
+        const r = await d.silo(['commit', name, `${name}:v1`]); // the container was adopted: commit it again
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal((await d.silo(['rm', '-f', name])).code, 0);
+      } else if (point.startsWith('load')) {
+        assert.equal(await dockerApi('POST', '/images/load', { in: archive }), 200);
+        await rm(archive, { force: true });
+      } else {
+        assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
+      }
+      assert.match((await d.silo(['images'])).stdout, new RegExp(name));
+      if (point.startsWith('commit')) {
+        const r = await d.silo(['run', '--rm', `${name}:v1`, 'cat', '/new']); // the imported images have no cat
+        assert.equal(r.stdout, 'changed\n', r.stderr);
+      }
+      assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
+      assert.deepEqual(await layerDirs(), layersBefore);
+      return;
+    }
+    if (point.startsWith('network.remove')) {
+      // The bridge went before the record: the next start brings the network up again whole, so it is usable and can
+      // be removed once more — or, had the record gone too, it is fully gone. Never a record without its bridge.
+      const nets = (await d.silo(['network', 'ls', '--format', 'json'])).stdout;
+      if (nets.includes(name)) {
+        const r = await d.silo(['run', '--rm', '--network', name, 'busybox', 'true']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal((await d.silo(['network', 'rm', name])).code, 0);
+      }
+      await assertConsistent();
+      assert.doesNotMatch((await d.silo(['network', 'ls'])).stdout, new RegExp(name));
       return;
     }
     if (point.startsWith('network')) {
