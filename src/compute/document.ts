@@ -68,3 +68,22 @@ export async function validateDocument(doc: ComputeSystemDocument): Promise<void
     }
   }
 }
+
+/** HCS Modify on a document: memory, processor and pids limits, or docker's restart policy. Pure; validate after. */
+export function modifiedDocument(doc: ComputeSystemDocument, req: { ResourcePath: string; Settings: unknown }): ComputeSystemDocument {
+  const s = req.Settings as Record<string, unknown> | number;
+  const num = (k: string) => (typeof s === 'number' ? s : Number((s as Record<string, unknown>)?.[k]));
+  const c = { ...doc.Container };
+  switch (req.ResourcePath) {
+    case 'Container/Memory/SizeInMB':
+      return { ...doc, Container: { ...c, Memory: { SizeInMB: num('SizeInMB') } } };
+    case 'Container/Processor':
+      return { ...doc, Container: { ...c, Processor: s as ComputeSystemDocument['Container']['Processor'] } };
+    case 'Container/Pids':
+      return { ...doc, Container: { ...c, Pids: { Limit: num('Limit') } } };
+    case 'RestartPolicy':
+      return { ...doc, RestartPolicy: s as unknown as ComputeSystemDocument['RestartPolicy'] };
+    default:
+      throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor, Container/Pids or RestartPolicy`);
+  }
+}

@@ -7,18 +7,19 @@ import { KeyedLock } from '../common/lock.js';
 import { faultPoint } from '../common/fault.js';
 import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../host/events.js';
-import type { ImageConfig, StorageService } from '../storage/types.js';
+import type { StorageService } from '../storage/types.js';
 import type { ExitStatus, IsolationBackend, LogEntry } from './process/types.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
-import { buildDocument, INIT_BINARY, INIT_PATH, validateDocument } from './document.js';
+import { buildDocument, INIT_BINARY, INIT_PATH, modifiedDocument, validateDocument } from './document.js';
 import { StdioSession, type StdioClient } from './sessions.js';
 import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
-import type { ComputeSystemDocument, ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
+import type { ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
 import { ExecManager } from './exec.js';
 import { SystemNetworking } from './networking.js';
 import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
+import { restartDelayMs, shouldRestart } from './restart.js';
 
 export { DEFAULT_SCRATCH_BYTES } from './document.js';
 
@@ -228,7 +229,6 @@ export class ComputeService {
 
   /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */
   private scheduleRestart(rec: ComputeSystemRecord): void {
-    const delay = Math.min(100 * 2 ** rec.RestartCount, 10_000);
     setTimeout(() => {
       void this.lock
         .run(rec.Id, async () => {
@@ -241,7 +241,7 @@ export class ComputeService {
         })
         .then((go) => (go ? this.start(rec.Id).then(() => this.events.publish('system', 'restart', rec.Id, {}, rec.Name)) : undefined))
         .catch((e) => this.log(`restart ${rec.Id.slice(0, 12)}: ${oneLine(e)}`));
-    }, delay).unref();
+    }, restartDelayMs(rec.RestartCount)).unref();
   }
 
   private resolveWaiters(id: string, code: number): void {
@@ -356,30 +356,11 @@ export class ComputeService {
     await this.lock.run(id, async () => {
       const rec = this.store.find(id);
       check('modify', rec.State, rec.Name);
-      const c = { ...rec.Document.Container };
-      const s = req.Settings as Record<string, number> | number;
-      switch (req.ResourcePath) {
-        case 'Container/Memory/SizeInMB':
-          c.Memory = { SizeInMB: typeof s === 'number' ? s : Number((s as Record<string, number>).SizeInMB) };
-          break;
-        case 'Container/Processor':
-          c.Processor = s as ComputeSystemDocument['Container']['Processor'];
-          break;
-        case 'Container/Pids':
-          c.Pids = { Limit: typeof s === 'number' ? s : Number((s as Record<string, number>).Limit) };
-          break;
-        case 'RestartPolicy': {
-          const p = s as unknown as ComputeSystemDocument['RestartPolicy'];
-          await validateDocument({ ...rec.Document, RestartPolicy: p });
-          rec.Document.RestartPolicy = p;
-          break;
-        }
-        default:
-          throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor, Container/Pids or RestartPolicy`);
-      }
-      const r = resourcesOf(c);
-      if (isActive(rec.State) && req.ResourcePath.startsWith('Container/')) await this.backend.update(id, r);
-      rec.Document.Container = c;
+      const doc = modifiedDocument(rec.Document, req);
+      await validateDocument(doc);
+      // Limits change live; a restart policy only matters at the next exit.
+      if (isActive(rec.State) && req.ResourcePath.startsWith('Container/')) await this.backend.update(id, resourcesOf(doc.Container));
+      rec.Document = doc;
       await this.store.save(rec);
       this.events.publish('system', 'update', id, {}, rec.Name);
     });
@@ -502,11 +483,3 @@ function startError(e: unknown): unknown {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Docker's rules: `always` and `unless-stopped` unless a user stopped it; `on-failure` on a non-zero exit, within the retry count. */
-function shouldRestart(rec: ComputeSystemRecord): boolean {
-  const p = rec.Document.RestartPolicy;
-  if (!p || p.Name === 'no' || rec.StoppedByUser || rec.Document.AutoRemove) return false;
-  if (p.Name === 'on-failure') return (rec.ExitCode ?? 0) !== 0 && (!p.MaximumRetryCount || rec.RestartCount < p.MaximumRetryCount);
-  return true;
-}

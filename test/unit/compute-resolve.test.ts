@@ -51,3 +51,26 @@ test('signals: names, numbers, and garbage', () => {
   assert.throws(() => normalizeSignal('SIGNOPE'), /invalid signal/);
   assert.throws(() => normalizeSignal('999'), /invalid signal/);
 });
+
+test('modify: each resource path changes its field; unknown paths are refused', async () => {
+  const { modifiedDocument } = await import('../../src/compute/document.js');
+  const base = doc({});
+  assert.deepEqual(modifiedDocument(base, { ResourcePath: 'Container/Memory/SizeInMB', Settings: 64 }).Container.Memory, { SizeInMB: 64 });
+  assert.deepEqual(modifiedDocument(base, { ResourcePath: 'Container/Pids', Settings: { Limit: 9 } }).Container.Pids, { Limit: 9 });
+  assert.deepEqual(modifiedDocument(base, { ResourcePath: 'RestartPolicy', Settings: { Name: 'always' } }).RestartPolicy, { Name: 'always' });
+  assert.equal(base.Container.Memory, undefined, 'the input document is not changed');
+  assert.throws(() => modifiedDocument(base, { ResourcePath: 'Container/Nope', Settings: 1 }), /unsupported ResourcePath/);
+});
+
+test('restart policies: docker rules and back-off', async () => {
+  const { shouldRestart, restartDelayMs } = await import('../../src/compute/restart.js');
+  const rec = (RestartPolicy: ComputeSystemDocument['RestartPolicy'], extra: object = {}) =>
+    ({ Document: { ...doc({}), RestartPolicy }, RestartCount: 0, ExitCode: 1, ...extra }) as never;
+  assert.equal(shouldRestart(rec(undefined)), false);
+  assert.equal(shouldRestart(rec({ Name: 'always' })), true);
+  assert.equal(shouldRestart(rec({ Name: 'always' }, { StoppedByUser: true })), false);
+  assert.equal(shouldRestart(rec({ Name: 'on-failure' }, { ExitCode: 0 })), false);
+  assert.equal(shouldRestart(rec({ Name: 'on-failure', MaximumRetryCount: 2 }, { RestartCount: 2 })), false);
+  assert.equal(shouldRestart(rec({ Name: 'on-failure', MaximumRetryCount: 2 }, { RestartCount: 1 })), true);
+  assert.deepEqual([0, 1, 5, 20].map(restartDelayMs), [100, 200, 3200, 10000]);
+});
