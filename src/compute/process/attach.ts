@@ -2,12 +2,13 @@
 // stdout or stderr, prefixed by one byte naming the pipe (conmon's stdpipe_t: 2 = stdout, 3 = stderr). Packets we
 // send are written to the container's stdin; half-closing our side makes conmon close the container's stdin.
 
-import pkg from 'node-unix-socket';
 import { badState } from '../../common/errors.js';
 import type { Attachment } from './types.js';
 
-const { SeqpacketSocket } = pkg;
-type Sock = InstanceType<typeof SeqpacketSocket>;
+// The native addon (a few MB resident) is loaded on the first attach, not with the daemon.
+let seqpacket: Promise<typeof import('node-unix-socket').SeqpacketSocket> | undefined;
+const loadSeqpacket = () => (seqpacket ??= import('node-unix-socket').then((m) => m.default.SeqpacketSocket));
+type Sock = InstanceType<Awaited<ReturnType<typeof loadSeqpacket>>>;
 
 const CONMON_STDOUT = 2;
 const CONMON_STDERR = 3;
@@ -79,7 +80,11 @@ class SeqpacketAttachment implements Attachment {
   }
 }
 
-export function connectAttach(path: string): Promise<Attachment> {
+export async function connectAttach(path: string): Promise<Attachment> {
+  const SeqpacketSocket = await loadSeqpacket().catch((e: Error) => {
+    seqpacket = undefined;
+    throw badState(`cannot attach: ${e.message}`);
+  });
   return new Promise((resolve, reject) => {
     const sock = new SeqpacketSocket();
     const onErr = (e: Error) => reject(badState(`cannot attach: ${e.message}`));
