@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 
 export interface Answer {
   status: number;
@@ -102,4 +103,15 @@ export async function execIn(socket: string, id: string, args: string[]): Promis
 export async function rssOf(pid: number): Promise<number> {
   const m = (await readFile(`/proc/${pid}/status`, 'utf8')).match(/^VmRSS:\s+(\d+) kB/m);
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** A hijacked stream (attach, exec start): POST with Upgrade, resolves with the socket after 101. */
+export function upgrade(socket: string, path: string): Promise<Socket> {
+  return new Promise((res, rej) => {
+    const req = http.request({ socketPath: socket, method: 'POST', path, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
+    req.on('upgrade', (_r, s) => res(s as Socket));
+    req.on('response', (r) => rej(new Error(`no upgrade: ${r.statusCode}`)));
+    req.on('error', rej);
+    req.end();
+  });
 }

@@ -4,24 +4,14 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import type { Socket } from 'node:net';
+import { upgrade as upgradeStream } from './native-client.js';
 import { TestDaemon, sleep } from './harness.js';
 
 const d = new TestDaemon();
 before(() => d.start());
 after(async () => assert.deepEqual(await d.teardown(), []));
 
-/** A hijacked native-API stream (as test/e2e/tty.test.ts). */
-function upgrade(path: string): Promise<Socket> {
-  return new Promise((res, rej) => {
-    const req = request({ socketPath: d.socket, method: 'POST', path, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
-    req.on('upgrade', (_r, socket) => res(socket as Socket));
-    req.on('response', (r) => rej(new Error(`no upgrade: ${r.statusCode}`)));
-    req.on('error', rej);
-    req.end();
-  });
-}
+const upgrade = (path: string) => upgradeStream(d.socket, path);
 
 /** The numbers a counter container printed, in log order. */
 async function counted(name: string): Promise<number[]> {

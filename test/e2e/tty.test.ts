@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import type { Socket } from 'node:net';
+import { upgrade as upgradeStream } from './native-client.js';
 import { TestDaemon } from './harness.js';
 
 const d = new TestDaemon();
@@ -22,15 +22,7 @@ function api(method: string, path: string, body?: unknown): Promise<{ status: nu
   });
 }
 
-function upgrade(path: string): Promise<Socket> {
-  return new Promise((res, rej) => {
-    const req = request({ socketPath: d.socket, method: 'POST', path, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
-    req.on('upgrade', (_r, socket) => res(socket as Socket));
-    req.on('response', (r) => rej(new Error(`no upgrade: ${r.statusCode}`)));
-    req.on('error', rej);
-    req.end();
-  });
-}
+const upgrade = (path: string) => upgradeStream(d.socket, path);
 
 test('run -it: a shell with a tty answers, and its exit code comes back', async () => {
   const c = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Process: { CommandArgs: ['sh'], EmulateConsole: true, CreateStdInPipe: true }, AutoRemove: true } });
