@@ -268,18 +268,19 @@ export function parseProtocol(s: string, spec: string): Protocol {
   return p;
 }
 
+/** A trailing `/tcp` or `/udp` of a port spec, and the rest; tcp when there is none. */
+function splitProtocol(spec: string): { rest: string; Protocol: Protocol } {
+  const rest = spec.trim();
+  const slash = rest.lastIndexOf('/');
+  return slash < 0 ? { rest, Protocol: 'tcp' } : { rest: rest.slice(0, slash), Protocol: parseProtocol(rest.slice(slash + 1), spec) };
+}
+
 /**
  * `-p [hostip:]hostPort:containerPort[/tcp|udp]` → a PortMapping. Silo allocates no random host port, so the host port
  * is required; a host IP of 0.0.0.0 (or none) means every local address.
  */
 export function parsePublish(spec: string): PortMapping {
-  let rest = spec.trim();
-  let Protocol: Protocol = 'tcp';
-  const slash = rest.lastIndexOf('/');
-  if (slash >= 0) {
-    Protocol = parseProtocol(rest.slice(slash + 1), spec);
-    rest = rest.slice(0, slash);
-  }
+  const { rest, Protocol } = splitProtocol(spec);
   if (rest.startsWith('[') || rest.split(':').length > 3)
     throw new CliError(`invalid publish '${spec}': IPv6 host addresses are not supported (Silo's networks are IPv4 only)`);
   const parts = rest.split(':');
@@ -379,16 +380,12 @@ type LbPort = CreateLoadBalancerRequest['PortMappings'][number];
 
 /** `silo lb create -p`: `[proto:]external:internal` (or `external:internal/proto`). */
 export function parseLbPort(spec: string): LbPort {
-  let rest = spec.trim();
-  let Protocol: Protocol = 'tcp';
-  const slash = rest.lastIndexOf('/');
-  if (slash >= 0) {
-    Protocol = parseProtocol(rest.slice(slash + 1), spec);
-    rest = rest.slice(0, slash);
-  }
-  const parts = rest.split(':');
+  const split = splitProtocol(spec);
+  let Protocol: Protocol = split.Protocol;
+  const parts = split.rest.split(':');
   if (parts.length === 3) {
-    if (slash >= 0) throw new CliError(`invalid port '${spec}': give the protocol once ([proto:]external:internal)`);
+    // A rest shorter than the spec means a /proto suffix was given too.
+    if (split.rest !== spec.trim()) throw new CliError(`invalid port '${spec}': give the protocol once ([proto:]external:internal)`);
     Protocol = parseProtocol(parts.shift()!, spec);
   }
   if (parts.length !== 2 || !parts[0] || !parts[1])

@@ -194,3 +194,16 @@ export async function inspectTargets(refs: string[], get: (ref: string) => Promi
   for (const e of errors) process.stderr.write(`${e}\n`);
   return code;
 }
+
+/** An `ls` verb's output: ids with -q, one JSON array, a template per row, or the table. */
+export function printRows<R extends { ID: string }>(rows: R[], f: { quiet?: boolean; format?: string }, headers: string[], cells: (r: R) => string[]): void {
+  const out = (t: string) => process.stdout.write(`${t}\n`);
+  if (f.quiet) {
+    if (rows.length) out(rows.map((r) => r.ID).join('\n'));
+    return;
+  }
+  const fmt = outputFormat(f.format);
+  if (fmt.kind === 'json') out(JSON.stringify(rows)); // one JSON array (scripts parse it whole)
+  else if (fmt.kind === 'template') for (const r of rows) out(renderTemplate(fmt.tpl, r));
+  else out(table(headers, rows.map(cells)));
+}

@@ -4,7 +4,7 @@ import type { LoadBalancer } from '../../network/types.js';
 import { call, enc } from '../client.js';
 import { DaemonError, eachTarget } from '../errors.js';
 import { buildLoadBalancerRequest, type LbCreateFlags } from '../flags.js';
-import { inspectTargets, outputFormat, renderTemplate, shortId, table } from '../format.js';
+import { inspectTargets, printRows, shortId } from '../format.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -51,14 +51,7 @@ export async function ls(f: { quiet?: boolean; trunc?: boolean; format?: string 
   const list = await call<LoadBalancer[]>('GET', '/v1/loadbalancers');
   list.sort((a, b) => Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt));
   const rows = list.map((l) => lbRow(l, f.trunc === false));
-  if (f.quiet) {
-    if (rows.length) out(rows.map((r) => r.ID).join('\n'));
-    return 0;
-  }
-  const fmt = outputFormat(f.format);
-  if (fmt.kind === 'json') out(JSON.stringify(rows)); // one JSON array (scripts parse it whole)
-  else if (fmt.kind === 'template') for (const r of rows) out(renderTemplate(fmt.tpl, r));
-  else out(table(['ID', 'NAME', 'VIPS', 'PORTS', 'BACKENDS'], rows.map((r) => [r.ID, r.Name, r.VIPs, r.Ports, String(r.Backends)])));
+  printRows(rows, f, ['ID', 'NAME', 'VIPS', 'PORTS', 'BACKENDS'], (r) => [r.ID, r.Name, r.VIPs, r.Ports, String(r.Backends)]);
   return 0;
 }
 

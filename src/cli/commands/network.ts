@@ -4,7 +4,7 @@ import type { Network } from '../../network/types.js';
 import { call, enc } from '../client.js';
 import { eachTarget } from '../errors.js';
 import { buildNetworkRequest, parseIPv4, type NetworkCreateFlags } from '../flags.js';
-import { inspectTargets, outputFormat, renderTemplate, shortId, table } from '../format.js';
+import { inspectTargets, printRows, shortId } from '../format.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -33,14 +33,7 @@ export async function ls(f: { quiet?: boolean; trunc?: boolean; format?: string 
   const list = await call<Network[]>('GET', '/v1/networks');
   list.sort((a, b) => a.Name.localeCompare(b.Name));
   const rows = list.map((n) => networkRow(n, f.trunc === false));
-  if (f.quiet) {
-    if (rows.length) out(rows.map((r) => r.ID).join('\n'));
-    return 0;
-  }
-  const fmt = outputFormat(f.format);
-  if (fmt.kind === 'json') out(JSON.stringify(rows)); // one JSON array (scripts parse it whole)
-  else if (fmt.kind === 'template') for (const r of rows) out(renderTemplate(fmt.tpl, r));
-  else out(table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET'], rows.map((r) => [r.ID, r.Name, r.Driver, r.Subnet])));
+  printRows(rows, f, ['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET'], (r) => [r.ID, r.Name, r.Driver, r.Subnet]);
   return 0;
 }
 
