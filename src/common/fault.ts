@@ -23,4 +23,6 @@ export const FAULT_POINTS = [
   'network.create.after-record',
   'network.create.after-bridge',
   'network.remove.after-bridge',
+  'build.after-step-start',
+  'build.after-step-commit',
 ] as const;

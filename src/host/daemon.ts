@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { buildNativeApi } from '../api/native/server.js';
 import { buildDockerApi } from '../api/docker/index.js';
+import { BUILD_OWNER } from '../api/docker/build/owner.js';
 import { run } from '../common/exec.js';
 import { oneLine, SiloError } from '../common/errors.js';
 import { openProcessIsolation } from '../compute/process/index.js';
@@ -53,7 +54,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const intents = new IntentLog(join(o.stateDir, 'intents'));
   const compute = new ComputeService({ store, storage, backend, network, intents, events, log });
 
-  const r = await recover(store, intents, compute, backend, storage, log);
+  const r = await recover(store, intents, compute, backend, storage, { transientOwners: [BUILD_OWNER] }, log);
   if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
     log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.rolledBack} interrupted operations undone, ${r.orphansRemoved} orphans removed`);
   }

@@ -15,7 +15,12 @@ export interface RecoveryReport {
   rolledBack: number;
 }
 
-export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backend: IsolationBackend, storage: StorageService, log: (m: string) => void): Promise<RecoveryReport> {
+export interface RecoveryOptions {
+  /** Owners whose systems exist only while their daemon runs (a build's step containers): found at start, removed. */
+  transientOwners: string[];
+}
+
+export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backend: IsolationBackend, storage: StorageService, o: RecoveryOptions, log: (m: string) => void): Promise<RecoveryReport> {
   const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
   await store.load();
   // Interrupted operations first: a create or remove is rolled back or finished, a start's half-made runtime undone.
@@ -32,6 +37,13 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
     } catch (e) {
       log(`recover ${it.Op} ${it.Target.slice(0, 12)}: ${oneLine(e)}`);
     }
+  }
+  for (const rec of store.all()) {
+    if (!o.transientOwners.includes(rec.Document.Owner)) continue;
+    await compute.purge(rec.Id).then(
+      () => report.rolledBack++,
+      (e) => log(`remove ${rec.Document.Owner} system ${rec.Id.slice(0, 12)}: ${oneLine(e)}`),
+    );
   }
   const records = store.all();
   const known = new Set(records.map((r) => r.Id));

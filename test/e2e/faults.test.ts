@@ -7,24 +7,32 @@ import { FAULT_POINTS } from '../../src/common/fault.js';
 import { TestDaemon, leaks } from './harness.js';
 import { execFileSync } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const d = new TestDaemon();
 let tarFile: string;
+let buildContext: string;
 before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'silo-test-fault-'));
   await writeFile(join(dir, 'hello.txt'), 'hello\n');
   tarFile = `${dir}.tar`;
   execFileSync('tar', ['-C', dir, '-cf', tarFile, '.']);
   await rm(dir, { recursive: true });
+  // Two RUN steps, so a kill in the first leaves a step container (and maybe a committed step) behind.
+  const ctx = await mkdtemp(join(tmpdir(), 'silo-test-fault-ctx-'));
+  await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo one > /one && sleep 1\nRUN echo two > /two\n');
+  buildContext = `${ctx}.tar`;
+  execFileSync('tar', ['-C', ctx, '-cf', buildContext, '.']);
+  await rm(ctx, { recursive: true });
   await d.start();
 });
 after(async () => {
   await rm(tarFile, { force: true });
+  await rm(buildContext, { force: true });
   assert.deepEqual(await d.teardown(), []);
 });
 
@@ -36,7 +44,7 @@ function dockerApi(method: 'GET' | 'POST', path: string, io: { out?: string; in?
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: join(d.runDir, 'docker.sock'), method, path, headers: io.in ? { 'Content-Type': 'application/x-tar' } : {} }, (res) => {
       const sink = io.out ? createWriteStream(io.out) : undefined;
-      (sink ? pipeline(res, sink) : (res.resume(), new Promise((r) => res.on('end', r)))).then(() => resolve(res.statusCode ?? 0), reject);
+      (sink ? pipeline(res, sink) : (res.resume(), finished(res))).then(() => resolve(res.statusCode ?? 0), reject);
     });
     req.on('error', reject);
     if (io.in) createReadStream(io.in).pipe(req);
@@ -75,6 +83,7 @@ for (const point of FAULT_POINTS) {
     const name = `f-${point.replace(/\W+/g, '-')}`;
     const archive = `${tarFile}.${name}.docker.tar`;
     let layersBefore: string[] = [];
+    let before: string[] = [];
     if (point.startsWith('create')) {
       await d.silo(['create', '--name', name, 'busybox', 'sleep', '300']);
     } else if (point.startsWith('start')) {
@@ -104,6 +113,9 @@ for (const point of FAULT_POINTS) {
       assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
       assert.notDeepEqual(await layerDirs(), layersBefore);
       await d.silo(['rmi', `${name}:v1`]);
+    } else if (point.startsWith('build')) {
+      before = (await psAll()).map((c) => c.ID);
+      await dockerApi('POST', `/build?t=${name}:v1`, { in: buildContext }).catch(() => 0); // the daemon dies mid-build
     } else if (point.startsWith('network.remove')) {
       assert.equal((await d.silo(['network', 'create', name])).code, 0);
       await d.silo(['network', 'rm', name]);
@@ -147,6 +159,23 @@ for (const point of FAULT_POINTS) {
       }
       assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
       assert.deepEqual(await layerDirs(), layersBefore);
+      return;
+    }
+    if (point.startsWith('build')) {
+      // The step container (created, maybe running) was the builder's, so it went at start; so did the context.
+      // Steps committed before the kill are dangling images (cache at best); the tag was never applied.
+      assert.deepEqual((await psAll()).map((c) => c.ID), before);
+      assert.deepEqual(await readdir(join(d.stateDir, 'docker/build')).catch(() => []), []);
+      assert.doesNotMatch((await d.silo(['images'])).stdout, new RegExp(name));
+      const log = `${archive}.build.log`;
+      assert.equal(await dockerApi('POST', `/build?t=${name}:v1`, { in: buildContext, out: log }), 200);
+      const reply = await readFile(log, 'utf8');
+      await rm(log, { force: true });
+      assert.doesNotMatch(reply, /"error"/, reply);
+      const r = await d.silo(['run', '--rm', `${name}:v1`, 'cat', '/one', '/two']);
+      assert.equal(r.stdout, 'one\ntwo\n', r.stderr);
+      assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
+      await assertConsistent();
       return;
     }
     if (point.startsWith('network.remove')) {

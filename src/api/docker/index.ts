@@ -3,6 +3,7 @@
 // /v1.50/...); it is stripped before routing.
 
 import Fastify, { type FastifyInstance } from 'fastify';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '../../host/services.js';
 import { VERSION } from '../../host/version.js';
@@ -44,6 +45,8 @@ export function buildDockerApi(svc: Services): FastifyInstance {
     x.cache = new BuildCache(join(stateDir, 'docker', 'build-cache.json'));
     await x.meta.load();
     await x.cache.load();
+    // Contexts of builds a crash interrupted: a build never outlives its daemon (its containers go in recovery).
+    await rm(join(stateDir, 'docker', 'build'), { recursive: true, force: true });
     // Docker-only state follows Silo's records: drop it when a container is destroyed, however that happened.
     svc.events.subscribe((e) => {
       if (e.Type !== 'system' || e.Action !== 'destroy') return;

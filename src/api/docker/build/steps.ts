@@ -2,6 +2,8 @@
 // compute service, committed) and COPY/ADD (files put into a created, never started container, committed).
 
 import { createHash } from 'node:crypto';
+import { faultPoint } from '../../../common/fault.js';
+import { BUILD_OWNER } from './owner.js';
 import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -31,6 +33,7 @@ export async function stepContainer(x: Ctx, image: string, process: NonNullable<
   const rec = await x.svc.compute.create({
     Image: image,
     Document: {
+      Owner: BUILD_OWNER,
       Isolation: 'process',
       Container: {
         // RUN gets the default network like docker's; steps that never start (COPY) ask for none.
@@ -56,10 +59,12 @@ export async function runStep(x: Ctx, image: string, argv: string[], env: Record
     await c.attach(id, { wantStdin: false, onOutput: (_s, d) => out(d.toString('utf8')), onEnd: () => ended() });
     const exited = c.wait(id, 'next-exit');
     await c.start(id);
+    faultPoint('build.after-step-start');
     const code = await exited;
     await Promise.race([outputDone, new Promise((res) => setTimeout(res, 2000))]);
     if (code !== 0) throw new BuildError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, code);
     const img = await x.svc.storage.commit(id, image, { config: cfg, createdBy: argv.join(' ') });
+    faultPoint('build.after-step-commit');
     out(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);
     return img.id;
   } finally {
