@@ -15,6 +15,7 @@ import { latency } from './cases/latency.js';
 import { idleRss, memoryAt, type MemoryTarget } from './cases/memory.js';
 import { networking } from './cases/network-run.js';
 import { policyScaling } from './cases/policy.js';
+import { restartTimes } from './cases/restart.js';
 import { throughput } from './cases/throughput.js';
 import { DOCKER_CLI } from './env/dockerd.js';
 import { installPeers } from './env/install.js';
@@ -47,6 +48,7 @@ function config(argv: string[]): BenchConfig {
     networkSeconds: quick ? 2 : 4,
     imageReps: quick ? 1 : 3,
     policyCount: quick ? 100 : 1000,
+    restartReps: quick ? 1 : 3,
   };
 }
 
@@ -102,6 +104,9 @@ async function measure(env: Env, cfg: BenchConfig, r: Results): Promise<void> {
   log(`3) memory at ${cfg.memoryContainers} idle containers`);
   r.memory = [];
   for (const t of mem) r.memory.push(await memoryAt(t, cfg.memoryContainers, log));
+
+  log(`live restore: daemon SIGKILLed and restarted with ${cfg.memoryContainers} containers running, ×${cfg.restartReps}`);
+  r.restart = await restartTimes(env.silo, native, cfg.memoryContainers, cfg.restartReps, log);
 
   log('5) image load');
   const archive = await makeArchive(env.dirs.work, `${env.tag}-big:latest`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { onCleanup } from '../lib/cleanup.js';
 import { exec, sleep, tryExec, type ExecOpts, type Out } from '../lib/proc.js';
 import { removeCgroups } from './cgroups.js';
@@ -21,6 +22,8 @@ export interface Silo {
   pid: () => number;
   env: NodeJS.ProcessEnv;
   cli(args: string[], o?: ExecOpts): Promise<Out>;
+  /** SIGKILL the daemon and start a new one on the same state; resolves when it has been spawned (not yet serving). */
+  killAndRespawn(): Promise<{ spawnedAt: number }>;
 }
 
 export function canConnect(path: string): Promise<boolean> {
@@ -44,16 +47,28 @@ export async function startSilo(tag: string, bin: string, stateDir: string, runD
     dockerSocket: join(runDir, 'docker.sock'),
     pid: () => proc?.pid ?? -1,
     cli: (args, o = {}) => exec(process.execPath, [bin, ...args], { env, ...o }),
+    killAndRespawn: async () => {
+      const old = proc!;
+      const gone = new Promise((r) => old.once('exit', r));
+      old.kill('SIGKILL');
+      await gone;
+      const spawnedAt = performance.now();
+      spawnDaemon();
+      return { spawnedAt };
+    },
   };
   onCleanup('silo daemon and its objects', () => stopSilo(silo, proc));
-  proc = spawn(process.execPath, [bin, 'daemon', '--state-dir', stateDir, '--run-dir', runDir, '--cgroup-parent', tag, '--log-level', 'error'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stdout!.on('data', (b) => (output += b));
-  proc.stderr!.on('data', (b) => (output += b));
+  const spawnDaemon = () => {
+    proc = spawn(process.execPath, [bin, 'daemon', '--state-dir', stateDir, '--run-dir', runDir, '--cgroup-parent', tag, '--log-level', 'error'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (b) => (output += b));
+    proc.stderr!.on('data', (b) => (output += b));
+  };
+  spawnDaemon();
   const deadline = Date.now() + 60_000;
   while (!(await canConnect(socket))) {
-    if (proc.exitCode !== null) throw new Error(`silo daemon exited: ${output.trim().slice(-300)}`);
+    if (proc!.exitCode !== null) throw new Error(`silo daemon exited: ${output.trim().slice(-300)}`);
     if (Date.now() > deadline) throw new Error(`silo daemon did not come up: ${output.trim().slice(-300)}`);
     await sleep(50);
   }

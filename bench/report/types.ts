@@ -6,6 +6,7 @@ import type { LatencyRow } from '../cases/latency.js';
 import type { MemoryRow } from '../cases/memory.js';
 import type { NetworkRow } from '../cases/network.js';
 import type { PolicyResult } from '../cases/policy.js';
+import type { RestartResult } from '../cases/restart.js';
 import type { ThroughputRow } from '../cases/throughput.js';
 
 export interface BenchConfig {
@@ -19,6 +20,7 @@ export interface BenchConfig {
   networkSeconds: number;
   imageReps: number;
   policyCount: number;
+  restartReps: number;
 }
 
 export interface Results {
@@ -40,6 +42,7 @@ export interface Results {
   network?: { withProxy?: NetworkRow[]; withoutProxy?: NetworkRow[]; na?: string };
   imageLoad?: { archiveBytes: number; layers: number; rows: ImageRow[]; na?: string };
   policy?: PolicyResult;
+  restart?: RestartResult;
   /** Problems that stopped part of the run. */
   errors: string[];
   /** Objects carrying the bench's tag that were still there after teardown (should be empty). */

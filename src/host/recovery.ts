@@ -15,6 +15,8 @@ export interface RecoveryReport {
   rolledBack: number;
 }
 
+const ADOPT_CONCURRENCY = 8;
+
 export interface RecoveryOptions {
   /** Owners whose systems exist only while their daemon runs (a build's step containers): found at start, removed. */
   transientOwners: string[];
@@ -48,7 +50,9 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
   const records = store.all();
   const known = new Set(records.map((r) => r.Id));
 
-  for (const rec of records) {
+  // Each record's runtime is asked on its own (one `runc state` each), so a few at a time: with many containers this
+  // is most of the time before the API answers.
+  const adopt = async (rec: (typeof records)[number]): Promise<void> => {
     try {
       if (rec.State === 'Running' || rec.State === 'Paused') {
         const st = await backend.state(rec.Id);
@@ -64,7 +68,7 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
           const exit = await backend.exitStatus(rec.Id);
           // No monitor and no exit record: the process went without a word (a host reboot); 255 as docker says.
           await compute.recordExit(rec.Id, exit ?? { exitCode: 255, finishedAt: new Date().toISOString() });
-          continue;
+          return;
         }
         compute.watchExit(rec.Id);
       } else if (rec.State === 'Created') {
@@ -75,7 +79,11 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
     } catch (e) {
       log(`recover ${rec.Id.slice(0, 12)}: ${oneLine(e)}`);
     }
-  }
+  };
+  const queue = [...records];
+  await Promise.all(Array.from({ length: Math.min(ADOPT_CONCURRENCY, queue.length) }, async () => {
+    for (let rec = queue.shift(); rec; rec = queue.shift()) await adopt(rec);
+  }));
 
   // Runtime state or storage without a record: an interrupted create or remove. Nothing of Silo's may outlive its object.
   for (const id of await backend.list()) {

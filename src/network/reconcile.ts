@@ -88,10 +88,12 @@ async function removeOrphans(ctx: Ctx): Promise<void> {
 async function replug(ctx: Ctx): Promise<void> {
   const present = new Set(await k.listNetns());
   for (const ns of ctx.namespaces.values()) if (!present.has(ns.Name)) await k.createNetns(ns.Name);
+  // One listing for all endpoints: a `ip link show` each would cost a process per container at every start.
+  const links = new Set((await k.listLinks()).map((l) => l.name));
   for (const ep of ctx.endpoints.values()) {
     const ns = ep.NamespaceId ? ctx.namespaces.get(ep.NamespaceId) : undefined;
     if (!ns || !ep.InterfaceName) continue;
-    if (await k.linkExists(ep.HostInterface)) continue;
+    if (links.has(ep.HostInterface)) continue;
     try {
       await plug(ctx, ep, ns, ep.InterfaceName);
     } catch (e) {
