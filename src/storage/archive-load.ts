@@ -1,5 +1,8 @@
 // docker load: stage an image archive (docker-archive with manifest.json, legacy or moby-25 layout, or an OCI
-// image layout with index.json; plain or gzip'd) into a private temp dir, then describe the images it holds.
+// image layout with index.json; plain or gzip'd), then describe the images it holds. The manifest usually comes
+// last, so a member that looks like a layer (a tar or gzip of at least STREAM_MIN bytes) is extracted into the layer
+// store's ingest/ as it streams in, with the same safe extraction, caps and diff ID as an import; a refusal is kept
+// and reported only if the manifest uses that layer. Everything else is spooled into a private temp dir.
 // The outer tar is hostile input: entry names are normalised and may not climb out, only regular files and
 // in-archive symlinks (the legacy format links duplicate layer.tar files) are kept, sizes and counts are capped,
 // and every file is written under a fresh name of our own, never under the archive's.
@@ -13,9 +16,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { exhausted, invalid } from '../common/errors.js';
+import { exhausted, internal, invalid } from '../common/errors.js';
 import type { ByteSource } from './extract.js';
 import type { OciImageConfig } from './images.js';
+import { asBuffer, GUNZIP_CHUNK } from './input.js';
 import { cleanEntryPath } from './paths.js';
 
 const MAX_ENTRIES = 100_000;
@@ -29,20 +33,53 @@ export interface StagedImage {
   layers: string[];
 }
 
-export interface Staged {
+/** Where layer tars go as they stream in (the layer store's ingest/), so they are not written to disk twice. */
+export interface LayerSink<T> {
+  /** Extract a layer tar (or tar.gz); throws a refusal as the import of that tar would. */
+  extract(src: ByteSource): Promise<T>;
+  /** A second, independent copy, for an archive that uses one layer tar at two places. */
+  copy(layer: T): Promise<T>;
+  discard(layer: T): Promise<void>;
+  /** True for archive paths whose layer the store has already: they are kept as files (maybe never extracted). */
+  known?(path: string): boolean;
+}
+
+export interface Staged<T = never> {
   images: StagedImage[];
+  /**
+   * The layer at archive path `p` if it was extracted as the archive streamed in (each call gets a layer of its own;
+   * a refusal of that layer is thrown here), or undefined: then `open` it.
+   */
+  take(path: string): Promise<T> | undefined;
   open(path: string): NodeJS.ReadableStream;
   cleanup(): Promise<void>;
 }
 
+/** Entries at least this large that look like a tar or gzip are extracted as they stream in; smaller ones are spooled. */
+const STREAM_MIN = 1024 * 1024;
+/** Read size for spooled files. */
+const READ_CHUNK = 1024 * 1024;
+
+/** Does this start of a file look like a layer: gzip, or a tar header with a valid checksum? */
+function looksLikeLayer(head: Buffer): boolean {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  if (head.length < 512) return false;
+  const field = head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += head[i];
+  return parseInt(field, 8) === sum;
+}
+
+/** The bytes of `src`, gunzipped if they start with gzip's magic; xz and zstd are refused. Buffers are not copied. */
 async function* gunzipIfNeeded(src: ByteSource): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
+  let head: Buffer = Buffer.alloc(0);
   let done = false;
   while (head.length < 6 && !done) {
     const r = await it.next();
     if (r.done) done = true;
-    else head = Buffer.concat([head, Buffer.from(r.value)]);
+    else head = head.length ? Buffer.concat([head, asBuffer(r.value)]) : asBuffer(r.value);
   }
   if (head[0] === 0xfd && head.subarray(1, 6).toString('latin1') === '7zXZ\0') throw invalid('load refused: xz-compressed archives are not supported; decompress it first');
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) throw invalid('load refused: zstd-compressed archives are not supported; decompress it first');
@@ -51,11 +88,11 @@ async function* gunzipIfNeeded(src: ByteSource): AsyncGenerator<Buffer> {
     while (!done) {
       const r = await it.next();
       if (r.done) break;
-      yield Buffer.from(r.value);
+      yield asBuffer(r.value);
     }
   }
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gz = createGunzip();
+    const gz = createGunzip({ chunkSize: GUNZIP_CHUNK });
     const r = Readable.from(rest());
     r.on('error', (e) => gz.destroy(e));
     r.pipe(gz);
@@ -63,44 +100,147 @@ async function* gunzipIfNeeded(src: ByteSource): AsyncGenerator<Buffer> {
   } else yield* rest();
 }
 
-export async function stageArchive(input: ByteSource, tmpRoot: string): Promise<Staged> {
+/** Write `src` into the tar parser `ex` with back-pressure; ends it, or destroys it with the source's error. */
+async function feed(src: AsyncIterable<Buffer>, ex: ReturnType<typeof tar.extract>): Promise<void> {
+  const drained = () =>
+    new Promise<void>((res) => {
+      const done = () => {
+        ex.off('drain', done);
+        ex.off('close', done);
+        res();
+      };
+      ex.on('drain', done);
+      ex.on('close', done);
+    });
+  try {
+    for await (const chunk of src) {
+      if (ex.destroyed) return;
+      if (!ex.write(chunk)) await drained();
+    }
+    if (!ex.destroyed) ex.end(undefined);
+  } catch (e) {
+    ex.destroy(e as Error);
+  }
+}
+
+type Entry = AsyncIterable<Uint8Array> & { header: tar.Header; resume(): void };
+type Prepared<T> = { layer: T; uses: number; taken: boolean } | { error: unknown };
+
+/**
+ * Read the first `n` bytes of an entry, then hand out the whole entry as a source that a consumer may abandon
+ * at any point: whatever it leaves is drained (never destroyed, which would end the outer archive) by `finish`.
+ */
+async function peekEntry(entry: Entry, n: number): Promise<{ head: Buffer; source: AsyncGenerator<Buffer>; finish(): Promise<void> }> {
+  const it = entry[Symbol.asyncIterator]();
+  const heads: Buffer[] = [];
+  let got = 0;
+  let ended = false;
+  while (got < n) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    const b = asBuffer(r.value);
+    heads.push(b);
+    got += b.length;
+  }
+  async function* source(): AsyncGenerator<Buffer> {
+    try {
+      yield* heads;
+      while (!ended) {
+        const r = await it.next();
+        if (r.done) ended = true;
+        else yield asBuffer(r.value);
+      }
+    } finally {
+      while (!ended) if ((await it.next()).done) ended = true;
+    }
+  }
+  const gen = source();
+  return {
+    head: heads.length === 1 ? heads[0] : Buffer.concat(heads),
+    source: gen,
+    async finish() {
+      await gen.return(undefined);
+      while (!ended) if ((await it.next()).done) ended = true;
+    },
+  };
+}
+
+export async function stageArchive<T = never>(input: ByteSource, tmpRoot: string, sink?: LayerSink<T>): Promise<Staged<T>> {
   const dir = join(tmpRoot, `load-${randomBytes(8).toString('hex')}`);
   await mkdir(dir, { mode: 0o700 });
   const files = new Map<string, string>(); // archive path → staged file
+  const prepared = new Map<string, Prepared<T>>(); // archive path → layer extracted from it, or why it was refused
   const links = new Map<string, string>(); // archive path → archive path it points to
-  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const cleanup = async () => {
+    for (const p of prepared.values()) if ('layer' in p && !p.taken) await sink!.discard(p.layer);
+    prepared.clear();
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     const extract = tar.extract();
-    const src = Readable.from(gunzipIfNeeded(input));
-    src.on('error', (e) => extract.destroy(e));
-    src.pipe(extract);
-    let n = 0;
-    let total = 0;
-    for await (const entry of extract as unknown as AsyncIterable<AsyncIterable<Uint8Array> & { header: tar.Header; resume(): void }>) {
-      const h = entry.header;
-      if (++n > MAX_ENTRIES) throw exhausted(`load refused: more than ${MAX_ENTRIES} entries`);
-      const name = cleanEntryPath(h.name, 'archive entry');
-      if (h.type === 'file' || h.type === 'contiguous-file') {
-        total += h.size ?? 0;
-        if (total > MAX_TOTAL) throw exhausted(`load refused: archive larger than ${MAX_TOTAL} bytes`);
-        const f = join(dir, String(files.size));
-        await pipeline(entry as unknown as NodeJS.ReadableStream, createWriteStream(f, { mode: 0o600, flags: 'wx' }));
-        files.set(name, f);
-      } else {
-        if (h.type === 'symlink' && h.linkname) links.set(name, cleanEntryPath(posix.join(posix.dirname(name), h.linkname), 'archive symlink'));
-        entry.resume();
+    const feeding = feed(gunzipIfNeeded(input), extract);
+    try {
+      let n = 0;
+      let total = 0;
+      for await (const entry of extract as unknown as AsyncIterable<Entry>) {
+        const h = entry.header;
+        if (++n > MAX_ENTRIES) throw exhausted(`load refused: more than ${MAX_ENTRIES} entries`);
+        const name = cleanEntryPath(h.name, 'archive entry');
+        if (h.type === 'file' || h.type === 'contiguous-file') {
+          const size = h.size ?? 0;
+          total += size;
+          if (total > MAX_TOTAL) throw exhausted(`load refused: archive larger than ${MAX_TOTAL} bytes`);
+          // A later entry of the same name replaces an earlier one.
+          files.delete(name);
+          const earlier = prepared.get(name);
+          prepared.delete(name);
+          if (earlier && 'layer' in earlier) await sink!.discard(earlier.layer);
+          if (sink && size >= STREAM_MIN && !sink.known?.(name)) {
+            const e = await peekEntry(entry, 512);
+            if (looksLikeLayer(e.head)) {
+              // Extracted now; whether the manifest uses it (and a refusal matters) is known only at the end.
+              let p: Prepared<T>;
+              try {
+                p = { layer: await sink.extract(e.source), uses: 0, taken: false };
+              } catch (error) {
+                p = { error };
+              }
+              await e.finish();
+              prepared.set(name, p);
+              continue;
+            }
+            await spool(e.source, join(dir, String(n)));
+          } else await spool(entry, join(dir, String(n)));
+          files.set(name, join(dir, String(n)));
+        } else {
+          if (h.type === 'symlink' && h.linkname) links.set(name, cleanEntryPath(posix.join(posix.dirname(name), h.linkname), 'archive symlink'));
+          entry.resume();
+        }
       }
+    } finally {
+      // Not awaited: after a refusal the client may never send another byte; the feeder stops at its next chunk.
+      extract.destroy();
+      void feeding;
     }
-    const file = (p: string, depth = 0): string => {
+    /** The archive path `p` names, through the archive's symlinks, or undefined. */
+    const find = (p: string, depth = 0): string | undefined => {
       const clean = cleanEntryPath(p, 'archive reference');
-      const f = files.get(clean);
-      if (f) return f;
+      if (files.has(clean) || prepared.has(clean)) return clean;
       const l = links.get(clean);
-      if (l !== undefined && depth < 8) return file(l, depth + 1);
-      throw invalid(`load refused: the archive names ${JSON.stringify(p)} but does not contain it`);
+      return l !== undefined && depth < 8 ? find(l, depth + 1) : undefined;
+    };
+    const resolve = (p: string): string => {
+      const f = find(p);
+      if (f === undefined) throw invalid(`load refused: the archive names ${JSON.stringify(p)} but does not contain it`);
+      return f;
     };
     const json = async (p: string): Promise<any> => {
-      const buf = await readFile(file(p));
+      const f = files.get(resolve(p));
+      if (f === undefined) throw invalid(`load refused: ${p} is not valid JSON`); // it is a tar: it was extracted
+      const buf = await readFile(f);
       if (buf.length > MAX_JSON) throw invalid(`load refused: ${p} is too large for a JSON document`);
       try {
         return JSON.parse(buf.toString('utf8'));
@@ -113,12 +253,48 @@ export async function stageArchive(input: ByteSource, tmpRoot: string): Promise<
     else if (files.has('index.json')) images = await ociLayout(await json('index.json'), json);
     else throw invalid('load refused: neither manifest.json nor index.json found: not a docker-archive or OCI image layout');
     if (!images.length) throw invalid('load refused: the archive holds no images');
-    return { images, open: (p) => createReadStream(file(p)), cleanup };
+    // How often each extracted layer is used; a missing one matters only if the store lacks it (the caller's call).
+    for (const img of images) {
+      for (const l of img.layers) {
+        let f: string | undefined;
+        try {
+          f = find(l);
+        } catch {
+          continue; // a bad name: refused when (if) the layer is needed
+        }
+        const p = f === undefined ? undefined : prepared.get(f);
+        if (p && 'layer' in p) p.uses++;
+      }
+    }
+    return {
+      images,
+      take(path) {
+        const p = prepared.get(resolve(path));
+        if (!p) return undefined;
+        if ('error' in p) return Promise.reject(p.error);
+        if (p.taken) return Promise.reject(internal(`layer ${path} of the archive was used more often than the manifests say`));
+        // The last use gets the extracted layer itself, earlier ones a copy of it.
+        if (--p.uses > 0) return sink!.copy(p.layer);
+        p.taken = true;
+        return Promise.resolve(p.layer);
+      },
+      open: (p) => {
+        const f = files.get(resolve(p));
+        if (f === undefined) throw internal(`layer ${p} of the archive was extracted as it streamed in; take it`);
+        return createReadStream(f, { highWaterMark: READ_CHUNK });
+      },
+      cleanup,
+    };
   } catch (e) {
     await cleanup();
     if (e instanceof Error && !('class' in e)) throw invalid(`load refused: not a valid image archive: ${e.message}`);
     throw e;
   }
+}
+
+/** Write an archive member to a new file of our own. */
+async function spool(src: AsyncIterable<Uint8Array>, path: string): Promise<void> {
+  await pipeline(Readable.from(src, { objectMode: false }), createWriteStream(path, { mode: 0o600, flags: 'wx', highWaterMark: READ_CHUNK }));
 }
 
 function checkConfig(c: any, layers: number, where: string): OciImageConfig {

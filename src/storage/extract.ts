@@ -119,7 +119,14 @@ class Extractor {
         await this.clear(target, false);
         const fh = await open(target, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of e) await fh.write(chunk as Buffer);
+          const w = new FileWriter(fh);
+          try {
+            for await (const chunk of e) await w.write(chunk);
+          } catch (err) {
+            await w.settle();
+            throw err;
+          }
+          await w.end();
           await this.applyMeta(fh, h);
           if (h.mtime) await fh.utimes(h.mtime, h.mtime);
         } finally {
@@ -178,6 +185,96 @@ class Extractor {
       if (p !== undefined) await lutimes(p, d.mtime, d.mtime);
     }
   }
+}
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+/** Bytes gathered before a write goes out: one system call (and thread-pool round trip) per batch, not per chunk. */
+const WRITE_BATCH = 256 * 1024;
+/** Bytes queued behind the write in flight before write() waits. */
+const WRITE_AHEAD = 4 * 1024 * 1024;
+
+/**
+ * Writes a file's chunks in order with one writev per batch, the next batch gathering while the previous is in the
+ * thread pool: the parser and hash go on during the write instead of waiting for each chunk's system call.
+ */
+class FileWriter {
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private pos = 0;
+  private flying: Promise<void> | null = null;
+  private failed: { e: unknown } | null = null;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.failed) throw this.failed.e;
+    if (!chunk.length) return;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (this.queued < WRITE_BATCH) return;
+    if (!this.flying) this.kick();
+    else if (this.queued >= WRITE_AHEAD) await this.flying; // back-pressure: the batch in flight must land first
+  }
+
+  /** Write what is queued and wait for every byte to land; throws the first write error. */
+  async end(): Promise<void> {
+    await this.settle();
+    if (this.queue.length && !this.failed) {
+      this.kick();
+      await this.settle();
+    }
+    if (this.failed) throw this.failed.e;
+  }
+
+  /** Wait until nothing is in flight (before the file is closed), errors or not. */
+  async settle(): Promise<void> {
+    while (this.flying) await this.flying;
+  }
+
+  private kick(): void {
+    const bufs = this.queue;
+    this.queue = [];
+    this.queued = 0;
+    this.flying = this.writeAll(bufs).then(
+      () => {
+        this.flying = null;
+        if (this.queued >= WRITE_BATCH) this.kick();
+      },
+      (e) => {
+        this.failed ??= { e };
+        this.queue = [];
+        this.queued = 0;
+        this.flying = null;
+      },
+    );
+  }
+
+  private async writeAll(bufs: Uint8Array[]): Promise<void> {
+    let left = bufs.reduce((n, b) => n + b.length, 0);
+    let done = 0;
+    while (left > 0) {
+      const { bytesWritten } = await this.fh.writev(done ? trim(bufs, done) : bufs, this.pos);
+      if (bytesWritten <= 0) throw internal('short write to a layer file');
+      this.pos += bytesWritten;
+      left -= bytesWritten;
+      done += bytesWritten;
+    }
+  }
+}
+
+/** The buffers after the first `skip` bytes (a partial writev goes on where it stopped). */
+function trim(bufs: Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
 }
 
 async function drain(e: Entry): Promise<void> {

@@ -27,6 +27,13 @@ export const DEFAULT_CAPS: Caps = {
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 
+/** Output chunk size of gunzip (zlib's default of 16 KiB means many small chunks down the line). */
+export const GUNZIP_CHUNK = 256 * 1024;
+
+/** A chunk as a Buffer without copying its bytes (a string is encoded). */
+export const asBuffer = (v: Uint8Array | string): Buffer =>
+  typeof v === 'string' ? Buffer.from(v) : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+
 export class MeteredInput {
   private hash = createHash('sha256');
   private compressed = 0;
@@ -56,7 +63,7 @@ export class MeteredInput {
         ended = true;
         break;
       }
-      const b = Buffer.from(r.value);
+      const b = asBuffer(r.value);
       head.push(b);
       headLen += b.length;
     }
@@ -70,7 +77,7 @@ export class MeteredInput {
         while (!ended) {
           const r = await it.next();
           if (r.done) break;
-          const b = Buffer.from(r.value);
+          const b = asBuffer(r.value);
           self.compressed += b.length;
           yield b;
         }
@@ -81,7 +88,7 @@ export class MeteredInput {
     let source: AsyncIterable<Buffer> = raw();
     let gunzip: ReturnType<typeof createGunzip> | undefined;
     if (this.gzip) {
-      gunzip = createGunzip();
+      gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
       const r = Readable.from(raw());
       r.on('error', (e) => gunzip!.destroy(e));
       r.pipe(gunzip);

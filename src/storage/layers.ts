@@ -8,6 +8,7 @@ import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic.js';
 import { notFound } from '../common/errors.js';
+import { run } from '../common/exec.js';
 import { childChainId, hexOf, isDigest } from './digest.js';
 import { extractLayer, type ByteSource } from './extract.js';
 import type { Caps } from './input.js';
@@ -19,6 +20,13 @@ interface LayerRecord {
   parent?: string;
   size: number;
   created: string;
+}
+
+/** An extracted layer in ingest/ not yet placed on a parent: no record yet. */
+export interface LooseLayer {
+  dir: string;
+  diffId: string;
+  size: number;
 }
 
 /** An extracted layer waiting in ingest/ to be published (or discarded). */
@@ -86,23 +94,59 @@ export class LayerStore {
 
   /** Extract a tar (or tar.gz) stream on top of `parent` into ingest/. Leaves nothing behind on failure. */
   async ingest(input: ByteSource, parent?: string): Promise<PendingLayer> {
+    return this.settle(await this.extract(input), parent);
+  }
+
+  /** Extract a tar (or tar.gz) stream into ingest/, not yet placed on a parent. Leaves nothing behind on failure. */
+  async extract(input: ByteSource): Promise<LooseLayer> {
     const dir = await this.scratchDir('import');
     try {
       await mkdir(join(dir, 'diff'), { mode: 0o755 });
       const res = await extractLayer(input, join(dir, 'diff'), this.caps);
-      const record: LayerRecord = {
-        diffId: res.diffId,
-        chainId: childChainId(parent, res.diffId),
-        parent,
-        size: res.size,
-        created: new Date().toISOString(),
-      };
-      await writeJsonAtomic(join(dir, 'layer.json'), record);
-      return { record, dir };
+      return { dir, diffId: res.diffId, size: res.size };
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /** Place an extracted layer on `parent` (its record names its chain ID); the layer is deleted on failure. */
+  async settle(l: LooseLayer, parent?: string): Promise<PendingLayer> {
+    try {
+      const record: LayerRecord = {
+        diffId: l.diffId,
+        chainId: childChainId(parent, l.diffId),
+        parent,
+        size: l.size,
+        created: new Date().toISOString(),
+      };
+      await writeJsonAtomic(join(l.dir, 'layer.json'), record);
+      return { record, dir: l.dir };
+    } catch (e) {
+      await rm(l.dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * A second, independent copy of an extracted layer in ingest/, for an archive that uses one layer tar at two places
+   * of a chain. cp keeps owners, modes (setuid too), times, hardlinks, xattrs (opaque dirs) and whiteout devices, and
+   * fails rather than silently dropping any of them; it never follows the layer's symlinks.
+   */
+  async copy(l: LooseLayer): Promise<LooseLayer> {
+    const dir = await this.scratchDir('import');
+    try {
+      const keep = '--preserve=mode,ownership,timestamps,links,xattr';
+      await run('cp', ['--recursive', '--no-dereference', keep, '--no-target-directory', '--', join(l.dir, 'diff'), join(dir, 'diff')]);
+      return { dir, diffId: l.diffId, size: l.size };
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async discardLoose(l: LooseLayer): Promise<void> {
+    await rm(l.dir, { recursive: true, force: true });
   }
 
   /** Move a pending layer under its chain ID. If that layer already exists, the copy is dropped. */

@@ -7,14 +7,14 @@ import { shortId } from '../common/ids.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
 import { applyChanges } from './changes.js';
 import { diffTar } from './commit.js';
-import { chainIds } from './digest.js';
+import { chainIds, hexOf } from './digest.js';
 import { ImageStore, imageIdOf, ociArch, type ImageDoc, type OciImageConfig } from './images.js';
 import type { ByteSource } from './extract.js';
-import type { LayerStore, PendingLayer } from './layers.js';
+import type { LayerStore, LooseLayer, PendingLayer } from './layers.js';
 import { KeyedLock } from './lock.js';
 import { normalizeName } from './reference.js';
 import { exportArchive } from './archive-export.js';
-import { stageArchive } from './archive-load.js';
+import { stageArchive, type LayerSink } from './archive-load.js';
 import { faultPoint } from '../common/fault.js';
 import { pruneImages, sweepLayers, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
@@ -233,7 +233,16 @@ export class Storage implements StorageService {
   }
 
   async loadImages(tar: NodeJS.ReadableStream): Promise<{ images: Image[]; names: string[] }> {
-    const staged = await stageArchive(tar as unknown as ByteSource, this.layers.ingestDir);
+    // Layer tars big enough to matter are extracted while the archive streams in (not spooled and read again); those
+    // named by a diff ID the store has (moby's layout names uncompressed layers so) are spooled: maybe never needed.
+    const have = new Set((await this.layers.list()).map((l) => hexOf(l.diffId)));
+    const sink: LayerSink<LooseLayer> = {
+      extract: (src) => this.layers.extract(src),
+      copy: (l) => this.layers.copy(l),
+      discard: (l) => this.layers.discardLoose(l),
+      known: (path) => have.has(/^blobs\/sha256\/([a-f0-9]{64})$/.exec(path)?.[1] ?? ''),
+    };
+    const staged = await stageArchive(tar as unknown as ByteSource, this.layers.ingestDir, sink);
     try {
       const out: Image[] = [];
       const names: string[] = [];
@@ -245,7 +254,9 @@ export class Storage implements StorageService {
           const chain = chainIds(entry.config.rootfs.diff_ids);
           for (const [i, diffId] of entry.config.rootfs.diff_ids.entries()) {
             if (await this.layers.get(chain[i])) continue;
-            const p = await this.layers.ingest(staged.open(entry.layers[i]) as unknown as ByteSource, i ? chain[i - 1] : undefined);
+            const parent = i ? chain[i - 1] : undefined;
+            const loose = staged.take(entry.layers[i]);
+            const p = loose ? await this.layers.settle(await loose, parent) : await this.layers.ingest(staged.open(entry.layers[i]) as unknown as ByteSource, parent);
             pendings.push(p);
             if (p.record.diffId !== diffId) throw invalid(`load refused: layer ${i + 1} of ${entry.names[0] ?? 'an image'} has diff ID ${p.record.diffId}, its config says ${diffId}`);
           }

@@ -1,7 +1,7 @@
 // End to end against the real filesystem: base image, imports, hostile archives, whiteouts, image names.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { run } from '../../src/common/exec.js';
+import { chainIds } from '../../src/storage/digest.js';
 import { openStorage, type StorageOptions } from '../../src/storage/index.js';
 import type { StorageService } from '../../src/storage/types.js';
 
@@ -240,4 +241,169 @@ test('open clears debris of interrupted imports', async (t) => {
   await writeFile(join(c.root, 'ingest', 'import-deadbeef', 'diff', 'half'), 'x');
   await openStorage(c.opts);
   assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
+});
+
+// docker load. Layer tars of at least 1 MiB are extracted as the archive streams in, smaller ones spooled first; each
+// case below has a big layer (random padding) so both ways are covered.
+
+const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const pad = (): E => ({ name: 'pad', body: randomBytes(1536 * 1024) });
+/** The archive in 64 KiB chunks, as a socket would give it. */
+const chunked = (b: Buffer) => Readable.from((function* () { for (let i = 0; i < b.length; i += 65536) yield b.subarray(i, i + 65536); })());
+
+function configOf(diffIds: string[]): Buffer {
+  return Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: '2024-01-01T00:00:00Z', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: diffIds }, history: [] }));
+}
+
+/** A docker-archive in `docker save`'s legacy layout: layer dirs first, manifest.json last; `links` are layer.tar symlinks. */
+async function dockerArchive(tag: string, layers: (Buffer | string)[], diffIds?: string[]): Promise<Buffer> {
+  const entries: E[] = [];
+  const paths: string[] = [];
+  layers.forEach((l, i) => {
+    entries.push({ name: `l${i}/`, type: 'directory' });
+    if (typeof l === 'string') entries.push({ name: `l${i}/layer.tar`, type: 'symlink', linkname: `../${l}/layer.tar` });
+    else entries.push({ name: `l${i}/layer.tar`, body: l });
+    paths.push(`l${i}/layer.tar`);
+  });
+  const ids = diffIds ?? layers.map((l) => sha(typeof l === 'string' ? (layers[Number(l.slice(1))] as Buffer) : l));
+  entries.push({ name: 'config.json', body: configOf(ids) });
+  entries.push({ name: 'manifest.json', body: JSON.stringify([{ Config: 'config.json', RepoTags: [tag], Layers: paths }]) });
+  return tarOf(entries);
+}
+
+async function loadRefused(c: Ctx, archive: Buffer, cls: string, msg: RegExp): Promise<void> {
+  await assert.rejects(c.s.loadImages(chunked(archive)), (e: any) => {
+    assert.equal(e.class, cls, e.message);
+    assert.match(e.message, msg);
+    return true;
+  });
+  await nothingLeft(c);
+}
+
+test('load: a layer used twice, linked layer.tar, metadata, whiteouts; loading again adds nothing', async (t) => {
+  const c = await fresh(t);
+  const old = new Date('2001-01-01T00:00:00Z');
+  const l1 = await tarOf([
+    { name: 'd/', type: 'directory', mode: 0o750, uid: 7, gid: 8, mtime: old } as E,
+    { name: 'd/tool', body: 'bin', mode: 0o4755, uid: 1000, gid: 1001, mtime: old } as E,
+    { name: 'd/hard', type: 'link', linkname: 'd/tool' },
+    { name: 'd/link', type: 'symlink', linkname: '/etc/passwd' },
+    { name: 'o/', type: 'directory' },
+    { name: 'o/.wh..wh..opq', body: '' },
+    { name: '.wh.gone', body: '' },
+    pad(),
+  ]);
+  const l2 = await tarOf([{ name: 'x', body: 'x' }, pad()]);
+  const small = await tarOf([{ name: 'small', body: 's' }]);
+  // l1 at the bottom and again on top (another chain ID), the second time through a symlinked layer.tar.
+  const archive = await dockerArchive('dup:v1', [l1, small, l2, 'l0']);
+  const r = await c.s.loadImages(chunked(archive));
+  assert.deepEqual(r.names, ['docker.io/library/dup:v1']);
+  const img = r.images[0];
+  assert.deepEqual(img.layers, [sha(l1), sha(small), sha(l2), sha(l1)]);
+  const layers = await c.s.listLayers();
+  assert.equal(layers.length, 4);
+  const chain = chainIds(img.layers);
+  const dirs = chain.map((id) => layers.find((l) => l.chainId === id)!.path);
+  for (const d of [dirs[0], dirs[3]]) {
+    const tool = await lstat(join(d, 'd/tool'));
+    assert.equal(tool.mode & 0o7777, 0o4755, d);
+    assert.deepEqual([tool.uid, tool.gid, tool.mtime.getTime()], [1000, 1001, old.getTime()]);
+    assert.equal((await lstat(join(d, 'd/hard'))).ino, tool.ino);
+    assert.equal(tool.nlink, 2);
+    const dir = await lstat(join(d, 'd'));
+    assert.deepEqual([dir.mode & 0o7777, dir.uid, dir.gid, dir.mtime.getTime()], [0o750, 7, 8, old.getTime()]);
+    assert.equal(await readlink(join(d, 'd/link')), '/etc/passwd');
+    const wh = await lstat(join(d, 'gone'));
+    assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
+    assert.equal((await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', join(d, 'o')])).stdout, 'y');
+    assert.deepEqual(await readFile(join(d, 'pad')), await readFile(join(dirs[0], 'pad')));
+  }
+  assert.notEqual((await lstat(join(dirs[0], 'd/tool'))).ino, (await lstat(join(dirs[3], 'd/tool'))).ino, 'copies, not links');
+  assert.equal(await readFile(join(dirs[2], 'x'), 'utf8'), 'x');
+  assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
+
+  const again = await c.s.loadImages(chunked(archive));
+  assert.equal(again.images[0].id, img.id);
+  assert.equal((await c.s.listLayers()).length, 4);
+  assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
+  await c.s.removeImage('dup:v1');
+  await nothingLeft(c);
+});
+
+test('load: an OCI image layout with gzip layers, blobs before index.json', async (t) => {
+  const c = await fresh(t);
+  const layer = await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/hello', body: 'hi' }, pad()]);
+  const gz = gzipSync(layer);
+  assert.ok(gz.length > 1024 * 1024);
+  const config = configOf([sha(layer)]);
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length }],
+  }));
+  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length, annotations: { 'io.containerd.image.name': 'docker.io/library/oci:v1' } }] };
+  const blob = (b: Buffer): E => ({ name: `blobs/sha256/${sha(b).slice(7)}`, body: b });
+  const archive = await tarOf([blob(gz), blob(config), blob(manifest), { name: 'index.json', body: JSON.stringify(index) }, { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' }]);
+  const r = await c.s.loadImages(chunked(gzipSync(archive)));
+  assert.deepEqual(r.names, ['docker.io/library/oci:v1']);
+  const l = (await c.s.listLayers())[0];
+  assert.equal(l.diffId, sha(layer));
+  assert.equal(await readFile(join(l.path, 'etc/hello'), 'utf8'), 'hi');
+  assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
+});
+
+test('load: hostile or wrong layers are refused with nothing left; an unused one does not matter', async (t) => {
+  const c = await fresh(t);
+  const outside = join(c.base, 'outside');
+  await mkdir(outside);
+  const good = await tarOf([{ name: 'ok', body: 'ok' }, pad()]);
+  const cases: [string, E[], RegExp][] = [
+    ['traversal', [pad(), { name: '../x', body: 'x' }], /"\.\.\/x".*escapes/],
+    ['symlink out then through it', [{ name: 'x', type: 'symlink', linkname: outside }, pad(), { name: 'x/f', body: 'pwned' }], /symlink "x"/],
+    ['hardlink to /etc/passwd', [pad(), { name: 'l', type: 'link', linkname: '/etc/passwd' }], /not in the layer/],
+    ['char device', [pad(), { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }], /character-device/],
+  ];
+  for (const [what, entries, msg] of cases) {
+    await t.test(what, async () => {
+      const evil = await tarOf(entries);
+      await loadRefused(c, await dockerArchive('evil:v1', [good, evil]), 'InvalidArgument', msg);
+      await loadRefused(c, await dockerArchive('evil:v1', [evil, good]), 'InvalidArgument', msg);
+    });
+  }
+  assert.deepEqual(await readdir(outside), []);
+  await t.test('diff ID mismatch', async () => loadRefused(c, await dockerArchive('evil:v1', [good], [sha(Buffer.from('other'))]), 'InvalidArgument', /diff ID/));
+  await t.test('a layer as the config', async () => {
+    const a = await tarOf([{ name: 'l.tar', body: good }, { name: 'manifest.json', body: JSON.stringify([{ Config: 'l.tar', RepoTags: ['x:1'], Layers: ['l.tar'] }]) }]);
+    await loadRefused(c, a, 'InvalidArgument', /l\.tar is not valid JSON/);
+  });
+  await t.test('a hostile layer tar the manifest does not use', async () => {
+    const a = await dockerArchive('fine:v1', [good]);
+    const extra = await tarOf([{ name: 'stray/layer.tar', body: await tarOf(cases[0][1]) }]);
+    const r = await c.s.loadImages(chunked(Buffer.concat([extra.subarray(0, extra.length - 1024), a])));
+    assert.deepEqual(r.names, ['docker.io/library/fine:v1']);
+    await c.s.removeImage('fine:v1');
+    await nothingLeft(c);
+  });
+  await t.test('cut off or failing in the middle of a layer', async () => {
+    const a = await dockerArchive('cut:v1', [good, good.subarray(0, good.length - 1024)]);
+    await loadRefused(c, a.subarray(0, 3 * 1024 * 1024), 'InvalidArgument', /not a valid image archive/);
+    const failing = Readable.from((async function* () {
+      yield a.subarray(0, 2 * 1024 * 1024);
+      throw new Error('connection reset');
+    })());
+    await assert.rejects(c.s.loadImages(failing), /connection reset/);
+    await nothingLeft(c);
+  });
+  await t.test('a refusal does not wait for a client that stopped sending', async () => {
+    const stalled = Readable.from((async function* () {
+      yield Buffer.alloc(512, 'x'); // not a tar header
+      await new Promise(() => {});
+    })());
+    await assert.rejects(c.s.loadImages(stalled), /not a valid image archive/);
+    await nothingLeft(c);
+  });
+  const capped = await fresh(t, { maxLayerBytes: 1024 * 1024 });
+  await t.test('size cap', async () => loadRefused(capped, await dockerArchive('big:v1', [good]), 'ResourceExhausted', /uncompressed size passes the cap/));
 });
