@@ -1,8 +1,8 @@
 // The compute service's side of networking: it asks the network service for a namespace and an endpoint for each
 // compute system (as HCS joins a container to an HCN namespace) and never touches links or tables itself.
 
-import { badState, conflict, isSiloError } from '../common/errors.js';
-import type { EtcFile, NetworkService } from '../network/types.js';
+import { badState, conflict } from '../common/errors.js';
+import type { CreateEndpointRequest, EtcFile, NetworkService } from '../network/types.js';
 import type { ComputeSystemRecord, Networking } from './types.js';
 
 const DEFAULT_NETWORK = 'nat';
@@ -10,18 +10,14 @@ const DEFAULT_NETWORK = 'nat';
 export class SystemNetworking {
   constructor(private readonly net: NetworkService) {}
 
-  /** Make what the document asks for; on failure nothing of it is left. */
+  /** Make what the document asks for (a namespace, and an endpoint in it unless the network is none) as one operation of the network service; on failure nothing of it is left. */
   async setup(rec: ComputeSystemRecord): Promise<{ Namespace: string; Endpoints: string[] }> {
     const n = rec.Document.Container.Networking ?? {};
-    const ns = await this.net.createNamespace();
-    try {
-      if (n.Network === 'none') return { Namespace: ns.Id, Endpoints: [] };
-      const ep = await this.endpoint(rec, n.Network ?? DEFAULT_NETWORK, ns.Id, n.IpAddress, n.Aliases, n.PortMappings);
-      return { Namespace: ns.Id, Endpoints: [ep] };
-    } catch (e) {
-      await this.net.deleteNamespace(ns.Id).catch(() => {});
-      throw e;
-    }
+    const network = n.Network === 'none' ? undefined : (n.Network ?? DEFAULT_NETWORK);
+    const { namespace, endpoint } = await this.net.createSandbox(
+      network === undefined ? undefined : { network, req: this.endpointRequest(rec, n.IpAddress, n.Aliases, n.PortMappings) },
+    );
+    return { Namespace: namespace.Id, Endpoints: endpoint ? [endpoint.Id] : [] };
   }
 
   /** Another network for a system that has a namespace (`network connect`); live if it runs. */
@@ -52,10 +48,9 @@ export class SystemNetworking {
     return { netnsPath: ns.Path, etcFiles };
   }
 
-  /** Remove the system's endpoints and namespace; what is already gone is no error. */
+  /** Remove the system's endpoints and namespace (one operation of the network service); what is already gone is no error. */
   async teardown(n: Networking | undefined): Promise<void> {
-    for (const ep of n?.Endpoints ?? []) await this.net.deleteEndpoint(ep).catch(ignoreNotFound);
-    if (n?.Namespace) await this.net.deleteNamespace(n.Namespace).catch(ignoreNotFound);
+    if (n?.Namespace || n?.Endpoints?.length) await this.net.deleteSandbox(n.Namespace, n.Endpoints ?? []);
   }
 
   /** Namespaces and endpoints that belong to no system: left by an interrupted create or remove. */
@@ -72,15 +67,19 @@ export class SystemNetworking {
     return this.net.getEndpoint(ref);
   }
 
-  private async endpoint(rec: ComputeSystemRecord, network: string, nsId: string, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): Promise<string> {
+  private endpointRequest(rec: ComputeSystemRecord, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): CreateEndpointRequest {
     const host = rec.Document.Container.GuestOs.HostName;
     const names = [...new Set([...(aliases ?? []), rec.Id.slice(0, 12), host])].filter((a) => a !== rec.Name);
-    const ep = await this.net.createEndpoint(network, {
+    return {
       name: rec.Name,
       ip,
       aliases: names,
       policies: (ports ?? []).map((p) => ({ Type: 'PortMapping' as const, Settings: p })),
-    });
+    };
+  }
+
+  private async endpoint(rec: ComputeSystemRecord, network: string, nsId: string, ip?: string, aliases?: string[]): Promise<string> {
+    const ep = await this.net.createEndpoint(network, this.endpointRequest(rec, ip, aliases));
     try {
       await this.net.attach(ep.Id, nsId);
     } catch (e) {
@@ -89,9 +88,4 @@ export class SystemNetworking {
     }
     return ep.Id;
   }
-}
-
-function ignoreNotFound(e: unknown): void {
-  if (isSiloError(e) && e.class === 'NotFound') return;
-  throw e;
 }

@@ -141,11 +141,15 @@ export class ComputeService {
       const rec = this.store.find(rec0.Id);
       check('start', rec.State, rec.Name);
       const doc = rec.Document;
-      const done = await this.intents.begin('system.start', rec.Id);
+      // The intent is on disk before any kernel change; the resolv.conf and hosts files are written meanwhile.
+      const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id), this.networking.runtime(doc.Container.Networking)]);
+      if (begun.status === 'rejected') throw begun.reason;
+      const done = begun.value;
       const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
       let pid: number;
       try {
-        const net = await this.networking.runtime(doc.Container.Networking);
+        if (runtime.status === 'rejected') throw runtime.reason;
+        const net = runtime.value;
         // A stopped system's last run left runtime state behind; its log stays.
         if (rec.State === 'Stopped') await this.backend.delete(rec.Id, { force: true, keepLogs: true });
         ({ pid } = await this.backend.create({
@@ -210,10 +214,11 @@ export class ComputeService {
       if (st.oomKilled) rec.OOMKilled = true;
       delete rec.Pid;
       await this.store.save(rec);
-      // Stopped systems keep their scratch but not a loop device or mounts.
-      await this.storage.unmountRoot(id).catch((e) => this.log(`unmount ${id.slice(0, 12)}: ${oneLine(e)}`));
-      this.events.publish('system', 'die', id, { exitCode: String(st.exitCode) }, rec.Name);
       const auto = rec.Document.AutoRemove === true;
+      // Stopped systems keep their scratch but not a loop device or mounts. One removed next loses them in the
+      // removal, side by side with its network (and here if that fails; recovery does it after a crash).
+      if (!auto) await this.unmountRoot(id);
+      this.events.publish('system', 'die', id, { exitCode: String(st.exitCode) }, rec.Name);
       if (!auto) this.resolveWaiters(id, st.exitCode);
       if (shouldRestart(rec)) this.scheduleRestart(rec);
       return auto;
@@ -222,9 +227,16 @@ export class ComputeService {
       // With --rm, waiters hear of the exit once the system is gone, so nothing of it is left when `run` returns.
       this.recentExits.set(id, st.exitCode);
       setTimeout(() => this.recentExits.delete(id), 60_000).unref();
-      await this.remove(id, { force: true }).catch((e) => this.log(`auto-remove ${id.slice(0, 12)}: ${oneLine(e)}`));
+      await this.remove(id, { force: true }).catch(async (e) => {
+        this.log(`auto-remove ${id.slice(0, 12)}: ${oneLine(e)}`);
+        if (this.store.has(id)) await this.lock.run(id, () => this.unmountRoot(id));
+      });
       this.resolveWaiters(id, st.exitCode);
     }
+  }
+
+  private unmountRoot(id: string): Promise<void> {
+    return this.storage.unmountRoot(id).catch((e) => this.log(`unmount ${id.slice(0, 12)}: ${oneLine(e)}`));
   }
 
   /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */

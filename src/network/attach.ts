@@ -10,11 +10,12 @@ import type { Endpoint, Namespace } from './types.js';
 
 const NETNS_DIR = '/run/netns';
 
-export async function createNamespace(ctx: Ctx): Promise<Namespace> {
+/** `loopback: false` when an endpoint is attached next: its batch in the namespace brings `lo` up (one process less). */
+export async function createNamespace(ctx: Ctx, o: { loopback?: boolean } = {}): Promise<Namespace> {
   const id = newId();
   const name = netnsName(ctx.prefix, id);
   const ns: Namespace = { Id: id, Name: name, Path: join(NETNS_DIR, name), Endpoints: [] };
-  await k.createNetns(name);
+  await k.createNetns(name, o);
   try {
     await ctx.store.put('namespaces', id, ns);
   } catch (e) {
@@ -65,12 +66,8 @@ function freeIfname(ctx: Ctx, ns: Namespace): string {
 /** Creates the veth pair: host side on the bridge, peer in the netns with address, MAC and routes. */
 export async function plug(ctx: Ctx, ep: Endpoint, ns: Namespace, ifname: string): Promise<void> {
   const net = ctx.networks.get(ep.NetworkId)!;
-  // A stale host side (a crash after creating it) would make `link add` fail; remove it only if its alias says ours.
   const alias = ownerAlias(ctx.prefix, 'ep', ep.Id);
-  const existing = await k.linkAlias(ep.HostInterface);
-  if (existing === alias) await k.deleteLink(ep.HostInterface);
-  else if (existing !== null) throw conflict(`host interface ${ep.HostInterface} exists and is not this endpoint's`);
-  await k.createVeth({
+  const spec: k.VethSpec = {
     host: ep.HostInterface,
     alias,
     bridge: net.Bridge,
@@ -79,10 +76,22 @@ export async function plug(ctx: Ctx, ep: Endpoint, ns: Namespace, ifname: string
     mac: ep.MacAddress,
     address: `${ep.IpAddress}/${ep.PrefixLength}`,
     gateway: ep.GatewayAddress,
-    // The first endpoint with a gateway provides the default route; later ones reach only their subnet.
-    defaultRoute: !(await k.hasDefaultRoute(ns.Name)),
+    // The first endpoint with a gateway provides the default route; later ones reach only their subnet. Routes in a
+    // namespace come only with its endpoints' links: with none attached there is none to ask the kernel about.
+    defaultRoute: ns.Endpoints.length === 0 || !(await k.hasDefaultRoute(ns.Name)),
     routes: routesOf(ep),
-  });
+  };
+  try {
+    await k.createVeth(spec);
+  } catch (e) {
+    // A stale host side (a crash after creating it) makes `link add` fail; remove it only if its alias says ours,
+    // then try again. Looked at only on failure: a fresh endpoint's name is new.
+    const existing = await k.linkAlias(ep.HostInterface);
+    if (existing === null) throw e;
+    if (existing !== alias) throw conflict(`host interface ${ep.HostInterface} exists and is not this endpoint's`);
+    await k.deleteLink(ep.HostInterface);
+    await k.createVeth(spec);
+  }
 }
 
 function routesOf(ep: Endpoint): Array<{ prefix: string; via: string }> {

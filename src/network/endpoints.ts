@@ -117,9 +117,14 @@ export async function modifyEndpoint(ctx: Ctx, ref: string, req: ModifyEndpointR
 
 export async function deleteEndpoint(ctx: Ctx, ref: string): Promise<void> {
   const ep = ctx.endpoint(ref);
-  const net = ctx.networks.get(ep.NetworkId)!;
   await removeBackendsFrom(ctx, ep.Id);
   if (ep.NamespaceId) await detachEndpoint(ctx, ep.Id);
+  await forgetEndpoint(ctx, ep);
+}
+
+/** The endpoint's elements, record, address and etc files; its link is gone already (or never was). */
+export async function forgetEndpoint(ctx: Ctx, ep: Endpoint): Promise<void> {
+  const net = ctx.networks.get(ep.NetworkId)!;
   await ctx.changeElems([], endpointElems(ep, net.Type));
   await ctx.store.remove('endpoints', ep.Id);
   ctx.endpoints.delete(ep.Id);

@@ -112,9 +112,19 @@ export async function listNetns(): Promise<string[]> {
   return (JSON.parse(r.stdout) as Array<{ name: string }>).map((x) => x.name);
 }
 
-export async function createNetns(name: string): Promise<void> {
+/** A netns with its loopback up; `loopback: false` leaves that to the caller's next batch in it (createVeth's). */
+export async function createNetns(name: string, o: { loopback?: boolean } = {}): Promise<void> {
   await run('ip', ['netns', 'add', name]);
-  await run('ip', ['-n', name, 'link', 'set', 'dev', 'lo', 'up']);
+  if (o.loopback !== false) await run('ip', ['-n', name, 'link', 'set', 'dev', 'lo', 'up']);
+}
+
+/**
+ * Host-side links, then namespaces, deleted by one ip process; each line is tried whatever happened to the one
+ * before (-force), and what is already gone is no error, as deleteLink and deleteNetns.
+ */
+export async function deleteLinksAndNetns(links: string[], netns: string[]): Promise<void> {
+  const lines = [...links.map((l) => `link del dev ${l}`), ...netns.map((n) => `netns delete ${n}`)];
+  if (lines.length) await run('ip', ['-force', '-batch', '-'], { input: lines.join('\n') + '\n', allowFail: true });
 }
 
 export async function deleteNetns(name: string): Promise<void> {

@@ -10,6 +10,7 @@ import { containerReachable, renderHosts, renderResolvConf } from './etc.js';
 import { addBackends, createLoadBalancer, deleteLoadBalancer, removeBackends } from './loadbalancers.js';
 import { createNetwork, deleteNetwork, ownsGateway } from './networks.js';
 import { purge, reconcile } from './reconcile.js';
+import { createSandbox, deleteSandbox } from './sandbox.js';
 import type {
   CreateEndpointRequest,
   CreateLoadBalancerRequest,
@@ -56,6 +57,12 @@ export class NetworkServiceImpl implements NetworkService {
   }
   deleteNamespace(id: string): Promise<void> {
     return this.locked(() => deleteNamespace(this.ctx, id));
+  }
+  createSandbox(endpoint?: { network: string; req: CreateEndpointRequest }): Promise<{ namespace: Namespace; endpoint?: Endpoint }> {
+    return this.locked(async () => copy(await createSandbox(this.ctx, endpoint)));
+  }
+  deleteSandbox(namespaceId: string | undefined, endpointIds: string[]): Promise<void> {
+    return this.locked(() => deleteSandbox(this.ctx, namespaceId, endpointIds));
   }
 
   createEndpoint(networkRef: string, req: CreateEndpointRequest): Promise<Endpoint> {
@@ -120,8 +127,10 @@ export class NetworkServiceImpl implements NetworkService {
     const ep = this.ctx.endpoint(endpointRef);
     const dir = join(this.ctx.runDir, 'etc', ep.Id);
     await mkdir(dir, { recursive: true });
-    await writeFileAtomic(join(dir, 'resolv.conf'), this.resolvConf(ep.Id), 0o644);
-    await writeFileAtomic(join(dir, 'hosts'), this.hosts(ep.Id), 0o644);
+    await Promise.all([
+      writeFileAtomic(join(dir, 'resolv.conf'), this.resolvConf(ep.Id), 0o644),
+      writeFileAtomic(join(dir, 'hosts'), this.hosts(ep.Id), 0o644),
+    ]);
     return [
       { hostPath: join(dir, 'resolv.conf'), containerPath: '/etc/resolv.conf' },
       { hostPath: join(dir, 'hosts'), containerPath: '/etc/hosts' },

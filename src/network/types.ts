@@ -176,6 +176,13 @@ export interface NetworkService {
   getNamespace(id: string): Namespace;
   /** Detaches its endpoints (they survive) and removes the netns. */
   deleteNamespace(id: string): Promise<void>;
+  /**
+   * createNamespace, and with `endpoint` createEndpoint and attach, as one operation (the independent steps side by
+   * side, fewer processes); on failure nothing of it is left.
+   */
+  createSandbox(endpoint?: { network: string; req: CreateEndpointRequest }): Promise<{ namespace: Namespace; endpoint?: Endpoint }>;
+  /** deleteEndpoint of each of `endpointIds` and deleteNamespace as one operation; what is already gone is no error. */
+  deleteSandbox(namespaceId: string | undefined, endpointIds: string[]): Promise<void>;
 
   createEndpoint(networkRef: string, req: CreateEndpointRequest): Promise<Endpoint>;
   listEndpoints(networkRef?: string): Endpoint[];

@@ -1,18 +1,24 @@
-// Loop devices and mounts through the host tools. Loop devices are always found by backing file
-// (`losetup -j`), never assumed by number, so nothing Silo did not attach is ever touched.
+// Loop devices and mounts through the host tools. Loop devices are always found by backing file (the kernel's own
+// record in /sys/block/loopN/loop/backing_file, as `losetup -j` reads it), never assumed by number, so nothing Silo
+// did not attach is ever touched.
 
-import { rmdir } from 'node:fs/promises';
+import { readdir, readFile, realpath, rmdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { run } from '../common/exec.js';
-import { isMounted } from './mountinfo.js';
+import { isMounted, readMounts } from './mountinfo.js';
 
-/** Loop devices currently backed by `file`. */
+/** Loop devices currently backed by `file`: read from sysfs, so finding none costs no process. */
 export async function loopsFor(file: string): Promise<string[]> {
-  const r = await run('losetup', ['-j', file], { allowFail: true });
-  if (r.code !== 0) return [];
-  return r.stdout
-    .split('\n')
-    .map((l) => /^(\/dev\/loop\d+):/.exec(l)?.[1])
-    .filter((x): x is string => x !== undefined);
+  // The kernel records the path it opened, symlinks resolved.
+  const want = await realpath(dirname(file)).then((d) => join(d, basename(file)), () => file);
+  const names = await readdir('/sys/block').catch(() => [] as string[]);
+  const found = await Promise.all(
+    names
+      .filter((n) => /^loop\d+$/.test(n))
+      // No backing_file: the device is unbound (or went away meanwhile).
+      .map(async (n) => ((await readFile(`/sys/block/${n}/loop/backing_file`, 'utf8').catch(() => '')).replace(/\n$/, '') === want ? `/dev/${n}` : undefined)),
+  );
+  return found.filter((x): x is string => x !== undefined).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
 }
 
 export async function attachLoop(file: string, readOnly = false): Promise<string> {
@@ -26,6 +32,18 @@ export async function detachLoops(file: string): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Unmount the mounts at `paths`, in that order (the first may sit on the second), with one `umount` for all; whatever
+ * stays mounted then goes through unmountAll's retries. A scratch mounted with `-o loop` frees its loop device as it
+ * is unmounted (autoclear).
+ */
+export async function unmountInOrder(paths: string[]): Promise<void> {
+  const mounted = new Set((await readMounts()).map((m) => m.mountPoint));
+  const targets = paths.filter((p) => mounted.has(p));
+  if (targets.length > 0) await run('umount', targets, { allowFail: true });
+  for (const p of paths) await unmountAll(p);
+}
 
 /** Unmount everything stacked at `path`. A plain umount first; lazy only if it stays busy. */
 export async function unmountAll(path: string): Promise<void> {

@@ -9,7 +9,7 @@ import { readJson, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { hexOf } from './digest.js';
-import { attachLoop, detachLoops, loopsFor, rmdirQuiet, unmountAll } from './loop.js';
+import { attachLoop, detachLoops, loopsFor, rmdirQuiet, unmountAll, unmountInOrder } from './loop.js';
 import { isMounted } from './mountinfo.js';
 import { formatScratch, ScratchPool } from './scratch-pool.js';
 
@@ -98,14 +98,12 @@ export class Scratch {
       const mnt = this.scratchMount(id);
       if (!(await isMounted(mnt))) {
         // A scratch made just now cannot have a loop device yet; one made earlier may (a daemon restart).
-        let dev = old ? (await loopsFor(file))[0] : undefined;
-        if (!dev) {
-          dev = await attachLoop(file);
-          undo.push(() => detachLoops(file));
-        }
+        const dev = old ? (await loopsFor(file))[0] : undefined;
         await mkdir(mnt, { recursive: true, mode: 0o700 });
         undo.push(() => rmdirQuiet(mnt));
-        await run('mount', ['-t', 'ext4', '-o', 'noinit_itable', dev, mnt]);
+        // Else mount attaches one itself (one process, not losetup then mount), with autoclear: it goes at the unmount.
+        if (!dev) undo.push(() => detachLoops(file));
+        await run('mount', ['-t', 'ext4', '-o', dev ? 'noinit_itable' : 'loop,noinit_itable', dev ?? file, mnt]);
         undo.push(() => unmountAll(mnt));
       }
       await mkdir(join(mnt, 'upper'), { recursive: true, mode: 0o755 });
@@ -129,8 +127,8 @@ export class Scratch {
   /** Overlay off, scratch off, loop detached, mount points gone; the scratch image stays. */
   async unmount(id: string): Promise<void> {
     this.check(id);
-    await unmountAll(this.rootfs(id));
-    await unmountAll(this.scratchMount(id));
+    // The overlay sits on the scratch: one umount takes both, in that order.
+    await unmountInOrder([this.rootfs(id), this.scratchMount(id)]);
     await detachLoops(this.image(id));
     await rmdirQuiet(this.rootfs(id));
     await rmdirQuiet(this.scratchMount(id));

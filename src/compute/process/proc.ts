@@ -17,13 +17,13 @@ export async function conmonAlive(pidFile: string): Promise<boolean> {
   return (await conmonPid(pidFile)) !== undefined;
 }
 
-/** Wait up to ms for the conmon to exit; true when it is gone. */
+/** Wait up to ms for the conmon to exit; true when it is gone. Looks again soon at first: it is usually on its way out. */
 export async function waitGone(pidFile: string, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
-  for (;;) {
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
     if (!(await conmonAlive(pidFile))) return true;
     if (Date.now() >= end) return false;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, delay));
   }
 }
 
