@@ -1,20 +1,24 @@
 // Stress, long: C concurrent clients × N lifecycles each (create with a published port on a port of its own, start, a
 // request through the port, exec, stop, remove) through the native API against a daemon of its own (the e2e harness'
 // TestDaemon: its own state dir, run dir, cgroup parent and network prefix). Reports errors, leaks (the harness' check
-// and `silo doctor`), lifecycle times, and the daemon's RSS over time — flat or not. Run as root:
+// and `silo doctor`), lifecycle times, the daemon's RSS over time, and its live heap (after a full GC, through the
+// SILO_DEBUG_MEMORY probe) — flat or not. RSS alone cannot tell: it carries garbage not yet collected and pages V8 and
+// malloc keep after a collection, so the verdict is the live heap's (the probe's full GCs, one per tenth of the run,
+// are part of the run the RSS figures describe). Run as root:
 //   npx tsc -p tsconfig.json && node dist/bench/stress.js [cycles=200] [clients=8]
 // Exit status 1 when there were errors or leaks.
 
 import { randomInt } from 'node:crypto';
 import { TestDaemon, leaks } from '../test/e2e/harness.js';
-import { percentile, rssGrowth, runStress } from '../test/e2e/stress-load.js';
+import { percentile, rssGrowth, runStress, slope } from '../test/e2e/stress-load.js';
 
 const cycles = Number(process.argv[2] ?? 200);
 const clients = Number(process.argv[3] ?? 8);
 const mb = (b: number) => (b / 1048576).toFixed(1);
+const signed = (b: number) => `${b >= 0 ? '+' : ''}${(b / 1048576).toFixed(2)}`;
 
 const d = new TestDaemon();
-await d.start();
+await d.start({ SILO_DEBUG_MEMORY: '1' });
 let failed = false;
 try {
   const total = clients * cycles;
@@ -27,6 +31,7 @@ try {
     cycles,
     portBase: randomInt(20000, 60000 - total),
     sampleMs: 2000,
+    runDir: d.runDir,
     onProgress: (done) => {
       if (done - shown >= total / 20 || done === total) {
         shown = done;
@@ -54,14 +59,26 @@ try {
   const last = r.rss[r.rss.length - 1];
   console.log(`  ${(last[0] / 1000).toFixed(0).padStart(6)} s  ${mb(last[1]).padStart(7)} MB (end)`);
   const g = rssGrowth(r.rss);
-  const flat = Math.abs(g.growth) < 0.1 * g.first;
-  console.log(`RSS median first quarter ${mb(g.first)} MB → last quarter ${mb(g.last)} MB: ${g.growth >= 0 ? '+' : ''}${mb(g.growth)} MB (${flat ? 'flat' : 'NOT flat'})`);
-  // The slope over the second half, once warm-up and the 5 minutes finished exec records are kept are behind us.
-  const half = r.rss.filter(([t]) => t >= r.wallMs / 2);
-  if (half.length > 1) {
-    const perK = ((half[half.length - 1][1] - half[0][1]) / (r.lifecycles / 2)) * 1000;
-    console.log(`RSS slope over the second half: ${perK >= 0 ? '+' : ''}${mb(perK)} MB per 1000 lifecycles`);
+  console.log(`RSS median first quarter ${mb(g.first)} MB → last quarter ${mb(g.last)} MB: ${signed(g.growth)} MB`);
+  // Slopes over the second half, once warm-up (optimised code, pools) is behind us, fitted by least squares rather
+  // than taken from two noisy points.
+  const rssHalf = r.rss.filter(([t]) => t >= r.wallMs / 2);
+  const rssPerK = slope(rssHalf) * (r.wallMs / r.lifecycles) * 1000;
+  console.log(`RSS slope over the second half: ${signed(rssPerK)} MB per 1000 lifecycles`);
+
+  console.log('\ndaemon after a full GC, by lifecycles done (MB):');
+  console.log('    done  heap used   of it code  data  heap total  external      RSS');
+  for (const h of r.heap) {
+    console.log(`  ${String(h.done).padStart(6)}  ${mb(h.heapUsed).padStart(9)}  ${mb(h.code).padStart(11)}  ${mb(h.heapUsed - h.code).padStart(4)}  ${mb(h.heapTotal).padStart(10)}  ${mb(h.external).padStart(8)}  ${mb(h.rss).padStart(7)}`);
   }
+  // The verdict is on the live data (heap used less compiled code): what a container, exec or connection left behind
+  // would add to. Optimised code grows for a while as more functions get hot, bounded by the program's size.
+  const half = r.heap.filter((h) => h.done >= r.lifecycles / 2);
+  const dataPerK = slope(half.map((h): [number, number] => [h.done, h.heapUsed - h.code])) * 1000;
+  const codePerK = slope(half.map((h): [number, number] => [h.done, h.code])) * 1000;
+  // Flat: under 100 bytes kept a lifecycle — one small object per container would show.
+  const flat = Math.abs(dataPerK) < 0.1 * 1048576;
+  console.log(`live data slope over the second half: ${signed(dataPerK)} MB per 1000 lifecycles (${flat ? 'flat' : 'NOT flat'}); compiled code: ${signed(codePerK)} MB per 1000`);
   failed = r.errors.length > 0 || left.length > 0 || leaked.length > 0 || doctor.code !== 0;
 } finally {
   const left = await d.teardown();

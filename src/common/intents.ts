@@ -5,6 +5,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from './atomic.js';
 import { newId } from './ids.js';
+import { byCodeUnits } from './order.js';
 
 export interface Intent {
   Id: string;
@@ -43,7 +44,7 @@ export class IntentLog {
       if (it) out.push(it);
       else await rm(join(this.dir, n), { force: true }); // torn or unreadable: nothing to act on
     }
-    return out.sort((a, b) => a.Started.localeCompare(b.Started));
+    return out.sort((a, b) => byCodeUnits(a.Started, b.Started));
   }
 
   clear(id: string): Promise<void> {

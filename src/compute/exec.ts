@@ -8,14 +8,25 @@ import { mergeEnv } from './resolve.js';
 import { StdioSession, type StdioClient } from './sessions.js';
 import type { ComputeSystemRecord, ExecRecord, ProcessParameters } from './types.js';
 
+/** How long a finished process' record is kept for clients that ask for its exit code. */
+const KEEP_FINISHED_MS = 5 * 60_000;
+
 export class ExecManager {
   private readonly execs = new Map<string, ExecRecord>();
+  /** The timers that forget finished records, by exec id. */
+  private readonly expiry = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly backend: IsolationBackend,
     private readonly events: EventBus,
     private readonly running: (ref: string) => ComputeSystemRecord,
-  ) {}
+  ) {
+    // A removed system's processes are of no more use to anyone: their records go with it, finished or not, rather
+    // than each holding memory for minutes after (a daemon doing many short-lived containers piled them up).
+    events.subscribe((e) => {
+      if (e.Type === 'system' && e.Action === 'destroy') this.forgetSystem(e.Id);
+    });
+  }
 
   create(ref: string, p: ProcessParameters): ExecRecord {
     const rec = this.running(ref);
@@ -66,20 +77,42 @@ export class ExecManager {
     } else {
       r.attachment.onOutput(() => {});
     }
+    const { Id: systemId, Name: name } = rec;
     void r.exit.then(
       (st) => {
         x.Running = false;
         x.ExitCode = st.exitCode;
-        this.events.publish('system', 'exec_die', rec.Id, { execID: x.Id, exitCode: String(st.exitCode) }, rec.Name);
-        // Keep finished exec records a while for clients that ask for the exit code, then forget them.
-        setTimeout(() => this.execs.delete(x.Id), 5 * 60_000).unref();
+        this.events.publish('system', 'exec_die', systemId, { execID: x.Id, exitCode: String(st.exitCode) }, name);
+        this.expire(x.Id);
       },
       () => {
         x.Running = false;
         x.ExitCode = 126;
+        this.expire(x.Id);
       },
     );
     return session;
+  }
+
+  /** Keep a finished record a while for clients that ask for the exit code, then forget it. */
+  private expire(execId: string): void {
+    if (!this.execs.has(execId)) return; // its system is gone already
+    this.expiry.set(
+      execId,
+      setTimeout(() => {
+        this.execs.delete(execId);
+        this.expiry.delete(execId);
+      }, KEEP_FINISHED_MS).unref(),
+    );
+  }
+
+  private forgetSystem(systemId: string): void {
+    for (const [id, x] of this.execs) {
+      if (x.SystemId !== systemId) continue;
+      this.execs.delete(id);
+      clearTimeout(this.expiry.get(id));
+      this.expiry.delete(id);
+    }
   }
 
   async resize(execId: string, rows: number, cols: number): Promise<void> {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic.js';
 import { invalid, notFound } from '../common/errors.js';
 import type { ComputeSystemRecord } from './types.js';
+import { byCodeUnits } from '../common/order.js';
 
 export class SystemStore {
   private readonly byId = new Map<string, ComputeSystemRecord>();
@@ -27,7 +28,7 @@ export class SystemStore {
   }
 
   all(): ComputeSystemRecord[] {
-    return [...this.byId.values()].sort((a, b) => b.Created.localeCompare(a.Created));
+    return [...this.byId.values()].sort((a, b) => byCodeUnits(b.Created, a.Created));
   }
 
   has(id: string): boolean {

@@ -120,6 +120,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
 /** `silo daemon`: runs until SIGINT or SIGTERM, then stops serving; the containers go on. */
 export async function runDaemon(o: DaemonOptions): Promise<void> {
+  if (process.env.SILO_DEBUG_MEMORY === '1') (await import('./memprobe.js')).installMemoryProbe(o.runDir);
   let d: Daemon;
   try {
     d = await startDaemon(o);

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import * as tar from 'tar-stream';
 import { run } from '../common/exec.js';
+import { byCodeUnits } from '../common/order.js';
 
 export const BUSYBOX = '/bin/busybox';
 export const BASE_NAME = 'busybox:latest';
@@ -47,7 +48,7 @@ export async function busyboxTar(): Promise<tar.Pack> {
       if (!dirs.has(d)) dirs.set(d, 0o755);
     }
   }
-  for (const [d, mode] of [...dirs].sort((x, y) => x[0].localeCompare(y[0]))) {
+  for (const [d, mode] of [...dirs].sort((x, y) => byCodeUnits(x[0], y[0]))) {
     pack.entry({ ...base, name: d, type: 'directory', mode });
   }
   pack.entry({ ...base, name: 'bin/busybox', type: 'file', mode: 0o755 }, bin);

@@ -19,6 +19,7 @@ import { faultPoint } from '../common/fault.js';
 import { pruneImages, sweepLayers, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
 import type { HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
+import { byCodeUnits } from '../common/order.js';
 
 const META = 'meta';
 
@@ -49,7 +50,7 @@ export class Storage implements StorageService {
 
   async listImages(): Promise<Image[]> {
     const docs = await this.images.all();
-    docs.sort((a, b) => b.oci.created.localeCompare(a.oci.created) || a.id.localeCompare(b.id));
+    docs.sort((a, b) => byCodeUnits(b.oci.created, a.oci.created) || byCodeUnits(a.id, b.id));
     return Promise.all(docs.map((d) => this.toImage(d)));
   }
 

@@ -1,8 +1,11 @@
 // The stress workload shared by bench/stress.ts (long) and test/e2e/reliability-stress.test.ts (short): C concurrent
 // clients, each doing N full lifecycles through the native API — create with a published port, start, a request
-// through that port, exec, stop, remove — while the daemon's RSS is sampled.
+// through that port, exec, stop, remove — while the daemon's RSS is sampled (and its live heap, when it runs with
+// SILO_DEBUG_MEMORY=1).
 
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { call, execIn, rssOf } from './native-client.js';
 
@@ -15,6 +18,10 @@ export interface StressOptions {
   portBase: number;
   /** RSS sampling period, ms. */
   sampleMs?: number;
+  /** The daemon's run dir, when it runs with SILO_DEBUG_MEMORY=1: its live heap is then probed (after a full GC). */
+  runDir?: string;
+  /** Probe the live heap after every this many lifecycles (default: a tenth of the run), and at the start and end. */
+  heapEvery?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -25,6 +32,8 @@ export interface StressResult {
   durations: number[];
   /** [ms since start, RSS bytes]. */
   rss: [number, number][];
+  /** The daemon's figures after a full GC, by lifecycles done, when runDir was given. */
+  heap: HeapSample[];
   wallMs: number;
 }
 
@@ -81,6 +90,13 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   const errors: string[] = [];
   const durations: number[] = [];
   const total = o.clients * o.cycles;
+  const heap: HeapSample[] = [];
+  const probe = async (done: number) => {
+    if (o.runDir) await liveHeap(o.runDir, o.daemonPid).then((f) => heap.push({ ...f, done }), (e) => errors.push(`memory probe: ${(e as Error).message}`));
+  };
+  const every = Math.max(1, o.heapEvery ?? Math.round(total / 10));
+  let probing = Promise.resolve();
+  await probe(0);
   const client = async (c: number) => {
     for (let i = 0; i < o.cycles; i++) {
       const t = performance.now();
@@ -91,7 +107,9 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
         errors.push(`${name}: ${(e as Error).message}`);
       }
       durations.push(performance.now() - t);
-      o.onProgress?.(durations.length, total);
+      const done = durations.length;
+      if (done % every === 0 && done < total) probing = probing.then(() => probe(done));
+      o.onProgress?.(done, total);
     }
   };
   try {
@@ -99,8 +117,54 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   } finally {
     clearInterval(sampler);
   }
-  rss.push([Math.round(performance.now() - t0), await rssOf(o.daemonPid)]);
-  return { lifecycles: total, errors, durations, rss, wallMs: performance.now() - t0 };
+  const wallMs = performance.now() - t0;
+  rss.push([Math.round(wallMs), await rssOf(o.daemonPid)]);
+  await probing;
+  await probe(total);
+  return { lifecycles: total, errors, durations, rss, heap, wallMs };
+}
+
+export interface HeapSample {
+  /** Lifecycles done when it was taken. */
+  done: number;
+  /**
+   * Bytes: live objects in V8's heap, of which compiled code and its metadata (it grows for a while as more functions
+   * get optimised), the heap's committed size, memory outside it (buffers), the process' RSS.
+   */
+  heapUsed: number;
+  code: number;
+  heapTotal: number;
+  external: number;
+  rss: number;
+}
+
+/** The daemon's memory figures after a full GC: SIGUSR2 to a daemon started with SILO_DEBUG_MEMORY=1 (src/host/memprobe.ts). */
+export async function liveHeap(runDir: string, pid: number): Promise<Omit<HeapSample, 'done'> & { seq: number }> {
+  const path = join(runDir, 'memory.json');
+  const read = async () => JSON.parse(await readFile(path, 'utf8').catch(() => '{"seq":0}'));
+  const before = (await read()).seq;
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const f = await read();
+    if (f.seq > before) return f;
+  }
+  throw new Error('the daemon did not answer the memory probe (is SILO_DEBUG_MEMORY=1 set?)');
+}
+
+/** Least-squares slope of y over x. */
+export function slope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
+  return sxx ? sxy / sxx : 0;
 }
 
 /** Growth of RSS from the first quarter of the samples to the last (medians, so one GC pause does not decide). */

@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '../../host/services.js';
 import { VERSION } from '../../host/version.js';
+import { lazyCompilers } from '../lazy-compilers.js';
 import { BuildCache } from './build/cache.js';
 import { buildRoutes } from './build/routes.js';
 import type { Ctx } from './ctx.js';
@@ -34,6 +35,8 @@ export function buildDockerApi(svc: Services): FastifyInstance {
     forceCloseConnections: true,
     exposeHeadRoutes: false,
     rewriteUrl: (req) => stripVersion(req.url ?? '/'),
+    // Validators and serializers are compiled on a route's first request, not all at start (lazy-compilers.ts).
+    schemaController: { compilersFactory: lazyCompilers() },
   });
   // The front door's own state lives under the daemon's state dir, which is known only once info() answers.
   const x = { svc, dropVolumes: new Set<string>(), stats: new StatsSampler(svc) } as Ctx;

@@ -3,6 +3,7 @@
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Services } from '../../host/services.js';
+import { lazyCompilers } from '../lazy-compilers.js';
 import { toHttpError } from './errors.js';
 import { systemRoutes } from './routes-systems.js';
 import { imageRoutes } from './routes-images.js';
@@ -18,6 +19,8 @@ export function buildNativeApi(svc: Services): FastifyInstance {
     forceCloseConnections: true,
     // A wrong type or an unknown field is the client's error to hear about, not something to coerce or drop.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Validators and serializers are compiled on a route's first request, not all at start (lazy-compilers.ts).
+    schemaController: { compilersFactory: lazyCompilers() },
   });
   // Clients often send a JSON content type with an empty body on POSTs that take none; that is no error.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
