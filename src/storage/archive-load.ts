@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { exhausted, internal, invalid } from '../common/errors.js';
-import type { ByteSource } from './extract.js';
+import { feedTar, type ByteSource } from './extract.js';
 import type { OciImageConfig } from './images.js';
 import { asBuffer, GUNZIP_CHUNK } from './input.js';
 import { cleanEntryPath } from './paths.js';
@@ -100,29 +100,6 @@ async function* gunzipIfNeeded(src: ByteSource): AsyncGenerator<Buffer> {
   } else yield* rest();
 }
 
-/** Write `src` into the tar parser `ex` with back-pressure; ends it, or destroys it with the source's error. */
-async function feed(src: AsyncIterable<Buffer>, ex: ReturnType<typeof tar.extract>): Promise<void> {
-  const drained = () =>
-    new Promise<void>((res) => {
-      const done = () => {
-        ex.off('drain', done);
-        ex.off('close', done);
-        res();
-      };
-      ex.on('drain', done);
-      ex.on('close', done);
-    });
-  try {
-    for await (const chunk of src) {
-      if (ex.destroyed) return;
-      if (!ex.write(chunk)) await drained();
-    }
-    if (!ex.destroyed) ex.end(undefined);
-  } catch (e) {
-    ex.destroy(e as Error);
-  }
-}
-
 type Entry = AsyncIterable<Uint8Array> & { header: tar.Header; resume(): void };
 type Prepared<T> = { layer: T; uses: number; taken: boolean } | { error: unknown };
 
@@ -181,7 +158,7 @@ export async function stageArchive<T = never>(input: ByteSource, tmpRoot: string
   };
   try {
     const extract = tar.extract();
-    const feeding = feed(gunzipIfNeeded(input), extract);
+    const feeding = feedTar(gunzipIfNeeded(input), extract);
     try {
       let n = 0;
       let total = 0;

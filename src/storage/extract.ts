@@ -283,12 +283,12 @@ async function drain(e: Entry): Promise<void> {
   }
 }
 
-/** Extract `input` (tar or tar.gz) into the existing empty directory `dest`. Throws on any refusal. */
-export async function extractLayer(input: ByteSource, dest: string, caps: Caps): Promise<ExtractResult> {
-  const meter = new MeteredInput(caps);
-  const ex = tar.extract();
-  let feedErr: unknown;
-  const waitDrain = () =>
+/**
+ * Write `src` into the tar parser `ex` with back-pressure and end it; on the source's error, destroy the parser and
+ * resolve with that error (the caller decides whether it or the parser's own error is the one to report).
+ */
+export async function feedTar(src: AsyncIterable<Uint8Array>, ex: ReturnType<typeof tar.extract>): Promise<unknown> {
+  const drained = () =>
     new Promise<void>((res) => {
       if (ex.destroyed) return res();
       const done = () => {
@@ -299,18 +299,27 @@ export async function extractLayer(input: ByteSource, dest: string, caps: Caps):
       ex.on('drain', done);
       ex.on('close', done);
     });
-  const feeding = (async () => {
-    try {
-      for await (const chunk of meter.chunks(input)) {
-        if (ex.destroyed) break;
-        if (!ex.write(chunk)) await waitDrain();
-      }
-      if (!ex.destroyed) ex.end(undefined);
-    } catch (err) {
-      feedErr = err;
-      ex.destroy(err as Error);
+  try {
+    for await (const chunk of src) {
+      if (ex.destroyed) break;
+      if (!ex.write(chunk)) await drained();
     }
-  })();
+    if (!ex.destroyed) ex.end(undefined);
+    return undefined;
+  } catch (err) {
+    ex.destroy(err as Error);
+    return err;
+  }
+}
+
+/** Extract `input` (tar or tar.gz) into the existing empty directory `dest`. Throws on any refusal. */
+export async function extractLayer(input: ByteSource, dest: string, caps: Caps): Promise<ExtractResult> {
+  const meter = new MeteredInput(caps);
+  const ex = tar.extract();
+  let feedErr: unknown;
+  const feeding = feedTar(meter.chunks(input), ex).then((e) => {
+    feedErr = e;
+  });
   const x = new Extractor(dest, caps);
   let current = '';
   try {
