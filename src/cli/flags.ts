@@ -1,7 +1,7 @@
 // Pure parsing of docker-style flags and building the create document. No I/O: callers pass file texts and env.
 
 import type { CreateSystemRequest, Networking, ProcessParameters } from '../compute/types.js';
-import type { MappedDirectory } from '../compute/process/types.js';
+import type { MappedDirectory } from '../compute/types.js';
 import type { CreateLoadBalancerRequest, CreateNetworkRequest, NetworkType, Protocol } from '../network/types.js';
 import { CliError } from './errors.js';
 

@@ -13,7 +13,7 @@ import { badState, invalid, SiloError } from '../common/errors.js';
 
 const notFound = (m: string) => new SiloError('NotFound', 'SILO_NOT_FOUND', m);
 import type { StorageService } from '../storage/types.js';
-import type { MappedDirectory } from './process/types.js';
+import type { MappedDirectory } from './backend.js';
 import type { ComputeService } from './service.js';
 
 export interface RootView {

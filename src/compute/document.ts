@@ -7,7 +7,7 @@ import { invalid } from '../common/errors.js';
 import type { Image } from '../storage/types.js';
 import { resourcesOf } from './resolve.js';
 import { normalizeSignal } from './signals.js';
-import type { ComputeSystemDocument, CreateSystemRequest } from './types.js';
+import type { ComputeSystemDocument, CreateSystemRequest, Isolation } from './types.js';
 
 export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
 /** The init `Init: true` runs as PID 1: Debian's statically linked tini, bound read-only into the container. */
@@ -15,13 +15,14 @@ export const INIT_BINARY = '/usr/bin/tini-static';
 export const INIT_PATH = '/sbin/docker-init';
 const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
 
-export function buildDocument(id: string, req: CreateSystemRequest, image: Image): ComputeSystemDocument {
+/** `defaultIsolation`: the mode a request that names none gets (the host's first backend). */
+export function buildDocument(id: string, req: CreateSystemRequest, image: Image, defaultIsolation: Isolation = 'process'): ComputeSystemDocument {
   const d = req.Document ?? {};
   const c = d.Container ?? {};
   return {
     Owner: d.Owner ?? 'silo',
     SchemaVersion: { Major: 2, Minor: 1 },
-    Isolation: d.Isolation ?? 'process',
+    Isolation: d.Isolation ?? defaultIsolation,
     Container: {
       GuestOs: { HostName: c.GuestOs?.HostName || id.slice(0, 12) },
       Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES },
@@ -41,9 +42,9 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
   };
 }
 
-export async function validateDocument(doc: ComputeSystemDocument): Promise<void> {
-  if (doc.Isolation === 'vm') throw invalid('isolation "vm" is not available yet on this host; use "process"');
-  if (doc.Isolation !== 'process') throw invalid(`unknown isolation ${JSON.stringify(doc.Isolation)}: use "process"`);
+/** `isolations`: the modes this daemon has a backend for. */
+export async function validateDocument(doc: ComputeSystemDocument, isolations: readonly string[]): Promise<void> {
+  checkIsolation(doc.Isolation, isolations);
   if (doc.StopSignal) normalizeSignal(doc.StopSignal);
   resourcesOf(doc.Container);
   const rp = doc.RestartPolicy;
@@ -67,6 +68,13 @@ export async function validateDocument(doc: ComputeSystemDocument): Promise<void
       throw invalid(`invalid mount: host path ${m.HostPath} does not exist`);
     }
   }
+}
+
+export function checkIsolation(isolation: unknown, isolations: readonly string[]): void {
+  if (typeof isolation === 'string' && isolations.includes(isolation)) return;
+  const use = isolations.map((i) => JSON.stringify(i)).join(' or ');
+  if (isolation === 'vm' || isolation === 'process') throw invalid(`isolation "${isolation}" is not available on this host; use ${use}`);
+  throw invalid(`unknown isolation ${JSON.stringify(isolation)}: use ${use}`);
 }
 
 /** HCS Modify on a document: memory, processor and pids limits, or docker's restart policy. Pure; validate after. */

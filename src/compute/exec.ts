@@ -3,7 +3,7 @@
 import { invalid, notFound } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import type { EventBus } from '../host/events.js';
-import type { IsolationBackend } from './process/types.js';
+import { backendFor, type Backends } from './backend.js';
 import { mergeEnv } from './resolve.js';
 import { StdioSession, type StdioClient } from './sessions.js';
 import type { ComputeSystemRecord, ExecRecord, ProcessParameters } from './types.js';
@@ -17,7 +17,7 @@ export class ExecManager {
   private readonly expiry = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    private readonly backend: IsolationBackend,
+    private readonly backends: Backends,
     private readonly events: EventBus,
     private readonly running: (ref: string) => ComputeSystemRecord,
   ) {
@@ -52,7 +52,7 @@ export class ExecManager {
     x.Running = true;
     let r;
     try {
-      r = await this.backend.exec(rec.Id, {
+      r = await backendFor(this.backends, rec.Document.Isolation, rec.Name).exec(rec.Id, {
         execId: x.Id,
         process: {
           args: p.CommandArgs,
@@ -117,6 +117,7 @@ export class ExecManager {
 
   async resize(execId: string, rows: number, cols: number): Promise<void> {
     const x = this.get(execId);
-    await this.backend.resize(x.SystemId, x.Id, rows, cols);
+    const rec = this.running(x.SystemId);
+    await backendFor(this.backends, rec.Document.Isolation, rec.Name).resize(x.SystemId, x.Id, rows, cols);
   }
 }

@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { invalid } from '../common/errors.js';
 import type { ImageConfig } from '../storage/types.js';
-import type { Resources } from './process/types.js';
+import type { Resources } from './backend.js';
 import type { ComputeSystemDocument, ComputeSystemRecord } from './types.js';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

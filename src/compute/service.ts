@@ -1,5 +1,6 @@
 // The compute service (HCS's role): owns every compute system and its processes. It asks the storage service for a
-// mounted root and the isolation backend for the silo and job; it is the one writer of system records.
+// root and the system's isolation backend (one per isolation mode, chosen by the document's `Isolation` and recorded
+// with it) for the silo and job; it is the one writer of system records.
 
 import { conflict, invalid, isSiloError, oneLine, SiloError } from '../common/errors.js';
 import { newId } from '../common/ids.js';
@@ -8,7 +9,7 @@ import { faultPoint } from '../common/fault.js';
 import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../host/events.js';
 import type { StorageService } from '../storage/types.js';
-import type { ExitStatus, IsolationBackend, LogEntry } from './process/types.js';
+import { backendFor, type Backends, type ExitStatus, type Isolation, type IsolationBackend, type LogEntry } from './backend.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
 import { buildDocument, INIT_BINARY, INIT_PATH, modifiedDocument, validateDocument } from './document.js';
 import { StdioSession, type StdioClient } from './sessions.js';
@@ -26,7 +27,8 @@ export { DEFAULT_SCRATCH_BYTES } from './document.js';
 export interface ComputeOptions {
   store: SystemStore;
   storage: StorageService;
-  backend: IsolationBackend;
+  /** One backend per isolation mode; a document without `Isolation` gets the first. */
+  backends: Backends;
   network: NetworkService;
   intents: IntentLog;
   events: EventBus;
@@ -40,7 +42,7 @@ export class ComputeService {
   private readonly intents: IntentLog;
   private readonly store: SystemStore;
   private readonly storage: StorageService;
-  private readonly backend: IsolationBackend;
+  private readonly backends: Backends;
   private readonly events: EventBus;
   private readonly log: (m: string) => void;
   /** Clients attached before start, per system. */
@@ -53,12 +55,23 @@ export class ComputeService {
   constructor(o: ComputeOptions) {
     this.store = o.store;
     this.storage = o.storage;
-    this.backend = o.backend;
+    if (o.backends.size === 0) throw new Error('the compute service needs at least one isolation backend');
+    this.backends = o.backends;
     this.events = o.events;
     this.log = o.log;
     this.networking = new SystemNetworking(o.network);
     this.intents = o.intents;
-    this.execs = new ExecManager(this.backend, this.events, (ref) => this.runningRecord(ref));
+    this.execs = new ExecManager(this.backends, this.events, (ref) => this.runningRecord(ref));
+  }
+
+  /** The isolation modes this host offers, the default first. */
+  isolations(): Isolation[] {
+    return [...this.backends.keys()];
+  }
+
+  /** The backend a system was created with (its document records the mode). */
+  backendOf(rec: ComputeSystemRecord): IsolationBackend {
+    return backendFor(this.backends, rec.Document.Isolation, rec.Name);
   }
 
   list(all: boolean): ComputeSystemRecord[] {
@@ -74,8 +87,8 @@ export class ComputeService {
     if (name !== undefined && !NAME_RE.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const image = await this.storage.getImage(req.Image);
     const id = newId();
-    const doc = buildDocument(id, req, image);
-    await validateDocument(doc);
+    const doc = buildDocument(id, req, image, this.isolations()[0]);
+    await validateDocument(doc, this.isolations());
     const scratch = doc.Container.Storage.ScratchSizeInBytes!;
     const init = resolveInit(doc, image.config);
 
@@ -125,7 +138,7 @@ export class ComputeService {
     const rec = this.store.find(ref);
     if (isActive(rec.State)) {
       const s = new StdioSession(client);
-      s.connect(await this.backend.attach(rec.Id));
+      s.connect(await this.backendOf(rec).attach(rec.Id));
       return s;
     }
     const set = this.pending.get(rec.Id) ?? new Set();
@@ -145,14 +158,15 @@ export class ComputeService {
       const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id), this.networking.runtime(doc.Container.Networking)]);
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
+      const backend = this.backendOf(rec);
       const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
       let pid: number;
       try {
         if (runtime.status === 'rejected') throw runtime.reason;
         const net = runtime.value;
         // A stopped system's last run left runtime state behind; its log stays.
-        if (rec.State === 'Stopped') await this.backend.delete(rec.Id, { force: true, keepLogs: true });
-        ({ pid } = await this.backend.create({
+        if (rec.State === 'Stopped') await backend.delete(rec.Id, { force: true, keepLogs: true });
+        ({ pid } = await backend.create({
           id: rec.Id,
           name: rec.Name,
           rootfs: root.rootfs,
@@ -168,11 +182,11 @@ export class ComputeService {
           etcFiles: net.etcFiles,
         }));
         faultPoint('start.after-runtime-create');
-        for (const s of this.pending.get(rec.Id) ?? []) s.connect(await this.backend.attach(rec.Id));
+        for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));
         this.pending.delete(rec.Id);
-        await this.backend.start(rec.Id);
+        await backend.start(rec.Id);
       } catch (e) {
-        await this.backend.delete(rec.Id, { force: true, keepLogs: true }).catch(() => {});
+        await backend.delete(rec.Id, { force: true, keepLogs: true }).catch(() => {});
         for (const s of this.pending.get(rec.Id) ?? []) s.end();
         this.pending.delete(rec.Id);
         await done();
@@ -196,10 +210,13 @@ export class ComputeService {
   watchExit(id: string): void {
     if (this.watching.has(id)) return;
     this.watching.add(id);
-    this.backend.waitExit(id).then(
-      (st) => this.recordExit(id, st),
-      (e) => this.log(`wait for ${id.slice(0, 12)} failed: ${oneLine(e)}`),
-    ).finally(() => this.watching.delete(id));
+    Promise.resolve()
+      .then(() => this.backendOf(this.store.find(id)).waitExit(id))
+      .then(
+        (st) => this.recordExit(id, st),
+        (e) => this.log(`wait for ${id.slice(0, 12)} failed: ${oneLine(e)}`),
+      )
+      .finally(() => this.watching.delete(id));
   }
 
   /** The init process has ended: record it, release the mounts, tell waiters, auto-remove. */
@@ -289,7 +306,7 @@ export class ComputeService {
     const exited = this.wait(rec.Id, 'next-exit');
     if (rec.State === 'Paused') await this.resume(rec.Id).catch(() => {});
     if (timeout > 0) {
-      await this.backend.kill(rec.Id, sig).catch(() => {});
+      await this.backendOf(rec).kill(rec.Id, sig).catch(() => {});
       const t = await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
       if (t) return;
     }
@@ -302,8 +319,9 @@ export class ComputeService {
     await this.markStoppedByUser(rec.Id);
     if (!isActive(rec.State)) return;
     const exited = this.wait(rec.Id, 'next-exit');
-    if (rec.State === 'Paused') await this.backend.resume(rec.Id).catch(() => {});
-    await this.backend.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+    const backend = this.backendOf(rec);
+    if (rec.State === 'Paused') await backend.resume(rec.Id).catch(() => {});
+    await backend.kill(rec.Id, 'SIGKILL', true).catch(() => {});
     this.watchExit(rec.Id);
     await exited;
   }
@@ -338,24 +356,24 @@ export class ComputeService {
     const rec = this.store.find(ref);
     check('signal', rec.State, rec.Name);
     const sig = normalizeSignal(signal);
-    await this.backend.kill(rec.Id, sig);
+    await this.backendOf(rec).kill(rec.Id, sig);
     this.events.publish('system', 'kill', rec.Id, { signal: sig }, rec.Name);
   }
 
   pause(ref: string): Promise<void> {
-    return this.transition(ref, 'pause', 'Paused', (id) => this.backend.pause(id));
+    return this.transition(ref, 'pause', 'Paused', (rec) => this.backendOf(rec).pause(rec.Id));
   }
 
   resume(ref: string): Promise<void> {
-    return this.transition(ref, 'resume', 'Running', (id) => this.backend.resume(id), 'unpause');
+    return this.transition(ref, 'resume', 'Running', (rec) => this.backendOf(rec).resume(rec.Id), 'unpause');
   }
 
-  private async transition(ref: string, op: 'pause' | 'resume', to: 'Paused' | 'Running', act: (id: string) => Promise<void>, event: string = op): Promise<void> {
+  private async transition(ref: string, op: 'pause' | 'resume', to: 'Paused' | 'Running', act: (rec: ComputeSystemRecord) => Promise<void>, event: string = op): Promise<void> {
     const id = this.store.find(ref).Id;
     await this.lock.run(id, async () => {
       const rec = this.store.find(id);
       check(op, rec.State, rec.Name);
-      await act(id);
+      await act(rec);
       rec.State = to;
       await this.store.save(rec);
       this.events.publish('system', event, id, {}, rec.Name);
@@ -369,9 +387,9 @@ export class ComputeService {
       const rec = this.store.find(id);
       check('modify', rec.State, rec.Name);
       const doc = modifiedDocument(rec.Document, req);
-      await validateDocument(doc);
+      await validateDocument(doc, this.isolations());
       // Limits change live; a restart policy only matters at the next exit.
-      if (isActive(rec.State) && req.ResourcePath.startsWith('Container/')) await this.backend.update(id, resourcesOf(doc.Container));
+      if (isActive(rec.State) && req.ResourcePath.startsWith('Container/')) await this.backendOf(rec).update(id, resourcesOf(doc.Container));
       rec.Document = doc;
       await this.store.save(rec);
       this.events.publish('system', 'update', id, {}, rec.Name);
@@ -382,10 +400,10 @@ export class ComputeService {
     const rec = this.store.find(ref);
     const out: SystemProperties = {};
     for (const t of types) {
-      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.backend.statistics(rec.Id) : undefined;
+      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.backendOf(rec).statistics(rec.Id) : undefined;
       else if (t === 'ProcessList') {
         if (!isActive(rec.State)) throw new SiloError('FailedPrecondition', 'SILO_INVALID_STATE', `container ${rec.Name} is not running (state ${rec.State})`);
-        out.ProcessList = await this.backend.processList(rec.Id);
+        out.ProcessList = await this.backendOf(rec).processList(rec.Id);
       } else throw invalid(`unknown property type ${JSON.stringify(t)}: use Statistics or ProcessList`);
     }
     return out;
@@ -414,7 +432,9 @@ export class ComputeService {
    */
   async purge(id: string): Promise<void> {
     const rec = this.store.has(id) ? this.store.find(id) : undefined;
-    await this.backend.delete(id, { force: true });
+    // Without a record (a create rolled back before its record was written) any backend may hold a piece of it.
+    const backends = rec ? [this.backendOf(rec)] : [...this.backends.values()];
+    for (const b of backends) await b.delete(id, { force: true });
     faultPoint('remove.after-runtime-delete');
     // With no process left, the network and the root come apart independently.
     const [net, root] = await Promise.allSettled([
@@ -439,13 +459,13 @@ export class ComputeService {
   async logs(ref: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {
     const rec = this.store.find(ref);
     // Following a stopped system's log would never end: its monitor is gone.
-    await this.backend.readLogs(rec.Id, { ...opts, follow: opts.follow && isActive(rec.State) }, onEntry, signal);
+    await this.backendOf(rec).readLogs(rec.Id, { ...opts, follow: opts.follow && isActive(rec.State) }, onEntry, signal);
   }
 
   async resize(ref: string, rows: number, cols: number): Promise<void> {
     const rec = this.store.find(ref);
     check('resize', rec.State, rec.Name);
-    await this.backend.resize(rec.Id, undefined, rows, cols);
+    await this.backendOf(rec).resize(rec.Id, undefined, rows, cols);
   }
 
   /** `network connect`: one more endpoint in the system's namespace. */

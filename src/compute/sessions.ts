@@ -1,7 +1,7 @@
 // Stdio sessions between a front door's client and a process' monitor. A client may attach before the process
 // exists (attach, then start, as docker's CLI does); its stdin is held until the monitor is connected.
 
-import type { Attachment } from './process/types.js';
+import type { Attachment } from './backend.js';
 
 export interface StdioClient {
   wantStdin: boolean;

@@ -1,8 +1,6 @@
 // Compute systems as documents shaped after HCS schema 2.1 (../shared/reference/hcs-hns.md §1).
 
-import type { MappedDirectory, ProcessInfo, Statistics } from './process/types.js';
-
-export type Isolation = 'process' | 'vm';
+import type { Isolation, MappedDirectory, ProcessInfo, Statistics } from './backend.js';
 
 /** States of a compute system; transitions are in state.ts. */
 export type SystemState = 'Created' | 'Running' | 'Paused' | 'Stopped';
@@ -108,4 +106,4 @@ export interface SystemProperties {
   ProcessList?: ProcessInfo[];
 }
 
-export type { Statistics, ProcessInfo };
+export type { Isolation, MappedDirectory, Statistics, ProcessInfo };

@@ -12,6 +12,7 @@ import { run } from '../common/exec.js';
 import { oneLine, SiloError } from '../common/errors.js';
 import { openProcessIsolation } from '../compute/process/index.js';
 import { ComputeService } from '../compute/service.js';
+import type { Isolation, IsolationBackend } from '../compute/backend.js';
 import { SystemStore } from '../compute/store.js';
 import { openStorage } from '../storage/index.js';
 import { openNetworkService } from '../network/index.js';
@@ -46,15 +47,18 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await refuseSecondDaemon(socketPath);
 
   const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage') });
-  const backend = await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent });
+  // One backend per isolation mode this host offers; the first is the default.
+  const backends = new Map<Isolation, IsolationBackend>([
+    ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent })],
+  ]);
   // Kernel objects of the network service carry the cgroup parent's name too (silo, or a test's silo-test-…).
   const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log });
   const events = new EventBus();
   const store = new SystemStore(join(o.stateDir, 'systems'));
   const intents = new IntentLog(join(o.stateDir, 'intents'));
-  const compute = new ComputeService({ store, storage, backend, network, intents, events, log });
+  const compute = new ComputeService({ store, storage, backends, network, intents, events, log });
 
-  const r = await recover(store, intents, compute, backend, storage, { transientOwners: [BUILD_OWNER] }, log);
+  const r = await recover(store, intents, compute, backends, storage, { transientOwners: [BUILD_OWNER] }, log);
   if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
     log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.rolledBack} interrupted operations undone, ${r.orphansRemoved} orphans removed`);
   }
@@ -81,8 +85,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         Paused: all.filter((s) => s.State === 'Paused').length,
         Stopped: all.filter((s) => s.State === 'Stopped' || s.State === 'Created').length,
         Images: (await storage.listImages()).length,
-        Isolation: ['process'],
-        DefaultIsolation: 'process',
+        Isolation: compute.isolations(),
+        DefaultIsolation: compute.isolations()[0],
         StateDir: o.stateDir,
         RunDir: o.runDir,
         CgroupParent: o.cgroupParent,

@@ -3,7 +3,7 @@
 
 import { oneLine } from '../common/errors.js';
 import type { IntentLog } from '../common/intents.js';
-import type { IsolationBackend } from '../compute/process/types.js';
+import { backendFor, type Backends } from '../compute/backend.js';
 import type { ComputeService } from '../compute/service.js';
 import type { SystemStore } from '../compute/store.js';
 import type { StorageService } from '../storage/types.js';
@@ -22,7 +22,7 @@ export interface RecoveryOptions {
   transientOwners: string[];
 }
 
-export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backend: IsolationBackend, storage: StorageService, o: RecoveryOptions, log: (m: string) => void): Promise<RecoveryReport> {
+export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backends: Backends, storage: StorageService, o: RecoveryOptions, log: (m: string) => void): Promise<RecoveryReport> {
   const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
   await store.load();
   // Interrupted operations first: a create or remove is rolled back or finished, a start's half-made runtime undone.
@@ -32,7 +32,8 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
         await compute.purge(it.Target);
         report.rolledBack++;
       } else if (it.Op === 'system.start' && store.has(it.Target) && store.find(it.Target).State !== 'Running') {
-        await backend.delete(it.Target, { force: true, keepLogs: true });
+        const rec = store.find(it.Target);
+        await backendFor(backends, rec.Document.Isolation, rec.Name).delete(it.Target, { force: true, keepLogs: true });
         report.rolledBack++;
       }
       await intents.clear(it.Id);
@@ -51,10 +52,11 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
   const known = new Set(records.map((r) => r.Id));
 
   // Each record's runtime is asked on its own (one `runc state` each), so a few at a time: with many containers this
-  // is most of the time before the API answers.
+  // is most of the time before the API answers. Each system is asked of the backend its document records.
   const adopt = async (rec: (typeof records)[number]): Promise<void> => {
     try {
       if (rec.State === 'Running' || rec.State === 'Paused') {
+        const backend = backendFor(backends, rec.Document.Isolation, rec.Name);
         const st = await backend.state(rec.Id);
         if (st.status === 'running' || st.status === 'paused') {
           const state = st.status === 'paused' ? 'Paused' : 'Running';
@@ -86,10 +88,14 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
   }));
 
   // Runtime state or storage without a record: an interrupted create or remove. Nothing of Silo's may outlive its object.
-  for (const id of await backend.list()) {
-    if (known.has(id)) continue;
-    await backend.delete(id, { force: true }).catch((e) => log(`remove orphan runtime ${id.slice(0, 12)}: ${oneLine(e)}`));
-    report.orphansRemoved++;
+  // A backend's runtime state for a system of another isolation mode is an orphan too.
+  const isolationOf = new Map(records.map((r) => [r.Id, r.Document.Isolation ?? 'process']));
+  for (const [isolation, backend] of backends) {
+    for (const id of await backend.list()) {
+      if (isolationOf.get(id) === isolation) continue;
+      await backend.delete(id, { force: true }).catch((e) => log(`remove orphan ${isolation} runtime ${id.slice(0, 12)}: ${oneLine(e)}`));
+      report.orphansRemoved++;
+    }
   }
   for (const n of compute.networking.orphans(records.map((r) => r.Document.Container.Networking))) {
     await compute.networking.teardown(n).catch((e) => log(`remove orphan network pieces: ${oneLine(e)}`));

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openProcessIsolation } from '../../src/compute/process/index.js';
-import type { Attachment, InitOptions, IsolationBackend, LogEntry, ProcessParams } from '../../src/compute/process/types.js';
+import type { Attachment, InitOptions, IsolationBackend, LogEntry, ProcessParams } from '../../src/compute/backend.js';
 
 const rand = randomBytes(4).toString('hex');
 const tag = `silo-test-${rand}`;

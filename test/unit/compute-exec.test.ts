@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExecManager } from '../../src/compute/exec.js';
-import type { Attachment, ExitStatus, IsolationBackend } from '../../src/compute/process/types.js';
+import type { Attachment, ExitStatus, IsolationBackend } from '../../src/compute/backend.js';
 import type { ComputeSystemRecord } from '../../src/compute/types.js';
 import { EventBus } from '../../src/host/events.js';
 
@@ -14,9 +14,9 @@ function manager() {
   const backend = {
     exec: async () => ({ pid: 42, attachment, exit: new Promise<ExitStatus>((r) => exits.push(r)) }),
   } as unknown as IsolationBackend;
-  const rec = (id: string) => ({ Id: id, Name: `n-${id}`, State: 'Running', Init: { Env: [], Cwd: '/', User: '0:0', Args: ['sh'] } }) as unknown as ComputeSystemRecord;
+  const rec = (id: string) => ({ Id: id, Name: `n-${id}`, State: 'Running', Document: { Isolation: 'process' }, Init: { Env: [], Cwd: '/', User: '0:0', Args: ['sh'] } }) as unknown as ComputeSystemRecord;
   const events = new EventBus();
-  return { m: new ExecManager(backend, events, rec), events, exits };
+  return { m: new ExecManager(new Map([['process', backend]]), events, rec), events, exits };
 }
 
 test('a finished exec keeps its exit code while its system lives; removing the system forgets its execs', async () => {

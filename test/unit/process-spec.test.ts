@@ -8,7 +8,7 @@ import { defaultSeccompProfile, ALLOWED_SYSCALLS, CLONE_NAMESPACE_FLAGS } from '
 import { resolveUser } from '../../src/compute/process/user.js';
 import { parseRecord, LineAssembler, timeNs } from '../../src/compute/process/logs.js';
 import { buildConmonArgs, runtimeErrorMessage } from '../../src/compute/process/conmon.js';
-import type { InitOptions } from '../../src/compute/process/types.js';
+import type { InitOptions } from '../../src/compute/backend.js';
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\n# comment\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\nbroken line\n';
 const GROUP = 'root:x:0:\nnogroup:x:65534:\napp:x:1000:\nwheel:x:10:app,other\naudio:x:29:app\n';

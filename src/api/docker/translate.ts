@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
-import type { MappedDirectory } from '../../compute/process/types.js';
+import type { MappedDirectory } from '../../compute/types.js';
 import type { CreateSystemRequest, Networking } from '../../compute/types.js';
 import type { Image } from '../../storage/types.js';
 import { dockerInvalid } from './errors.js';

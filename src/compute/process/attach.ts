@@ -3,7 +3,7 @@
 // send are written to the container's stdin; half-closing our side makes conmon close the container's stdin.
 
 import { badState } from '../../common/errors.js';
-import type { Attachment } from './types.js';
+import type { Attachment } from '../backend.js';
 
 // The native addon (a few MB resident) is loaded on the first attach, not with the daemon.
 let seqpacket: Promise<typeof import('node-unix-socket').SeqpacketSocket> | undefined;

@@ -12,7 +12,7 @@ import { alreadyExists, badState, invalid, notFound } from '../../common/errors.
 import { writeJsonAtomic, readJson } from '../../common/atomic.js';
 import type {
   Attachment, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, ProcessInfo, Resources, RuntimeState, Statistics,
-} from './types.js';
+} from '../backend.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares } from './spec.js';
 import { resolveUserInRootfs, uidNames } from './user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';

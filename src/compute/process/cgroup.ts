@@ -3,7 +3,7 @@
 
 import { readFile, readdir, rmdir, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProcessInfo, Statistics } from './types.js';
+import type { ProcessInfo, Statistics } from '../backend.js';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** USER_HZ: the unit of /proc/<pid>/stat times and cpuacct.stat; 100 on every Linux architecture we run on. */

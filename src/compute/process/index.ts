@@ -3,11 +3,10 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
-import type { IsolationBackend } from './types.js';
+import type { IsolationBackend } from '../backend.js';
 import { ProcessBackend } from './backend.js';
 import { parseNofileHard } from './spec.js';
 
-export type { IsolationBackend } from './types.js';
 export { ProcessBackend } from './backend.js';
 
 export async function openProcessIsolation(opts: {

@@ -3,7 +3,7 @@
 
 import { open, stat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
-import type { LogEntry } from './types.js';
+import type { LogEntry } from '../backend.js';
 
 export interface LogRecord { time: string; stream: 'stdout' | 'stderr'; partial: boolean; data: Buffer }
 

@@ -3,7 +3,7 @@
 
 import { posix } from 'node:path';
 import { invalid } from '../../common/errors.js';
-import type { InitOptions, ProcessParams, Resources } from './types.js';
+import type { InitOptions, ProcessParams, Resources } from '../backend.js';
 import type { ResolvedUser } from './user.js';
 import { defaultSeccompProfile } from './seccomp.js';
 

@@ -1,7 +1,13 @@
-// The seam between the compute service and an isolation backend. `process` (runc under conmon) implements it now;
-// `vm` (a QEMU microVM with a guest agent) will implement the same interface.
+// The seam between the compute service and its isolation backends, one per isolation mode (HCS's process and
+// Hyper-V isolation): `process` (runc under conmon, ./process/) and `vm` (a QEMU microVM with a guest agent, ./vm/)
+// implement this interface. The compute service holds them in a map keyed by the document's `Isolation`; nothing
+// outside the compute service names a backend.
 
 import type { Duplex } from 'node:stream';
+import { SiloError } from '../common/errors.js';
+
+/** How a compute system is isolated (HCS's process isolation and Hyper-V isolation). */
+export type Isolation = 'process' | 'vm';
 
 export interface MappedDirectory {
   HostPath: string;
@@ -125,6 +131,17 @@ export interface IsolationBackend {
   delete(id: string, opts?: { force?: boolean; keepLogs?: boolean }): Promise<void>;
   /** Ids the backend still has runtime state for; for recovery. */
   list(): Promise<string[]>;
+}
+
+/** The backends a daemon has, one per isolation mode; the first is the default. */
+export type Backends = ReadonlyMap<Isolation, IsolationBackend>;
+
+/** A system's backend by the isolation its document records (`process` for records older than the field). */
+export function backendFor(backends: Backends, isolation: Isolation | undefined, name: string): IsolationBackend {
+  const iso = isolation ?? 'process';
+  const b = backends.get(iso);
+  if (!b) throw new SiloError('FailedPrecondition', 'SILO_ISOLATION_UNAVAILABLE', `container ${name} uses isolation "${iso}", which this host does not offer now`);
+  return b;
 }
 
 export type { Duplex };

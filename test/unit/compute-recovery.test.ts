@@ -1,0 +1,129 @@
+// Recovery with two isolation modes: each system is adopted by the backend its document records, and runtime state a
+// backend holds for a system of another mode (or of none) is an orphan of that backend. Stub backends: pure logic.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExitStatus, Isolation, IsolationBackend, RuntimeState } from '../../src/compute/backend.js';
+import { ComputeService } from '../../src/compute/service.js';
+import { SystemStore } from '../../src/compute/store.js';
+import type { ComputeSystemRecord } from '../../src/compute/types.js';
+import { IntentLog } from '../../src/common/intents.js';
+import { EventBus } from '../../src/host/events.js';
+import { recover } from '../../src/host/recovery.js';
+import type { NetworkService } from '../../src/network/types.js';
+import type { StorageService } from '../../src/storage/types.js';
+
+/** A backend that knows some systems' runtime states and records what it is asked. */
+function stubBackend(states: Record<string, RuntimeState['status']>, exits: Record<string, ExitStatus> = {}) {
+  const calls: string[] = [];
+  const b = {
+    state: async (id: string) => (calls.push(`state ${id}`), { status: states[id] ?? 'stopped' }),
+    exitStatus: async (id: string) => (calls.push(`exitStatus ${id}`), exits[id]),
+    waitExit: (id: string) => (calls.push(`waitExit ${id}`), new Promise<ExitStatus>(() => {})),
+    delete: async (id: string) => void calls.push(`delete ${id}`),
+    list: async () => Object.keys(states),
+  } as unknown as IsolationBackend;
+  return { b, calls };
+}
+
+const id = (c: string) => c.repeat(64);
+
+function record(i: string, isolation: Isolation | undefined, state: ComputeSystemRecord['State']): ComputeSystemRecord {
+  return {
+    Id: i,
+    Name: `sys-${i.slice(0, 4)}`,
+    Created: new Date().toISOString(),
+    State: state,
+    Document: {
+      Owner: 'silo',
+      SchemaVersion: { Major: 2, Minor: 1 },
+      Isolation: isolation as Isolation,
+      Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox', ScratchSizeInBytes: 1 << 26 } },
+      Process: {},
+    },
+    Init: { Args: ['sh'], Env: [], Cwd: '/', User: '0:0', Tty: false, Stdin: false },
+    ImageId: 'sha256:' + 'f'.repeat(64),
+    ImageName: 'busybox',
+    RestartCount: 0,
+  };
+}
+
+test('recovery adopts each system with the backend of its isolation mode', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-unit-recovery-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [pa, vb, vc, old, lost] = [id('a'), id('b'), id('c'), id('d'), id('e')];
+
+  // Stored records: a process system and two vm systems that ran, and a record older than the Isolation field.
+  const seed = new SystemStore(join(dir, 'systems'));
+  await seed.save(record(pa, 'process', 'Running'));
+  await seed.save(record(vb, 'vm', 'Running'));
+  await seed.save(record(vc, 'vm', 'Running'));
+  await seed.save(record(old, undefined, 'Paused'));
+
+  // The process backend has `pa` and `old` (paused), and runtime state of vm system `vb` (an orphan there) and of
+  // `lost`, which has no record at all. The vm backend has `vb` running; `vc` ended meanwhile with code 7.
+  const proc = stubBackend({ [pa]: 'running', [old]: 'paused', [vb]: 'running', [lost]: 'running' });
+  const vm = stubBackend({ [vb]: 'running' }, { [vc]: { exitCode: 7, finishedAt: '2026-01-01T00:00:00Z' } });
+  const backends = new Map<Isolation, IsolationBackend>([['process', proc.b], ['vm', vm.b]]);
+
+  const storage = {
+    mountRoot: async () => ({ rootfs: '/nonexistent', scratchBytes: 0 }),
+    unmountRoot: async () => {},
+    removeRoot: async () => {},
+    listRoots: async () => [],
+  } as unknown as StorageService;
+  const network = { listNamespaces: () => [], listEndpoints: () => [], deleteSandbox: async () => {} } as unknown as NetworkService;
+  const store = new SystemStore(join(dir, 'systems'));
+  const intents = new IntentLog(join(dir, 'intents'));
+  const logs: string[] = [];
+  const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log: (m) => logs.push(m) });
+
+  const report = await recover(store, intents, compute, backends, storage, { transientOwners: [] }, (m) => logs.push(m));
+
+  assert.deepEqual(logs, []);
+  assert.deepEqual(compute.isolations(), ['process', 'vm']);
+  assert.equal(report.adopted, 3);
+  assert.equal(report.exited, 1);
+  assert.equal(report.orphansRemoved, 2);
+
+  // Each system's runtime was asked of its own backend only, and watched there.
+  for (const [b, mine, others] of [[proc, [pa, old], [vc]], [vm, [vb, vc], [pa, old]]] as const) {
+    for (const i of mine) assert.ok(b.calls.includes(`state ${i}`), `state of ${i.slice(0, 4)} asked of its backend`);
+    for (const i of others) assert.ok(!b.calls.includes(`state ${i}`), `state of ${i.slice(0, 4)} not asked of another backend`);
+  }
+  assert.ok(proc.calls.includes(`waitExit ${pa}`) && proc.calls.includes(`waitExit ${old}`));
+  assert.ok(vm.calls.includes(`waitExit ${vb}`) && !proc.calls.includes(`waitExit ${vb}`));
+
+  // The vm system that ended has the exit code the vm backend recorded.
+  assert.ok(vm.calls.includes(`exitStatus ${vc}`));
+  assert.equal(store.find(vc).State, 'Stopped');
+  assert.equal(store.find(vc).ExitCode, 7);
+  assert.equal(store.find(old).State, 'Paused');
+
+  // Orphans: the process backend's state for the vm system and for the system without a record; nothing else.
+  assert.deepEqual(proc.calls.filter((c) => c.startsWith('delete')).sort(), [`delete ${vb}`, `delete ${lost}`].sort());
+  assert.deepEqual(vm.calls.filter((c) => c.startsWith('delete')), []);
+});
+
+test('a system whose isolation mode this host no longer offers is left as it is, with one line of log', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-unit-recovery-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const v = id('9');
+  await new SystemStore(join(dir, 'systems')).save(record(v, 'vm', 'Running'));
+  const proc = stubBackend({});
+  const backends = new Map<Isolation, IsolationBackend>([['process', proc.b]]);
+  const storage = { listRoots: async () => [v], removeRoot: async () => assert.fail('its root is not an orphan') } as unknown as StorageService;
+  const network = { listNamespaces: () => [], listEndpoints: () => [] } as unknown as NetworkService;
+  const store = new SystemStore(join(dir, 'systems'));
+  const intents = new IntentLog(join(dir, 'intents'));
+  const logs: string[] = [];
+  const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log: (m) => logs.push(m) });
+  await recover(store, intents, compute, backends, storage, { transientOwners: [] }, (m) => logs.push(m));
+  assert.equal(store.find(v).State, 'Running');
+  assert.equal(logs.length, 1);
+  assert.match(logs[0], /isolation "vm", which this host does not offer/);
+  assert.deepEqual(proc.calls.filter((c) => c.startsWith('state')), []);
+});
