@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node bin/silo daemon "$@"
+exec "$(bash scripts/node.sh)" bin/silo daemon "$@"

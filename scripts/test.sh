@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 shopt -s nullglob
 files=(dist/test/unit/*.test.js dist/test/e2e/*.test.js)
-exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+exec "$(bash scripts/node.sh)" --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
