@@ -9,7 +9,7 @@ import { buildNativeApi } from '../api/native/server.js';
 import { buildDockerApi } from '../api/docker/index.js';
 import { BUILD_OWNER } from '../api/docker/build/owner.js';
 import { run } from '../common/exec.js';
-import { oneLine, SiloError } from '../common/errors.js';
+import { hideHostPaths, oneLine, SiloError } from '../common/errors.js';
 import { openProcessIsolation } from '../compute/process/index.js';
 import { ComputeService } from '../compute/service.js';
 import type { Isolation, IsolationBackend } from '../compute/backend.js';
@@ -41,6 +41,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const log = (m: string) => {
     if (!quiet) process.stderr.write(`${new Date().toISOString()} silo: ${m}\n`);
   };
+  // No error a client sees names a path on the host.
+  hideHostPaths(o.stateDir, o.runDir);
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
   await mkdir(o.runDir, { recursive: true, mode: 0o711 });
   const socketPath = join(o.runDir, 'silo.sock');

@@ -3,7 +3,7 @@
 // meet its successor. The state is persisted (atomically) before the caller uses the address, so an address is never
 // given to two live endpoints, across daemon restarts too.
 
-import { exhausted, conflict, invalid } from '../common/errors.js';
+import { noCapacity, conflict, invalid } from '../common/errors.js';
 import { broadcast, contains, formatIp, parseCidr, parseIp, size } from './ipv4.js';
 
 export interface IpamState {
@@ -48,7 +48,7 @@ export function allocate(s: IpamState, owner: string, want?: string): { state: I
     const next = c.base + ((ip - c.base + 1) % n);
     return { state: { ...s, cursor: formatIp(next), allocated: { ...s.allocated, [key]: owner } }, ip: key };
   }
-  throw exhausted(`subnet ${s.subnet} has no free address`);
+  throw noCapacity(`subnet ${s.subnet} has no free address`);
 }
 
 export function release(s: IpamState, ip: string): IpamState {

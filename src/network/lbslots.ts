@@ -3,14 +3,14 @@
 // (about LB_SLOTS/n of them), so a change is a handful of map elements and sticky (SourceIP) clients of the other
 // backends keep their backend. Pure.
 
-import { exhausted } from '../common/errors.js';
+import { invalid } from '../common/errors.js';
 
 /**
  * Rebalance `current` (slot → backend key, undefined = empty) over `backends`. Returns the new table and the slot
  * indices that changed.
  */
 export function rebalance(current: (string | undefined)[], backends: string[], slotCount: number): { slots: (string | undefined)[]; changed: number[] } {
-  if (backends.length > slotCount) throw exhausted(`a load balancer has at most ${slotCount} backends`);
+  if (backends.length > slotCount) throw invalid(`a load balancer has at most ${slotCount} backends`);
   const slots = Array.from({ length: slotCount }, (_, i) => current[i]);
   const live = new Set(backends);
   const free: number[] = [];

@@ -2,7 +2,7 @@
 // another Silo network. The default route (0.0.0.0/0) is ignored, or nothing would ever fit.
 
 import { run } from '../common/exec.js';
-import { exhausted } from '../common/errors.js';
+import { noCapacity } from '../common/errors.js';
 import { formatCidr, overlaps, parseCidr, type Cidr } from './ipv4.js';
 
 /** 10.88.0.0/16 … 10.127.0.0/16, then 172.17.0.0/16 … 172.31.0.0/16. */
@@ -27,7 +27,7 @@ export function chooseSubnet(candidates: string[], routes: string[], taken: stri
     const c = parseCidr(cand);
     if (!busy.some((b) => overlaps(b, c))) return formatCidr(c);
   }
-  throw exhausted('no free subnet left for a new network; give one explicitly');
+  throw noCapacity('no free subnet left for a new network; give one explicitly');
 }
 
 interface RouteJson {

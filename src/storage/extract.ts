@@ -12,7 +12,7 @@ import { constants as C } from 'node:fs';
 import { lstat, mkdir, open, rm, symlink, link, lchown, lutimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tar from 'tar-stream';
-import { exhausted, invalid, internal, isSiloError, oneLine } from '../common/errors.js';
+import { diskFull, exhausted, invalid, internal, isSiloError, oneLine } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { entryComponents } from './paths.js';
 import { classifyName, OPAQUE_XATTR } from './whiteout.js';
@@ -336,9 +336,13 @@ export async function extractLayer(input: ByteSource, dest: string, caps: Caps):
     const e = feedErr ?? err;
     if (isSiloError(e)) throw e;
     // Host-side failures (ENOSPC, EIO...) are ours; anything else is a malformed archive. Name the entry either way.
-    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw exhausted(`layer import at entry "${current}": no space left on the storage device`);
-    if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`layer import at entry "${current}": ${oneLine(e)}`, e);
-    throw invalid(`layer refused at entry "${current}": ${oneLine(e)}`);
+    const errno = (e as NodeJS.ErrnoException).code;
+    const at = current.length > 120 ? `${current.slice(0, 120)}…` : current;
+    if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`layer import at entry "${at}": no space left on the storage device`, e);
+    // A name the kernel cannot hold came from the archive: the client's error, told without the host path.
+    if (errno === 'ENAMETOOLONG') throw invalid(`layer refused at entry "${at}": name too long`);
+    if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`layer import at entry "${at}": ${oneLine(e)}`, e);
+    throw invalid(`layer refused at entry "${at}": ${oneLine(e)}`);
   }
   return { diffId: meter.diffId, size: meter.size, entries: x.entries };
 }

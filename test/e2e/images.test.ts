@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { TestDaemon } from './harness.js';
+import { request } from './native-client.js';
 
 const d = new TestDaemon();
 let dir: string;
@@ -71,5 +72,31 @@ test('hostile archives are refused with one line, exit 125, and nothing written'
   }
   assert.equal((await d.silo(['images', '-q'])).stdout, layersBefore);
   await assert.rejects(readdir('/etc/silo-pwned'));
+  assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
+});
+
+test('a layer path too long for the kernel is the client\'s error: 400 through both doors, no host path in the message', async () => {
+  // 3000 directory levels: the name fits a tar (pax header) but not a path on the host (ENAMETOOLONG).
+  const deep = Array.from({ length: 3000 }, () => 'd').join('/');
+  const body = await makeTar([{ name: `${deep}/f`, body: 'x' }]);
+  const before = (await d.silo(['images', '-q'])).stdout;
+  const native = await request(d.socket, 'POST', '/v1/images/import?name=deep:v1', { body, headers: { 'Content-Type': 'application/x-tar' } });
+  const docker = await request(d.socket.replace(/silo\.sock$/, 'docker.sock'), 'POST', '/images/create?fromSrc=-&repo=deep&tag=v2', {
+    body,
+    headers: { 'Content-Type': 'application/x-tar' },
+  });
+  assert.equal(native.status, 400, native.body.toString().slice(0, 300));
+  assert.equal(native.json.code, 'SILO_INVALID_ARGUMENT');
+  // The Docker door streams an import's progress (as dockerd does), so its error is the stream's errorDetail line.
+  assert.equal(docker.status, 200);
+  const lines = docker.body.toString().split(/\r?\n/).filter(Boolean).map((l) => JSON.parse(l));
+  const failed = lines.find((l) => l.errorDetail);
+  assert.ok(failed, docker.body.toString().slice(0, 300));
+  for (const [door, m] of [['native', native.json.message], ['docker', failed.errorDetail.message]] as [string, string][]) {
+    assert.match(m, /too long/, door);
+    assert.doesNotMatch(m, /\n/, door);
+    for (const hostPath of [d.stateDir, d.runDir]) assert.ok(!m.includes(hostPath), `${door}: ${m.slice(0, 300)}`);
+  }
+  assert.equal((await d.silo(['images', '-q'])).stdout, before);
   assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
 });

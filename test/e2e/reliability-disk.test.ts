@@ -1,6 +1,7 @@
 // Full disk: the daemon's state dir on a small loop-mounted ext4 that the test fills. Creating a container or
-// importing an image then fails with a clear one-line "no space" error (507 on the API, exit 125 on the CLI), leaves
-// nothing half-made, the daemon still answers and restarts; once space is freed, Silo carries on.
+// importing an image then fails with a clear one-line "no space" error (500 with code SILO_DISK_FULL on the API, as
+// dockerd answers it; exit 125 on the CLI), leaves nothing half-made, the daemon still answers and restarts; once space
+// is freed, Silo carries on.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,10 +71,13 @@ test('a full state filesystem: clear errors, no corrupt state, and Silo carries 
   const tar = await smallTar();
   fill();
 
-  // The API: 507 with a one-line message that says so.
+  // The API: 500 (dockerd's status for it) with the code SILO_DISK_FULL and a one-line message that says so, naming no
+  // host path.
   const api = await request(d.socket, 'POST', '/v1/systems', { json: { Name: 'full', Image: 'busybox', Document: { Process: { CommandArgs: ['true'] } } } });
-  assert.equal(api.status, 507, api.body.toString());
+  assert.equal(api.status, 500, api.body.toString());
+  assert.equal(api.json.code, 'SILO_DISK_FULL', api.body.toString());
   assert.match(api.json.message, /no space/i);
+  assert.doesNotMatch(api.json.message, /\/(var|run|tmp)\//, api.body.toString());
   assert.doesNotMatch(api.json.message, /\n/);
   console.log(`full disk, create: ${api.status} ${api.json.message}`);
 
@@ -86,7 +90,8 @@ test('a full state filesystem: clear errors, no corrupt state, and Silo carries 
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
   const imported = await request(d.socket, 'POST', '/v1/images/import?name=full:v2', { body: tar, headers: { 'Content-Type': 'application/x-tar' } });
-  assert.equal(imported.status, 507, imported.body.toString());
+  assert.equal(imported.status, 500, imported.body.toString());
+  assert.equal(imported.json.code, 'SILO_DISK_FULL', imported.body.toString());
 
   // Nothing half-made: only `keep` is listed, no image was added, the daemon finds no orphans.
   const names = async () => (await d.silo(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean);

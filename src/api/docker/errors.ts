@@ -2,26 +2,17 @@
 // and the status that picks the CLI's error class. Silo's messages are reworded only where the CLI or scripts key
 // on docker's wording (No such container, No such image, conflicts).
 
-import { isSiloError, oneLine, SiloError, type ErrorClass } from '../../common/errors.js';
+import { SiloError, type ErrorClass } from '../../common/errors.js';
+import { toHttpError } from '../http-errors.js';
 
-const statusOf: Record<ErrorClass, number> = {
-  InvalidArgument: 400,
-  NotFound: 404,
-  AlreadyExists: 409,
-  Conflict: 409,
-  FailedPrecondition: 409,
-  ResourceExhausted: 500,
-  Unavailable: 503,
-  Internal: 500,
-};
+const classOfStatus: Record<number, ErrorClass> = { 400: 'InvalidArgument', 404: 'NotFound', 409: 'Conflict', 501: 'Unimplemented' };
 
-/** An error that carries docker's own status and message verbatim. */
-export class DockerError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
+/** A Silo error worded as docker words it, for the status docker gives; its message goes out verbatim. */
+export class DockerError extends SiloError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(classOfStatus[status] ?? 'Internal', 'SILO_DOCKER', message);
+    this.status = status;
   }
 }
 
@@ -29,18 +20,16 @@ export const dockerNotFound = (m: string) => new DockerError(404, m);
 export const dockerInvalid = (m: string) => new DockerError(400, m);
 export const dockerConflict = (m: string) => new DockerError(409, m);
 
-/** Silo's "no such X: ref" wording → docker's. */
-function reword(m: string): string {
-  const nf = /^no such (container|image|exec instance|volume): (.*)$/i.exec(m);
-  if (nf) {
-    const what = nf[1].toLowerCase();
-    if (what === 'container') return `No such container: ${nf[2]}`;
-    if (what === 'image') return `No such image: ${withTag(nf[2])}`;
-    if (what === 'exec instance') return `No such exec instance: ${nf[2]}`;
-    return `get ${nf[2]}: no such volume`;
-  }
-  const net = /^no such network: (.*)$/i.exec(m);
-  if (net) return `network ${net[1]} not found`;
+/** Silo's "no such X: ref" → docker's wording, from the error's fields. */
+function reword(e: SiloError | undefined, m: string): string {
+  const kind = e?.fields.kind;
+  const ref = String(e?.fields.ref ?? '');
+  if (e?.class !== 'NotFound' || typeof kind !== 'string') return m;
+  if (kind === 'container') return `No such container: ${ref}`;
+  if (kind === 'image') return `No such image: ${withTag(ref)}`;
+  if (kind === 'exec instance') return `No such exec instance: ${ref}`;
+  if (kind === 'volume') return `get ${ref}: no such volume`;
+  if (kind === 'network') return `network ${ref} not found`;
   return m;
 }
 
@@ -52,13 +41,9 @@ export function withTag(ref: string): string {
 }
 
 export function toDockerError(e: unknown): { status: number; message: string } {
-  if (e instanceof DockerError) return { status: e.status, message: e.message };
-  if (isSiloError(e)) return { status: statusOf[(e as SiloError).class], message: reword(oneLine(e.message)) };
-  const fe = e as { statusCode?: number; message?: string };
-  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, message: oneLine(fe.message ?? 'bad request') };
-  }
-  return { status: 500, message: oneLine(e) };
+  const h = toHttpError(e);
+  if (e instanceof DockerError) return { status: e.status, message: h.message };
+  return { status: h.status, message: reword(h.error, h.message) };
 }
 
 /** The in-band error line of a JSON message stream (build, load, pull): the CLI fails only on errorDetail. */
