@@ -5,6 +5,7 @@
 
 import type { Duplex } from 'node:stream';
 import { SiloError } from '../common/errors.js';
+import type { Device, Logging, Security, Tmpfs, Ulimit } from './spec/schema.js';
 
 /** How a compute system is isolated (HCS's process isolation and Hyper-V isolation). */
 export type Isolation = 'process' | 'vm';
@@ -22,7 +23,14 @@ export interface Resources {
   /** Relative weight 1..10000 (HCS Processor.Weight); maps to cpu shares. */
   cpuWeight?: number;
   pidsLimit?: number;
+  /** cpuset.cpus, e.g. "0-1,3". */
+  cpusetCpus?: string;
+  /** memory.swappiness 0..100. */
+  swappiness?: number;
 }
+
+/** Join an existing namespace (a path such as /proc/<pid>/ns/pid or a pod's netns) or the host's. */
+export type NamespaceJoin = { host: true } | { path: string };
 
 export interface ProcessParams {
   args: string[];
@@ -48,6 +56,15 @@ export interface InitOptions {
   /** Extra files to bind read-only into the container, e.g. /etc/resolv.conf, /etc/hosts. */
   etcFiles?: { hostPath: string; containerPath: string }[];
   stopSignal?: string;
+  /** Namespaces not made new: the host's or another's (the network one as netnsPath when it is a path). */
+  namespaces?: Partial<Record<'pid' | 'ipc' | 'uts' | 'network', NamespaceJoin>>;
+  security?: Security;
+  /** Default: the file driver in the backend's own state. */
+  log?: Logging;
+  tmpfs?: Tmpfs[];
+  devices?: Device[];
+  ulimits?: Ulimit[];
+  shmSizeBytes?: number;
 }
 
 export interface ExitStatus {

@@ -1,19 +1,22 @@
 // A create request and its image become a full compute system document; every check that needs no kernel is here,
 // before anything is made.
 
-import { stat } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
 import { invalid } from '../common/errors.js';
 import type { Image } from '../storage/types.js';
-import { resourcesOf } from './resolve.js';
-import { normalizeSignal } from './signals.js';
 import type { ComputeSystemDocument, CreateSystemRequest, Isolation } from './types.js';
+
+export { checkIsolation, validateDocument } from './spec/validate.js';
 
 export const DEFAULT_SCRATCH_BYTES = 10 * 1024 ** 3;
 /** The init `Init: true` runs as PID 1: Debian's statically linked tini, bound read-only into the container. */
 export const INIT_BINARY = '/usr/bin/tini-static';
 export const INIT_PATH = '/sbin/docker-init';
-const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
+
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
 
 /** `defaultIsolation`: the mode a request that names none gets (the host's first backend). */
 export function buildDocument(id: string, req: CreateSystemRequest, image: Image, defaultIsolation: Isolation = 'process'): ComputeSystemDocument {
@@ -22,7 +25,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
   return {
     Owner: d.Owner ?? 'silo',
     SchemaVersion: { Major: 2, Minor: 1 },
-    Isolation: d.Isolation ?? defaultIsolation,
+    Isolation: (d.Isolation ?? defaultIsolation) as Isolation, // any other value is refused by validateDocument
     Container: {
       GuestOs: { HostName: c.GuestOs?.HostName || id.slice(0, 12) },
       Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES },
@@ -31,6 +34,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
       Processor: c.Processor,
       Pids: c.Pids,
       Networking: c.Networking,
+      ...pick(c, ['Tmpfs', 'Devices', 'ShmSizeInBytes', 'Ulimits', 'Namespaces', 'Security', 'Logging']),
     },
     Process: d.Process ?? {},
     StopSignal: d.StopSignal ?? image.config.StopSignal,
@@ -42,41 +46,6 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
   };
 }
 
-/** `isolations`: the modes this daemon has a backend for. */
-export async function validateDocument(doc: ComputeSystemDocument, isolations: readonly string[]): Promise<void> {
-  checkIsolation(doc.Isolation, isolations);
-  if (doc.StopSignal) normalizeSignal(doc.StopSignal);
-  resourcesOf(doc.Container);
-  const rp = doc.RestartPolicy;
-  if (rp && !['no', 'always', 'unless-stopped', 'on-failure'].includes(rp.Name)) throw invalid(`invalid restart policy ${JSON.stringify(rp.Name)}: use no, always, unless-stopped or on-failure`);
-  if (rp && rp.Name !== 'no' && doc.AutoRemove) throw invalid('a container with a restart policy cannot be removed automatically (--rm)');
-  const scratch = doc.Container.Storage.ScratchSizeInBytes!;
-  if (!Number.isInteger(scratch) || scratch < MIN_SCRATCH_BYTES) throw invalid('scratch size must be at least 16MB');
-  if (doc.Init) {
-    try {
-      await stat(INIT_BINARY);
-    } catch {
-      throw invalid(`an init process needs ${INIT_BINARY} on the host (Debian package tini)`);
-    }
-  }
-  for (const m of doc.Container.MappedDirectories ?? []) {
-    if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
-    if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);
-    try {
-      await stat(m.HostPath);
-    } catch {
-      throw invalid(`invalid mount: host path ${m.HostPath} does not exist`);
-    }
-  }
-}
-
-export function checkIsolation(isolation: unknown, isolations: readonly string[]): void {
-  if (typeof isolation === 'string' && isolations.includes(isolation)) return;
-  const use = isolations.map((i) => JSON.stringify(i)).join(' or ');
-  if (isolation === 'vm' || isolation === 'process') throw invalid(`isolation "${isolation}" is not available on this host; use ${use}`);
-  throw invalid(`unknown isolation ${JSON.stringify(isolation)}: use ${use}`);
-}
-
 /** HCS Modify on a document: memory, processor and pids limits, or docker's restart policy. Pure; validate after. */
 export function modifiedDocument(doc: ComputeSystemDocument, req: { ResourcePath: string; Settings: unknown }): ComputeSystemDocument {
   const s = req.Settings as Record<string, unknown> | number;
@@ -84,7 +53,7 @@ export function modifiedDocument(doc: ComputeSystemDocument, req: { ResourcePath
   const c = { ...doc.Container };
   switch (req.ResourcePath) {
     case 'Container/Memory/SizeInMB':
-      return { ...doc, Container: { ...c, Memory: { SizeInMB: num('SizeInMB') } } };
+      return { ...doc, Container: { ...c, Memory: { ...c.Memory, SizeInMB: num('SizeInMB') } } };
     case 'Container/Processor':
       return { ...doc, Container: { ...c, Processor: s as ComputeSystemDocument['Container']['Processor'] } };
     case 'Container/Pids':

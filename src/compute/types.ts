@@ -1,34 +1,14 @@
 // Compute systems as documents shaped after HCS schema 2.1 (../shared/reference/hcs-hns.md §1).
 
 import type { Isolation, MappedDirectory, ProcessInfo, Statistics } from './backend.js';
+import type { CreateSpec, ProcessParameters as SpecProcess, RestartPolicy, SpecContainer } from './spec/schema.js';
 
 /** States of a compute system; transitions are in state.ts. */
 export type SystemState = 'Created' | 'Running' | 'Paused' | 'Stopped';
 
-export interface ProcessParameters {
-  CommandArgs: string[];
-  WorkingDirectory?: string;
-  Environment?: Record<string, string>;
-  User?: string;
-  EmulateConsole?: boolean; // tty
-  CreateStdInPipe?: boolean;
-  ConsoleSize?: [number, number]; // [rows, cols]
-}
-
-/** How a compute system is networked. The compute service asks the network service for a namespace and endpoint. */
-export interface Networking {
-  /** "none" = an empty namespace (loopback only); a network name or id; absent = the default nat network. */
-  Network?: string;
-  /** A fixed address in the network's subnet. */
-  IpAddress?: string;
-  /** More names other containers on the network resolve to this one. */
-  Aliases?: string[];
-  /** Published ports (HNS PortMapping policies on its endpoint). */
-  PortMappings?: { Protocol: 'tcp' | 'udp'; InternalPort: number; ExternalPort: number; HostIp?: string }[];
-  /** Filled in by the compute service: the HCN namespace and endpoints the system joined. */
-  Namespace?: string;
-  Endpoints?: string[];
-}
+export type { Networking } from './spec/schema.js';
+/** A process to run (exec); the command is required here, optional in a create spec (the image has one). */
+export type ProcessParameters = SpecProcess & { CommandArgs: string[] };
 
 export interface ComputeSystemDocument {
   Owner: string;
@@ -38,11 +18,7 @@ export interface ComputeSystemDocument {
     GuestOs: { HostName: string };
     Storage: { Image: string; ImageId?: string; Layers?: { Id: string; Path: string }[]; ScratchSizeInBytes?: number };
     MappedDirectories?: MappedDirectory[];
-    Memory?: { SizeInMB: number };
-    Processor?: { Count?: number; Maximum?: number; Weight?: number };
-    Pids?: { Limit: number };
-    Networking?: Networking;
-  };
+  } & Omit<SpecContainer, 'GuestOs' | 'Storage' | 'MappedDirectories'>;
   /** The init process; unset fields come from the image config. */
   Process: Partial<ProcessParameters> & { Entrypoint?: string[] };
   StopSignal?: string;
@@ -55,21 +31,10 @@ export interface ComputeSystemDocument {
   Labels?: Record<string, string>;
 }
 
-export interface RestartPolicy {
-  Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
-  /** on-failure only: give up after this many restarts; 0 = never give up. */
-  MaximumRetryCount?: number;
-}
+export type { RestartPolicy } from './spec/schema.js';
 
-/** What a create request carries (native API and CLI). */
-export interface CreateSystemRequest {
-  Name?: string;
-  Image: string;
-  Document?: Partial<Omit<ComputeSystemDocument, 'Container' | 'Process'>> & {
-    Container?: Partial<Omit<ComputeSystemDocument['Container'], 'Storage'>> & { Storage?: { ScratchSizeInBytes?: number } };
-    Process?: ComputeSystemDocument['Process'];
-  };
-}
+/** What a create request carries: the one create specification every front door maps onto (spec/schema.ts). */
+export type CreateSystemRequest = CreateSpec;
 
 /** The stored record of a compute system (one JSON document per system under the state dir). */
 export interface ComputeSystemRecord {

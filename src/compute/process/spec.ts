@@ -3,6 +3,8 @@
 
 import { posix } from 'node:path';
 import { invalid } from '../../common/errors.js';
+import type { Security, Ulimit } from '../spec/schema.js';
+import { capName } from '../spec/capabilities.js';
 import type { InitOptions, ProcessParams, Resources } from '../backend.js';
 import type { ResolvedUser } from './user.js';
 import { defaultSeccompProfile } from './seccomp.js';
@@ -27,6 +29,53 @@ export interface SpecContext {
   /** The daemon's RLIMIT_NOFILE hard limit: root lacks CAP_SYS_RESOURCE here, so runc cannot raise past it. */
   nofileHard: number;
   user: ResolvedUser;
+  /** Capabilities the daemon holds: a privileged container gets these, and no container more. */
+  daemonCaps?: string[];
+  /** Device nodes to create in the container (resolved from the host by the backend). */
+  devices?: OciDevice[];
+  /** The profile of `Seccomp.Profile: localhost`, read by the backend. */
+  seccompProfile?: unknown;
+}
+
+export interface OciDevice { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string }
+
+/** What a process gets of the container's security context; exec processes get the same as init. */
+export interface ProcessSecurity { capabilities: string[]; noNewPrivileges: boolean; rlimits: { type: string; hard: number; soft: number }[] }
+
+/** Docker's rules: privileged = all the daemon holds; else the default set, ALL or names dropped, then added. */
+export function capabilitySet(sec: Security | undefined, daemonCaps: string[] | undefined): string[] {
+  const held = daemonCaps ?? DEFAULT_CAPS;
+  if (sec?.Privileged) return [...held];
+  const all = (l?: string[]) => (l ?? []).some((c) => c.toUpperCase() === 'ALL');
+  const names = (l?: string[]) => (l ?? []).filter((c) => c.toUpperCase() !== 'ALL').map(capName);
+  let caps = all(sec?.CapDrop) ? [] : DEFAULT_CAPS.filter((c) => !names(sec?.CapDrop).includes(c));
+  const add = all(sec?.CapAdd) ? held : names(sec?.CapAdd);
+  for (const c of add) {
+    if (!held.includes(c)) throw invalid(`capability ${c} cannot be granted: the daemon itself does not hold it on this host`);
+    if (!caps.includes(c)) caps = [...caps, c];
+  }
+  return caps;
+}
+
+/** RLIMIT_NOFILE by default (capped by the daemon's own hard limit), replaced or joined by the caller's ulimits. */
+export function rlimitsOf(ulimits: Ulimit[] | undefined, nofileHard: number): ProcessSecurity['rlimits'] {
+  const nofile = Math.min(NOFILE_CAP, nofileHard);
+  const out = new Map<string, { type: string; hard: number; soft: number }>([['nofile', { type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }]]);
+  for (const u of ulimits ?? []) {
+    if (u.Soft < 0 || u.Hard < 0) throw invalid(`ulimit ${u.Name}: unlimited (-1) is not supported; give a number`);
+    if (u.Name === 'nofile' && u.Hard > nofileHard) throw invalid(`ulimit nofile: hard limit ${u.Hard} is above the daemon's own (${nofileHard}), which root here cannot raise`);
+    out.set(u.Name, { type: `RLIMIT_${u.Name.toUpperCase()}`, hard: u.Hard, soft: u.Soft });
+  }
+  return [...out.values()];
+}
+
+export function processSecurity(o: Pick<InitOptions, 'security' | 'ulimits'>, ctx: Pick<SpecContext, 'daemonCaps' | 'nofileHard'>): ProcessSecurity {
+  const sec = o.security;
+  return {
+    capabilities: capabilitySet(sec, ctx.daemonCaps),
+    noNewPrivileges: sec?.NoNewPrivileges ?? !sec?.Privileged,
+    rlimits: rlimitsOf(o.ulimits, ctx.nofileHard),
+  };
 }
 
 /** Reject working directories that are relative or inside /proc (CVE-2024-21626): not only /proc/<pid>/fd but every
@@ -52,11 +101,11 @@ export function buildEnv(p: ProcessParams, hostname: string, home: string): stri
 }
 
 /** The `process` object, shared by config.json (init) and process.json (exec). */
-export function buildProcess(p: ProcessParams, hostname: string, ctx: Omit<SpecContext, 'cgroupParent'>) {
+export function buildProcess(p: ProcessParams, hostname: string, ctx: Omit<SpecContext, 'cgroupParent'>, ps: ProcessSecurity = processSecurity({}, ctx)) {
   if (!p.args.length) throw invalid('no command given');
   const u = ctx.user;
   const root = u.uid === 0;
-  const nofile = Math.min(NOFILE_CAP, ctx.nofileHard);
+  const caps = ps.capabilities;
   const proc: Record<string, unknown> = {
     terminal: p.tty,
     user: { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) },
@@ -64,13 +113,13 @@ export function buildProcess(p: ProcessParams, hostname: string, ctx: Omit<SpecC
     env: buildEnv(p, hostname, u.home),
     cwd: checkCwd(p.cwd),
     capabilities: {
-      bounding: DEFAULT_CAPS,
+      bounding: caps,
       // Docker clears effective/permitted for non-root users: they only gain caps through file capabilities.
-      effective: root ? DEFAULT_CAPS : [],
-      permitted: root ? DEFAULT_CAPS : [],
+      effective: root ? caps : [],
+      permitted: root ? caps : [],
     },
-    rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
-    noNewPrivileges: true,
+    rlimits: ps.rlimits,
+    noNewPrivileges: ps.noNewPrivileges,
     // No oomScoreAdj: lowering it needs CAP_SYS_RESOURCE, which root lacks on some hosts.
   };
   if (p.tty && p.consoleSize) proc.consoleSize = { height: p.consoleSize.rows, width: p.consoleSize.cols };
@@ -91,13 +140,15 @@ export function buildResources(r: Resources): Record<string, unknown> {
     // swap = limit: memory+swap may not exceed the memory limit, i.e. no swap.
     out.memory = { limit: r.memoryBytes, swap: r.memoryBytes };
   }
-  const cpu: Record<string, number> = {};
+  const cpu: Record<string, number | string> = {};
   if (r.cpus !== undefined && r.cpus > 0) {
     cpu.quota = Math.max(1000, Math.round(r.cpus * CPU_PERIOD));
     cpu.period = CPU_PERIOD;
   }
   if (r.cpuWeight !== undefined && r.cpuWeight > 0) cpu.shares = weightToShares(r.cpuWeight);
+  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
   if (Object.keys(cpu).length) out.cpu = cpu;
+  if (r.swappiness !== undefined) out.memory = { ...(out.memory as object), swappiness: r.swappiness };
   if (r.pidsLimit !== undefined && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
   return out;
 }
@@ -127,42 +178,60 @@ export function cgroupsPath(cgroupParent: string, id: string): string {
   return `/${cgroupParent.replace(/^\/+|\/+$/g, '')}/${id}`;
 }
 
+/** Docker's default tmpfs options come first so the caller's (exec, ro, size=) win: the kernel takes the last. */
+const TMPFS_DEFAULTS = ['nosuid', 'nodev', 'noexec'];
+
 export function buildSpec(o: InitOptions, ctx: SpecContext): Record<string, unknown> {
   if (!posix.isAbsolute(o.rootfs)) throw invalid(`rootfs must be absolute: ${o.rootfs}`);
+  const sec = o.security ?? {};
+  const priv = !!sec.Privileged;
+  const sysOpts = ['nosuid', 'noexec', 'nodev', priv ? 'rw' : 'ro'];
   const mounts: Record<string, unknown>[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOpts },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...sysOpts.slice(0, 3), 'relatime', sysOpts[3]] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${o.shmSizeBytes ?? 67108864}`] },
   ];
   for (const m of o.mounts) {
     if (!posix.isAbsolute(m.ContainerPath)) throw invalid(`mount destination must be absolute: ${m.ContainerPath}`);
     if (!posix.isAbsolute(m.HostPath)) throw invalid(`mount source must be absolute: ${m.HostPath}`);
     mounts.push({ destination: posix.normalize(m.ContainerPath), type: 'bind', source: m.HostPath, options: ['rbind', 'rprivate', m.ReadOnly ? 'ro' : 'rw'] });
   }
+  for (const t of o.tmpfs ?? []) {
+    mounts.push({ destination: posix.normalize(t.ContainerPath), type: 'tmpfs', source: 'tmpfs', options: [...TMPFS_DEFAULTS, ...(t.Options ?? [])] });
+  }
   for (const f of o.etcFiles ?? []) {
     mounts.push({ destination: f.containerPath, type: 'bind', source: f.hostPath, options: ['bind', 'rprivate', 'ro'] });
   }
-  const namespaces: Record<string, string>[] = [
-    { type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'cgroup' },
-    o.netnsPath ? { type: 'network', path: o.netnsPath } : { type: 'network' },
-  ];
+  const joins = o.namespaces ?? {};
+  const namespaces: Record<string, string>[] = [];
+  for (const type of ['mount', 'pid', 'ipc', 'uts', 'cgroup', 'network'] as const) {
+    const j = type === 'mount' || type === 'cgroup' ? undefined : joins[type];
+    if (j && 'host' in j) continue; // no entry: the process stays in the host's namespace
+    const path = j && 'path' in j ? j.path : type === 'network' ? o.netnsPath : undefined;
+    namespaces.push(path ? { type, path } : { type });
+  }
+  const ownUts = !joins.uts;
+  const devices = ctx.devices ?? [];
+  const deviceRules = priv ? [{ allow: true, access: 'rwm' }] : [...DEVICE_RULES, ...devices.map((d) => dev(d.type, d.major, d.minor, d.access))];
+  const seccomp = priv || sec.Seccomp?.Profile === 'unconfined' ? undefined : sec.Seccomp?.Profile === 'localhost' ? ctx.seccompProfile : defaultSeccompProfile();
   return {
     ociVersion: '1.0.2',
-    process: buildProcess(o.process, o.hostname, ctx),
-    root: { path: o.rootfs, readonly: false },
-    hostname: o.hostname,
+    process: buildProcess(o.process, o.hostname, ctx, processSecurity(o, ctx)),
+    root: { path: o.rootfs, readonly: !!sec.ReadOnlyRoot },
+    ...(ownUts ? { hostname: o.hostname } : {}),
     mounts,
     linux: {
       namespaces,
       cgroupsPath: cgroupsPath(ctx.cgroupParent, o.id),
-      resources: { devices: DEVICE_RULES, ...buildResources(o.resources) },
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
-      seccomp: defaultSeccompProfile(),
+      ...(devices.length ? { devices: devices.map(({ access: _a, ...d }) => d) } : {}),
+      resources: { devices: deviceRules, ...buildResources(o.resources) },
+      maskedPaths: priv ? [] : (sec.MaskedPaths ?? MASKED_PATHS),
+      readonlyPaths: priv ? [] : (sec.ReadonlyPaths ?? READONLY_PATHS),
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }

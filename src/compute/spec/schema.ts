@@ -1,0 +1,150 @@
+// The one create specification of a compute system, written once as TypeBox: the JSON Schema the native API checks
+// bodies against and the TypeScript types every front door builds (native, Docker, CLI, CRI) come from here. Its
+// shape is an HCS compute system document (../shared/reference/hcs-hns.md §1) plus what a Kubernetes pod needs:
+// joining another system's namespaces, a security context and a caller-chosen log path. Checks that need more than
+// the schema are in validate.ts, the one place a spec is judged.
+
+import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
+
+const strict = <S extends Record<string, TSchema>>(props: S) => T.Object(props, { additionalProperties: false });
+const opt = T.Optional;
+export const StrMap = T.Record(T.String(), T.String());
+const AbsPath = T.String({ minLength: 1, maxLength: 4096, pattern: '^/' });
+
+export const ProcessParameters = strict({
+  CommandArgs: opt(T.Array(T.String())),
+  Entrypoint: opt(T.Array(T.String())),
+  WorkingDirectory: opt(T.String()),
+  Environment: opt(StrMap),
+  User: opt(T.String()),
+  EmulateConsole: opt(T.Boolean()),
+  CreateStdInPipe: opt(T.Boolean()),
+  ConsoleSize: opt(T.Tuple([T.Integer({ minimum: 0 }), T.Integer({ minimum: 0 })])),
+});
+
+export const MappedDirectory = strict({
+  HostPath: T.String({ minLength: 1 }),
+  ContainerPath: T.String({ minLength: 1 }),
+  ReadOnly: opt(T.Boolean()),
+});
+
+const Port = T.Integer({ minimum: 1, maximum: 65535 });
+export const Protocol = T.Union([T.Literal('tcp'), T.Literal('udp')]);
+export const PortMapping = strict({ Protocol, InternalPort: Port, ExternalPort: Port, HostIp: opt(T.String({ format: 'ipv4' })) });
+
+export const Networking = strict({
+  /** "none" = an empty namespace (loopback only); a network name or id; absent = the default nat network. */
+  Network: opt(T.String({ minLength: 1 })),
+  IpAddress: opt(T.String({ format: 'ipv4' })),
+  Aliases: opt(T.Array(T.String({ minLength: 1, maxLength: 253 }))),
+  PortMappings: opt(T.Array(PortMapping)),
+  /** The endpoint's MAC address (default: derived from its IP address). */
+  MacAddress: opt(T.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' })),
+  /** resolv.conf: servers instead of the network's DNS server, search domains, options (default ndots:0). */
+  Dns: opt(strict({ Servers: opt(T.Array(T.String({ format: 'ipv4' }))), Search: opt(T.Array(T.String({ minLength: 1 }))), Options: opt(T.Array(T.String({ minLength: 1, pattern: '^\\S+$' }))) })),
+  /** More lines of /etc/hosts. */
+  ExtraHosts: opt(T.Array(strict({ Name: T.String({ minLength: 1, pattern: '^\\S+$' }), IpAddress: T.String({ minLength: 1 }) }))),
+  /** Filled in by the compute service: the HCN namespace and endpoints the system joined. Never given by a caller. */
+  Namespace: opt(T.String()),
+  Endpoints: opt(T.Array(T.String())),
+});
+
+/** Whose namespace a system's process runs in: its own (private), the host's, another system's, or one at a path
+ *  (a network namespace a pod sandbox made). Target is the system id or name for `system`, the path for `path`. */
+export const NamespaceRef = strict({
+  Mode: T.Union([T.Literal('private'), T.Literal('host'), T.Literal('system'), T.Literal('path')]),
+  Target: opt(T.String({ minLength: 1, maxLength: 4096 })),
+});
+
+export const Namespaces = strict({ Network: opt(NamespaceRef), Pid: opt(NamespaceRef), Ipc: opt(NamespaceRef), Uts: opt(NamespaceRef) });
+
+export const Security = strict({
+  /** Every capability the daemon holds, every host device, no seccomp filter, no masked or read-only /proc paths. */
+  Privileged: opt(T.Boolean()),
+  /** Capability names (CAP_ prefix optional) or ALL, on top of (or taken from) the default set. */
+  CapAdd: opt(T.Array(T.String({ minLength: 1 }))),
+  CapDrop: opt(T.Array(T.String({ minLength: 1 }))),
+  /** default = Silo's allowlist; localhost = an OCI seccomp profile (JSON) in a host file, as the CRI's localhost/. */
+  Seccomp: opt(strict({ Profile: T.Union([T.Literal('default'), T.Literal('unconfined'), T.Literal('localhost')]), LocalhostPath: opt(AbsPath) })),
+  ReadOnlyRoot: opt(T.Boolean()),
+  /** Default true (Silo's hardening); false lets setuid binaries gain privileges. */
+  NoNewPrivileges: opt(T.Boolean()),
+  /** Numeric user and group; they win over Process.User. */
+  RunAsUser: opt(T.Integer({ minimum: 0, maximum: 4294967294 })),
+  RunAsGroup: opt(T.Integer({ minimum: 0, maximum: 4294967294 })),
+  /** More groups for the process: gids, or names looked up in the container's /etc/group. */
+  SupplementalGroups: opt(T.Array(T.Union([T.Integer({ minimum: 0, maximum: 4294967294 }), T.String({ minLength: 1 })]))),
+  /** Replace the default masked and read-only /proc and /sys paths. */
+  MaskedPaths: opt(T.Array(AbsPath)),
+  ReadonlyPaths: opt(T.Array(AbsPath)),
+});
+
+/** Where the init process' output is kept: `file` (the default) in CRI log format (`<RFC3339Nano> stdout F <line>`,
+ *  P for a partial line) at Path if the caller chose one, else in the daemon's state; `none` keeps nothing. */
+export const Logging = strict({ Driver: opt(T.Union([T.Literal('file'), T.Literal('none')])), Path: opt(AbsPath) });
+
+export const Tmpfs = strict({
+  ContainerPath: AbsPath,
+  /** Mount options: ro/rw, exec/noexec, suid/nosuid, dev/nodev, size=<bytes>, mode=<octal>, uid=, gid=. */
+  Options: opt(T.Array(T.String({ minLength: 1 }))),
+});
+
+export const Ulimit = strict({ Name: T.String({ minLength: 1 }), Soft: T.Integer({ minimum: -1 }), Hard: T.Integer({ minimum: -1 }) });
+export const Device = strict({ PathOnHost: AbsPath, PathInContainer: opt(AbsPath), Permissions: opt(T.String({ pattern: '^[rwm]{1,3}$' })) });
+
+export const Container = strict({
+  GuestOs: opt(strict({ HostName: T.String({ maxLength: 63, pattern: '^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$' }) })),
+  Storage: opt(strict({ ScratchSizeInBytes: opt(T.Integer({ minimum: 1 })) })),
+  MappedDirectories: opt(T.Array(MappedDirectory)),
+  Tmpfs: opt(T.Array(Tmpfs)),
+  Devices: opt(T.Array(Device)),
+  Memory: opt(strict({ SizeInMB: opt(T.Number({ exclusiveMinimum: 0 })), Swappiness: opt(T.Integer({ minimum: 0, maximum: 100 })) })),
+  Processor: opt(strict({ Count: opt(T.Number()), Maximum: opt(T.Integer()), Weight: opt(T.Integer()), CpusetCpus: opt(T.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$' })) })),
+  Pids: opt(strict({ Limit: T.Integer({ minimum: 1 }) })),
+  /** /dev/shm's size (default 64 MiB). */
+  ShmSizeInBytes: opt(T.Integer({ minimum: 1 })),
+  Ulimits: opt(T.Array(Ulimit)),
+  Networking: opt(Networking),
+  Namespaces: opt(Namespaces),
+  Security: opt(Security),
+  Logging: opt(Logging),
+});
+
+export const RestartPolicy = strict({
+  Name: T.Union([T.Literal('no'), T.Literal('always'), T.Literal('unless-stopped'), T.Literal('on-failure')]),
+  MaximumRetryCount: opt(T.Integer({ minimum: 0 })),
+});
+
+/** The body of `POST /v1/systems`, and what every other front door maps its own request onto. */
+export const CreateSpec = strict({
+  Name: opt(T.String({ minLength: 1, maxLength: 128 })),
+  Image: T.String({ minLength: 1, maxLength: 512 }),
+  Document: opt(
+    strict({
+      Owner: opt(T.String()),
+      Isolation: opt(T.String()),
+      Container: opt(Container),
+      Process: opt(ProcessParameters),
+      StopSignal: opt(T.String()),
+      StopTimeoutSeconds: opt(T.Integer({ minimum: 0 })),
+      AutoRemove: opt(T.Boolean()),
+      RestartPolicy: opt(RestartPolicy),
+      Init: opt(T.Boolean()),
+      Labels: opt(StrMap),
+    }),
+  ),
+});
+
+export type CreateSpec = Static<typeof CreateSpec>;
+export type SpecContainer = Static<typeof Container>;
+export type NamespaceRef = Static<typeof NamespaceRef>;
+export type Namespaces = Static<typeof Namespaces>;
+export type Security = Static<typeof Security>;
+export type Logging = Static<typeof Logging>;
+export type Tmpfs = Static<typeof Tmpfs>;
+export type Ulimit = Static<typeof Ulimit>;
+export type Device = Static<typeof Device>;
+export type Networking = Static<typeof Networking>;
+export type MappedDirectory = Static<typeof MappedDirectory>;
+export type ProcessParameters = Static<typeof ProcessParameters>;
+export type RestartPolicy = Static<typeof RestartPolicy>;

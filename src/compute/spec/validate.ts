@@ -1,0 +1,136 @@
+// The one place a create specification is judged: its shape against the schema (whichever door it came through),
+// then every rule that needs more than a schema, before anything is made. Messages are one line and name the field.
+
+import { stat } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { dirname, isAbsolute } from 'node:path';
+import { FormatRegistry } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { invalid } from '../../common/errors.js';
+import { resourcesOf } from '../resolve.js';
+import { normalizeSignal } from '../signals.js';
+import type { ComputeSystemDocument } from '../types.js';
+import { CreateSpec, type NamespaceRef } from './schema.js';
+import { capName } from './capabilities.js';
+
+/** The init `Init: true` runs as PID 1: Debian's statically linked tini (document.ts binds it in). */
+const INIT_BINARY = '/usr/bin/tini-static';
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+if (!FormatRegistry.Has('ipv4')) FormatRegistry.Set('ipv4', (v) => IPV4.test(v));
+
+export const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
+const checker = TypeCompiler.Compile(CreateSpec);
+
+/** The spec's shape; the first problem as a one-line invalid-argument error naming the field. */
+export function checkSpecShape(body: unknown): CreateSpec {
+  if (checker.Check(body)) return body;
+  const e = checker.Errors(body).First()!;
+  const field = e.path.replace(/^\//, '').replace(/\//g, '.') || 'body';
+  throw invalid(`invalid create specification: ${field}: ${e.message}`);
+}
+
+const RLIMITS = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as'];
+const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'strictatime', 'nr_inodes']);
+
+function checkNamespace(kind: string, ref: NamespaceRef | undefined): void {
+  if (!ref) return;
+  const needsTarget = ref.Mode === 'system' || ref.Mode === 'path';
+  if (needsTarget && !ref.Target) throw invalid(`Namespaces.${kind}: mode ${ref.Mode} needs a Target`);
+  if (!needsTarget && ref.Target !== undefined) throw invalid(`Namespaces.${kind}: mode ${ref.Mode} takes no Target`);
+  if (ref.Mode === 'path' && !isAbsolute(ref.Target!)) throw invalid(`Namespaces.${kind}: path ${JSON.stringify(ref.Target)} must be absolute`);
+}
+
+export function checkTmpfsOptions(opts: string[], where: string): void {
+  for (const o of opts) {
+    const [k, v] = o.split('=', 2);
+    if (v === undefined ? TMPFS_FLAGS.has(k) : k === 'size' ? /^\d+[kmg]?$/i.test(v) : k === 'mode' ? /^[0-7]{3,4}$/.test(v) : (k === 'uid' || k === 'gid' || k === 'nr_inodes') && /^\d+$/.test(v)) continue;
+    throw invalid(`${where}: unsupported tmpfs option ${JSON.stringify(o)}`);
+  }
+}
+
+export function checkIsolation(isolation: unknown, isolations: readonly string[]): void {
+  if (typeof isolation === 'string' && isolations.includes(isolation)) return;
+  const use = isolations.map((i) => JSON.stringify(i)).join(' or ');
+  if (isolation === 'vm' || isolation === 'process') throw invalid(`isolation "${isolation}" is not available on this host; use ${use}`);
+  throw invalid(`unknown isolation ${JSON.stringify(isolation)}: use ${use}`);
+}
+
+/** Everything about a full document that needs no other system and no kernel; files the spec names must exist.
+ *  `isolations`: the modes this daemon has a backend for. */
+export async function validateDocument(doc: ComputeSystemDocument, isolations: readonly string[], hostCpus = cpus().length): Promise<void> {
+  checkIsolation(doc.Isolation, isolations);
+  if (doc.StopSignal) normalizeSignal(doc.StopSignal);
+  const c = doc.Container;
+  resourcesOf(c);
+  const rp = doc.RestartPolicy;
+  if (rp && !['no', 'always', 'unless-stopped', 'on-failure'].includes(rp.Name)) throw invalid(`invalid restart policy ${JSON.stringify(rp.Name)}: use no, always, unless-stopped or on-failure`);
+  if (rp && rp.Name !== 'no' && doc.AutoRemove) throw invalid('a container with a restart policy cannot be removed automatically (--rm)');
+  const scratch = c.Storage.ScratchSizeInBytes!;
+  if (!Number.isInteger(scratch) || scratch < MIN_SCRATCH_BYTES) throw invalid('scratch size must be at least 16MB');
+  for (const set of c.Processor?.CpusetCpus?.split(',') ?? []) {
+    const [a, b = a] = set.split('-').map(Number);
+    if (a > b || b >= hostCpus) throw invalid(`Processor.CpusetCpus ${JSON.stringify(c.Processor!.CpusetCpus)}: this host has CPUs 0-${hostCpus - 1}`);
+  }
+  if (doc.Init) {
+    try {
+      await stat(INIT_BINARY);
+    } catch {
+      throw invalid(`an init process needs ${INIT_BINARY} on the host (Debian package tini)`);
+    }
+  }
+  if (c.ShmSizeInBytes !== undefined && c.ShmSizeInBytes < 4096) throw invalid('ShmSizeInBytes must be at least 4096');
+
+  const ns = c.Namespaces ?? {};
+  checkNamespace('Network', ns.Network);
+  checkNamespace('Pid', ns.Pid);
+  checkNamespace('Ipc', ns.Ipc);
+  checkNamespace('Uts', ns.Uts);
+  const n = c.Networking ?? {};
+  if (ns.Network && ns.Network.Mode !== 'private') {
+    const own = (['Network', 'IpAddress', 'Aliases', 'PortMappings', 'MacAddress', 'Dns', 'ExtraHosts'] as const).filter((k) => n[k] !== undefined);
+    if (own.length) throw invalid(`conflicting options: Networking.${own[0]} and a shared network namespace (Namespaces.Network ${ns.Network.Mode})`);
+  }
+  if (n.Network === 'none') {
+    const own = (['IpAddress', 'Aliases', 'PortMappings', 'MacAddress'] as const).filter((k) => n[k] !== undefined && !(Array.isArray(n[k]) && !(n[k] as unknown[]).length));
+    if (own.length) throw invalid(`conflicting options: Networking.${own[0]} and network none`);
+  }
+  for (const h of n.ExtraHosts ?? []) if (!IPV4.test(h.IpAddress) && !/^[0-9a-fA-F:]+$/.test(h.IpAddress)) throw invalid(`invalid extra host ${h.Name}: ${JSON.stringify(h.IpAddress)} is not an IP address`);
+  if (n.MacAddress && parseInt(n.MacAddress.slice(0, 2), 16) & 1) throw invalid(`invalid MAC address ${n.MacAddress}: a multicast address`);
+
+  const s = c.Security ?? {};
+  for (const cap of [...(s.CapAdd ?? []), ...(s.CapDrop ?? [])]) if (cap.toUpperCase() !== 'ALL') capName(cap);
+  if (s.Seccomp) {
+    if (s.Seccomp.Profile === 'localhost') {
+      if (!s.Seccomp.LocalhostPath) throw invalid('Security.Seccomp: profile localhost needs LocalhostPath');
+      if (!(await stat(s.Seccomp.LocalhostPath).then((x) => x.isFile(), () => false))) throw invalid(`Security.Seccomp: no profile file at ${s.Seccomp.LocalhostPath}`);
+    } else if (s.Seccomp.LocalhostPath !== undefined) throw invalid(`Security.Seccomp: profile ${s.Seccomp.Profile} takes no LocalhostPath`);
+  }
+  if (s.RunAsGroup !== undefined && s.RunAsUser === undefined) throw invalid('Security.RunAsGroup needs Security.RunAsUser');
+
+  const log = c.Logging ?? {};
+  if (log.Driver === 'none' && log.Path) throw invalid('Logging: driver none keeps no log, so it takes no Path');
+  if (log.Path && !(await stat(dirname(log.Path)).then((x) => x.isDirectory(), () => false))) throw invalid(`Logging.Path: directory ${dirname(log.Path)} does not exist`);
+
+  for (const t of c.Tmpfs ?? []) {
+    if (t.ContainerPath === '/') throw invalid('Tmpfs: the container path must not be /');
+    checkTmpfsOptions(t.Options ?? [], `Tmpfs ${t.ContainerPath}`);
+  }
+  for (const u of c.Ulimits ?? []) {
+    if (!RLIMITS.includes(u.Name)) throw invalid(`invalid ulimit ${JSON.stringify(u.Name)}: use one of ${RLIMITS.join(', ')}`);
+    if (u.Soft > u.Hard && u.Hard !== -1) throw invalid(`invalid ulimit ${u.Name}: soft limit ${u.Soft} is above hard limit ${u.Hard}`);
+  }
+  for (const d of c.Devices ?? []) {
+    const st = await stat(d.PathOnHost).catch(() => undefined);
+    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw invalid(`error gathering device information while adding device ${JSON.stringify(d.PathOnHost)}: not a device node`);
+  }
+  for (const m of c.MappedDirectories ?? []) {
+    if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
+    if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);
+    try {
+      await stat(m.HostPath);
+    } catch {
+      throw invalid(`invalid mount: host path ${m.HostPath} does not exist`);
+    }
+  }
+}
