@@ -22,10 +22,17 @@ export function resolveInit(doc: ComputeSystemDocument, image: ImageConfig): Com
     Args: args,
     Env: mergeEnv(image.Env ?? [], p.Environment ?? {}),
     Cwd: p.WorkingDirectory || image.WorkingDir || '/',
-    User: p.User ?? image.User ?? '',
+    User: runAs(doc) ?? p.User ?? image.User ?? '',
     Tty: p.EmulateConsole ?? false,
     Stdin: p.CreateStdInPipe ?? false,
   };
+}
+
+/** A security context's numeric user and group win over the process' and the image's user. */
+function runAs(doc: ComputeSystemDocument): string | undefined {
+  const s = doc.Container.Security;
+  if (s?.RunAsUser === undefined) return undefined;
+  return s.RunAsGroup === undefined ? String(s.RunAsUser) : `${s.RunAsUser}:${s.RunAsGroup}`;
 }
 
 export function mergeEnv(base: string[], over: Record<string, string>): string[] {
@@ -45,6 +52,8 @@ export function mergeEnv(base: string[], over: Record<string, string>): string[]
 /** Memory, processor and pids settings of a document as cgroup resources; rejects HCS's mutually exclusive trio. */
 export function resourcesOf(c: Pick<ComputeSystemDocument['Container'], 'Memory' | 'Processor' | 'Pids'>, hostCpus = cpus().length): Resources {
   const r: Resources = {};
+  if (c.Memory?.Swappiness !== undefined) r.swappiness = c.Memory.Swappiness;
+  if (c.Processor?.CpusetCpus) r.cpusetCpus = c.Processor.CpusetCpus;
   if (c.Memory?.SizeInMB !== undefined) {
     if (!(c.Memory.SizeInMB >= 6)) throw invalid('Memory.SizeInMB must be at least 6 (the minimum memory limit is 6MB)');
     r.memoryBytes = Math.round(c.Memory.SizeInMB * 1024 * 1024);

@@ -21,6 +21,8 @@ import { SystemNetworking } from './networking.js';
 import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
 import { restartDelayMs, shouldRestart } from './restart.js';
+import { checkSpecShape } from './spec/validate.js';
+import { resolveJoins, sharedHostname, sharesNetwork } from './joins.js';
 
 export { DEFAULT_SCRATCH_BYTES } from './document.js';
 
@@ -85,10 +87,25 @@ export class ComputeService {
   async create(req: CreateSystemRequest): Promise<ComputeSystemRecord> {
     const name = req.Name?.replace(/^\//, '');
     if (name !== undefined && !NAME_RE.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    checkSpecShape(req);
     const image = await this.storage.getImage(req.Image);
     const id = newId();
     const doc = buildDocument(id, req, image, this.isolations()[0]);
     await validateDocument(doc, this.isolations());
+    // Another system's namespace is named by its id from here on: a rename or a new system with its name changes nothing.
+    for (const [kind, ref] of Object.entries(doc.Container.Namespaces ?? {})) {
+      if (ref?.Mode !== 'system') continue;
+      try {
+        ref.Target = this.store.find(ref.Target!).Id;
+      } catch {
+        throw invalid(`Namespaces.${kind}: no such system: ${ref.Target}`);
+      }
+    }
+    const shared = sharedHostname(doc, (t) => this.store.find(t));
+    if (shared !== undefined) {
+      if (req.Document?.Container?.GuestOs) throw invalid('conflicting options: a hostname and a shared UTS or network namespace');
+      doc.Container.GuestOs.HostName = shared;
+    }
     const scratch = doc.Container.Storage.ScratchSizeInBytes!;
     const init = resolveInit(doc, image.config);
 
@@ -115,7 +132,7 @@ export class ComputeService {
         // Root and network do not depend on each other: made side by side, both settled before any rollback.
         const [root, net] = await Promise.allSettled([
           this.storage.mountRoot(id, image.id, { scratchBytes: scratch }).then(() => faultPoint('create.after-mount')),
-          this.networking.setup(rec).then((n) => (faultPoint('create.after-network'), n)),
+          (sharesNetwork(doc) ? Promise.resolve({}) : this.networking.setup(rec)).then((n) => (faultPoint('create.after-network'), n)),
         ]);
         try {
           if (root.status === 'rejected') throw root.reason;
@@ -155,7 +172,7 @@ export class ComputeService {
       check('start', rec.State, rec.Name);
       const doc = rec.Document;
       // The intent is on disk before any kernel change; the resolv.conf and hosts files are written meanwhile.
-      const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id), this.networking.runtime(doc.Container.Networking)]);
+      const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id), resolveJoins(rec, (t) => this.store.find(t), this.networking)]);
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
       const backend = this.backendOf(rec);
@@ -180,6 +197,13 @@ export class ComputeService {
           stopSignal: doc.StopSignal,
           netnsPath: net.netnsPath,
           etcFiles: net.etcFiles,
+          namespaces: net.namespaces,
+          security: doc.Container.Security,
+          log: doc.Container.Logging,
+          tmpfs: doc.Container.Tmpfs,
+          devices: doc.Container.Devices,
+          ulimits: doc.Container.Ulimits,
+          shmSizeBytes: doc.Container.ShmSizeInBytes,
         }));
         faultPoint('start.after-runtime-create');
         for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));

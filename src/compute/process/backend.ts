@@ -13,7 +13,9 @@ import { writeJsonAtomic, readJson } from '../../common/atomic.js';
 import type {
   Attachment, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
-import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares } from './spec.js';
+import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
+import { loadSeccompProfile, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
+import { daemonCapabilities } from '../spec/capabilities.js';
 import { resolveUserInRootfs, uidNames } from './user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';
 import { startConmon } from './conmon.js';
@@ -61,10 +63,20 @@ export class ProcessBackend implements IsolationBackend {
     if (!(await this.exists(id))) throw notFound('container', id);
   }
 
-  private async rootfsOf(id: string): Promise<{ rootfs: string; hostname: string }> {
-    const spec = await readJson<{ root?: { path?: string }; hostname?: string }>(join(this.bundle(id), 'config.json'));
+  private async rootfsOf(id: string): Promise<{ rootfs: string; hostname: string; security?: ProcessSecurity }> {
+    type P = { capabilities?: { bounding?: string[] }; noNewPrivileges?: boolean; rlimits?: ProcessSecurity['rlimits'] };
+    const spec = await readJson<{ root?: { path?: string }; hostname?: string; process?: P }>(join(this.bundle(id), 'config.json'));
     if (!spec?.root?.path) throw notFound('container', id);
-    return { rootfs: spec.root.path, hostname: spec.hostname ?? '' };
+    const p = spec.process;
+    // An exec'd process gets the init's capabilities, no-new-privileges and limits, as in docker.
+    const security = p?.capabilities?.bounding && p.rlimits ? { capabilities: p.capabilities.bounding, noNewPrivileges: !!p.noNewPrivileges, rlimits: p.rlimits } : undefined;
+    return { rootfs: spec.root.path, hostname: spec.hostname ?? '', security };
+  }
+
+  /** Where the init's output goes: the caller's path (CRI), the backend's own file, or nowhere. */
+  private async logOf(id: string): Promise<{ driver: 'file' | 'none'; path: string }> {
+    const own = { driver: 'file' as const, path: join(this.stateOf(id), 'ctr.log') };
+    return (await readJson<{ driver: 'file' | 'none'; path: string }>(join(this.stateOf(id), 'log.json'))) ?? own;
   }
 
   async create(o: InitOptions): Promise<{ pid: number }> {
@@ -76,18 +88,32 @@ export class ProcessBackend implements IsolationBackend {
     if ((await fileExists(bundle)) || (await fileExists(join(this.runc.root, o.id)))) throw alreadyExists(`container ${o.id} already exists`);
     await checkRootfs(o.rootfs);
     await checkCwdInRoot(o.rootfs, o.process.cwd);
-    const user = await resolveUserInRootfs(o.rootfs, o.process.user);
-    const spec = buildSpec(o, { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user });
+    const sec = o.security ?? {};
+    const [user, groups, devices, seccompProfile] = await Promise.all([
+      resolveUserInRootfs(o.rootfs, o.process.user),
+      supplementalGids(o.rootfs, sec.SupplementalGroups),
+      resolveDevices(o.devices, !!sec.Privileged),
+      sec.Seccomp?.Profile === 'localhost' && !sec.Privileged ? loadSeccompProfile(sec.Seccomp.LocalhostPath!) : undefined,
+    ]);
+    user.additionalGids = [...new Set([...user.additionalGids, ...groups])];
+    const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
+    const spec = buildSpec(
+      { ...o, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
+      { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile },
+    );
     const state = this.stateOf(o.id);
+    const log = { driver: o.log?.Driver ?? 'file', path: o.log?.Path ?? join(state, 'ctr.log') };
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     // An earlier run's exit record must not be taken for this run's; its log is kept and appended to, as docker's.
     await this.forgetExit(o.id);
     await mkdir(state, { recursive: true, mode: 0o700 });
     try {
+      await writeHostnameFile(bundle, o.hostname);
+      await writeJsonAtomic(join(state, 'log.json'), log);
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
-        bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: join(state, 'ctr.log'),
+        bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: log.driver === 'none' ? undefined : log.path,
         persistDir: state, stdin: o.process.stdin, tty: o.process.tty,
       });
       return { pid: await h.pid };
@@ -134,6 +160,7 @@ export class ProcessBackend implements IsolationBackend {
     if (r.cpus !== undefined && r.cpus > 0) f.push('--cpu-period', String(CPU_PERIOD), '--cpu-quota', String(Math.max(1000, Math.round(r.cpus * CPU_PERIOD))));
     if (r.cpuWeight !== undefined && r.cpuWeight > 0) f.push('--cpu-share', String(weightToShares(r.cpuWeight)));
     if (r.pidsLimit !== undefined && r.pidsLimit > 0) f.push('--pids-limit', String(r.pidsLimit));
+    if (r.cpusetCpus) f.push('--cpuset-cpus', r.cpusetCpus);
     await this.runc.update(id, f);
   }
 
@@ -242,10 +269,10 @@ export class ProcessBackend implements IsolationBackend {
     const dir = this.execDir(o.execId);
     if (join(dir, 'attach').length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket`);
     if (await fileExists(dir)) throw alreadyExists(`exec ${o.execId} already exists`);
-    const { rootfs, hostname } = await this.rootfsOf(id);
+    const { rootfs, hostname, security } = await this.rootfsOf(id);
     await checkCwdInRoot(rootfs, o.process.cwd);
     const user = await resolveUserInRootfs(rootfs, o.process.user);
-    const proc = buildProcess(o.process, hostname, { nofileHard: this.cfg.nofileHard, user });
+    const proc = buildProcess(o.process, hostname, { nofileHard: this.cfg.nofileHard, user }, security);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     let attachment: Attachment | undefined;
     try {
@@ -287,7 +314,9 @@ export class ProcessBackend implements IsolationBackend {
     const exitFile = join(this.stateOf(id), 'exit');
     // A container whose monitor is gone will never write more: stop following then too.
     const exited = async () => (await fileExists(exitFile)) || !(await conmonAlive(join(this.bundle(id), 'conmon.pid')));
-    await readLogFile(join(this.stateOf(id), 'ctr.log'), exited, opts, onEntry, signal);
+    const log = await this.logOf(id);
+    if (log.driver === 'none') throw badState(`container ${id} keeps no log (its log driver is none)`);
+    await readLogFile(log.path, exited, opts, onEntry, signal);
   }
 
   async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {

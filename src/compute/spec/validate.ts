@@ -11,7 +11,7 @@ import { resourcesOf } from '../resolve.js';
 import { normalizeSignal } from '../signals.js';
 import type { ComputeSystemDocument } from '../types.js';
 import { CreateSpec, type NamespaceRef } from './schema.js';
-import { capName } from './capabilities.js';
+import { capName, daemonCapabilities } from './capabilities.js';
 
 /** The init `Init: true` runs as PID 1: Debian's statically linked tini (document.ts binds it in). */
 const INIT_BINARY = '/usr/bin/tini-static';
@@ -99,7 +99,11 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
   if (n.MacAddress && parseInt(n.MacAddress.slice(0, 2), 16) & 1) throw invalid(`invalid MAC address ${n.MacAddress}: a multicast address`);
 
   const s = c.Security ?? {};
-  for (const cap of [...(s.CapAdd ?? []), ...(s.CapDrop ?? [])]) if (cap.toUpperCase() !== 'ALL') capName(cap);
+  for (const cap of s.CapDrop ?? []) if (cap.toUpperCase() !== 'ALL') capName(cap);
+  for (const cap of s.CapAdd ?? []) {
+    if (cap.toUpperCase() === 'ALL') continue;
+    if (!daemonCapabilities().includes(capName(cap))) throw invalid(`capability ${capName(cap)} cannot be granted: the daemon itself does not hold it on this host`);
+  }
   if (s.Seccomp) {
     if (s.Seccomp.Profile === 'localhost') {
       if (!s.Seccomp.LocalhostPath) throw invalid('Security.Seccomp: profile localhost needs LocalhostPath');
