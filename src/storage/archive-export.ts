@@ -1,8 +1,10 @@
 // docker save: images as one tar in moby 25's layout, which both docker load and OCI tools read:
 // blobs/sha256/<hex> (configs, layer tars, OCI manifests), index.json, oci-layout, manifest.json, repositories.
-// Layers are kept extracted, so each is re-tarred (commit.ts's diffTar) into a temp file first: a tar header needs
-// the size, and the blob name its digest. When a re-tar's digest differs from the recorded diff ID (the original tar
-// was ordered differently), the exported config lists the new one, so the archive is self-consistent.
+// An image's blobs are written as the content store keeps them (the layer tars as they came, the config and manifest
+// byte for byte), so a load gives back the same image id, manifest and layer digests. An image made before the content
+// store has no blobs: its layers are re-tarred (commit.ts's diffTar) into temp files — a tar header needs the size,
+// and the blob name its digest — and when a re-tar's digest differs from the recorded diff ID, the exported config
+// lists the new one (so the archive is self-consistent, and that image gets a new id when loaded).
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -12,8 +14,10 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { diffTar } from './commit.js';
+import { MAX_MANIFEST, MEDIA, type ContentStore } from './content.js';
 import { canonicalJson, chainIds, hexOf, sha256 } from './digest.js';
 import type { ImageDoc, OciImageConfig } from './images.js';
+import { parseManifest } from './manifest.js';
 import { familiarName } from './reference.js';
 import type { Layer } from './types.js';
 
@@ -22,6 +26,16 @@ interface Blob {
   size: number;
   file?: string;
   data?: Buffer;
+  /** Stored in the content store. */
+  stored?: boolean;
+}
+
+export interface ExportSources {
+  resolve: (ref: string) => Promise<{ doc: ImageDoc; byName?: string }>;
+  layer: (chainId: string) => Promise<Layer>;
+  content: ContentStore;
+  /** Where re-tarred layers of images without blobs are spooled. */
+  tmpRoot: string;
 }
 
 async function spoolLayer(path: string, tmp: string): Promise<Blob> {
@@ -46,18 +60,15 @@ const jsonBlob = (v: unknown): Blob => {
   return { digest: sha256(data), size: data.length, data };
 };
 
-export async function exportArchive(
-  refs: string[],
-  resolve: (ref: string) => Promise<{ doc: ImageDoc; byName?: string }>,
-  layer: (chainId: string) => Promise<Layer>,
-): Promise<NodeJS.ReadableStream> {
+export async function exportArchive(refs: string[], src: ExportSources): Promise<NodeJS.ReadableStream> {
+  const { layer, content } = src;
   // Resolve every name first, so a typo fails the request before a byte is written.
   const wanted: { doc: ImageDoc; name?: string }[] = [];
   for (const r of refs) {
-    const { doc, byName } = await resolve(r);
+    const { doc, byName } = await src.resolve(r);
     wanted.push({ doc, name: byName });
   }
-  const tmp = join(layerTmpRoot(await layer(chainIds(wanted[0].doc.oci.rootfs.diff_ids)[0])), `export-${randomBytes(8).toString('hex')}`);
+  const tmp = join(src.tmpRoot, `export-${randomBytes(8).toString('hex')}`);
   await mkdir(tmp, { mode: 0o700 });
   const pack = tar.pack();
   const blobs = new Map<string, Blob>();
@@ -68,48 +79,58 @@ export async function exportArchive(
   const spooled = new Map<string, Blob>(); // by chain id
   const produce = async () => {
     for (const { doc, name } of uniq(wanted)) {
-      const chain = chainIds(doc.oci.rootfs.diff_ids);
-      const layerBlobs: Blob[] = [];
-      for (const c of chain) {
-        let b = spooled.get(c);
-        if (!b) {
-          b = await spoolLayer((await layer(c)).path, tmp);
-          spooled.set(c, b);
+      let layerBlobs: Blob[] = [];
+      let cfg: Blob;
+      let m: Blob;
+      if (doc.manifest) {
+        // Stored blobs, as they are.
+        const bytes = await content.read(doc.manifest, MAX_MANIFEST);
+        const parsed = parseManifest(bytes, `manifest ${doc.manifest}`);
+        m = { digest: doc.manifest, size: bytes.length, data: bytes };
+        cfg = { digest: parsed.config.digest, size: await content.size(parsed.config.digest), stored: true };
+        layerBlobs = [];
+        for (const l of parsed.layers) layerBlobs.push({ digest: l.digest, size: await content.size(l.digest), stored: true });
+      } else {
+        for (const c of chainIds(doc.oci.rootfs.diff_ids)) {
+          let b = spooled.get(c);
+          if (!b) {
+            b = await spoolLayer((await layer(c)).path, tmp);
+            spooled.set(c, b);
+          }
+          layerBlobs.push(b);
         }
-        add(b);
-        layerBlobs.push(b);
+        const oci: OciImageConfig = { ...doc.oci, rootfs: { type: 'layers', diff_ids: layerBlobs.map((b) => b.digest) } };
+        cfg = jsonBlob(canonicalJson(oci));
+        m = jsonBlob({
+          schemaVersion: 2,
+          mediaType: MEDIA.ociManifest,
+          config: { mediaType: MEDIA.ociConfig, digest: cfg.digest, size: cfg.size },
+          layers: layerBlobs.map((b) => ({ mediaType: MEDIA.ociLayer, digest: b.digest, size: b.size })),
+        });
       }
-      const oci: OciImageConfig = { ...doc.oci, rootfs: { type: 'layers', diff_ids: layerBlobs.map((b) => b.digest) } };
-      const cfg = jsonBlob(canonicalJson(oci));
-      add(cfg);
-      const m = jsonBlob({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cfg.digest, size: cfg.size },
-        layers: layerBlobs.map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: b.digest, size: b.size })),
-      });
-      add(m);
+      for (const b of [...layerBlobs, cfg, m]) add(b);
       const names = name ? [name] : [];
       const tags = names.map(familiarName);
       manifest.push({ Config: `blobs/sha256/${hexOf(cfg.digest)}`, RepoTags: tags.length ? tags : null, Layers: layerBlobs.map((b) => `blobs/sha256/${hexOf(b.digest)}`) });
       for (const n of names) {
         const at = n.lastIndexOf(':');
-        index.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m.digest, size: m.size, annotations: { 'io.containerd.image.name': n, 'org.opencontainers.image.ref.name': n.slice(at + 1) } });
+        index.push({ mediaType: MEDIA.ociManifest, digest: m.digest, size: m.size, annotations: { 'io.containerd.image.name': n, 'org.opencontainers.image.ref.name': n.slice(at + 1) } });
         const fam = familiarName(n);
         const fat = fam.lastIndexOf(':');
         (repositories[fam.slice(0, fat)] ??= {})[fam.slice(fat + 1)] = hexOf(layerBlobs[layerBlobs.length - 1]?.digest ?? '');
       }
-      if (!names.length) index.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m.digest, size: m.size });
+      if (!names.length) index.push({ mediaType: MEDIA.ociManifest, digest: m.digest, size: m.size });
     }
     const entry = (name: string, body: Buffer) => new Promise<void>((res, rej) => pack.entry({ name, mode: 0o644, mtime: new Date(0) }, body, (e) => (e ? rej(e) : res())));
     for (const b of blobs.values()) {
       const name = `blobs/sha256/${hexOf(b.digest)}`;
       if (b.data) await entry(name, b.data);
       else {
-        const size = (await stat(b.file!)).size;
+        const size = b.stored ? b.size : (await stat(b.file!)).size;
+        const body = b.stored ? await content.open(b.digest) : createReadStream(b.file!);
         await new Promise<void>((res, rej) => {
           const w = pack.entry({ name, size, mode: 0o644, mtime: new Date(0) }, (e) => (e ? rej(e) : res()));
-          pipeline(createReadStream(b.file!), w).catch(rej);
+          pipeline(body, w).catch(rej);
         });
       }
     }
@@ -127,11 +148,6 @@ export async function exportArchive(
   pack.once('close', cleanup);
   pack.once('error', cleanup);
   return pack as unknown as NodeJS.ReadableStream;
-}
-
-/** Temp files go beside the layers (the storage root's ingest dir): same filesystem, same 0700 protection. */
-function layerTmpRoot(l: Layer): string {
-  return join(l.path, '..', '..', '..', 'ingest');
 }
 
 function uniq<T extends { doc: ImageDoc; name?: string }>(xs: T[]): T[] {

@@ -1,11 +1,13 @@
 // docker load: stage an image archive (docker-archive with manifest.json, legacy or moby-25 layout, or an OCI
-// image layout with index.json; plain or gzip'd), then describe the images it holds. The manifest usually comes
-// last, so a member that looks like a layer (a tar or gzip of at least STREAM_MIN bytes) is extracted into the layer
-// store's ingest/ as it streams in, with the same safe extraction, caps and diff ID as an import; a refusal is kept
-// and reported only if the manifest uses that layer. Everything else is spooled into a private temp dir.
+// image layout with index.json; plain or gzip'd), then describe the images it holds. Members named by a digest
+// (blobs/sha256/<hex>) go into the content store as they stream in, verified against their name, or are skipped
+// when the store has them; a member that looks like a layer (a tar or gzip of at least STREAM_MIN bytes) is also
+// unpacked as it streams in, with the same safe extraction, caps and diff ID as an import — a refusal is kept and
+// reported only if the manifest uses that layer. Other members (manifest.json, legacy <id>/layer.tar) are spooled
+// into a private temp dir and stored as blobs only when an image uses them.
 // The outer tar is hostile input: entry names are normalised and may not climb out, only regular files and
 // in-archive symlinks (the legacy format links duplicate layer.tar files) are kept, sizes and counts are capped,
-// and every file is written under a fresh name of our own, never under the archive's.
+// and every spooled file is written under a fresh name of our own, never under the archive's.
 
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -16,10 +18,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { exhausted, internal, invalid } from '../common/errors.js';
+import { exhausted, invalid } from '../common/errors.js';
 import { feedTar, type ByteSource } from './extract.js';
-import type { OciImageConfig } from './images.js';
-import { asBuffer, GUNZIP_CHUNK } from './input.js';
+import { asBuffer, compressionOf, GUNZIP_CHUNK } from './input.js';
 import { cleanEntryPath } from './paths.js';
 
 const MAX_ENTRIES = 100_000;
@@ -28,30 +29,41 @@ const MAX_JSON = 16 * 1024 * 1024;
 
 export interface StagedImage {
   names: string[];
-  config: OciImageConfig;
+  /** Archive path of the image configuration. */
+  config: string;
   /** Archive paths of the layer tars, bottom first. */
   layers: string[];
+  /** Archive path of the image's manifest, when the archive has one (OCI layout, moby 25's docker-archive). */
+  manifest?: string;
 }
 
-/** Where layer tars go as they stream in (the layer store's ingest/), so they are not written to disk twice. */
-export interface LayerSink<T> {
-  /** Extract a layer tar (or tar.gz); throws a refusal as the import of that tar would. */
-  extract(src: ByteSource): Promise<T>;
-  /** A second, independent copy, for an archive that uses one layer tar at two places. */
-  copy(layer: T): Promise<T>;
-  discard(layer: T): Promise<void>;
-  /** True for archive paths whose layer the store has already: they are kept as files (maybe never extracted). */
-  known?(path: string): boolean;
-}
+/** A prepared (unpacked as it streamed in) layer, or why it was refused. */
+export type Prepared<T> = { layer: T } | { error: unknown };
 
-export interface Staged<T = never> {
-  images: StagedImage[];
+/** Where the archive's members go: the content store, and the layer store for layers unpacked as they arrive. */
+export interface BlobSink<T> {
+  /** Hold the blob if the store has it (the archive's copy is then skipped); false if it does not. */
+  present(digest: string): Promise<boolean>;
   /**
-   * The layer at archive path `p` if it was extracted as the archive streamed in (each call gets a layer of its own;
-   * a refusal of that layer is thrown here), or undefined: then `open` it.
+   * Store a member as a blob, verified against `expected` when given; with `unpack`, also unpack it as it streams
+   * (an unpack refusal is returned in `prepared`, not thrown: it matters only if an image uses the layer).
    */
-  take(path: string): Promise<T> | undefined;
-  open(path: string): NodeJS.ReadableStream;
+  store(expected: string | undefined, src: AsyncIterable<Buffer>, unpack: boolean): Promise<{ digest: string; prepared?: Prepared<T> }>;
+  /** A stored blob's bytes (a JSON document). */
+  read(digest: string): Promise<Buffer>;
+  discard(layer: T): Promise<void>;
+  /** True for a blob whose layer the store has unpacked already (by diff ID): it is stored, not unpacked along. */
+  known?(digest: string): boolean;
+}
+
+export interface Staged<T> {
+  images: StagedImage[];
+  /** The digest of the member at archive path `p`, stored in the content store (a spooled member is stored now). */
+  blob(p: string): Promise<string>;
+  /** The member at `p` parsed as JSON. */
+  json(p: string): Promise<any>;
+  /** Layers unpacked as the archive streamed in, by blob digest: the caller owns (and discards) them. */
+  prepared: Map<string, Prepared<T>>;
   cleanup(): Promise<void>;
 }
 
@@ -60,9 +72,9 @@ const STREAM_MIN = 1024 * 1024;
 /** Read size for spooled files. */
 const READ_CHUNK = 1024 * 1024;
 
-/** Does this start of a file look like a layer: gzip, or a tar header with a valid checksum? */
+/** Does this start of a file look like a layer: gzip, zstd, or a tar header with a valid checksum? */
 function looksLikeLayer(head: Buffer): boolean {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  if (compressionOf(head) !== 'none') return true;
   if (head.length < 512) return false;
   const field = head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
   if (!/^[0-7]+$/.test(field)) return false;
@@ -101,7 +113,6 @@ async function* gunzipIfNeeded(src: ByteSource): AsyncGenerator<Buffer> {
 }
 
 type Entry = AsyncIterable<Uint8Array> & { header: tar.Header; resume(): void };
-type Prepared<T> = { layer: T; uses: number; taken: boolean } | { error: unknown };
 
 /**
  * Read the first `n` bytes of an entry, then hand out the whole entry as a source that a consumer may abandon
@@ -145,14 +156,19 @@ async function peekEntry(entry: Entry, n: number): Promise<{ head: Buffer; sourc
   };
 }
 
-export async function stageArchive<T = never>(input: ByteSource, tmpRoot: string, sink?: LayerSink<T>): Promise<Staged<T>> {
+const digestOfPath = (p: string): string | undefined => {
+  const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(p);
+  return m ? 'sha256:' + m[1] : undefined;
+};
+
+export async function stageArchive<T>(input: ByteSource, tmpRoot: string, sink: BlobSink<T>): Promise<Staged<T>> {
   const dir = join(tmpRoot, `load-${randomBytes(8).toString('hex')}`);
   await mkdir(dir, { mode: 0o700 });
-  const files = new Map<string, string>(); // archive path → staged file
-  const prepared = new Map<string, Prepared<T>>(); // archive path → layer extracted from it, or why it was refused
+  const members = new Map<string, { file: string } | { digest: string }>(); // archive path → spooled file or blob
+  const prepared = new Map<string, Prepared<T>>(); // blob digest → layer unpacked from it, or why it was refused
   const links = new Map<string, string>(); // archive path → archive path it points to
   const cleanup = async () => {
-    for (const p of prepared.values()) if ('layer' in p && !p.taken) await sink!.discard(p.layer);
+    for (const p of prepared.values()) if ('layer' in p) await sink.discard(p.layer);
     prepared.clear();
     await rm(dir, { recursive: true, force: true });
   };
@@ -171,27 +187,32 @@ export async function stageArchive<T = never>(input: ByteSource, tmpRoot: string
           total += size;
           if (total > MAX_TOTAL) throw exhausted(`load refused: archive larger than ${MAX_TOTAL} bytes`);
           // A later entry of the same name replaces an earlier one.
-          files.delete(name);
-          const earlier = prepared.get(name);
-          prepared.delete(name);
-          if (earlier && 'layer' in earlier) await sink!.discard(earlier.layer);
-          if (sink && size >= STREAM_MIN && !sink.known?.(name)) {
-            const e = await peekEntry(entry, 512);
-            if (looksLikeLayer(e.head)) {
-              // Extracted now; whether the manifest uses it (and a refusal matters) is known only at the end.
-              let p: Prepared<T>;
-              try {
-                p = { layer: await sink.extract(e.source), uses: 0, taken: false };
-              } catch (error) {
-                p = { error };
+          members.delete(name);
+          const named = digestOfPath(name);
+          if (named && (await sink.present(named))) {
+            entry.resume();
+            members.set(name, { digest: named });
+            continue;
+          }
+          const e = await peekEntry(entry, 512);
+          const layer = size >= STREAM_MIN && looksLikeLayer(e.head);
+          if (named || layer) {
+            try {
+              const unpack = layer && !(named && sink.known?.(named)) && !(named && prepared.has(named));
+              const r = await sink.store(named, e.source, unpack);
+              if (r.prepared) {
+                const earlier = prepared.get(r.digest);
+                if (earlier && 'layer' in earlier) await sink.discard(earlier.layer);
+                prepared.set(r.digest, r.prepared);
               }
+              members.set(name, { digest: r.digest });
+            } finally {
               await e.finish();
-              prepared.set(name, p);
-              continue;
             }
-            await spool(e.source, join(dir, String(n)));
-          } else await spool(entry, join(dir, String(n)));
-          files.set(name, join(dir, String(n)));
+            continue;
+          }
+          await spool(e.source, join(dir, String(n)));
+          members.set(name, { file: join(dir, String(n)) });
         } else {
           if (h.type === 'symlink' && h.linkname) links.set(name, cleanEntryPath(posix.join(posix.dirname(name), h.linkname), 'archive symlink'));
           entry.resume();
@@ -205,7 +226,7 @@ export async function stageArchive<T = never>(input: ByteSource, tmpRoot: string
     /** The archive path `p` names, through the archive's symlinks, or undefined. */
     const find = (p: string, depth = 0): string | undefined => {
       const clean = cleanEntryPath(p, 'archive reference');
-      if (files.has(clean) || prepared.has(clean)) return clean;
+      if (members.has(clean)) return clean;
       const l = links.get(clean);
       return l !== undefined && depth < 8 ? find(l, depth + 1) : undefined;
     };
@@ -215,56 +236,37 @@ export async function stageArchive<T = never>(input: ByteSource, tmpRoot: string
       return f;
     };
     const json = async (p: string): Promise<any> => {
-      const f = files.get(resolve(p));
-      if (f === undefined) throw invalid(`load refused: ${p} is not valid JSON`); // it is a tar: it was extracted
-      const buf = await readFile(f);
-      if (buf.length > MAX_JSON) throw invalid(`load refused: ${p} is too large for a JSON document`);
+      const m = members.get(resolve(p))!;
+      let buf: Buffer;
+      if ('file' in m) {
+        buf = await readFile(m.file);
+        if (buf.length > MAX_JSON) throw invalid(`load refused: ${p} is too large for a JSON document`);
+      } else buf = await sink.read(m.digest).catch(() => Promise.reject(invalid(`load refused: ${p} is too large for a JSON document`)));
       try {
         return JSON.parse(buf.toString('utf8'));
       } catch {
         throw invalid(`load refused: ${p} is not valid JSON`);
       }
     };
+    const blob = async (p: string): Promise<string> => {
+      const f = resolve(p);
+      const m = members.get(f)!;
+      if ('digest' in m) return m.digest;
+      const r = await sink.store(undefined, createReadStream(m.file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>, false);
+      members.set(f, { digest: r.digest });
+      return r.digest;
+    };
     let images: StagedImage[];
-    if (files.has('manifest.json')) images = await dockerArchive(await json('manifest.json'), json);
-    else if (files.has('index.json')) images = await ociLayout(await json('index.json'), json);
+    if (members.has('manifest.json')) images = await dockerArchive(await json('manifest.json'), members.has('index.json') ? await json('index.json').catch(() => undefined) : undefined, json);
+    else if (members.has('index.json')) images = await ociLayout(await json('index.json'), json);
     else throw invalid('load refused: neither manifest.json nor index.json found: not a docker-archive or OCI image layout');
     if (!images.length) throw invalid('load refused: the archive holds no images');
-    // How often each extracted layer is used; a missing one matters only if the store lacks it (the caller's call).
-    for (const img of images) {
-      for (const l of img.layers) {
-        let f: string | undefined;
-        try {
-          f = find(l);
-        } catch {
-          continue; // a bad name: refused when (if) the layer is needed
-        }
-        const p = f === undefined ? undefined : prepared.get(f);
-        if (p && 'layer' in p) p.uses++;
-      }
-    }
-    return {
-      images,
-      take(path) {
-        const p = prepared.get(resolve(path));
-        if (!p) return undefined;
-        if ('error' in p) return Promise.reject(p.error);
-        if (p.taken) return Promise.reject(internal(`layer ${path} of the archive was used more often than the manifests say`));
-        // The last use gets the extracted layer itself, earlier ones a copy of it.
-        if (--p.uses > 0) return sink!.copy(p.layer);
-        p.taken = true;
-        return Promise.resolve(p.layer);
-      },
-      open: (p) => {
-        const f = files.get(resolve(p));
-        if (f === undefined) throw internal(`layer ${p} of the archive was extracted as it streamed in; take it`);
-        return createReadStream(f, { highWaterMark: READ_CHUNK });
-      },
-      cleanup,
-    };
+    return { images, blob, json, prepared, cleanup };
   } catch (e) {
     await cleanup();
-    if (e instanceof Error && !('class' in e)) throw invalid(`load refused: not a valid image archive: ${e.message}`);
+    // A member cut off or failing mid-stream is the outer archive's fault: the content store names it as a blob's.
+    const cause = e instanceof Error && 'class' in e && e.cause instanceof Error && !('class' in e.cause) ? e.cause : e;
+    if (cause instanceof Error && !('class' in cause)) throw invalid(`load refused: not a valid image archive: ${cause.message}`);
     throw e;
   }
 }
@@ -274,28 +276,27 @@ async function spool(src: AsyncIterable<Uint8Array>, path: string): Promise<void
   await pipeline(Readable.from(src, { objectMode: false }), createWriteStream(path, { mode: 0o600, flags: 'wx', highWaterMark: READ_CHUNK }));
 }
 
-function checkConfig(c: any, layers: number, where: string): OciImageConfig {
-  const ids = c?.rootfs?.diff_ids;
-  if (!Array.isArray(ids) || !ids.every((d: unknown) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d))) throw invalid(`load refused: ${where} has no valid rootfs.diff_ids`);
-  if (ids.length !== layers) throw invalid(`load refused: ${where} lists ${ids.length} diff IDs but the manifest ${layers} layers`);
-  return {
-    created: typeof c.created === 'string' ? c.created : new Date(0).toISOString(),
-    ...(typeof c.author === 'string' && c.author ? { author: c.author } : {}),
-    architecture: String(c.architecture ?? 'amd64'),
-    os: String(c.os ?? 'linux'),
-    config: c.config && typeof c.config === 'object' ? c.config : {},
-    rootfs: { type: 'layers', diff_ids: ids },
-    history: Array.isArray(c.history) ? c.history : [],
-  };
-}
-
-async function dockerArchive(manifest: unknown, json: (p: string) => Promise<any>): Promise<StagedImage[]> {
+async function dockerArchive(manifest: unknown, index: any, json: (p: string) => Promise<any>): Promise<StagedImage[]> {
   if (!Array.isArray(manifest)) throw invalid('load refused: manifest.json is not a list');
+  // moby 25 writes the OCI manifest of each image too (index.json): use it, so the manifest digest survives.
+  const manifests = new Map<string, string>(); // "config layer layer..." blob paths → manifest path
+  for (const d of Array.isArray(index?.manifests) ? (index.manifests as any[]) : []) {
+    try {
+      const path = blobPath(d.digest);
+      const m = await json(path);
+      if (!Array.isArray(m?.layers)) continue;
+      manifests.set([m.config?.digest, ...m.layers.map((l: any) => l.digest)].map(blobPath).join(' '), path);
+    } catch {
+      // Not a usable manifest: the image is described by manifest.json alone.
+    }
+  }
   const out: StagedImage[] = [];
   for (const m of manifest as any[]) {
     if (typeof m?.Config !== 'string' || !Array.isArray(m.Layers)) throw invalid('load refused: a manifest.json entry lacks Config or Layers');
-    const layers = m.Layers.map(String);
-    out.push({ names: Array.isArray(m.RepoTags) ? m.RepoTags.map(String) : [], config: checkConfig(await json(m.Config), layers.length, m.Config), layers });
+    const layers: string[] = m.Layers.map((l: unknown) => cleanEntryPath(String(l), 'archive reference'));
+    const config = cleanEntryPath(m.Config, 'archive reference');
+    const mp = manifests.get([config, ...layers].join(' '));
+    out.push({ names: Array.isArray(m.RepoTags) ? m.RepoTags.map(String) : [], config, layers, ...(mp ? { manifest: mp } : {}) });
   }
   return out;
 }
@@ -305,23 +306,23 @@ const blobPath = (digest: unknown): string => {
   return `blobs/sha256/${digest.slice(7)}`;
 };
 
-async function ociLayout(index: any, json: (p: string) => Promise<any>, depth = 0): Promise<StagedImage[]> {
+async function ociLayout(index: any, json: (p: string) => Promise<any>, depth = 0): Promise<(StagedImage & { platform?: { os: string; architecture: string } })[]> {
   if (!Array.isArray(index?.manifests)) throw invalid('load refused: index.json has no manifests');
-  const out: StagedImage[] = [];
+  const out: (StagedImage & { platform?: { os: string; architecture: string } })[] = [];
   for (const d of index.manifests as any[]) {
-    const doc = await json(blobPath(d.digest));
+    const path = blobPath(d.digest);
+    const doc = await json(path);
     if (Array.isArray(doc?.manifests)) {
       if (depth > 2) throw invalid('load refused: image indexes nested too deep');
       const kids = await ociLayout(doc, json, depth + 1);
-      const linux = kids.filter((k) => k.config.os === 'linux');
-      const pick = linux.find((k) => k.config.architecture === hostArch()) ?? linux[0];
+      const linux = kids.filter((k) => (k.platform?.os ?? 'linux') === 'linux');
+      const pick = linux.find((k) => k.platform?.architecture === hostArch()) ?? linux[0];
       if (pick) out.push({ ...pick, names: [...pick.names, ...refName(d)] });
       continue;
     }
     if (!Array.isArray(doc?.layers)) throw invalid(`load refused: manifest ${d.digest} has no layers`);
-    for (const l of doc.layers) if (String(l.mediaType ?? '').includes('zstd')) throw invalid('load refused: zstd-compressed layers are not supported');
-    const layers = doc.layers.map((l: any) => blobPath(l.digest));
-    out.push({ names: refName(d), config: checkConfig(await json(blobPath(doc.config?.digest)), layers.length, `config of ${d.digest}`), layers });
+    const p = d.platform && typeof d.platform === 'object' ? { os: String(d.platform.os ?? 'linux'), architecture: String(d.platform.architecture ?? '') } : undefined;
+    out.push({ names: refName(d), config: blobPath(doc.config?.digest), layers: doc.layers.map((l: any) => blobPath(l.digest)), manifest: path, ...(p ? { platform: p } : {}) });
   }
   return out;
 }

@@ -21,9 +21,14 @@ export interface OciImageConfig {
 }
 
 export interface ImageDoc {
+  /** The digest of the config blob. */
   id: string;
   names: string[];
   oci: OciImageConfig;
+  /** Digest of the manifest blob; absent on images made before the content store (their layers have no blobs). */
+  manifest?: string;
+  /** Digests of the layer blobs, bottom first (with `manifest`). */
+  layerBlobs?: string[];
 }
 
 export const imageIdOf = (oci: OciImageConfig): string => sha256(canonicalJson(oci));

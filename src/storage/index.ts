@@ -2,6 +2,7 @@
 // imports and unreferenced layers, and returns the StorageService (types.ts).
 
 import { chmod, mkdir } from 'node:fs/promises';
+import { ContentStore } from './content.js';
 import { DEFAULT_CAPS, type Caps } from './input.js';
 import { ImageStore } from './images.js';
 import { LayerStore } from './layers.js';
@@ -28,12 +29,14 @@ export async function openStorage(opts: StorageOptions): Promise<StorageService>
   const layers = new LayerStore(opts.root, caps);
   const images = new ImageStore(opts.root);
   const scratch = new Scratch(opts.root, opts.runDir, layers.layersDir);
+  const content = new ContentStore(opts.root);
   await layers.init();
   await images.init();
   await scratch.init();
-  const storage = new Storage(layers, images, scratch);
-  // A crash between publishing a layer and writing its image record (commit, import, load) or in the middle of a
-  // collection leaves published layers nothing refers to; nothing else runs yet, so they are garbage.
+  await content.init();
+  const storage = new Storage(layers, images, scratch, content);
+  // A crash between storing blobs or publishing a layer and writing the image record (commit, import, load, pull) or
+  // in the middle of a collection leaves blobs and layers nothing refers to; nothing else runs yet, so they are garbage.
   await storage.collectGarbage();
   return storage;
 }

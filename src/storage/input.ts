@@ -4,8 +4,9 @@
 
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
 import { createGunzip } from 'node:zlib';
-import { exhausted } from '../common/errors.js';
+import { exhausted, invalid } from '../common/errors.js';
 
 export interface Caps {
   /** Total uncompressed tar bytes per layer. */
@@ -26,6 +27,21 @@ export const DEFAULT_CAPS: Caps = {
 };
 
 const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/** The compression a layer blob's first bytes show. */
+export function compressionOf(head: Uint8Array): 'gzip' | 'zstd' | 'none' {
+  if (head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]) return 'gzip';
+  if (head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0) === ZSTD_MAGIC) return 'zstd';
+  return 'none';
+}
+
+/** zstd decompression from Node's zlib (Node ≥ 22.15); older Nodes have none, and the layer is refused clearly. */
+function zstdDecompress(): NodeJS.ReadWriteStream & { destroy(e?: Error): void } {
+  const make = (zlib as unknown as { createZstdDecompress?: (o?: object) => NodeJS.ReadWriteStream & { destroy(e?: Error): void } }).createZstdDecompress;
+  if (!make) throw invalid(`layer refused: zstd-compressed layers need Node 22.15 or later (this daemon runs Node ${process.versions.node})`);
+  return make({ chunkSize: GUNZIP_CHUNK });
+}
 
 /** Output chunk size of gunzip (zlib's default of 16 KiB means many small chunks down the line). */
 export const GUNZIP_CHUNK = 256 * 1024;
@@ -56,8 +72,8 @@ export class MeteredInput {
     const head: Buffer[] = [];
     let headLen = 0;
     let ended = false;
-    // Peek at least two bytes to decide gzip or plain.
-    while (headLen < GZIP_MAGIC.length) {
+    // Peek at least four bytes to decide gzip, zstd or plain.
+    while (headLen < 4) {
       const r = await it.next();
       if (r.done) {
         ended = true;
@@ -68,7 +84,8 @@ export class MeteredInput {
       headLen += b.length;
     }
     const first = Buffer.concat(head);
-    this.gzip = first.length >= 2 && first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1];
+    const kind = compressionOf(first);
+    this.gzip = kind !== 'none'; // the ratio cap applies to either compression
     const self = this;
     async function* raw(): AsyncGenerator<Buffer> {
       try {
@@ -86,13 +103,13 @@ export class MeteredInput {
       }
     }
     let source: AsyncIterable<Buffer> = raw();
-    let gunzip: ReturnType<typeof createGunzip> | undefined;
+    let gunzip: (NodeJS.ReadWriteStream & { destroy(e?: Error): void }) | undefined;
     if (this.gzip) {
-      gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
+      gunzip = kind === 'zstd' ? zstdDecompress() : createGunzip({ chunkSize: GUNZIP_CHUNK });
       const r = Readable.from(raw());
       r.on('error', (e) => gunzip!.destroy(e));
       r.pipe(gunzip);
-      source = gunzip;
+      source = gunzip as unknown as AsyncIterable<Buffer>;
     }
     try {
       for await (const chunk of source) {

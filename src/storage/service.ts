@@ -1,27 +1,47 @@
-// The storage service: ties the layer store, image records and container scratches together. Two lock
-// scopes: 'meta' guards images + layer publication + garbage collection; 'root:<id>' guards one container's
-// root. When both are needed the order is root → meta.
+// The storage service: ties the content store (blobs), the layer store (layers unpacked from them), image records
+// and container scratches together. Two lock scopes: 'meta' guards images + layer publication + garbage collection;
+// 'root:<id>' guards one container's root. When both are needed the order is root → meta. Blobs are written outside
+// the lock, held by a lease (content.ts) until the image record that references them is written.
 
-import { conflict, invalid, isSiloError } from '../common/errors.js';
+import { conflict, internal, invalid, isSiloError } from '../common/errors.js';
 import { shortId } from '../common/ids.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
 import { applyChanges } from './changes.js';
 import { diffTar } from './commit.js';
-import { chainIds, hexOf } from './digest.js';
-import { ImageStore, imageIdOf, ociArch, type ImageDoc, type OciImageConfig } from './images.js';
+import { canonicalJson, chainIds } from './digest.js';
+import { ImageStore, ociArch, type ImageDoc, type OciImageConfig } from './images.js';
 import type { ByteSource } from './extract.js';
-import type { LayerStore, LooseLayer, PendingLayer } from './layers.js';
-import { KeyedLock } from './lock.js';
+import type { LayerStore, PendingLayer } from './layers.js';
+import { KeyedLock } from '../common/lock.js';
 import { normalizeName } from './reference.js';
 import { exportArchive } from './archive-export.js';
-import { stageArchive, type LayerSink } from './archive-load.js';
+import { stageArchive, type BlobSink } from './archive-load.js';
+import { isLayerMedia, Lease, MAX_MANIFEST, MEDIA, type ContentStore } from './content.js';
+import { buildManifest, layerMediaType, parseConfig, parseManifest, type Descriptor } from './manifest.js';
+import { compressionOf } from './input.js';
+import { LoosePool, storeLayer, unpackBlob } from './unpack.js';
 import { faultPoint } from '../common/fault.js';
-import { pruneImages, sweepLayers, type PruneOptions, type PruneResult } from './prune.js';
+import { pruneImages, sweep, sweepBlobs, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
-import type { HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
+import type { BlobInfo, ContentSession, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
+import type { LooseLayer } from './layers.js';
 import { byCodeUnits } from '../common/order.js';
 
 const META = 'meta';
+
+/** What an image is made of before its record is written: its layers not yet published, its config and blobs. */
+interface NewImage {
+  pendings: PendingLayer[];
+  oci: OciImageConfig;
+  /** The config blob's digest when it is stored as it came (load, pull); else canonical JSON of `oci` is stored. */
+  config?: BlobInfo;
+  /** The manifest blob's digest when stored as it came; else one is made from `layers`. */
+  manifest?: string;
+  /** Layer blobs, bottom first; undefined for an image whose base predates the content store (no blobs). */
+  layers?: Descriptor[];
+  names: string[];
+  fault: string;
+}
 
 export class Storage implements StorageService {
   private lock = new KeyedLock();
@@ -30,13 +50,14 @@ export class Storage implements StorageService {
     private readonly layers: LayerStore,
     private readonly images: ImageStore,
     private readonly scratch: Scratch,
+    private readonly content: ContentStore,
   ) {}
 
   private async toImage(d: ImageDoc): Promise<Image> {
     let size = 0;
     for (const c of chainIds(d.oci.rootfs.diff_ids)) size += (await this.layers.get(c))?.size ?? 0;
     const o = d.oci;
-    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os };
+    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os, ...(d.manifest ? { manifest: d.manifest } : {}) };
   }
 
   async ensureBaseImage(): Promise<Image> {
@@ -66,37 +87,73 @@ export class Storage implements StorageService {
     // Validate everything cheap before reading a byte of the archive.
     const name = o.name === undefined ? undefined : normalizeName(o.name);
     const config = applyChanges({}, o.changes);
-    const pending = await this.layers.ingest(tar);
-    const history: HistoryEntry = { created: o.created, created_by: o.createdBy, ...(o.comment ? { comment: o.comment } : {}) };
-    return this.publishImage(pending, name, 'import.after-publish', (layer) => ({
-      created: o.created,
-      architecture: ociArch(),
-      os: 'linux',
-      config,
-      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-      history: [history],
-    }));
+    return this.withLease(async (lease) => {
+      const { pending, desc } = await this.storeNewLayer(lease, tar);
+      const history: HistoryEntry = { created: o.created, created_by: o.createdBy, ...(o.comment ? { comment: o.comment } : {}) };
+      const oci: OciImageConfig = { created: o.created, architecture: ociArch(), os: 'linux', config, rootfs: { type: 'layers', diff_ids: [pending.record.diffId] }, history: [history] };
+      return this.writeImage(lease, { pendings: [pending], oci, layers: [desc], names: name ? [name] : [], fault: 'import.after-publish' });
+    });
+  }
+
+  /** Store a layer tar Silo was handed or made as a blob, unpacked in the same pass, placed on `parent`. */
+  private async storeNewLayer(lease: Lease, tar: ByteSource, parent?: string): Promise<{ pending: PendingLayer; desc: Descriptor }> {
+    const r = await storeLayer(this.content, this.layers, lease, { src: tar, mediaType: MEDIA.ociLayer, unpack: true, strict: true });
+    if (!r.prepared || 'error' in r.prepared) throw r.prepared && 'error' in r.prepared ? r.prepared.error : internal('layer not unpacked');
+    return { pending: await this.layers.settle(r.prepared.layer, parent), desc: { mediaType: r.mediaType, digest: r.blob.digest, size: r.blob.size } };
+  }
+
+  /** Run `fn` with a lease; at the end, blobs the lease held that no image references are deleted. */
+  private async withLease<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
+    const lease = new Lease(this.content);
+    try {
+      return await fn(lease);
+    } finally {
+      await this.endLease(lease);
+    }
+  }
+
+  private async endLease(lease: Lease): Promise<void> {
+    const mine = lease.digests();
+    lease.release();
+    if (!mine.length) return;
+    const referenced = new Set<string>();
+    for (const d of await this.images.all()) for (const b of [d.id, d.manifest, ...(d.layerBlobs ?? [])]) if (b) referenced.add(b);
+    if (mine.every((d) => referenced.has(d) || this.content.isHeld(d))) return;
+    await this.lock.run(META, () => sweepBlobs(this.images, this.content)).catch(() => {});
   }
 
   /**
-   * Publish the layer and write the image record in one critical section, so GC never sees one without the other. A
-   * crash between the two (fault point `fault`) leaves a layer nothing refers to, which the sweep at the next open removes.
+   * Store the config and manifest blobs (unless stored as they came), then publish the layers and write the image
+   * record in one critical section, so GC never sees one without the other. A crash between the two (fault point
+   * `o.fault`) leaves layers and blobs nothing refers to, which the sweep at the next open removes.
    */
-  private async publishImage(pending: PendingLayer, name: string | undefined, fault: string, build: (l: Layer) => OciImageConfig): Promise<Image> {
+  private async writeImage(lease: Lease, o: NewImage): Promise<Image> {
     try {
-      return await this.lock.with(META, async () => {
-        const layer = await this.layers.publish(pending);
-        faultPoint(fault);
-        const oci = build(layer);
-        const id = imageIdOf(oci);
-        const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
-        if (name) await this.moveName(doc, name);
+      const config = o.config ?? (await this.content.put(lease, Buffer.from(canonicalJson(o.oci)), MEDIA.ociConfig));
+      let manifest = o.manifest;
+      if (!manifest && o.layers) manifest = (await this.content.put(lease, buildManifest({ mediaType: MEDIA.ociConfig, ...config }, o.layers), MEDIA.ociManifest)).digest;
+      return await this.lock.run(META, async () => {
+        for (const p of o.pendings) await this.layers.publish(p);
+        faultPoint(o.fault);
+        const id = config.digest;
+        const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci: o.oci };
+        if (!doc.manifest && manifest && o.layers) {
+          doc.manifest = manifest;
+          doc.layerBlobs = o.layers.map((l) => l.digest);
+        }
+        if (o.names.length) for (const n of o.names) await this.moveName(doc, n);
         else await this.images.write(doc);
         return this.toImage(doc);
       });
     } finally {
-      await this.layers.discard(pending); // no-op once published (the dir was renamed away)
+      for (const p of o.pendings) await this.layers.discard(p); // no-op once published (the dir was renamed away)
     }
+  }
+
+  /** The layer blobs of a stored image, or undefined for one made before the content store. */
+  private async layerDescs(doc: ImageDoc): Promise<Descriptor[] | undefined> {
+    if (!doc.manifest) return undefined;
+    return parseManifest(await this.content.read(doc.manifest, MAX_MANIFEST), `manifest ${doc.manifest}`).layers;
   }
 
   /** Give `name` to `doc` (written), taking it from whichever image had it. Caller holds META. */
@@ -113,7 +170,7 @@ export class Storage implements StorageService {
 
   async tagImage(ref: string, newName: string): Promise<Image> {
     const name = normalizeName(newName);
-    return this.lock.with(META, async () => {
+    return this.lock.run(META, async () => {
       const { doc } = await this.images.resolve(ref);
       await this.moveName(doc, name);
       return this.toImage(doc);
@@ -121,7 +178,7 @@ export class Storage implements StorageService {
   }
 
   async removeImage(ref: string, opts: { force?: boolean; inUse?: (imageId: string) => boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
-    return this.lock.with(META, async () => {
+    return this.lock.run(META, async () => {
       const { doc, byName } = await this.images.resolve(ref);
       if (byName && doc.names.length > 1) {
         doc.names = doc.names.filter((n) => n !== byName);
@@ -145,17 +202,17 @@ export class Storage implements StorageService {
     });
   }
 
-  /** Delete layers no image and no container scratch refers to. Caller holds META. */
+  /** Delete layers no image and no container scratch refers to, and blobs no image references. Caller holds META. */
   private async gc(): Promise<void> {
-    await sweepLayers(this.images, this.layers, this.scratch);
+    await sweep(this.images, this.layers, this.scratch, this.content);
   }
 
   /**
-   * At open: remove the layers an interrupted commit, import, load or collection left published but unreferenced.
-   * Run before anything else can hold a layer, so what is unreferenced now is garbage, not a publish in flight.
+   * At open: remove the layers and blobs an interrupted commit, import, load, pull or collection left unreferenced.
+   * Run before anything else can hold one, so what is unreferenced now is garbage, not a publish in flight.
    */
-  async collectGarbage(): Promise<Layer[]> {
-    return this.lock.with(META, () => sweepLayers(this.images, this.layers, this.scratch));
+  async collectGarbage(): Promise<{ layers: Layer[]; blobs: BlobInfo[] }> {
+    return this.lock.run(META, () => sweep(this.images, this.layers, this.scratch, this.content));
   }
 
   listLayers(): Promise<Layer[]> {
@@ -165,9 +222,9 @@ export class Storage implements StorageService {
   async mountRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<MountedRoot> {
     this.scratch.check(containerId);
     if (!Number.isSafeInteger(opts.scratchBytes) || opts.scratchBytes <= 0) throw invalid('scratchBytes must be a positive integer');
-    return this.lock.with(`root:${containerId}`, () =>
+    return this.lock.run(`root:${containerId}`, () =>
       // META too: the layers must not be collected between the lookup and the meta record being written.
-      this.lock.with(META, async () => {
+      this.lock.run(META, async () => {
         const { doc } = await this.images.resolve(imageId);
         const chain = chainIds(doc.oci.rootfs.diff_ids);
         for (const c of chain) await this.layers.mustGet(c);
@@ -178,43 +235,48 @@ export class Storage implements StorageService {
 
   unmountRoot(containerId: string): Promise<void> {
     this.scratch.check(containerId);
-    return this.lock.with(`root:${containerId}`, () => this.scratch.unmount(containerId));
+    return this.lock.run(`root:${containerId}`, () => this.scratch.unmount(containerId));
   }
 
   async removeRoot(containerId: string): Promise<void> {
     this.scratch.check(containerId);
-    await this.lock.with(`root:${containerId}`, async () => {
+    await this.lock.run(`root:${containerId}`, async () => {
       await this.scratch.remove(containerId);
-      await this.lock.with(META, () => this.gc()); // layers kept only for this container can go now
+      await this.lock.run(META, () => this.gc()); // layers kept only for this container can go now
     });
   }
 
   async commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string }): Promise<Image> {
     this.scratch.check(containerId);
     const name = opts.name === undefined ? undefined : normalizeName(opts.name);
-    return this.lock.with(`root:${containerId}`, async () => {
+    return this.lock.run(`root:${containerId}`, async () => {
       const meta = await this.scratch.meta(containerId);
       if (!meta) throw invalid(`container ${containerId} has no scratch to commit`);
       const base = (await this.images.read(meta.imageId)) ?? (await this.images.resolve(imageId)).doc;
       if (base.id !== meta.imageId) throw invalid(`container ${containerId} was made from image ${shortId(meta.imageId)}, not ${imageId}`);
       const parent = meta.chainIds[meta.chainIds.length - 1];
-      const pending = await this.scratch.withUpper(containerId, async (upper) => this.layers.ingest((await diffTar(upper)) as unknown as ByteSource, parent));
-      const created = new Date().toISOString();
-      const h: HistoryEntry = { created, created_by: opts.createdBy ?? 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
-      return this.publishImage(pending, name, 'commit.after-publish', (layer) => ({
-        ...base.oci,
-        created,
-        ...(opts.author ? { author: opts.author } : {}),
-        config: applyChanges({ ...base.oci.config, ...(opts.config ?? {}) }, opts.changes),
-        rootfs: { type: 'layers', diff_ids: [...base.oci.rootfs.diff_ids, layer.diffId] },
-        history: [...base.oci.history, h],
-      }));
+      return this.withLease(async (lease) => {
+        const baseLayers = await this.layerDescs(base);
+        const { pending, desc } = await this.scratch.withUpper(containerId, async (upper) => this.storeNewLayer(lease, (await diffTar(upper)) as unknown as ByteSource, parent));
+        const created = new Date().toISOString();
+        const h: HistoryEntry = { created, created_by: opts.createdBy ?? 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
+        const oci: OciImageConfig = {
+          ...base.oci,
+          created,
+          ...(opts.author ? { author: opts.author } : {}),
+          config: applyChanges({ ...base.oci.config, ...(opts.config ?? {}) }, opts.changes),
+          rootfs: { type: 'layers', diff_ids: [...base.oci.rootfs.diff_ids, pending.record.diffId] },
+          history: [...base.oci.history, h],
+        };
+        return this.writeImage(lease, { pendings: [pending], oci, layers: baseLayers && [...baseLayers, desc], names: name ? [name] : [], fault: 'commit.after-publish' });
+      });
     });
   }
 
   async configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image> {
-    return this.lock.with(META, async () => {
+    return this.withLease(async (lease) => {
       const { doc: base } = await this.images.resolve(baseRef);
+      for (const b of [base.manifest, ...(base.layerBlobs ?? [])]) if (b) lease.hold(b); // the base may be removed meanwhile
       const created = new Date().toISOString();
       const oci: OciImageConfig = {
         ...base.oci,
@@ -222,75 +284,167 @@ export class Storage implements StorageService {
         config: opts.config,
         history: [...base.oci.history, { created, created_by: opts.createdBy, empty_layer: true, ...(opts.comment ? { comment: opts.comment } : {}) }],
       };
-      const id = imageIdOf(oci);
-      const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
-      await this.images.write(doc);
-      return this.toImage(doc);
+      return this.writeImage(lease, { pendings: [], oci, layers: await this.layerDescs(base), names: [], fault: 'configure.after-publish' });
     });
   }
 
   exportImages(refs: string[]): Promise<NodeJS.ReadableStream> {
-    return exportArchive(refs, (ref) => this.images.resolve(ref), (chain) => this.layers.mustGet(chain));
+    return exportArchive(refs, {
+      resolve: (ref) => this.images.resolve(ref),
+      layer: (chain) => this.layers.mustGet(chain),
+      content: this.content,
+      tmpRoot: this.layers.ingestDir,
+    });
   }
 
   async loadImages(tar: NodeJS.ReadableStream): Promise<{ images: Image[]; names: string[] }> {
-    // Layer tars big enough to matter are extracted while the archive streams in (not spooled and read again); those
-    // named by a diff ID the store has (moby's layout names uncompressed layers so) are spooled: maybe never needed.
-    const have = new Set((await this.layers.list()).map((l) => hexOf(l.diffId)));
-    const sink: LayerSink<LooseLayer> = {
-      extract: (src) => this.layers.extract(src),
-      copy: (l) => this.layers.copy(l),
-      discard: (l) => this.layers.discardLoose(l),
-      known: (path) => have.has(/^blobs\/sha256\/([a-f0-9]{64})$/.exec(path)?.[1] ?? ''),
-    };
-    const staged = await stageArchive(tar as unknown as ByteSource, this.layers.ingestDir, sink);
-    try {
-      const out: Image[] = [];
-      const names: string[] = [];
-      for (const entry of staged.images) {
-        const name = entry.names.map((n) => normalizeName(n));
-        // Layers: extract each (bottom first) on top of its parent unless the store has that chain already.
-        const pendings: PendingLayer[] = [];
-        try {
-          const chain = chainIds(entry.config.rootfs.diff_ids);
-          for (const [i, diffId] of entry.config.rootfs.diff_ids.entries()) {
-            if (await this.layers.get(chain[i])) continue;
-            const parent = i ? chain[i - 1] : undefined;
-            const loose = staged.take(entry.layers[i]);
-            const p = loose ? await this.layers.settle(await loose, parent) : await this.layers.ingest(staged.open(entry.layers[i]) as unknown as ByteSource, parent);
-            pendings.push(p);
-            if (p.record.diffId !== diffId) throw invalid(`load refused: layer ${i + 1} of ${entry.names[0] ?? 'an image'} has diff ID ${p.record.diffId}, its config says ${diffId}`);
-          }
-          const img = await this.lock.with(META, async () => {
-            for (const p of pendings) await this.layers.publish(p);
-            // Killed here: published layers without their image record; the sweep at the next open removes them.
-            faultPoint('load.after-publish');
-            const oci = entry.config;
-            const id = imageIdOf(oci);
-            const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci };
-            if (name.length) for (const n of name) await this.moveName(doc, n);
-            else await this.images.write(doc);
-            return this.toImage(doc);
-          });
-          out.push(img);
-          names.push(...name);
-        } finally {
-          for (const p of pendings) await this.layers.discard(p);
+    // Blobs go into the content store as the archive streams in; layer tars big enough to matter are unpacked along
+    // (not spooled and read again), unless the store has that blob, or that layer unpacked (by diff ID) already.
+    const have = new Set((await this.layers.list()).map((l) => l.diffId));
+    return this.withLease(async (lease) => {
+      const pool = new LoosePool(this.layers);
+      const sink: BlobSink<LooseLayer> = {
+        present: (d) => lease.holdIfPresent(d),
+        store: async (expected, src, unpack) => {
+          const r = await storeLayer(this.content, this.layers, lease, { expected, src, mediaType: unpack ? MEDIA.ociLayer : 'application/octet-stream', unpack });
+          return { digest: r.blob.digest, ...(r.prepared ? { prepared: r.prepared } : {}) };
+        },
+        read: (d) => this.content.read(d),
+        discard: (l) => this.layers.discardLoose(l),
+        known: (d) => have.has(d),
+      };
+      const staged = await stageArchive(tar as unknown as ByteSource, this.layers.ingestDir, sink);
+      for (const [d, p] of staged.prepared) pool.put(d, p);
+      staged.prepared.clear();
+      try {
+        const out: Image[] = [];
+        const names: string[] = [];
+        const entries = [];
+        for (const entry of staged.images) {
+          const name = entry.names.map((n) => normalizeName(n));
+          const layers = [];
+          for (const p of entry.layers) layers.push(await staged.blob(p));
+          for (const d of layers) pool.expect(d);
+          entries.push({ entry, name, layers });
         }
+        for (const { entry, name, layers } of entries) {
+          const what = entry.names[0] ?? 'an image';
+          await staged.json(entry.config); // refused by its archive path when it is not JSON
+          const config = await staged.blob(entry.config);
+          let manifest = entry.manifest === undefined ? undefined : await staged.blob(entry.manifest);
+          if (manifest === undefined) {
+            // A docker-archive without the image's manifest (docker < 25): make one of the blobs as they came.
+            const descs: Descriptor[] = [];
+            for (const d of layers) descs.push({ mediaType: await this.sniffLayerMedia(d), digest: d, size: await this.content.size(d) });
+            const cfg = { mediaType: MEDIA.ociConfig, digest: config, size: await this.content.size(config) };
+            manifest = (await this.content.put(lease, buildManifest(cfg, descs), MEDIA.ociManifest)).digest;
+          }
+          out.push(await this.createFrom(lease, manifest, name, pool, 'load.after-publish', `load refused: ${what}`));
+          names.push(...name);
+        }
+        return { images: out, names };
+      } catch (e) {
+        // Layers published for an image that then failed belong to nothing: collect them.
+        await this.lock.run(META, () => this.gc()).catch(() => {});
+        throw e;
+      } finally {
+        await pool.discardAll();
+        await staged.cleanup();
       }
-      return { images: out, names };
-    } catch (e) {
-      // Layers published for an image that then failed belong to nothing: collect them.
-      await this.lock.with(META, () => this.gc()).catch(() => {});
-      throw e;
-    } finally {
-      await staged.cleanup();
+    });
+  }
+
+  /** The OCI media type of a stored layer blob, from its first bytes. */
+  private async sniffLayerMedia(digest: string): Promise<string> {
+    const s = await this.content.open(digest);
+    let head = Buffer.alloc(0);
+    for await (const c of s as AsyncIterable<Buffer>) {
+      head = Buffer.concat([head, c]);
+      if (head.length >= 4) break;
     }
+    (s as unknown as { destroy(): void }).destroy();
+    return layerMediaType(compressionOf(head));
+  }
+
+  /**
+   * The image of a stored manifest: its config and layer blobs must be stored; layers the store has not unpacked are
+   * taken from `pool` (unpacked as they arrived) or unpacked from their blobs, each checked against the config's diff
+   * IDs; then the record is written (writeImage). `what` starts every refusal.
+   */
+  private async createFrom(lease: Lease, manifestDigest: string, names: string[], pool: LoosePool | undefined, fault: string, what: string): Promise<Image> {
+    const need = async (d: string, role: string) => {
+      if (!(await lease.holdIfPresent(d))) throw invalid(`${what}: the ${role} blob ${d} is not in the content store`);
+    };
+    await need(manifestDigest, 'manifest');
+    const m = parseManifest(await this.content.read(manifestDigest, MAX_MANIFEST).catch((e) => Promise.reject(isSiloError(e) ? invalid(`${what}: ${e.message}`) : e)), `${what}: manifest ${manifestDigest}`);
+    await need(m.config.digest, 'config');
+    const configBytes = await this.content.read(m.config.digest);
+    const oci = parseConfig(configBytes, m.layers.length, `${what}: config ${m.config.digest}`);
+    for (const l of m.layers) {
+      if (!isLayerMedia(l.mediaType)) throw invalid(`${what}: layer ${l.digest} has media type ${l.mediaType}, not a layer's`);
+      await need(l.digest, 'layer');
+    }
+    const diffIds = oci.rootfs.diff_ids;
+    const chain = chainIds(diffIds);
+    const pendings: PendingLayer[] = [];
+    try {
+      for (const [i, l] of m.layers.entries()) {
+        if (await this.layers.get(chain[i])) continue;
+        const loose = (await pool?.take(l.digest)) ?? (await unpackBlob(this.content, this.layers, l.digest));
+        const p = await this.layers.settle(loose, i ? chain[i - 1] : undefined);
+        pendings.push(p);
+        if (p.record.diffId !== diffIds[i]) throw invalid(`${what}: layer ${i + 1} (${l.digest}) has diff ID ${p.record.diffId}, its config says ${diffIds[i]}`);
+      }
+    } catch (e) {
+      for (const p of pendings) await this.layers.discard(p);
+      throw e;
+    }
+    return this.writeImage(lease, { pendings, oci, config: { digest: m.config.digest, size: configBytes.length }, manifest: manifestDigest, layers: m.layers, names, fault });
+  }
+
+  openContent(): ContentSession {
+    const lease = new Lease(this.content);
+    const pool = new LoosePool(this.layers);
+    let closed = false;
+    const live = () => {
+      if (closed) throw invalid('the content session is closed');
+    };
+    return {
+      has: async (d) => (live(), lease.holdIfPresent(d)),
+      size: async (d) => (live(), this.content.size(d)),
+      open: async (d) => {
+        live();
+        lease.hold(d);
+        return this.content.open(d);
+      },
+      ingest: async (expected, size, stream, mediaType) => {
+        live();
+        if (typeof expected !== 'string') throw invalid('ingest needs the expected digest');
+        const r = await storeLayer(this.content, this.layers, lease, { expected, size, src: stream, mediaType, unpack: isLayerMedia(mediaType) });
+        if (r.prepared) pool.put(r.blob.digest, r.prepared);
+        return r.blob;
+      },
+      createImage: async (o) => {
+        live();
+        const names = (o.names ?? []).map((n) => normalizeName(n));
+        return this.createFrom(lease, o.manifest, names, pool, 'pull.after-publish', `image of manifest ${o.manifest}`);
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await pool.discardAll();
+        await this.endLease(lease);
+      },
+    };
+  }
+
+  async listBlobs(): Promise<BlobInfo[]> {
+    return this.content.list();
   }
 
   /** Remove dangling (with `all`: unused) images and the layers only they used, under META (prune.ts). */
   pruneImages(o: PruneOptions): Promise<PruneResult> {
-    return this.lock.with(META, () => pruneImages(this.images, this.layers, this.scratch, o));
+    return this.lock.run(META, () => pruneImages(this.images, this.layers, this.scratch, this.content, o));
   }
 
   listRoots(): Promise<string[]> {

@@ -37,6 +37,44 @@ export interface Image {
   size: number;
   architecture: string;
   os: string;
+  /** Digest of the image's manifest blob in the content store (absent on images made before the store existed). */
+  manifest?: string;
+}
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+/**
+ * The content store as an operation that brings blobs in or sends them out uses it (the registry client's pull and
+ * push). Every blob the session touches (has → true, ingest, open) is held until `close`, so no image removal or
+ * prune collects it meanwhile; at `close` the blobs no image references are deleted. A daemon killed mid-session
+ * holds nothing after its restart: the sweep at start deletes what no image references.
+ */
+export interface ContentSession {
+  /** Is the blob stored? (Then it is held.) */
+  has(digest: string): Promise<boolean>;
+  /** Bytes of a stored blob; NotFound otherwise. */
+  size(digest: string): Promise<number>;
+  /** Read a stored blob (held while the session lasts); NotFound otherwise. */
+  open(digest: string): Promise<NodeJS.ReadableStream>;
+  /**
+   * Store a blob, verified while it streams: the digest must be `expected` and, when given, the length `size` (a
+   * longer body is cut off at `size`). A mismatch, a short body or a stream error keeps nothing and names the blob
+   * (InvalidArgument; ResourceExhausted when the disk is full). Manifests and indexes (by `mediaType`) over 4 MiB are
+   * refused. A layer media type is also unpacked as it streams (gzip, zstd where Node has it, or plain tar), so
+   * `createImage` finds it ready.
+   */
+  ingest(expected: string, size: number | undefined, stream: AsyncIterable<Uint8Array | string>, mediaType: string): Promise<BlobInfo>;
+  /**
+   * Make (or name) the image of a stored image manifest (OCI or Docker schema 2) whose config and layer blobs are
+   * stored: layers not yet unpacked are unpacked (each checked against the config's diff IDs), then the image record
+   * is written; `names` move to it as a tag does. The image id is the config digest.
+   */
+  createImage(o: { manifest: string; names?: string[] }): Promise<Image>;
+  /** Release what the session holds and delete the blobs it brought that no image references. */
+  close(): Promise<void>;
 }
 
 export interface Layer {
@@ -96,5 +134,9 @@ export interface StorageService {
   listRoots(): Promise<string[]>;
   /** Remove dangling images (with `all`: every image no container uses, but the base image) and the layers that no
    *  image or container needs any more. */
-  pruneImages(o: { all?: boolean; inUse: (imageId: string) => boolean }): Promise<{ deleted: string[]; untagged: string[]; layers: string[]; spaceReclaimed: number }>;
+  pruneImages(o: { all?: boolean; inUse: (imageId: string) => boolean }): Promise<{ deleted: string[]; untagged: string[]; layers: string[]; blobs: string[]; spaceReclaimed: number }>;
+  /** A session on the content store (see ContentSession). */
+  openContent(): ContentSession;
+  /** Every stored blob, for accounting (docker system df). */
+  listBlobs(): Promise<BlobInfo[]>;
 }

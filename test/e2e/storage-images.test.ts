@@ -56,6 +56,8 @@ async function nothingLeft(c: Ctx): Promise<void> {
   assert.deepEqual(await c.s.listLayers(), []);
   assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
   assert.deepEqual(await readdir(join(c.root, 'layers')), []);
+  assert.deepEqual(await readdir(join(c.root, 'blobs/sha256')), []);
+  assert.deepEqual(await readdir(join(c.root, 'blobs/ingest')), []);
 }
 
 async function refused(c: Ctx, archive: Buffer, cls: string, msg: RegExp): Promise<void> {
