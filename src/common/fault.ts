@@ -18,6 +18,7 @@ export const FAULT_POINTS = [
   'import.before-publish',
   'import.after-publish',
   'commit.after-publish',
+  'load.after-blob',
   'load.after-publish',
   'gc.before-layer-delete',
   'network.create.after-record',

@@ -181,7 +181,7 @@ export class ContentStore {
         throw e;
       }
       await syncDir(this.dir);
-      faultPoint('content.after-ingest');
+      faultPoint(`${lease.op}.after-blob`);
       return { digest, size: got };
     } catch (e) {
       if (!closed) await fh.close().catch(() => {});
@@ -223,7 +223,11 @@ async function syncDir(dir: string): Promise<void> {
 export class Lease {
   private readonly mine = new Map<string, number>();
 
-  constructor(private readonly store: ContentStore) {}
+  /** `op` names the operation ('import', 'load', 'pull'...) for its fault points (`<op>.after-blob`). */
+  constructor(
+    private readonly store: ContentStore,
+    readonly op: string,
+  ) {}
 
   hold(digest: string): void {
     this.store.hold(digest);

@@ -87,7 +87,7 @@ export class Storage implements StorageService {
     // Validate everything cheap before reading a byte of the archive.
     const name = o.name === undefined ? undefined : normalizeName(o.name);
     const config = applyChanges({}, o.changes);
-    return this.withLease(async (lease) => {
+    return this.withLease('import', async (lease) => {
       const { pending, desc } = await this.storeNewLayer(lease, tar);
       const history: HistoryEntry = { created: o.created, created_by: o.createdBy, ...(o.comment ? { comment: o.comment } : {}) };
       const oci: OciImageConfig = { created: o.created, architecture: ociArch(), os: 'linux', config, rootfs: { type: 'layers', diff_ids: [pending.record.diffId] }, history: [history] };
@@ -103,8 +103,8 @@ export class Storage implements StorageService {
   }
 
   /** Run `fn` with a lease; at the end, blobs the lease held that no image references are deleted. */
-  private async withLease<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
-    const lease = new Lease(this.content);
+  private async withLease<T>(op: string, fn: (lease: Lease) => Promise<T>): Promise<T> {
+    const lease = new Lease(this.content, op);
     try {
       return await fn(lease);
     } finally {
@@ -255,7 +255,7 @@ export class Storage implements StorageService {
       const base = (await this.images.read(meta.imageId)) ?? (await this.images.resolve(imageId)).doc;
       if (base.id !== meta.imageId) throw invalid(`container ${containerId} was made from image ${shortId(meta.imageId)}, not ${imageId}`);
       const parent = meta.chainIds[meta.chainIds.length - 1];
-      return this.withLease(async (lease) => {
+      return this.withLease('commit', async (lease) => {
         const baseLayers = await this.layerDescs(base);
         const { pending, desc } = await this.scratch.withUpper(containerId, async (upper) => this.storeNewLayer(lease, (await diffTar(upper)) as unknown as ByteSource, parent));
         const created = new Date().toISOString();
@@ -274,7 +274,7 @@ export class Storage implements StorageService {
   }
 
   async configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image> {
-    return this.withLease(async (lease) => {
+    return this.withLease('configure', async (lease) => {
       const { doc: base } = await this.images.resolve(baseRef);
       for (const b of [base.manifest, ...(base.layerBlobs ?? [])]) if (b) lease.hold(b); // the base may be removed meanwhile
       const created = new Date().toISOString();
@@ -301,7 +301,7 @@ export class Storage implements StorageService {
     // Blobs go into the content store as the archive streams in; layer tars big enough to matter are unpacked along
     // (not spooled and read again), unless the store has that blob, or that layer unpacked (by diff ID) already.
     const have = new Set((await this.layers.list()).map((l) => l.diffId));
-    return this.withLease(async (lease) => {
+    return this.withLease('load', async (lease) => {
       const pool = new LoosePool(this.layers);
       const sink: BlobSink<LooseLayer> = {
         present: (d) => lease.holdIfPresent(d),
@@ -403,7 +403,7 @@ export class Storage implements StorageService {
   }
 
   openContent(): ContentSession {
-    const lease = new Lease(this.content);
+    const lease = new Lease(this.content, 'pull');
     const pool = new LoosePool(this.layers);
     let closed = false;
     const live = () => {

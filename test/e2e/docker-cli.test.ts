@@ -60,10 +60,21 @@ test('acceptance: build, run -d -p, curl, exec, logs, stop, rm', async () => {
   assert.deepEqual([rmv.code, rmv.stdout], [0, 'web\n']);
 });
 
-test('docker save | docker load round-trips', async () => {
-  const r = await docker(['docker save site | docker load'], { shell: true });
+test('docker save | docker load round-trips, keeping the image id and every layer digest', async () => {
+  const ids = async () => (await docker(['inspect', '-f', '{{.Id}} {{json .RootFS.Layers}}', 'site', 'busybox'])).stdout;
+  const before = await ids();
+  const file = join(ctx, 'site.tar');
+  assert.equal((await docker(['save', '-o', file, 'site', 'busybox'])).code, 0);
+  // Removed first, so the load has to make the images again from the archive's blobs.
+  const rmi = await docker(['rmi', 'site']);
+  assert.equal(rmi.code, 0, rmi.stderr);
+  const r = await docker([`docker load < ${file}`], { shell: true });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, 'Loaded image: site:latest\n');
+  assert.equal(r.stdout, 'Loaded image: site:latest\nLoaded image: busybox:latest\n');
+  assert.equal(await ids(), before);
+  const again = await docker(['docker save site | docker load'], { shell: true });
+  assert.equal(again.stdout, 'Loaded image: site:latest\n');
+  assert.equal(await ids(), before);
   const run = await docker(['run', '--rm', 'site', 'cat', '/www/index.html']);
   assert.deepEqual([run.code, run.stdout], [0, '<h1>hello from silo</h1>\n']);
 });

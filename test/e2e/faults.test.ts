@@ -38,6 +38,8 @@ after(async () => {
 
 /** Published layers (chain ID hexes): what a storage fault must leave as it was before the interrupted operation. */
 const layerDirs = async (): Promise<string[]> => (await readdir(join(d.stateDir, 'storage/layers'))).sort();
+/** Stored blobs (digest hexes) likewise. */
+const blobDirs = async (): Promise<string[]> => (await readdir(join(d.stateDir, 'storage/blobs/sha256'))).sort();
 
 /** `docker save` / `docker load` through the Docker API socket (the CLI has no load). Resolves with the status. */
 function dockerApi(method: 'GET' | 'POST', path: string, io: { out?: string; in?: string }): Promise<number> {
@@ -83,6 +85,7 @@ for (const point of FAULT_POINTS) {
     const name = `f-${point.replace(/\W+/g, '-')}`;
     const archive = `${tarFile}.${name}.docker.tar`;
     let layersBefore: string[] = [];
+    let blobsBefore: string[] = [];
     let before: string[] = [];
     if (point.startsWith('create')) {
       await d.silo(['create', '--name', name, 'busybox', 'sleep', '300']);
@@ -94,22 +97,27 @@ for (const point of FAULT_POINTS) {
       await d.silo(['rm', '-f', name]);
     } else if (point.startsWith('import')) {
       layersBefore = await layerDirs();
+      blobsBefore = await blobDirs();
       await d.silo(['import', tarFile, `${name}:v1`]);
     } else if (point.startsWith('commit')) {
       await d.silo(['run', '-d', '--name', name, 'busybox', 'sh', '-c', 'echo changed > /new; sleep 300']);
       layersBefore = await layerDirs();
+      blobsBefore = await blobDirs();
       await d.silo(['commit', name, `${name}:v1`]);
     } else if (point.startsWith('load')) {
       // A docker-archive of an image whose layer the store then no longer has, so the load must publish it.
       layersBefore = await layerDirs();
+      blobsBefore = await blobDirs();
       assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
       assert.equal(await dockerApi('GET', `/images/get?names=${name}:v1`, { out: archive }), 200);
       assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
       assert.deepEqual(await layerDirs(), layersBefore);
+      assert.deepEqual(await blobDirs(), blobsBefore);
       await dockerApi('POST', '/images/load', { in: archive }).catch(() => 0); // the daemon dies mid-answer
     } else if (point.startsWith('gc')) {
       // rmi of an image whose layer nothing else uses: the record goes, then the layer is collected.
       layersBefore = await layerDirs();
+      blobsBefore = await blobDirs();
       assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
       assert.notDeepEqual(await layerDirs(), layersBefore);
       await d.silo(['rmi', `${name}:v1`]);
@@ -131,17 +139,21 @@ for (const point of FAULT_POINTS) {
       assert.doesNotMatch((await d.silo(['images'])).stdout, new RegExp(name));
       assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
       assert.deepEqual(await layerDirs(), layersBefore);
+      assert.deepEqual(await blobDirs(), blobsBefore);
       assert.equal((await d.silo(['import', tarFile, `${name}:v1`])).code, 0);
       assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
       assert.deepEqual(await layerDirs(), layersBefore);
+      assert.deepEqual(await blobDirs(), blobsBefore);
       return;
     }
     if (point.startsWith('commit') || point.startsWith('load') || point.startsWith('gc')) {
       // Killed with layers published but no image record (commit, load), or with the record gone but its layer not
-      // yet collected (gc): the sweep at open removed the unreferenced layers, and nothing else.
+      // yet collected (gc): the sweep at open removed the unreferenced layers and blobs, and nothing else.
       assert.doesNotMatch((await d.silo(['images'])).stdout, new RegExp(name));
       assert.deepEqual(await readdir(join(d.stateDir, 'storage/ingest')), []);
+      assert.deepEqual(await readdir(join(d.stateDir, 'storage/blobs/ingest')), []);
       assert.deepEqual(await layerDirs(), layersBefore);
+      assert.deepEqual(await blobDirs(), blobsBefore);
       if (point.startsWith('commit')) {
         const r = await d.silo(['commit', name, `${name}:v1`]); // the container was adopted: commit it again
         assert.equal(r.code, 0, r.stderr);
@@ -159,6 +171,7 @@ for (const point of FAULT_POINTS) {
       }
       assert.equal((await d.silo(['rmi', `${name}:v1`])).code, 0);
       assert.deepEqual(await layerDirs(), layersBefore);
+      assert.deepEqual(await blobDirs(), blobsBefore);
       return;
     }
     if (point.startsWith('build')) {
