@@ -36,6 +36,8 @@ export interface ExportSources {
   content: ContentStore;
   /** Where re-tarred layers of images without blobs are spooled. */
   tmpRoot: string;
+  /** Called once when the archive is written or abandoned. */
+  done?: () => void;
 }
 
 async function spoolLayer(path: string, tmp: string): Promise<Blob> {
@@ -143,7 +145,13 @@ export async function exportArchive(refs: string[], src: ExportSources): Promise
     () => pack.finalize(),
     (e) => pack.destroy(e as Error),
   );
-  const cleanup = () => void rm(tmp, { recursive: true, force: true });
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    void rm(tmp, { recursive: true, force: true });
+    src.done?.();
+  };
   pack.once('end', cleanup);
   pack.once('close', cleanup);
   pack.once('error', cleanup);

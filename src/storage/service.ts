@@ -289,11 +289,22 @@ export class Storage implements StorageService {
   }
 
   exportImages(refs: string[]): Promise<NodeJS.ReadableStream> {
+    // The images' blobs are held until the archive is written: an rmi meanwhile must not take them from under it.
+    const lease = new Lease(this.content, 'save');
     return exportArchive(refs, {
-      resolve: (ref) => this.images.resolve(ref),
+      resolve: (ref) =>
+        this.lock.run(META, async () => {
+          const r = await this.images.resolve(ref);
+          for (const b of [r.doc.id, r.doc.manifest, ...(r.doc.layerBlobs ?? [])]) if (b && r.doc.manifest) lease.hold(b);
+          return r;
+        }),
       layer: (chain) => this.layers.mustGet(chain),
       content: this.content,
       tmpRoot: this.layers.ingestDir,
+      done: () => void this.endLease(lease),
+    }).catch((e) => {
+      void this.endLease(lease);
+      throw e;
     });
   }
 

@@ -3,6 +3,8 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { TestDaemon } from './harness.js';
 import { call, request } from './native-client.js';
@@ -25,6 +27,8 @@ async function importImage(content: string, name?: string): Promise<string> {
 
 const imageIds = async () => new Set((await call<{ id: string }[]>(d.socket, 'GET', '/v1/images')).map((i) => i.id));
 const layerCount = async () => (await call<unknown[]>(d.socket, 'GET', '/v1/layers')).length;
+/** Blobs in the content store (each image has a config, a manifest and its layer tars). */
+const blobCount = async () => (await readdir(join(d.stateDir, 'storage/blobs/sha256'))).length;
 
 test('image prune: dangling and unused images go with their layers; used ones, named ones and busybox stay', async () => {
   const a = await importImage('a', 'p:a');
@@ -37,6 +41,11 @@ test('image prune: dangling and unused images go with their layers; used ones, n
   assert.equal((await d.silo(['create', '--name', 'uses-e', e, '/x'])).code, 0);
   const busybox = (await call(d.socket, 'GET', '/v1/images/busybox')).id as string;
   const layers0 = await layerCount();
+  const blobs0 = await blobCount();
+  // docker system df counts the blobs with the layers.
+  const df = await request(join(d.runDir, 'docker.sock'), 'GET', '/system/df');
+  const layerBytes = (await call<{ size: number }[]>(d.socket, 'GET', '/v1/layers')).reduce((a, l) => a + l.size, 0);
+  assert.ok(df.json.LayersSize > layerBytes, `${df.json.LayersSize} > ${layerBytes}`);
 
   // Without -f it asks; "n" (or no answer) changes nothing.
   const no = await d.silo(['image', 'prune'], { input: 'n\n' });
@@ -50,15 +59,18 @@ test('image prune: dangling and unused images go with their layers; used ones, n
   assert.match(r.stdout, /Total reclaimed space: [1-9]/);
   assert.deepEqual(await imageIds(), new Set([busybox, a2, b, dd, e]));
   assert.equal(await layerCount(), layers0 - 2);
+  assert.equal(await blobCount(), blobs0 - 2 * 3);
 
   const all = await request(d.socket, 'POST', '/v1/images/prune?all=1');
   assert.equal(all.status, 200);
   assert.deepEqual(new Set(all.json.Deleted), new Set([a2, b]));
   assert.deepEqual(new Set(all.json.Untagged), new Set(['docker.io/library/p:a', 'docker.io/library/p:b']));
   assert.ok(all.json.SpaceReclaimed >= 2 * 1000, JSON.stringify(all.json));
+  assert.equal(all.json.BlobsDeleted.length, 2 * 3);
   assert.deepEqual(await imageIds(), new Set([busybox, dd, e]));
+  assert.equal(await blobCount(), 3 * 3);
   // Nothing left to prune: a second run deletes nothing and reclaims nothing.
-  assert.deepEqual((await request(d.socket, 'POST', '/v1/images/prune?all=1')).json, { Deleted: [], Untagged: [], LayersDeleted: [], SpaceReclaimed: 0 });
+  assert.deepEqual((await request(d.socket, 'POST', '/v1/images/prune?all=1')).json, { Deleted: [], Untagged: [], LayersDeleted: [], BlobsDeleted: [], SpaceReclaimed: 0 });
 });
 
 test('system prune: stopped containers, then the images they held; a committed image keeps its base layers', async () => {
@@ -72,6 +84,7 @@ test('system prune: stopped containers, then the images they held; a committed i
   assert.equal(names, 'live', 'only the running container is left');
   assert.deepEqual([...(await imageIds())].length, 1, 'only busybox is left');
   assert.equal(await layerCount(), 1, "busybox's layer stayed though derived:1 was built on it");
+  assert.equal(await blobCount(), 3, "busybox's config, manifest and layer blobs, and nothing else");
   assert.equal((await d.silo(['exec', 'live', 'echo', 'ok'])).stdout, 'ok\n');
   assert.equal((await d.silo(['run', '--rm', 'busybox', 'echo', 'ok'])).stdout, 'ok\n');
   assert.equal((await d.silo(['doctor'])).code, 0);

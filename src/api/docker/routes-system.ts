@@ -134,11 +134,13 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
     const images = await svc.storage.listImages();
     const recs = svc.compute.list(true);
     const layers = await svc.storage.listLayers();
+    const blobs = await svc.storage.listBlobs();
     const vols = await x.volumes.list();
     const used = new Map<string, number>();
     for (const r of recs) for (const m of x.meta.get(r.Id)?.Mounts ?? []) if (m.Name) used.set(m.Name, (used.get(m.Name) ?? 0) + 1);
     return sendJson(reply, 200, {
-      LayersSize: layers.reduce((a, l) => a + l.size, 0),
+      // What images take on disk: their unpacked layers and their blobs (layer tars as they came, configs, manifests).
+      LayersSize: layers.reduce((a, l) => a + l.size, 0) + blobs.reduce((a, b) => a + b.size, 0),
       Images: images.map((i) => ({ ...imageSummary(i), Containers: recs.filter((r) => r.ImageId === i.id).length })),
       Containers: recs.map((r) => ({ ...containerSummary(svc, r, x.meta.get(r.Id)), SizeRw: 0, SizeRootFs: 0 })),
       Volumes: await Promise.all(vols.map(async (v) => ({ ...v, Mountpoint: x.volumes.dataPath(v.Name), UsageData: { Size: await x.volumes.size(v.Name), RefCount: used.get(v.Name) ?? 0 } }))),

@@ -37,7 +37,7 @@ export function imageRoutes(app: FastifyInstance, svc: Services): void {
     const all = ['1', 'true'].includes(String((req.query as { all?: string }).all));
     const r = await st.pruneImages({ all, inUse: (id) => svc.compute.imageInUse(id) });
     for (const d of r.deleted) svc.events.publish('image', 'delete', d);
-    return { Deleted: r.deleted, Untagged: r.untagged, LayersDeleted: r.layers, SpaceReclaimed: r.spaceReclaimed };
+    return { Deleted: r.deleted, Untagged: r.untagged, LayersDeleted: r.layers, BlobsDeleted: r.blobs, SpaceReclaimed: r.spaceReclaimed };
   });
 
   app.delete<Ref>('/v1/images/:ref', async (req) => {
