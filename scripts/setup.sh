@@ -15,6 +15,11 @@ have losetup || need+=(mount)
 have setfattr || need+=(attr)
 pkg_ok busybox-static || need+=(busybox-static)
 [ -x /usr/bin/tini-static ] || need+=(tini)
+# The tests' registry (the Distribution project's), its htpasswd tool, openssl for the test CA, zstd for test layers.
+have docker-registry || need+=(docker-registry)
+have htpasswd || need+=(apache2-utils)
+have openssl || need+=(openssl)
+have zstd || need+=(zstd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "silo setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,7 @@ export type ErrorClass =
   | 'Conflict'
   | 'FailedPrecondition'
   | 'Unavailable'
+  | 'Unauthenticated'
   | 'ResourceExhausted'
   | 'NoCapacity'
   | 'DiskFull'
@@ -44,6 +45,7 @@ export const Grpc = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 /**
@@ -64,6 +66,8 @@ export const STATUS: Readonly<Record<ErrorClass, { http: number; grpc: number }>
   DiskFull: { http: 500, grpc: Grpc.RESOURCE_EXHAUSTED },
   Unimplemented: { http: 501, grpc: Grpc.UNIMPLEMENTED },
   Unavailable: { http: 503, grpc: Grpc.UNAVAILABLE },
+  // A registry refused the credentials (or wants some): dockerd's errdefs.Unauthorized.
+  Unauthenticated: { http: 401, grpc: Grpc.UNAUTHENTICATED },
   Internal: { http: 500, grpc: Grpc.INTERNAL },
 };
 
@@ -76,6 +80,8 @@ export const badState = (message: string) => new SiloError('FailedPrecondition',
 export const exhausted = (message: string) => new SiloError('ResourceExhausted', 'SILO_RESOURCE_EXHAUSTED', message);
 export const noCapacity = (message: string) => new SiloError('NoCapacity', 'SILO_NO_CAPACITY', message);
 export const diskFull = (message: string, cause?: unknown) => new SiloError('DiskFull', 'SILO_DISK_FULL', message, { cause });
+export const unauthenticated = (message: string) => new SiloError('Unauthenticated', 'SILO_UNAUTHENTICATED', message);
+export const unavailable = (message: string) => new SiloError('Unavailable', 'SILO_UNAVAILABLE', message);
 export const internal = (message: string, cause?: unknown) =>
   new SiloError('Internal', 'SILO_INTERNAL', message, { cause });
 

@@ -1,0 +1,180 @@
+// A real registry for tests: Debian's docker-registry (the Distribution project's) on loopback, with TLS from a CA
+// this fixture makes (openssl), and either htpasswd Basic auth, token auth from a small token server run here, or no
+// auth. Everything lives in one temp dir named silo-test-<rand>-registry and goes with teardown().
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createSign, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as netServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { sleep } from './harness.js';
+
+export type RegistryAuth = 'none' | 'htpasswd' | 'token';
+
+export const USER = 'tester';
+export const PASSWORD = 'secret-' + randomBytes(3).toString('hex');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = netServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+
+export class RegistryFixture {
+  readonly dir = `/tmp/silo-test-${randomBytes(4).toString('hex')}-registry`;
+  port = 0;
+  tokenPort = 0;
+  private proc?: ChildProcess;
+  private tokenServer?: Server;
+  private log = '';
+  /** Token requests seen (scope, user) — tests check token reuse from these. */
+  readonly tokenRequests: { scope: string; user?: string }[] = [];
+  /** When true the token server accepts connections and never answers. */
+  tokenHangs = false;
+
+  constructor(readonly auth: RegistryAuth = 'none', readonly tls = true) {}
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get caFile(): string {
+    return join(this.dir, 'ca.crt');
+  }
+
+  /** A certs.d tree trusting this registry's CA (for the daemon's --certs-dir). */
+  get certsDir(): string {
+    return join(this.dir, 'certs.d');
+  }
+
+  private openssl(args: string[]): void {
+    execFileSync('openssl', args, { cwd: this.dir, stdio: 'pipe' });
+  }
+
+  private makeCerts(): void {
+    this.openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=silo test CA']);
+    this.openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+    writeFileSync(join(this.dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    this.openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext']);
+    const d = join(this.certsDir, this.host);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'ca.crt'), readFileSync(this.caFile));
+    // The token signing key and its self-signed certificate, which the registry trusts as its root bundle.
+    this.openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'token.key', '-out', 'token.crt', '-days', '2', '-subj', '/CN=silo test token issuer']);
+  }
+
+  private config(): string {
+    const lines = [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(this.dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${this.port}`,
+      `  secret: ${randomBytes(16).toString('hex')}`,
+      ...(this.tls ? ['  tls:', `    certificate: ${join(this.dir, 'server.crt')}`, `    key: ${join(this.dir, 'server.key')}`] : []),
+    ];
+    if (this.auth === 'htpasswd') lines.push('auth:', '  htpasswd:', '    realm: silo-test', `    path: ${join(this.dir, 'htpasswd')}`);
+    if (this.auth === 'token') {
+      lines.push('auth:', '  token:', `    realm: http://127.0.0.1:${this.tokenPort}/token`, '    service: silo-test-registry', '    issuer: silo-test-issuer', `    rootcertbundle: ${join(this.dir, 'token.crt')}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+
+  /** A JWT the registry accepts (RS256, the signing certificate in x5c), granting `actions` on the scope's repository. */
+  private token(scope: string, user: string | undefined): string {
+    const der = readFileSync(join(this.dir, 'token.crt'), 'utf8').replace(/-----[^-]+-----|\s/g, '');
+    const header = { alg: 'RS256', typ: 'JWT', x5c: [der] };
+    const now = Math.floor(Date.now() / 1000);
+    const access = scope
+      .split(' ')
+      .filter(Boolean)
+      .map((s) => {
+        const [type, ...rest] = s.split(':');
+        const actions = rest.pop()!.split(',');
+        // Anonymous users may pull; the tester may pull and push.
+        return { type, name: rest.join(':'), actions: actions.filter((a) => a === 'pull' || user === USER) };
+      });
+    const claims = { iss: 'silo-test-issuer', sub: user ?? '', aud: 'silo-test-registry', exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access };
+    const data = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+    const sig = createSign('RSA-SHA256').update(data).sign(readFileSync(join(this.dir, 'token.key')));
+    return `${data}.${b64url(sig)}`;
+  }
+
+  private async startTokenServer(): Promise<void> {
+    this.tokenPort = await freePort();
+    this.tokenServer = createServer((req, res) => {
+      if (this.tokenHangs) return; // accepted, never answered
+      const u = new URL(req.url ?? '/', 'http://x');
+      const auth = req.headers.authorization;
+      let user: string | undefined;
+      if (auth?.startsWith('Basic ')) {
+        const [n, p] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+        if (n !== USER || p !== PASSWORD) {
+          res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"incorrect username or password"}');
+          return;
+        }
+        user = n;
+      }
+      const scope = u.searchParams.getAll('scope').join(' ');
+      this.tokenRequests.push({ scope, user });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: this.token(scope, user), expires_in: 300 }));
+    });
+    await new Promise<void>((r) => this.tokenServer!.listen(this.tokenPort, '127.0.0.1', r));
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    this.port = await freePort();
+    this.makeCerts();
+    if (this.auth === 'htpasswd') execFileSync('htpasswd', ['-Bbc', join(this.dir, 'htpasswd'), USER, PASSWORD], { stdio: 'pipe' });
+    if (this.auth === 'token') await this.startTokenServer();
+    writeFileSync(join(this.dir, 'config.yml'), this.config());
+    this.proc = spawn('docker-registry', ['serve', join(this.dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (b) => (this.log += b));
+    this.proc.stderr!.on('data', (b) => (this.log += b));
+    for (let i = 0; i < 200; i++) {
+      if (this.proc.exitCode !== null) throw new Error(`docker-registry exited: ${this.log}`);
+      const up = await new Promise<boolean>((r) => {
+        const s = connect(this.port, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), r(true)));
+        s.once('error', () => r(false));
+      });
+      if (up) return;
+      await sleep(50);
+    }
+    throw new Error(`docker-registry did not come up: ${this.log}`);
+  }
+
+  get output(): string {
+    return this.log;
+  }
+
+  async teardown(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null) {
+      const done = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await done;
+    }
+    if (this.tokenServer) {
+      this.tokenServer.closeAllConnections();
+      await new Promise((r) => this.tokenServer!.close(r));
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
