@@ -168,7 +168,7 @@ export class RepoClient {
       return;
     }
     if (c.scheme !== 'bearer' || !c.params.realm) throw unauthenticated(`registry ${this.ep.host} asks for unsupported authentication "${c.scheme}"`);
-    const scope = repoScope(this.path, this.actions);
+    const scope = this.actions.length ? repoScope(this.path, this.actions) : '';
     const key = `${c.params.realm}|${c.params.service ?? ''}|${scope}|${this.creds?.username ?? ''}`;
     const cached = fresh ? undefined : this.t.tokenGet(key);
     if (cached) {
@@ -177,7 +177,7 @@ export class RepoClient {
     }
     const u = new URL(c.params.realm);
     if (c.params.service) u.searchParams.set('service', c.params.service);
-    u.searchParams.append('scope', scope);
+    if (scope) u.searchParams.append('scope', scope);
     const headers: Record<string, string> = {};
     if (this.creds) headers.authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64');
     const what = `token server ${u.host} for ${this.name}`;
@@ -198,6 +198,20 @@ export class RepoClient {
     if (!token) throw unavailable(`${what}: answer has no token`);
     this.t.tokenSet(key, token, typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60);
     this.authorization = `Bearer ${token}`;
+  }
+
+  /** docker login's check: credentials that earn a token (no scope), or that /v2/ accepts as Basic. */
+  async checkLogin(): Promise<void> {
+    await this.ping();
+    const c = this.t.challengeOf(this.ep.base);
+    if (!c) return; // a registry without authentication accepts anyone
+    if (!this.creds) throw unauthenticated(`login to ${this.ep.host}: credentials are required`);
+    if (c.scheme === 'bearer') return this.authorize(true);
+    await this.authorize(true);
+    const r = await this.t.send(this.url('/v2/'), { method: 'GET', headers: { authorization: this.authorization! }, ep: this.ep }, `registry ${this.ep.host}`);
+    r.body.resume();
+    if (r.status === 401) throw unauthenticated(`login to ${this.ep.host} failed: unauthorized: incorrect username or password`);
+    if (r.status !== 200) throw unavailable(`login to ${this.ep.host}: HTTP ${r.status}`);
   }
 
   private denied(): string {

@@ -32,3 +32,24 @@ export async function* verified(source: AsyncIterable<Uint8Array>, d: Descriptor
   const got = 'sha256:' + h.digest('hex');
   if (got !== d.digest) throw invalid(`${name} refused: its content has digest ${got}`);
 }
+
+/**
+ * Count a blob's bytes as they stream (for progress) and name the blob when the connection fails or the body runs
+ * past its size; the content store verifies the digest and the length itself as it writes.
+ */
+export async function* counted(source: AsyncIterable<Uint8Array>, d: Descriptor, label: string, progress?: Progress): AsyncGenerator<Buffer> {
+  let n = 0;
+  try {
+    for await (const c of source) {
+      const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
+      n += b.length;
+      if (n > d.size) throw invalid(`${label} ${d.digest} refused: more than the ${d.size} bytes its descriptor gives`);
+      progress?.(n);
+      yield b;
+    }
+  } catch (e) {
+    if (isSiloError(e)) throw e;
+    throw unavailable(`${label} ${d.digest}: download failed after ${n} of ${d.size} bytes: ${oneLine(e)}`);
+  }
+  if (n !== d.size) throw unavailable(`${label} ${d.digest}: download ended after ${n} of ${d.size} bytes (connection dropped)`);
+}

@@ -1,0 +1,311 @@
+// Pull and push over the Distribution API on the content store, login and logout. A pull resolves the reference
+// on the first endpoint (mirrors first) that has it, stores the manifest, the config and every layer blob (three
+// downloads at a time, each unpacked as it streams in, verified by the store), then makes the image from the stored
+// manifest; the session holds what it brought until the image record references it, so an interrupted pull keeps
+// nothing. A push sends the stored blobs the image's manifest names (HEAD first, a cross-repository mount when the
+// blob came from another repository of the same registry), then the manifest itself: a pull back gives the same digests.
+
+import { join } from 'node:path';
+import { readJson, writeJsonAtomic } from '../../common/atomic.js';
+import { invalid, isSiloError, SiloError } from '../../common/errors.js';
+import { KeyedLock } from '../lock.js';
+import { formatReference, parseReference, type Reference } from '../reference.js';
+import type { Image } from '../types.js';
+import { RepoClient, Transport } from './client.js';
+import type { ContentSession, ProgressSink } from './content.js';
+import { CredentialStore, registryKey, type Credentials } from './credentials.js';
+import { RegistryHosts, type Endpoint } from './hosts.js';
+import { hostPlatform, isForeign, MT, parseManifest, selectPlatform, formatPlatform, type Descriptor, type ImageManifest, type Platform } from './media.js';
+import { runLimited } from './pool.js';
+import { counted } from './verify.js';
+
+export interface RegistryOptions {
+  /** Directory of the registry client's own state: credentials (0600) and blob sources. */
+  stateDir: string;
+  hosts: RegistryHosts;
+  timeoutMs: number;
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
+  /** Blobs larger than this are pushed in chunks of this size; smaller ones in one PUT. */
+  chunkBytes?: number;
+  openContent: () => ContentSession;
+  getImage: (ref: string) => Promise<Image>;
+  userAgent: string;
+}
+
+export interface PullOptions {
+  platform?: Platform;
+  /** Credentials for this request (X-Registry-Auth, CRI auth); otherwise those `silo login` saved. */
+  auth?: Credentials;
+  progress?: ProgressSink;
+}
+
+const short = (d: string) => d.replace(/^sha256:/, '').slice(0, 12);
+const NOTE_BYTES = 512 * 1024;
+const NOTE_MS = 100;
+
+/** Which error of several endpoints to report: what the registry said beats a connection failure. */
+function rank(e: unknown): number {
+  if (!isSiloError(e)) return 0;
+  return e.class === 'Unavailable' ? 1 : 2;
+}
+
+export class RegistryService {
+  private readonly t: Transport;
+  readonly credentials: CredentialStore;
+  private readonly sourcesFile: string;
+  private readonly lock = new KeyedLock();
+
+  constructor(private readonly o: RegistryOptions) {
+    this.t = new Transport({ timeoutMs: o.timeoutMs, userAgent: o.userAgent });
+    this.credentials = new CredentialStore(join(o.stateDir, 'auth.json'));
+    this.sourcesFile = join(o.stateDir, 'sources.json');
+  }
+
+  async close(): Promise<void> {
+    await this.t.close();
+  }
+
+  private async credsFor(ep: Endpoint, ref: Reference, given?: Credentials): Promise<Credentials | undefined> {
+    if (given && (given.username || given.password)) return given;
+    // A mirror has its own credentials; the registry's own endpoint uses the registry name's.
+    return this.credentials.get(ep.mirror ? ep.host : ref.domain);
+  }
+
+  private async client(ep: Endpoint, ref: Reference, actions: ('pull' | 'push')[], given?: Credentials): Promise<RepoClient> {
+    return new RepoClient(this.t, ep, ref.path, actions, await this.credsFor(ep, ref, given));
+  }
+
+  /** Remember that `digests` are in `repo` (host/path), so a later push to another repo of that host can mount them. */
+  private async noteSources(repo: string, digests: string[]): Promise<void> {
+    await this.lock.with('sources', async () => {
+      const m = (await readJson<Record<string, string[]>>(this.sourcesFile)) ?? {};
+      for (const d of digests) m[d] = [repo, ...(m[d] ?? []).filter((r) => r !== repo)].slice(0, 4);
+      await writeJsonAtomic(this.sourcesFile, m);
+    });
+  }
+
+  private async sourcesOf(digest: string): Promise<string[]> {
+    return ((await readJson<Record<string, string[]>>(this.sourcesFile)) ?? {})[digest] ?? [];
+  }
+
+  /** Check credentials against a registry (docker login): a ping, then a token or a Basic-authenticated /v2/. */
+  async login(server: string | undefined, c: Credentials, save: boolean): Promise<{ status: string }> {
+    const host = registryKey(server);
+    const ref = parseReference(`${host}/silo-login-check`);
+    let last: unknown;
+    for (const ep of await this.o.hosts.endpoints(host)) {
+      if (ep.mirror) continue;
+      try {
+        const cl = new RepoClient(this.t, ep, ref.path, [], c);
+        await cl.checkLogin();
+        if (save) await this.credentials.set(host, c);
+        return { status: 'Login Succeeded' };
+      } catch (e) {
+        last = e;
+        if (rank(e) === 2) break;
+      }
+    }
+    throw last;
+  }
+
+  async logout(server: string | undefined): Promise<boolean> {
+    return this.credentials.remove(registryKey(server));
+  }
+
+  /** Pull `name` (tag or digest). */
+  async pull(name: string, o: PullOptions = {}): Promise<Image> {
+    const ref = parseReference(name);
+    const note = o.progress ?? (() => {});
+    const tagOrDigest = ref.digest ?? ref.tag!;
+    const familiar = formatReference({ ...ref, tag: undefined, digest: undefined });
+    note({ status: ref.digest ? `Pulling from ${ref.path}` : `Pulling from ${ref.path}`, id: ref.digest ? short(ref.digest) : ref.tag });
+    let last: unknown;
+    let found: { cl: RepoClient; m: Awaited<ReturnType<RepoClient['getManifest']>> } | undefined;
+    for (const ep of await this.o.hosts.endpoints(ref.domain)) {
+      try {
+        const cl = await this.client(ep, ref, ['pull'], o.auth);
+        found = { cl, m: await cl.getManifest(tagOrDigest) };
+        break;
+      } catch (e) {
+        if (!last || rank(e) > rank(last)) last = e;
+      }
+    }
+    if (!found) throw last;
+    const { cl } = found;
+    let top = found.m;
+    const session = this.o.openContent();
+    try {
+      const want = o.platform ?? hostPlatform();
+      if (top.manifest.kind === 'index') {
+        const d = selectPlatform(top.manifest, want);
+        const inner = await cl.getManifest(d.digest);
+        if (inner.manifest.kind !== 'manifest') throw invalid(`manifest ${d.digest} of ${familiar}: an index inside an index is not supported`);
+        top = inner;
+      }
+      const m = top.manifest as ImageManifest;
+      // Store the image manifest itself (verified again by the store), then its config.
+      await session.ingest(top.digest, top.bytes.length, once(top.bytes), top.mediaType);
+      if (!(await session.has(m.config.digest))) {
+        await session.ingest(m.config.digest, m.config.size, counted(await cl.getBlob(m.config, 'config'), m.config, 'config'), m.config.mediaType);
+      }
+      await this.checkPlatform(session, m.config.digest, want, o.platform !== undefined, familiar);
+      const fresh = await this.fetchLayers(session, cl, m.layers, note);
+      const names = ref.tag ? [formatReference({ ...ref, digest: undefined })] : [];
+      const img = await session.createImage({ manifest: top.digest, names });
+      await this.noteSources(`${cl.ep.host}/${ref.path}`, [m.config.digest, ...m.layers.map((l) => l.digest)]).catch(() => {});
+      note({ status: `Digest: ${found.m.digest}` });
+      note({ status: `Status: ${fresh ? 'Downloaded newer image' : 'Image is up to date'} for ${ref.digest ? `${familiar}@${ref.digest}` : formatReference(ref)}` });
+      return img;
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** A single-platform image of another platform is refused when a platform was asked for (docker does the same). */
+  private async checkPlatform(session: ContentSession, config: string, want: Platform, asked: boolean, name: string): Promise<void> {
+    if (!asked) return;
+    const chunks: Buffer[] = [];
+    for await (const c of await session.open(config)) chunks.push(Buffer.from(c as Buffer));
+    const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { os?: string; architecture?: string; variant?: string };
+    if (cfg.os !== want.os || cfg.architecture !== want.architecture) {
+      throw invalid(`image ${name} is for ${formatPlatform({ os: cfg.os ?? '?', architecture: cfg.architecture ?? '?', variant: cfg.variant })}, not the requested ${formatPlatform(want)}`);
+    }
+  }
+
+  /** Download the layer blobs the store lacks, three at a time; true when at least one was fetched. */
+  private async fetchLayers(session: ContentSession, cl: RepoClient, layers: Descriptor[], note: ProgressSink): Promise<boolean> {
+    const missing: Descriptor[] = [];
+    for (const l of layers) {
+      if (await session.has(l.digest)) note({ status: 'Already exists', id: short(l.digest) });
+      else if (!missing.some((x) => x.digest === l.digest)) {
+        missing.push(l);
+        note({ status: 'Pulling fs layer', id: short(l.digest) });
+      }
+    }
+    for (const l of missing.slice(this.o.maxConcurrentDownloads ?? 3)) note({ status: 'Waiting', id: short(l.digest) });
+    await runLimited(missing, this.o.maxConcurrentDownloads ?? 3, async (l, i) => {
+      const id = short(l.digest);
+      let lastBytes = 0;
+      let lastAt = 0;
+      const progress = (n: number) => {
+        const now = Date.now();
+        if (n - lastBytes < NOTE_BYTES && now - lastAt < NOTE_MS && n !== l.size) return;
+        lastBytes = n;
+        lastAt = now;
+        note({ status: 'Downloading', id, current: n, total: l.size });
+      };
+      const body = await cl.getBlob(l, `layer ${i + 1}`);
+      await session.ingest(l.digest, l.size, counted(body, l, `layer ${layers.indexOf(l) + 1}`, progress), l.mediaType);
+      note({ status: 'Download complete', id });
+      note({ status: 'Pull complete', id });
+    });
+    return missing.length > 0;
+  }
+
+  /** Push a local image to the registry its name says, under its tag (all of the repository's local tags with no tag). */
+  async push(name: string, o: { auth?: Credentials; progress?: ProgressSink } = {}): Promise<{ digest: string; size: number; tag: string }> {
+    const ref = parseReference(name);
+    if (ref.digest) throw invalid(`cannot push a digest reference "${name}": push a tag`);
+    const note = o.progress ?? (() => {});
+    const img: Image & { manifest?: string } = await this.o.getImage(formatReference(ref));
+    if (!img.manifest) throw invalid(`image ${name} has no manifest in the content store (made before it existed): tag it again after a commit or pull it again`);
+    const session = this.o.openContent();
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of await session.open(img.manifest)) chunks.push(Buffer.from(c as Buffer));
+      const bytes = Buffer.concat(chunks);
+      const m = parseManifest(bytes, undefined);
+      if (m.kind !== 'manifest') throw invalid(`image ${name}: its stored manifest is an index`);
+      const eps = (await this.o.hosts.endpoints(ref.domain)).filter((e) => !e.mirror);
+      note({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
+      let last: unknown;
+      for (const ep of eps) {
+        const cl = await this.client(ep, ref, ['pull', 'push'], o.auth);
+        try {
+          await cl.ping();
+        } catch (e) {
+          last = e;
+          continue;
+        }
+        await this.sendBlobs(session, cl, m, note);
+        const digest = await cl.putManifest(ref.tag!, bytes, m.mediaType);
+        await this.noteSources(`${ep.host}/${ref.path}`, [m.config.digest, ...m.layers.map((l) => l.digest)]).catch(() => {});
+        note({ status: `${ref.tag}: digest: ${digest} size: ${bytes.length}` });
+        note({ status: '', aux: { Tag: ref.tag, Digest: digest, Size: bytes.length } });
+        return { digest, size: bytes.length, tag: ref.tag! };
+      }
+      throw last;
+    } finally {
+      await session.close();
+    }
+  }
+
+  private async sendBlobs(session: ContentSession, cl: RepoClient, m: ImageManifest, note: ProgressSink): Promise<void> {
+    const layers = m.layers.filter((l) => !isForeign(l)); // docker does not push non-distributable layers
+    for (const l of layers) note({ status: 'Preparing', id: short(l.digest) });
+    const max = this.o.maxConcurrentUploads ?? 5;
+    for (const l of layers.slice(max)) note({ status: 'Waiting', id: short(l.digest) });
+    const host = cl.ep.host;
+    const send = async (d: Descriptor, id: string | undefined) => {
+      if (await cl.hasBlob(d.digest)) {
+        if (id) note({ status: 'Layer already exists', id });
+        return;
+      }
+      const from = (await this.sourcesOf(d.digest)).find((r) => r.startsWith(host + '/') && r !== `${host}/${cl.path}`);
+      const up = await cl.startUpload(d.digest, from?.slice(host.length + 1));
+      if (up.mounted) {
+        if (id) note({ status: `Mounted from ${from!.slice(host.length + 1)}`, id });
+        return;
+      }
+      const size = await session.size(d.digest);
+      const desc = { ...d, size };
+      let sent = 0;
+      let lastAt = 0;
+      const progress = (n: number) => {
+        sent = n;
+        const now = Date.now();
+        if (id && (now - lastAt >= NOTE_MS || n === size)) {
+          lastAt = now;
+          note({ status: 'Pushing', id, current: n, total: size });
+        }
+      };
+      const chunk = this.o.chunkBytes ?? 32 * 1024 * 1024;
+      const src = counted((await session.open(d.digest)) as AsyncIterable<Uint8Array>, desc, id ? 'layer' : 'config', progress);
+      if (size <= chunk) await cl.putBlob(up.location, desc, size === 0 ? Buffer.alloc(0) : src);
+      else await cl.putBlobChunked(up.location, desc, rechunk(src, chunk));
+      void sent;
+      if (id) note({ status: 'Pushed', id });
+    };
+    await runLimited(layers, max, (l) => send(l, short(l.digest)));
+    await send(m.config, undefined);
+  }
+}
+
+async function* once(b: Buffer): AsyncGenerator<Buffer> {
+  yield b;
+}
+
+/** Re-cut a byte stream into chunks of exactly `size` bytes (the last one shorter). */
+async function* rechunk(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const b of src) {
+    let buf = b;
+    while (n + buf.length >= size) {
+      const take = size - n;
+      parts.push(buf.subarray(0, take));
+      yield Buffer.concat(parts);
+      parts = [];
+      n = 0;
+      buf = buf.subarray(take);
+    }
+    if (buf.length) {
+      parts.push(buf);
+      n += buf.length;
+    }
+  }
+  if (n) yield Buffer.concat(parts);
+}
+
+export { SiloError, MT };
