@@ -393,6 +393,11 @@ const verbs: Verb[] = [
         .addOption(new Option('--run-dir <dir>', 'runtime directory (socket)').env('SILO_RUN_DIR').default('/run/silo'))
         .addOption(new Option('--cgroup-parent <name>', 'parent cgroup of the containers').env('SILO_CGROUP_PARENT').default('silo'))
         .addOption(new Option('--log-level <level>', 'log level').env('SILO_LOG_LEVEL').default('info'))
+        .addOption(new Option('--registry-config <file>', 'registry hosts file: mirrors per registry, insecure registries (JSON)').env('SILO_REGISTRY_CONFIG'))
+        .addOption(new Option('--registry-mirror <url>', "a mirror of docker.io (URL), or of another registry (host=URL)").argParser(many))
+        .addOption(new Option('--insecure-registry <host>', 'a registry reached over plain HTTP or with an unverified certificate').argParser(many))
+        .addOption(new Option('--certs-dir <dir>', 'per-registry CA certificates: <dir>/<host>/ca.crt').env('SILO_CERTS_DIR'))
+        .addOption(new Option('--registry-timeout <seconds>', 'how long a registry may keep Silo waiting for an answer').env('SILO_REGISTRY_TIMEOUT').argParser(Number))
         .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string }) => {
           stayAlive = true;
           await (await import('./commands/daemon.js')).daemon(o);

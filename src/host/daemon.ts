@@ -21,6 +21,7 @@ import { IntentLog } from '../common/intents.js';
 import { recover } from './recovery.js';
 import { findLeaks, fixLeaks } from './doctor.js';
 import type { Services } from './services.js';
+import { openRegistry } from '../storage/registry/index.js';
 import { VERSION, API_VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -28,6 +29,15 @@ export interface DaemonOptions {
   runDir: string;
   cgroupParent: string;
   logLevel: string;
+  /** Registry hosts file (mirrors per host, insecure hosts): JSON, optional. */
+  registryConfig?: string;
+  /** `URL` (docker.io's mirror, as dockerd) or `host=URL`, before those of the file. */
+  registryMirror?: string[];
+  insecureRegistry?: string[];
+  /** certs.d: <host>/ca.crt trusted for that registry. */
+  certsDir?: string;
+  /** Seconds a registry (or its token server) may keep us waiting for an answer or for the next bytes. */
+  registryTimeout?: number;
 }
 
 export interface Daemon {
@@ -66,10 +76,22 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
   await storage.ensureBaseImage();
 
+  const registry = await openRegistry({
+    stateDir: join(o.stateDir, 'registry'),
+    configFile: o.registryConfig ?? '/etc/silo/registries.json',
+    mirrors: o.registryMirror ?? [],
+    insecure: o.insecureRegistry ?? [],
+    certsDir: o.certsDir ?? '/etc/silo/certs.d',
+    timeoutMs: (o.registryTimeout ?? 30) * 1000,
+    storage,
+    userAgent: `silo/${VERSION}`,
+  });
+
   const tools = await toolVersions();
   const services: Services = {
     compute,
     storage,
+    registry,
     network,
     events,
     log,
@@ -118,6 +140,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     socketPath,
     close: async () => {
       await Promise.all([app.close(), docker.close()]);
+      await registry.close();
       await network.close();
       await rm(join(o.runDir, 'silo.pid'), { force: true });
     },

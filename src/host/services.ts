@@ -2,6 +2,7 @@ import type { ComputeService } from '../compute/service.js';
 import type { StorageService } from '../storage/types.js';
 import type { NetworkService } from '../network/types.js';
 import type { EventBus } from './events.js';
+import type { RegistryService } from '../storage/registry/service.js';
 
 /** What the front doors see of the host: the services, wired once in daemon.ts. */
 export interface Services {
@@ -9,6 +10,8 @@ export interface Services {
   storage: StorageService;
   network: NetworkService;
   events: EventBus;
+  /** Pull, push, login: the registry client on the content store. */
+  registry: RegistryService;
   info: () => Promise<Record<string, unknown>>;
   version: () => Record<string, unknown>;
   log: (msg: string) => void;

@@ -8,6 +8,7 @@ import { toHttpError } from './errors.js';
 import { systemRoutes } from './routes-systems.js';
 import { imageRoutes } from './routes-images.js';
 import { networkRoutes } from './routes-networks.js';
+import { registryRoutes } from './routes-registry.js';
 import { upgradeRoutes } from './routes-upgrade.js';
 import { serveUpgrades, writeHttpError } from './stream.js';
 
@@ -44,6 +45,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   systemRoutes(app, svc);
   imageRoutes(app, svc);
   networkRoutes(app, svc);
+  registryRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
   serveUpgrades(app, (req, socket, head) => {
     if (head.length) socket.unshift(head);

@@ -2,7 +2,7 @@
 
 import { setFlagsFromString } from 'node:v8';
 
-export async function daemon(opts: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string }): Promise<number | void> {
+export async function daemon(opts: import('../../host/daemon.js').DaemonOptions): Promise<number | void> {
   // Keep V8's young generation at its initial size (1 MB semi-spaces) instead of letting it grow to 16 MB ones: the
   // daemon's requests allocate little, and the grown semi-spaces stay resident while it idles (~14 MB of its RSS).
   // Set before the daemon's modules load; unlike --max-semi-space-size, this flag takes effect after V8 has started.

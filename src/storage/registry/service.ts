@@ -119,7 +119,6 @@ export class RegistryService {
     const note = o.progress ?? (() => {});
     const tagOrDigest = ref.digest ?? ref.tag!;
     const familiar = formatReference({ ...ref, tag: undefined, digest: undefined });
-    note({ status: ref.digest ? `Pulling from ${ref.path}` : `Pulling from ${ref.path}`, id: ref.digest ? short(ref.digest) : ref.tag });
     let last: unknown;
     let found: { cl: RepoClient; m: Awaited<ReturnType<RepoClient['getManifest']>> } | undefined;
     for (const ep of await this.o.hosts.endpoints(ref.domain)) {
@@ -133,6 +132,8 @@ export class RegistryService {
     }
     if (!found) throw last;
     const { cl } = found;
+    // Said only once the registry has the reference: a front door can still answer an error status until then.
+    note({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
     let top = found.m;
     const session = this.o.openContent();
     try {
