@@ -332,6 +332,41 @@ const verbs: Verb[] = [
         .action(act((refs: string[], o: Opts) => import('./commands/image-ops.js').then((m) => m.rmi(refs, o)))),
   ],
   [
+    'pull',
+    'download an image from a registry',
+    (c) =>
+      c
+        .argument('<name>', 'name[:tag|@digest]')
+        .option('--platform <os/arch[/variant]>', 'the platform to pull from a multi-platform image (default: this host)')
+        .option('-q, --quiet', 'print only the name')
+        .action(act((ref: string, o: Opts) => import('./commands/registry.js').then((m) => m.pull(ref, o)))),
+  ],
+  [
+    'push',
+    'upload an image to a registry',
+    (c) =>
+      c
+        .argument('<name>', 'name[:tag]')
+        .option('-q, --quiet', 'print only the name')
+        .action(act((ref: string, o: Opts) => import('./commands/registry.js').then((m) => m.push(ref, o)))),
+  ],
+  [
+    'login',
+    'log in to a registry (credentials are kept by the daemon, mode 0600)',
+    (c) =>
+      c
+        .argument('[server]', 'registry host (default: docker.io)')
+        .option('-u, --username <user>', 'user name')
+        .option('-p, --password <password>', 'password (prefer --password-stdin)')
+        .option('--password-stdin', 'read the password from standard input')
+        .action(act((server: string | undefined, o: Opts) => import('./commands/registry.js').then((m) => m.login(server, o)))),
+  ],
+  [
+    'logout',
+    'log out from a registry',
+    (c) => c.argument('[server]', 'registry host (default: docker.io)').action(act((server: string | undefined) => import('./commands/registry.js').then((m) => m.logout(server)))),
+  ],
+  [
     'tag',
     'create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
     (c) =>

@@ -17,6 +17,7 @@ import { MetaStore } from './meta.js';
 import { archiveRoutes } from './routes-archive.js';
 import { containerRoutes } from './routes-containers.js';
 import { execRoutes } from './routes-exec.js';
+import { registryRoutes } from './routes-registry.js';
 import { imageRoutes } from './routes-images.js';
 import { ioRoutes } from './routes-io.js';
 import { networkRoutes } from './routes-networks.js';
@@ -96,6 +97,7 @@ export function buildDockerApi(svc: Services): FastifyInstance {
   containerRoutes(app, x);
   ioRoutes(app, x);
   execRoutes(app, x);
+  registryRoutes(app, x);
   imageRoutes(app, x);
   saveLoadRoutes(app, x);
   buildRoutes(app, x);

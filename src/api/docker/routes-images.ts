@@ -10,6 +10,7 @@ import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, streamError, withTag } from './errors.js';
 import { imageHistory, imageInspect, imageSummary, repoTags } from './images-view.js';
 import { sendSave } from './routes-saveload.js';
+import { pullRoute, pushRoute } from './routes-registry.js';
 import { all, filters, first, flag, labelMatch, sendJson, type Query } from './util.js';
 
 type W = { Params: { '*': string }; Querystring: Query };
@@ -82,21 +83,7 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
     }
     const from = first(q.fromImage);
     if (!from) throw dockerInvalid('fromImage or fromSrc is required');
-    const tag = first(q.tag);
-    const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
-    let img: Image;
-    try {
-      img = await st.getImage(ref);
-    } catch {
-      const repo = familiarName(normalizeName(from)).replace(/:[^:/]*$/, '');
-      throw dockerNotFound(`pull access denied for ${repo}, repository does not exist or may require 'docker login': Silo does not pull from registries; bring images in with docker load or docker import`);
-    }
-    const write = jsonStream(reply);
-    const fam = familiarName(normalizeName(ref));
-    write({ status: `Pulling from ${fam.replace(/:[^:/]*$/, '')}`, id: tag ?? 'latest' });
-    write({ status: `Digest: ${img.id}` });
-    write({ status: `Status: Image is up to date for ${fam}` });
-    reply.raw.end();
+    await pullRoute(x, req, reply, from);
   });
 
   app.post<{ Querystring: Query }>('/images/prune', async (req, reply) => {
@@ -140,7 +127,7 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
       x.svc.events.publish('image', 'tag', img.id, { name: familiarName(normalizeName(name)) });
       return reply.status(201).send();
     }
-    if ((m = path.match(/^(.+)\/push$/))) throw dockerInvalid('Silo does not push to registries yet; use docker save');
+    if ((m = path.match(/^(.+)\/push$/))) return pushRoute(x, req, reply, m[1]);
     throw new DockerError(404, 'page not found');
   });
 

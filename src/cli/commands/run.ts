@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { call, enc, upgrade } from '../client.js';
-import { asStartFailure, CliError } from '../errors.js';
+import { asStartFailure, CliError, DaemonError } from '../errors.js';
 import { buildCreateRequest, normalizeSignal, type CreateFlags } from '../flags.js';
 import { terminalSize } from '../stream.js';
 import { runSession } from './session.js';
@@ -29,7 +29,16 @@ async function createSystem(image: string, command: string[], f: RunFlags, class
     consoleSize: f.tty ? terminalSize() : undefined,
   });
   try {
-    const r = await call<{ Id: string; Warnings?: string[] }>('POST', '/v1/systems', req);
+    let r: { Id: string; Warnings?: string[] };
+    try {
+      r = await call<{ Id: string; Warnings?: string[] }>('POST', '/v1/systems', req);
+    } catch (e) {
+      // docker's flow: the image is not here → pull it (progress on stderr), then create again.
+      if (!(e instanceof DaemonError && e.status === 404 && /no such image/i.test(e.message))) throw e;
+      process.stderr.write(`Unable to find image '${image}' locally\n`);
+      await (await import('./registry.js')).pullImage(image, { out: process.stderr });
+      r = await call<{ Id: string; Warnings?: string[] }>('POST', '/v1/systems', req);
+    }
     for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
     return r.Id;
   } catch (e) {

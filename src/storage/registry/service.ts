@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../../common/atomic.js';
 import { invalid, isSiloError, SiloError } from '../../common/errors.js';
 import { KeyedLock } from '../lock.js';
-import { formatReference, parseReference, type Reference } from '../reference.js';
+import { familiarName, formatReference, parseReference, type Reference } from '../reference.js';
 import type { Image } from '../types.js';
 import { RepoClient, Transport } from './client.js';
 import type { ContentSession, ProgressSink } from './content.js';
@@ -113,24 +113,40 @@ export class RegistryService {
     return this.credentials.remove(registryKey(server));
   }
 
+  /** The manifest (or index) of a reference from the first endpoint that has it, mirrors first. */
+  private async findManifest(ref: Reference, tagOrDigest: string, auth?: Credentials): Promise<{ cl: RepoClient; m: Awaited<ReturnType<RepoClient['getManifest']>> }> {
+    let last: unknown;
+    for (const ep of await this.o.hosts.endpoints(ref.domain)) {
+      try {
+        const cl = await this.client(ep, ref, ['pull'], auth);
+        return { cl, m: await cl.getManifest(tagOrDigest) };
+      } catch (e) {
+        if (!last || rank(e) > rank(last)) last = e;
+      }
+    }
+    throw last;
+  }
+
+  /** What the registry has for a reference (docker's /distribution/{name}/json): its descriptor and platforms. */
+  async resolve(name: string, o: { auth?: Credentials } = {}): Promise<{ descriptor: { mediaType: string; digest: string; size: number }; platforms: Platform[] }> {
+    const ref = parseReference(name);
+    const { cl, m } = await this.findManifest(ref, ref.digest ?? ref.tag!, o.auth);
+    const descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+    if (m.manifest.kind === 'index') return { descriptor, platforms: m.manifest.manifests.flatMap((d) => (d.platform ? [d.platform] : [])) };
+    const c = m.manifest.config;
+    const chunks: Buffer[] = [];
+    for await (const b of counted(await cl.getBlob(c, 'config'), c, 'config')) chunks.push(b);
+    const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Platform;
+    return { descriptor, platforms: [{ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) }] };
+  }
+
   /** Pull `name` (tag or digest). */
   async pull(name: string, o: PullOptions = {}): Promise<Image> {
     const ref = parseReference(name);
     const note = o.progress ?? (() => {});
     const tagOrDigest = ref.digest ?? ref.tag!;
     const familiar = formatReference({ ...ref, tag: undefined, digest: undefined });
-    let last: unknown;
-    let found: { cl: RepoClient; m: Awaited<ReturnType<RepoClient['getManifest']>> } | undefined;
-    for (const ep of await this.o.hosts.endpoints(ref.domain)) {
-      try {
-        const cl = await this.client(ep, ref, ['pull'], o.auth);
-        found = { cl, m: await cl.getManifest(tagOrDigest) };
-        break;
-      } catch (e) {
-        if (!last || rank(e) > rank(last)) last = e;
-      }
-    }
-    if (!found) throw last;
+    const found = await this.findManifest(ref, tagOrDigest, o.auth);
     const { cl } = found;
     // Said only once the registry has the reference: a front door can still answer an error status until then.
     note({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
@@ -156,7 +172,7 @@ export class RegistryService {
       const img = await session.createImage({ manifest: top.digest, names });
       await this.noteSources(`${cl.ep.host}/${ref.path}`, [m.config.digest, ...m.layers.map((l) => l.digest)]).catch(() => {});
       note({ status: `Digest: ${found.m.digest}` });
-      note({ status: `Status: ${fresh ? 'Downloaded newer image' : 'Image is up to date'} for ${ref.digest ? `${familiar}@${ref.digest}` : formatReference(ref)}` });
+      note({ status: `Status: ${fresh ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref.digest ? `${familiar}@${ref.digest}` : formatReference(ref))}` });
       return img;
     } finally {
       await session.close();

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import type { RootView } from '../../../compute/archive.js';
 import { shortId } from '../../../common/ids.js';
+import { oneLine } from '../../../common/errors.js';
 import { familiarName, normalizeName } from '../../../storage/reference.js';
 import type { ImageConfig } from '../../../storage/types.js';
 import type { Ctx } from '../ctx.js';
@@ -65,8 +66,12 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
           const img = await st.importImage(Readable.from([Buffer.alloc(1024)]) as unknown as NodeJS.ReadableStream, {});
           ({ id: image, config } = img);
         } else {
-          const img = await st.getImage(ref).catch(() => {
-            throw new BuildError(`pull access denied for ${ref}, repository does not exist or may require 'docker login': Silo does not pull from registries`);
+          const img = await st.getImage(ref).catch(async (e) => {
+            if ((e as { class?: string }).class !== 'NotFound') throw e;
+            // Not here: pull it, as the classic builder does, printing the pull's status lines (no byte counts).
+            return x.svc.registry.pull(ref, { progress: (m) => m.current === undefined && !m.aux && out(`${m.id ? `${m.id}: ` : ''}${m.status}\n`) }).catch((p) => {
+              throw new BuildError(oneLine(p));
+            });
           });
           ({ id: image, config } = img);
         }

@@ -1,0 +1,71 @@
+// pull, push, login, logout: the daemon does the registry work; the CLI draws its progress lines.
+
+import type { IncomingMessage } from 'node:http';
+import { createInterface } from 'node:readline';
+import { stream, withQuery, call } from '../client.js';
+import { CliError, DaemonError } from '../errors.js';
+import { progressRenderer, type ProgressLine } from '../progress.js';
+
+/** Read the daemon's NDJSON lines; the last carries the result or an error. */
+async function follow<T>(res: IncomingMessage, out: NodeJS.WriteStream, quiet: boolean): Promise<T> {
+  const r = quiet ? undefined : await progressRenderer(out);
+  let result: T | undefined;
+  let error: string | undefined;
+  try {
+    for await (const l of createInterface({ input: res, crlfDelay: Infinity })) {
+      if (!l.trim()) continue;
+      const m = JSON.parse(l) as ProgressLine & { result?: T; error?: string };
+      if (m.error !== undefined) error = m.error;
+      else if (m.result !== undefined) result = m.result;
+      else r?.line(m);
+    }
+  } finally {
+    r?.done();
+  }
+  if (error !== undefined) throw new DaemonError(error, 500);
+  if (result === undefined) throw new CliError('the daemon ended the stream without a result');
+  return result;
+}
+
+export async function pullImage(ref: string, o: { platform?: string; quiet?: boolean; out?: NodeJS.WriteStream } = {}): Promise<{ id: string }> {
+  const res = await stream('POST', withQuery('/v1/images/pull', { ref, platform: o.platform }));
+  return follow<{ id: string }>(res, o.out ?? process.stdout, !!o.quiet);
+}
+
+export async function pull(ref: string, o: { platform?: string; quiet?: boolean }): Promise<number> {
+  await pullImage(ref, o);
+  if (o.quiet) process.stdout.write(`${ref}\n`);
+  return 0;
+}
+
+export async function push(ref: string, o: { quiet?: boolean }): Promise<number> {
+  const res = await stream('POST', withQuery('/v1/images/push', { ref }));
+  const r = await follow<{ digest: string; tag: string; size: number }>(res, process.stdout, !!o.quiet);
+  if (o.quiet) process.stdout.write(`${ref}\n`);
+  void r;
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export async function login(server: string | undefined, o: { username?: string; password?: string; passwordStdin?: boolean }): Promise<number> {
+  if (o.password !== undefined && o.passwordStdin) throw new CliError('--password and --password-stdin are mutually exclusive');
+  if (!o.username) throw new CliError('a username is required: silo login -u USER (--password-stdin | -p PASSWORD) [SERVER]');
+  const password = o.passwordStdin ? await readStdin() : o.password;
+  if (password === undefined || password === '') throw new CliError('a password is required: --password-stdin or -p');
+  if (o.password !== undefined) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+  const r = await call<{ Status: string }>('POST', '/v1/auth', { Server: server, Username: o.username, Password: password });
+  process.stdout.write(`${r.Status}\n`);
+  return 0;
+}
+
+export async function logout(server: string | undefined): Promise<number> {
+  const r = await call<{ Removed: boolean }>('DELETE', withQuery('/v1/auth', { server }));
+  const name = server ?? 'docker.io';
+  process.stdout.write(r.Removed ? `Removing login credentials for ${name}\n` : `Not logged in to ${name}\n`);
+  return 0;
+}
