@@ -26,4 +26,5 @@ export const FAULT_POINTS = [
   'network.remove.after-bridge',
   'build.after-step-start',
   'build.after-step-commit',
+  'pull.before-image',
 ] as const;

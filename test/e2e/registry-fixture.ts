@@ -5,7 +5,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createSign, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as netServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { sleep } from './harness.js';
@@ -176,5 +176,60 @@ export class RegistryFixture {
       await new Promise((r) => this.tokenServer!.close(r));
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export type ProxyFault =
+  | { kind: 'drop'; digest: string } // send half of the blob, then close the connection
+  | { kind: 'corrupt'; digest: string } // send the blob with one byte changed
+  | { kind: 'huge-manifest'; ref: string }; // answer a 5 MiB manifest for this tag
+
+/** A plain-HTTP proxy on loopback in front of a plain-HTTP registry that misbehaves on purpose for one blob or tag. */
+export class FaultProxy {
+  port = 0;
+  fault?: ProxyFault;
+  private server?: Server;
+
+  constructor(private readonly upstream: number) {}
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.server = createServer((req, res) => {
+      const f = this.fault;
+      const url = req.url ?? '/';
+      if (f?.kind === 'huge-manifest' && req.method === 'GET' && url.endsWith(`/manifests/${f.ref}`)) {
+        const body = Buffer.alloc(5 * 1024 * 1024, 32);
+        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': body.length }).end(body);
+        return;
+      }
+      const up = httpRequest({ host: '127.0.0.1', port: this.upstream, method: req.method, path: url, headers: req.headers }, (ur) => {
+        const target = f && f.kind !== 'huge-manifest' && req.method === 'GET' && url.includes(`/blobs/${f.digest}`) && ur.statusCode === 200 ? f : undefined;
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        if (!target) return void ur.pipe(res);
+        const chunks: Buffer[] = [];
+        ur.on('data', (c: Buffer) => chunks.push(c));
+        ur.on('end', () => {
+          const all = Buffer.concat(chunks);
+          if (target.kind === 'drop') {
+            res.write(all.subarray(0, all.length >> 1), () => res.socket?.destroy());
+          } else {
+            all[all.length >> 1] ^= 0xff;
+            res.end(all);
+          }
+        });
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r) ?? r(undefined));
   }
 }

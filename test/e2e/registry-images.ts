@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
 import * as tar from 'tar-stream';
 import type { RepoClient } from '../../src/storage/registry/client.js';
 import { MT, type Descriptor } from '../../src/storage/registry/media.js';
@@ -11,9 +12,13 @@ import { MT, type Descriptor } from '../../src/storage/registry/media.js';
 export const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
 /** A layer tar with the given files (path → content), in memory. */
-export async function layerTar(files: Record<string, string | Buffer>): Promise<Buffer> {
+export async function layerTar(files: Record<string, string | Buffer | { link: string }>): Promise<Buffer> {
   const pack = tar.pack();
   for (const [name, content] of Object.entries(files)) {
+    if (typeof content === 'object' && !Buffer.isBuffer(content)) {
+      pack.entry({ name, type: 'symlink', linkname: content.link, mode: 0o777, mtime: new Date(1_700_000_000_000) });
+      continue;
+    }
     const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
     pack.entry({ name, size: body.length, mode: 0o755, mtime: new Date(1_700_000_000_000) }, body);
   }
@@ -21,6 +26,11 @@ export async function layerTar(files: Record<string, string | Buffer>): Promise<
   const chunks: Buffer[] = [];
   for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
   return Buffer.concat(chunks);
+}
+
+/** A layer with the host's static busybox as /bin/busybox and /bin/sh, so images made here can run. */
+export async function busyboxLayer(): Promise<Buffer> {
+  return layerTar({ 'bin/busybox': readFileSync('/bin/busybox'), 'bin/sh': { link: 'busybox' }, 'bin/cat': { link: 'busybox' }, 'bin/echo': { link: 'busybox' } });
 }
 
 export interface BuiltLayer {

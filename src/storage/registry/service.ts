@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../../common/atomic.js';
 import { invalid, isSiloError, SiloError } from '../../common/errors.js';
 import { KeyedLock } from '../lock.js';
+import { faultPoint } from '../../common/fault.js';
 import { familiarName, formatReference, parseReference, type Reference } from '../reference.js';
 import type { Image } from '../types.js';
 import { RepoClient, Transport } from './client.js';
@@ -169,6 +170,8 @@ export class RegistryService {
       await this.checkPlatform(session, m.config.digest, want, o.platform !== undefined, familiar);
       const fresh = await this.fetchLayers(session, cl, m.layers, note);
       const names = ref.tag ? [formatReference({ ...ref, digest: undefined })] : [];
+      // Killed here: blobs stored, no image references them; the sweep at the next start removes them.
+      faultPoint('pull.before-image');
       const img = await session.createImage({ manifest: top.digest, names });
       await this.noteSources(`${cl.ep.host}/${ref.path}`, [m.config.digest, ...m.layers.map((l) => l.digest)]).catch(() => {});
       note({ status: `Digest: ${found.m.digest}` });
