@@ -33,6 +33,7 @@ test('every class maps to an HTTP status and a gRPC code', () => {
     DiskFull: [500, 8],
     Unimplemented: [501, 12],
     Unavailable: [503, 14],
+    Unauthenticated: [401, 16],
     Internal: [500, 13],
   };
   assert.deepEqual(Object.keys(STATUS).sort(), Object.keys(expected).sort());
