@@ -2,8 +2,7 @@
 // an OCI/Docker config, a manifest, and a multi-platform index.
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import * as tar from 'tar-stream';
 import type { RepoClient } from '../../src/storage/registry/client.js';
@@ -40,7 +39,7 @@ export interface BuiltLayer {
 }
 
 export function compress(t: Buffer, how: 'gzip' | 'zstd' | 'none', oci: boolean): BuiltLayer {
-  const blob = how === 'gzip' ? gzipSync(t) : how === 'zstd' ? execFileSync('zstd', ['-q', '-c'], { input: t }) : t;
+  const blob = how === 'gzip' ? gzipSync(t) : how === 'zstd' ? zstdCompressSync(t) : t;
   const mediaType = how === 'gzip' ? (oci ? MT.ociLayerGzip : MT.dockerLayerGzip) : how === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
   return { blob, desc: { mediaType, digest: digestOf(blob), size: blob.length }, diffId: digestOf(t) };
 }

@@ -104,6 +104,9 @@ test('a tag the registry does not have: one line, exit 125', async () => {
 test('push to a new repository (cross-repository mount) and pull back with identical digests', async () => {
   const src = `${tokenReg.host}/silo/app:v1`;
   const dst = `${tokenReg.host}/silo/copy:v2`;
+  // Anonymous users may only pull from the token registry: log in for a push-scoped token.
+  const login = await d.silo(['login', '-u', USER, '--password-stdin', tokenReg.host], { input: `${PASSWORD}\n` });
+  assert.equal(login.code, 0, login.stderr);
   assert.equal((await d.silo(['tag', src, dst])).code, 0);
   const p = await d.silo(['push', dst]);
   assert.equal(p.code, 0, p.stderr);

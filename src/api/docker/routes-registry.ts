@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid, isSiloError } from '../../common/errors.js';
 import { familiarName, formatReference, normalizeName, parseReference } from '../../storage/reference.js';
-import type { ProgressMessage } from '../../storage/registry/content.js';
+import type { ProgressMessage } from '../../storage/registry/progress.js';
 import type { Credentials } from '../../storage/registry/credentials.js';
 import { parsePlatform } from '../../storage/registry/media.js';
 import type { Ctx } from './ctx.js';

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { invalid } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
-import type { ProgressMessage } from '../../storage/registry/content.js';
+import type { ProgressMessage } from '../../storage/registry/progress.js';
 import { parsePlatform } from '../../storage/registry/media.js';
 import type { Credentials } from '../../storage/registry/credentials.js';
 import { toHttpError } from './errors.js';

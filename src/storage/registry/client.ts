@@ -159,7 +159,7 @@ export class RepoClient {
   }
 
   /** Authorization for the current challenge: a cached or new token, or Basic credentials. */
-  private async authorize(fresh: boolean): Promise<void> {
+  private async authorize(fresh: boolean, asked: string[] = []): Promise<void> {
     const c = this.t.challengeOf(this.ep.base);
     if (!c) return;
     if (c.scheme === 'basic') {
@@ -168,8 +168,9 @@ export class RepoClient {
       return;
     }
     if (c.scheme !== 'bearer' || !c.params.realm) throw unauthenticated(`registry ${this.ep.host} asks for unsupported authentication "${c.scheme}"`);
-    const scope = this.actions.length ? repoScope(this.path, this.actions) : '';
-    const key = `${c.params.realm}|${c.params.service ?? ''}|${scope}|${this.creds?.username ?? ''}`;
+    // Our repository's scope, plus any the registry asked for (a cross-repository mount needs pull on the source).
+    const scopes = [...new Set([...(this.actions.length ? [repoScope(this.path, this.actions)] : []), ...asked])];
+    const key = `${c.params.realm}|${c.params.service ?? ''}|${scopes.join(' ')}|${this.creds?.username ?? ''}`;
     const cached = fresh ? undefined : this.t.tokenGet(key);
     if (cached) {
       this.authorization = `Bearer ${cached}`;
@@ -177,7 +178,7 @@ export class RepoClient {
     }
     const u = new URL(c.params.realm);
     if (c.params.service) u.searchParams.set('service', c.params.service);
-    if (scope) u.searchParams.append('scope', scope);
+    for (const sc of scopes) u.searchParams.append('scope', sc);
     const headers: Record<string, string> = {};
     if (this.creds) headers.authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64');
     const what = `token server ${u.host} for ${this.name}`;
@@ -236,7 +237,7 @@ export class RepoClient {
         const c = cs.find((x) => x.scheme === 'bearer') ?? cs.find((x) => x.scheme === 'basic');
         if (!c) throw unauthenticated(this.denied());
         this.t.setChallenge(this.ep.base, c);
-        await this.authorize(true);
+        await this.authorize(true, (c.params.scope ?? '').split(' ').filter(Boolean));
         continue;
       }
       for (let hops = 0; (method === 'GET' || method === 'HEAD') && r.status >= 301 && r.status <= 308 && r.status !== 304 && hops < 5; hops++) {

@@ -3,7 +3,6 @@
 import { mkdir, chmod } from 'node:fs/promises';
 import { invalid } from '../../common/errors.js';
 import type { StorageService } from '../types.js';
-import type { ContentSession } from './content.js';
 import { parseMirrorFlag, readRegistryFile, RegistryHosts } from './hosts.js';
 import { RegistryService } from './service.js';
 
@@ -36,12 +35,11 @@ export async function openRegistry(o: OpenRegistryOptions): Promise<RegistryServ
     certsDir: o.certsDir,
     ...(file.fallbackToUpstream === undefined ? {} : { fallbackToUpstream: file.fallbackToUpstream }),
   });
-  const st = o.storage as StorageService & { openContent(): ContentSession };
   return new RegistryService({
     stateDir: o.stateDir,
     hosts,
     timeoutMs: o.timeoutMs,
-    openContent: () => st.openContent(),
+    openContent: () => o.storage.openContent(),
     getImage: (ref) => o.storage.getImage(ref),
     userAgent: o.userAgent,
   });

@@ -8,12 +8,13 @@
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../../common/atomic.js';
 import { invalid, isSiloError, SiloError } from '../../common/errors.js';
-import { KeyedLock } from '../lock.js';
+import { KeyedLock } from '../../common/lock.js';
 import { faultPoint } from '../../common/fault.js';
 import { familiarName, formatReference, parseReference, type Reference } from '../reference.js';
 import type { Image } from '../types.js';
 import { RepoClient, Transport } from './client.js';
-import type { ContentSession, ProgressSink } from './content.js';
+import type { ContentSession } from '../types.js';
+import type { ProgressSink } from './progress.js';
 import { CredentialStore, registryKey, type Credentials } from './credentials.js';
 import { RegistryHosts, type Endpoint } from './hosts.js';
 import { hostPlatform, isForeign, MT, parseManifest, selectPlatform, formatPlatform, type Descriptor, type ImageManifest, type Platform } from './media.js';
@@ -79,7 +80,7 @@ export class RegistryService {
 
   /** Remember that `digests` are in `repo` (host/path), so a later push to another repo of that host can mount them. */
   private async noteSources(repo: string, digests: string[]): Promise<void> {
-    await this.lock.with('sources', async () => {
+    await this.lock.run('sources', async () => {
       const m = (await readJson<Record<string, string[]>>(this.sourcesFile)) ?? {};
       for (const d of digests) m[d] = [repo, ...(m[d] ?? []).filter((r) => r !== repo)].slice(0, 4);
       await writeJsonAtomic(this.sourcesFile, m);
@@ -228,7 +229,7 @@ export class RegistryService {
     const ref = parseReference(name);
     if (ref.digest) throw invalid(`cannot push a digest reference "${name}": push a tag`);
     const note = o.progress ?? (() => {});
-    const img: Image & { manifest?: string } = await this.o.getImage(formatReference(ref));
+    const img = await this.o.getImage(formatReference(ref));
     if (!img.manifest) throw invalid(`image ${name} has no manifest in the content store (made before it existed): tag it again after a commit or pull it again`);
     const session = this.o.openContent();
     try {
