@@ -43,6 +43,8 @@ before(async () => {
       if (body.Image === 'missing') return json(404, { message: 'no such image: missing', code: 'SILO_NOT_FOUND' });
       return json(201, { Id: ID, Warnings: [] });
     }
+    // What the real daemon answers when the registry does not have the image either.
+    if (req.url === '/v1/images/pull?ref=missing') return json(404, { message: "pull access denied for missing, repository does not exist or may require 'silo login'", code: 'SILO_NOT_FOUND' });
     if (req.url === `/v1/systems/${ID}/start`) {
       if (seen.some((s) => s.body?.Document?.Process?.CommandArgs?.[0] === 'nosuch'))
         return json(500, { message: 'runc create failed: exec: "nosuch": executable file not found in $PATH' });
@@ -120,7 +122,9 @@ test('exit codes: 127 for a missing command, 125 for daemon errors, bad flags an
   seen.length = 0;
   const img = await silo(['run', 'missing']);
   assert.equal(img.code, 125);
-  assert.equal(img.stderr, 'Error response from daemon: no such image: missing\n');
+  // docker's flow: not here → pull → the pull's error.
+  assert.equal(img.stderr, "Unable to find image 'missing' locally\nError response from daemon: pull access denied for missing, repository does not exist or may require 'silo login'\n");
+  assert.deepEqual(seen.map((s) => s.url), ['/v1/systems', '/v1/images/pull?ref=missing']);
   const flag = await silo(['run', '--bogus', 'busybox']);
   assert.equal(flag.code, 125);
   assert.equal(flag.stderr.trim().split('\n').length, 1);
