@@ -23,6 +23,7 @@ import { normalizeSignal } from './signals.js';
 import { restartDelayMs, shouldRestart } from './restart.js';
 import { checkSpecShape } from './spec/validate.js';
 import { resolveJoins, sharedHostname, sharesNetwork } from './joins.js';
+import type { Logger } from '../common/log.js';
 
 export { DEFAULT_SCRATCH_BYTES } from './document.js';
 
@@ -34,7 +35,7 @@ export interface ComputeOptions {
   network: NetworkService;
   intents: IntentLog;
   events: EventBus;
-  log: (msg: string) => void;
+  log: Logger;
 }
 
 export class ComputeService {
@@ -46,7 +47,7 @@ export class ComputeService {
   private readonly storage: StorageService;
   private readonly backends: Backends;
   private readonly events: EventBus;
-  private readonly log: (m: string) => void;
+  private readonly log: Logger;
   /** Clients attached before start, per system. */
   private readonly pending = new Map<string, Set<StdioSession>>();
   private readonly waiters = new Map<string, ((code: number) => void)[]>();
@@ -60,7 +61,7 @@ export class ComputeService {
     if (o.backends.size === 0) throw new Error('the compute service needs at least one isolation backend');
     this.backends = o.backends;
     this.events = o.events;
-    this.log = o.log;
+    this.log = o.log.child({ service: 'compute' });
     this.networking = new SystemNetworking(o.network);
     this.intents = o.intents;
     this.execs = new ExecManager(this.backends, this.events, (ref) => this.runningRecord(ref));
@@ -238,7 +239,7 @@ export class ComputeService {
       .then(() => this.backendOf(this.store.find(id)).waitExit(id))
       .then(
         (st) => this.recordExit(id, st),
-        (e) => this.log(`wait for ${id.slice(0, 12)} failed: ${oneLine(e)}`),
+        (e) => this.log.warn({ id, err: oneLine(e) }, 'waiting for the exit failed'),
       )
       .finally(() => this.watching.delete(id));
   }
@@ -269,7 +270,7 @@ export class ComputeService {
       this.recentExits.set(id, st.exitCode);
       setTimeout(() => this.recentExits.delete(id), 60_000).unref();
       await this.remove(id, { force: true }).catch(async (e) => {
-        this.log(`auto-remove ${id.slice(0, 12)}: ${oneLine(e)}`);
+        this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed');
         if (this.store.has(id)) await this.lock.run(id, () => this.unmountRoot(id));
       });
       this.resolveWaiters(id, st.exitCode);
@@ -277,7 +278,7 @@ export class ComputeService {
   }
 
   private unmountRoot(id: string): Promise<void> {
-    return this.storage.unmountRoot(id).catch((e) => this.log(`unmount ${id.slice(0, 12)}: ${oneLine(e)}`));
+    return this.storage.unmountRoot(id).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root failed'));
   }
 
   /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */
@@ -293,7 +294,7 @@ export class ComputeService {
           return true;
         })
         .then((go) => (go ? this.start(rec.Id).then(() => this.events.publish('system', 'restart', rec.Id, {}, rec.Name)) : undefined))
-        .catch((e) => this.log(`restart ${rec.Id.slice(0, 12)}: ${oneLine(e)}`));
+        .catch((e) => this.log.warn({ id: rec.Id, err: oneLine(e) }, 'restart by policy failed'));
     }, restartDelayMs(rec.RestartCount)).unref();
   }
 

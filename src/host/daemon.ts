@@ -9,7 +9,8 @@ import { buildNativeApi } from '../api/native/server.js';
 import { buildDockerApi } from '../api/docker/index.js';
 import { BUILD_OWNER } from '../api/docker/build/owner.js';
 import { run } from '../common/exec.js';
-import { hideHostPaths, oneLine, SiloError } from '../common/errors.js';
+import { hideHostPaths, invalid, oneLine, SiloError } from '../common/errors.js';
+import { createLogger, isLogLevel, LOG_LEVELS } from '../common/log.js';
 import { openProcessIsolation } from '../compute/process/index.js';
 import { ComputeService } from '../compute/service.js';
 import type { Isolation, IsolationBackend } from '../compute/backend.js';
@@ -47,10 +48,8 @@ export interface Daemon {
 }
 
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
-  const quiet = o.logLevel === 'error' || o.logLevel === 'silent';
-  const log = (m: string) => {
-    if (!quiet) process.stderr.write(`${new Date().toISOString()} silo: ${m}\n`);
-  };
+  if (!isLogLevel(o.logLevel)) throw invalid(`unknown log level "${o.logLevel}": one of ${LOG_LEVELS.join(', ')}`);
+  const log = createLogger(o.logLevel);
   // No error a client sees names a path on the host.
   hideHostPaths(o.stateDir, o.runDir);
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
@@ -70,9 +69,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const intents = new IntentLog(join(o.stateDir, 'intents'));
   const compute = new ComputeService({ store, storage, backends, network, intents, events, log });
 
-  const r = await recover(store, intents, compute, backends, storage, { transientOwners: [BUILD_OWNER] }, log);
+  const recoveryLog = log.child({ service: 'recovery' });
+  const r = await recover(store, intents, compute, backends, storage, { transientOwners: [BUILD_OWNER] }, recoveryLog);
   if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
-    log(`recovered: ${r.adopted} running, ${r.exited} exited meanwhile, ${r.rolledBack} interrupted operations undone, ${r.orphansRemoved} orphans removed`);
+    recoveryLog.info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }
   await storage.ensureBaseImage();
 
@@ -134,7 +134,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await app.listen({ path: socketPath });
   await chmod(socketPath, 0o660);
   await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
-  log(`serving on unix://${socketPath} and the Docker API on unix://${dockerPath} (state ${o.stateDir})`);
+  log.info({ native: `unix://${socketPath}`, docker: `unix://${dockerPath}`, stateDir: o.stateDir }, 'serving');
   return {
     services,
     socketPath,

@@ -7,6 +7,7 @@ import { backendFor, type Backends } from '../compute/backend.js';
 import type { ComputeService } from '../compute/service.js';
 import type { SystemStore } from '../compute/store.js';
 import type { StorageService } from '../storage/types.js';
+import type { Logger } from '../common/log.js';
 
 export interface RecoveryReport {
   adopted: number;
@@ -22,7 +23,7 @@ export interface RecoveryOptions {
   transientOwners: string[];
 }
 
-export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backends: Backends, storage: StorageService, o: RecoveryOptions, log: (m: string) => void): Promise<RecoveryReport> {
+export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backends: Backends, storage: StorageService, o: RecoveryOptions, log: Logger): Promise<RecoveryReport> {
   const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
   await store.load();
   // Interrupted operations first: a create or remove is rolled back or finished, a start's half-made runtime undone.
@@ -38,14 +39,14 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
       }
       await intents.clear(it.Id);
     } catch (e) {
-      log(`recover ${it.Op} ${it.Target.slice(0, 12)}: ${oneLine(e)}`);
+      log.warn({ op: it.Op, id: it.Target, err: oneLine(e) }, 'recovering an interrupted operation failed');
     }
   }
   for (const rec of store.all()) {
     if (!o.transientOwners.includes(rec.Document.Owner)) continue;
     await compute.purge(rec.Id).then(
       () => report.rolledBack++,
-      (e) => log(`remove ${rec.Document.Owner} system ${rec.Id.slice(0, 12)}: ${oneLine(e)}`),
+      (e) => log.warn({ owner: rec.Document.Owner, id: rec.Id, err: oneLine(e) }, 'removing a transient system failed'),
     );
   }
   const records = store.all();
@@ -79,7 +80,7 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
         await storage.unmountRoot(rec.Id);
       }
     } catch (e) {
-      log(`recover ${rec.Id.slice(0, 12)}: ${oneLine(e)}`);
+      log.warn({ id: rec.Id, err: oneLine(e) }, 'adopting the system failed');
     }
   };
   const queue = [...records];
@@ -93,17 +94,17 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
   for (const [isolation, backend] of backends) {
     for (const id of await backend.list()) {
       if (isolationOf.get(id) === isolation) continue;
-      await backend.delete(id, { force: true }).catch((e) => log(`remove orphan ${isolation} runtime ${id.slice(0, 12)}: ${oneLine(e)}`));
+      await backend.delete(id, { force: true }).catch((e) => log.warn({ isolation, id, err: oneLine(e) }, 'removing an orphan runtime failed'));
       report.orphansRemoved++;
     }
   }
   for (const n of compute.networking.orphans(records.map((r) => r.Document.Container.Networking))) {
-    await compute.networking.teardown(n).catch((e) => log(`remove orphan network pieces: ${oneLine(e)}`));
+    await compute.networking.teardown(n).catch((e) => log.warn({ err: oneLine(e) }, 'removing orphan network pieces failed'));
     report.orphansRemoved++;
   }
   for (const id of await storage.listRoots()) {
     if (known.has(id)) continue;
-    await storage.removeRoot(id).catch((e) => log(`remove orphan root ${id.slice(0, 12)}: ${oneLine(e)}`));
+    await storage.removeRoot(id).catch((e) => log.warn({ id, err: oneLine(e) }, 'removing an orphan root failed'));
     report.orphansRemoved++;
   }
   return report;

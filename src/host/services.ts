@@ -3,6 +3,7 @@ import type { StorageService } from '../storage/types.js';
 import type { NetworkService } from '../network/types.js';
 import type { EventBus } from './events.js';
 import type { RegistryService } from '../storage/registry/service.js';
+import type { Logger } from '../common/log.js';
 
 /** What the front doors see of the host: the services, wired once in daemon.ts. */
 export interface Services {
@@ -14,7 +15,8 @@ export interface Services {
   registry: RegistryService;
   info: () => Promise<Record<string, unknown>>;
   version: () => Record<string, unknown>;
-  log: (msg: string) => void;
+  /** The daemon's logger; each front door and service takes a child of it. */
+  log: Logger;
   /** Kernel objects with this daemon's names that no Silo object owns; `fix` removes them. */
   doctor: (fix: boolean) => Promise<import('./doctor.js').Finding[]>;
 }

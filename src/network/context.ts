@@ -11,6 +11,7 @@ import { elemKey, elementLines, type Elem } from './nft/elements.js';
 import { Nft } from './nft/nft.js';
 import { Store } from './store.js';
 import type { Endpoint, LoadBalancer, Namespace, Network, NetworkServiceOptions } from './types.js';
+import { silentLogger, type Logger } from '../common/log.js';
 
 export class Ctx {
   readonly prefix: string;
@@ -32,6 +33,8 @@ export class Ctx {
   /** The host's resolvers from /etc/resolv.conf, read at reconcile; DNS servers forward to them. */
   hostResolvers: string[] = [];
 
+  readonly log: Logger;
+
   constructor(readonly opts: NetworkServiceOptions) {
     checkPrefix(opts.prefix);
     this.prefix = opts.prefix;
@@ -39,11 +42,9 @@ export class Ctx {
     this.store = new Store(join(opts.stateDir, 'network'));
     this.runDir = join(opts.runDir, 'network');
     this.nft = new Nft(tableName(opts.prefix));
+    this.log = opts.log?.child({ service: 'network' }) ?? silentLogger();
   }
 
-  log(msg: string): void {
-    this.opts.log?.(`network: ${msg}`);
-  }
 
   async load(): Promise<void> {
     for (const [k, v] of await this.store.loadAll<Network>('networks')) this.networks.set(k, v);

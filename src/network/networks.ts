@@ -99,7 +99,7 @@ export async function bringUp(ctx: Ctx, n: Network): Promise<void> {
       lookup: (name, from) => lookupName(ctx, n, name, from),
       upstreams: () => n.Dns.ServerList?.length ? n.Dns.ServerList : ctx.opts.dnsUpstreams ?? ctx.hostResolvers,
       forward: n.Type !== 'internal',
-      log: (m) => ctx.log(m),
+      log: ctx.log.child({ network: n.Name }),
     });
     await server.start();
     ctx.dns.set(n.Id, server);

@@ -30,7 +30,7 @@ export async function reconcile(ctx: Ctx): Promise<void> {
     try {
       await bringUp(ctx, n);
     } catch (e) {
-      ctx.log(`network ${n.Name}: ${(e as Error).message}`);
+      ctx.log.warn({ network: n.Name, err: (e as Error).message }, 'restoring the network failed');
     }
   }
   await replug(ctx);
@@ -44,7 +44,7 @@ export async function reconcile(ctx: Ctx): Promise<void> {
  * apply (everything else works). Silo does not flip this host-wide switch itself; it says so. */
 async function checkBridgeNetfilter(ctx: Ctx): Promise<void> {
   const on = await readFile('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').then((s) => s.trim() === '1', () => false);
-  if (!on) ctx.log('br_netfilter is off: ACLs between endpoints of the same network are not enforced');
+  if (!on) ctx.log.warn('br_netfilter is off: ACLs between endpoints of the same network are not enforced');
 }
 
 async function pruneIpam(ctx: Ctx): Promise<void> {
@@ -71,14 +71,14 @@ async function removeOrphans(ctx: Ctx): Promise<void> {
         ? ctx.networks.get(owner.id)?.Bridge === l.name
         : ctx.endpoints.get(owner.id)?.HostInterface === l.name && ctx.endpoints.get(owner.id)?.NamespaceId !== undefined;
     if (!keep) {
-      ctx.log(`removing orphan link ${l.name}`);
+      ctx.log.info({ link: l.name }, 'removing an orphan link');
       await k.deleteLink(l.name);
     }
   }
   const known = new Set([...ctx.namespaces.values()].map((n) => n.Name));
   for (const name of await k.listNetns()) {
     if (isOwnNetns(ctx.prefix, name) && !known.has(name)) {
-      ctx.log(`removing orphan netns ${name}`);
+      ctx.log.info({ netns: name }, 'removing an orphan network namespace');
       await k.deleteNetns(name);
     }
   }
@@ -97,7 +97,7 @@ async function replug(ctx: Ctx): Promise<void> {
     try {
       await plug(ctx, ep, ns, ep.InterfaceName);
     } catch (e) {
-      ctx.log(`endpoint ${ep.Name}: re-plug failed: ${(e as Error).message}`);
+      ctx.log.warn({ endpoint: ep.Name, err: (e as Error).message }, 're-plugging the endpoint failed');
     }
   }
 }

@@ -1,6 +1,8 @@
 // The network service's objects, shaped after HCN v2 (hcs-hns.md §3): Network, Endpoint, Namespace, LoadBalancer,
 // with policies as {Type, Settings}. Field names keep HCN's PascalCase so the native API can pass them through.
 
+import type { Logger } from '../common/log.js';
+
 export type NetworkType = 'nat' | 'internal' | 'l2bridge';
 export type Protocol = 'tcp' | 'udp';
 
@@ -223,5 +225,5 @@ export interface NetworkServiceOptions {
   dnsUpstreams?: string[];
   /** Candidate subnets for the default and auto-addressed networks (tests narrow it). */
   subnetPool?: string[];
-  log?: (msg: string) => void;
+  log?: Logger;
 }

@@ -11,6 +11,7 @@ import { buildNativeApi } from '../../src/api/native/server.js';
 import { decodeParam } from '../../src/api/native/routes-upgrade.js';
 import { EventBus } from '../../src/host/events.js';
 import type { Services } from '../../src/host/services.js';
+import { silentLogger } from '../../src/common/log.js';
 
 function serve() {
   const compute = {
@@ -18,7 +19,7 @@ function serve() {
     // An attached session whose process never writes: only the client or the daemon's close ends it.
     attach: async () => ({ writeStdin() {}, closeStdin() {}, detach() {} }),
   };
-  const svc = { compute, storage: {}, events: new EventBus(), info: async () => ({}), version: () => ({}), log: () => {} } as unknown as Services;
+  const svc = { compute, storage: {}, events: new EventBus(), info: async () => ({}), version: () => ({}), log: silentLogger() } as unknown as Services;
   const dir = mkdtempSync(join(tmpdir(), 'silo-unit-'));
   return { api: buildNativeApi(svc), path: join(dir, 'api.sock'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -6,6 +6,7 @@ import { buildNativeApi } from '../../src/api/native/server.js';
 import { EventBus } from '../../src/host/events.js';
 import type { Services } from '../../src/host/services.js';
 import { notFound, badState } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
 
 function app() {
   const calls: string[] = [];
@@ -17,7 +18,7 @@ function app() {
       return Promise.resolve(undefined);
     },
   });
-  const svc = { compute, storage: {}, events: new EventBus(), info: async () => ({}), version: () => ({}), log: () => {} } as unknown as Services;
+  const svc = { compute, storage: {}, events: new EventBus(), info: async () => ({}), version: () => ({}), log: silentLogger() } as unknown as Services;
   return { api: buildNativeApi(svc), calls };
 }
 

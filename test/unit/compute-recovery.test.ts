@@ -15,6 +15,7 @@ import { EventBus } from '../../src/host/events.js';
 import { recover } from '../../src/host/recovery.js';
 import type { NetworkService } from '../../src/network/types.js';
 import type { StorageService } from '../../src/storage/types.js';
+import { captureLog } from './log-capture.js';
 
 /** A backend that knows some systems' runtime states and records what it is asked. */
 function stubBackend(states: Record<string, RuntimeState['status']>, exits: Record<string, ExitStatus> = {}) {
@@ -78,10 +79,10 @@ test('recovery adopts each system with the backend of its isolation mode', async
   const network = { listNamespaces: () => [], listEndpoints: () => [], deleteSandbox: async () => {} } as unknown as NetworkService;
   const store = new SystemStore(join(dir, 'systems'));
   const intents = new IntentLog(join(dir, 'intents'));
-  const logs: string[] = [];
-  const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log: (m) => logs.push(m) });
+  const { log, lines: logs } = captureLog();
+  const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log });
 
-  const report = await recover(store, intents, compute, backends, storage, { transientOwners: [] }, (m) => logs.push(m));
+  const report = await recover(store, intents, compute, backends, storage, { transientOwners: [] }, log);
 
   assert.deepEqual(logs, []);
   assert.deepEqual(compute.isolations(), ['process', 'vm']);
@@ -119,9 +120,9 @@ test('a system whose isolation mode this host no longer offers is left as it is,
   const network = { listNamespaces: () => [], listEndpoints: () => [] } as unknown as NetworkService;
   const store = new SystemStore(join(dir, 'systems'));
   const intents = new IntentLog(join(dir, 'intents'));
-  const logs: string[] = [];
-  const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log: (m) => logs.push(m) });
-  await recover(store, intents, compute, backends, storage, { transientOwners: [] }, (m) => logs.push(m));
+  const { log, lines: logs } = captureLog();
+  const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log });
+  await recover(store, intents, compute, backends, storage, { transientOwners: [] }, log);
   assert.equal(store.find(v).State, 'Running');
   assert.equal(logs.length, 1);
   assert.match(logs[0], /isolation "vm", which this host does not offer/);

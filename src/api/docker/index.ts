@@ -86,7 +86,7 @@ export function buildDockerApi(svc: Services): FastifyInstance {
   });
   app.setErrorHandler((err, _req, reply) => {
     const { status, message } = toDockerError(err);
-    if (status >= 500) svc.log(`docker api error: ${message}`);
+    if (status >= 500) svc.log.error({ door: 'docker', status, err: message }, 'request failed');
     void reply.status(status).header('Content-Type', 'application/json').send(JSON.stringify({ message }) + '\n');
   });
   app.setNotFoundHandler((req, reply) => {

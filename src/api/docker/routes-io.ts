@@ -58,7 +58,7 @@ export function ioRoutes(app: FastifyInstance, x: Ctx): void {
         res.write(tty ? data : frame(e.stream === 'stderr' ? 2 : 1, data));
       }, ac.signal);
     } catch (e) {
-      if (!ac.signal.aborted) x.svc.log(`docker logs ${r.Id.slice(0, 12)}: ${(e as Error).message}`);
+      if (!ac.signal.aborted) x.svc.log.warn({ door: 'docker', id: r.Id, err: (e as Error).message }, 'log stream failed');
     } finally {
       clearTimeout(timer);
       res.end();

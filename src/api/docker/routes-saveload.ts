@@ -17,7 +17,7 @@ export async function sendSave(x: Ctx, reply: FastifyReply, refs: string[]): Pro
   const res = reply.raw;
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
   body.on('error', (e) => {
-    x.svc.log(`docker save: ${(e as Error).message}`);
+    x.svc.log.warn({ door: 'docker', err: (e as Error).message }, 'image save stream failed');
     res.destroy();
   });
   body.pipe(res);

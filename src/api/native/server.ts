@@ -36,7 +36,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   app.addContentTypeParser(['application/x-tar', 'application/octet-stream', 'application/gzip', 'application/x-gzip'], (_req, payload, done) => done(null, payload));
   app.setErrorHandler((err, _req, reply) => {
     const { status, body } = toHttpError(err);
-    if (status >= 500) svc.log(`api error: ${body.message}`);
+    if (status >= 500) svc.log.error({ door: 'native', status, code: body.code, err: body.message }, 'request failed');
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -5,6 +5,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { decide, errorReply, type Lookup } from './answer.js';
+import type { Logger } from '../../common/log.js';
 
 export interface DnsServerOptions {
   address: string;
@@ -15,7 +16,7 @@ export interface DnsServerOptions {
   upstreams: () => string[];
   /** false for internal networks: their names resolve but nothing is forwarded outside. */
   forward: boolean;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 const FORWARD_TIMEOUT_MS = 2000;
@@ -67,7 +68,7 @@ export class DnsServer {
         if (reply) udp.send(reply, rinfo.port, rinfo.address);
       });
     });
-    udp.on('error', (e) => this.o.log?.(`dns ${this.o.address}: ${e.message}`));
+    udp.on('error', (e) => this.o.log?.warn({ address: this.o.address, err: e.message }, 'dns server (udp) failed'));
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
       udp.bind({ address: this.o.address, port }, () => {
@@ -77,14 +78,14 @@ export class DnsServer {
     });
     this.udp = udp;
     const tcp = net.createServer((c) => this.serveTcp(c));
-    tcp.on('error', (e) => this.o.log?.(`dns tcp ${this.o.address}: ${e.message}`));
+    tcp.on('error', (e) => this.o.log?.warn({ address: this.o.address, err: e.message }, 'dns server (tcp) failed'));
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
       tcp.listen({ host: this.o.address, port }, () => {
         tcp.off('error', reject);
         resolve();
       });
-    }).catch((e: Error) => this.o.log?.(`dns tcp ${this.o.address}: ${e.message} (UDP only)`));
+    }).catch((e: Error) => this.o.log?.warn({ address: this.o.address, err: e.message }, 'dns over tcp unavailable: answering over udp only'));
     if (tcp.listening) this.tcp = tcp;
   }
 

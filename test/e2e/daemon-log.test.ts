@@ -1,0 +1,61 @@
+// The daemon's log: one JSON line per event (pino) naming the service that logged it, at the level the operator
+// chose; an unknown level is refused with one line before anything is made.
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { SILO_BIN, TestDaemon, runProcess } from './harness.js';
+
+const d = new TestDaemon();
+after(async () => {
+  assert.deepEqual(await d.teardown(), []);
+});
+
+const records = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        assert.fail(`a log line that is not one JSON object: ${l}`);
+      }
+    });
+
+test('one JSON line per event, levels honoured', async () => {
+  await d.start();
+  const run = await d.silo(['run', '-d', '--name', 'kept', 'busybox', 'sleep', '600']);
+  assert.equal(run.code, 0, run.stderr);
+  const first = records(d.logs);
+  const serving = first.find((r) => r.msg === 'serving');
+  assert.ok(serving, d.logs);
+  assert.equal(serving.level, 'info');
+  assert.equal(typeof serving.time, 'string');
+  assert.equal(serving.pid, d.pid);
+
+  // Restarted over a running container: recovery logs what it adopted, as the recovery service, at info.
+  await d.kill();
+  await d.start();
+  const recovered = records(d.logs).find((r) => r.msg === 'recovered the systems of an earlier daemon');
+  assert.ok(recovered, d.logs);
+  assert.equal(recovered.service, 'recovery');
+  assert.equal(recovered.adopted, 1);
+
+  // At warn, the same restart logs no info line at all.
+  await d.kill();
+  const before = d.logs.length;
+  await d.start({ SILO_LOG_LEVEL: 'warn' });
+  const quiet = records(d.logs.slice(before));
+  assert.deepEqual(quiet.filter((r) => r.level === 'info' || r.level === 'debug'), []);
+  assert.equal((await d.silo(['ps', '--format', '{{.Names}}'])).stdout.trim(), 'kept');
+});
+
+test('an unknown level is refused with one line, and nothing is made', async () => {
+  const state = `/var/lib/${d.tag}-loud`;
+  const r = await runProcess(process.execPath, [SILO_BIN, 'daemon', '--log-level', 'loud', '--state-dir', state, '--run-dir', `/run/${d.tag}-loud`]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /unknown log level "loud"/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(!existsSync(state));
+});
