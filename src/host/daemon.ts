@@ -57,7 +57,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const socketPath = join(o.runDir, 'silo.sock');
   await refuseSecondDaemon(socketPath);
 
-  const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage') });
+  const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes') });
   // One backend per isolation mode this host offers; the first is the default.
   const backends = new Map<Isolation, IsolationBackend>([
     ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent })],

@@ -8,6 +8,8 @@ import { ImageStore } from './images.js';
 import { LayerStore } from './layers.js';
 import { Scratch } from './scratch.js';
 import { Storage } from './service.js';
+import { VolumeStore } from './volumes.js';
+import { join } from 'node:path';
 import type { StorageService } from './types.js';
 
 export interface StorageOptions extends Partial<Caps> {
@@ -15,6 +17,8 @@ export interface StorageOptions extends Partial<Caps> {
   root: string;
   /** Run directory for mount points, e.g. /run/silo/storage. */
   runDir: string;
+  /** Named volumes' directory; default <root>/volumes. */
+  volumes?: string;
 }
 
 export async function openStorage(opts: StorageOptions): Promise<StorageService> {
@@ -30,11 +34,13 @@ export async function openStorage(opts: StorageOptions): Promise<StorageService>
   const images = new ImageStore(opts.root);
   const scratch = new Scratch(opts.root, opts.runDir, layers.layersDir);
   const content = new ContentStore(opts.root);
+  const volumes = new VolumeStore(opts.volumes ?? join(opts.root, 'volumes'));
   await layers.init();
   await images.init();
   await scratch.init();
   await content.init();
-  const storage = new Storage(layers, images, scratch, content);
+  await volumes.init();
+  const storage = new Storage(layers, images, scratch, content, volumes);
   // A crash between storing blobs or publishing a layer and writing the image record (commit, import, load, pull) or
   // in the middle of a collection leaves blobs and layers nothing refers to; nothing else runs yet, so they are garbage.
   await storage.collectGarbage();

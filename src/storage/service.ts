@@ -23,6 +23,7 @@ import { LoosePool, storeLayer, unpackBlob } from './unpack.js';
 import { faultPoint } from '../common/fault.js';
 import { pruneImages, sweep, sweepBlobs, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
+import type { Volume, VolumeStore } from './volumes.js';
 import type { BlobInfo, ContentSession, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
 import type { LooseLayer } from './layers.js';
 import { byCodeUnits } from '../common/order.js';
@@ -51,6 +52,7 @@ export class Storage implements StorageService {
     private readonly images: ImageStore,
     private readonly scratch: Scratch,
     private readonly content: ContentStore,
+    private readonly volumes: VolumeStore,
   ) {}
 
   private async toImage(d: ImageDoc): Promise<Image> {
@@ -451,6 +453,26 @@ export class Storage implements StorageService {
 
   async listBlobs(): Promise<BlobInfo[]> {
     return this.content.list();
+  }
+
+  listVolumes(): Promise<Volume[]> {
+    return this.volumes.listVolumes();
+  }
+
+  getVolume(name: string): Promise<Volume> {
+    return this.volumes.getVolume(name);
+  }
+
+  createVolume(name: string, o?: { labels?: Record<string, string>; options?: Record<string, string> }): Promise<Volume> {
+    return this.lock.run(`volume:${name}`, () => this.volumes.createVolume(name, o));
+  }
+
+  removeVolume(name: string, o?: { inUseBy?: string[] }): Promise<void> {
+    return this.lock.run(`volume:${name}`, () => this.volumes.removeVolume(name, o));
+  }
+
+  volumeSize(name: string): Promise<number> {
+    return this.volumes.volumeSize(name);
   }
 
   /** Remove dangling (with `all`: unused) images and the layers only they used, under META (prune.ts). */

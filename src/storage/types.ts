@@ -1,5 +1,8 @@
 // Public surface of the storage service. Compute and the front doors use only this.
 
+import type { Volume } from './volumes.js';
+export type { Volume } from './volumes.js';
+
 /** OCI image config, the part Silo uses (the `config` object of an OCI image configuration). */
 export interface ImageConfig {
   Env?: string[];
@@ -135,6 +138,17 @@ export interface StorageService {
   /** Remove dangling images (with `all`: every image no container uses, but the base image) and the layers that no
    *  image or container needs any more. */
   pruneImages(o: { all?: boolean; inUse: (imageId: string) => boolean }): Promise<{ deleted: string[]; untagged: string[]; layers: string[]; blobs: string[]; spaceReclaimed: number }>;
+  /** Named volumes (volumes.ts): docker's local driver, owned here; the front doors map their wire onto these. */
+  listVolumes(): Promise<Volume[]>;
+  /** NotFound otherwise. */
+  getVolume(name: string): Promise<Volume>;
+  /** Create, or return the existing volume of that name. InvalidArgument for a bad name or any option. */
+  createVolume(name: string, o?: { labels?: Record<string, string>; options?: Record<string, string> }): Promise<Volume>;
+  /** Remove a volume and its data; Conflict while `inUseBy` names containers. */
+  removeVolume(name: string, o?: { inUseBy?: string[] }): Promise<void>;
+  /** Bytes of the volume's files. */
+  volumeSize(name: string): Promise<number>;
+
   /** A session on the content store (see ContentSession). */
   openContent(): ContentSession;
   /** Every stored blob, for accounting (docker system df). */

@@ -136,3 +136,26 @@ test('errors as docker renders them', async () => {
   assert.equal(iso.code, 125);
   assert.match(iso.stderr, /vm isolation is not available yet/);
 });
+
+test('named volumes: create, use from two containers, in-use refusal, rm; anonymous ones go with --rm', async () => {
+  assert.deepEqual((await docker(['volume', 'create', 'vol1'])).stdout, 'vol1\n');
+  const w = await docker(['run', '--name', 'writer', '-v', 'vol1:/data', 'busybox', 'sh', '-c', 'echo kept > /data/f']);
+  assert.equal(w.code, 0, w.stderr);
+  const r = await docker(['run', '--rm', '-v', 'vol1:/data:ro', 'busybox', 'cat', '/data/f']);
+  assert.deepEqual([r.code, r.stdout], [0, 'kept\n']);
+  assert.match((await docker(['volume', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout, /^vol1 local$/m);
+  const inUse = await docker(['volume', 'rm', 'vol1']);
+  assert.equal(inUse.code, 1);
+  assert.match(inUse.stderr, /Error response from daemon: remove vol1: volume is in use - \[[0-9a-f]{64}\]/);
+  const missing = await docker(['volume', 'inspect', 'nosuchvol']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no such volume/);
+  const bad = await docker(['volume', 'create', 'bad/name']);
+  assert.match(bad.stderr, /includes invalid characters for a local volume name/);
+  assert.equal((await docker(['rm', 'writer'])).code, 0);
+  assert.equal((await docker(['volume', 'rm', 'vol1'])).stdout, 'vol1\n');
+  // An anonymous volume (-v /path) is removed with its --rm container.
+  const before = (await docker(['volume', 'ls', '-q'])).stdout;
+  assert.equal((await docker(['run', '--rm', '-v', '/anon', 'busybox', 'touch', '/anon/x'])).code, 0);
+  assert.equal((await docker(['volume', 'ls', '-q'])).stdout, before);
+});

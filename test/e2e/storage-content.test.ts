@@ -208,3 +208,22 @@ test('zstd layers are unpacked where Node has zstd, else refused with a clear er
   const img = await c.s.importImage(chunks(zlib.zstdCompressSync(layer)), { name: 'z:v1' });
   assert.equal(img.layers[0], sha(layer));
 });
+
+test('volumes are storage objects: records, idempotent create, in-use refusal, and open removes a half-made one', async (t) => {
+  const c = await fresh(t);
+  const v = await c.s.createVolume('data1', { labels: { a: 'b' } });
+  assert.equal(v.Mountpoint, join(c.root, 'volumes/data1/_data'));
+  assert.deepEqual((await c.s.createVolume('data1')).CreatedAt, v.CreatedAt, 'create is idempotent');
+  await assert.rejects(c.s.createVolume('xx', { options: { size: '1g' } }), (e: any) => e.class === 'InvalidArgument' && /not supported/.test(e.message));
+  await assert.rejects(c.s.createVolume('../up'), (e: any) => e.class === 'InvalidArgument');
+  await assert.rejects(c.s.getVolume('nope'), (e: any) => e.class === 'NotFound' && e.fields.kind === 'volume');
+  await assert.rejects(c.s.removeVolume('data1', { inUseBy: ['c1'] }), (e: any) => e.class === 'Conflict' && /in use - \[c1\]/.test(e.message));
+  // A create killed between the data directory and the record: the next open removes the directory.
+  const { mkdir: mk } = await import('node:fs/promises');
+  await mk(join(c.root, 'volumes/half/_data'), { recursive: true });
+  const s2 = await openStorage(c.opts);
+  assert.deepEqual((await s2.listVolumes()).map((x) => x.Name), ['data1']);
+  assert.deepEqual((await readdir(join(c.root, 'volumes'))).sort(), ['data1']);
+  await s2.removeVolume('data1');
+  assert.deepEqual(await s2.listVolumes(), []);
+});

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { translateCreate, sharesToWeight, networkOf } from '../../src/api/docker/translate.js';
 import { toDockerError, withTag, DockerError } from '../../src/api/docker/errors.js';
 import { humanDuration } from '../../src/api/docker/util.js';
-import { Volumes } from '../../src/api/docker/volumes.js';
+import { VolumeStore } from '../../src/storage/volumes.js';
 import { notFound } from '../../src/common/errors.js';
 import type { Image } from '../../src/storage/types.js';
 
@@ -21,7 +21,7 @@ test('a docker create body becomes a compute document', async () => {
         Labels: { l: 'v' }, StopSignal: 'SIGINT', StopTimeout: 3,
         HostConfig: { Binds: ['/tmp:/data:ro', 'named:/v'], Memory: 64 * 1024 * 1024, NanoCpus: 5e8, PidsLimit: 50, AutoRemove: true, PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '5000' }] }, NetworkMode: 'default', RestartPolicy: { Name: 'no' }, Isolation: 'process' },
       },
-      'web', image, new Volumes(dir),
+      'web', image, new VolumeStore(dir),
     );
     const d = t.req.Document!;
     assert.equal(t.req.Name, 'web');
@@ -34,8 +34,8 @@ test('a docker create body becomes a compute document', async () => {
     assert.equal(d.Container!.MappedDirectories![1].HostPath, join(dir, 'named', '_data'));
     assert.equal(d.AutoRemove, true);
     assert.equal(d.StopTimeoutSeconds, 3);
-    await assert.rejects(translateCreate({ Image: 'x', HostConfig: { Isolation: 'hyperv' } }, undefined, image, new Volumes(dir)), /vm isolation is not available yet/);
-    const all = await translateCreate({ Image: 'x', HostConfig: { PublishAllPorts: true } }, undefined, image, new Volumes(dir));
+    await assert.rejects(translateCreate({ Image: 'x', HostConfig: { Isolation: 'hyperv' } }, undefined, image, new VolumeStore(dir)), /vm isolation is not available yet/);
+    const all = await translateCreate({ Image: 'x', HostConfig: { PublishAllPorts: true } }, undefined, image, new VolumeStore(dir));
     assert.ok(all.req.Document!.Container!.Networking!.PortMappings![0].ExternalPort > 0);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -4,12 +4,10 @@ import type { Services } from '../../host/services.js';
 import type { BuildCache } from './build/cache.js';
 import type { MetaStore } from './meta.js';
 import type { StatsSampler } from './stats.js';
-import type { Volumes } from './volumes.js';
 
 export interface Ctx {
   svc: Services;
   meta: MetaStore;
-  volumes: Volumes;
   stats: StatsSampler;
   cache: BuildCache;
   stateDir: string;

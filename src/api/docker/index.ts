@@ -26,7 +26,6 @@ import { API_VERSION, systemRoutes } from './routes-system.js';
 import { pruneRoutes, volumeRoutes } from './routes-volumes.js';
 import { StatsSampler } from './stats.js';
 import { serveUpgrades } from '../native/stream.js';
-import { Volumes } from './volumes.js';
 
 export function buildDockerApi(svc: Services): FastifyInstance {
   const app = Fastify({
@@ -45,7 +44,6 @@ export function buildDockerApi(svc: Services): FastifyInstance {
     const stateDir = String((await svc.info()).StateDir);
     x.stateDir = stateDir;
     x.meta = new MetaStore(join(stateDir, 'docker', 'containers'));
-    x.volumes = new Volumes(join(stateDir, 'volumes'));
     x.cache = new BuildCache(join(stateDir, 'docker', 'build-cache.json'));
     await x.meta.load();
     await x.cache.load();
@@ -115,8 +113,8 @@ async function cleanup(x: Ctx, id: string): Promise<void> {
   if (m && x.dropVolumes.has(id)) {
     for (const v of m.Mounts) {
       if (v.Type !== 'volume' || !v.Name) continue;
-      const meta = await x.volumes.get(v.Name).catch(() => undefined);
-      if (meta && 'com.docker.volume.anonymous' in meta.Labels) await x.volumes.remove(v.Name, []).catch(() => {});
+      const meta = await x.svc.storage.getVolume(v.Name).catch(() => undefined);
+      if (meta && 'com.docker.volume.anonymous' in meta.Labels) await x.svc.storage.removeVolume(v.Name).catch(() => {});
     }
   }
   x.dropVolumes.delete(id);

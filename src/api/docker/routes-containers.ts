@@ -27,7 +27,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
       throw e;
     }
     const name = first(req.query.name) || undefined;
-    const t = await translateCreate(body, name, image, x.volumes);
+    const t = await translateCreate(body, name, image, x.svc.storage);
     const rec = await c.create(t.req);
     await x.meta.set(rec.Id, t.meta);
     if (body.HostConfig?.AutoRemove) x.dropVolumes.add(rec.Id);

@@ -135,7 +135,7 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
     const recs = svc.compute.list(true);
     const layers = await svc.storage.listLayers();
     const blobs = await svc.storage.listBlobs();
-    const vols = await x.volumes.list();
+    const vols = await svc.storage.listVolumes();
     const used = new Map<string, number>();
     for (const r of recs) for (const m of x.meta.get(r.Id)?.Mounts ?? []) if (m.Name) used.set(m.Name, (used.get(m.Name) ?? 0) + 1);
     return sendJson(reply, 200, {
@@ -143,7 +143,7 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
       LayersSize: layers.reduce((a, l) => a + l.size, 0) + blobs.reduce((a, b) => a + b.size, 0),
       Images: images.map((i) => ({ ...imageSummary(i), Containers: recs.filter((r) => r.ImageId === i.id).length })),
       Containers: recs.map((r) => ({ ...containerSummary(svc, r, x.meta.get(r.Id)), SizeRw: 0, SizeRootFs: 0 })),
-      Volumes: await Promise.all(vols.map(async (v) => ({ ...v, Mountpoint: x.volumes.dataPath(v.Name), UsageData: { Size: await x.volumes.size(v.Name), RefCount: used.get(v.Name) ?? 0 } }))),
+      Volumes: await Promise.all(vols.map(async (v) => ({ ...v, UsageData: { Size: await svc.storage.volumeSize(v.Name), RefCount: used.get(v.Name) ?? 0 } }))),
       BuildCache: [],
     });
   });

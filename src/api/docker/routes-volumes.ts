@@ -1,4 +1,4 @@
-// Named volumes (volumes.ts) and the prune endpoints `docker system prune` walks through in order.
+// Named volumes (the storage service's, src/storage/volumes.ts) mapped onto docker's wire, and the prune endpoints `docker system prune` walks through in order.
 
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './ctx.js';
@@ -7,32 +7,32 @@ import { filters, labelMatch, sendJson, type Query } from './util.js';
 type P = { Params: { name: string }; Querystring: Query };
 
 export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
+  const st = x.svc.storage;
   const users = (name: string) => x.svc.compute.list(true).filter((r) => x.meta.get(r.Id)?.Mounts.some((m) => m.Name === name)).map((r) => r.Id);
-  const view = (v: Awaited<ReturnType<typeof x.volumes.get>>) => ({ ...v, Mountpoint: x.volumes.dataPath(v.Name) });
 
   app.get<{ Querystring: Query }>('/volumes', async (req, reply) => {
     const f = filters(req.query);
-    let list = await x.volumes.list();
+    let list = await st.listVolumes();
     const names = f.get('name');
     if (names) list = list.filter((v) => names.some((n) => v.Name.includes(n)));
     const labels = f.get('label');
     if (labels) list = list.filter((v) => labelMatch(v.Labels, labels));
     const dangling = f.get('dangling');
     if (dangling) list = list.filter((v) => (users(v.Name).length === 0) === (dangling[0] === 'true' || dangling[0] === '1'));
-    return sendJson(reply, 200, { Volumes: list.map(view), Warnings: [] });
+    return sendJson(reply, 200, { Volumes: list, Warnings: [] });
   });
 
   app.post('/volumes/create', async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, any>;
     const name = b.Name ? String(b.Name) : (await import('node:crypto')).randomBytes(32).toString('hex');
     if (b.Driver && b.Driver !== 'local') throw Object.assign(new Error(`plugin "${b.Driver}" not found`), { statusCode: 404 });
-    return sendJson(reply, 201, view(await x.volumes.create(name, b.Labels ?? {}, b.DriverOpts ?? {})));
+    return sendJson(reply, 201, await st.createVolume(name, { labels: b.Labels ?? {}, options: b.DriverOpts ?? {} }));
   });
 
-  app.get<P>('/volumes/:name', async (req, reply) => sendJson(reply, 200, view(await x.volumes.get(req.params.name))));
+  app.get<P>('/volumes/:name', async (req, reply) => sendJson(reply, 200, await st.getVolume(req.params.name)));
 
   app.delete<P>('/volumes/:name', async (req, reply) => {
-    await x.volumes.remove(req.params.name, users(req.params.name));
+    await st.removeVolume(req.params.name, { inUseBy: users(req.params.name) });
     return reply.status(204).send();
   });
 
@@ -41,11 +41,11 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
     const everything = f.get('all')?.[0] === 'true';
     const deleted: string[] = [];
     let space = 0;
-    for (const v of await x.volumes.list()) {
+    for (const v of await st.listVolumes()) {
       if (users(v.Name).length) continue;
       if (!everything && !('com.docker.volume.anonymous' in v.Labels)) continue;
-      space += await x.volumes.size(v.Name);
-      await x.volumes.remove(v.Name, []).then(() => deleted.push(v.Name), () => {});
+      space += await st.volumeSize(v.Name);
+      await st.removeVolume(v.Name).then(() => deleted.push(v.Name), () => {});
     }
     return sendJson(reply, 200, { VolumesDeleted: deleted.length ? deleted : null, SpaceReclaimed: space });
   });

@@ -10,7 +10,7 @@ import type { Image } from '../../storage/types.js';
 import { dockerInvalid } from './errors.js';
 import type { DockerMeta } from './meta.js';
 import { portMappings } from './ports.js';
-import type { Volumes } from './volumes.js';
+import type { StorageService } from '../../storage/types.js';
 
 const MiB = 1024 * 1024;
 
@@ -46,7 +46,7 @@ export function networkOf(mode: string | undefined): string | undefined {
   return m;
 }
 
-export async function translateCreate(body: Record<string, any>, name: string | undefined, image: Image, vols: Volumes): Promise<Translated> {
+export async function translateCreate(body: Record<string, any>, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume'>): Promise<Translated> {
   const hc: Record<string, any> = body.HostConfig ?? {};
   const warnings: string[] = [];
   const iso = String(hc.Isolation ?? '');
@@ -59,9 +59,9 @@ export async function translateCreate(body: Record<string, any>, name: string | 
   const mounts: DockerMeta['Mounts'] = [];
   const taken = new Set<string>();
   const volume = async (vname: string | undefined, target: string, ro: boolean) => {
-    const v = await vols.create(vname ?? randomBytes(32).toString('hex'), vname ? {} : { 'com.docker.volume.anonymous': '' });
-    mapped.push({ HostPath: vols.dataPath(v.Name), ContainerPath: target, ReadOnly: ro });
-    mounts.push({ Type: 'volume', Name: v.Name, Source: vols.dataPath(v.Name), Destination: target, Driver: 'local', Mode: ro ? 'ro' : 'z', RW: !ro, Propagation: '' });
+    const v = await vols.createVolume(vname ?? randomBytes(32).toString('hex'), { labels: vname ? {} : { 'com.docker.volume.anonymous': '' } });
+    mapped.push({ HostPath: v.Mountpoint, ContainerPath: target, ReadOnly: ro });
+    mounts.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: target, Driver: 'local', Mode: ro ? 'ro' : 'z', RW: !ro, Propagation: '' });
     taken.add(target);
   };
   const bind = (src: string, target: string, ro: boolean, mode: string) => {
