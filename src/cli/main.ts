@@ -433,7 +433,8 @@ const verbs: Verb[] = [
         .addOption(new Option('--insecure-registry <host>', 'a registry reached over plain HTTP or with an unverified certificate').argParser(many))
         .addOption(new Option('--certs-dir <dir>', 'per-registry CA certificates: <dir>/<host>/ca.crt').env('SILO_CERTS_DIR'))
         .addOption(new Option('--registry-timeout <seconds>', 'how long a registry may keep Silo waiting for an answer').env('SILO_REGISTRY_TIMEOUT').argParser(Number))
-        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string }) => {
+        .addOption(new Option('--cri-socket <path>', "the Kubernetes CRI's socket (default <run dir>/cri.sock; \"\" = none)").env('SILO_CRI_SOCKET'))
+        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string; criSocket?: string }) => {
           stayAlive = true;
           await (await import('./commands/daemon.js')).daemon(o);
         }),

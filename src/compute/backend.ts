@@ -139,6 +139,8 @@ export interface IsolationBackend {
   statistics(id: string): Promise<Statistics>;
   processList(id: string): Promise<ProcessInfo[]>;
   resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void>;
+  /** Close and open the init process' log file again (it was rotated: the CRI's ReopenContainerLog). */
+  reopenLog(id: string): Promise<void>;
   /** Start another process in the running container; attach before it runs. Resolves with the live attachment and its exit. */
   exec(id: string, opts: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }>;
   /** Logs of the init process: past entries, then (follow) new ones until the container stops. */

@@ -493,6 +493,13 @@ export class ComputeService {
     await this.backendOf(rec).resize(rec.Id, undefined, rows, cols);
   }
 
+  /** The init process' log was rotated by its reader (the CRI's ReopenContainerLog): its monitor opens it again. */
+  async reopenLog(ref: string): Promise<void> {
+    const rec = this.store.find(ref);
+    check('resize', rec.State, rec.Name);
+    await this.backend.reopenLog(rec.Id);
+  }
+
   /** `network connect`: one more endpoint in the system's namespace. */
   async connect(ref: string, req: { Network: string; IpAddress?: string; Aliases?: string[] }): Promise<string> {
     const id = this.store.find(ref).Id;

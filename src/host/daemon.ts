@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { buildNativeApi } from '../api/native/server.js';
 import { buildDockerApi } from '../api/docker/index.js';
+import { startCri } from '../api/cri/index.js';
 import { BUILD_OWNER } from '../api/docker/build/owner.js';
 import { run } from '../common/exec.js';
 import { hideHostPaths, invalid, oneLine, SiloError } from '../common/errors.js';
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   certsDir?: string;
   /** Seconds a registry (or its token server) may keep us waiting for an answer or for the next bytes. */
   registryTimeout?: number;
+  /** The CRI's socket: default <runDir>/cri.sock; '' serves no CRI. */
+  criSocket?: string;
 }
 
 export interface Daemon {
@@ -123,6 +126,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
   };
 
+  const criPath = o.criSocket ?? join(o.runDir, 'cri.sock');
+  const cri = criPath ? await startCri(services, { socketPath: criPath, storageRoot: join(o.stateDir, 'storage') }) : undefined;
   const app = buildNativeApi(services);
   const dockerPath = join(o.runDir, 'docker.sock');
   const docker = buildDockerApi(services);
@@ -134,12 +139,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await app.listen({ path: socketPath });
   await chmod(socketPath, 0o660);
   await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
-  log.info({ native: `unix://${socketPath}`, docker: `unix://${dockerPath}`, stateDir: o.stateDir }, 'serving');
+  log.info({ native: `unix://${socketPath}`, docker: `unix://${dockerPath}`, ...(cri ? { cri: `unix://${criPath}` } : {}), stateDir: o.stateDir }, 'serving');
   return {
     services,
     socketPath,
     close: async () => {
-      await Promise.all([app.close(), docker.close()]);
+      await Promise.all([app.close(), docker.close(), cri?.close()]);
       await registry.close();
       await network.close();
       await rm(join(o.runDir, 'silo.pid'), { force: true });

@@ -243,18 +243,27 @@ export class ProcessBackend implements IsolationBackend {
     checkId(id);
     if (execId) checkId(execId, 'exec id');
     if (!(rows > 0 && cols > 0 && rows < 65536 && cols < 65536)) throw invalid(`invalid console size ${rows}x${cols}`);
+    await this.control(id, execId, `1 ${Math.floor(rows)} ${Math.floor(cols)}\n`, 'resize');
+  }
+
+  async reopenLog(id: string): Promise<void> {
+    checkId(id);
+    await this.control(id, undefined, '2 0 0\n', 'reopen the log of');
+  }
+
+  /** conmon's control FIFO: "<type> <height> <width>\n", type 1 = window resize, 2 = reopen the log. O_NONBLOCK: never
+   *  hang on a FIFO nobody reads (ENXIO when conmon is gone). */
+  private async control(id: string, execId: string | undefined, msg: string, what: string): Promise<void> {
     const ctl = join(execId ? this.execDir(execId) : this.bundle(id), 'ctl');
-    // conmon's control FIFO: "<type> <height> <width>\n", type 1 = window resize. O_NONBLOCK: never hang on a
-    // FIFO nobody reads (ENXIO when conmon is gone).
     let fh;
     try {
       fh = await open(ctl, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (e) {
       if (!execId) await this.mustExist(id);
-      throw badState(`cannot resize ${execId ?? id}: ${(e as Error).message}`);
+      throw badState(`cannot ${what} ${execId ?? id}: ${(e as Error).message}`);
     }
     try {
-      await fh.write(`1 ${Math.floor(rows)} ${Math.floor(cols)}\n`);
+      await fh.write(msg);
     } finally {
       await fh.close();
     }

@@ -1,0 +1,88 @@
+// The CRI door assembled: RuntimeService and ImageService handlers over the services, served on a unix socket.
+
+import type { Services } from '../../host/services.js';
+import { Containers } from './containers.js';
+import { imageHandlers, type ImageOptions } from './images.js';
+import { runtimeHandlers } from './runtime.js';
+import { Sandboxes } from './sandboxes.js';
+import { serveCri, type CriServer, type Handler } from './server.js';
+import type { Streaming } from './streaming.js';
+
+export interface CriOptions extends ImageOptions {
+  socketPath: string;
+  streaming?: Streaming;
+}
+
+export function criHandlers(s: Services, o: CriOptions): { runtime: Record<string, Handler>; image: Record<string, Handler> } {
+  const sandboxes = new Sandboxes(s);
+  const containers = new Containers(s, sandboxes);
+  const noStreaming = async () => {
+    throw Object.assign(new Error('streaming is not available'), { grpcCode: 12 });
+  };
+  const runtime: Record<string, Handler> = {
+    ...runtimeHandlers(s),
+    RunPodSandbox: async (r) => ({ pod_sandbox_id: await sandboxes.run(r.config, r.runtime_handler ?? '') }),
+    StopPodSandbox: async (r) => {
+      const sb = sandboxes.find(r.pod_sandbox_id);
+      if (sb) await sandboxes.stop(sb.rec.Id, containers.inSandbox(sb.rec.Id));
+      return {};
+    },
+    RemovePodSandbox: async (r) => {
+      const sb = sandboxes.find(r.pod_sandbox_id);
+      if (sb) await sandboxes.remove(sb.rec.Id, containers.inSandbox(sb.rec.Id));
+      return {};
+    },
+    PodSandboxStatus: async (r) => {
+      const sb = sandboxes.get(r.pod_sandbox_id);
+      const info = r.verbose ? { info: JSON.stringify({ pid: sb.rec.Pid ?? 0, name: sb.rec.Name }) } : {};
+      return { status: sandboxes.status(sb.rec, sb.meta), info, containers_statuses: [], timestamp: Date.now() * 1e6 };
+    },
+    ListPodSandbox: async (r) => ({ items: sandboxes.list(r.filter ?? undefined) }),
+    CreateContainer: async (r) => ({ container_id: await containers.create(r) }),
+    StartContainer: async (r) => (await containers.start(r.container_id), {}),
+    StopContainer: async (r) => (await containers.stop(r.container_id, r.timeout ?? 0), {}),
+    RemoveContainer: async (r) => (await containers.remove(r.container_id), {}),
+    ListContainers: async (r) => ({ containers: containers.list(r.filter ?? undefined) }),
+    ContainerStatus: async (r) => containers.status(r.container_id, r.verbose),
+    UpdateContainerResources: async (r) => (await containers.updateResources(r.container_id, r.linux), {}),
+    ReopenContainerLog: async (r) => (await containers.reopenLog(r.container_id), {}),
+    ExecSync: async (r) => containers.execSync(r.container_id, r.cmd ?? [], r.timeout ?? 0),
+    Exec: o.streaming ? async (r) => ({ url: o.streaming!.exec(containers.get(r.container_id).rec, r) }) : noStreaming,
+    Attach: o.streaming ? async (r) => ({ url: o.streaming!.attach(containers.get(r.container_id).rec, r) }) : noStreaming,
+    PortForward: o.streaming ? async (r) => ({ url: o.streaming!.portForward(sandboxes.get(r.pod_sandbox_id).rec, r) }) : noStreaming,
+    ContainerStats: async (r) => ({ stats: await containers.statsOf(r.container_id) }),
+    ListContainerStats: async (r) => ({ stats: await containers.listStats(r.filter ?? undefined) }),
+    PodSandboxStats: async (r) => ({ stats: await podStats(sandboxes.get(r.pod_sandbox_id)) }),
+    ListPodSandboxStats: async (r) => ({
+      stats: await Promise.all(
+        sandboxes
+          .all()
+          .filter((x) => (!r.filter?.id || x.rec.Id.startsWith(r.filter.id)) && Object.entries(r.filter?.label_selector ?? {}).every(([k, v]) => x.meta.labels[k] === v))
+          .map(podStats),
+      ),
+    }),
+    ListMetricDescriptors: async () => ({ descriptors: [] }),
+    ListPodSandboxMetrics: async () => ({ pod_metrics: [] }),
+  };
+
+  async function podStats(sb: ReturnType<Sandboxes['get']>) {
+    const cs = await containers.listStats({ pod_sandbox_id: sb.rec.Id });
+    const now = Date.now() * 1e6;
+    const sum = (f: (c: (typeof cs)[number]) => number) => cs.reduce((a, c) => a + f(c), 0);
+    return {
+      attributes: { id: sb.rec.Id, metadata: sb.meta.metadata, labels: sb.meta.labels, annotations: sb.meta.annotations },
+      linux: {
+        cpu: { timestamp: now, usage_core_nano_seconds: { value: sum((c) => c.cpu.usage_core_nano_seconds.value) } },
+        memory: { timestamp: now, working_set_bytes: { value: sum((c) => c.memory.working_set_bytes.value) }, usage_bytes: { value: sum((c) => c.memory.usage_bytes.value) } },
+        process: { timestamp: now, process_count: { value: 0 } },
+        containers: cs,
+      },
+    };
+  }
+
+  return { runtime, image: imageHandlers(s, o) };
+}
+
+export function startCri(s: Services, o: CriOptions): Promise<CriServer> {
+  return serveCri(o.socketPath, criHandlers(s, o), s.log);
+}

@@ -1,0 +1,194 @@
+// Pod sandboxes. A sandbox is an infra compute system (tini reaping for a sleeping process, from the built-in busybox
+// image) that owns the pod's network namespace and endpoint (made by the network service when the system is created),
+// its hostname, resolv.conf and host ports; the pod's containers join its network, IPC, UTS and (when shared) PID
+// namespaces. Its CRI metadata lives in the system's labels (meta.ts), so it survives a daemon restart with it.
+
+import { isSiloError } from '../../common/errors.js';
+import type { ComputeSystemRecord, CreateSystemRequest } from '../../compute/types.js';
+import type { Services } from '../../host/services.js';
+import { CRI_OWNER, metaLabels, metaOf, nanos, selects, systemName, type NsMode, type SandboxMeta } from './meta.js';
+import { isolationOf, POD_NETWORK } from './runtime.js';
+import { invalid } from '../../common/errors.js';
+
+export interface PodSandboxConfig {
+  metadata?: { name: string; uid: string; namespace: string; attempt: number };
+  hostname: string;
+  log_directory: string;
+  dns_config?: { servers: string[]; searches: string[]; options: string[] };
+  port_mappings: { protocol: string; container_port: number; host_port: number; host_ip: string }[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  linux?: {
+    cgroup_parent: string;
+    security_context?: { namespace_options?: { network: NsMode; pid: NsMode; ipc: NsMode }; privileged: boolean; readonly_rootfs: boolean };
+    sysctls: Record<string, string>;
+  };
+}
+
+/** The infra process: sleeps for ever under tini, which reaps what a shared PID namespace leaves it. */
+const INFRA_ARGS = ['sleep', '2147483647'];
+
+export class Sandboxes {
+  constructor(private readonly s: Services) {}
+
+  /** Every sandbox: its infra system and CRI metadata. */
+  all(): { rec: ComputeSystemRecord; meta: SandboxMeta }[] {
+    const out: { rec: ComputeSystemRecord; meta: SandboxMeta }[] = [];
+    for (const rec of this.s.compute.list(true)) {
+      const meta = metaOf(rec);
+      if (meta?.kind === 'sandbox') out.push({ rec, meta });
+    }
+    return out;
+  }
+
+  /** A sandbox by full id or unique prefix; NotFound otherwise. */
+  get(id: string): { rec: ComputeSystemRecord; meta: SandboxMeta } {
+    if (!id) throw invalid('a pod sandbox id is required');
+    const hits = this.all().filter((x) => x.rec.Id === id || x.rec.Id.startsWith(id));
+    if (hits.length !== 1) {
+      throw Object.assign(new Error(hits.length ? `pod sandbox id ${id} is ambiguous` : `pod sandbox ${id} not found`), { grpcCode: hits.length ? 3 : 5 });
+    }
+    return hits[0];
+  }
+
+  find(id: string) {
+    try {
+      return this.get(id);
+    } catch (e) {
+      if ((e as { grpcCode?: number }).grpcCode === 5) return undefined;
+      throw e;
+    }
+  }
+
+  async run(cfg: PodSandboxConfig | undefined, handler: string): Promise<string> {
+    if (!cfg?.metadata?.name) throw invalid('pod sandbox config needs metadata with a name');
+    const isolation = isolationOf(handler);
+    const md = cfg.metadata;
+    const nso = cfg.linux?.security_context?.namespace_options ?? { network: 'POD', pid: 'POD', ipc: 'POD' };
+    const hostNet = nso.network === 'NODE';
+    if (cfg.linux?.sysctls && Object.keys(cfg.linux.sysctls).length) throw invalid('pod sysctls are not supported by Silo yet');
+    const meta: SandboxMeta = {
+      kind: 'sandbox',
+      metadata: { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt },
+      labels: cfg.labels ?? {},
+      annotations: cfg.annotations ?? {},
+      logDirectory: cfg.log_directory ?? '',
+      runtimeHandler: handler,
+      hostname: cfg.hostname,
+      namespaces: { network: nso.network, pid: nso.pid, ipc: nso.ipc },
+    };
+    const ports = (cfg.port_mappings ?? []).filter((p) => p.host_port > 0).map((p) => {
+      if (p.protocol === 'SCTP') throw invalid('port mapping protocol SCTP is not supported: use TCP or UDP');
+      return { Protocol: p.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const), InternalPort: p.container_port, ExternalPort: p.host_port, ...(p.host_ip ? { HostIp: p.host_ip } : {}) };
+    });
+    if (hostNet && ports.length) throw invalid('port mappings need the pod network: a host-network pod uses the host ports directly');
+    const dns = cfg.dns_config;
+    const hasDns = dns && (dns.servers.length || dns.searches.length || dns.options.length);
+    const base = await this.s.storage.ensureBaseImage();
+    const spec = {
+      Name: systemName(['POD', md.name, md.namespace, md.uid, String(md.attempt)]),
+      Image: base.id,
+      Document: {
+        Owner: CRI_OWNER,
+        Isolation: isolation,
+        Init: true,
+        Labels: metaLabels(meta),
+        Process: { Entrypoint: [], CommandArgs: INFRA_ARGS },
+        Container: {
+          ...(cfg.hostname && !hostNet ? { GuestOs: { HostName: cfg.hostname } } : {}),
+          Logging: { Driver: 'none' },
+          ...(hostNet
+            ? {}
+            : {
+                Networking: {
+                  Network: POD_NETWORK,
+                  ...(ports.length ? { PortMappings: ports } : {}),
+                  ...(hasDns ? { Dns: { ...(dns.servers.length ? { Servers: dns.servers } : {}), ...(dns.searches.length ? { Search: dns.searches } : {}), ...(dns.options.length ? { Options: dns.options } : {}) } } : {}),
+                },
+              }),
+          Namespaces: {
+            ...(hostNet ? { Network: { Mode: 'host' }, Uts: { Mode: 'host' } } : {}),
+            ...(nso.pid === 'NODE' ? { Pid: { Mode: 'host' } } : {}),
+            ...(nso.ipc === 'NODE' ? { Ipc: { Mode: 'host' } } : {}),
+          },
+        },
+      },
+    } as unknown as CreateSystemRequest;
+    const rec = await this.s.compute.create(spec);
+    try {
+      await this.s.compute.start(rec.Id);
+    } catch (e) {
+      await this.s.compute.remove(rec.Id, { force: true }).catch(() => {});
+      throw e;
+    }
+    return rec.Id;
+  }
+
+  /** Stop every container of the pod and its infra; a sandbox that is not there is no error (stops are idempotent). */
+  async stop(id: string, containers: ComputeSystemRecord[]): Promise<void> {
+    const sb = this.find(id);
+    if (!sb) return;
+    await Promise.all(containers.map((c) => ignoreGone(this.s.compute.terminate(c.Id))));
+    await ignoreGone(this.s.compute.terminate(sb.rec.Id));
+  }
+
+  async remove(id: string, containers: ComputeSystemRecord[]): Promise<void> {
+    const sb = this.find(id);
+    if (!sb) return;
+    await Promise.all(containers.map((c) => ignoreGone(this.s.compute.remove(c.Id, { force: true }))));
+    await ignoreGone(this.s.compute.remove(sb.rec.Id, { force: true }));
+  }
+
+  ready(rec: ComputeSystemRecord): boolean {
+    return rec.State === 'Running' || rec.State === 'Paused';
+  }
+
+  ip(rec: ComputeSystemRecord): string {
+    const ep = rec.Document.Container.Networking?.Endpoints?.[0];
+    if (!ep) return '';
+    try {
+      return this.s.compute.networking.endpointOf(ep).IpAddress;
+    } catch {
+      return '';
+    }
+  }
+
+  summary(rec: ComputeSystemRecord, meta: SandboxMeta) {
+    return {
+      id: rec.Id,
+      metadata: meta.metadata,
+      state: this.ready(rec) ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
+      created_at: nanos(rec.Created),
+      labels: meta.labels,
+      annotations: meta.annotations,
+      runtime_handler: meta.runtimeHandler,
+    };
+  }
+
+  status(rec: ComputeSystemRecord, meta: SandboxMeta) {
+    return {
+      ...this.summary(rec, meta),
+      network: { ip: meta.namespaces.network === 'NODE' ? '' : this.ip(rec), additional_ips: [] },
+      linux: { namespaces: { options: { network: meta.namespaces.network, pid: meta.namespaces.pid, ipc: meta.namespaces.ipc, target_id: '' } } },
+    };
+  }
+
+  list(filter: { id?: string; state?: { state: string }; label_selector?: Record<string, string> } | undefined) {
+    return this.all()
+      .filter(({ rec, meta }) => {
+        if (filter?.id && !rec.Id.startsWith(filter.id)) return false;
+        if (filter?.state && filter.state.state !== (this.ready(rec) ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY')) return false;
+        return selects(filter?.label_selector, meta.labels);
+      })
+      .map(({ rec, meta }) => this.summary(rec, meta));
+  }
+}
+
+/** A system removed meanwhile (by another request) is what was wanted. */
+export async function ignoreGone(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(isSiloError(e) && e.class === 'NotFound')) throw e;
+  }
+}

@@ -1,0 +1,103 @@
+// The CRI front door: a gRPC server on a unix socket answering runtime.v1's RuntimeService and ImageService, mapped onto
+// the compute, network and storage services (as containerd's CRI plugin maps them onto its own services).
+
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { isSiloError, oneLine, type ErrorClass } from '../../common/errors.js';
+
+/** The .proto ships beside the sources; the compiled server finds it from dist/src/api/cri/. */
+const PROTO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../src/api/cri/runtime-v1.proto');
+
+export type Handler = (req: any) => Promise<unknown>;
+export type StreamHandler = (req: any, call: grpc.ServerWritableStream<any, any>) => Promise<void>;
+
+const STATUS: Record<ErrorClass, grpc.status> = {
+  NotFound: grpc.status.NOT_FOUND,
+  AlreadyExists: grpc.status.ALREADY_EXISTS,
+  InvalidArgument: grpc.status.INVALID_ARGUMENT,
+  Conflict: grpc.status.FAILED_PRECONDITION,
+  FailedPrecondition: grpc.status.FAILED_PRECONDITION,
+  Unavailable: grpc.status.UNAVAILABLE,
+  ResourceExhausted: grpc.status.RESOURCE_EXHAUSTED,
+  Internal: grpc.status.INTERNAL,
+};
+
+/** An error as a gRPC status: the class of a Silo error picks the code; anything else is INTERNAL. */
+export function grpcError(e: unknown): Partial<grpc.StatusObject> {
+  const code = isSiloError(e) ? STATUS[e.class] : (e as { grpcCode?: grpc.status }).grpcCode ?? grpc.status.INTERNAL;
+  return { code, details: oneLine(e) };
+}
+
+export function loadCriPackage() {
+  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: Number, enums: String, defaults: true, arrays: true, objects: false });
+  return grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor; ImageService: grpc.ServiceClientConstructor } } };
+}
+
+export interface CriHandlers {
+  runtime: Record<string, Handler | StreamHandler>;
+  image: Record<string, Handler>;
+}
+
+function implement(service: grpc.ServiceDefinition, handlers: Record<string, Handler | StreamHandler>, log: (m: string) => void): grpc.UntypedServiceImplementation {
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [name, def] of Object.entries(service)) {
+    const h = handlers[name];
+    if (def.responseStream) {
+      impl[name] = (call: grpc.ServerWritableStream<any, any>) => {
+        if (!h) return call.destroy(Object.assign(new Error(`${name} is not implemented by Silo`), { code: grpc.status.UNIMPLEMENTED }));
+        (h as StreamHandler)(call.request, call).then(
+          () => call.end(),
+          (e) => call.destroy(Object.assign(new Error(oneLine(e)), grpcError(e))),
+        );
+      };
+      continue;
+    }
+    impl[name] = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => {
+      if (!h) return cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by Silo` });
+      (h as Handler)(call.request).then(
+        (r) => cb(null, r ?? {}),
+        (e) => {
+          const err = grpcError(e);
+          if (err.code === grpc.status.INTERNAL) log(`cri ${name}: ${err.details}`);
+          cb(err);
+        },
+      );
+    };
+  }
+  return impl;
+}
+
+export interface CriServer {
+  socketPath: string;
+  close(): Promise<void>;
+}
+
+/** Serve the handlers on `socketPath` (mode 0660, like the other sockets). */
+export async function serveCri(socketPath: string, handlers: CriHandlers, log: (m: string) => void): Promise<CriServer> {
+  const pkg = loadCriPackage().runtime.v1;
+  // Status codes and messages only: no server reflection, one client (the kubelet) at a time is the common case.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
+  server.addService(pkg.RuntimeService.service, implement(pkg.RuntimeService.service, handlers.runtime, log));
+  server.addService(pkg.ImageService.service, implement(pkg.ImageService.service, handlers.image as Record<string, Handler>, log));
+  await mkdir(dirname(socketPath), { recursive: true });
+  await rm(socketPath, { force: true });
+  await new Promise<void>((res, rej) => server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await chmod(socketPath, 0o660);
+  return {
+    socketPath,
+    close: () =>
+      new Promise<void>((res) => {
+        // Streams (events) would keep a graceful shutdown waiting: give them a moment, then cut.
+        const t = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          res();
+        });
+      }).then(() => rm(socketPath, { force: true })),
+  };
+}
+
+export const criSocketDefault = (runDir: string) => join(runDir, 'cri.sock');
