@@ -497,7 +497,7 @@ export class ComputeService {
   async reopenLog(ref: string): Promise<void> {
     const rec = this.store.find(ref);
     check('resize', rec.State, rec.Name);
-    await this.backend.reopenLog(rec.Id);
+    await this.backendOf(rec).reopenLog(rec.Id);
   }
 
   /** `network connect`: one more endpoint in the system's namespace. */

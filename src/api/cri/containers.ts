@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { invalid, isSiloError } from '../../common/errors.js';
 import type { ComputeSystemRecord, CreateSystemRequest } from '../../compute/types.js';
 import type { Services } from '../../host/services.js';
-import type { Statistics } from '../../compute/process/types.js';
+import type { Statistics } from '../../compute/backend.js';
 import { metaOf, nanos, selects, type ContainerMeta } from './meta.js';
 import { isolationOf } from './runtime.js';
 import { ignoreGone, type Sandboxes } from './sandboxes.js';
