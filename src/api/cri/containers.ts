@@ -61,7 +61,7 @@ export class Containers {
     const image = await this.s.storage.getImage(ref).catch((e) => {
       throw isSiloError(e) && e.class === 'NotFound' ? notFoundCri('image', ref) : e;
     });
-    const { spec, meta } = containerSpec({ sandboxId: sb.rec.Id, sandbox: sb.meta, config: req.config, image, isolation: isolationOf(sb.meta.runtimeHandler) });
+    const { spec, meta } = containerSpec({ sandboxId: sb.rec.Id, sandbox: sb.meta, config: req.config, image, isolation: isolationOf(sb.meta.runtimeHandler, this.s.compute.isolations()) });
     // The kubelet makes the pod's log directory; the container's own subdirectory and missing bind sources are the
     // runtime's to make (as containerd makes them).
     if (meta.logPath) await mkdir(dirname(meta.logPath), { recursive: true });

@@ -6,10 +6,12 @@ import { imageHandlers, type ImageOptions } from './images.js';
 import { runtimeHandlers } from './runtime.js';
 import { Sandboxes } from './sandboxes.js';
 import { serveCri, type CriServer, type Handler } from './server.js';
-import type { Streaming } from './streaming.js';
+import { startStreaming, type Streaming } from './streaming.js';
 
 export interface CriOptions extends ImageOptions {
   socketPath: string;
+  /** The streaming server's TCP port on 127.0.0.1 (0: any free one). */
+  streamingPort?: number;
   streaming?: Streaming;
 }
 
@@ -83,6 +85,9 @@ export function criHandlers(s: Services, o: CriOptions): { runtime: Record<strin
   return { runtime, image: imageHandlers(s, o) };
 }
 
-export function startCri(s: Services, o: CriOptions): Promise<CriServer> {
-  return serveCri(o.socketPath, criHandlers(s, o), s.log);
+export async function startCri(s: Services, o: CriOptions): Promise<CriServer> {
+  const sandboxes = new Sandboxes(s);
+  const streaming = await startStreaming(s, { address: '127.0.0.1', port: o.streamingPort ?? 0, podAddress: (rec) => sandboxes.ip(rec) });
+  const grpc = await serveCri(o.socketPath, criHandlers(s, { ...o, streaming }), s.log);
+  return { socketPath: grpc.socketPath, close: () => Promise.all([grpc.close(), streaming.close()]).then(() => {}) };
 }

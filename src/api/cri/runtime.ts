@@ -5,15 +5,23 @@ import { VERSION } from '../../host/version.js';
 import { invalid } from '../../common/errors.js';
 import type { Handler } from './server.js';
 
-/** RuntimeClass handlers: '' (the default) and `runc` are process isolation, as `process` is. */
-export const HANDLERS = ['', 'runc', 'process'];
+/** RuntimeClass handlers: '' (the default) and `runc` are process isolation, as `process` is; `vm` is VM isolation. */
+const PROCESS_HANDLERS = ['', 'runc', 'process'];
 export const POD_NETWORK = 'nat';
 
+/** The handlers this host offers: `vm` only when the compute service has a VM backend. */
+export function handlers(isolations: string[]): string[] {
+  return [...PROCESS_HANDLERS, ...(isolations.includes('vm') ? ['vm'] : [])];
+}
+
 /** The isolation mode of a RuntimeClass handler; a clear error for the others. */
-export function isolationOf(handler: string): 'process' {
-  if (HANDLERS.includes(handler)) return 'process';
-  if (handler === 'vm') throw invalid('runtime handler "vm" is not available: VM isolation is not built on this host; use "runc" or "process"');
-  throw invalid(`unknown runtime handler ${JSON.stringify(handler)}: use "runc" or "process"`);
+export function isolationOf(handler: string, isolations: string[]): 'process' | 'vm' {
+  if (PROCESS_HANDLERS.includes(handler)) return 'process';
+  if (handler === 'vm') {
+    if (isolations.includes('vm')) return 'vm';
+    throw invalid('runtime handler "vm" is not available: this host has no VM isolation; use "runc" or "process"');
+  }
+  throw invalid(`unknown runtime handler ${JSON.stringify(handler)}: use ${handlers(isolations).filter(Boolean).map((h) => `"${h}"`).join(', ')}`);
 }
 
 export function runtimeHandlers(s: Services): Record<string, Handler> {
@@ -28,6 +36,7 @@ export function runtimeHandlers(s: Services): Record<string, Handler> {
         netReady = false;
         netMessage = `the pod network ${POD_NETWORK} is missing`;
       }
+      const hs = handlers(s.compute.isolations());
       return {
         status: {
           conditions: [
@@ -35,8 +44,8 @@ export function runtimeHandlers(s: Services): Record<string, Handler> {
             { type: 'NetworkReady', status: netReady, reason: netReady ? '' : 'NetworkPluginNotReady', message: netMessage },
           ],
         },
-        info: req.verbose ? { config: JSON.stringify({ runtimeHandlers: HANDLERS.filter(Boolean), podNetwork: POD_NETWORK }) } : {},
-        runtime_handlers: HANDLERS.map((name) => ({ name, features: { recursive_read_only_mounts: false, user_namespaces: false } })),
+        info: req.verbose ? { config: JSON.stringify({ runtimeHandlers: hs.filter(Boolean), podNetwork: POD_NETWORK }) } : {},
+        runtime_handlers: hs.map((name) => ({ name, features: { recursive_read_only_mounts: false, user_namespaces: false } })),
         features: { supplemental_groups_policy: false },
       };
     },

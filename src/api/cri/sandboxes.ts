@@ -62,7 +62,7 @@ export class Sandboxes {
 
   async run(cfg: PodSandboxConfig | undefined, handler: string): Promise<string> {
     if (!cfg?.metadata?.name) throw invalid('pod sandbox config needs metadata with a name');
-    const isolation = isolationOf(handler);
+    const isolation = isolationOf(handler, this.s.compute.isolations());
     const md = cfg.metadata;
     const nso = cfg.linux?.security_context?.namespace_options ?? { network: 'POD', pid: 'POD', ipc: 'POD' };
     const hostNet = nso.network === 'NODE';
