@@ -70,9 +70,11 @@ export class SystemNetworking {
   private endpointRequest(rec: ComputeSystemRecord, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): CreateEndpointRequest {
     const host = rec.Document.Container.GuestOs.HostName;
     const names = [...new Set([...(aliases ?? []), rec.Id.slice(0, 12), host])].filter((a) => a !== rec.Name);
+    const dns = rec.Document.Container.Networking?.Dns;
     return {
       name: rec.Name,
       ip,
+      ...(dns ? { dns: { ServerList: dns.Servers, Search: dns.Search, Options: dns.Options } } : {}),
       aliases: names,
       policies: (ports ?? []).map((p) => ({ Type: 'PortMapping' as const, Settings: p })),
     };

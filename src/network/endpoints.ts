@@ -43,7 +43,7 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
     IpAddress: ip,
     PrefixLength: parseCidr(subnet.IpAddressPrefix).len,
     MacAddress: macForIp(parseIp(ip)),
-    Dns: { ServerList: req.dns?.ServerList ?? [], Search: req.dns?.Search ?? [] },
+    Dns: { ServerList: req.dns?.ServerList ?? [], Search: req.dns?.Search ?? [], ...(req.dns?.Options?.length ? { Options: req.dns.Options } : {}) },
     Policies: policies,
     Aliases: aliases,
     HostInterface: vethName(ctx.prefix, id),

@@ -115,7 +115,7 @@ export class NetworkServiceImpl implements NetworkService {
     if (ep.Dns.ServerList?.length) servers = ep.Dns.ServerList;
     else if (ownsGateway(net)) servers = [ep.GatewayAddress!];
     else servers = net.Dns.ServerList?.length ? net.Dns.ServerList : containerReachable(this.ctx.hostResolvers);
-    return renderResolvConf(servers, search);
+    return renderResolvConf(servers, search, ep.Dns.Options);
   }
 
   hosts(endpointRef: string): string {

@@ -23,6 +23,8 @@ export interface Dns {
    *  On an endpoint: overrides the nameservers written to its resolv.conf. */
   ServerList?: string[];
   Search?: string[];
+  /** On an endpoint: resolv.conf options instead of the default `ndots:0`. */
+  Options?: string[];
 }
 
 export interface OutBoundNatSettings {

@@ -3,7 +3,7 @@
 
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { invalid, isSiloError } from '../../common/errors.js';
+import { invalid, isSiloError, SiloError } from '../../common/errors.js';
 import type { ComputeSystemRecord, CreateSystemRequest } from '../../compute/types.js';
 import type { Services } from '../../host/services.js';
 import type { Statistics } from '../../compute/backend.js';
@@ -14,7 +14,7 @@ import { containerSpec, resourcesSpec, type ContainerConfig, type CriResources }
 
 type Entry = { rec: ComputeSystemRecord; meta: ContainerMeta };
 
-const notFoundCri = (what: string, id: string) => Object.assign(new Error(`${what} ${id} not found`), { grpcCode: 5 });
+const notFoundCri = (what: string, id: string) => new SiloError('NotFound', 'SILO_NOT_FOUND', `${what} ${id} not found`);
 
 export class Containers {
   constructor(
@@ -47,7 +47,7 @@ export class Containers {
     try {
       return this.get(id);
     } catch (e) {
-      if ((e as { grpcCode?: number }).grpcCode === 5) return undefined;
+      if (isSiloError(e) && e.class === 'NotFound') return undefined;
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 // The CRI ImageService on the storage service: list, status, remove, the image filesystem, and pull.
 
 import { statfs } from 'node:fs/promises';
-import { invalid, isSiloError } from '../../common/errors.js';
+import { invalid, isSiloError, SiloError } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
 import type { Image } from '../../storage/types.js';
 import type { Handler } from './server.js';
@@ -63,7 +63,7 @@ export function imageHandlers(s: Services, o: ImageOptions): Record<string, Hand
       // Without a registry client only images already here can be "pulled".
       const img = await find(s, ref);
       if (img) return { image_ref: img.id };
-      throw Object.assign(new Error(`image ${ref} is not here and this Silo has no registry client to pull it`), { grpcCode: 12 });
+      throw new SiloError('Unimplemented', 'SILO_NO_REGISTRY', `image ${ref} is not here and this Silo has no registry client to pull it`);
     },
     RemoveImage: async (req: { image?: ImageSpec }) => {
       const img = await find(s, req.image?.image ?? '');

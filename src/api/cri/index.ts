@@ -1,5 +1,6 @@
 // The CRI door assembled: RuntimeService and ImageService handlers over the services, served on a unix socket.
 
+import { SiloError } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
 import { Containers } from './containers.js';
 import { imageHandlers, type ImageOptions } from './images.js';
@@ -19,7 +20,7 @@ export function criHandlers(s: Services, o: CriOptions): { runtime: Record<strin
   const sandboxes = new Sandboxes(s);
   const containers = new Containers(s, sandboxes);
   const noStreaming = async () => {
-    throw Object.assign(new Error('streaming is not available'), { grpcCode: 12 });
+    throw new SiloError('Unimplemented', 'SILO_NO_STREAMING', 'streaming is not available');
   };
   const runtime: Record<string, Handler> = {
     ...runtimeHandlers(s),

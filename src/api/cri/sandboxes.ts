@@ -3,7 +3,7 @@
 // its hostname, resolv.conf and host ports; the pod's containers join its network, IPC, UTS and (when shared) PID
 // namespaces. Its CRI metadata lives in the system's labels (meta.ts), so it survives a daemon restart with it.
 
-import { isSiloError } from '../../common/errors.js';
+import { isSiloError, SiloError } from '../../common/errors.js';
 import type { ComputeSystemRecord, CreateSystemRequest } from '../../compute/types.js';
 import type { Services } from '../../host/services.js';
 import { CRI_OWNER, metaLabels, metaOf, nanos, selects, systemName, type NsMode, type SandboxMeta } from './meta.js';
@@ -46,7 +46,7 @@ export class Sandboxes {
     if (!id) throw invalid('a pod sandbox id is required');
     const hits = this.all().filter((x) => x.rec.Id === id || x.rec.Id.startsWith(id));
     if (hits.length !== 1) {
-      throw Object.assign(new Error(hits.length ? `pod sandbox id ${id} is ambiguous` : `pod sandbox ${id} not found`), { grpcCode: hits.length ? 3 : 5 });
+      throw hits.length ? invalid(`pod sandbox id ${id} is ambiguous`) : new SiloError('NotFound', 'SILO_NOT_FOUND', `pod sandbox ${id} not found`);
     }
     return hits[0];
   }
@@ -55,7 +55,7 @@ export class Sandboxes {
     try {
       return this.get(id);
     } catch (e) {
-      if ((e as { grpcCode?: number }).grpcCode === 5) return undefined;
+      if (isSiloError(e) && e.class === 'NotFound') return undefined;
       throw e;
     }
   }

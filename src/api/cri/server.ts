@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { isSiloError, oneLine, type ErrorClass } from '../../common/errors.js';
+import { isSiloError, oneLine, STATUS } from '../../common/errors.js';
 
 /** The .proto ships beside the sources; the compiled server finds it from dist/src/api/cri/. */
 const PROTO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../src/api/cri/runtime-v1.proto');
@@ -14,20 +14,10 @@ const PROTO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../src/
 export type Handler = (req: any) => Promise<unknown>;
 export type StreamHandler = (req: any, call: grpc.ServerWritableStream<any, any>) => Promise<void>;
 
-const STATUS: Record<ErrorClass, grpc.status> = {
-  NotFound: grpc.status.NOT_FOUND,
-  AlreadyExists: grpc.status.ALREADY_EXISTS,
-  InvalidArgument: grpc.status.INVALID_ARGUMENT,
-  Conflict: grpc.status.FAILED_PRECONDITION,
-  FailedPrecondition: grpc.status.FAILED_PRECONDITION,
-  Unavailable: grpc.status.UNAVAILABLE,
-  ResourceExhausted: grpc.status.RESOURCE_EXHAUSTED,
-  Internal: grpc.status.INTERNAL,
-};
 
 /** An error as a gRPC status: the class of a Silo error picks the code; anything else is INTERNAL. */
 export function grpcError(e: unknown): Partial<grpc.StatusObject> {
-  const code = isSiloError(e) ? STATUS[e.class] : (e as { grpcCode?: grpc.status }).grpcCode ?? grpc.status.INTERNAL;
+  const code = isSiloError(e) ? STATUS[e.class].grpc : (e as { grpcCode?: grpc.status }).grpcCode ?? grpc.status.INTERNAL;
   return { code, details: oneLine(e) };
 }
 

@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import type { Services } from '../../host/services.js';
-import { oneLine } from '../../common/errors.js';
+import { badState, invalid, oneLine } from '../../common/errors.js';
 import { SpdyConnection, type SpdyStream } from './spdy.js';
 
 export interface Streaming {
@@ -85,28 +85,28 @@ export async function startStreaming(s: Services, o: { address: string; port: nu
     return `${base}/${sess.kind}/${token}`;
   };
   const running = (rec: ComputeSystemRecord) => {
-    if (rec.State !== 'Running') throw Object.assign(new Error(`container ${rec.Id} is not running`), { grpcCode: 9 });
+    if (rec.State !== 'Running') throw badState(`container ${rec.Id} is not running`);
   };
   const needStream = (r: { stdin: boolean; stdout: boolean; stderr: boolean }) => {
-    if (!r.stdin && !r.stdout && !r.stderr) throw Object.assign(new Error('one of stdin, stdout and stderr must be requested'), { grpcCode: 3 });
-    if (r.stderr && (r as { tty?: boolean }).tty) throw Object.assign(new Error('stderr cannot be requested with a tty: the terminal joins them'), { grpcCode: 3 });
+    if (!r.stdin && !r.stdout && !r.stderr) throw invalid('one of stdin, stdout and stderr must be requested');
+    if (r.stderr && (r as { tty?: boolean }).tty) throw invalid('stderr cannot be requested with a tty: the terminal joins them');
   };
   return {
     exec(rec, r) {
       running(rec);
       needStream(r);
-      if (!r.cmd?.length) throw Object.assign(new Error('no command given'), { grpcCode: 3 });
+      if (!r.cmd?.length) throw invalid('no command given');
       return issue({ kind: 'exec', id: rec.Id, cmd: r.cmd, tty: r.tty, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr });
     },
     attach(rec, r) {
       running(rec);
       needStream(r);
-      if (r.stdin && !rec.Init.Stdin) throw Object.assign(new Error(`container ${rec.Id} was not created with stdin`), { grpcCode: 3 });
+      if (r.stdin && !rec.Init.Stdin) throw invalid(`container ${rec.Id} was not created with stdin`);
       return issue({ kind: 'attach', id: rec.Id, tty: rec.Init.Tty, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr && !rec.Init.Tty });
     },
     portForward(rec, r) {
       running(rec);
-      for (const p of r.port ?? []) if (!(p > 0 && p < 65536)) throw Object.assign(new Error(`invalid port ${p}`), { grpcCode: 3 });
+      for (const p of r.port ?? []) if (!(p > 0 && p < 65536)) throw invalid(`invalid port ${p}`);
       return issue({ kind: 'portforward', id: rec.Id, address: o.podAddress(rec) || '127.0.0.1', ports: r.port ?? [] });
     },
     async close() {
