@@ -1,7 +1,11 @@
-// A TypeScript CRI client for the tests: the same .proto as the server, promises for unary calls.
+// A TypeScript CRI client for the tests: the same .proto as the server, promises for unary calls, and the streaming
+// side (SPDY/3.1 exec, attach and port-forward) as the kubelet speaks it.
 
 import * as grpc from '@grpc/grpc-js';
+import { request } from 'node:http';
+import type { Readable } from 'node:stream';
 import { loadCriPackage } from '../../src/api/cri/server.js';
+import { SpdyConnection } from '../../src/api/cri/spdy.js';
 
 export type Call = (req?: Record<string, unknown>) => Promise<any>;
 
@@ -38,4 +42,58 @@ export async function codeOf(p: Promise<unknown>): Promise<{ code: number; detai
     return { code: g.code, details: g.details };
   }
   throw new Error('the call succeeded');
+}
+
+/** Upgrade a streaming URL to SPDY/3.1 with the given stream protocols, as the kubelet and critest do. */
+export function spdyUpgrade(url: string, protocols: string[]): Promise<{ conn: SpdyConnection; protocol: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': protocols } });
+    req.on('upgrade', (res, socket, head) => {
+      const conn = new SpdyConnection(socket);
+      if (head.length) socket.unshift(head);
+      resolve({ conn, protocol: String(res.headers['x-stream-protocol-version']) });
+    });
+    req.on('response', (res) => reject(new Error(`no upgrade: HTTP ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const collect = (s: Readable) =>
+  new Promise<string>((resolve) => {
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('end', () => resolve(Buffer.concat(parts).toString()));
+  });
+
+/** Run a remotecommand session (exec or attach) on `url`: stdin (if given) is written and closed. */
+export async function remoteCommand(url: string, o: { stdin?: string; stderr?: boolean; until?: (out: string) => boolean } = {}) {
+  const { conn, protocol } = await spdyUpgrade(url, ['v4.channel.k8s.io', 'channel.k8s.io']);
+  const error = await conn.openStream({ streamtype: 'error' });
+  const stdin = o.stdin !== undefined ? await conn.openStream({ streamtype: 'stdin' }) : undefined;
+  const stdout = await conn.openStream({ streamtype: 'stdout' });
+  const stderr = o.stderr === false ? undefined : await conn.openStream({ streamtype: 'stderr' });
+  if (stdin) stdin.end(o.stdin);
+  const outP = collect(stdout);
+  if (o.until) {
+    let seen = '';
+    await new Promise<void>((r) => stdout.on('data', (d: Buffer) => ((seen += d.toString()), o.until!(seen) && r())));
+    conn.close();
+    return { protocol, stdout: seen, stderr: '', status: '' };
+  }
+  const [out, err, status] = await Promise.all([outP, stderr ? collect(stderr) : '', collect(error)]);
+  conn.close();
+  return { protocol, stdout: out, stderr: err, status };
+}
+
+/** One connection through a port-forward URL: send `data`, read until the pod closes. */
+export async function portForwardOnce(url: string, port: number, data: string): Promise<string> {
+  const { conn } = await spdyUpgrade(url, ['portforward.k8s.io']);
+  const error = await conn.openStream({ streamtype: 'error', port: String(port), requestid: '0' });
+  const stream = await conn.openStream({ streamtype: 'data', port: String(port), requestid: '0' });
+  const errText = collect(error);
+  stream.write(data);
+  const out = await Promise.race([collect(stream), errText.then((e) => (e ? `error: ${e}` : new Promise<string>(() => {})))]);
+  conn.close();
+  return out;
 }

@@ -2,7 +2,8 @@
 // server): after an HTTP upgrade the client opens every stream (SYN_STREAM with a `streamtype` header and no HTTP
 // pseudo-headers, which HTTP-minded SPDY libraries refuse), the server answers each with SYN_REPLY and moves bytes in
 // DATA frames. Only what those clients use is here: no server push, no priorities, no flow-control enforcement of our
-// own sends (the clients do not enforce it either), windows kept open for the peer with WINDOW_UPDATE.
+// own sends (the clients do not enforce it either), windows kept open for the peer with WINDOW_UPDATE. Streams can be
+// opened too (`openStream`), which is all a client needs: the tests drive the server with it.
 
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
@@ -161,6 +162,9 @@ export class SpdyConnection extends EventEmitter {
   private readonly inflater = new Inflater();
   private readonly deflater = new StoredDeflater();
   private closed = false;
+  /** Streams we open (a client's): odd ids. */
+  private nextId = 1;
+  private readonly replies = new Map<number, () => void>();
 
   constructor(private readonly socket: Socket | Duplex) {
     super();
@@ -233,8 +237,14 @@ export class SpdyConnection extends EventEmitter {
         this.emit('stream', s);
         return;
       }
+      case Type.SynReply: {
+        this.inflater.block(body.subarray(4));
+        const id = body.readUInt32BE(0) & 0x7fffffff;
+        this.replies.get(id)?.();
+        this.replies.delete(id);
+        return;
+      }
       case Type.Headers:
-      case Type.SynReply:
         // Keep the inflater in step even though these carry nothing we use.
         this.inflater.block(body.subarray(4));
         return;
@@ -257,6 +267,19 @@ export class SpdyConnection extends EventEmitter {
         // SETTINGS and WINDOW_UPDATE: nothing to do (see the header comment).
         return;
     }
+  }
+
+  /** Open a stream as a client does; resolves once the server replied. */
+  openStream(headers: Record<string, string>): Promise<SpdyStream> {
+    const id = this.nextId;
+    this.nextId += 2;
+    const st = new SpdyStream(this, id, headers);
+    this.streams.set(id, st);
+    st.on('close', () => this.streams.delete(id));
+    const body = Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), this.deflater.block(encodeHeaders(headers))]);
+    const replied = new Promise<SpdyStream>((resolve) => this.replies.set(id, () => resolve(st)));
+    this.control(Type.SynStream, 0, body);
+    return replied;
   }
 
   private write(b: Buffer): void {

@@ -1,0 +1,106 @@
+// The CRI door's pure parts: platform checks, resource and security mapping, stream negotiation, SPDY header blocks.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inflateSync } from 'node:zlib';
+import { checkPlatform, containerSpec, resourcesSpec, sharesToWeight, type ContainerConfig } from '../../src/api/cri/translate.js';
+import { decodeHeaders, encodeHeaders, StoredDeflater } from '../../src/api/cri/spdy.js';
+import { exitStatus, negotiate } from '../../src/api/cri/streaming.js';
+import { imageUser } from '../../src/api/cri/images.js';
+import { isolationOf } from '../../src/api/cri/runtime.js';
+import type { SandboxMeta } from '../../src/api/cri/meta.js';
+import type { Image } from '../../src/storage/types.js';
+import { renderResolvConf } from '../../src/network/etc.js';
+
+const host = { os: 'linux', architecture: 'amd64' };
+
+test('an image for another platform is refused with both platforms named', () => {
+  checkPlatform({ os: 'linux', architecture: 'amd64' }, 'a', host);
+  assert.throws(() => checkPlatform({ os: 'linux', architecture: 'arm64' }, 'img:1', host), /image img:1 is for linux\/arm64; this node runs linux\/amd64/);
+  assert.throws(() => checkPlatform({ os: 'windows', architecture: 'amd64' }, 'w', host), /windows\/amd64/);
+});
+
+test('runtime handlers: runc and process are process isolation; vm only with a VM backend; others refused', () => {
+  assert.equal(isolationOf('', ['process']), 'process');
+  assert.equal(isolationOf('runc', ['process']), 'process');
+  assert.equal(isolationOf('process', ['process', 'vm']), 'process');
+  assert.equal(isolationOf('vm', ['process', 'vm']), 'vm');
+  assert.throws(() => isolationOf('vm', ['process']), /no VM isolation/);
+  assert.throws(() => isolationOf('kata', ['process']), /unknown runtime handler "kata"/);
+});
+
+test('CRI resources: memory, quota, shares as weight; what Silo cannot honour is refused', () => {
+  const base = { cpu_period: 0, cpu_quota: 0, cpu_shares: 0, memory_limit_in_bytes: 0, oom_score_adj: 0, cpuset_cpus: '', cpuset_mems: '', hugepage_limits: [], unified: {}, memory_swap_limit_in_bytes: 0 };
+  assert.deepEqual(resourcesSpec({ ...base, memory_limit_in_bytes: 64 * 1024 * 1024, memory_swap_limit_in_bytes: 64 * 1024 * 1024 }), { Memory: { SizeInMB: 64 } });
+  assert.deepEqual(resourcesSpec({ ...base, cpu_period: 100000, cpu_quota: 50000 }), { Processor: { Count: 0.5 } });
+  assert.deepEqual(resourcesSpec({ ...base, cpu_shares: 1024 }), { Processor: { Weight: sharesToWeight(1024) } });
+  assert.deepEqual(resourcesSpec({ ...base, hugepage_limits: [{ page_size: '2MB', limit: 0 }] }), {});
+  assert.throws(() => resourcesSpec({ ...base, hugepage_limits: [{ page_size: '2MB', limit: 4096 }] }), /huge pages/);
+  assert.throws(() => resourcesSpec({ ...base, unified: { 'memory.high': '1' } }), /unified/);
+  assert.throws(() => resourcesSpec({ ...base, memory_limit_in_bytes: 1 << 26, memory_swap_limit_in_bytes: 1 << 27 }), /swap/);
+  assert.equal(sharesToWeight(2), 1);
+  assert.equal(sharesToWeight(262144), 10000);
+});
+
+test('image users: numeric uid, or a name', () => {
+  assert.deepEqual(imageUser(''), { username: '' });
+  assert.deepEqual(imageUser('1000:1000'), { uid: { value: 1000 }, username: '' });
+  assert.deepEqual(imageUser('nginx'), { username: 'nginx' });
+});
+
+const sandbox: SandboxMeta = {
+  kind: 'sandbox', metadata: { name: 'p', uid: 'u', namespace: 'ns', attempt: 1 }, labels: {}, annotations: {}, logDirectory: '/var/log/pods/x',
+  runtimeHandler: '', hostname: 'p', namespaces: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
+};
+const image = { id: 'sha256:abc', os: 'linux', architecture: host.architecture } as unknown as Image;
+const cfg = (over: Partial<ContainerConfig>): ContainerConfig => ({
+  metadata: { name: 'c', attempt: 2 }, image: { image: 'busybox', annotations: {}, user_specified_image: '', runtime_handler: '' }, command: [], args: [], working_dir: '', envs: [],
+  mounts: [], devices: [], labels: {}, annotations: {}, log_path: 'c/2.log', stdin: false, stdin_once: false, tty: false, linux: null, CDI_devices: [], ...over,
+});
+
+test('a container config becomes a create specification that joins its sandbox', () => {
+  const { spec, meta } = containerSpec({ sandboxId: 'sb1', sandbox, image, isolation: 'process', config: cfg({
+    command: ['/bin/app'], args: ['-v'], envs: [{ key: 'A', value: 'b' }],
+    linux: { security_context: { privileged: false, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '' }, run_as_user: { value: 1000 }, run_as_group: { value: 100 }, run_as_username: '', readonly_rootfs: true, supplemental_groups: [5], no_new_privs: true, masked_paths: [], readonly_paths: [], seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' }, apparmor: null, seccomp_profile_path: '', apparmor_profile: '', capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['ALL'], add_ambient_capabilities: [] } } },
+  }) });
+  const doc = (spec as { Document: Record<string, any> }).Document;
+  assert.equal((spec as { Name: string }).Name, 'k8s_c_p_ns_u_2');
+  assert.deepEqual(doc.Process, { Entrypoint: ['/bin/app'], CommandArgs: ['-v'], Environment: { A: 'b' } });
+  assert.deepEqual(doc.Container.Namespaces, { Network: { Mode: 'system', Target: 'sb1' }, Ipc: { Mode: 'system', Target: 'sb1' }, Pid: { Mode: 'private' }, Uts: { Mode: 'system', Target: 'sb1' } });
+  assert.deepEqual(doc.Container.Security, { CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'], ReadOnlyRoot: true, NoNewPrivileges: true, Seccomp: { Profile: 'default' }, RunAsUser: 1000, RunAsGroup: 100, SupplementalGroups: [5] });
+  assert.deepEqual(doc.Container.Logging, { Path: '/var/log/pods/x/c/2.log' });
+  assert.equal(meta.logPath, '/var/log/pods/x/c/2.log');
+  assert.equal(doc.Owner, 'silo-cri');
+});
+
+test('what a container config asks and Silo cannot do is refused, not dropped', () => {
+  const sc = (o: object) => cfg({ linux: { security_context: { privileged: false, run_as_username: '', readonly_rootfs: false, supplemental_groups: [], no_new_privs: false, masked_paths: [], readonly_paths: [], seccomp_profile_path: '', apparmor_profile: '', ...o } } });
+  const run = (c: ContainerConfig) => containerSpec({ sandboxId: 's', sandbox, image, isolation: 'process', config: c });
+  assert.throws(() => run(sc({ apparmor: { profile_type: 'Localhost', localhost_ref: 'x' } })), /AppArmor/);
+  assert.throws(() => run(sc({ namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD', target_id: '', userns_options: { mode: 'POD' } } })), /user namespaces/);
+  assert.throws(() => run(cfg({ CDI_devices: [{ name: 'x' }] })), /CDI/);
+  assert.throws(() => run(cfg({ mounts: [{ container_path: '/a', host_path: '/b', readonly: false, propagation: 'PROPAGATION_PRIVATE', recursive_read_only: true, uidMappings: [], gidMappings: [] }] })), /recursive read-only/);
+  assert.throws(() => run(cfg({ metadata: undefined })), /metadata/);
+});
+
+test('stream protocol negotiation follows the client order among what we speak', () => {
+  assert.equal(negotiate(['v5.channel.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io'], ['v4.channel.k8s.io', 'channel.k8s.io']), 'v4.channel.k8s.io');
+  assert.equal(negotiate('v5.channel.k8s.io, channel.k8s.io', ['v4.channel.k8s.io', 'channel.k8s.io']), 'channel.k8s.io');
+  assert.equal(negotiate(undefined, ['portforward.k8s.io']), undefined);
+  assert.equal(JSON.parse(exitStatus(0)).status, 'Success');
+  assert.deepEqual(JSON.parse(exitStatus(2)).details.causes, [{ reason: 'ExitCode', message: '2' }]);
+});
+
+test('SPDY header blocks: encoded, sent as stored zlib blocks that one inflater reads in turn', () => {
+  const d = new StoredDeflater();
+  const a = d.block(encodeHeaders({ streamtype: 'error' }));
+  const b = d.block(encodeHeaders({ StreamType: 'data', port: '80' }));
+  const both = inflateSync(Buffer.concat([a, b]), { finishFlush: 2 });
+  const first = encodeHeaders({ streamtype: 'error' }).length;
+  assert.deepEqual(decodeHeaders(both.subarray(0, first)), { streamtype: 'error' });
+  assert.deepEqual(decodeHeaders(both.subarray(first)), { streamtype: 'data', port: '80' });
+});
+
+test("a pod's DNS options replace resolv.conf's default ndots:0", () => {
+  assert.equal(renderResolvConf(['10.96.0.10'], ['svc.cluster.local'], ['ndots:5', 'timeout:2']), '# Generated by silo\nnameserver 10.96.0.10\nsearch svc.cluster.local\noptions ndots:5 timeout:2\n');
+});
