@@ -1,7 +1,8 @@
 // The CRI ImageService on the storage service: list, status, remove, the image filesystem, and pull.
 
 import { statfs } from 'node:fs/promises';
-import { invalid, isSiloError, SiloError } from '../../common/errors.js';
+import { invalid, isSiloError } from '../../common/errors.js';
+import type { Credentials } from '../../storage/registry/credentials.js';
 import type { Services } from '../../host/services.js';
 import type { Image } from '../../storage/types.js';
 import type { Handler } from './server.js';
@@ -18,9 +19,28 @@ export function imageUser(user: string | undefined): { uid?: { value: number }; 
   return { username: u };
 }
 
+/** Names by digest (`repo@sha256:…`, kept for pulled images) are the CRI's repo digests; the others its tags. */
 function toCri(img: Image) {
-  const digests = (img as Image & { repoDigests?: string[] }).repoDigests ?? [];
-  return { id: img.id, repo_tags: img.names, repo_digests: digests, size: img.size, ...imageUser(img.config.User), spec: { image: img.id, annotations: {} }, pinned: false };
+  const digests = img.names.filter((n) => n.includes('@'));
+  const tags = img.names.filter((n) => !n.includes('@'));
+  return { id: img.id, repo_tags: tags, repo_digests: digests, size: img.size, ...imageUser(img.config.User), spec: { image: img.id, annotations: {} }, pinned: false };
+}
+
+/** The kubelet's AuthConfig as registry credentials: user and password, or `auth` (base64 user:password), or an
+ *  identity token; a bare registry token is refused (the registry client gets its own from the token server). */
+export function credentialsOf(a: Record<string, string> | null | undefined): Credentials | undefined {
+  if (!a) return undefined;
+  let { username, password } = a;
+  if (a.auth) {
+    const raw = Buffer.from(a.auth, 'base64').toString();
+    const i = raw.indexOf(':');
+    if (i < 0) throw invalid('auth config: auth is not base64 of user:password');
+    username = raw.slice(0, i);
+    password = raw.slice(i + 1);
+  }
+  if (a.identity_token) return { username: username ?? '', password: '', identityToken: a.identity_token };
+  if (a.registry_token && !username) throw invalid('auth config: a registry token alone is not supported; give a user and password or an identity token');
+  return username ? { username, password: password ?? '' } : undefined;
 }
 
 async function find(s: Services, ref: string): Promise<Image | undefined> {
@@ -36,8 +56,6 @@ async function find(s: Services, ref: string): Promise<Image | undefined> {
 export interface ImageOptions {
   /** Where image layers live, for ImageFsInfo. */
   storageRoot: string;
-  /** The registry client, when this build has one. */
-  pull?: (ref: string, auth: Record<string, string> | undefined) => Promise<Image>;
 }
 
 export function imageHandlers(s: Services, o: ImageOptions): Record<string, Handler> {
@@ -56,14 +74,12 @@ export function imageHandlers(s: Services, o: ImageOptions): Record<string, Hand
       const info = req.verbose ? { info: JSON.stringify({ config: img.config, os: img.os, architecture: img.architecture, layers: img.layers }) } : {};
       return { image: toCri(img), info };
     },
-    PullImage: async (req: { image?: ImageSpec; auth?: Record<string, string> }) => {
+    PullImage: async (req: { image?: ImageSpec; auth?: Record<string, string> | null }) => {
       const ref = req.image?.image ?? '';
       if (!ref) throw invalid('an image reference is required');
-      if (o.pull) return { image_ref: (await o.pull(ref, req.auth)).id };
-      // Without a registry client only images already here can be "pulled".
-      const img = await find(s, ref);
-      if (img) return { image_ref: img.id };
-      throw new SiloError('Unimplemented', 'SILO_NO_REGISTRY', `image ${ref} is not here and this Silo has no registry client to pull it`);
+      const img = await s.registry.pull(ref, { auth: credentialsOf(req.auth) });
+      s.events.publish('image', 'pull', img.id, { name: ref });
+      return { image_ref: img.id };
     },
     RemoveImage: async (req: { image?: ImageSpec }) => {
       const img = await find(s, req.image?.image ?? '');

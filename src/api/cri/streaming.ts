@@ -70,7 +70,7 @@ export async function startStreaming(s: Services, o: { address: string; port: nu
     conns.add(conn);
     conn.on('close', () => conns.delete(conn));
     if (sess.kind === 'portforward') portForward(conn, sess);
-    else void remoteCommand(s, conn, sess, proto).catch((e) => s.log(`cri ${sess.kind}: ${oneLine(e)}`));
+    else void remoteCommand(s, conn, sess, proto).catch((e) => s.log.warn({ err: oneLine(e) }, `cri ${sess.kind}`));
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
