@@ -2,7 +2,7 @@
 
 import { invalid, notFound } from '../common/errors.js';
 import { newId } from '../common/ids.js';
-import type { EventBus } from '../host/events.js';
+import type { EventBus } from '../common/events.js';
 import { backendFor, type Backends } from './backend.js';
 import { mergeEnv } from './resolve.js';
 import { StdioSession, type StdioClient } from './sessions.js';

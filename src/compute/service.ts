@@ -7,7 +7,7 @@ import { newId } from '../common/ids.js';
 import { KeyedLock } from '../common/lock.js';
 import { faultPoint } from '../common/fault.js';
 import type { IntentLog } from '../common/intents.js';
-import type { EventBus } from '../host/events.js';
+import type { EventBus } from '../common/events.js';
 import type { StorageService } from '../storage/types.js';
 import { backendFor, type Backends, type ExitStatus, type Isolation, type IsolationBackend, type LogEntry } from './backend.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';

@@ -18,7 +18,7 @@ import type { Isolation, IsolationBackend } from '../compute/backend.js';
 import { SystemStore } from '../compute/store.js';
 import { openStorage } from '../storage/index.js';
 import { openNetworkService } from '../network/index.js';
-import { EventBus } from './events.js';
+import { EventBus } from '../common/events.js';
 import { IntentLog } from '../common/intents.js';
 import { recover } from './recovery.js';
 import { findLeaks, fixLeaks } from './doctor.js';

@@ -1,7 +1,7 @@
 import type { ComputeService } from '../compute/service.js';
 import type { StorageService } from '../storage/types.js';
 import type { NetworkService } from '../network/types.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../common/events.js';
 import type { RegistryService } from '../storage/registry/service.js';
 import type { Logger } from '../common/log.js';
 

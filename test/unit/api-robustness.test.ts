@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildNativeApi } from '../../src/api/native/server.js';
 import { decodeParam } from '../../src/api/native/routes-upgrade.js';
-import { EventBus } from '../../src/host/events.js';
+import { EventBus } from '../../src/common/events.js';
 import type { Services } from '../../src/host/services.js';
 import { silentLogger } from '../../src/common/log.js';
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildNativeApi } from '../../src/api/native/server.js';
-import { EventBus } from '../../src/host/events.js';
+import { EventBus } from '../../src/common/events.js';
 import type { Services } from '../../src/host/services.js';
 import { notFound, badState } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { ExecManager } from '../../src/compute/exec.js';
 import type { Attachment, ExitStatus, IsolationBackend } from '../../src/compute/backend.js';
 import type { ComputeSystemRecord } from '../../src/compute/types.js';
-import { EventBus } from '../../src/host/events.js';
+import { EventBus } from '../../src/common/events.js';
 
 function manager() {
   const exits: Array<(s: ExitStatus) => void> = [];

@@ -11,7 +11,7 @@ import { ComputeService } from '../../src/compute/service.js';
 import { SystemStore } from '../../src/compute/store.js';
 import type { ComputeSystemRecord } from '../../src/compute/types.js';
 import { IntentLog } from '../../src/common/intents.js';
-import { EventBus } from '../../src/host/events.js';
+import { EventBus } from '../../src/common/events.js';
 import { recover } from '../../src/host/recovery.js';
 import type { NetworkService } from '../../src/network/types.js';
 import type { StorageService } from '../../src/storage/types.js';

@@ -1,7 +1,7 @@
 // Silo's event bus in docker's event shape: Type container/image/network/volume, Action, Actor{ID, Attributes},
 // plus the legacy status/id/from fields the CLI still prints.
 
-import type { SiloEvent } from '../../host/events.js';
+import type { SiloEvent } from '../../common/events.js';
 import type { Services } from '../../host/services.js';
 
 export interface DockerEvent {

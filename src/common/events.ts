@@ -1,3 +1,6 @@
+// The event bus every service publishes to and every front door reads from (docker events, the native /v1/events).
+// It sits below the services, so none of them imports the host to publish.
+
 import { EventEmitter } from 'node:events';
 
 export interface SiloEvent {
