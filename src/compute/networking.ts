@@ -11,13 +11,20 @@ export class SystemNetworking {
   constructor(private readonly net: NetworkService) {}
 
   /** Make what the document asks for (a namespace, and an endpoint in it unless the network is none) as one operation of the network service; on failure nothing of it is left. */
-  async setup(rec: ComputeSystemRecord): Promise<{ Namespace: string; Endpoints: string[] }> {
+  async setup(rec: ComputeSystemRecord): Promise<Pick<Networking, 'Namespace' | 'Endpoints' | 'PortMappings'>> {
     const n = rec.Document.Container.Networking ?? {};
     const network = n.Network === 'none' ? undefined : (n.Network ?? DEFAULT_NETWORK);
     const { namespace, endpoint } = await this.net.createSandbox(
       network === undefined ? undefined : { network, req: this.endpointRequest(rec, n.IpAddress, n.Aliases, n.PortMappings) },
     );
-    return { Namespace: namespace.Id, Endpoints: endpoint ? [endpoint.Id] : [] };
+    const out: Pick<Networking, 'Namespace' | 'Endpoints' | 'PortMappings'> = { Namespace: namespace.Id, Endpoints: endpoint ? [endpoint.Id] : [] };
+    // The network service picked the host ports asked as 0; the system's document records the ports it got.
+    if (endpoint && n.PortMappings?.length) {
+      // The endpoint's mappings are the request's, in its order.
+      const got = endpoint.Policies.flatMap((p) => (p.Type === 'PortMapping' ? [p.Settings.ExternalPort] : []));
+      out.PortMappings = n.PortMappings.map((pm, i) => ({ ...pm, ExternalPort: got[i] ?? pm.ExternalPort }));
+    }
+    return out;
   }
 
   /** Another network for a system that has a namespace (`network connect`); live if it runs. */

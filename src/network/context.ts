@@ -32,6 +32,8 @@ export class Ctx {
   readonly elemRefs = new Map<string, { elem: Elem; n: number }>();
   /** The host's resolvers from /etc/resolv.conf, read at reconcile; DNS servers forward to them. */
   hostResolvers: string[] = [];
+  /** Where the next host port for an ExternalPort 0 is looked for (hostports.ts), as an offset into the range. */
+  hostPortCursor = 0;
 
   readonly log: Logger;
 

@@ -6,6 +6,7 @@ import { alreadyExists, conflict, invalid } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { detachEndpoint, applyRoutes } from './attach.js';
 import type { Ctx } from './context.js';
+import { assignHostPorts } from './hostports.js';
 import { allocate, release } from './ipam.js';
 import { parseCidr, parseIp } from './ipv4.js';
 import { removeBackendsFrom } from './loadbalancers.js';
@@ -25,8 +26,9 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
   for (const e of ctx.endpoints.values()) {
     if (e.NetworkId === net.Id && e.Name === name) throw alreadyExists(`endpoint ${name} already exists on network ${net.Name}`);
   }
-  const policies = (req.policies ?? []).map(normalizeEndpointPolicy);
-  checkPortConflicts(ctx, undefined, policies);
+  const asked = (req.policies ?? []).map(normalizeEndpointPolicy);
+  checkPortConflicts(ctx, undefined, asked);
+  const policies = await assignHostPorts(ctx, asked);
   // The veth name carries 7 hex of the id; draw again on the (rare) clash with a live endpoint's.
   const vnames = new Set([...ctx.endpoints.values()].map((e) => e.HostInterface));
   let id = newId();
@@ -91,7 +93,7 @@ export async function modifyEndpoint(ctx: Ctx, ref: string, req: ModifyEndpointR
   let removed: EndpointPolicy[] = [];
   if (req.RequestType === 'Add') {
     const have = new Set(ep.Policies.map(policyKey));
-    added = given.filter((p) => !have.has(policyKey(p)));
+    added = await assignHostPorts(ctx, given.filter((p) => !have.has(policyKey(p))));
     checkPortConflicts(ctx, ep, added);
     next = [...ep.Policies, ...added];
   } else if (req.RequestType === 'Remove') {
@@ -102,8 +104,8 @@ export async function modifyEndpoint(ctx: Ctx, ref: string, req: ModifyEndpointR
     removed = ep.Policies.filter((p) => drop.has(policyKey(p)));
   } else if (req.RequestType === 'Update') {
     checkPortConflicts(ctx, ep, given, true);
-    next = given;
-    added = given;
+    next = await assignHostPorts(ctx, given, ep.Id);
+    added = next;
     removed = ep.Policies;
   } else throw invalid(`bad RequestType: ${String(req.RequestType)}`);
   const updated: Endpoint = { ...ep, Policies: next };

@@ -35,7 +35,8 @@ export function normalizeEndpointPolicy(p: EndpointPolicy): EndpointPolicy {
       const settings: PortMappingSettings = {
         Protocol: protocol(s.Protocol),
         InternalPort: port(s.InternalPort, 'InternalPort'),
-        ExternalPort: port(s.ExternalPort, 'ExternalPort'),
+        // 0 asks the network service to pick a free host port (hostports.ts), as HNS does.
+        ExternalPort: s.ExternalPort === 0 ? 0 : port(s.ExternalPort, 'ExternalPort'),
       };
       if (hostIp !== undefined && hostIp !== '0.0.0.0') settings.HostIp = hostIp;
       return { Type: 'PortMapping', Settings: settings };
@@ -77,6 +78,7 @@ export function policyKey(p: EndpointPolicy): string {
 
 /** Two port mappings collide when protocol and port match and their host addresses overlap ("any" overlaps all). */
 export function portsCollide(a: { Protocol: string; ExternalPort: number; HostIp?: string }, b: { Protocol: string; ExternalPort: number; HostIp?: string }): boolean {
-  if (a.Protocol !== b.Protocol || a.ExternalPort !== b.ExternalPort) return false;
+  // A port not yet picked (0) collides with nothing: the pick avoids every mapped port.
+  if (a.Protocol !== b.Protocol || a.ExternalPort !== b.ExternalPort || a.ExternalPort === 0) return false;
   return a.HostIp === undefined || b.HostIp === undefined || a.HostIp === b.HostIp;
 }
