@@ -1,12 +1,15 @@
-// Safe extraction of one layer tar into a fresh directory. Security rules (CVE-2014-6407, CVE-2014-9356,
+// Safe extraction of a tar into a directory: a layer tar into a fresh one, or (`layer: false`) an archive copied
+// into a container's filesystem (docker cp, the archive API), the one extractor for both. Security rules (CVE-2014-6407, CVE-2014-9356,
 // CVE-2017-14992, CVE-2021-32760, CVE-2026-17106):
 //  - every entry path is normalised and must stay inside the layer (paths.ts);
 //  - parents are walked component by component with lstat; a symlink or non-directory on the way is refused,
 //    so an earlier "x -> /etc" can never redirect a later "x/passwd";
 //  - files are opened O_CREAT|O_EXCL|O_NOFOLLOW after removing whatever was at the name;
 //  - hardlink targets must exist inside the layer, reached without symlinks;
-//  - device nodes and FIFOs are refused; sizes, entry counts and gzip ratios are capped (input.ts).
-// The caller extracts into an ingest directory and deletes it on any error.
+//  - device nodes and FIFOs are refused in layers and skipped in copies; sizes, entry counts and gzip ratios are
+//    capped (input.ts).
+// A layer is extracted into an ingest directory the caller deletes on any error; a copy writes into the destination
+// as far as it got (as docker cp does).
 
 import { constants as C } from 'node:fs';
 import { lstat, mkdir, open, rm, symlink, link, lchown, lutimes } from 'node:fs/promises';
@@ -41,14 +44,29 @@ async function lstatOrNull(p: string) {
   }
 }
 
+export interface ExtractOptions {
+  /** A layer (the default): whiteout entries become overlay whiteouts, device nodes and FIFOs are refused, the root
+   *  entry sets the root's metadata. A copy (false): `.wh.` names are plain files, devices and FIFOs are skipped, the
+   *  root entry is ignored (the destination keeps its own owner and mode). */
+  layer?: boolean;
+  /** Owner of every entry instead of the archive's (docker cp --archive off: the container's user). */
+  owner?: { uid: number; gid: number };
+  /** Refuse to replace a directory with a non-directory or the reverse (the archive API's noOverwriteDirNonDir). */
+  noOverwriteDirNonDir?: boolean;
+}
+
 class Extractor {
   entries = 0;
   private dirTimes: { comps: string[]; mtime: Date }[] = [];
+  private readonly layer: boolean;
 
   constructor(
     private readonly root: string,
     private readonly caps: Caps,
-  ) {}
+    private readonly o: ExtractOptions = {},
+  ) {
+    this.layer = o.layer ?? true;
+  }
 
   /** Walk `comps` under the root with lstat; create missing directories if `create`. Refuse symlinks. */
   private async walkDirs(comps: string[], name: string, create: boolean): Promise<string> {
@@ -69,9 +87,12 @@ class Extractor {
   }
 
   /** Clear the final name so a new entry replaces the old one (tar semantics) without following links. */
-  private async clear(p: string, keepDir: boolean): Promise<boolean> {
+  private async clear(p: string, keepDir: boolean, name?: string): Promise<boolean> {
     const st = await lstatOrNull(p);
     if (st === null) return false;
+    if (name !== undefined && this.o.noOverwriteDirNonDir && st.isDirectory() !== keepDir) {
+      throw invalid(`cannot overwrite ${st.isDirectory() ? 'directory' : 'non-directory'} "${name}" with ${keepDir ? 'directory' : 'non-directory'}`);
+    }
     if (keepDir && st.isDirectory()) return true;
     await rm(p, { recursive: true, force: true });
     return false;
@@ -79,7 +100,7 @@ class Extractor {
 
   private async applyMeta(fh: Awaited<ReturnType<typeof open>>, h: Header): Promise<void> {
     // chown first: it clears setuid/setgid, chmod afterwards puts them back.
-    await fh.chown(h.uid ?? 0, h.gid ?? 0);
+    await fh.chown(this.o.owner?.uid ?? h.uid ?? 0, this.o.owner?.gid ?? h.gid ?? 0);
     await fh.chmod((h.mode ?? 0o644) & 0o7777);
   }
 
@@ -92,20 +113,21 @@ class Extractor {
     if (type === 'pax-global-header' || type === 'pax-header') return drain(e);
     if (comps.length === 0) {
       if (type !== 'directory') throw invalid(`refused entry "${name}": the layer root must be a directory`);
-      await this.dir(this.root, h, comps);
+      if (this.layer) await this.dir(this.root, h, comps);
       return drain(e);
     }
+    if (!this.layer && ['character-device', 'block-device', 'fifo'].includes(type)) return drain(e); // never made by a copy
     const base = comps[comps.length - 1];
     const parent = await this.walkDirs(comps.slice(0, -1), name, true);
     const target = join(parent, base);
     switch (type) {
       case 'directory':
-        if (!(await this.clear(target, true))) await mkdir(target, { mode: 0o700 });
+        if (!(await this.clear(target, true, name))) await mkdir(target, { mode: 0o700 });
         await this.dir(target, h, comps);
         return drain(e);
       case 'file':
       case 'contiguous-file': {
-        const wh = classifyName(base);
+        const wh = this.layer ? classifyName(base) : { kind: 'none' as const };
         if (wh.kind !== 'none') {
           await drain(e);
           if (wh.kind === 'opaque') await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', parent]);
@@ -116,7 +138,7 @@ class Extractor {
           }
           return;
         }
-        await this.clear(target, false);
+        await this.clear(target, false, name);
         const fh = await open(target, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         try {
           const w = new FileWriter(fh);
@@ -137,10 +159,10 @@ class Extractor {
       case 'symlink': {
         if (!h.linkname) throw invalid(`refused entry "${name}": symlink without a target`);
         if (h.linkname.includes('\0')) throw invalid(`refused entry "${name}": NUL in symlink target`);
-        await this.clear(target, false);
+        await this.clear(target, false, name);
         // The target is stored verbatim and never followed while extracting.
         await symlink(h.linkname, target);
-        await lchown(target, h.uid ?? 0, h.gid ?? 0);
+        await lchown(target, this.o.owner?.uid ?? h.uid ?? 0, this.o.owner?.gid ?? h.gid ?? 0);
         if (h.mtime) await lutimes(target, h.mtime, h.mtime);
         return drain(e);
       }
@@ -153,7 +175,7 @@ class Extractor {
         if (st === null) throw invalid(`refused entry "${name}": hardlink target "${h.linkname}" is not in the layer`);
         if (st.isDirectory()) throw invalid(`refused entry "${name}": hardlink to a directory`);
         if (src === target) return drain(e);
-        await this.clear(target, false);
+        await this.clear(target, false, name);
         await link(src, target); // linkat without AT_SYMLINK_FOLLOW: a symlink target is linked, not followed
         return drain(e);
       }
@@ -313,14 +335,25 @@ export async function feedTar(src: AsyncIterable<Uint8Array>, ex: ReturnType<typ
 }
 
 /** Extract `input` (tar or tar.gz) into the existing empty directory `dest`. Throws on any refusal. */
-export async function extractLayer(input: ByteSource, dest: string, caps: Caps): Promise<ExtractResult> {
+export function extractLayer(input: ByteSource, dest: string, caps: Caps): Promise<ExtractResult> {
+  return extractTar(input, dest, caps, { layer: true });
+}
+
+/** No caps: a copy into a container is bounded by the container's scratch, not by a layer's limits. */
+export const NO_CAPS: Caps = { maxLayerBytes: Infinity, maxEntries: Infinity, maxRatio: Infinity, ratioAfterBytes: Infinity };
+
+/**
+ * Extract `input` (tar, tar.gz, tar.zst) into the existing directory `dest`, which is walked as a jail: nothing is
+ * written outside it, and no symlink inside it is followed. Throws on any refusal (see ExtractOptions).
+ */
+export async function extractTar(input: ByteSource, dest: string, caps: Caps, o: ExtractOptions): Promise<ExtractResult> {
   const meter = new MeteredInput(caps);
   const ex = tar.extract();
   let feedErr: unknown;
   const feeding = feedTar(meter.chunks(input), ex).then((e) => {
     feedErr = e;
   });
-  const x = new Extractor(dest, caps);
+  const x = new Extractor(dest, caps, o);
   let current = '';
   try {
     for await (const entry of ex as AsyncIterable<unknown> as AsyncIterable<Entry>) {
@@ -337,12 +370,13 @@ export async function extractLayer(input: ByteSource, dest: string, caps: Caps):
     if (isSiloError(e)) throw e;
     // Host-side failures (ENOSPC, EIO...) are ours; anything else is a malformed archive. Name the entry either way.
     const errno = (e as NodeJS.ErrnoException).code;
+    const what = o.layer === false ? 'archive' : 'layer';
     const at = current.length > 120 ? `${current.slice(0, 120)}…` : current;
-    if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`layer import at entry "${at}": no space left on the storage device`, e);
+    if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`${what} import at entry "${at}": no space left on the storage device`, e);
     // A name the kernel cannot hold came from the archive: the client's error, told without the host path.
-    if (errno === 'ENAMETOOLONG') throw invalid(`layer refused at entry "${at}": name too long`);
-    if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`layer import at entry "${at}": ${oneLine(e)}`, e);
-    throw invalid(`layer refused at entry "${at}": ${oneLine(e)}`);
+    if (errno === 'ENAMETOOLONG') throw invalid(`${what} refused at entry "${at}": name too long`);
+    if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`${what} import at entry "${at}": ${oneLine(e)}`, e);
+    throw invalid(`${what} refused at entry "${at}": ${oneLine(e)}`);
   }
   return { diffId: meter.diffId, size: meter.size, entries: x.entries };
 }

@@ -409,3 +409,30 @@ test('load: hostile or wrong layers are refused with nothing left; an unused one
   const capped = await fresh(t, { maxLayerBytes: 1024 * 1024 });
   await t.test('size cap', async () => loadRefused(capped, await dockerArchive('big:v1', [good]), 'ResourceExhausted', /uncompressed size passes the cap/));
 });
+
+test('the same extractor copies an archive into a directory: owner, devices skipped, .wh. kept, jail, no dir/non-dir swap', async (t) => {
+  const { extractTar, NO_CAPS } = await import('../../src/storage/extract.js');
+  const c = await fresh(t);
+  const dest = join(c.base, 'dest');
+  const outside = join(c.base, 'outside');
+  await mkdir(join(dest, 'd'), { recursive: true });
+  await mkdir(outside);
+  await writeFile(join(dest, 'keep'), 'old');
+  await run('ln', ['-s', outside, join(dest, 'ln')]);
+  const archive = await tarOf([
+    { name: 'd/new', body: 'n', uid: 1000, gid: 1000 },
+    { name: '.wh.keep', body: '' },
+    { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 },
+    { name: 'p', type: 'fifo' },
+    { name: 'keep', body: 'new' },
+  ]);
+  await extractTar(stream(archive), dest, NO_CAPS, { layer: false, owner: { uid: 7, gid: 8 } });
+  assert.deepEqual((await readdir(dest)).sort(), ['.wh.keep', 'd', 'keep', 'ln']);
+  assert.equal(await readFile(join(dest, 'keep'), 'utf8'), 'new');
+  const st = await lstat(join(dest, 'd/new'));
+  assert.deepEqual([st.uid, st.gid], [7, 8]);
+  await assert.rejects(extractTar(stream(await tarOf([{ name: 'ln/x', body: 'pwned' }])), dest, NO_CAPS, { layer: false }), /symlink "ln"/);
+  assert.deepEqual(await readdir(outside), []);
+  await assert.rejects(extractTar(stream(await tarOf([{ name: 'd', body: 'file' }])), dest, NO_CAPS, { layer: false, noOverwriteDirNonDir: true }), /cannot overwrite directory "d" with non-directory/);
+  assert.ok((await lstat(join(dest, 'd'))).isDirectory());
+});
