@@ -7,6 +7,16 @@ import type { ComputeSystemRecord, Networking } from './types.js';
 
 const DEFAULT_NETWORK = 'nat';
 
+/** The spec's per-endpoint DNS, MAC and hosts lines, as the network service takes them. */
+function endpointExtras(n: Networking): Partial<CreateEndpointRequest> {
+  const d = n.Dns;
+  return {
+    ...(d ? { dns: { ServerList: d.Servers ?? [], Search: d.Search ?? [], ...(d.Options ? { Options: d.Options } : {}) } } : {}),
+    ...(n.MacAddress ? { mac: n.MacAddress } : {}),
+    ...(n.ExtraHosts?.length ? { extraHosts: n.ExtraHosts } : {}),
+  };
+}
+
 export class SystemNetworking {
   constructor(private readonly net: NetworkService) {}
 
@@ -15,7 +25,7 @@ export class SystemNetworking {
     const n = rec.Document.Container.Networking ?? {};
     const network = n.Network === 'none' ? undefined : (n.Network ?? DEFAULT_NETWORK);
     const { namespace, endpoint } = await this.net.createSandbox(
-      network === undefined ? undefined : { network, req: this.endpointRequest(rec, n.IpAddress, n.Aliases, n.PortMappings) },
+      network === undefined ? undefined : { network, req: { ...this.endpointRequest(rec, n.IpAddress, n.Aliases, n.PortMappings), ...endpointExtras(n) } },
     );
     const out: Pick<Networking, 'Namespace' | 'Endpoints' | 'PortMappings'> = { Namespace: namespace.Id, Endpoints: endpoint ? [endpoint.Id] : [] };
     // The network service picked the host ports asked as 0; the system's document records the ports it got.

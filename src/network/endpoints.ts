@@ -44,10 +44,11 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
     NetworkId: net.Id,
     IpAddress: ip,
     PrefixLength: parseCidr(subnet.IpAddressPrefix).len,
-    MacAddress: macForIp(parseIp(ip)),
+    MacAddress: req.mac?.toLowerCase() ?? macForIp(parseIp(ip)),
     Dns: { ServerList: req.dns?.ServerList ?? [], Search: req.dns?.Search ?? [], ...(req.dns?.Options?.length ? { Options: req.dns.Options } : {}) },
     Policies: policies,
     Aliases: aliases,
+    ...(req.extraHosts?.length ? { ExtraHosts: req.extraHosts } : {}),
     HostInterface: vethName(ctx.prefix, id),
     CreatedAt: new Date().toISOString(),
   };

@@ -27,6 +27,9 @@ export interface Dns {
   Options?: string[];
 }
 
+/** A line of an endpoint's /etc/hosts beyond its own names (docker's --add-host). */
+export interface ExtraHost { Name: string; IpAddress: string }
+
 export interface OutBoundNatSettings {
   /** Destinations (CIDRs or addresses) reached with the container's own address, not masqueraded. */
   Exceptions?: string[];
@@ -96,6 +99,7 @@ export interface Endpoint {
   /** The namespace it is attached to, if any. */
   NamespaceId?: string;
   Aliases: string[];
+  ExtraHosts?: ExtraHost[];
   /** Host side of the veth pair (exists only while attached). */
   HostInterface: string;
   /** Interface name inside the namespace while attached (eth0, eth1...). */
@@ -149,6 +153,9 @@ export interface CreateEndpointRequest {
   aliases?: string[];
   policies?: EndpointPolicy[];
   dns?: Dns;
+  /** A chosen MAC address; default: derived from the IP address. */
+  mac?: string;
+  extraHosts?: ExtraHost[];
 }
 
 export interface ModifyEndpointRequest {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { translateCreate, sharesToWeight, networkOf } from '../../src/api/docker/translate.js';
+import { translateCreate, sharesToWeight, networkOf, namespaceOf, scratchOf } from '../../src/api/docker/translate.js';
 import { toDockerError, withTag, DockerError } from '../../src/api/docker/errors.js';
 import { humanDuration } from '../../src/api/docker/util.js';
 import { VolumeStore } from '../../src/storage/volumes.js';
@@ -49,7 +49,15 @@ test('small mappings', () => {
   assert.equal(sharesToWeight(262144), 10000);
   assert.equal(networkOf('default'), undefined);
   assert.equal(networkOf('none'), 'none');
-  assert.throws(() => networkOf('host'), /not supported/);
+  // host and container:<id> are shared namespaces, not networks (namespaceOf); they never name a network.
+  assert.throws(() => networkOf('host'), /not a network/);
+  assert.deepEqual(namespaceOf('network', 'host', ['']), { Mode: 'host' });
+  assert.deepEqual(namespaceOf('pid', 'container:web', ['']), { Mode: 'system', Target: 'web' });
+  assert.equal(namespaceOf('ipc', 'shareable', ['', 'private', 'shareable']), undefined);
+  assert.throws(() => namespaceOf('pid', 'bogus', ['']), /invalid pid mode: bogus/);
+  assert.equal(scratchOf({ size: '64m' }), 64 * 1024 * 1024);
+  assert.throws(() => scratchOf({ size: 'lots' }), /invalid storage option size/);
+  assert.throws(() => scratchOf({ dm: '1' }), /unknown storage option/);
   assert.equal(withTag('busybox'), 'busybox:latest');
   assert.equal(withTag('localhost:5000/x'), 'localhost:5000/x:latest');
   assert.equal(withTag('a:b'), 'a:b');

@@ -124,6 +124,8 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
     AppArmorProfile: '',
     ExecIDs: null,
     HostConfig: {
+      // What the client sent (Tmpfs, CapAdd, Dns, Ulimits...) as sent; what Silo models from its record.
+      ...hc,
       Binds: hc.Binds ?? null,
       NetworkMode: hc.NetworkMode ?? 'bridge',
       PortBindings: hc.PortBindings ?? {},
@@ -138,9 +140,10 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       PublishAllPorts: !!hc.PublishAllPorts,
       ConsoleSize: p.ConsoleSize ?? [0, 0],
       Mounts: hc.Mounts ?? undefined,
-      LogConfig: { Type: 'json-file', Config: {} },
-      Privileged: false,
-      ReadonlyRootfs: false,
+      LogConfig: hc.LogConfig?.Type ? hc.LogConfig : { Type: 'json-file', Config: {} },
+      Privileged: !!c.Security?.Privileged,
+      ReadonlyRootfs: !!c.Security?.ReadOnlyRoot,
+      ShmSize: c.ShmSizeInBytes ?? 67108864,
     },
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: meta?.Mounts ?? (c.MappedDirectories ?? []).map((m) => ({ Type: 'bind', Source: m.HostPath, Destination: m.ContainerPath, Mode: '', RW: !m.ReadOnly, Propagation: 'rprivate' })),

@@ -4,7 +4,7 @@
 import type { Networking } from '../../compute/types.js';
 import { dockerInvalid } from './errors.js';
 
-export type PortBindings = Record<string, { HostIp?: string; HostPort?: string }[] | null>;
+export type PortBindings = Record<string, { HostIp?: string | null; HostPort?: string | null }[] | null>;
 type Mapping = NonNullable<Networking['PortMappings']>[number];
 
 function splitPort(key: string): { port: number; proto: 'tcp' | 'udp' } {
@@ -20,7 +20,7 @@ function splitPort(key: string): { port: number; proto: 'tcp' | 'udp' } {
 /** The mappings to ask the network service for. */
 export function portMappings(bindings: PortBindings | undefined, publishAll: boolean, exposed: string[]): { mappings: Mapping[] } {
   const mappings: Mapping[] = [];
-  const want: [string, { HostIp?: string; HostPort?: string }[]][] = Object.entries(bindings ?? {}).map(([k, v]) => [k, v ?? [{}]]);
+  const want: [string, { HostIp?: string | null; HostPort?: string | null }[]][] = Object.entries(bindings ?? {}).map(([k, v]) => [k, v ?? [{}]]);
   if (publishAll) for (const k of exposed) if (!(k in (bindings ?? {}))) want.push([k, [{}]]);
   for (const [key, list] of want) {
     const { port, proto } = splitPort(key);

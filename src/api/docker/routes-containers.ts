@@ -6,7 +6,9 @@ import type { ComputeSystemRecord } from '../../compute/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, withTag } from './errors.js';
 import { containerJson, containerSummary, dockerStatus } from './inspect.js';
-import { translateCreate } from './translate.js';
+import { isSet, translateCreate, sharesToWeight } from './translate.js';
+import * as S from './schemas.js';
+import { parseBody } from './schemas.js';
 import { all, filters, first, flag, int, labelMatch, sendJson, type Query } from './util.js';
 
 type P = { Params: { id: string }; Querystring: Query };
@@ -16,7 +18,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   const c = x.svc.compute;
 
   app.post<{ Querystring: Query }>('/containers/create', async (req, reply) => {
-    const body = (req.body ?? {}) as Record<string, any>;
+    const body = parseBody(S.ContainerCreate, req.body);
     if (!body.Image) throw dockerInvalid('config cannot be empty in order to create a container');
     let image;
     try {
@@ -27,7 +29,12 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
       throw e;
     }
     const name = first(req.query.name) || undefined;
-    const t = await translateCreate(body, name, image, x.svc.storage);
+    const t = await translateCreate(body, name, image, x.svc.storage, {
+      volumesOf: (ref) => {
+        const r = c.get(ref);
+        return { mapped: r.Document.Container.MappedDirectories ?? [], mounts: x.meta.get(r.Id)?.Mounts ?? [] };
+      },
+    });
     const rec = await c.create(t.req);
     await x.meta.set(rec.Id, t.meta);
     if (body.HostConfig?.AutoRemove) x.dropVolumes.add(rec.Id);
@@ -150,10 +157,19 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.post<P>('/containers/:id/update', async (req, reply) => {
     const r = c.get(req.params.id);
-    const b = (req.body ?? {}) as Record<string, any>;
-    if (b.Memory > 0) await c.modify(r.Id, { ResourcePath: 'Container/Memory/SizeInMB', Settings: b.Memory / (1024 * 1024) });
-    if (b.NanoCpus > 0) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { Count: b.NanoCpus / 1e9 } });
-    if (b.PidsLimit > 0) await c.modify(r.Id, { ResourcePath: 'Container/Pids', Settings: b.PidsLimit });
+    const b = parseBody(S.ContainerUpdate, req.body);
+    const unsupported = Object.keys(b).filter((k) => !['Memory', 'NanoCpus', 'PidsLimit', 'RestartPolicy', 'CpuShares', 'CpusetCpus', 'MemorySwap'].includes(k) && isSet((b as Record<string, unknown>)[k]));
+    if (unsupported.length) throw dockerInvalid(`docker update of ${unsupported.join(', ')} is not supported by Silo (memory, cpus, cpu-shares, cpuset-cpus, pids-limit and restart are)`);
+    if (b.MemorySwap && b.MemorySwap > 0 && b.MemorySwap !== b.Memory) throw dockerInvalid('--memory-swap larger than --memory is not supported by Silo: this kernel has no swap accounting');
+    if (b.CpuShares) {
+      await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { ...r.Document.Container.Processor, Weight: sharesToWeight(b.CpuShares) } });
+      const m = x.meta.get(r.Id);
+      if (m) await x.meta.set(r.Id, { ...m, HostConfig: { ...m.HostConfig, CpuShares: b.CpuShares } });
+    }
+    if (b.CpusetCpus) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { ...c.get(r.Id).Document.Container.Processor, CpusetCpus: b.CpusetCpus } });
+    if (b.Memory && b.Memory > 0) await c.modify(r.Id, { ResourcePath: 'Container/Memory/SizeInMB', Settings: b.Memory / (1024 * 1024) });
+    if (b.NanoCpus && b.NanoCpus > 0) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { Count: b.NanoCpus / 1e9 } });
+    if (b.PidsLimit && b.PidsLimit > 0) await c.modify(r.Id, { ResourcePath: 'Container/Pids', Settings: b.PidsLimit });
     if (b.RestartPolicy) {
       await c.modify(r.Id, { ResourcePath: 'RestartPolicy', Settings: { Name: b.RestartPolicy.Name || 'no', MaximumRetryCount: b.RestartPolicy.MaximumRetryCount ?? 0 } });
       const m = x.meta.get(r.Id);

@@ -1,23 +1,25 @@
-// Docker's create body (Config with HostConfig and NetworkingConfig embedded) → Silo's CreateSystemRequest.
-// Every resource and process setting lands in the compute document; what the document cannot hold goes in the
-// DockerMeta sidecar so inspect can report it.
+// Docker's create body (Config with HostConfig and NetworkingConfig embedded, checked against schemas.ts) → the
+// compute service's create specification. Every option lands in the spec or is refused with docker's kind of
+// message: nothing a user set is dropped. What the spec cannot hold for inspect goes in the DockerMeta sidecar.
 
 import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
-import type { MappedDirectory } from '../../compute/types.js';
-import type { CreateSystemRequest, Networking } from '../../compute/types.js';
+import type { CreateSpec, Device, NamespaceRef, Security, SpecContainer, Tmpfs, Ulimit } from '../../compute/spec/schema.js';
 import type { Image } from '../../storage/types.js';
 import { dockerInvalid } from './errors.js';
 import type { DockerMeta } from './meta.js';
 import { portMappings } from './ports.js';
+import type { ContainerCreate, HostConfig } from './schemas.js';
 import type { StorageService } from '../../storage/types.js';
 
 const MiB = 1024 * 1024;
+type MappedDirectory = NonNullable<SpecContainer['MappedDirectories']>[number];
+type Networking = NonNullable<SpecContainer['Networking']>;
 
-function envMap(env: unknown): Record<string, string> | undefined {
-  if (!Array.isArray(env) || env.length === 0) return undefined;
+function envMap(env: string[] | null | undefined): Record<string, string> | undefined {
+  if (!env?.length) return undefined;
   const out: Record<string, string> = {};
-  for (const e of env.map(String)) {
+  for (const e of env) {
     const i = e.indexOf('=');
     // "-e NAME" with NAME unset in the client's environment arrives without "=": docker drops it.
     if (i > 0) out[e.slice(0, i)] = e.slice(i + 1);
@@ -25,37 +27,128 @@ function envMap(env: unknown): Record<string, string> | undefined {
   return out;
 }
 
-const strs = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : typeof v === 'string' && v ? [v] : undefined);
+const strs = (v: string[] | string | null | undefined): string[] | undefined => (Array.isArray(v) ? v : typeof v === 'string' && v ? [v] : undefined);
 
-/** shares 2..262144 → HCS Weight 1..10000 (the inverse of the backend's mapping). */
-export const sharesToWeight = (s: number) => Math.min(10000, Math.max(1, Math.round(1 + ((s - 2) * 9999) / (262144 - 2))));
+/** Set by the user: docker clients send zero values (0, "", false, [], {}, null) for everything else. */
+export function isSet(v: unknown): boolean {
+  if (v === undefined || v === null || v === 0 || v === '' || v === false) return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/** HostConfig fields Silo has no equivalent for: refused when set, with why. */
+const UNSUPPORTED: Record<string, string> = {
+  CgroupParent: 'containers live under the daemon\'s cgroup parent',
+  BlkioWeight: 'block I/O weights are not supported', BlkioWeightDevice: 'block I/O weights are not supported',
+  BlkioDeviceReadBps: 'block I/O limits are not supported', BlkioDeviceWriteBps: 'block I/O limits are not supported',
+  BlkioDeviceReadIOps: 'block I/O limits are not supported', BlkioDeviceWriteIOps: 'block I/O limits are not supported',
+  CpuRealtimePeriod: 'real-time CPU scheduling is not supported', CpuRealtimeRuntime: 'real-time CPU scheduling is not supported',
+  CpusetMems: 'memory node pinning is not supported', DeviceCgroupRules: 'device cgroup rules are not supported (use --device)',
+  DeviceRequests: 'GPU device requests are not supported', KernelMemory: 'kernel memory limits are not supported',
+  KernelMemoryTCP: 'kernel memory limits are not supported', MemoryReservation: 'memory reservations are not supported',
+  OomKillDisable: 'the OOM killer cannot be disabled', CpuCount: 'CpuCount is for Windows containers', CpuPercent: 'CpuPercent is for Windows containers',
+  IOMaximumIOps: 'I/O limits are for Windows containers', IOMaximumBandwidth: 'I/O limits are for Windows containers',
+  Links: 'legacy links are not supported: put the containers on a user network and use their names',
+  OomScoreAdj: 'the OOM score cannot be adjusted (root here lacks CAP_SYS_RESOURCE)', Sysctls: 'sysctls are not supported',
+  Cgroup: 'joining another container\'s cgroup is not supported', Annotations: 'annotations are not supported',
+};
+
+/** docker's NetworkMode → the spec's Network name (undefined = the default nat network) or a shared namespace. */
+export function networkOf(mode: string | null | undefined): string | undefined {
+  const m = mode ?? '';
+  if (m === '' || m === 'default' || m === 'bridge') return undefined; // Silo's default nat network
+  if (m === 'host' || m.startsWith('container:')) throw dockerInvalid(`network mode ${m} is not a network: it shares a namespace (namespaceOf)`);
+  return m;
+}
+
+/** `host`, `container:<id>` and the private defaults of --network/--pid/--ipc/--uts → a spec namespace reference. */
+export function namespaceOf(flag: string, mode: string | null | undefined, privateModes: string[]): NamespaceRef | undefined {
+  const m = mode ?? '';
+  if (privateModes.includes(m)) return undefined;
+  if (m === 'host') return { Mode: 'host' };
+  if (m.startsWith('container:') && m.length > 10) return { Mode: 'system', Target: m.slice(10) };
+  throw dockerInvalid(`invalid ${flag} mode: ${m}`);
+}
+
+/** `--tmpfs /run:size=1m,noexec` options → spec options (docker's size units and mode). */
+function tmpfsOptions(spec: string): string[] {
+  return spec.split(',').filter(Boolean).map((o) => {
+    const m = /^size=(\d+(?:\.\d+)?)([kmgt]?)i?b?$/i.exec(o);
+    if (!m) return o;
+    const mult = { '': 1, k: 1024, m: MiB, g: 1024 * MiB, t: 1024 * 1024 * MiB }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+    return `size=${Math.floor(Number(m[1]) * mult)}`;
+  });
+}
+
+/** `--storage-opt size=64m` → the scratch cap in bytes; any other storage option is refused. */
+export function scratchOf(opts: Record<string, string> | null | undefined): number | undefined {
+  let size: number | undefined;
+  for (const [k, v] of Object.entries(opts ?? {})) {
+    if (k !== 'size') throw dockerInvalid(`unknown storage option: ${k} (Silo supports size)`);
+    const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+    if (!m) throw dockerInvalid(`invalid storage option size: ${v}`);
+    size = Math.floor(Number(m[1]) * { '': 1, k: 1024, m: MiB, g: 1024 * MiB, t: 1024 * 1024 * MiB }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't']);
+  }
+  return size;
+}
+
+function securityOf(hc: HostConfig): Security | undefined {
+  const s: Security = {};
+  if (hc.Privileged) s.Privileged = true;
+  if (hc.CapAdd?.length) s.CapAdd = hc.CapAdd;
+  if (hc.CapDrop?.length) s.CapDrop = hc.CapDrop;
+  if (hc.ReadonlyRootfs) s.ReadOnlyRoot = true;
+  if (hc.GroupAdd?.length) s.SupplementalGroups = hc.GroupAdd;
+  if (hc.MaskedPaths) s.MaskedPaths = hc.MaskedPaths;
+  if (hc.ReadonlyPaths) s.ReadonlyPaths = hc.ReadonlyPaths;
+  for (const o of hc.SecurityOpt ?? []) {
+    const [k, v = ''] = o.split(/[=:](.*)/s);
+    if (k === 'no-new-privileges') {
+      if (!['', 'true', 'false'].includes(v)) throw dockerInvalid(`invalid --security-opt: ${o}`);
+      s.NoNewPrivileges = v !== 'false';
+    } else if (k === 'seccomp' && v === 'unconfined') s.Seccomp = { Profile: 'unconfined' };
+    else if (k === 'seccomp' && (v === 'builtin' || v === 'default')) s.Seccomp = { Profile: 'default' };
+    else if (k === 'seccomp') throw dockerInvalid('--security-opt seccomp=<profile>: custom seccomp profiles are not supported through the Docker API (unconfined and the default are)');
+    else if (k === 'label' && v === 'disable') continue; // there are no SELinux labels to disable
+    else if (k === 'apparmor' && v === 'unconfined') continue; // nor an AppArmor profile
+    else throw dockerInvalid(`--security-opt ${o} is not supported by Silo (no-new-privileges and seccomp=unconfined are)`);
+  }
+  return Object.keys(s).length ? s : undefined;
+}
 
 export interface Translated {
-  req: CreateSystemRequest;
+  req: CreateSpec;
   meta: DockerMeta;
   warnings: string[];
 }
 
-/** Where the compute document's Network comes from: docker's NetworkMode. */
-export function networkOf(mode: string | undefined): string | undefined {
-  const m = mode ?? '';
-  if (m === '' || m === 'default' || m === 'bridge') return undefined; // Silo's default nat network
-  if (m === 'none') return 'none';
-  if (m === 'host') throw dockerInvalid('network mode "host" is not supported by Silo: containers always get their own network namespace');
-  if (m.startsWith('container:')) throw dockerInvalid('network mode "container:<name>" is not supported by Silo yet');
-  return m;
+/** What translation needs of other containers: their mounts for --volumes-from. */
+export interface Others {
+  volumesOf(ref: string): { mapped: MappedDirectory[]; mounts: DockerMeta['Mounts'] };
 }
 
-export async function translateCreate(body: Record<string, any>, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume'>): Promise<Translated> {
-  const hc: Record<string, any> = body.HostConfig ?? {};
+const noOthers: Others = { volumesOf: (ref) => { throw dockerInvalid(`No such container: ${ref}`); } };
+
+export async function translateCreate(body: ContainerCreate, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume'>, others: Others = noOthers): Promise<Translated> {
+  const hc: HostConfig = body.HostConfig ?? {};
   const warnings: string[] = [];
   const iso = String(hc.Isolation ?? '');
   if (iso === 'hyperv') throw dockerInvalid('invalid isolation (hyperv): Silo\'s vm isolation is not available yet on this host; use --isolation=process');
   if (!['', 'default', 'process'].includes(iso)) throw dockerInvalid(`invalid isolation (${iso}): Silo supports 'process' and 'default' ('hyperv' once vm isolation exists)`);
-  if (hc.Privileged) throw dockerInvalid('privileged containers are not supported by Silo');
+  for (const [k, why] of Object.entries(UNSUPPORTED)) if (isSet((hc as Record<string, unknown>)[k])) throw dockerInvalid(`HostConfig.${k} is not supported by Silo: ${why}`);
+  if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw dockerInvalid(`volume driver ${hc.VolumeDriver} is not supported by Silo (local is)`);
+  if (hc.UsernsMode && hc.UsernsMode !== 'host') throw dockerInvalid('user namespaces (--userns) are not supported by Silo');
+  if (hc.CgroupnsMode === 'host') throw dockerInvalid('--cgroupns=host is not supported by Silo');
+  if (hc.Runtime && hc.Runtime !== 'runc') throw dockerInvalid(`unknown runtime ${hc.Runtime}: Silo runs runc`);
+  if (body.Domainname) throw dockerInvalid('--domainname is not supported by Silo');
+  const logType = hc.LogConfig?.Type || 'json-file';
+  if (!['json-file', 'local', 'none'].includes(logType)) throw dockerInvalid(`logging driver ${logType} is not supported by Silo (json-file, local and none are)`);
+  if (isSet(hc.LogConfig?.Config)) throw dockerInvalid(`log options (--log-opt ${Object.keys(hc.LogConfig!.Config!).join(', ')}) are not supported by Silo yet`);
 
-  // Mounts: Binds, Mounts and anonymous volumes (Config.Volumes and the image's VOLUMEs) all become bind mounts.
+  // Mounts: Binds, Mounts, anonymous volumes (Config.Volumes and the image's VOLUMEs) and --volumes-from.
   const mapped: MappedDirectory[] = [];
+  const tmpfs: Tmpfs[] = [];
   const mounts: DockerMeta['Mounts'] = [];
   const taken = new Set<string>();
   const volume = async (vname: string | undefined, target: string, ro: boolean) => {
@@ -69,7 +162,12 @@ export async function translateCreate(body: Record<string, any>, name: string | 
     mounts.push({ Type: 'bind', Source: src, Destination: target, Mode: mode, RW: !ro, Propagation: 'rprivate' });
     taken.add(target);
   };
-  for (const b of strs(hc.Binds) ?? []) {
+  const tmp = (target: string, options: string[]) => {
+    tmpfs.push({ ContainerPath: target, ...(options.length ? { Options: options } : {}) });
+    mounts.push({ Type: 'tmpfs', Source: '', Destination: target, Mode: '', RW: !options.includes('ro'), Propagation: '' });
+    taken.add(target);
+  };
+  for (const b of hc.Binds ?? []) {
     const parts = b.split(':');
     if (parts.length < 2 || parts.length > 3) throw dockerInvalid(`invalid volume specification: '${b}'`);
     const [src, target, opts = ''] = parts;
@@ -78,56 +176,121 @@ export async function translateCreate(body: Record<string, any>, name: string | 
     if (isAbsolute(src)) bind(src, target, ro, opts);
     else await volume(src, target, ro);
   }
-  for (const m of (hc.Mounts ?? []) as Record<string, any>[]) {
-    const target = String(m.Target ?? m.Destination ?? '');
+  for (const m of hc.Mounts ?? []) {
+    const target = String(m.Target ?? '');
     if (!isAbsolute(target)) throw dockerInvalid(`invalid mount config: mount path must be absolute: ${target}`);
+    if (m.VolumeOptions?.Subpath) throw dockerInvalid('volume-subpath is not supported by Silo');
     if (m.Type === 'bind') bind(String(m.Source), target, !!m.ReadOnly, '');
     else if (m.Type === 'volume') await volume(m.Source ? String(m.Source) : undefined, target, !!m.ReadOnly);
-    else throw dockerInvalid(`mount type ${JSON.stringify(m.Type)} is not supported by Silo (bind and volume are)`);
+    else if (m.Type === 'tmpfs') {
+      const t = m.TmpfsOptions ?? {};
+      tmp(target, [...(m.ReadOnly ? ['ro'] : []), ...(t.SizeBytes ? [`size=${t.SizeBytes}`] : []), ...(t.Mode ? [`mode=${t.Mode.toString(8)}`] : [])]);
+    } else throw dockerInvalid(`mount type ${JSON.stringify(m.Type)} is not supported by Silo (bind, volume and tmpfs are)`);
+  }
+  for (const [target, opts] of Object.entries(hc.Tmpfs ?? {})) {
+    if (!isAbsolute(target)) throw dockerInvalid(`invalid tmpfs mount path: ${target}: must be absolute`);
+    tmp(target, tmpfsOptions(opts));
+  }
+  for (const spec of hc.VolumesFrom ?? []) {
+    const [ref, mode = ''] = spec.split(':');
+    if (!['', 'ro', 'rw'].includes(mode)) throw dockerInvalid(`invalid mode for --volumes-from ${spec}: use ro or rw`);
+    const from = others.volumesOf(ref);
+    for (const [i, d] of from.mapped.entries()) {
+      if (taken.has(d.ContainerPath)) continue;
+      const ro = mode === 'ro' || (mode === '' && !!d.ReadOnly);
+      mapped.push({ ...d, ReadOnly: ro });
+      const m = from.mounts.find((x) => x.Destination === d.ContainerPath) ?? from.mounts[i];
+      if (m) mounts.push({ ...m, RW: !ro });
+      taken.add(d.ContainerPath);
+    }
   }
   for (const t of [...Object.keys(body.Volumes ?? {}), ...Object.keys(image.config.Volumes ?? {})]) if (!taken.has(t)) await volume(undefined, t, false);
 
-  // Resources. HCS's processor settings are exclusive: a quota wins over a weight.
-  const processor: { Count?: number; Weight?: number } = {};
-  if (hc.NanoCpus > 0) processor.Count = hc.NanoCpus / 1e9;
-  else if (hc.CpuQuota > 0) processor.Count = hc.CpuQuota / (hc.CpuPeriod > 0 ? hc.CpuPeriod : 100000);
-  if (hc.CpuShares > 0) {
-    if (processor.Count !== undefined) warnings.push('CPU shares are ignored when a CPU limit is set (Silo applies one processor setting)');
-    else processor.Weight = sharesToWeight(hc.CpuShares);
+  // Resources. HCS's processor settings are exclusive: a quota or a weight, not both.
+  const processor: { Count?: number; Weight?: number; CpusetCpus?: string } = {};
+  if (hc.NanoCpus && hc.NanoCpus > 0) processor.Count = hc.NanoCpus / 1e9;
+  else if (hc.CpuQuota && hc.CpuQuota > 0) processor.Count = hc.CpuQuota / (hc.CpuPeriod && hc.CpuPeriod > 0 ? hc.CpuPeriod : 100000);
+  if (hc.CpuShares && hc.CpuShares > 0) {
+    if (processor.Count !== undefined) throw dockerInvalid('--cpu-shares cannot be combined with --cpus or --cpu-quota: Silo applies one processor setting (HCS\'s are exclusive)');
+    processor.Weight = sharesToWeight(hc.CpuShares);
   }
-  if (hc.Memory > 0 && hc.Memory < 6 * MiB) throw dockerInvalid('Minimum memory limit allowed is 6MB');
+  if (hc.CpusetCpus) processor.CpusetCpus = hc.CpusetCpus;
+  const memory = hc.Memory ?? 0;
+  if (memory > 0 && memory < 6 * MiB) throw dockerInvalid('Minimum memory limit allowed is 6MB');
+  const swap = hc.MemorySwap ?? 0;
+  if (swap > 0 && memory === 0) throw dockerInvalid('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (swap > 0 && swap < memory) throw dockerInvalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+  // This host has no swap accounting: a swap allowance beyond the memory limit cannot be enforced.
+  if (swap > memory) throw dockerInvalid('--memory-swap larger than --memory is not supported by Silo: this kernel has no swap accounting (swap limit = memory limit, or -1)');
+  const swappiness = hc.MemorySwappiness ?? -1;
+  const mem = { ...(memory > 0 ? { SizeInMB: memory / MiB } : {}), ...(swappiness >= 0 ? { Swappiness: swappiness } : {}) };
 
   const exposed = [...new Set([...Object.keys(image.config.ExposedPorts ?? {}), ...Object.keys(body.ExposedPorts ?? {})])];
-  const ports = await portMappings(hc.PortBindings, !!hc.PublishAllPorts, exposed);
-  const netName = networkOf(hc.NetworkMode);
+  const mode = hc.NetworkMode ?? '';
+  const sharedNet = body.NetworkDisabled ? undefined : namespaceOf('network', mode === 'host' || mode.startsWith('container:') ? mode : '', ['']);
+  const netName = body.NetworkDisabled ? 'none' : sharedNet ? undefined : networkOf(mode);
   const endpoints: Record<string, any> = body.NetworkingConfig?.EndpointsConfig ?? {};
   const epc = endpoints[hc.NetworkMode ?? 'default'] ?? Object.values(endpoints)[0] ?? {};
-  const networking: Networking = {
-    ...(netName ? { Network: netName } : {}),
-    ...(epc.IPAMConfig?.IPv4Address ? { IpAddress: epc.IPAMConfig.IPv4Address } : {}),
-    ...(epc.Aliases?.length ? { Aliases: epc.Aliases.map(String) } : {}),
-    ...(ports.mappings.length ? { PortMappings: ports.mappings } : {}),
-  };
-  if (netName === 'none' && ports.mappings.length) throw dockerInvalid('conflicting options: port publishing and the container type network mode');
+  const networking: Networking = {};
+  if (sharedNet) {
+    if (isSet(hc.PortBindings) || hc.PublishAllPorts) throw dockerInvalid('conflicting options: port publishing and the container type network mode');
+    if (isSet(hc.Dns) || isSet(hc.DnsSearch) || isSet(hc.DnsOptions)) throw dockerInvalid('conflicting options: dns and the network mode');
+    if (isSet(hc.ExtraHosts) && sharedNet.Mode !== 'host') throw dockerInvalid('conflicting options: custom host-to-IP mapping and the network mode');
+    if (isSet(hc.ExtraHosts)) throw dockerInvalid('--add-host with --network host is not supported by Silo (the host\'s /etc/hosts is used)');
+    if (body.Hostname) throw dockerInvalid('conflicting options: hostname and the network mode');
+  } else {
+    const ports = await portMappings(hc.PortBindings ?? undefined, !!hc.PublishAllPorts, exposed);
+    if (netName) networking.Network = netName;
+    if (epc.IPAMConfig?.IPv4Address) networking.IpAddress = epc.IPAMConfig.IPv4Address;
+    if (epc.Aliases?.length) networking.Aliases = epc.Aliases.map(String);
+    if (ports.mappings.length) networking.PortMappings = ports.mappings;
+    const mac = epc.MacAddress || body.MacAddress;
+    if (mac) networking.MacAddress = String(mac);
+    if (isSet(hc.Dns) || isSet(hc.DnsSearch) || isSet(hc.DnsOptions)) networking.Dns = { ...(hc.Dns?.length ? { Servers: hc.Dns } : {}), ...(hc.DnsSearch?.length ? { Search: hc.DnsSearch } : {}), ...(hc.DnsOptions?.length ? { Options: hc.DnsOptions } : {}) };
+    if (isSet(hc.ExtraHosts)) networking.ExtraHosts = hc.ExtraHosts!.map(extraHost);
+    if (netName === 'none' && ports.mappings.length) throw dockerInvalid('conflicting options: port publishing and the container type network mode');
+    if (netName === 'none' && mac) throw dockerInvalid('conflicting options: mac-address and the network mode');
+  }
+  const pid = namespaceOf('pid', hc.PidMode, ['']);
+  const ipc = namespaceOf('ipc', hc.IpcMode, ['', 'private', 'shareable']);
+  const uts = namespaceOf('uts', hc.UTSMode, ['']);
+  if (uts?.Mode === 'system') throw dockerInvalid(`invalid UTS mode: ${hc.UTSMode}`);
+  if (uts && body.Hostname) throw dockerInvalid('conflicting options: hostname and the UTS mode');
+  const namespaces = { ...(sharedNet ? { Network: sharedNet } : {}), ...(pid ? { Pid: pid } : {}), ...(ipc ? { Ipc: ipc } : {}), ...(uts ? { Uts: uts } : {}) };
 
   const restart = hc.RestartPolicy?.Name ?? 'no';
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(restart)) throw dockerInvalid(`invalid restart policy '${restart}'`);
   if (hc.AutoRemove && restart !== '' && restart !== 'no') throw dockerInvalid('can\'t create \'AutoRemove\' container with restart policy');
 
+  const devices: Device[] = (hc.Devices ?? []).map((d) => ({
+    PathOnHost: d.PathOnHost, ...(d.PathInContainer ? { PathInContainer: d.PathInContainer } : {}), ...(d.CgroupPermissions ? { Permissions: d.CgroupPermissions } : {}),
+  }));
+  const ulimits: Ulimit[] = (hc.Ulimits ?? []).map((u) => ({ Name: u.Name, Soft: u.Soft, Hard: u.Hard }));
+  const scratch = scratchOf(hc.StorageOpt);
+  const security = securityOf(hc);
   const stopTimeout = body.StopTimeout === undefined || body.StopTimeout === null ? undefined : Number(body.StopTimeout);
-  const req: CreateSystemRequest = {
+  const container: NonNullable<NonNullable<CreateSpec['Document']>['Container']> = {
+    ...(body.Hostname ? { GuestOs: { HostName: String(body.Hostname) } } : {}),
+    ...(scratch !== undefined ? { Storage: { ScratchSizeInBytes: scratch } } : {}),
+    MappedDirectories: mapped,
+    ...(tmpfs.length ? { Tmpfs: tmpfs } : {}),
+    ...(devices.length ? { Devices: devices } : {}),
+    ...(Object.keys(mem).length ? { Memory: mem } : {}),
+    ...(Object.keys(processor).length ? { Processor: processor } : {}),
+    ...(hc.PidsLimit && hc.PidsLimit > 0 ? { Pids: { Limit: hc.PidsLimit } } : {}),
+    ...(hc.ShmSize ? { ShmSizeInBytes: hc.ShmSize } : {}),
+    ...(ulimits.length ? { Ulimits: ulimits } : {}),
+    ...(Object.keys(networking).length ? { Networking: networking } : {}),
+    ...(Object.keys(namespaces).length ? { Namespaces: namespaces } : {}),
+    ...(security ? { Security: security } : {}),
+    ...(logType === 'none' ? { Logging: { Driver: 'none' as const } } : {}),
+  };
+  const req: CreateSpec = {
     ...(name ? { Name: name } : {}),
     Image: String(body.Image),
     Document: {
       Isolation: 'process',
-      Container: {
-        ...(body.Hostname ? { GuestOs: { HostName: String(body.Hostname) } } : {}),
-        MappedDirectories: mapped,
-        ...(hc.Memory > 0 ? { Memory: { SizeInMB: hc.Memory / MiB } } : {}),
-        ...(Object.keys(processor).length ? { Processor: processor } : {}),
-        ...(hc.PidsLimit > 0 ? { Pids: { Limit: hc.PidsLimit } } : {}),
-        ...(Object.keys(networking).length ? { Networking: networking } : {}),
-      },
+      Container: container,
       Process: {
         ...(strs(body.Cmd) ? { CommandArgs: strs(body.Cmd) } : {}),
         // An explicit empty entrypoint (`--entrypoint ""`) clears the image's.
@@ -137,13 +300,13 @@ export async function translateCreate(body: Record<string, any>, name: string | 
         ...(body.User ? { User: String(body.User) } : {}),
         EmulateConsole: !!body.Tty,
         CreateStdInPipe: !!body.OpenStdin,
-        ...(Array.isArray(hc.ConsoleSize) && hc.ConsoleSize[0] > 0 ? { ConsoleSize: [hc.ConsoleSize[0], hc.ConsoleSize[1]] as [number, number] } : {}),
+        ...(Array.isArray(hc.ConsoleSize) && hc.ConsoleSize[0] > 0 ? { ConsoleSize: [hc.ConsoleSize[0], hc.ConsoleSize[1] ?? 0] as [number, number] } : {}),
       },
       ...(body.StopSignal ? { StopSignal: String(body.StopSignal) } : {}),
       ...(stopTimeout !== undefined && stopTimeout >= 0 ? { StopTimeoutSeconds: stopTimeout } : {}),
       AutoRemove: !!hc.AutoRemove,
       ...(hc.Init ? { Init: true } : {}),
-      ...(restart && restart !== 'no' ? { RestartPolicy: { Name: restart, MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } } : {}),
+      ...(restart && restart !== 'no' ? { RestartPolicy: { Name: restart as 'always', MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } } : {}),
       ...(body.Labels && Object.keys(body.Labels).length ? { Labels: body.Labels } : {}),
     },
   };
@@ -156,3 +319,16 @@ export async function translateCreate(body: Record<string, any>, name: string | 
   };
   return { req, meta, warnings };
 }
+
+/** `--add-host name:ip` (or `name=ip`, as newer clients send); docker's `host-gateway` is not resolved by Silo. */
+function extraHost(s: string): { Name: string; IpAddress: string } {
+  const i = s.search(/[:=]/);
+  const name = i < 0 ? '' : s.slice(0, i);
+  const ip = i < 0 ? '' : s.slice(i + 1).replace(/^\[(.*)\]$/, '$1');
+  if (!name || !ip) throw dockerInvalid(`invalid argument "${s}" for "--add-host": expected host:ip`);
+  if (ip === 'host-gateway') throw dockerInvalid('--add-host ...:host-gateway is not supported by Silo: give the address');
+  return { Name: name, IpAddress: ip };
+}
+
+/** shares 2..262144 → HCS Weight 1..10000 (the inverse of the backend's mapping). */
+export const sharesToWeight = (s: number) => Math.min(10000, Math.max(1, Math.round(1 + ((s - 2) * 9999) / (262144 - 2))));

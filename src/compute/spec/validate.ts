@@ -92,7 +92,7 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
     if (own.length) throw invalid(`conflicting options: Networking.${own[0]} and a shared network namespace (Namespaces.Network ${ns.Network.Mode})`);
   }
   if (n.Network === 'none') {
-    const own = (['IpAddress', 'Aliases', 'PortMappings', 'MacAddress'] as const).filter((k) => n[k] !== undefined && !(Array.isArray(n[k]) && !(n[k] as unknown[]).length));
+    const own = (['IpAddress', 'Aliases', 'PortMappings', 'MacAddress', 'Dns', 'ExtraHosts'] as const).filter((k) => n[k] !== undefined && !(Array.isArray(n[k]) && !(n[k] as unknown[]).length));
     if (own.length) throw invalid(`conflicting options: Networking.${own[0]} and network none`);
   }
   for (const h of n.ExtraHosts ?? []) if (!IPV4.test(h.IpAddress) && !/^[0-9a-fA-F:]+$/.test(h.IpAddress)) throw invalid(`invalid extra host ${h.Name}: ${JSON.stringify(h.IpAddress)} is not an IP address`);
