@@ -114,7 +114,9 @@ async function cleanup(x: Ctx, id: string): Promise<void> {
     for (const v of m.Mounts) {
       if (v.Type !== 'volume' || !v.Name) continue;
       const meta = await x.svc.storage.getVolume(v.Name).catch(() => undefined);
-      if (meta && 'com.docker.volume.anonymous' in meta.Labels) await x.svc.storage.removeVolume(v.Name).catch(() => {});
+      // Not one another container still mounts (--volumes-from): docker removes only what nobody uses.
+      const used = x.meta.ids().some((o) => o !== id && x.meta.get(o)?.Mounts.some((mm) => mm.Name === v.Name));
+      if (meta && 'com.docker.volume.anonymous' in meta.Labels && !used) await x.svc.storage.removeVolume(v.Name).catch(() => {});
     }
   }
   x.dropVolumes.delete(id);

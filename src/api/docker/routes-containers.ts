@@ -203,7 +203,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     const name = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
     const changes = all(q.changes).flatMap((s) => s.split('\n')).filter((s) => s.trim());
     // A Config body (dockerode, API clients) is applied as changes on top.
-    const b = (req.body ?? {}) as Record<string, any>;
+    const b = parseBody(S.CommitConfig, req.body) ?? {};
     if (Array.isArray(b.Cmd)) changes.push(`CMD ${JSON.stringify(b.Cmd)}`);
     if (Array.isArray(b.Entrypoint)) changes.push(`ENTRYPOINT ${JSON.stringify(b.Entrypoint)}`);
     for (const e of Array.isArray(b.Env) ? b.Env : []) changes.push(`ENV ${e}`);

@@ -6,6 +6,7 @@ import type { Ctx } from './ctx.js';
 import { dockerConflict, dockerInvalid } from './errors.js';
 import { execExited, execRecord, responseClient } from './hijack.js';
 import { int, sendJson, type Query } from './util.js';
+import { ExecCreate, ExecStart, parseBody } from './schemas.js';
 
 type P = { Params: { id: string }; Querystring: Query };
 
@@ -13,10 +14,10 @@ export function execRoutes(app: FastifyInstance, x: Ctx): void {
   const c = x.svc.compute;
 
   app.post<P>('/containers/:id/exec', async (req, reply) => {
+    const b = parseBody(ExecCreate, req.body);
     const r = c.get(req.params.id);
     if (r.State === 'Paused') throw dockerConflict(`container ${r.Id} is paused, unpause the container before exec`);
     if (r.State !== 'Running') throw dockerConflict(`container ${r.Id} is not running`);
-    const b = (req.body ?? {}) as Record<string, any>;
     if (!Array.isArray(b.Cmd) || b.Cmd.length === 0) throw dockerInvalid('No exec command specified');
     if (b.Privileged) throw dockerInvalid('privileged exec is not supported by Silo');
     const env: Record<string, string> = {};
@@ -62,7 +63,7 @@ export function execRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.post<P>('/exec/:id/start', async (req, reply) => {
     const xr = execRecord(x, req.params.id);
-    const b = (req.body ?? {}) as { Detach?: boolean };
+    const b = parseBody(ExecStart, req.body);
     if (b.Detach) {
       await c.execs.start(xr.Id);
       return reply.status(200).send();

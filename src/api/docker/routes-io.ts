@@ -1,5 +1,6 @@
 // Streams out of a container: logs, stats, top, and attach for clients that do not upgrade.
 
+import { DockerError } from './errors.js';
 import type { FastifyInstance } from 'fastify';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import { frame } from '../native/stream.js';
@@ -32,6 +33,7 @@ export function ioRoutes(app: FastifyInstance, x: Ctx): void {
   app.get<P>('/containers/:id/logs', async (req, reply) => {
     const q = req.query;
     const r = c.get(req.params.id);
+    if (r.Document.Container.Logging?.Driver === 'none') throw new DockerError(501, 'configured logging driver does not support reading');
     const out = flag(q.stdout);
     const err = flag(q.stderr);
     if (!out && !err) throw dockerInvalid('Bad parameters: you must choose at least one stream');

@@ -7,6 +7,8 @@ import type { Network, NetworkType } from '../../network/types.js';
 import type { Ctx } from './ctx.js';
 import { dockerConflict, dockerInvalid, dockerNotFound } from './errors.js';
 import { filters, labelMatch, sendJson, type Query } from './util.js';
+import * as S from './schemas.js';
+import { parseBody } from './schemas.js';
 
 type P = { Params: { id: string }; Querystring: Query };
 const DEFAULT = 'nat';
@@ -71,7 +73,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
   app.get<P>('/networks/:id', async (req, reply) => sendJson(reply, 200, networkJson(x, networkOf(x, req.params.id))));
 
   app.post('/networks/create', async (req, reply) => {
-    const b = (req.body ?? {}) as Record<string, any>;
+    const b = parseBody(S.NetworkCreate, req.body);
     if (!b.Name) throw dockerInvalid('network name is required');
     if (net().listNetworks().some((n) => n.Name === b.Name)) throw dockerConflict(`network with name ${b.Name} already exists`);
     const driver = String(b.Driver || 'bridge');
@@ -98,7 +100,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.post<P>('/networks/:id/connect', async (req, reply) => {
     const n = networkOf(x, req.params.id);
-    const b = (req.body ?? {}) as Record<string, any>;
+    const b = parseBody(S.NetworkConnect, req.body);
     const r = x.svc.compute.get(String(b.Container ?? ''));
     const ec = b.EndpointConfig ?? {};
     await x.svc.compute.connect(r.Id, { Network: n.Id, ...(ec.IPAMConfig?.IPv4Address ? { IpAddress: ec.IPAMConfig.IPv4Address } : {}), ...(ec.Aliases?.length ? { Aliases: ec.Aliases } : {}) });
@@ -109,7 +111,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.post<P>('/networks/:id/disconnect', async (req, reply) => {
     const n = networkOf(x, req.params.id);
-    const b = (req.body ?? {}) as Record<string, any>;
+    const b = parseBody(S.NetworkDisconnect, req.body);
     const r = x.svc.compute.get(String(b.Container ?? ''));
     await x.svc.compute.disconnect(r.Id, n.Id);
     return reply.status(200).send();

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './ctx.js';
 import { filters, labelMatch, sendJson, type Query } from './util.js';
+import { parseBody, VolumeCreate } from './schemas.js';
 
 type P = { Params: { name: string }; Querystring: Query };
 
@@ -23,7 +24,7 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.post('/volumes/create', async (req, reply) => {
-    const b = (req.body ?? {}) as Record<string, any>;
+    const b = parseBody(VolumeCreate, req.body);
     const name = b.Name ? String(b.Name) : (await import('node:crypto')).randomBytes(32).toString('hex');
     if (b.Driver && b.Driver !== 'local') throw Object.assign(new Error(`plugin "${b.Driver}" not found`), { statusCode: 404 });
     return sendJson(reply, 201, await st.createVolume(name, { labels: b.Labels ?? {}, options: b.DriverOpts ?? {} }));

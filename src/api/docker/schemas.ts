@@ -5,6 +5,7 @@
 
 import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { ValueError } from '@sinclair/typebox/errors';
 import { dockerInvalid } from './errors.js';
 
 const N = <S extends TSchema>(s: S) => T.Optional(T.Union([s, T.Null()]));
@@ -187,9 +188,10 @@ export function parseBody<S extends TSchema>(schema: S, body: unknown): Static<S
   let c = compiled.get(schema);
   if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
   if (c.Check(b)) return b as Static<S>;
-  const errors = [...c.Errors(b)];
-  // A union's own error says little; the deepest path names the field.
-  const e = errors.sort((x, y) => y.path.length - x.path.length)[0];
+  // A union's own error (a nullable field) says little: the deepest error inside it names the field.
+  const deepest = (errs: ValueError[]): ValueError =>
+    errs.flatMap((e) => (e.errors?.length ? [e, deepest(e.errors.flatMap((it) => [...it]))] : [e])).sort((x, y) => y.path.length - x.path.length)[0];
+  const e = deepest([...c.Errors(b)]);
   const field = e.path.replace(/^\//, '').replace(/\//g, '.') || 'body';
   throw dockerInvalid(`invalid JSON for ${field}: ${e.message.toLowerCase()}`);
 }

@@ -1,7 +1,9 @@
 // The one place a create specification is judged: its shape against the schema (whichever door it came through),
 // then every rule that needs more than a schema, before anything is made. Messages are one line and name the field.
 
+import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { parseNofileHard } from '../process/spec.js';
 import { cpus } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import { FormatRegistry } from '@sinclair/typebox';
@@ -29,6 +31,9 @@ export function checkSpecShape(body: unknown): CreateSpec {
   const field = e.path.replace(/^\//, '').replace(/\//g, '.') || 'body';
   throw invalid(`invalid create specification: ${field}: ${e.message}`);
 }
+
+/** The daemon's own RLIMIT_NOFILE hard limit: no container can be given more (root lacks CAP_SYS_RESOURCE here). */
+const nofileHard = () => parseNofileHard(readFileSync('/proc/self/limits', 'utf8'));
 
 const RLIMITS = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as'];
 const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'strictatime', 'nr_inodes']);
@@ -122,7 +127,9 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
   }
   for (const u of c.Ulimits ?? []) {
     if (!RLIMITS.includes(u.Name)) throw invalid(`invalid ulimit ${JSON.stringify(u.Name)}: use one of ${RLIMITS.join(', ')}`);
-    if (u.Soft > u.Hard && u.Hard !== -1) throw invalid(`invalid ulimit ${u.Name}: soft limit ${u.Soft} is above hard limit ${u.Hard}`);
+    if (u.Soft < 0 || u.Hard < 0) throw invalid(`ulimit ${u.Name}: unlimited (-1) is not supported; give a number`);
+    if (u.Name === 'nofile' && u.Hard > nofileHard()) throw invalid(`ulimit nofile: hard limit ${u.Hard} is above the daemon's own (${nofileHard()}), which root here cannot raise`);
+    if (u.Soft > u.Hard) throw invalid(`invalid ulimit ${u.Name}: soft limit ${u.Soft} is above hard limit ${u.Hard}`);
   }
   for (const d of c.Devices ?? []) {
     const st = await stat(d.PathOnHost).catch(() => undefined);

@@ -1,0 +1,132 @@
+// docker run options through the unmodified docker CLI: each one works as in docker or is refused with a clear
+// error and exit 125 — none is silently dropped (issue 15 item 7, issue 16 items 4 and 5).
+
+import assert from 'node:assert/strict';
+import { readFile, readlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { after, before, test } from 'node:test';
+import { DockerFixture } from './docker-fixture.js';
+import { request } from './native-client.js';
+
+const fx = new DockerFixture();
+const docker = (args: string[], o?: Parameters<DockerFixture['run']>[1]) => fx.run(args, o);
+/** `docker run --rm <opts> busybox sh -c <script>` → stdout, asserting it worked. */
+async function sh(opts: string[], script: string): Promise<string> {
+  const r = await docker(['run', '--rm', ...opts, 'busybox', 'sh', '-c', script]);
+  assert.equal(r.code, 0, `${opts.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+/** The option is refused: exit 125 and one line naming why. */
+async function refused(opts: string[], re: RegExp): Promise<void> {
+  const r = await docker(['run', '--rm', ...opts, 'busybox', 'true']);
+  assert.equal(r.code, 125, `${opts.join(' ')} was not refused: ${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, re);
+}
+
+before(() => fx.start());
+after(async () => assert.deepEqual(await fx.teardown(), []));
+
+test('--read-only, --tmpfs and --mount type=tmpfs, --shm-size', async () => {
+  const ro = await docker(['run', '--rm', '--read-only', 'busybox', 'touch', '/x']);
+  assert.equal(ro.code, 1);
+  assert.match(ro.stderr, /Read-only file system/);
+  const out = await sh(['--read-only', '--tmpfs', '/w:size=1m', '--mount', 'type=tmpfs,destination=/t,tmpfs-size=2097152', '--shm-size', '32m'],
+    'echo hi > /w/f && cat /w/f && df -k /w /t /dev/shm | tail -3 | awk \'{print $2}\'');
+  assert.equal(out, 'hi\n1024\n2048\n32768\n');
+});
+
+test('--cap-add/--cap-drop, --privileged, and what the daemon does not hold', async () => {
+  assert.equal(await sh(['--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN'], 'grep CapBnd /proc/self/status'), 'CapBnd:\t0000000000001000\n');
+  assert.equal(await sh(['--cap-drop', 'CHOWN'], 'chown 1 /tmp 2>&1 | grep -c "not permitted"'), '1\n');
+  await refused(['--cap-add', 'SYS_RESOURCE'], /CAP_SYS_RESOURCE cannot be granted: the daemon itself does not hold it/);
+  const own = (await readFile('/proc/self/status', 'utf8')).match(/CapBnd:\t(\w+)/)![1];
+  const priv = await sh(['--privileged'], 'grep -E "^(CapBnd|Seccomp):" /proc/self/status; test -c /dev/loop-control && echo devices; grep -c " /proc/keys " /proc/self/mounts || true');
+  assert.equal(priv, `CapBnd:\t${own}\nSeccomp:\t0\ndevices\n0\n`);
+});
+
+test('--add-host, --dns/--dns-search/--dns-option, --mac-address, /etc/hostname', async () => {
+  const out = await sh(['--add-host', 'db.internal:10.1.2.3', '--dns', '10.9.9.9', '--dns-search', 'example.com', '--dns-option', 'ndots:2', '--mac-address', '02:42:ac:11:00:99', '--hostname', 'hh'],
+    'grep db.internal /etc/hosts; grep -v "^#" /etc/resolv.conf; cat /sys/class/net/eth0/address /etc/hostname');
+  assert.equal(out, '10.1.2.3\tdb.internal\nnameserver 10.9.9.9\nsearch example.com\noptions ndots:2\n02:42:ac:11:00:99\nhh\n');
+  await refused(['--add-host', 'x:host-gateway'], /host-gateway is not supported/);
+});
+
+test('--ulimit, --group-add and -u supplementary groups, --memory-swap/--memory-swappiness, --cpuset-cpus', async () => {
+  const out = await sh(['--ulimit', 'nproc=100:200', '-u', '1000:1000', '--group-add', '2000', '--group-add', 'nogroup', '--memory', '64m', '--memory-swap', '64m', '--memory-swappiness', '10', '--cpuset-cpus', '0'],
+    'grep "Max processes" /proc/self/limits | awk \'{print $3, $4}\'; id -G; cat /sys/fs/cgroup/memory/memory.swappiness /sys/fs/cgroup/cpuset/cpuset.cpus');
+  assert.equal(out, '100 200\n1000 2000 65534\n10\n0\n');
+  await refused(['--memory', '64m', '--memory-swap', '128m'], /no swap accounting/);
+  await refused(['--ulimit', 'nofile=-1:-1'], /unlimited/);
+  await refused(['--cpuset-cpus', '999'], /CpusetCpus/);
+});
+
+test('--pid, --ipc, --uts and --network: container:<id> and host', async () => {
+  const t = await docker(['run', '-d', '--name', 'target', 'busybox', 'sleep', '1000']);
+  assert.equal(t.code, 0, t.stderr);
+  const ns = (k: string) => sh([], `readlink /proc/self/ns/${k}`);
+  const inTarget = async (k: string) => (await docker(['exec', 'target', 'readlink', `/proc/self/ns/${k}`])).stdout;
+  const joined = await sh(['--pid', 'container:target', '--ipc', 'container:target', '--network', 'container:target'], 'for k in pid ipc net; do readlink /proc/self/ns/$k; done; ps -o args | grep -c "^sleep 1000"');
+  assert.equal(joined, `${await inTarget('pid')}${await inTarget('ipc')}${await inTarget('net')}1\n`);
+  assert.notEqual(await ns('pid'), await inTarget('pid'));
+  const host = await sh(['--pid', 'host', '--ipc', 'host', '--uts', 'host', '--network', 'host'], 'for k in pid ipc uts net; do readlink /proc/self/ns/$k; done; hostname');
+  const mine = await Promise.all(['pid', 'ipc', 'uts', 'net'].map((k) => readlink(`/proc/self/ns/${k}`)));
+  assert.equal(host, `${mine.join('\n')}\n${hostname()}\n`);
+  await refused(['--network', 'host', '-p', '8080:80'], /conflicting options/);
+  await refused(['--pid', 'bogus'], /invalid pid mode|--pid: invalid PID mode/);
+  assert.equal((await docker(['rm', '-f', 'target'])).code, 0);
+});
+
+test('--volumes-from, --device, update --cpu-shares', async () => {
+  const c = await docker(['run', '-d', '--name', 'vsrc', '-v', '/data', 'busybox', 'sh', '-c', 'echo shared > /data/f; sleep 1000']);
+  assert.equal(c.code, 0, c.stderr);
+  let out = '';
+  for (let i = 0; i < 40 && out !== 'shared\n'; i++) out = (await docker(['run', '--rm', '--volumes-from', 'vsrc:ro', 'busybox', 'cat', '/data/f'])).stdout;
+  assert.equal(out, 'shared\n');
+  const ro = await docker(['run', '--rm', '--volumes-from', 'vsrc:ro', 'busybox', 'touch', '/data/g']);
+  assert.match(ro.stderr, /Read-only file system/);
+  assert.equal(await sh(['--device', '/dev/zero:/dev/myzero'], 'head -c 4 /dev/myzero | wc -c'), '4\n');
+  await refused(['--device', '/etc/passwd'], /not a device/);
+  const u = await docker(['update', '--cpu-shares', '512', 'vsrc']);
+  assert.equal(u.code, 0, u.stderr);
+  assert.equal((await docker(['inspect', '-f', '{{.HostConfig.CpuShares}}', 'vsrc'])).stdout, '512\n');
+  const shares = Number((await docker(['exec', 'vsrc', 'cat', '/sys/fs/cgroup/cpu/cpu.shares'])).stdout);
+  assert.ok(Math.abs(shares - 512) < 20, `cpu.shares ${shares}`);
+  assert.equal((await docker(['rm', '-f', 'vsrc'])).code, 0);
+});
+
+test('log drivers: none keeps no log, others are refused; --storage-opt size sets the scratch cap', async () => {
+  await refused(['--log-driver', 'syslog'], /logging driver syslog is not supported/);
+  await refused(['--log-opt', 'max-size=1m'], /log options/);
+  const n = await docker(['run', '-d', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'echo', 'quiet']);
+  assert.equal(n.code, 0, n.stderr);
+  const l = await docker(['logs', 'nolog']);
+  assert.notEqual(l.code, 0);
+  assert.match(l.stderr, /keeps no log|does not support reading/);
+  assert.equal((await docker(['rm', '-f', 'nolog'])).code, 0);
+  const big = await docker(['run', '--rm', '--storage-opt', 'size=64m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=100 2>&1 | head -1']);
+  assert.match(big.stdout + big.stderr, /No space left on device/);
+  await refused(['--storage-opt', 'dm.basesize=1G'], /unknown storage option/);
+});
+
+test('every Docker body is checked against its schema: wrong JSON types are a 400, not a 201', async () => {
+  const sock = `${fx.d.runDir}/docker.sock`;
+  const post = (path: string, json: unknown) => request(sock, 'POST', `/v1.50${path}`, { json });
+  for (const [body, re] of [
+    [{ Image: 'busybox', Cmd: [1] }, /Cmd/],
+    [{ Image: 'busybox', HostConfig: { Memory: -5 } }, /HostConfig\.Memory/],
+    [{ Image: 5 }, /Image/],
+    [{ Image: 'busybox', HostConfig: { Sysctls: { 'net.ipv4.ip_forward': '1' } } }, /Sysctls is not supported/],
+  ] as const) {
+    const r = await post('/containers/create', body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)} → ${r.status} ${r.body}`);
+    assert.match(r.json.message, re);
+  }
+  const c = await post('/containers/create?name=typed', { Image: 'busybox', Cmd: ['true'] });
+  assert.equal(c.status, 201);
+  assert.equal((await post('/containers/typed/update', { Memory: 'lots' })).status, 400);
+  assert.equal((await post('/containers/typed/exec', { Cmd: 'ls' })).status, 400);
+  assert.equal((await post('/networks/create', { Name: 5 })).status, 400);
+  assert.equal((await post('/volumes/create', { Labels: [] })).status, 400);
+  assert.equal((await docker(['ps', '-aq'])).stdout.trim().split('\n').length, 1);
+  assert.equal((await docker(['rm', '-f', 'typed'])).code, 0);
+});
