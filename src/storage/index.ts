@@ -44,6 +44,8 @@ export async function openStorage(opts: StorageOptions): Promise<StorageService>
   // A crash between storing blobs or publishing a layer and writing the image record (commit, import, load, pull) or
   // in the middle of a collection leaves blobs and layers nothing refers to; nothing else runs yet, so they are garbage.
   await storage.collectGarbage();
+  // Images from before the content store get their blobs in the background (a one-time re-tar of their layers).
+  void storage.adoptLegacyImages().catch(() => {});
   return storage;
 }
 

@@ -8,7 +8,7 @@ import { shortId } from '../common/ids.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
 import { applyChanges } from './changes.js';
 import { diffTar } from './commit.js';
-import { canonicalJson, chainIds } from './digest.js';
+import { canonicalJson, chainIds, sha256 } from './digest.js';
 import { ImageStore, ociArch, type ImageDoc, type OciImageConfig } from './images.js';
 import type { ByteSource } from './extract.js';
 import type { LayerStore, PendingLayer } from './layers.js';
@@ -64,7 +64,9 @@ export class Storage implements StorageService {
 
   async ensureBaseImage(): Promise<Image> {
     try {
-      return await this.getImage(BASE_NAME);
+      const img = await this.getImage(BASE_NAME);
+      // Made before the content store: imported again, the same bytes give the same id, now with its blobs.
+      if (img.manifest) return img;
     } catch (e) {
       if (!isSiloError(e) || e.class !== 'NotFound') throw e;
     }
@@ -150,6 +152,36 @@ export class Storage implements StorageService {
     } finally {
       for (const p of o.pendings) await this.layers.discard(p); // no-op once published (the dir was renamed away)
     }
+  }
+
+  /**
+   * Images recorded before the content store get their blobs: the config as its canonical JSON (its digest is the id)
+   * and each layer re-tarred from its unpacked directory — only when every re-tar has the recorded diff ID (Silo's own
+   * commits do); otherwise the image stays as it was (saved by re-tarring, under a new id). Returns how many were adopted.
+   */
+  adoptLegacyImages(): Promise<number> {
+    return this.lock.run('adopt', () => this.adoptNow()); // one run at a time: a second one finds nothing left
+  }
+
+  private async adoptNow(): Promise<number> {
+    let adopted = 0;
+    for (const doc of await this.images.all()) {
+      if (doc.manifest || sha256(canonicalJson(doc.oci)) !== doc.id) continue;
+      const ok = await this.withLease('adopt', async (lease) => {
+        const descs: Descriptor[] = [];
+        for (const c of chainIds(doc.oci.rootfs.diff_ids)) {
+          const l = await this.layers.get(c);
+          if (!l) return false;
+          const r = await storeLayer(this.content, this.layers, lease, { src: (await diffTar(l.path)) as unknown as ByteSource, mediaType: MEDIA.ociLayer, unpack: false });
+          if (r.blob.digest !== l.diffId) return false; // the lease's end deletes the blob
+          descs.push({ mediaType: MEDIA.ociLayer, digest: r.blob.digest, size: r.blob.size });
+        }
+        await this.writeImage(lease, { pendings: [], oci: doc.oci, layers: descs, names: [], fault: 'adopt.after-publish' });
+        return true;
+      });
+      if (ok) adopted++;
+    }
+    return adopted;
   }
 
   /** The layer blobs of a stored image, or undefined for one made before the content store. */

@@ -227,3 +227,31 @@ test('volumes are storage objects: records, idempotent create, in-use refusal, a
   await s2.removeVolume('data1');
   assert.deepEqual(await s2.listVolumes(), []);
 });
+
+test('images recorded before the content store get their blobs when their layers re-tar to the same diff ids', async (t) => {
+  const { diffTar } = await import('../../src/storage/commit.js');
+  const { writeFile: wf } = await import('node:fs/promises');
+  const c = await fresh(t);
+  const foreign = await c.s.importImage(chunks(await tarOf({ 'z/b': 'b', 'a/c': 'c' })), { name: 'foreign:v1' });
+  const dir = (await c.s.listLayers())[0].path;
+  const own = await c.s.importImage(await diffTar(dir) as unknown as NodeJS.ReadableStream, { name: 'own:v1' });
+  // Make both records look as they did before the content store: no manifest, no blobs.
+  for (const img of [foreign, own]) {
+    const f = join(c.root, 'images', `${img.id.slice(7)}.json`);
+    const doc = JSON.parse(await readFile(f, 'utf8'));
+    delete doc.manifest;
+    delete doc.layerBlobs;
+    await wf(f, JSON.stringify(doc));
+  }
+  await rm(join(c.root, 'blobs/sha256'), { recursive: true });
+  const s = await openStorage(c.opts); // adopts in the background; a second run waits for it and finds nothing left
+  await (s as unknown as { adoptLegacyImages(): Promise<number> }).adoptLegacyImages();
+  const adopted = await s.getImage('own:v1');
+  assert.ok(adopted.manifest);
+  assert.equal((await s.getImage('foreign:v1')).manifest, undefined, 'a foreign tar does not re-tar to its diff id');
+  // Both still save; the adopted one keeps its id through a load, the other gets a new one as before.
+  const other = await fresh(t);
+  const r = await other.s.loadImages(chunks(await collect(await s.exportImages(['own:v1', 'foreign:v1']))));
+  assert.ok(r.images.some((i) => i.id === own.id));
+  assert.ok(!r.images.some((i) => i.id === foreign.id));
+});
