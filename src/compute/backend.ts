@@ -65,6 +65,19 @@ export interface InitOptions {
   devices?: Device[];
   ulimits?: Ulimit[];
   shmSizeBytes?: number;
+  /** A root described as parts, for a backend that assembles it itself (vm): then `rootfs` is empty. */
+  root?: { layers: { chainId: string; path: string }[]; scratchImage: string; scratchBytes: number };
+  /** The endpoints in `netnsPath` as a guest needs them (vm): interface name, MAC, address/prefix, gateway. */
+  interfaces?: GuestInterface[];
+}
+
+export interface GuestInterface {
+  ifname: string;
+  mac: string;
+  /** "10.88.0.5/16" */
+  address: string;
+  gateway?: string;
+  mtu?: number;
 }
 
 export interface ExitStatus {

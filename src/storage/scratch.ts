@@ -124,6 +124,28 @@ export class Scratch {
     }
   }
 
+  /** The scratch image made (not mounted) for a root that is assembled elsewhere. Caller serialises per id. */
+  async prepare(id: string, meta: RootMeta): Promise<{ scratchImage: string; scratchBytes: number }> {
+    this.check(id);
+    const old = await this.meta(id);
+    if (old && old.imageId !== meta.imageId) throw conflict(`container ${id} already has a scratch made for image ${old.imageId}`);
+    if (await isMounted(this.scratchMount(id))) throw conflict(`the scratch of container ${id} is mounted on the host`);
+    const file = this.image(id);
+    if (!old) {
+      if (meta.scratchBytes < MIN_SCRATCH) throw invalid(`scratch size must be at least ${MIN_SCRATCH} bytes`);
+      if (meta.chainIds.length === 0) throw invalid('image has no layers');
+      await rm(file, { force: true }); // a scratch without its meta record was never finished
+      try {
+        if (!(await this.pool.take(meta.scratchBytes, file))) await formatScratch(file, meta.scratchBytes);
+        await writeJsonAtomic(this.metaFile(id), meta);
+      } catch (e) {
+        await rm(file, { force: true }).catch(() => {});
+        throw e;
+      }
+    }
+    return { scratchImage: file, scratchBytes: old?.scratchBytes ?? meta.scratchBytes };
+  }
+
   /** Overlay off, scratch off, loop detached, mount points gone; the scratch image stays. */
   async unmount(id: string): Promise<void> {
     this.check(id);

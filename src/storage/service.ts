@@ -24,7 +24,7 @@ import { faultPoint } from '../common/fault.js';
 import { pruneImages, sweep, sweepBlobs, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
 import type { Volume, VolumeStore } from './volumes.js';
-import type { BlobInfo, ContentSession, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
+import type { BlobInfo, ContentSession, DescribedRoot, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
 import type { LooseLayer } from './layers.js';
 import { byCodeUnits } from '../common/order.js';
 
@@ -263,6 +263,21 @@ export class Storage implements StorageService {
         const chain = chainIds(doc.oci.rootfs.diff_ids);
         for (const c of chain) await this.layers.mustGet(c);
         return this.scratch.mount(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
+      }),
+    );
+  }
+
+  async describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<DescribedRoot> {
+    this.scratch.check(containerId);
+    if (!Number.isSafeInteger(opts.scratchBytes) || opts.scratchBytes <= 0) throw invalid('scratchBytes must be a positive integer');
+    return this.lock.run(`root:${containerId}`, () =>
+      this.lock.run(META, async () => {
+        const { doc } = await this.images.resolve(imageId);
+        const chain = chainIds(doc.oci.rootfs.diff_ids);
+        const layers = [];
+        for (const c of chain) layers.push({ chainId: c, path: (await this.layers.mustGet(c)).path });
+        const made = await this.scratch.prepare(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
+        return { layers, ...made };
       }),
     );
   }

@@ -96,6 +96,15 @@ export interface MountedRoot {
   scratchBytes: number;
 }
 
+/** A root described rather than mounted: for a backend that assembles it elsewhere (a utility VM's own overlay). */
+export interface DescribedRoot {
+  /** The image's layers, bottom first: extracted read-only directories. */
+  layers: { chainId: string; path: string }[];
+  /** The scratch: a sparse ext4 image holding upper/ and work/ (made on first use, never mounted on the host here). */
+  scratchImage: string;
+  scratchBytes: number;
+}
+
 export interface ImportOptions {
   /** Name to give the image ("name[:tag]"), optional. */
   name?: string;
@@ -120,6 +129,9 @@ export interface StorageService {
 
   /** Make the container's root: a capped scratch (sparse ext4 on a loop device) + overlay of the image's layers. Idempotent. */
   mountRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<MountedRoot>;
+  /** The container's root as parts (layers + scratch image) without mounting anything on the host. Refused while
+   *  the root is mounted here (one writer of the scratch). Idempotent. */
+  describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<DescribedRoot>;
   /** Unmount the overlay and the scratch, detach the loop device; keep the scratch image (changes survive). Idempotent. */
   unmountRoot(containerId: string): Promise<void>;
   /** unmountRoot plus delete the scratch image and every file of the container's storage. Idempotent. */

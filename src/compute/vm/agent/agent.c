@@ -1,0 +1,723 @@
+// silo-agent: PID 1 of a Silo utility VM. It loads the virtio modules, finds its virtio-serial ports and then serves
+// the host over the control port: it mounts the container's root (read-only layer disks under an overlay whose upper
+// layer is the scratch disk), starts processes in the container's PID namespace, streams their stdio, reports exits,
+// and logs the init process' output to the log port. When the init process exits the VM powers off.
+//
+// Wire format (both ways, little-endian): u32 len | u8 op | u32 proc | u32 seq | payload[len-9].
+// Most payloads are NUL-terminated "key=value" strings; stdio payloads are raw bytes. See docs/vm.md.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/random.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { OP_HELLO = 1, OP_IDENTITY, OP_ROOT, OP_FILE, OP_NET, OP_CREATE, OP_START, OP_STDIN, OP_SIGNAL, OP_RESIZE,
+       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE };
+enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
+
+#define MAX_FRAME (1 << 20)
+#define MAX_PROCS 256
+#define ROOT "/root"
+#define CG "/sys/fs/cgroup/c"
+
+struct proc {
+  uint32_t id;
+  pid_t pid;
+  int out, err, in, go, fail; // pty master in `out` (and `in`) with a tty
+  int tty, init, started, exited, status;
+  char partial[2]; // log records: whether the last record of stdout/stderr ended mid-line
+};
+
+static struct proc procs[MAX_PROCS];
+static int ctl = -1, logfd = -1, exitfd = -1, ctl_down = 0;
+static char *outq; static size_t outlen, outcap;
+static char inbuf[MAX_FRAME + 16]; static size_t inlen;
+static int pidns_root = -1; // the agent's own PID namespace, to return to after joining the container's
+static pid_t init_pid = 0;
+
+static void say(const char *fmt, ...) {
+  va_list ap; va_start(ap, fmt);
+  FILE *c = fopen("/dev/console", "w");
+  if (c) { fputs("silo-agent: ", c); vfprintf(c, fmt, ap); fputc('\n', c); fclose(c); }
+  va_end(ap);
+}
+
+static void put32(char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
+static uint32_t get32(const char *p) {
+  const unsigned char *u = (const unsigned char *)p;
+  return u[0] | u[1] << 8 | u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+// Frames go to a queue flushed when the port is writable; with no host listening they are dropped (whole frames,
+// so a host that connects later reads a clean stream after its HELLO).
+static void send_frame(int op, uint32_t proc, uint32_t seq, const void *data, size_t n) {
+  if (ctl < 0 || ctl_down) return;
+  if (outlen + n + 13 > 64u << 20) return; // a host that stopped reading loses output rather than the VM's memory
+  if (outlen + n + 13 > outcap) { outcap = (outlen + n + 13) * 2; outq = realloc(outq, outcap); if (!outq) abort(); }
+  char *h = outq + outlen;
+  put32(h, n + 9); h[4] = op; put32(h + 5, proc); put32(h + 9, seq);
+  if (n) memcpy(h + 13, data, n);
+  outlen += n + 13;
+}
+
+static void flush_out(void) {
+  while (outlen > 0 && !ctl_down) {
+    ssize_t w = write(ctl, outq, outlen);
+    if (w < 0) { if (errno == EINTR) continue; if (errno != EAGAIN) { ctl_down = 1; outlen = 0; } return; }
+    memmove(outq, outq + w, outlen - w); outlen -= w;
+  }
+}
+
+// Strings payload builder.
+struct kv { char buf[65536]; size_t n; };
+static void kv_add(struct kv *k, const char *fmt, ...) {
+  va_list ap; va_start(ap, fmt);
+  int m = vsnprintf(k->buf + k->n, sizeof k->buf - k->n - 1, fmt, ap);
+  va_end(ap);
+  if (m < 0 || (size_t)m >= sizeof k->buf - k->n - 1) return;
+  k->n += m + 1;
+}
+static void reply(uint32_t seq, struct kv *k) { send_frame(OP_REPLY, 0, seq, k ? k->buf : NULL, k ? k->n : 0); }
+static void fail(uint32_t seq, const char *fmt, ...) {
+  char m[1024]; va_list ap; va_start(ap, fmt); vsnprintf(m, sizeof m, fmt, ap); va_end(ap);
+  send_frame(OP_ERROR, 0, seq, m, strlen(m));
+}
+
+// Iterate "key=value" strings of a payload.
+static const char *kv_next(const char *p, const char *end, const char **key, size_t *klen, const char **val) {
+  if (p >= end) return NULL;
+  const char *z = memchr(p, 0, end - p);
+  if (!z) return NULL;
+  const char *eq = memchr(p, '=', z - p);
+  *key = p; *klen = eq ? (size_t)(eq - p) : (size_t)(z - p); *val = eq ? eq + 1 : z;
+  return z + 1;
+}
+#define KEY(k) (klen == sizeof(k) - 1 && memcmp(key, k, klen) == 0)
+
+static int write_file(const char *path, const char *s) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t w = write(fd, s, strlen(s));
+  int e = errno; close(fd); errno = e;
+  return w < 0 ? -1 : 0;
+}
+
+static long long read_num(const char *path, const char *key) {
+  char b[4096]; int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, b, sizeof b - 1); close(fd);
+  if (n <= 0) return -1;
+  b[n] = 0;
+  if (!key) return strtoll(b, NULL, 10);
+  for (char *l = b; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    size_t kl = strlen(key);
+    if (strncmp(l, key, kl) == 0 && l[kl] == ' ') return strtoll(l + kl + 1, NULL, 10);
+  }
+  return -1;
+}
+
+static void load_modules(void) {
+  FILE *f = fopen("/lib/modules/order", "r");
+  char name[256], path[512];
+  if (!f) return;
+  while (fgets(name, sizeof name, f)) {
+    name[strcspn(name, "\n")] = 0;
+    snprintf(path, sizeof path, "/lib/modules/%s", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST) say("module %s: %s", name, strerror(errno));
+    close(fd);
+  }
+  fclose(f);
+}
+
+// /dev/vportNpM whose /sys/class/virtio-ports/<it>/name is `want`; waits for the driver to probe it.
+static int open_port(const char *want) {
+  for (int tries = 0; tries < 2000; tries++) {
+    DIR *d = opendir("/sys/class/virtio-ports");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      char p[512], n[128] = {0};
+      if (e->d_name[0] == '.') continue;
+      snprintf(p, sizeof p, "/sys/class/virtio-ports/%s/name", e->d_name);
+      int fd = open(p, O_RDONLY);
+      if (fd < 0) continue;
+      ssize_t r = read(fd, n, sizeof n - 1); close(fd);
+      if (r > 0 && n[r - 1] == '\n') n[r - 1] = 0;
+      if (strcmp(n, want) == 0) {
+        snprintf(p, sizeof p, "/dev/%s", e->d_name);
+        closedir(d);
+        return open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      }
+    }
+    if (d) closedir(d);
+    usleep(5000);
+  }
+  return -1;
+}
+
+// /dev/vdX whose virtio serial is `serial` (disks are hot-added after a restore: wait for them).
+static int find_disk(const char *serial, char *dev, size_t n) {
+  for (int tries = 0; tries < 3000; tries++) {
+    DIR *d = opendir("/sys/block");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      char p[512], s[128] = {0};
+      if (strncmp(e->d_name, "vd", 2) != 0) continue;
+      snprintf(p, sizeof p, "/sys/block/%s/serial", e->d_name);
+      int fd = open(p, O_RDONLY);
+      if (fd < 0) continue;
+      ssize_t r = read(fd, s, sizeof s - 1); close(fd);
+      if (r > 0 && s[r - 1] == '\n') s[r - 1] = 0;
+      if (strcmp(s, serial) == 0) { snprintf(dev, n, "/dev/%s", e->d_name); closedir(d); return access(dev, F_OK); }
+    }
+    if (d) closedir(d);
+    usleep(5000);
+  }
+  errno = ENODEV;
+  return -1;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char t[4096]; snprintf(t, sizeof t, "%s", path);
+  for (char *p = t + 1; *p; p++) if (*p == '/') { *p = 0; mkdir(t, mode); *p = '/'; }
+  return mkdir(t, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void op_identity(uint32_t seq, const char *p, const char *end) {
+  const char *key, *val; size_t klen;
+  while ((p = kv_next(p, end, &key, &klen, &val))) {
+    if (KEY("time")) {
+      long long ns = strtoll(val, NULL, 10);
+      struct timespec ts = { ns / 1000000000LL, ns % 1000000000LL };
+      clock_settime(CLOCK_REALTIME, &ts);
+    } else if (KEY("hostname")) sethostname(val, strlen(val));
+    else if (KEY("seed")) {
+      // A clone starts with its template's RNG state: mix fresh host entropy in and credit it.
+      struct { struct rand_pool_info i; unsigned char b[64]; } r;
+      size_t n = 0;
+      for (; n < sizeof r.b && val[2 * n] && val[2 * n + 1]; n++) sscanf(val + 2 * n, "%2hhx", &r.b[n]);
+      r.i.entropy_count = n * 8; r.i.buf_size = n;
+      int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) { ioctl(fd, RNDADDENTROPY, &r); close(fd); }
+    }
+  }
+  reply(seq, NULL);
+}
+
+static int bind_into_root(const char *src, const char *target, int ro) {
+  char t[4096]; snprintf(t, sizeof t, ROOT "%s", target);
+  struct stat st;
+  if (stat(src, &st) < 0) return -1;
+  if (S_ISDIR(st.st_mode)) mkdir_p(t, 0755);
+  else if (access(t, F_OK) < 0) {
+    char d[4096]; snprintf(d, sizeof d, "%s", t); *strrchr(d, '/') = 0; mkdir_p(d, 0755);
+    int fd = open(t, O_CREAT | O_WRONLY | O_CLOEXEC, 0644); if (fd >= 0) close(fd);
+  }
+  if (mount(src, t, NULL, MS_BIND, NULL) < 0) return -1;
+  if (ro) mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+  return 0;
+}
+
+// The container's root: each layer disk read-only, the scratch disk holding upper/ and work/, overlay on ROOT;
+// then /proc (mounted by the init process in its namespace), /sys, /dev and /dev/pts inside it; and the job cgroup.
+static void op_root(uint32_t seq, const char *p, const char *end) {
+  const char *key, *val; size_t klen;
+  char lower[8192] = "", dev[64], dir[64];
+  int nl = 0, have_scratch = 0;
+  long long mem = 0, pids = 0; char cpu[64] = "";
+  while ((p = kv_next(p, end, &key, &klen, &val))) {
+    if (KEY("layer") || KEY("scratch")) {
+      int scratch = KEY("scratch");
+      if (find_disk(val, dev, sizeof dev) < 0) return fail(seq, "disk %s did not appear", val);
+      if (scratch) snprintf(dir, sizeof dir, "/run/scratch");
+      else snprintf(dir, sizeof dir, "/run/layer%d", nl++);
+      mkdir_p(dir, 0700);
+      if (mount(dev, dir, "ext4", scratch ? 0 : MS_RDONLY, scratch ? "noinit_itable" : "noload") < 0)
+        return fail(seq, "mount %s (%s): %s", val, dev, strerror(errno));
+      if (scratch) have_scratch = 1;
+      else { // overlay wants the top layer first
+        char t[8192]; snprintf(t, sizeof t, "%s%s%s", dir, lower[0] ? ":" : "", lower); snprintf(lower, sizeof lower, "%s", t);
+      }
+    } else if (KEY("memory")) mem = strtoll(val, NULL, 10);
+    else if (KEY("pids")) pids = strtoll(val, NULL, 10);
+    else if (KEY("cpu")) snprintf(cpu, sizeof cpu, "%s", val);
+  }
+  if (!have_scratch || !nl) return fail(seq, "root needs layers and a scratch");
+  mkdir_p("/run/scratch/upper", 0755); mkdir_p("/run/scratch/work", 0700); mkdir_p(ROOT, 0755);
+  char opts[9000];
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=/run/scratch/upper,workdir=/run/scratch/work,index=off,redirect_dir=off,metacopy=off", lower);
+  if (mount("overlay", ROOT, "overlay", 0, opts) < 0) return fail(seq, "overlay: %s", strerror(errno));
+  mkdir_p(ROOT "/proc", 0555); mkdir_p(ROOT "/sys", 0555); mkdir_p(ROOT "/dev", 0755);
+  mount("sysfs", ROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount("tmpfs", ROOT "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  static const struct { const char *n; int maj, min; } nodes[] = {
+    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
+    char t[128]; snprintf(t, sizeof t, ROOT "/dev/%s", nodes[i].n);
+    mknod(t, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)); chmod(t, 0666);
+  }
+  mkdir_p(ROOT "/dev/pts", 0755); mkdir_p(ROOT "/dev/shm", 01777); mkdir_p(ROOT "/dev/mqueue", 0755);
+  mount("devpts", ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  symlink("pts/ptmx", ROOT "/dev/ptmx");
+  mount("shm", ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  symlink("/proc/self/fd", ROOT "/dev/fd"); symlink("/proc/self/fd/0", ROOT "/dev/stdin");
+  symlink("/proc/self/fd/1", ROOT "/dev/stdout"); symlink("/proc/self/fd/2", ROOT "/dev/stderr");
+  mkdir_p(CG, 0755);
+  char b[64];
+  if (mem > 0) { snprintf(b, sizeof b, "%lld", mem); write_file(CG "/memory.max", b); write_file(CG "/memory.swap.max", "0"); }
+  if (pids > 0) { snprintf(b, sizeof b, "%lld", pids); write_file(CG "/pids.max", b); }
+  if (cpu[0]) write_file(CG "/cpu.max", cpu);
+  reply(seq, NULL);
+}
+
+// A file for the container (resolv.conf, hosts, hostname): kept outside the scratch and bound over its path.
+static void op_file(uint32_t seq, const char *p, const char *end) {
+  static int n = 0;
+  const char *key, *val, *path = NULL, *data = NULL; size_t klen;
+  while ((p = kv_next(p, end, &key, &klen, &val))) {
+    if (KEY("path")) path = val; else if (KEY("data")) data = val;
+  }
+  if (!path || !data || path[0] != '/' || strstr(path, "..")) return fail(seq, "file needs an absolute path and data");
+  char src[64]; snprintf(src, sizeof src, "/run/files/%d", n++);
+  mkdir_p("/run/files", 0755);
+  int fd = open(src, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0 || write(fd, data, strlen(data)) < 0) return fail(seq, "write %s: %s", path, strerror(errno));
+  close(fd);
+  if (bind_into_root(src, path, 1) < 0) return fail(seq, "bind %s: %s", path, strerror(errno));
+  reply(seq, NULL);
+}
+
+static int run_busybox(char *const argv[]) {
+  pid_t pid = fork();
+  if (pid == 0) { execv("/bin/busybox", argv); _exit(127); }
+  int st; if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+// The endpoint's address on the NIC with the endpoint's MAC (hot-added by the host before this request).
+static void op_net(uint32_t seq, const char *p, const char *end) {
+  const char *key, *val; size_t klen;
+  char mac[32] = "", addr[64] = "", gw[64] = "", mtu[16] = "", ifname[64] = "";
+  while ((p = kv_next(p, end, &key, &klen, &val))) {
+    if (KEY("mac")) snprintf(mac, sizeof mac, "%s", val);
+    else if (KEY("addr")) snprintf(addr, sizeof addr, "%s", val);
+    else if (KEY("gw")) snprintf(gw, sizeof gw, "%s", val);
+    else if (KEY("mtu")) snprintf(mtu, sizeof mtu, "%s", val);
+  }
+  for (int tries = 0; tries < 3000 && !ifname[0]; tries++) {
+    DIR *d = opendir("/sys/class/net"); struct dirent *e;
+    while (d && (e = readdir(d))) {
+      char pth[512], a[64] = {0};
+      if (e->d_name[0] == '.') continue;
+      snprintf(pth, sizeof pth, "/sys/class/net/%s/address", e->d_name);
+      int fd = open(pth, O_RDONLY); if (fd < 0) continue;
+      ssize_t r = read(fd, a, sizeof a - 1); close(fd);
+      if (r > 0 && a[r - 1] == '\n') a[r - 1] = 0;
+      if (strcasecmp(a, mac) == 0) { snprintf(ifname, sizeof ifname, "%s", e->d_name); break; }
+    }
+    if (d) closedir(d);
+    if (!ifname[0]) usleep(5000);
+  }
+  if (!ifname[0]) return fail(seq, "no NIC with MAC %s appeared", mac);
+  char *up[] = {"ip", "link", "set", ifname, "up", NULL};
+  char *ad[] = {"ip", "addr", "add", addr, "dev", ifname, NULL};
+  char *mt[] = {"ip", "link", "set", ifname, "mtu", mtu, NULL};
+  char *rt[] = {"ip", "route", "add", "default", "via", gw, NULL};
+  if (mtu[0] && run_busybox(mt) < 0) return fail(seq, "mtu %s on %s failed", mtu, ifname);
+  if (run_busybox(ad) < 0 || run_busybox(up) < 0) return fail(seq, "address %s on %s failed", addr, ifname);
+  if (gw[0] && run_busybox(rt) < 0) return fail(seq, "default route via %s failed", gw);
+  struct kv k = {.n = 0}; kv_add(&k, "ifname=%s", ifname); reply(seq, &k);
+}
+
+static struct proc *find_proc(uint32_t id) {
+  for (int i = 0; i < MAX_PROCS; i++) if (procs[i].pid && procs[i].id == id) return &procs[i];
+  return NULL;
+}
+
+static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end) {
+  const char *key, *val; size_t klen;
+  char *argv[1024], *envp[1024]; int argc = 0, envc = 0;
+  const char *cwd = "/"; uid_t uid = 0; gid_t gid = 0; gid_t groups[64]; int ngroups = 0;
+  int tty = 0, stdin_on = 0, init = 0; struct winsize ws = {24, 80, 0, 0};
+  while ((p = kv_next(p, end, &key, &klen, &val))) {
+    if (KEY("arg") && argc < 1023) argv[argc++] = (char *)val;
+    else if (KEY("env") && envc < 1023) envp[envc++] = (char *)val;
+    else if (KEY("cwd")) cwd = val;
+    else if (KEY("uid")) uid = strtoul(val, NULL, 10);
+    else if (KEY("gid")) gid = strtoul(val, NULL, 10);
+    else if (KEY("group") && ngroups < 64) groups[ngroups++] = strtoul(val, NULL, 10);
+    else if (KEY("tty")) tty = atoi(val);
+    else if (KEY("stdin")) stdin_on = atoi(val);
+    else if (KEY("init")) init = atoi(val);
+    else if (KEY("rows")) ws.ws_row = atoi(val);
+    else if (KEY("cols")) ws.ws_col = atoi(val);
+  }
+  argv[argc] = NULL; envp[envc] = NULL;
+  if (!argc) return fail(seq, "no command");
+  if (find_proc(id)) return fail(seq, "process %u exists", id);
+  if (!init && !init_pid) return fail(seq, "the container is not running");
+  struct proc *pr = NULL;
+  for (int i = 0; i < MAX_PROCS && !pr; i++) if (!procs[i].pid) pr = &procs[i];
+  if (!pr) return fail(seq, "too many processes");
+  int master = -1, slave = -1, pin[2] = {-1, -1}, pout[2], perr[2], go[2], fl[2];
+  if (tty) {
+    master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int unlock = 0;
+    if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0) return fail(seq, "pty: %s", strerror(errno));
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0) return fail(seq, "pty peer: %s", strerror(errno));
+    ioctl(master, TIOCSWINSZ, &ws);
+  } else {
+    if ((stdin_on && pipe2(pin, O_CLOEXEC) < 0) || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) return fail(seq, "pipe: %s", strerror(errno));
+  }
+  if (pipe2(go, O_CLOEXEC) < 0 || pipe2(fl, O_CLOEXEC) < 0) return fail(seq, "pipe: %s", strerror(errno));
+  // The init process is PID 1 of a new PID namespace; exec'd processes join it.
+  int joined = 0;
+  if (!init) {
+    char ns[64]; snprintf(ns, sizeof ns, "/proc/%d/ns/pid", init_pid);
+    int fd = open(ns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) { if (fd >= 0) close(fd); return fail(seq, "join the container: %s", strerror(errno)); }
+    close(fd); joined = 1;
+  }
+  pid_t pid = init ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0) : fork();
+  if (joined) setns(pidns_root, CLONE_NEWPID);
+  if (pid < 0) return fail(seq, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    char c = 0; int e;
+    sigset_t all; sigemptyset(&all); sigprocmask(SIG_SETMASK, &all, NULL);
+    setsid();
+    if (tty) { ioctl(slave, TIOCSCTTY, 0); dup2(slave, 0); dup2(slave, 1); dup2(slave, 2); }
+    else {
+      int nul = open("/dev/null", O_RDONLY);
+      dup2(stdin_on ? pin[0] : nul, 0); dup2(pout[1], 1); dup2(perr[1], 2);
+    }
+    char pidstr[32]; snprintf(pidstr, sizeof pidstr, "%d", getpid());
+    // Into the job cgroup (by the root namespace's view of our pid, which /proc/self resolves for us).
+    { int fd = open(CG "/cgroup.procs", O_WRONLY); if (fd >= 0) { if (write(fd, "0", 1) < 0) {} close(fd); } }
+    if (read(go[0], &c, 1) != 1) _exit(126);
+    if (init) { mount("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); }
+    if (chroot(ROOT) < 0 || chdir("/") < 0) goto err;
+    mkdir_p(cwd, 0755);
+    if (chdir(cwd) < 0) goto err;
+    if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0) goto err;
+    environ = envp;
+    execvp(argv[0], argv);
+  err:
+    e = errno;
+    if (write(fl[1], &e, sizeof e) < 0) {}
+    _exit(127);
+  }
+  if (tty) close(slave); else { if (stdin_on) close(pin[0]); close(pout[1]); close(perr[1]); }
+  close(go[0]); close(fl[1]);
+  memset(pr, 0, sizeof *pr);
+  pr->id = id; pr->pid = pid; pr->tty = tty; pr->init = init; pr->go = go[1]; pr->fail = fl[0];
+  pr->out = tty ? master : pout[0]; pr->err = tty ? -1 : perr[0]; pr->in = tty ? master : (stdin_on ? pin[1] : -1);
+  if (pr->out >= 0) fcntl(pr->out, F_SETFL, O_NONBLOCK);
+  if (pr->err >= 0) fcntl(pr->err, F_SETFL, O_NONBLOCK);
+  if (init) init_pid = pid;
+  struct kv k = {.n = 0}; kv_add(&k, "pid=%d", pid); reply(seq, &k);
+}
+
+static void op_start(uint32_t seq, struct proc *pr, const char *argv0) {
+  char c = 1; int e = 0;
+  if (pr->started) return reply(seq, NULL);
+  if (write(pr->go, &c, 1) != 1) return fail(seq, "start: %s", strerror(errno));
+  close(pr->go); pr->go = -1; pr->started = 1;
+  ssize_t n = read(pr->fail, &e, sizeof e); // EOF = exec succeeded (close-on-exec)
+  close(pr->fail); pr->fail = -1;
+  if (n == sizeof e) {
+    if (e == ENOENT && argv0 && !strchr(argv0, '/')) return fail(seq, "exec: \"%s\": executable file not found in $PATH", argv0);
+    return fail(seq, "exec: \"%s\": %s", argv0 ? argv0 : "", strerror(e));
+  }
+  reply(seq, NULL);
+}
+
+static void log_record(struct proc *pr, int stream, const char *d, size_t n) {
+  if (logfd < 0) return;
+  struct timespec ts; struct tm tm; char t[64], line[8192];
+  clock_gettime(CLOCK_REALTIME, &ts); gmtime_r(&ts.tv_sec, &tm);
+  strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+  while (n > 0) {
+    const char *nl = memchr(d, '\n', n);
+    size_t len = nl ? (size_t)(nl - d) : n;
+    if (len > 4096) { len = 4096; nl = NULL; }
+    int h = snprintf(line, sizeof line, "%s.%09ldZ %s %c ", t, ts.tv_nsec, stream == 1 ? "stdout" : "stderr", nl ? 'F' : 'P');
+    memcpy(line + h, d, len); line[h + len] = '\n';
+    for (size_t off = 0; off < h + len + 1;) { ssize_t w = write(logfd, line + off, h + len + 1 - off); if (w <= 0) break; off += w; }
+    pr->partial[stream - 1] = !nl;
+    d += len + (nl ? 1 : 0); n -= len + (nl ? 1 : 0);
+  }
+}
+
+// Returns 0 at EOF (or EIO: the pty's last holder went).
+static int pump(struct proc *pr, int fd, int stream) {
+  char b[32768];
+  for (;;) {
+    ssize_t n = read(fd, b, sizeof b);
+    if (n > 0) {
+      send_frame(stream == 1 ? OP_OUT : OP_ERR, pr->id, 0, b, n);
+      if (pr->init) log_record(pr, stream, b, n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return 1;
+    return 0;
+  }
+}
+
+static void close_proc_fds(struct proc *pr) {
+  if (pr->out >= 0) close(pr->out);
+  if (pr->err >= 0) close(pr->err);
+  if (pr->in >= 0 && pr->in != pr->out) close(pr->in);
+  if (pr->go >= 0) close(pr->go);
+  if (pr->fail >= 0) close(pr->fail);
+  pr->out = pr->err = pr->in = pr->go = pr->fail = -1;
+}
+
+static void poweroff(void) {
+  write_file(CG "/cgroup.kill", "1");
+  sync();
+  static const char *mnts[] = {ROOT "/dev/pts", ROOT "/dev/shm", ROOT "/dev", ROOT "/sys", ROOT "/proc"};
+  for (size_t i = 0; i < sizeof mnts / sizeof *mnts; i++) umount2(mnts[i], MNT_DETACH);
+  for (int i = 0; i < 20 && umount2(ROOT, 0) < 0 && errno == EBUSY; i++) usleep(10000);
+  mount(NULL, "/run/scratch", NULL, MS_REMOUNT | MS_RDONLY, NULL);
+  umount2("/run/scratch", 0);
+  sync();
+  reboot(RB_POWER_OFF);
+  _exit(0);
+}
+
+static void finish(struct proc *pr) {
+  int st = pr->status, code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  int oom = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && read_num(CG "/memory.events", "oom_kill") > 0;
+  char b[64]; int n = snprintf(b, sizeof b, "%d %d\n", code, oom);
+  if (pr->init && exitfd >= 0 && write(exitfd, b, n) < 0) say("exit record: %s", strerror(errno));
+  struct kv k = {.n = 0}; kv_add(&k, "code=%d", code); kv_add(&k, "oom=%d", oom);
+  send_frame(OP_EXIT, pr->id, 0, k.buf, k.n);
+  int init = pr->init;
+  close_proc_fds(pr);
+  memset(pr, 0, sizeof *pr); pr->out = pr->err = pr->in = pr->go = pr->fail = -1;
+  if (init) {
+    for (int i = 0; i < 50 && outlen && !ctl_down; i++) { flush_out(); if (outlen) usleep(10000); }
+    poweroff();
+  }
+}
+
+static void reap(void) {
+  int st; pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (int i = 0; i < MAX_PROCS; i++) if (procs[i].pid == pid) { procs[i].exited = 1; procs[i].status = st; }
+  }
+  for (int i = 0; i < MAX_PROCS; i++) {
+    struct proc *pr = &procs[i];
+    if (!pr->pid || !pr->exited) continue;
+    // Drain what the process left in its pipes or pty before reporting the exit.
+    if (pr->out >= 0) pump(pr, pr->out, 1);
+    if (pr->err >= 0) pump(pr, pr->err, 2);
+    finish(pr);
+  }
+}
+
+static void op_stats(uint32_t seq) {
+  struct kv k = {.n = 0};
+  char b[4096]; int fd = open(CG "/cpu.stat", O_RDONLY);
+  long long usage = read_num(CG "/cpu.stat", "usage_usec"), user = read_num(CG "/cpu.stat", "user_usec"), sys = read_num(CG "/cpu.stat", "system_usec");
+  if (fd >= 0) close(fd);
+  kv_add(&k, "cpu_usec=%lld", usage); kv_add(&k, "user_usec=%lld", user); kv_add(&k, "system_usec=%lld", sys);
+  kv_add(&k, "throttled_periods=%lld", read_num(CG "/cpu.stat", "nr_throttled"));
+  kv_add(&k, "throttled_usec=%lld", read_num(CG "/cpu.stat", "throttled_usec"));
+  kv_add(&k, "memory=%lld", read_num(CG "/memory.current", NULL));
+  kv_add(&k, "memory_peak=%lld", read_num(CG "/memory.peak", NULL));
+  kv_add(&k, "memory_failcnt=%lld", read_num(CG "/memory.events", "max"));
+  kv_add(&k, "pids=%lld", read_num(CG "/pids.current", NULL));
+  kv_add(&k, "io_read=%lld", 0LL); kv_add(&k, "io_write=%lld", 0LL);
+  fd = open("/proc/meminfo", O_RDONLY);
+  if (fd >= 0) { ssize_t n = read(fd, b, sizeof b - 1); close(fd); if (n > 0) { b[n] = 0; char *m = strstr(b, "MemTotal:"); if (m) kv_add(&k, "mem_total=%lld", strtoll(m + 9, NULL, 10) * 1024); } }
+  reply(seq, &k);
+}
+
+// One "pid ppid uid rss_bytes cpu_ticks start_ticks comm\targs" line per process of the job cgroup.
+static void op_ps(uint32_t seq) {
+  struct kv k = {.n = 0};
+  FILE *f = fopen(CG "/cgroup.procs", "r");
+  int pid;
+  while (f && fscanf(f, "%d", &pid) == 1) {
+    char p[64], b[4096], args[2048] = ""; struct stat st;
+    snprintf(p, sizeof p, "/proc/%d/stat", pid);
+    int fd = open(p, O_RDONLY); if (fd < 0) continue;
+    ssize_t n = read(fd, b, sizeof b - 1); close(fd); if (n <= 0) continue; b[n] = 0;
+    char *l = strchr(b, '('), *r = strrchr(b, ')'); if (!l || !r) continue;
+    *r = 0;
+    int ppid; unsigned long ut, stt; long long start, rss;
+    if (sscanf(r + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %lld %*u %lld", &ppid, &ut, &stt, &start, &rss) != 5) continue;
+    snprintf(p, sizeof p, "/proc/%d", pid); stat(p, &st);
+    snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+    fd = open(p, O_RDONLY);
+    if (fd >= 0) { n = read(fd, args, sizeof args - 1); close(fd); if (n > 0) { for (ssize_t i = 0; i < n - 1; i++) if (!args[i]) args[i] = ' '; args[n] = 0; } }
+    kv_add(&k, "%d %d %u %lld %lu %lld %s\t%s", pid, ppid, st.st_uid, rss * 4096, ut + stt, start, l + 1, args);
+  }
+  if (f) fclose(f);
+  reply(seq, &k);
+}
+
+static void op_readfile(uint32_t seq, const char *p, const char *end) {
+  char path[4096], b[65536]; size_t n = end - p < 4000 ? (size_t)(end - p) : 4000;
+  memcpy(path, p, n); path[n] = 0;
+  char full[4200]; snprintf(full, sizeof full, ROOT "%s", path);
+  // Refuse links: the image must not point the agent elsewhere.
+  int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return send_frame(OP_REPLY, 0, seq, NULL, 0);
+  ssize_t r = read(fd, b, sizeof b); close(fd);
+  send_frame(OP_REPLY, 0, seq, b, r > 0 ? r : 0);
+}
+
+static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
+  const char *end = p + n, *key, *val; size_t klen;
+  struct proc *pr;
+  switch (op) {
+  case OP_HELLO: send_frame(OP_READY, 0, seq, p, n); break;
+  case OP_IDENTITY: op_identity(seq, p, end); break;
+  case OP_ROOT: op_root(seq, p, end); break;
+  case OP_FILE: op_file(seq, p, end); break;
+  case OP_NET: op_net(seq, p, end); break;
+  case OP_CREATE: op_create(seq, id, p, end); break;
+  case OP_START: {
+    const char *argv0 = NULL;
+    (void)argv0;
+    if (!(pr = find_proc(id))) return fail(seq, "no process %u", id);
+    const char *q = p; while ((q = kv_next(q, end, &key, &klen, &val))) if (KEY("arg0")) argv0 = val;
+    op_start(seq, pr, argv0); break;
+  }
+  case OP_STDIN:
+    if (!(pr = find_proc(id)) || pr->in < 0) break;
+    if (n == 0) { if (!pr->tty) { close(pr->in); pr->in = -1; } break; }
+    for (size_t off = 0; off < n;) {
+      ssize_t w = write(pr->in, p + off, n - off);
+      if (w < 0 && errno == EAGAIN) { struct pollfd pf = {pr->in, POLLOUT, 0}; poll(&pf, 1, 100); continue; }
+      if (w <= 0) break;
+      off += w;
+    }
+    break;
+  case OP_SIGNAL: {
+    int sig = SIGTERM, all = 0;
+    while ((p = kv_next(p, end, &key, &klen, &val))) { if (KEY("sig")) sig = atoi(val); else if (KEY("all")) all = atoi(val); }
+    if (!(pr = find_proc(id))) return fail(seq, "no process %u", id);
+    if (all && pr->init && sig == SIGKILL) write_file(CG "/cgroup.kill", "1");
+    else if (kill(pr->pid, sig) < 0) return fail(seq, "kill: %s", strerror(errno));
+    reply(seq, NULL); break;
+  }
+  case OP_RESIZE: {
+    struct winsize ws = {24, 80, 0, 0};
+    while ((p = kv_next(p, end, &key, &klen, &val))) { if (KEY("rows")) ws.ws_row = atoi(val); else if (KEY("cols")) ws.ws_col = atoi(val); }
+    if (!(pr = find_proc(id))) return fail(seq, "no process %u", id);
+    if (pr->tty) ioctl(pr->out, TIOCSWINSZ, &ws);
+    reply(seq, NULL); break;
+  }
+  case OP_STATS: op_stats(seq); break;
+  case OP_PS: op_ps(seq); break;
+  case OP_READFILE: op_readfile(seq, p, end); break;
+  case OP_POWEROFF: flush_out(); poweroff(); break;
+  default: fail(seq, "unknown operation %d", op);
+  }
+}
+
+static void read_ctl(void) {
+  for (;;) {
+    ssize_t n = read(ctl, inbuf + inlen, sizeof inbuf - inlen);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) { ctl_down = 1; outlen = 0; inlen = 0; return; } // the host went; a new one starts a new stream
+    inlen += n;
+    size_t off = 0;
+    while (inlen - off >= 4) {
+      uint32_t len = get32(inbuf + off);
+      if (len < 9 || len > MAX_FRAME) { inlen = off = 0; break; } // garbage: resynchronise on the next HELLO
+      if (inlen - off < 4 + len) break;
+      handle((unsigned char)inbuf[off + 4], get32(inbuf + off + 5), get32(inbuf + off + 9), inbuf + off + 13, len - 9);
+      off += 4 + len;
+    }
+    memmove(inbuf, inbuf + off, inlen - off); inlen -= off;
+  }
+}
+
+int main(void) {
+  mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  mkdir("/dev/pts", 0755);
+  mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=0620");
+  mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory +pids +cpu");
+  load_modules();
+  char *lo[] = {"ip", "link", "set", "lo", "up", NULL};
+  run_busybox(lo);
+  pidns_root = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  for (int i = 0; i < MAX_PROCS; i++) procs[i].out = procs[i].err = procs[i].in = procs[i].go = procs[i].fail = -1;
+  ctl = open_port("silo.ctl"); logfd = open_port("silo.log"); exitfd = open_port("silo.exit");
+  if (ctl < 0 || logfd < 0 || exitfd < 0) { say("virtio-serial ports missing"); poweroff(); }
+  if (logfd >= 0) fcntl(logfd, F_SETFL, 0);
+  if (exitfd >= 0) fcntl(exitfd, F_SETFL, 0);
+  sigset_t m; sigemptyset(&m); sigaddset(&m, SIGCHLD); sigprocmask(SIG_BLOCK, &m, NULL);
+  int sfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
+  say("ready");
+  for (;;) {
+    struct pollfd pf[2 + 2 * MAX_PROCS]; struct proc *who[2 + 2 * MAX_PROCS]; int st[2 + 2 * MAX_PROCS]; int n = 0;
+    pf[n] = (struct pollfd){sfd, POLLIN, 0}; who[n++] = NULL;
+    if (!ctl_down) { pf[n] = (struct pollfd){ctl, POLLIN | (outlen ? POLLOUT : 0), 0}; who[n++] = NULL; }
+    for (int i = 0; i < MAX_PROCS; i++) {
+      struct proc *pr = &procs[i];
+      if (!pr->pid || pr->exited) continue;
+      if (pr->out >= 0) { pf[n] = (struct pollfd){pr->out, POLLIN, 0}; who[n] = pr; st[n++] = 1; }
+      if (pr->err >= 0) { pf[n] = (struct pollfd){pr->err, POLLIN, 0}; who[n] = pr; st[n++] = 2; }
+    }
+    // With no host listening the port reports HUP continuously: look again every 50 ms instead.
+    int r = poll(pf, n, ctl_down ? 50 : -1);
+    if (r < 0 && errno != EINTR) { say("poll: %s", strerror(errno)); usleep(10000); }
+    if (ctl_down) {
+      struct pollfd c = {ctl, POLLIN, 0};
+      if (poll(&c, 1, 0) >= 0 && !(c.revents & POLLHUP)) ctl_down = 0;
+    }
+    if (r <= 0) continue;
+    for (int i = 0; i < n; i++) {
+      if (!pf[i].revents) continue;
+      if (pf[i].fd == sfd) { struct signalfd_siginfo si; while (read(sfd, &si, sizeof si) > 0) {} continue; }
+      if (!who[i] && pf[i].fd == ctl) {
+        if (pf[i].revents & POLLIN) read_ctl();
+        else if (pf[i].revents & (POLLHUP | POLLERR)) { ctl_down = 1; outlen = 0; inlen = 0; }
+        if (!ctl_down && (pf[i].revents & POLLOUT)) flush_out();
+        continue;
+      }
+      struct proc *pr = who[i];
+      if (!pump(pr, pf[i].fd, st[i])) {
+        if (st[i] == 1) { if (pr->in == pr->out) pr->in = -1; close(pr->out); pr->out = -1; }
+        else { close(pr->err); pr->err = -1; }
+      }
+    }
+    reap();
+    flush_out();
+  }
+}

@@ -1,0 +1,454 @@
+// The `vm` isolation backend: each compute system runs in its own utility VM (QEMU, its own guest kernel), restored
+// from a template when it can and cold-booted otherwise. The guest agent (agent/agent.c) runs the processes; this
+// side turns the IsolationBackend calls into QMP commands (disks, NICs, pause) and agent requests.
+//
+// Per system: <state>/systems/<id>/ holds ctr.log (the agent's log port, written by QEMU itself, so the log goes on
+// while no daemon runs) and exit (the agent's exit port). <run>/<id16>/ holds QEMU's sockets, pid file and console.
+
+import { constants as osc } from 'node:os';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
+import type {
+  Attachment, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
+} from '../backend.js';
+import { resolveUser } from '../process/user.js';
+import { buildEnv, checkCwd } from '../process/spec.js';
+import { readLogFile } from '../process/logs.js';
+import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
+import { Qmp } from './qmp.js';
+import { consoleTail, findAssets, launch, paths, qemuAlive, ROOT_PORTS, type VmAssets, type VmSize } from './qemu.js';
+import { restoreInto, Templates } from './template.js';
+import { LayerDisks } from './disks.js';
+import { HostCgroup } from './hostcg.js';
+import { attachTap } from './tap.js';
+
+const ID_RE = /^[0-9a-f]{16,64}$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = 1024 * 1024;
+const INIT = 1;
+
+export interface VmBackendOptions {
+  stateDir: string;
+  runDir: string;
+  cgroupParent: string;
+  buildDir: string;
+  /** Restore from templates (default); false = every VM cold-boots. */
+  templates: boolean;
+  /** Guest RAM when no memory limit is set. */
+  defaultMemoryMiB: number;
+  bootTimeoutMs: number;
+  log: (m: string) => void;
+}
+
+interface Live {
+  qmp?: Qmp;
+  chan?: AgentChannel;
+  opening?: Promise<{ qmp: Qmp; chan: AgentChannel }>;
+  execs: Map<string, number>;
+  memoryLimit: number;
+}
+
+export class VmBackend implements IsolationBackend {
+  private assetsP?: Promise<VmAssets>;
+  private templates?: Templates;
+  private readonly disks: LayerDisks;
+  private readonly live = new Map<string, Live>();
+
+  constructor(private readonly o: VmBackendOptions) {
+    this.disks = new LayerDisks(join(o.stateDir, 'layers'));
+  }
+
+  async init(): Promise<void> {
+    for (const d of [this.o.stateDir, join(this.o.stateDir, 'systems'), this.o.runDir]) await mkdir(d, { recursive: true, mode: 0o700 });
+    await this.disks.init();
+    await this.disks.prune();
+    // Half-made templates' QEMUs and run dirs (a daemon killed while making one).
+    for (const e of await readdir(this.o.runDir)) if (e.startsWith('t-')) await this.killByDir(join(this.o.runDir, e), `${this.o.cgroupParent}-template-${e.slice(2)}`);
+    const a = await this.assets().catch(() => undefined);
+    if (a) {
+      this.o.log(`vm: ${a.accel === 'kvm' ? 'KVM' : 'TCG'} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
+      if (this.o.templates) await this.tpl(a).init();
+    }
+  }
+
+  private assets(): Promise<VmAssets> {
+    this.assetsP ??= findAssets(this.o.buildDir);
+    this.assetsP.catch(() => (this.assetsP = undefined));
+    return this.assetsP;
+  }
+
+  private tpl(a: VmAssets): Templates {
+    this.templates ??= new Templates(join(this.o.stateDir, 'templates'), this.o.runDir, a, this.o.cgroupParent, this.o.log);
+    return this.templates;
+  }
+
+  private name = (id: string) => `${this.o.cgroupParent}-${id.slice(0, 12)}`;
+  private runOf = (id: string) => join(this.o.runDir, id.slice(0, 16));
+  private stateOf = (id: string) => join(this.o.stateDir, 'systems', id);
+  private logFile = (id: string) => join(this.stateOf(id), 'ctr.log');
+  private exitFile = (id: string) => join(this.stateOf(id), 'exit');
+  private cgroup = (id: string) => new HostCgroup(`${this.o.cgroupParent}/${id}`);
+
+  private check(id: string): void {
+    if (!ID_RE.test(id)) throw invalid(`invalid container id "${id}"`);
+  }
+
+  private async pid(id: string): Promise<number | undefined> {
+    const n = Number((await readFile(paths(this.runOf(id)).pid, 'utf8').catch(() => '')).trim());
+    return Number.isInteger(n) && n > 1 ? n : undefined;
+  }
+
+  private async alive(id: string): Promise<boolean> {
+    return qemuAlive(await this.pid(id), this.name(id));
+  }
+
+  private sizeOf(r: Resources): VmSize {
+    const mem = r.memoryBytes ? Math.max(this.o.defaultMemoryMiB, Math.ceil((r.memoryBytes / MiB + 64) / 32) * 32) : this.o.defaultMemoryMiB;
+    return { memoryMiB: mem, cpus: r.cpus ? Math.max(1, Math.ceil(r.cpus)) : 1 };
+  }
+
+  async create(opts: InitOptions): Promise<{ pid: number }> {
+    this.check(opts.id);
+    if (!opts.root) throw invalid('vm isolation needs the root as layers and a scratch image');
+    const a = await this.assets();
+    const id = opts.id;
+    const size = this.sizeOf(opts.resources);
+    const run = this.runOf(id);
+    await this.delete(id, { force: true, keepLogs: true });
+    await mkdir(this.stateOf(id), { recursive: true, mode: 0o700 });
+    await mkdir(run, { recursive: true, mode: 0o700 });
+    const layerDisks: string[] = [];
+    for (const l of opts.root.layers) layerDisks.push(await this.disks.ensure(l.chainId, l.path));
+    if (layerDisks.length + 1 + (opts.interfaces?.length ?? 0) > ROOT_PORTS) throw invalid(`vm isolation takes at most ${ROOT_PORTS - 2} layers and one network`);
+    const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
+    this.live.set(id, live);
+    try {
+      const cgroupProcs = await this.cgroup(id).create(size.memoryMiB, opts.resources.cpus);
+      const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs };
+      const t0 = Date.now();
+      let how = 'cold boot';
+      let qmp: Qmp | undefined;
+      if (this.o.templates) {
+        try {
+          const t = await this.tpl(a).get(size);
+          await launch(a, { ...launchOpts, ram: { path: join(t, 'ram'), share: false }, incoming: true });
+          qmp = await Qmp.open(paths(run).qmp);
+          await restoreInto(qmp, t, this.o.bootTimeoutMs);
+          how = 'template restore';
+        } catch (e) {
+          this.o.log(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead`);
+          qmp?.close();
+          qmp = undefined;
+          await this.killByDir(run, this.name(id));
+        }
+      }
+      if (!qmp) {
+        await launch(a, launchOpts);
+        qmp = await Qmp.open(paths(run).qmp);
+      }
+      live.qmp = qmp;
+      const chan = await AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs).catch(async () => {
+        throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
+      });
+      live.chan = chan;
+      const ready = Date.now() - t0;
+      await this.plugDisks(qmp, layerDisks, opts.root.scratchImage);
+      await chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]]));
+      const limits: [string, string | number][] = [];
+      if (opts.resources.memoryBytes) limits.push(['memory', opts.resources.memoryBytes]);
+      if (opts.resources.pidsLimit && opts.resources.pidsLimit > 0) limits.push(['pids', opts.resources.pidsLimit]);
+      if (opts.resources.cpus) limits.push(['cpu', `${Math.round(opts.resources.cpus * 100000)} 100000`]);
+      await chan.request(Op.ROOT, 0, encodeStrings([...layerDisks.map((_, i): [string, string] => ['layer', `l${i}`]), ['scratch', 'scratch'], ...limits]));
+      for (const f of opts.etcFiles ?? []) {
+        const data = await readFile(f.hostPath, 'utf8');
+        await chan.request(Op.FILE, 0, encodeStrings([['path', f.containerPath], ['data', data]]));
+      }
+      if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
+      for (const [i, nic] of (opts.interfaces ?? []).entries()) await this.plugNic(id, qmp, chan, nic, i, opts.netnsPath!);
+      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true));
+      this.o.log(`vm: ${id.slice(0, 12)} up by ${how} in ${ready} ms (${size.memoryMiB} MiB, ${size.cpus} vCPU)`);
+      return { pid: (await this.pid(id))! };
+    } catch (e) {
+      await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Layer disks read-only and the scratch read-write, hot-added on root ports; the guest finds them by serial. */
+  private async plugDisks(qmp: Qmp, layers: string[], scratch: string): Promise<void> {
+    const all = [...layers.map((f, i) => ({ node: `l${i}`, file: f, ro: true })), { node: 'scratch', file: scratch, ro: false }];
+    for (const [i, d] of all.entries()) {
+      await qmp.execute('blockdev-add', { driver: 'raw', 'node-name': d.node, 'read-only': d.ro, file: { driver: 'file', filename: d.file } });
+      await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-${d.node}`, drive: d.node, serial: d.node, bus: `rp${i + 1}` });
+    }
+  }
+
+  /** A tap QEMU makes in the container's namespace, joined to the endpoint's interface; the guest NIC gets its MAC and address. */
+  private async plugNic(id: string, qmp: Qmp, chan: AgentChannel, nic: GuestInterface, i: number, netns: string): Promise<void> {
+    const tap = `tap${i}`;
+    await qmp.execute('netdev_add', { type: 'tap', id: `n${i}`, ifname: tap, script: 'no', downscript: 'no', vhost: false });
+    await attachTap(netns, nic.ifname, tap);
+    await qmp.execute('device_add', { driver: 'virtio-net-pci', id: `nic${i}`, netdev: `n${i}`, mac: nic.mac, bus: `rp${ROOT_PORTS - i}` });
+    await chan.request(Op.NET, 0, encodeStrings([['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
+    void id;
+  }
+
+  /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process. */
+  private async processPayload(chan: AgentChannel, p: ProcessParams, hostname: string, init: boolean): Promise<Buffer> {
+    if (!p.args.length) throw invalid('no command given');
+    const [passwd, group] = await Promise.all([chan.request(Op.READFILE, 0, Buffer.from('/etc/passwd')), chan.request(Op.READFILE, 0, Buffer.from('/etc/group'))]);
+    const u = resolveUser(p.user, passwd.toString('utf8'), group.toString('utf8'));
+    const env = buildEnv(p, hostname, u.home || '/');
+    const kv: [string, string | number][] = [
+      ...p.args.map((a): [string, string] => ['arg', a]),
+      ...env.map((e): [string, string] => ['env', e]),
+      ['cwd', checkCwd(p.cwd)], ['uid', u.uid], ['gid', u.gid], ...u.additionalGids.map((g): [string, number] => ['group', g]),
+      ['tty', p.tty ? 1 : 0], ['stdin', p.stdin ? 1 : 0], ['init', init ? 1 : 0],
+    ];
+    if (p.consoleSize) kv.push(['rows', p.consoleSize.rows], ['cols', p.consoleSize.cols]);
+    return encodeStrings(kv);
+  }
+
+  /** QMP and the agent channel of a running VM; reopened for a VM an earlier daemon started. */
+  private async conn(id: string): Promise<{ qmp: Qmp; chan: AgentChannel }> {
+    this.check(id);
+    let live = this.live.get(id);
+    if (!live) {
+      live = { execs: new Map(), memoryLimit: 0 };
+      this.live.set(id, live);
+    }
+    const l = live;
+    if (l.qmp && l.chan && !l.chan.isClosed) return { qmp: l.qmp, chan: l.chan };
+    l.opening ??= (async () => {
+      if (!(await this.alive(id))) throw badState(`container ${id.slice(0, 12)}: its utility VM is not running`);
+      const run = this.runOf(id);
+      l.qmp ??= await Qmp.open(paths(run).qmp, 5000);
+      if (!l.chan || l.chan.isClosed) l.chan = await AgentChannel.open(paths(run).ctl, 10_000);
+      return { qmp: l.qmp, chan: l.chan };
+    })().finally(() => (l.opening = undefined));
+    return l.opening;
+  }
+
+  async attach(id: string): Promise<Attachment> {
+    const { chan } = await this.conn(id);
+    return new ProcAttachment(chan, INIT);
+  }
+
+  async start(id: string): Promise<void> {
+    const { chan } = await this.conn(id);
+    await chan.request(Op.START, INIT);
+  }
+
+  async kill(id: string, signal: string, all?: boolean): Promise<void> {
+    const sig = signalNumber(signal);
+    if (sig === osc.signals.SIGKILL && all) return this.hardStop(id);
+    const { chan } = await this.conn(id);
+    await chan.request(Op.SIGNAL, INIT, encodeStrings([['sig', sig], ['all', all ? 1 : 0]]));
+  }
+
+  /** Every process killed in the guest (the VM then powers off cleanly); QEMU killed if it does not. */
+  private async hardStop(id: string): Promise<void> {
+    const c = await this.conn(id).catch(() => undefined);
+    if (c) await c.chan.request(Op.SIGNAL, INIT, encodeStrings([['sig', osc.signals.SIGKILL], ['all', 1]]), 2000).catch(() => {});
+    for (let i = 0; i < 100 && (await this.alive(id)); i++) await sleep(20);
+    await this.killByDir(this.runOf(id), this.name(id));
+  }
+
+  async pause(id: string): Promise<void> {
+    await (await this.conn(id)).qmp.execute('stop');
+  }
+
+  async resume(id: string): Promise<void> {
+    await (await this.conn(id)).qmp.execute('cont');
+  }
+
+  async update(id: string, r: Resources): Promise<void> {
+    void r;
+    throw new SiloError('FailedPrecondition', 'SILO_VM_UPDATE', `container ${id.slice(0, 12)} runs in a utility VM: its limits are the VM's size and cannot change while it runs (stop it first)`);
+  }
+
+  async state(id: string): Promise<RuntimeState> {
+    this.check(id);
+    const pid = await this.pid(id);
+    if (!(await qemuAlive(pid, this.name(id)))) return { status: (await stat(this.stateOf(id)).then(() => true, () => false)) ? 'stopped' : 'unknown' };
+    const st = await (await this.conn(id)).qmp.execute<{ status: string }>('query-status').catch(() => ({ status: 'running' }));
+    return { status: st.status === 'paused' ? 'paused' : 'running', pid };
+  }
+
+  async exitStatus(id: string): Promise<ExitStatus | undefined> {
+    this.check(id);
+    if (await this.alive(id)) return undefined;
+    const file = this.exitFile(id);
+    const [text, st] = await Promise.all([readFile(file, 'utf8').catch(() => ''), stat(file).catch(() => undefined)]);
+    const m = /^(\d+) (\d)/.exec(text);
+    // No record: the VM died without its init exiting (killed): as SIGKILL.
+    return { exitCode: m ? Number(m[1]) : 137, finishedAt: (st && m ? st.mtime : new Date()).toISOString(), oomKilled: m?.[2] === '1' };
+  }
+
+  async waitExit(id: string): Promise<ExitStatus> {
+    this.check(id);
+    for (;;) {
+      const st = await this.exitStatus(id);
+      if (st) return st;
+      // QEMU's monitor closes when QEMU exits: wake on that, and look again now and then anyway.
+      const live = this.live.get(id);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        if (live?.chan && !live.chan.isClosed) live.chan.onClose(() => (clearTimeout(t), setTimeout(resolve, 20)));
+        else void this.conn(id).then((c) => c.chan.onClose(() => (clearTimeout(t), setTimeout(resolve, 20))), () => {});
+      });
+    }
+  }
+
+  async statistics(id: string): Promise<Statistics> {
+    const { chan } = await this.conn(id);
+    const m = decodeStrings(await chan.request(Op.STATS, 0));
+    const n = (k: string) => Math.max(0, Number(m.get(k) ?? 0) || 0);
+    const live = this.live.get(id);
+    return {
+      timestamp: new Date().toISOString(),
+      cpu: { totalNs: n('cpu_usec') * 1000, userNs: n('user_usec') * 1000, kernelNs: n('system_usec') * 1000, throttledPeriods: n('throttled_periods'), throttledNs: n('throttled_usec') * 1000 },
+      memory: { usageBytes: n('memory'), peakBytes: n('memory_peak'), limitBytes: live?.memoryLimit || n('mem_total'), failCount: n('memory_failcnt') },
+      pids: { current: n('pids'), limit: 0 },
+      io: { readBytes: n('io_read'), writeBytes: n('io_write') },
+    };
+  }
+
+  async processList(id: string): Promise<ProcessInfo[]> {
+    const { chan } = await this.conn(id);
+    const out: ProcessInfo[] = [];
+    for (const line of decodeList(await chan.request(Op.PS, 0))) {
+      const [head, args] = line.split('\t');
+      const f = head.split(' ');
+      out.push({ pid: Number(f[0]), ppid: Number(f[1]), user: f[2], rssBytes: Number(f[3]), cpuNs: Number(f[4]) * 1e7, command: args?.trim() || f.slice(6).join(' ') });
+    }
+    return out;
+  }
+
+  async resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void> {
+    const { chan } = await this.conn(id);
+    const proc = execId ? this.live.get(id)?.execs.get(execId) : INIT;
+    if (proc === undefined) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such exec: ${execId}`);
+    await chan.request(Op.RESIZE, proc, encodeStrings([['rows', rows], ['cols', cols]]));
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }> {
+    const { chan } = await this.conn(id);
+    const live = this.live.get(id)!;
+    const proc = 2 + randomBytes(4).readUInt32LE(0) % 0x7ffffff0;
+    const hostname = opts.process.env.find((e) => e.startsWith('HOSTNAME='))?.slice(9) ?? '';
+    const payload = await this.processPayload(chan, opts.process, hostname, false);
+    const attachment = new ProcAttachment(chan, proc);
+    const exit = new Promise<ExitStatus>((resolve) => {
+      const off = chan.listen(proc, { onOut: () => {}, onExit: (code, oom) => (off(), live.execs.delete(opts.execId), resolve({ exitCode: code, finishedAt: new Date().toISOString(), oomKilled: oom })) });
+      chan.onClose(() => resolve({ exitCode: 137, finishedAt: new Date().toISOString() }));
+    });
+    try {
+      const r = decodeStrings(await chan.request(Op.CREATE, proc, payload));
+      live.execs.set(opts.execId, proc);
+      await chan.request(Op.START, proc, encodeStrings([['arg0', opts.process.args[0]]]));
+      return { pid: Number(r.get('pid') ?? 0), attachment, exit };
+    } catch (e) {
+      attachment.detach();
+      live.execs.delete(opts.execId);
+      throw e;
+    }
+  }
+
+  async readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {
+    this.check(id);
+    await readLogFile(this.logFile(id), async () => !(await this.alive(id)), opts, onEntry, signal);
+  }
+
+  async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
+    this.check(id);
+    if (await this.alive(id)) {
+      if (!opts.force) throw conflict(`container ${id.slice(0, 12)} is running in its utility VM`);
+      await this.killByDir(this.runOf(id), this.name(id));
+    }
+    const live = this.live.get(id);
+    live?.chan?.close();
+    live?.qmp?.close();
+    this.live.delete(id);
+    await this.cgroup(id).remove();
+    await rm(this.runOf(id), { recursive: true, force: true });
+    if (opts.keepLogs) await rm(this.exitFile(id), { force: true });
+    else await rm(this.stateOf(id), { recursive: true, force: true });
+  }
+
+  async list(): Promise<string[]> {
+    return (await readdir(join(this.o.stateDir, 'systems')).catch(() => [] as string[])).filter((n) => ID_RE.test(n));
+  }
+
+  /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */
+  private async killByDir(dir: string, name: string): Promise<void> {
+    const pid = Number((await readFile(paths(dir).pid, 'utf8').catch(() => '')).trim());
+    if (!(await qemuAlive(pid, name))) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 250 && (await qemuAlive(pid, name)); i++) await sleep(20);
+    await writeFile(join(dir, 'killed'), '').catch(() => {});
+  }
+}
+
+/** One process' stdio over the agent channel. Output before the first listener is kept, so nothing is missed. */
+class ProcAttachment implements Attachment {
+  private outCbs: ((s: 1 | 2, d: Buffer) => void)[] = [];
+  private closeCbs: (() => void)[] = [];
+  private early: [1 | 2, Buffer][] = [];
+  private closed = false;
+  private readonly off: () => void;
+
+  constructor(private readonly chan: AgentChannel, private readonly proc: number) {
+    this.off = chan.listen(proc, {
+      onOut: (s, d) => {
+        if (this.outCbs.length) for (const cb of this.outCbs) cb(s, d);
+        else this.early.push([s, d]);
+      },
+      onExit: () => this.close(),
+    });
+    chan.onClose(() => this.close());
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.off();
+    if (this.closeCbs.length) for (const cb of this.closeCbs) cb();
+  }
+
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void {
+    this.outCbs.push(cb);
+    for (const [s, d] of this.early.splice(0)) cb(s, d);
+  }
+
+  onClose(cb: () => void): void {
+    this.closeCbs.push(cb);
+    if (this.closed) cb();
+  }
+
+  writeStdin(data: Buffer): void {
+    for (let i = 0; i < data.length; i += 65536) this.chan.send(Op.STDIN, this.proc, data.subarray(i, i + 65536));
+  }
+
+  closeStdin(): void {
+    this.chan.send(Op.STDIN, this.proc, Buffer.alloc(0));
+  }
+
+  detach(): void {
+    this.off();
+    this.closed = true;
+  }
+}
+
+function signalNumber(s: string): number {
+  if (/^\d+$/.test(s)) return Number(s);
+  const n = (osc.signals as Record<string, number>)[s.startsWith('SIG') ? s : `SIG${s}`];
+  if (!n) throw invalid(`unknown signal ${s}`);
+  return n;
+}

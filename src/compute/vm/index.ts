@@ -1,0 +1,32 @@
+// Entry point of the `vm` isolation backend (a QEMU utility VM per container, restored from templates).
+
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VmBackend } from './backend.js';
+
+export { VmBackend } from './backend.js';
+
+/** build/vm of the package, where scripts/build-vm.sh puts the kernel, the initramfs and the agent. */
+export const DEFAULT_BUILD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../build/vm');
+
+export async function openVmIsolation(opts: {
+  stateDir: string;
+  runDir: string;
+  cgroupParent: string;
+  templates?: boolean;
+  buildDir?: string;
+  log: (m: string) => void;
+}): Promise<VmBackend> {
+  const b = new VmBackend({
+    stateDir: opts.stateDir,
+    runDir: opts.runDir,
+    cgroupParent: opts.cgroupParent.replace(/^\/+|\/+$/g, ''),
+    buildDir: opts.buildDir ?? process.env.SILO_VM_BUILD_DIR ?? DEFAULT_BUILD_DIR,
+    templates: opts.templates ?? true,
+    defaultMemoryMiB: Number(process.env.SILO_VM_MEMORY_MIB ?? 128),
+    bootTimeoutMs: Number(process.env.SILO_VM_BOOT_TIMEOUT_MS ?? 45_000),
+    log: opts.log,
+  });
+  await b.init();
+  return b;
+}

@@ -1,0 +1,151 @@
+// How a utility VM is started: QEMU's q35 machine booting the guest kernel directly (PVH entry of the uncompressed
+// vmlinux) with Silo's initramfs, a virtio-serial controller carrying the agent's ports, a serial console to a file
+// and empty PCIe root ports to hot-add disks and NICs into. The device set is the same for a cold boot, a template
+// and its clones (a migration stream only loads into the machine it was saved from).
+//
+// QEMU daemonizes: it is never the daemon's child, so a container survives a daemon SIGKILL; its pid file and
+// sockets under the VM's run dir are how a later daemon finds it again.
+
+import { spawn } from 'node:child_process';
+import { access, constants, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { SiloError } from '../../common/errors.js';
+
+export interface VmAssets {
+  qemu: string;
+  kernel: string;
+  initramfs: string;
+  accel: 'kvm' | 'tcg';
+  /** Why this accelerator (logged once). */
+  accelReason: string;
+}
+
+export interface VmSize {
+  memoryMiB: number;
+  cpus: number;
+}
+
+/** Root ports for hot-added devices: layers + scratch + NICs. */
+export const ROOT_PORTS = 12;
+
+export interface LaunchOptions {
+  name: string;
+  dir: string;
+  logFile: string;
+  exitFile: string;
+  size: VmSize;
+  /** Guest RAM in a file: shared (a template being made) or a private copy-on-write map of it (a clone). */
+  ram?: { path: string; share: boolean };
+  incoming?: boolean;
+  netnsPath?: string;
+  /** cgroup.procs files QEMU joins before it starts. */
+  cgroupProcs?: string[];
+}
+
+export const paths = (dir: string) => ({
+  qmp: `${dir}/qmp.sock`,
+  ctl: `${dir}/ctl.sock`,
+  console: `${dir}/console.log`,
+  pid: `${dir}/qemu.pid`,
+});
+
+export const missingQemu = 'vm isolation needs QEMU: apt-get install qemu-system-x86';
+export const missingKernel = 'vm isolation needs a guest kernel and the initramfs: apt-get install linux-image-cloud-amd64, then run scripts/setup.sh';
+
+/** Find QEMU, the kernel and the initramfs; one line naming what to install when something is missing. */
+export async function findAssets(buildDir: string, env: NodeJS.ProcessEnv = process.env): Promise<VmAssets> {
+  const qemu = env.SILO_VM_QEMU ?? '/usr/bin/qemu-system-x86_64';
+  if (!(await access(qemu, constants.X_OK).then(() => true, () => false))) throw new SiloError('FailedPrecondition', 'SILO_VM_NO_QEMU', missingQemu);
+  const kernel = `${buildDir}/vmlinux`;
+  const initramfs = `${buildDir}/initramfs.cpio`;
+  for (const f of [kernel, initramfs]) {
+    if (!(await stat(f).then((s) => s.size > 0, () => false))) throw new SiloError('FailedPrecondition', 'SILO_VM_NO_KERNEL', missingKernel);
+  }
+  const { accel, reason } = await detectAccel(env);
+  return { qemu, kernel, initramfs, accel, accelReason: reason };
+}
+
+/**
+ * KVM when it can run a stock guest kernel. A PVM host (kvm_pvm loaded) exposes /dev/kvm but runs only PVM-built
+ * guests: Debian's kernel hangs there, so that counts as no KVM.
+ */
+export async function detectAccel(env: NodeJS.ProcessEnv = process.env): Promise<{ accel: 'kvm' | 'tcg'; reason: string }> {
+  const forced = env.SILO_VM_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return { accel: forced, reason: 'SILO_VM_ACCEL' };
+  if (existsSync('/sys/module/kvm_pvm')) return { accel: 'tcg', reason: '/dev/kvm is PVM (kvm_pvm), which cannot run a stock guest kernel' };
+  if (!existsSync('/sys/module/kvm_intel') && !existsSync('/sys/module/kvm_amd')) return { accel: 'tcg', reason: 'no kvm_intel or kvm_amd module' };
+  const ok = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false);
+  return ok ? { accel: 'kvm', reason: '/dev/kvm' } : { accel: 'tcg', reason: '/dev/kvm is not usable' };
+}
+
+export const KERNEL_CMDLINE = 'console=ttyS0 quiet loglevel=4 panic=-1 8250.nr_uarts=1 cryptomgr.notests nokaslr rcupdate.rcu_expedited=1 tsc=reliable';
+
+export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
+  const p = paths(o.dir);
+  const mem = `${o.size.memoryMiB}M`;
+  const args = [
+    '-name', `${o.name},debug-threads=off`,
+    '-machine', o.ram ? 'q35,memory-backend=ram' : 'q35',
+    '-accel', a.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=32',
+    '-cpu', a.accel === 'kvm' ? 'host' : 'max',
+    '-m', mem, '-smp', String(o.size.cpus),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none', '-no-reboot',
+    '-kernel', a.kernel, '-initrd', a.initramfs, '-append', KERNEL_CMDLINE,
+    '-chardev', `file,id=con,path=${p.console}`, '-serial', 'chardev:con',
+    '-device', 'virtio-serial-pci,id=vs,max_ports=4',
+    '-chardev', `socket,id=ctl,path=${p.ctl},server=on,wait=off`, '-device', 'virtserialport,chardev=ctl,name=silo.ctl',
+    '-chardev', `file,id=log,path=${o.logFile},append=on`, '-device', 'virtserialport,chardev=log,name=silo.log',
+    '-chardev', `file,id=exit,path=${o.exitFile}`, '-device', 'virtserialport,chardev=exit,name=silo.exit',
+    '-qmp', `unix:${p.qmp},server=on,wait=off`,
+    '-daemonize', '-pidfile', p.pid,
+  ];
+  for (let i = 1; i <= ROOT_PORTS; i++) args.push('-device', `pcie-root-port,id=rp${i},chassis=${i}`);
+  if (o.ram) args.push('-object', `memory-backend-file,id=ram,size=${mem},mem-path=${o.ram.path},share=${o.ram.share ? 'on' : 'off'}`);
+  if (o.incoming) args.push('-incoming', 'defer');
+  return args;
+}
+
+/**
+ * Start QEMU detached (it daemonizes once its devices are up) inside the container's network namespace and the host
+ * cgroups around it. Resolves with its pid; rejects with QEMU's own message when it refuses to start.
+ */
+export async function launch(a: VmAssets, o: LaunchOptions): Promise<number> {
+  const qargs = qemuArgs(a, o);
+  const cmd = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', a.qemu, ...qargs] : [a.qemu, ...qargs];
+  // The shell joins the cgroups, then becomes QEMU: every thread QEMU makes is inside them from the start.
+  const script = 'for f in $SILO_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"';
+  const child = spawn('/bin/sh', ['-c', script, 'sh', ...cmd], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SILO_CGROUP_PROCS: (o.cgroupProcs ?? []).join(' ') },
+  });
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c) => resolve(c ?? 1));
+  });
+  if (code !== 0) throw new SiloError('Internal', 'SILO_VM_QEMU', `QEMU did not start: ${err.trim().split('\n').slice(-2).join(' ') || `exit ${code}`}`);
+  const pid = Number((await readFile(paths(o.dir).pid, 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new SiloError('Internal', 'SILO_VM_QEMU', 'QEMU wrote no pid file');
+  return pid;
+}
+
+/** Whether `pid` is still the QEMU of this VM (not a recycled pid): its command line names the VM. */
+export async function qemuAlive(pid: number | undefined, name: string): Promise<boolean> {
+  if (!pid) return false;
+  try {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmd.includes(`${name},debug-threads`)) return false;
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(st);
+  } catch {
+    return false;
+  }
+}
+
+/** The last lines the guest wrote to its console, for an error message. */
+export async function consoleTail(dir: string, lines = 8): Promise<string> {
+  const t = await readFile(paths(dir).console, 'utf8').catch(() => '');
+  return t.replace(/\r/g, '').trim().split('\n').slice(-lines).join(' | ');
+}

@@ -1,0 +1,133 @@
+// Templates: a utility VM booted once to its agent, paused and saved (QMP `migrate` with the `x-ignore-shared`
+// capability, guest RAM in a shared memory-backend file that the stream then leaves out). A clone maps that RAM file
+// privately (copy on write), loads the small device stream (`-incoming defer` + `migrate-incoming`) and runs on.
+// One template per kernel + initramfs + QEMU + accelerator + VM size, made on first use under a temporary name and
+// renamed into place when whole; one whose inputs changed is removed.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../../common/atomic.js';
+import { oneLine } from '../../common/errors.js';
+import { KeyedLock } from '../../common/lock.js';
+import { AgentChannel } from './channel.js';
+import { Qmp } from './qmp.js';
+import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Bumped when the machine's device set changes: older templates no longer load. */
+const MACHINE_VERSION = 1;
+
+export class Templates {
+  private readonly lock = new KeyedLock();
+  private inputs?: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly runDir: string,
+    private readonly assets: VmAssets,
+    private readonly name: string,
+    private readonly log: (m: string) => void,
+  ) {}
+
+  /** Drop half-made templates and those made from other inputs. */
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const inputs = await this.currentInputs();
+    for (const e of await readdir(this.dir)) {
+      const meta = JSON.parse(await readFile(join(this.dir, e, 'template.json'), 'utf8').catch(() => '{}')) as { inputs?: string };
+      if (e.startsWith('.tmp-') || meta.inputs !== inputs) await rm(join(this.dir, e), { recursive: true, force: true });
+    }
+  }
+
+  /** What a template depends on besides its size: kernel, initramfs, QEMU binary, accelerator, machine. */
+  private async currentInputs(): Promise<string> {
+    if (this.inputs) return this.inputs;
+    const id = async (f: string) => {
+      const s = await stat(f);
+      return `${f}:${s.size}:${s.mtimeMs}`;
+    };
+    this.inputs = createHash('sha256')
+      .update([await id(this.assets.kernel), await id(this.assets.initramfs), await id(this.assets.qemu), this.assets.accel, KERNEL_CMDLINE, MACHINE_VERSION].join('\n'))
+      .digest('hex');
+    return this.inputs;
+  }
+
+  private async keyOf(size: VmSize): Promise<string> {
+    return createHash('sha256').update(`${await this.currentInputs()}\n${size.memoryMiB}M/${size.cpus}`).digest('hex').slice(0, 16);
+  }
+
+  /** The template directory for `size`, made now if missing. */
+  async get(size: VmSize): Promise<string> {
+    const key = await this.keyOf(size);
+    const final = join(this.dir, key);
+    return this.lock.run(key, async () => {
+      if (await stat(join(final, 'template.json')).then(() => true, () => false)) return final;
+      const t0 = Date.now();
+      await this.make(size, final);
+      this.log(`vm: template ${key} (${size.memoryMiB} MiB, ${size.cpus} vCPU) made in ${Date.now() - t0} ms`);
+      return final;
+    });
+  }
+
+  private async make(size: VmSize, final: string): Promise<void> {
+    const rand = randomBytes(4).toString('hex');
+    const tmp = join(this.dir, `.tmp-${rand}`);
+    const run = join(this.runDir, `t-${rand}`);
+    let pid: number | undefined;
+    const name = `${this.name}-template-${rand}`;
+    try {
+      await mkdir(tmp, { mode: 0o700 });
+      await mkdir(run, { mode: 0o700 });
+      pid = await launch(this.assets, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tmp, 'ram'), share: true } });
+      const ch = await AgentChannel.open(paths(run).ctl, 60_000).catch(async (e) => {
+        throw new Error(`${oneLine(e)}; console: ${await consoleTail(run)}`);
+      });
+      ch.close();
+      const qmp = await Qmp.open(paths(run).qmp);
+      await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+      await qmp.execute('stop');
+      await qmp.execute('migrate', { uri: `exec:cat > ${join(tmp, 'state')}` });
+      await waitMigration(qmp, 60_000);
+      await qmp.execute('quit').catch(() => {});
+      qmp.close();
+      for (let i = 0; i < 200 && (await qemuAlive(pid, name)); i++) await sleep(10);
+      await writeJsonAtomic(join(tmp, 'template.json'), { inputs: await this.currentInputs(), size, args: qemuArgs(this.assets, { name: 'x', dir: 'x', logFile: 'x', exitFile: 'x', size }).length });
+      await rename(tmp, final);
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    } finally {
+      if (await qemuAlive(pid, name)) process.kill(pid!, 'SIGKILL');
+      await rm(run, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Poll the migration until it completes; reject when it fails or takes too long. */
+export async function waitMigration(qmp: Qmp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+    if (st.status === 'completed') return;
+    if (st.status === 'failed' || st.status === 'cancelled') throw new Error(`migration ${st.status}: ${st['error-desc'] ?? ''}`);
+    if (Date.now() > deadline) throw new Error('migration did not finish in time');
+    await sleep(5);
+  }
+}
+
+/** Load a template into a clone started with `-incoming defer`, then let it run. */
+export async function restoreInto(qmp: Qmp, template: string, timeoutMs: number): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+  await qmp.execute('migrate-incoming', { uri: `exec:cat ${join(template, 'state')}` });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+    if (m.status === 'completed') break;
+    if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`restore failed: ${m['error-desc'] ?? m.status}`);
+    if (Date.now() > deadline) throw new Error('restore did not finish in time');
+    await sleep(2);
+  }
+  await qmp.execute('cont');
+}
