@@ -107,6 +107,7 @@ export interface CreateFlags {
   pidsLimit?: string;
   storageSize?: string;
   storageOpt?: string[];
+  isolation?: string;
   entrypoint?: string;
   label?: string[];
   stopSignal?: string;
@@ -185,6 +186,10 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (Object.keys(container).length) doc.Container = container;
   if (Object.keys(proc).length) doc.Process = proc as Doc['Process'];
   if (f.rm) doc.AutoRemove = true;
+  if (f.isolation !== undefined && f.isolation !== 'default') {
+    if (f.isolation !== 'process' && f.isolation !== 'vm' && f.isolation !== 'hyperv') throw new CliError(`invalid isolation: '${f.isolation}' (process or vm)`);
+    doc.Isolation = f.isolation === 'process' ? 'process' : 'vm';
+  }
   if (f.restart !== undefined) doc.RestartPolicy = parseRestart(f.restart);
   if (f.init) doc.Init = true;
   if (f.stopSignal !== undefined) doc.StopSignal = normalizeSignal(f.stopSignal);

@@ -54,6 +54,7 @@ function createOptions(c: Command): Command {
     .option('-m, --memory <bytes>', 'memory limit (b, k, m, g suffixes: 64m)')
     .option('--cpus <number>', 'number of CPUs (decimal: 0.5)')
     .option('--pids-limit <n>', 'process count limit (-1: unlimited)')
+    .option('--isolation <mode>', 'isolation: process (the default) or vm (a utility VM with its own kernel)')
     .option('--storage-size <bytes>', 'size of the writable layer (default: the daemon default, 10 GiB)')
     .option('--storage-opt <size=bytes>', 'storage option (size=...)', many)
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
@@ -434,7 +435,8 @@ const verbs: Verb[] = [
         .addOption(new Option('--certs-dir <dir>', 'per-registry CA certificates: <dir>/<host>/ca.crt').env('SILO_CERTS_DIR'))
         .addOption(new Option('--registry-timeout <seconds>', 'how long a registry may keep Silo waiting for an answer').env('SILO_REGISTRY_TIMEOUT').argParser(Number))
         .addOption(new Option('--cri-socket <path>', "the Kubernetes CRI's socket (default <run dir>/cri.sock; \"\" = none)").env('SILO_CRI_SOCKET'))
-        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string; criSocket?: string }) => {
+        .addOption(new Option('--vm-templates <on|off>', 'start vm-isolated containers from saved VM templates').env('SILO_VM_TEMPLATES').choices(['on', 'off']).default('on'))
+        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string; criSocket?: string; vmTemplates: string }) => {
           stayAlive = true;
           await (await import('./commands/daemon.js')).daemon(o);
         }),

@@ -2,6 +2,7 @@
 // compute system (as HCS joins a container to an HCN namespace) and never touches links or tables itself.
 
 import { badState, conflict } from '../common/errors.js';
+import type { GuestInterface } from './backend.js';
 import type { CreateEndpointRequest, EtcFile, NetworkService } from '../network/types.js';
 import type { ComputeSystemRecord, Networking } from './types.js';
 
@@ -63,6 +64,14 @@ export class SystemNetworking {
     const ns = this.net.getNamespace(n.Namespace);
     const etcFiles = n.Endpoints?.length ? await this.net.writeEtcFiles(n.Endpoints[0]) : [];
     return { netnsPath: ns.Path, etcFiles };
+  }
+
+  /** The endpoints as a utility VM's NICs: the interface in the namespace, its MAC, address and gateway. */
+  guestInterfaces(n: Networking | undefined): GuestInterface[] {
+    return (n?.Endpoints ?? []).map((id) => {
+      const e = this.net.getEndpoint(id);
+      return { ifname: e.InterfaceName ?? 'eth0', mac: e.MacAddress, address: `${e.IpAddress}/${e.PrefixLength}`, ...(e.GatewayAddress ? { gateway: e.GatewayAddress } : {}) };
+    });
   }
 
   /** Remove the system's endpoints and namespace (one operation of the network service); what is already gone is no error. */

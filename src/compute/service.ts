@@ -8,7 +8,8 @@ import { KeyedLock } from '../common/lock.js';
 import { faultPoint } from '../common/fault.js';
 import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../common/events.js';
-import type { StorageService } from '../storage/types.js';
+import type { DescribedRoot, StorageService } from '../storage/types.js';
+import { checkVmDocument } from './vm/refuse.js';
 import { backendFor, type Backends, type ExitStatus, type Isolation, type IsolationBackend, type LogEntry } from './backend.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
 import { buildDocument, INIT_BINARY, INIT_PATH, modifiedDocument, validateDocument } from './document.js';
@@ -93,6 +94,7 @@ export class ComputeService {
     const id = newId();
     const doc = buildDocument(id, req, image, this.isolations()[0]);
     await validateDocument(doc, this.isolations());
+    if (doc.Isolation === 'vm') checkVmDocument(doc);
     // Another system's namespace is named by its id from here on: a rename or a new system with its name changes nothing.
     for (const [kind, ref] of Object.entries(doc.Container.Namespaces ?? {})) {
       if (ref?.Mode !== 'system') continue;
@@ -132,7 +134,7 @@ export class ComputeService {
         faultPoint('create.after-record');
         // Root and network do not depend on each other: made side by side, both settled before any rollback.
         const [root, net] = await Promise.allSettled([
-          this.storage.mountRoot(id, image.id, { scratchBytes: scratch }).then(() => faultPoint('create.after-mount')),
+          this.prepareRoot(rec).then(() => faultPoint('create.after-mount')),
           (sharesNetwork(doc) ? Promise.resolve({}) : this.networking.setup(rec)).then((n) => (faultPoint('create.after-network'), n)),
         ]);
         try {
@@ -177,7 +179,7 @@ export class ComputeService {
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
       const backend = this.backendOf(rec);
-      const root = await this.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: doc.Container.Storage.ScratchSizeInBytes! });
+      const root = await this.prepareRoot(rec);
       let pid: number;
       try {
         if (runtime.status === 'rejected') throw runtime.reason;
@@ -188,6 +190,8 @@ export class ComputeService {
           id: rec.Id,
           name: rec.Name,
           rootfs: root.rootfs,
+          root: root.parts,
+          interfaces: doc.Isolation === 'vm' ? this.networking.guestInterfaces(doc.Container.Networking) : undefined,
           hostname: doc.Container.GuestOs.HostName,
           process: {
             args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
@@ -275,6 +279,13 @@ export class ComputeService {
       });
       this.resolveWaiters(id, st.exitCode);
     }
+  }
+
+  /** A root mounted on the host (process), or described as layers and a scratch image for a utility VM to mount. */
+  private async prepareRoot(rec: ComputeSystemRecord): Promise<{ rootfs: string; parts?: DescribedRoot }> {
+    const opts = { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! };
+    if (rec.Document.Isolation === 'vm') return { rootfs: '', parts: await this.storage.describeRoot(rec.Id, rec.ImageId, opts) };
+    return { rootfs: (await this.storage.mountRoot(rec.Id, rec.ImageId, opts)).rootfs };
   }
 
   private unmountRoot(id: string): Promise<void> {

@@ -13,6 +13,7 @@ import { run } from '../common/exec.js';
 import { hideHostPaths, invalid, oneLine, SiloError } from '../common/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../common/log.js';
 import { openProcessIsolation } from '../compute/process/index.js';
+import { openVmIsolation } from '../compute/vm/index.js';
 import { ComputeService } from '../compute/service.js';
 import type { Isolation, IsolationBackend } from '../compute/backend.js';
 import { SystemStore } from '../compute/store.js';
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   registryTimeout?: number;
   /** The CRI's socket: default <runDir>/cri.sock; '' serves no CRI. */
   criSocket?: string;
+  /** "off": vm-isolated containers always cold-boot (no VM templates, whose shared pages are a side channel). */
+  vmTemplates?: string;
 }
 
 export interface Daemon {
@@ -64,6 +67,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   // One backend per isolation mode this host offers; the first is the default.
   const backends = new Map<Isolation, IsolationBackend>([
     ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent })],
+    ['vm', await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', log })],
   ]);
   // Kernel objects of the network service carry the cgroup parent's name too (silo, or a test's silo-test-…).
   const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log });

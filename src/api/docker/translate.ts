@@ -134,8 +134,9 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const hc: HostConfig = body.HostConfig ?? {};
   const warnings: string[] = [];
   const iso = String(hc.Isolation ?? '');
-  if (iso === 'hyperv') throw dockerInvalid('invalid isolation (hyperv): Silo\'s vm isolation is not available yet on this host; use --isolation=process');
-  if (!['', 'default', 'process'].includes(iso)) throw dockerInvalid(`invalid isolation (${iso}): Silo supports 'process' and 'default' ('hyperv' once vm isolation exists)`);
+  // Docker's hyperv is Silo's vm: a utility VM with its own kernel per container.
+  if (!['', 'default', 'process', 'hyperv', 'vm'].includes(iso)) throw dockerInvalid(`invalid isolation (${iso}): Silo supports 'default', 'process' and 'hyperv' (or 'vm')`);
+  const isolation = iso === 'hyperv' || iso === 'vm' ? 'vm' : iso === 'process' ? 'process' : undefined;
   for (const [k, why] of Object.entries(UNSUPPORTED)) if (isSet((hc as Record<string, unknown>)[k])) throw dockerInvalid(`HostConfig.${k} is not supported by Silo: ${why}`);
   if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw dockerInvalid(`volume driver ${hc.VolumeDriver} is not supported by Silo (local is)`);
   if (hc.UsernsMode && hc.UsernsMode !== 'host') throw dockerInvalid('user namespaces (--userns) are not supported by Silo');
@@ -289,7 +290,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     ...(name ? { Name: name } : {}),
     Image: String(body.Image),
     Document: {
-      Isolation: 'process',
+      ...(isolation ? { Isolation: isolation } : {}),
       Container: container,
       Process: {
         ...(strs(body.Cmd) ? { CommandArgs: strs(body.Cmd) } : {}),

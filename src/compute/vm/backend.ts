@@ -154,21 +154,28 @@ export class VmBackend implements IsolationBackend {
       });
       live.chan = chan;
       const ready = Date.now() - t0;
+      const marks: string[] = [];
+      const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
       await this.plugDisks(qmp, layerDisks, opts.root.scratchImage);
+      mark('disks');
       await chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]]));
       const limits: [string, string | number][] = [];
       if (opts.resources.memoryBytes) limits.push(['memory', opts.resources.memoryBytes]);
       if (opts.resources.pidsLimit && opts.resources.pidsLimit > 0) limits.push(['pids', opts.resources.pidsLimit]);
       if (opts.resources.cpus) limits.push(['cpu', `${Math.round(opts.resources.cpus * 100000)} 100000`]);
+      mark('identity');
       await chan.request(Op.ROOT, 0, encodeStrings([...layerDisks.map((_, i): [string, string] => ['layer', `l${i}`]), ['scratch', 'scratch'], ...limits]));
+      mark('root');
       for (const f of opts.etcFiles ?? []) {
         const data = await readFile(f.hostPath, 'utf8');
         await chan.request(Op.FILE, 0, encodeStrings([['path', f.containerPath], ['data', data]]));
       }
       if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
       for (const [i, nic] of (opts.interfaces ?? []).entries()) await this.plugNic(id, qmp, chan, nic, i, opts.netnsPath!);
+      mark('net');
       await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true));
-      this.o.log(`vm: ${id.slice(0, 12)} up by ${how} in ${ready} ms (${size.memoryMiB} MiB, ${size.cpus} vCPU)`);
+      mark('created');
+      this.o.log(`vm: ${id.slice(0, 12)} up by ${how} in ${ready} ms (${size.memoryMiB} MiB, ${size.cpus} vCPU); ${marks.join(', ')}`);
       return { pid: (await this.pid(id))! };
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
