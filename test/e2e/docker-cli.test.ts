@@ -132,9 +132,9 @@ test('errors as docker renders them', async () => {
   const img = await docker(['run', '--rm', 'nosuchimage']);
   assert.equal(img.code, 125);
   assert.match(img.stderr, /Unable to find image 'nosuchimage:latest' locally/);
-  const iso = await docker(['run', '--rm', '--isolation=hyperv', 'busybox', 'true']);
+  const iso = await docker(['run', '--rm', '--isolation=bogus', 'busybox', 'true']);
   assert.equal(iso.code, 125);
-  assert.match(iso.stderr, /vm isolation is not available yet/);
+  assert.match(iso.stderr, /invalid isolation \(bogus\)/);
 });
 
 test('named volumes: create, use from two containers, in-use refusal, rm; anonymous ones go with --rm', async () => {

@@ -50,7 +50,7 @@ test('bad requests get one-line 4xx answers and change nothing', async () => {
   const r2 = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Container: { MappedDirectories: [{ HostPath: 'relative', ContainerPath: '/x' }] } } });
   assert.equal(r2.status, 400);
   assert.match(r2.json.message, /must be absolute/);
-  const r3 = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Isolation: 'vm' } });
+  const r3 = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Isolation: 'bogus' } });
   assert.equal(r3.status, 400);
   const r4 = await api('POST', '/v1/systems/nope/start');
   assert.equal(r4.status, 404);

@@ -34,7 +34,11 @@ test('a docker create body becomes a compute document', async () => {
     assert.equal(d.Container!.MappedDirectories![1].HostPath, join(dir, 'named', '_data'));
     assert.equal(d.AutoRemove, true);
     assert.equal(d.StopTimeoutSeconds, 3);
-    await assert.rejects(translateCreate({ Image: 'x', HostConfig: { Isolation: 'hyperv' } }, undefined, image, new VolumeStore(dir)), /vm isolation is not available yet/);
+    // Docker's hyperv (and vm) is Silo's vm isolation; anything else is refused.
+    assert.equal((await translateCreate({ Image: 'x', HostConfig: { Isolation: 'hyperv' } }, undefined, image, new VolumeStore(dir))).req.Document!.Isolation, 'vm');
+    assert.equal((await translateCreate({ Image: 'x', HostConfig: { Isolation: 'vm' } }, undefined, image, new VolumeStore(dir))).req.Document!.Isolation, 'vm');
+    assert.equal((await translateCreate({ Image: 'x', HostConfig: {} }, undefined, image, new VolumeStore(dir))).req.Document!.Isolation, undefined);
+    await assert.rejects(translateCreate({ Image: 'x', HostConfig: { Isolation: 'bogus' } }, undefined, image, new VolumeStore(dir)), /invalid isolation \(bogus\)/);
     const all = await translateCreate({ Image: 'x', HostConfig: { PublishAllPorts: true } }, undefined, image, new VolumeStore(dir));
     // Publish-all asks the network service for a host port (0): it picks one at create (test/e2e/docker-ports.test.ts).
     assert.equal(all.req.Document!.Container!.Networking!.PortMappings![0].ExternalPort, 0);

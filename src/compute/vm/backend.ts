@@ -112,6 +112,7 @@ export class VmBackend implements IsolationBackend {
   async create(opts: InitOptions): Promise<{ pid: number }> {
     this.check(opts.id);
     if (!opts.root) throw invalid('vm isolation needs the root as layers and a scratch image');
+    if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
     const a = await this.assets();
     const id = opts.id;
     const size = this.sizeOf(opts.resources);
@@ -149,33 +150,35 @@ export class VmBackend implements IsolationBackend {
         qmp = await Qmp.open(paths(run).qmp);
       }
       live.qmp = qmp;
+      // Devices first: the guest probes them while the agent channel comes up and the identity is set.
+      const marks: string[] = [];
+      const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
+      await this.plugDisks(qmp, layerDisks, opts.root.scratchImage);
+      const nics = opts.interfaces ?? [];
+      for (const [i, nic] of nics.entries()) await this.plugNic(qmp, nic, i, opts.netnsPath!);
+      mark('plugged');
       const chan = await AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs).catch(async () => {
         throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
       });
       live.chan = chan;
-      const ready = Date.now() - t0;
-      const marks: string[] = [];
-      const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
-      await this.plugDisks(qmp, layerDisks, opts.root.scratchImage);
-      mark('disks');
+      mark('agent');
       await chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]]));
       const limits: [string, string | number][] = [];
       if (opts.resources.memoryBytes) limits.push(['memory', opts.resources.memoryBytes]);
       if (opts.resources.pidsLimit && opts.resources.pidsLimit > 0) limits.push(['pids', opts.resources.pidsLimit]);
       if (opts.resources.cpus) limits.push(['cpu', `${Math.round(opts.resources.cpus * 100000)} 100000`]);
-      mark('identity');
       await chan.request(Op.ROOT, 0, encodeStrings([...layerDisks.map((_, i): [string, string] => ['layer', `l${i}`]), ['scratch', 'scratch'], ...limits]));
       mark('root');
       for (const f of opts.etcFiles ?? []) {
         const data = await readFile(f.hostPath, 'utf8');
         await chan.request(Op.FILE, 0, encodeStrings([['path', f.containerPath], ['data', data]]));
       }
-      if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
-      for (const [i, nic] of (opts.interfaces ?? []).entries()) await this.plugNic(id, qmp, chan, nic, i, opts.netnsPath!);
+      for (const nic of nics) {
+        await chan.request(Op.NET, 0, encodeStrings([['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
+      }
       mark('net');
       await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true));
-      mark('created');
-      this.o.log(`vm: ${id.slice(0, 12)} up by ${how} in ${ready} ms (${size.memoryMiB} MiB, ${size.cpus} vCPU); ${marks.join(', ')}`);
+      this.o.log(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms`);
       return { pid: (await this.pid(id))! };
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
@@ -192,14 +195,12 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  /** A tap QEMU makes in the container's namespace, joined to the endpoint's interface; the guest NIC gets its MAC and address. */
-  private async plugNic(id: string, qmp: Qmp, chan: AgentChannel, nic: GuestInterface, i: number, netns: string): Promise<void> {
+  /** A tap QEMU makes in the container's namespace, joined to the endpoint's interface; the guest NIC gets its MAC. */
+  private async plugNic(qmp: Qmp, nic: GuestInterface, i: number, netns: string): Promise<void> {
     const tap = `tap${i}`;
     await qmp.execute('netdev_add', { type: 'tap', id: `n${i}`, ifname: tap, script: 'no', downscript: 'no', vhost: false });
     await attachTap(netns, nic.ifname, tap);
     await qmp.execute('device_add', { driver: 'virtio-net-pci', id: `nic${i}`, netdev: `n${i}`, mac: nic.mac, bus: `rp${ROOT_PORTS - i}` });
-    await chan.request(Op.NET, 0, encodeStrings([['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
-    void id;
   }
 
   /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process. */
