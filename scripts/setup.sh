@@ -20,6 +20,14 @@ have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
 have openssl || need+=(openssl)
 have zstd || need+=(zstd)
+# vm isolation: QEMU, a Debian cloud guest kernel, and gcc + static glibc for the guest agent; lz4 unpacks the kernel.
+have qemu-system-x86_64 || need+=(qemu-system-x86)
+ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need+=(linux-image-cloud-amd64)
+have gcc || need+=(gcc)
+pkg_ok libc6-dev || need+=(libc6-dev)
+have lz4 || need+=(lz4)
+have cpio || need+=(cpio)
+have modprobe || need+=(kmod)
 if [ ${#need[@]} -gt 0 ]; then
   echo "silo setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -34,3 +42,4 @@ fi
 node=$(bash scripts/node.sh)
 npx tsc -p tsconfig.json
 "$node" scripts/bundle.mjs
+bash scripts/build-vm.sh

@@ -21,7 +21,6 @@ const MACHINE_VERSION = 1;
 
 export class Templates {
   private readonly lock = new KeyedLock();
-  private inputs?: string;
 
   constructor(
     private readonly dir: string,
@@ -43,22 +42,21 @@ export class Templates {
 
   /** What a template depends on besides its size: kernel, initramfs, QEMU binary, accelerator, machine. */
   private async currentInputs(): Promise<string> {
-    if (this.inputs) return this.inputs;
     const id = async (f: string) => {
       const s = await stat(f);
       return `${f}:${s.size}:${s.mtimeMs}`;
     };
-    this.inputs = createHash('sha256')
+    return createHash('sha256')
       .update([await id(this.assets.kernel), await id(this.assets.initramfs), await id(this.assets.qemu), this.assets.accel, KERNEL_CMDLINE, MACHINE_VERSION].join('\n'))
       .digest('hex');
-    return this.inputs;
   }
 
   private async keyOf(size: VmSize): Promise<string> {
     return createHash('sha256').update(`${await this.currentInputs()}\n${size.memoryMiB}M/${size.cpus}`).digest('hex').slice(0, 16);
   }
 
-  /** The template directory for `size`, made now if missing. */
+  /** The template directory for `size`, made now if missing (its inputs are looked at on every call: a rebuilt
+   *  initramfs or a new kernel makes a new template at once). */
   async get(size: VmSize): Promise<string> {
     const key = await this.keyOf(size);
     const final = join(this.dir, key);

@@ -384,7 +384,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   if (!pr) return fail(seq, "too many processes");
   int master = -1, slave = -1, pin[2] = {-1, -1}, pout[2], perr[2], go[2], fl[2];
   if (tty) {
-    master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    master = open(ROOT "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC); // the container's own devpts: ttyname() works inside
     int unlock = 0;
     if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0) return fail(seq, "pty: %s", strerror(errno));
     slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
@@ -512,7 +512,7 @@ static void poweroff(void) {
 
 static void finish(struct proc *pr) {
   int st = pr->status, code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  int oom = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && read_num(CG "/memory.events", "oom_kill") > 0;
+  int oom = read_num(CG "/memory.events", "oom_kill") > 0; // as docker: any OOM kill in the container
   char b[64]; int n = snprintf(b, sizeof b, "%d %d\n", code, oom);
   if (pr->init && exitfd >= 0 && write(exitfd, b, n) < 0) say("exit record: %s", strerror(errno));
   struct kv k = {.n = 0}; kv_add(&k, "code=%d", code); kv_add(&k, "oom=%d", oom);

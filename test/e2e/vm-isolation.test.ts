@@ -1,0 +1,161 @@
+// VM isolation end to end: each container in its own QEMU utility VM (TCG on this host), restored from a template or
+// cold-booted, driven through the same CLI and API as process isolation. The VMs carry the daemon's silo-test tag in
+// their QEMU -name, so the leak check finds any left behind.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { upgrade as upgradeStream } from './native-client.js';
+import { sleep, TestDaemon } from './harness.js';
+
+const d = new TestDaemon();
+before(() => d.start());
+after(async () => assert.deepEqual(await d.teardown(), []));
+
+const vm = (args: string[]) => d.silo(['run', '--isolation', 'vm', ...args]);
+
+function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return new Promise((res, rej) => {
+    const req = request({ socketPath: d.socket, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (r) => {
+      let s = '';
+      r.on('data', (b) => (s += b));
+      r.on('end', () => res({ status: r.statusCode!, json: s ? JSON.parse(s) : undefined }));
+    });
+    req.on('error', rej);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function httpGet(port: number): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
+      return await r.text();
+    } catch (e) {
+      if (i >= 20) throw e;
+      await sleep(250);
+    }
+  }
+}
+
+test('run: output and exit code come back from the guest, which has its own kernel', async () => {
+  const r = await vm(['--rm', 'busybox', 'sh', '-c', 'echo hi from $(uname -r); exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stdout, /^hi from \S+-cloud-amd64\n$/);
+  assert.match(d.logs, /vm: \w+ up by template restore/);
+  assert.equal((await d.silo(['ps', '-aq'])).stdout, '');
+});
+
+test('exec, logs, top, stats, stop (SIGTERM handled) and stop (SIGTERM ignored, then SIGKILL)', async () => {
+  const a = await vm(['-d', '--name', 'trap', 'busybox', 'sh', '-c', 'echo started; trap "echo got TERM; exit 7" TERM; while true; do sleep 0.1; done']);
+  assert.equal(a.code, 0, a.stderr);
+  const b = await vm(['-d', '--name', 'deaf', '--stop-timeout', '1', 'busybox', 'sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
+  assert.equal(b.code, 0, b.stderr);
+  const e = await d.silo(['exec', 'trap', 'sh', '-c', 'echo out; echo err >&2; exit 5']);
+  assert.equal(e.code, 5, e.stderr);
+  assert.equal(e.stdout, 'out\n');
+  assert.equal(e.stderr, 'err\n');
+  assert.equal((await d.silo(['exec', 'trap', 'nosuchcmd'])).code, 127);
+  const top = await d.silo(['top', 'trap']);
+  assert.match(top.stdout, /trap "echo got TERM/);
+  assert.match((await d.silo(['stats', '--no-stream', 'trap'])).stdout, /trap\s+\S+%\s+[\d.]+\w+ \/ 128MiB/);
+  assert.equal((await d.silo(['logs', 'trap'])).stdout, 'started\n');
+  const t0 = Date.now();
+  assert.equal((await d.silo(['stop', 'trap'])).code, 0);
+  assert.ok(Date.now() - t0 < 5000, 'the trap answered SIGTERM');
+  assert.equal((await d.silo(['inspect', '--format', '{{.ExitCode}}', 'trap'])).stdout.trim(), '7');
+  assert.equal((await d.silo(['logs', 'trap'])).stdout, 'started\ngot TERM\n');
+  const t1 = Date.now();
+  assert.equal((await d.silo(['stop', 'deaf'])).code, 0);
+  assert.ok(Date.now() - t1 >= 1000, 'stop waited for the timeout before SIGKILL');
+  assert.equal((await d.silo(['inspect', '--format', '{{.ExitCode}}', 'deaf'])).stdout.trim(), '137');
+  assert.equal((await d.silo(['rm', 'trap', 'deaf'])).code, 0);
+});
+
+test('attach with a tty: a shell in the guest answers, is resized, and exits with its code', async () => {
+  const c = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Isolation: 'vm', Process: { CommandArgs: ['sh'], EmulateConsole: true, CreateStdInPipe: true }, AutoRemove: true } });
+  assert.equal(c.status, 201, JSON.stringify(c.json));
+  const id = c.json.Id;
+  const sock = await upgradeStream(d.socket, `/v1/systems/${id}/attach?stdin=1`);
+  let out = '';
+  sock.on('data', (b: Buffer) => (out += b.toString()));
+  const ended = new Promise((r) => sock.on('end', r));
+  const wait = api('POST', `/v1/systems/${id}/wait?condition=next-exit`);
+  assert.equal((await api('POST', `/v1/systems/${id}/start`)).status, 204);
+  assert.equal((await api('POST', `/v1/systems/${id}/resize?h=40&w=100`)).status, 204);
+  sock.write('tty; stty size; echo marker-$((6*7))\nexit 4\n');
+  await ended;
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /40 100/);
+  assert.match(out, /marker-42/);
+  assert.equal((await wait).json.ExitCode, 4);
+});
+
+test('limits: the memory limit holds in the guest (OOM killed) and the scratch cap holds (ENOSPC)', async () => {
+  const m = await vm(['--name', 'hog', '-m', '48m', 'busybox', 'sh', '-c', 'head -c 200m /dev/zero | tail > /dev/null']);
+  assert.equal(m.code, 137, m.stderr);
+  assert.equal((await d.silo(['inspect', '--format', '{{.OOMKilled}}', 'hog'])).stdout.trim(), 'true');
+  await d.silo(['rm', 'hog']);
+  const s = await vm(['--rm', '--storage-size', '32m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=64']);
+  assert.notEqual(s.code, 0);
+  assert.match(s.stderr + s.stdout, /No space left on device/);
+});
+
+test('network: a published port answers from the guest, and names resolve between a VM and a process container', async () => {
+  const port = await freePort();
+  const w = await vm(['-d', '--name', 'vweb', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir -p /www && echo vm-page > /www/index.html && httpd -f -p 80 -h /www']);
+  assert.equal(w.code, 0, w.stderr);
+  assert.equal(await httpGet(port), 'vm-page\n');
+  const p = await d.silo(['run', '-d', '--name', 'pweb', 'busybox', 'sh', '-c', 'mkdir -p /www && echo p-page > /www/index.html && httpd -f -p 80 -h /www']);
+  assert.equal(p.code, 0, p.stderr);
+  const get = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 NAME 80 | tail -n 1';
+  const fromVm = await vm(['--rm', 'busybox', 'sh', '-c', get.replace('NAME', 'pweb')]);
+  assert.equal(fromVm.stdout, 'p-page\n', fromVm.stderr);
+  const fromProcess = await d.silo(['run', '--rm', 'busybox', 'sh', '-c', get.replace('NAME', 'vweb')]);
+  assert.equal(fromProcess.stdout, 'vm-page\n', fromProcess.stderr);
+  assert.equal((await d.silo(['rm', '-f', 'vweb', 'pweb'])).code, 0);
+});
+
+test('a VM container survives a daemon SIGKILL and is adopted by the next daemon', async () => {
+  const r = await vm(['-d', '--name', 'survivor', 'busybox', 'sh', '-c', 'echo before; while true; do sleep 0.1; done']);
+  assert.equal(r.code, 0, r.stderr);
+  await d.kill();
+  await d.start();
+  assert.equal((await d.silo(['inspect', '--format', '{{.State}}', 'survivor'])).stdout.trim(), 'Running');
+  const ex = await d.silo(['exec', 'survivor', 'echo', 'still here']);
+  assert.equal(ex.stdout, 'still here\n', ex.stderr);
+  assert.equal((await d.silo(['logs', 'survivor'])).stdout, 'before\n');
+  assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
+});
+
+test('templates off: a cold boot; no QEMU or a VM that does not come up: one line, nothing left', async () => {
+  await d.stop();
+  await d.start({ SILO_VM_TEMPLATES: 'off' });
+  const r = await vm(['--rm', 'busybox', 'echo', 'cold']);
+  assert.equal(r.stdout, 'cold\n', r.stderr);
+  assert.match(d.logs, /vm: \w+ up by cold boot/);
+  await d.stop();
+  await d.start({ SILO_VM_TEMPLATES: 'off', SILO_VM_BOOT_TIMEOUT_MS: '300' });
+  const slow = await vm(['--name', 'slow', 'busybox', 'true']);
+  assert.equal(slow.code, 125);
+  assert.match(slow.stderr, /utility VM did not come up in 0.3 s \(cold boot\); console: /);
+  assert.equal(slow.stderr.trim().split('\n').length, 1);
+  await d.silo(['rm', '-f', 'slow']);
+  await d.stop();
+  await d.start({ SILO_VM_QEMU: '/nonexistent/qemu-system-x86_64' });
+  const none = await vm(['--name', 'noqemu', 'busybox', 'true']);
+  assert.equal(none.code, 125);
+  assert.match(none.stderr, /vm isolation needs QEMU: apt-get install qemu-system-x86/);
+  assert.equal((await d.silo(['rm', 'noqemu'])).code, 0);
+});
