@@ -103,7 +103,7 @@ test('attach with a tty: a shell in the guest answers, is resized, and exits wit
 });
 
 test('limits: the memory limit holds in the guest (OOM killed) and the scratch cap holds (ENOSPC)', async () => {
-  const m = await vm(['--name', 'hog', '-m', '48m', 'busybox', 'sh', '-c', 'head -c 200m /dev/zero | tail > /dev/null']);
+  const m = await vm(['--name', 'hog', '-m', '24m', 'busybox', 'sh', '-c', 'head -c 100m /dev/zero | tail > /dev/null']);
   assert.equal(m.code, 137, m.stderr);
   assert.equal((await d.silo(['inspect', '--format', '{{.OOMKilled}}', 'hog'])).stdout.trim(), 'true');
   await d.silo(['rm', 'hog']);

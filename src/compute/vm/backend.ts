@@ -23,6 +23,7 @@ import { restoreInto, Templates } from './template.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
+import type { Logger } from '../../common/log.js';
 
 const ID_RE = /^[0-9a-f]{16,64}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,7 +40,7 @@ export interface VmBackendOptions {
   /** Guest RAM when no memory limit is set. */
   defaultMemoryMiB: number;
   bootTimeoutMs: number;
-  log: (m: string) => void;
+  log: Logger;
 }
 
 interface Live {
@@ -68,7 +69,7 @@ export class VmBackend implements IsolationBackend {
     for (const e of await readdir(this.o.runDir)) if (e.startsWith('t-')) await this.killByDir(join(this.o.runDir, e), `${this.o.cgroupParent}-template-${e.slice(2)}`);
     const a = await this.assets().catch(() => undefined);
     if (a) {
-      this.o.log(`vm: ${a.accel === 'kvm' ? 'KVM' : 'TCG'} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
+      this.o.log.info(`vm: ${a.accel === 'kvm' ? 'KVM' : 'TCG'} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
       if (this.o.templates) await this.tpl(a).init();
     }
   }
@@ -139,7 +140,7 @@ export class VmBackend implements IsolationBackend {
           await restoreInto(qmp, t, this.o.bootTimeoutMs);
           how = 'template restore';
         } catch (e) {
-          this.o.log(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead`);
+          this.o.log.warn(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead`);
           qmp?.close();
           qmp = undefined;
           await this.killByDir(run, this.name(id));
@@ -178,7 +179,7 @@ export class VmBackend implements IsolationBackend {
       }
       mark('net');
       await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true));
-      this.o.log(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms`);
+      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms`);
       return { pid: (await this.pid(id))! };
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
@@ -340,6 +341,12 @@ export class VmBackend implements IsolationBackend {
     const proc = execId ? this.live.get(id)?.execs.get(execId) : INIT;
     if (proc === undefined) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such exec: ${execId}`);
     await chan.request(Op.RESIZE, proc, encodeStrings([['rows', rows], ['cols', cols]]));
+  }
+
+  /** The log was rotated: QEMU's log port writes to a new file at the same path from now on. */
+  async reopenLog(id: string): Promise<void> {
+    const { qmp } = await this.conn(id);
+    await qmp.execute('chardev-change', { id: 'log', backend: { type: 'file', data: { out: this.logFile(id), append: true } } });
   }
 
   async exec(id: string, opts: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }> {

@@ -3,6 +3,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmBackend } from './backend.js';
+import type { Logger } from '../../common/log.js';
 
 export { VmBackend } from './backend.js';
 
@@ -15,7 +16,7 @@ export async function openVmIsolation(opts: {
   cgroupParent: string;
   templates?: boolean;
   buildDir?: string;
-  log: (m: string) => void;
+  log: Logger;
 }): Promise<VmBackend> {
   const b = new VmBackend({
     stateDir: opts.stateDir,

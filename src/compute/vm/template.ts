@@ -12,6 +12,7 @@ import { oneLine } from '../../common/errors.js';
 import { KeyedLock } from '../../common/lock.js';
 import { AgentChannel } from './channel.js';
 import { Qmp } from './qmp.js';
+import type { Logger } from '../../common/log.js';
 import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,7 +28,7 @@ export class Templates {
     private readonly runDir: string,
     private readonly assets: VmAssets,
     private readonly name: string,
-    private readonly log: (m: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /** Drop half-made templates and those made from other inputs. */
@@ -64,7 +65,7 @@ export class Templates {
       if (await stat(join(final, 'template.json')).then(() => true, () => false)) return final;
       const t0 = Date.now();
       await this.make(size, final);
-      this.log(`vm: template ${key} (${size.memoryMiB} MiB, ${size.cpus} vCPU) made in ${Date.now() - t0} ms`);
+      this.log.info(`vm: template ${key} (${size.memoryMiB} MiB, ${size.cpus} vCPU) made in ${Date.now() - t0} ms`);
       return final;
     });
   }
