@@ -1,8 +1,11 @@
 // Pure parsing of docker-style flags and building the create document. No I/O: callers pass file texts and env.
 
-import type { CreateSystemRequest, Networking, ProcessParameters } from '../compute/types.js';
-import type { MappedDirectory } from '../compute/types.js';
-import type { CreateLoadBalancerRequest, CreateNetworkRequest, NetworkType, Protocol } from '../network/types.js';
+import type {
+  CreateLoadBalancerBody as CreateLoadBalancerRequest, CreateNetworkBody as CreateNetworkRequest, CreateSystemBody as CreateSystemRequest, ExecBody,
+  MappedDirectory, Networking, NetworkType, Protocol,
+} from '../api/native/wire.js';
+
+type ProcessParameters = ExecBody & { CommandArgs: string[] };
 import { CliError } from './errors.js';
 
 const MULT: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };

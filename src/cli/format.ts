@@ -1,6 +1,6 @@
 // Pure output helpers: tables, sizes, durations and statuses as docker prints them.
 
-import type { ComputeSystemRecord } from '../compute/types.js';
+import type { System as ComputeSystemRecord } from '../api/native/wire.js';
 import { describe } from './errors.js';
 
 /** Docker's tabwriter (minwidth 10, padding 3); the last column is not padded. */

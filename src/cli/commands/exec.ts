@@ -1,7 +1,7 @@
 // `silo exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]`
 
 import { readFileSync } from 'node:fs';
-import type { ExecRecord } from '../../compute/types.js';
+import type { Exec as ExecRecord } from '../../api/native/wire.js';
 import { call, enc, resolveId, upgrade } from '../client.js';
 import { asStartFailure, CliError } from '../errors.js';
 import { buildExecProcess } from '../flags.js';

@@ -2,7 +2,7 @@
 
 import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { Image } from '../../storage/types.js';
+import type { Image } from '../../api/native/wire.js';
 import { call, enc, withQuery } from '../client.js';
 import { CliError, eachTarget } from '../errors.js';
 import { displayName } from '../format.js';

@@ -1,6 +1,6 @@
 // `silo images [-a] [-q] [--no-trunc] [--format json|TEMPLATE] [REPOSITORY[:TAG]]`
 
-import type { Image } from '../../storage/types.js';
+import type { Image } from '../../api/native/wire.js';
 import { call } from '../client.js';
 import { ago, humanSize, outputFormat, renderTemplate, shortId, splitRepoTag, table } from '../format.js';
 

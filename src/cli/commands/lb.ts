@@ -1,6 +1,6 @@
 // `silo lb create|ls|inspect|rm|backend add|backend remove`: the network service's load balancers (docs/api.md).
 
-import type { LoadBalancer } from '../../network/types.js';
+import type { LoadBalancer } from '../../api/native/wire.js';
 import { call, enc } from '../client.js';
 import { DaemonError, eachTarget } from '../errors.js';
 import { buildLoadBalancerRequest, type LbCreateFlags } from '../flags.js';

@@ -1,6 +1,6 @@
 // `silo network create|ls|inspect|rm|connect|disconnect`: the network service's networks (HCN-shaped, docs/api.md).
 
-import type { Network } from '../../network/types.js';
+import type { Network } from '../../api/native/wire.js';
 import { call, enc } from '../client.js';
 import { eachTarget } from '../errors.js';
 import { buildNetworkRequest, parseIPv4, type NetworkCreateFlags } from '../flags.js';

@@ -2,7 +2,7 @@
 // answer other than y (or no terminal to answer from) leaves everything as it was.
 
 import { createInterface } from 'node:readline';
-import type { ComputeSystemRecord } from '../../compute/types.js';
+import type { System as ComputeSystemRecord } from '../../api/native/wire.js';
 import { call, enc, withQuery } from '../client.js';
 import { displayName, humanSize } from '../format.js';
 

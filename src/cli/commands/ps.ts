@@ -1,6 +1,6 @@
 // `silo ps [-a] [-q] [--no-trunc] [--format json|TEMPLATE]`
 
-import type { ComputeSystemRecord } from '../../compute/types.js';
+import type { System as ComputeSystemRecord } from '../../api/native/wire.js';
 import { call } from '../client.js';
 import { ago, displayName, ellipsis, formatPorts, outputFormat, renderTemplate, shortId, statusOf, table } from '../format.js';
 

@@ -1,7 +1,7 @@
 // `silo stats [--no-stream] [--format json|TEMPLATE] [CONTAINER...]`: CPU % from two samples of cpu.totalNs.
 
 import { totalmem } from 'node:os';
-import type { ComputeSystemRecord, Statistics, SystemProperties } from '../../compute/types.js';
+import type { System as ComputeSystemRecord, Statistics, SystemProperties } from '../../api/native/wire.js';
 import { call, enc } from '../client.js';
 import { describe } from '../errors.js';
 import { bytesSize, humanSize, outputFormat, percent, renderTemplate, shortId, table } from '../format.js';

@@ -1,6 +1,6 @@
 // `silo top CONTAINER`: PID USER TIME CMD from the ProcessList property.
 
-import type { SystemProperties } from '../../compute/types.js';
+import type { SystemProperties } from '../../api/native/wire.js';
 import { call, enc } from '../client.js';
 import { cpuTime, table } from '../format.js';
 
