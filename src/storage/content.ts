@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { exhausted, internal, invalid, isSiloError, notFound, oneLine, SiloError } from '../common/errors.js';
 import { faultPoint } from '../common/fault.js';
 import { hexOf, isDigest, sha256 } from './digest.js';
+import { FileWriter } from './extract.js';
 import { asBuffer } from './input.js';
 
 export interface BlobInfo {
@@ -150,22 +151,24 @@ export class ContentStore {
     const h = createHash('sha256');
     let got = 0;
     let closed = false;
+    // Batched writes go on in the thread pool while the next chunks are hashed and handed to the tap.
+    const w = new FileWriter(fh);
     try {
-      let pos = 0;
-      for await (const v of src) {
-        const b = asBuffer(v);
-        if (!b.length) continue;
-        got += b.length;
-        if (size !== undefined && got > size) throw invalid(`${what}: the body is longer than the ${size} bytes announced`);
-        if (got > cap) throw invalid(`${what}: a ${mediaType} over ${cap} bytes is refused`);
-        h.update(b);
-        const tapped = tap?.(b);
-        for (let off = 0; off < b.length; ) {
-          const { bytesWritten } = await fh.write(b, off, b.length - off, pos);
-          off += bytesWritten;
-          pos += bytesWritten;
+      try {
+        for await (const v of src) {
+          const b = asBuffer(v);
+          if (!b.length) continue;
+          got += b.length;
+          if (size !== undefined && got > size) throw invalid(`${what}: the body is longer than the ${size} bytes announced`);
+          if (got > cap) throw invalid(`${what}: a ${mediaType} over ${cap} bytes is refused`);
+          h.update(b);
+          const tapped = tap?.(b);
+          await w.write(b);
+          await tapped;
         }
-        await tapped;
+        await w.end();
+      } finally {
+        await w.settle();
       }
       if (size !== undefined && got < size) throw invalid(`${what}: truncated, ${got} of ${size} bytes arrived`);
       const digest = 'sha256:' + h.digest('hex');

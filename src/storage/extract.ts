@@ -53,6 +53,8 @@ export interface ExtractOptions {
   owner?: { uid: number; gid: number };
   /** Refuse to replace a directory with a non-directory or the reverse (the archive API's noOverwriteDirNonDir). */
   noOverwriteDirNonDir?: boolean;
+  /** false: an uncompressed input is not hashed, its diff ID comes back '' (the caller hashes the same bytes). */
+  hashPlain?: boolean;
 }
 
 class Extractor {
@@ -220,7 +222,7 @@ const WRITE_AHEAD = 4 * 1024 * 1024;
  * Writes a file's chunks in order with one writev per batch, the next batch gathering while the previous is in the
  * thread pool: the parser and hash go on during the write instead of waiting for each chunk's system call.
  */
-class FileWriter {
+export class FileWriter {
   private queue: Uint8Array[] = [];
   private queued = 0;
   private pos = 0;
@@ -335,8 +337,8 @@ export async function feedTar(src: AsyncIterable<Uint8Array>, ex: ReturnType<typ
 }
 
 /** Extract `input` (tar or tar.gz) into the existing empty directory `dest`. Throws on any refusal. */
-export function extractLayer(input: ByteSource, dest: string, caps: Caps): Promise<ExtractResult> {
-  return extractTar(input, dest, caps, { layer: true });
+export function extractLayer(input: ByteSource, dest: string, caps: Caps, hashPlain = true): Promise<ExtractResult> {
+  return extractTar(input, dest, caps, { layer: true, hashPlain });
 }
 
 /** No caps: a copy into a container is bounded by the container's scratch, not by a layer's limits. */
@@ -347,7 +349,7 @@ export const NO_CAPS: Caps = { maxLayerBytes: Infinity, maxEntries: Infinity, ma
  * written outside it, and no symlink inside it is followed. Throws on any refusal (see ExtractOptions).
  */
 export async function extractTar(input: ByteSource, dest: string, caps: Caps, o: ExtractOptions): Promise<ExtractResult> {
-  const meter = new MeteredInput(caps);
+  const meter = new MeteredInput(caps, o.hashPlain ?? true);
   const ex = tar.extract();
   let feedErr: unknown;
   const feeding = feedTar(meter.chunks(input), ex).then((e) => {

@@ -56,9 +56,15 @@ export class MeteredInput {
   private uncompressed = 0;
   gzip = false;
 
-  constructor(private readonly caps: Caps) {}
+  /** `hashPlain: false`: an uncompressed stream is not hashed (its reader hashes the same bytes: see diffId). */
+  constructor(
+    private readonly caps: Caps,
+    private readonly hashPlain = true,
+  ) {}
 
+  /** The diff ID; '' for an uncompressed stream read with `hashPlain: false` (its digest is the diff ID). */
   get diffId(): string {
+    if (!this.gzip && !this.hashPlain) return '';
     return 'sha256:' + this.hash.copy().digest('hex');
   }
 
@@ -115,7 +121,7 @@ export class MeteredInput {
       for await (const chunk of source) {
         this.uncompressed += chunk.length;
         this.check();
-        this.hash.update(chunk);
+        if (this.gzip || this.hashPlain) this.hash.update(chunk);
         yield chunk;
       }
     } finally {

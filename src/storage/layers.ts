@@ -98,11 +98,12 @@ export class LayerStore {
   }
 
   /** Extract a tar (or tar.gz) stream into ingest/, not yet placed on a parent. Leaves nothing behind on failure. */
-  async extract(input: ByteSource): Promise<LooseLayer> {
+  /** With `hashPlain` false, an uncompressed input's diffId comes back '' for the caller to fill in (it hashed it). */
+  async extract(input: ByteSource, hashPlain = true): Promise<LooseLayer> {
     const dir = await this.scratchDir('import');
     try {
       await mkdir(join(dir, 'diff'), { mode: 0o755 });
-      const res = await extractLayer(input, join(dir, 'diff'), this.caps);
+      const res = await extractLayer(input, join(dir, 'diff'), this.caps, hashPlain);
       return { dir, diffId: res.diffId, size: res.size };
     } catch (e) {
       await rm(dir, { recursive: true, force: true });

@@ -26,7 +26,7 @@ export async function storeLayer(content: ContentStore, layers: LayerStore, leas
   const pipe = o.unpack ? new Pipe() : undefined;
   let refused: { error: unknown } | undefined;
   const unpacking = pipe
-    ? layers.extract(pipe).then(
+    ? layers.extract(pipe, false).then(
         (layer) => ({ layer }),
         (error: unknown) => (refused = { error }),
       )
@@ -47,6 +47,8 @@ export async function storeLayer(content: ContentStore, layers: LayerStore, leas
     throw o.strict && r && 'error' in r ? r.error : e;
   }
   const prepared = await unpacking;
+  // The store hashed the very bytes the extractor read: for a plain tar that digest is the diff ID (not hashed twice).
+  if (prepared && 'layer' in prepared && prepared.layer.diffId === '') prepared.layer.diffId = blob.digest;
   return { blob, mediaType: layerMediaType(compressionOf(head)), ...(prepared ? { prepared } : {}) };
 }
 
