@@ -29,7 +29,15 @@ const HOST_ETC: EtcFile[] = [
   { hostPath: '/etc/resolv.conf', containerPath: '/etc/resolv.conf' },
 ];
 
-export async function resolveJoins(rec: ComputeSystemRecord, find: (id: string) => ComputeSystemRecord, net: SystemNetworking, depth = 0): Promise<Joins> {
+export async function resolveJoins(rec: ComputeSystemRecord, find0: (id: string) => ComputeSystemRecord, net: SystemNetworking, depth = 0): Promise<Joins> {
+  // The system whose namespace this one shares may have been removed since: say so, not just "no such container".
+  const find = (id: string) => {
+    try {
+      return find0(id);
+    } catch {
+      throw badState(`cannot start ${rec.Name}: the system whose namespace it shares (${id.slice(0, 12)}) no longer exists`);
+    }
+  };
   const ns = rec.Document.Container.Namespaces ?? {};
   const namespaces: Joins['namespaces'] = {};
   for (const [kind, ref] of [['pid', ns.Pid], ['ipc', ns.Ipc], ['uts', ns.Uts]] as const) {
@@ -48,7 +56,7 @@ export async function resolveJoins(rec: ComputeSystemRecord, find: (id: string) 
   if (n.Mode === 'path') return { namespaces, netnsPath: n.Target, etcFiles: [] };
   // Another system's: its namespace (or what it shares in turn), its resolv.conf and hosts.
   if (depth > 8) throw badState(`network namespace of ${rec.Name}: too many systems in a chain`);
-  const t = await resolveJoins(find(n.Target!), find, net, depth + 1);
+  const t = await resolveJoins(find(n.Target!), find0, net, depth + 1);
   const network = t.namespaces.network;
   return { namespaces: { ...namespaces, ...(network ? { network } : {}) }, netnsPath: t.netnsPath, etcFiles: t.etcFiles };
 }
