@@ -126,6 +126,27 @@ export interface CreateFlags {
   publish?: string[];
   ip?: string;
   networkAlias?: string[];
+  macAddress?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
+  pid?: string;
+  ipc?: string;
+  uts?: string;
+  readOnly?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  groupAdd?: string[];
+  tmpfs?: string[];
+  device?: string[];
+  ulimit?: string[];
+  shmSize?: string;
+  cpusetCpus?: string;
+  memorySwappiness?: string;
+  logDriver?: string;
 }
 
 export interface BuildContext {
@@ -166,8 +187,26 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     const n = parseInteger(f.pidsLimit, '--pids-limit');
     if (n > 0) container.Pids = { Limit: n }; // 0 and -1 mean unlimited, as in docker
   }
-  const networking = buildNetworking(f);
+  const shared = sharedNamespaces(f);
+  if (shared) container.Namespaces = shared;
+  const networking = buildNetworking(shared?.Network ? { ...f, network: undefined, net: undefined } : f);
   if (networking) container.Networking = networking;
+  const security = buildSecurity(f);
+  if (security) container.Security = security;
+  const tmpfs = (f.tmpfs ?? []).map(parseTmpfs);
+  if (tmpfs.length) container.Tmpfs = tmpfs;
+  const devices = (f.device ?? []).map(parseDevice);
+  if (devices.length) container.Devices = devices;
+  const ulimits = (f.ulimit ?? []).map(parseUlimit);
+  if (ulimits.length) container.Ulimits = ulimits;
+  if (f.shmSize !== undefined) container.ShmSizeInBytes = parseSize(f.shmSize, '--shm-size');
+  if (f.cpusetCpus !== undefined) container.Processor = { ...container.Processor, CpusetCpus: f.cpusetCpus };
+  if (f.memorySwappiness !== undefined) container.Memory = { ...container.Memory, Swappiness: parseInteger(f.memorySwappiness, '--memory-swappiness', 0) };
+  if (f.logDriver !== undefined) {
+    const d = f.logDriver === 'json-file' || f.logDriver === 'local' ? 'file' : f.logDriver;
+    if (d !== 'file' && d !== 'none') throw new CliError(`invalid --log-driver '${f.logDriver}': file (json-file, local) or none`);
+    container.Logging = { Driver: d };
+  }
 
   if (command.length) proc.CommandArgs = command;
   if (f.entrypoint !== undefined) proc.Entrypoint = f.entrypoint === '' ? [] : [f.entrypoint];
@@ -204,6 +243,83 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (f.name !== undefined) req.Name = f.name;
   if (Object.keys(doc).length) req.Document = doc;
   return req;
+}
+
+type Container = NonNullable<NonNullable<CreateSystemRequest['Document']>['Container']>;
+type NamespaceRef = NonNullable<NonNullable<Container['Namespaces']>['Pid']>;
+
+/** `host` or `container:<name|id>` of --network/--pid/--ipc/--uts. */
+function namespaceFlag(flag: string, v: string | undefined, container = true): NamespaceRef | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'host') return { Mode: 'host' };
+  if (container && v.startsWith('container:') && v.length > 10) return { Mode: 'system', Target: v.slice(10) };
+  throw new CliError(`invalid --${flag} '${v}': host${container ? ' or container:<name|id>' : ''}`);
+}
+
+/** --network host|container:x, --pid, --ipc, --uts → the namespaces the container shares (undefined: none). */
+export function sharedNamespaces(f: CreateFlags): Container['Namespaces'] {
+  const net = f.network ?? f.net;
+  const n: NonNullable<Container['Namespaces']> = {};
+  if (net === 'host' || net?.startsWith('container:')) n.Network = namespaceFlag('network', net);
+  const pid = namespaceFlag('pid', f.pid);
+  if (pid) n.Pid = pid;
+  if (f.ipc !== undefined && f.ipc !== 'private' && f.ipc !== 'shareable') n.Ipc = namespaceFlag('ipc', f.ipc);
+  const uts = namespaceFlag('uts', f.uts, false);
+  if (uts) n.Uts = uts;
+  if (n.Network && (f.publish?.length || f.ip !== undefined || f.networkAlias?.length || f.macAddress || f.dns?.length || f.dnsSearch?.length || f.dnsOption?.length || f.addHost?.length))
+    throw new CliError(`conflicting options: --network ${net} shares a network namespace, so it takes no -p, --ip, --network-alias, --mac-address, --dns* or --add-host`);
+  return Object.keys(n).length ? n : undefined;
+}
+
+/** --privileged, --read-only, --cap-add/--cap-drop, --security-opt, --group-add → the security context. */
+export function buildSecurity(f: CreateFlags): Container['Security'] {
+  const s: NonNullable<Container['Security']> = {};
+  if (f.privileged) s.Privileged = true;
+  if (f.readOnly) s.ReadOnlyRoot = true;
+  if (f.capAdd?.length) s.CapAdd = f.capAdd;
+  if (f.capDrop?.length) s.CapDrop = f.capDrop;
+  if (f.groupAdd?.length) s.SupplementalGroups = f.groupAdd.map((g) => (/^\d+$/.test(g) ? Number(g) : g));
+  for (const o of f.securityOpt ?? []) {
+    const m = /^([a-z-]+)(?:[=:](.*))?$/.exec(o);
+    if (m?.[1] === 'no-new-privileges' && ['', undefined, 'true', 'false'].includes(m[2])) s.NoNewPrivileges = m[2] !== 'false';
+    else if (m?.[1] === 'seccomp' && m[2] === 'unconfined') s.Seccomp = { Profile: 'unconfined' };
+    else if (m?.[1] === 'seccomp' && m[2]?.startsWith('/')) s.Seccomp = { Profile: 'localhost', LocalhostPath: m[2] };
+    else throw new CliError(`invalid --security-opt '${o}': no-new-privileges[:true|false], seccomp=unconfined or seccomp=/absolute/profile.json`);
+  }
+  return Object.keys(s).length ? s : undefined;
+}
+
+/** `--tmpfs /run[:size=64m,mode=1777,...]`; sizes in docker's units become bytes. */
+export function parseTmpfs(spec: string): NonNullable<Container['Tmpfs']>[number] {
+  const i = spec.indexOf(':');
+  const path = i < 0 ? spec : spec.slice(0, i);
+  if (!path.startsWith('/') || path === '/') throw new CliError(`invalid --tmpfs '${spec}': the path must be absolute and not /`);
+  const opts = i < 0 ? [] : spec.slice(i + 1).split(',').filter(Boolean).map((o) => (o.startsWith('size=') ? `size=${parseSize(o.slice(5), '--tmpfs size')}` : o));
+  return { ContainerPath: path, ...(opts.length ? { Options: opts } : {}) };
+}
+
+/** `--device /dev/x[:/dev/y[:rwm]]`. */
+export function parseDevice(spec: string): NonNullable<Container['Devices']>[number] {
+  const [host, ctr, perms] = spec.split(':');
+  if (!host?.startsWith('/')) throw new CliError(`invalid --device '${spec}': the host path must be absolute`);
+  if (ctr !== undefined && /^[rwm]{1,3}$/.test(ctr) && perms === undefined) return { PathOnHost: host, Permissions: ctr };
+  if (ctr !== undefined && !ctr.startsWith('/')) throw new CliError(`invalid --device '${spec}': the container path must be absolute`);
+  if (perms !== undefined && !/^[rwm]{1,3}$/.test(perms)) throw new CliError(`invalid --device '${spec}': permissions are r, w and m`);
+  return { PathOnHost: host, ...(ctr ? { PathInContainer: ctr } : {}), ...(perms ? { Permissions: perms } : {}) };
+}
+
+/** `--ulimit nproc=100[:200]` (one number: soft = hard). */
+export function parseUlimit(spec: string): NonNullable<Container['Ulimits']>[number] {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(spec);
+  if (!m) throw new CliError(`invalid --ulimit '${spec}': expected name=soft[:hard], e.g. nproc=100:200`);
+  return { Name: m[1], Soft: Number(m[2]), Hard: Number(m[3] ?? m[2]) };
+}
+
+/** `--add-host name:ip`. */
+export function parseAddHost(spec: string): { Name: string; IpAddress: string } {
+  const i = spec.indexOf(':');
+  if (i <= 0 || i === spec.length - 1) throw new CliError(`invalid --add-host '${spec}': expected name:ip`);
+  return { Name: spec.slice(0, i), IpAddress: spec.slice(i + 1) };
 }
 
 /** Options of `exec` → ProcessParameters. */
@@ -319,7 +435,7 @@ export function parsePublishList(list: string[]): PortMapping[] {
 }
 
 /** --network/--net, -p, --ip, --network-alias → Container.Networking (undefined when none was given). */
-export function buildNetworking(f: Pick<CreateFlags, 'network' | 'net' | 'publish' | 'ip' | 'networkAlias'>): Networking | undefined {
+export function buildNetworking(f: Pick<CreateFlags, 'network' | 'net' | 'publish' | 'ip' | 'networkAlias' | 'macAddress' | 'dns' | 'dnsSearch' | 'dnsOption' | 'addHost'>): Networking | undefined {
   if (f.network !== undefined && f.net !== undefined && f.network !== f.net)
     throw new CliError(`conflicting options: --network ${f.network} and --net ${f.net}`);
   const network = f.network ?? f.net;
@@ -332,6 +448,19 @@ export function buildNetworking(f: Pick<CreateFlags, 'network' | 'net' | 'publis
   const aliases = f.networkAlias ?? [];
   for (const a of aliases) if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(a)) throw new CliError(`invalid --network-alias '${a}'`);
   if (aliases.length) n.Aliases = aliases;
+  if (f.macAddress !== undefined) {
+    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(f.macAddress)) throw new CliError(`invalid --mac-address '${f.macAddress}'`);
+    n.MacAddress = f.macAddress;
+  }
+  if (f.dns?.length || f.dnsSearch?.length || f.dnsOption?.length) {
+    n.Dns = {
+      ...(f.dns?.length ? { Servers: f.dns.map((d) => parseIPv4(d, '--dns address')) } : {}),
+      ...(f.dnsSearch?.length ? { Search: f.dnsSearch } : {}),
+      ...(f.dnsOption?.length ? { Options: f.dnsOption } : {}),
+    };
+  }
+  const hosts = (f.addHost ?? []).map(parseAddHost);
+  if (hosts.length) n.ExtraHosts = hosts;
   if (network === 'none') {
     if (ports.length) throw new CliError('conflicting options: port publishing and --network none');
     if (f.ip !== undefined) throw new CliError('conflicting options: --ip and --network none');

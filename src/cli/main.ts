@@ -65,7 +65,28 @@ function createOptions(c: Command): Command {
     .addOption(new Option('--net <name>', 'same as --network').hideHelp())
     .option('-p, --publish <[hostip:]hostPort:containerPort[/proto]>', "publish a container's port on the host (tcp or udp)", many)
     .option('--ip <address>', "the container's IPv4 address on its network")
-    .option('--network-alias <name>', 'another name the container has on its network', many);
+    .option('--network-alias <name>', 'another name the container has on its network', many)
+    .option('--mac-address <mac>', "the container's MAC address on its network")
+    .option('--dns <ip>', 'a DNS server for /etc/resolv.conf', many)
+    .option('--dns-search <domain>', 'a DNS search domain', many)
+    .option('--dns-option <option>', 'a resolv.conf option (ndots:2)', many)
+    .option('--add-host <name:ip>', 'a line of /etc/hosts', many)
+    .option('--pid <mode>', 'PID namespace: host or container:<name|id>')
+    .option('--ipc <mode>', 'IPC namespace: host or container:<name|id>')
+    .option('--uts <mode>', 'UTS namespace: host')
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('--privileged', "every capability the daemon holds, all host devices, no seccomp, no masked paths")
+    .option('--cap-add <cap>', 'add a capability (NET_ADMIN, ALL)', many)
+    .option('--cap-drop <cap>', 'drop a capability (CHOWN, ALL)', many)
+    .option('--security-opt <opt>', 'no-new-privileges[:true|false], seccomp=unconfined or seccomp=/path/profile.json', many)
+    .option('--group-add <group>', 'another group for the process (name or gid)', many)
+    .option('--tmpfs <path[:opts]>', 'a tmpfs mount (opts: size=64m,mode=1777,exec...)', many)
+    .option('--device <host[:ctr[:rwm]]>', 'a host device in the container', many)
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit (nproc=100:200)', many)
+    .option('--shm-size <bytes>', 'size of /dev/shm (default 64m)')
+    .option('--cpuset-cpus <cpus>', 'CPUs the container may run on (0-1,3)')
+    .option('--memory-swappiness <0-100>', 'memory swappiness')
+    .option('--log-driver <driver>', 'file (default; json-file and local are the same) or none');
 }
 
 type Verb = readonly [name: string, description: string, define: (c: Command) => unknown];

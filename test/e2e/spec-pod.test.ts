@@ -101,6 +101,20 @@ test('host PID namespace, unconfined seccomp and privileged', async () => {
   assert.equal((await d.silo(['rm', '-f', host, priv])).code, 0);
 });
 
+test('the silo CLI maps its flags onto the same specification', async () => {
+  const s = await d.silo(['run', '-d', '--name', 'cli-target', 'busybox', 'sleep', '1000']);
+  assert.equal(s.code, 0, s.stderr);
+  const r = await d.silo(['run', '--rm', '--read-only', '--cap-drop', 'ALL', '--cap-add', 'KILL', '--tmpfs', '/w:size=1m', '--pid', 'container:cli-target',
+    '--network', 'container:cli-target', '--ulimit', 'nproc=50:60', '--group-add', '3000', '--shm-size', '8m', '--security-opt', 'seccomp=unconfined', 'busybox', 'sh', '-c',
+    'grep -E "^(CapBnd|Seccomp|Groups):" /proc/self/status; df -k /w /dev/shm | tail -2 | awk \'{print $2}\'; grep "Max processes" /proc/self/limits | awk \'{print $3, $4}\'; ps -o args | grep -c "^sleep 1000"; touch /x 2>&1 | sed "s/.*: //"']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'Groups:\t3000 \nCapBnd:\t0000000000000020\nSeccomp:\t0\n1024\n8192\n50 60\n1\nRead-only file system\n');
+  const bad = await d.silo(['run', '--rm', '--cap-add', 'SYS_RESOURCE', 'busybox', 'true']);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /CAP_SYS_RESOURCE cannot be granted/);
+  assert.equal((await d.silo(['rm', '-f', 'cli-target'])).code, 0);
+});
+
 test('what cannot be honoured is refused with a one-line 400 and nothing is made', async () => {
   const bad = async (doc: unknown, re: RegExp) => {
     const r = await api('POST', '/v1/systems', { Image: 'busybox', Document: doc });

@@ -167,3 +167,29 @@ test('buildExecProcess', () => {
   });
   assert.deepEqual(buildExecProcess(['true'], {}, { env: {} }), { CommandArgs: ['true'] });
 });
+
+test('security, namespace, tmpfs, device, ulimit and dns flags map onto the create specification', () => {
+  const r = buildCreateRequest('busybox', [], {
+    readOnly: true, capDrop: ['ALL'], capAdd: ['NET_ADMIN'], securityOpt: ['no-new-privileges:false', 'seccomp=/etc/p.json'], groupAdd: ['2000', 'audio'],
+    pid: 'container:web', ipc: 'host', uts: 'host', network: 'container:web', tmpfs: ['/run:size=1m,exec'], device: ['/dev/zero:/dev/z:r'],
+    ulimit: ['nproc=100:200', 'core=0'], shmSize: '32m', cpusetCpus: '0', memorySwappiness: '10', logDriver: 'json-file',
+  }, { env: {} });
+  const c = r.Document!.Container!;
+  assert.deepEqual(c.Namespaces, { Network: { Mode: 'system', Target: 'web' }, Pid: { Mode: 'system', Target: 'web' }, Ipc: { Mode: 'host' }, Uts: { Mode: 'host' } });
+  assert.equal(c.Networking, undefined);
+  assert.deepEqual(c.Security, { ReadOnlyRoot: true, CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'], SupplementalGroups: [2000, 'audio'], NoNewPrivileges: false, Seccomp: { Profile: 'localhost', LocalhostPath: '/etc/p.json' } });
+  assert.deepEqual(c.Tmpfs, [{ ContainerPath: '/run', Options: ['size=1048576', 'exec'] }]);
+  assert.deepEqual(c.Devices, [{ PathOnHost: '/dev/zero', PathInContainer: '/dev/z', Permissions: 'r' }]);
+  assert.deepEqual(c.Ulimits, [{ Name: 'nproc', Soft: 100, Hard: 200 }, { Name: 'core', Soft: 0, Hard: 0 }]);
+  assert.equal(c.ShmSizeInBytes, 32 * 1024 * 1024);
+  assert.deepEqual(c.Processor, { CpusetCpus: '0' });
+  assert.deepEqual(c.Memory, { Swappiness: 10 });
+  assert.deepEqual(c.Logging, { Driver: 'file' });
+  const n = buildCreateRequest('busybox', [], { dns: ['10.0.0.53'], dnsSearch: ['corp'], dnsOption: ['ndots:2'], addHost: ['db:10.1.2.3'], macAddress: '02:42:ac:11:00:02' }, { env: {} });
+  assert.deepEqual(n.Document!.Container!.Networking, { MacAddress: '02:42:ac:11:00:02', Dns: { Servers: ['10.0.0.53'], Search: ['corp'], Options: ['ndots:2'] }, ExtraHosts: [{ Name: 'db', IpAddress: '10.1.2.3' }] });
+  assert.throws(() => buildCreateRequest('b', [], { network: 'host', publish: ['80:80'] }, { env: {} }), /conflicting options/);
+  assert.throws(() => buildCreateRequest('b', [], { uts: 'container:x' }, { env: {} }), /invalid --uts/);
+  assert.throws(() => buildCreateRequest('b', [], { securityOpt: ['apparmor=x'] }, { env: {} }), /invalid --security-opt/);
+  assert.throws(() => buildCreateRequest('b', [], { ulimit: ['nproc'] }, { env: {} }), /invalid --ulimit/);
+  assert.throws(() => buildCreateRequest('b', [], { logDriver: 'syslog' }, { env: {} }), /invalid --log-driver/);
+});
