@@ -75,6 +75,15 @@ test('docker save | docker load round-trips, keeping the image id and every laye
   const again = await docker(['docker save site | docker load'], { shell: true });
   assert.equal(again.stdout, 'Loaded image: site:latest\n');
   assert.equal(await ids(), before);
+  // The same archive as an OCI image layout alone (index.json, no manifest.json): the same ids again.
+  const layout = join(ctx, 'layout');
+  const repack = `mkdir ${layout} && tar -xf ${file} -C ${layout} && rm ${layout}/manifest.json ${layout}/repositories && tar -cf ${file} -C ${layout} . && rm -r ${layout}`;
+  assert.equal((await fx.run([repack], { shell: true })).code, 0);
+  assert.equal((await docker(['rmi', 'site'])).code, 0);
+  const oci = await docker([`docker load < ${file}`], { shell: true });
+  assert.equal(oci.code, 0, oci.stderr);
+  assert.match(oci.stdout, /Loaded image: site:latest\n/);
+  assert.equal(await ids(), before);
   const run = await docker(['run', '--rm', 'site', 'cat', '/www/index.html']);
   assert.deepEqual([run.code, run.stdout], [0, '<h1>hello from silo</h1>\n']);
 });
