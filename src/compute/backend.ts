@@ -14,6 +14,7 @@ export interface MappedDirectory {
   HostPath: string;
   ContainerPath: string;
   ReadOnly?: boolean;
+  Propagation?: 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
 }
 
 export interface Resources {
@@ -22,6 +23,8 @@ export interface Resources {
   cpus?: number;
   /** Relative weight 1..10000 (HCS Processor.Weight); maps to cpu shares. */
   cpuWeight?: number;
+  /** cpu.shares as given (the CRI's); the weight's mapping is not used then. */
+  cpuShares?: number;
   pidsLimit?: number;
   /** cpuset.cpus, e.g. "0-1,3". */
   cpusetCpus?: string;
@@ -69,6 +72,8 @@ export interface InitOptions {
   root?: { layers: { chainId: string; path: string }[]; scratchImage: string; scratchBytes: number };
   /** The endpoints in `netnsPath` as a guest needs them (vm): interface name, MAC, address/prefix, gateway. */
   interfaces?: GuestInterface[];
+  sysctls?: Record<string, string>;
+  oomScoreAdj?: number;
 }
 
 export interface GuestInterface {

@@ -1,5 +1,6 @@
 // Processes beyond init (HcsCreateProcess): created, then started with a client attached before the process runs.
 
+import { readdir, readFile } from 'node:fs/promises';
 import { invalid, notFound } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import type { EventBus } from '../common/events.js';
@@ -115,9 +116,43 @@ export class ExecManager {
     }
   }
 
+  /** HcsTerminateProcess: SIGKILL the process and everything it started (a shell's children would outlive it). */
+  async terminate(execId: string): Promise<void> {
+    const x = this.get(execId);
+    if (!x.Running || !x.Pid) return;
+    for (const pid of await processTree(x.Pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
+
   async resize(execId: string, rows: number, cols: number): Promise<void> {
     const x = this.get(execId);
     const rec = this.running(x.SystemId);
     await backendFor(this.backends, rec.Document.Isolation, rec.Name).resize(x.SystemId, x.Id, rows, cols);
   }
+}
+
+/** `root` and its descendants (host pids), from /proc's parent links. */
+export async function processTree(root: number): Promise<number[]> {
+  const parents = new Map<number, number[]>();
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+    // The command (2nd field) may hold spaces and parentheses: the fields after its last ')' are fixed.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!ppid) continue;
+    parents.set(ppid, [...(parents.get(ppid) ?? []), Number(e)]);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    const p = todo.pop()!;
+    out.push(p);
+    todo.push(...(parents.get(p) ?? []));
+  }
+  return out;
 }

@@ -69,6 +69,10 @@ export function resourcesOf(c: Pick<ComputeSystemDocument['Container'], 'Memory'
     if (!(proc.Maximum >= 1 && proc.Maximum <= 10000)) throw invalid('Processor.Maximum must be in [1, 10000]');
     r.cpus = (proc.Maximum / 10000) * hostCpus;
   }
+  if (proc.Shares !== undefined) {
+    if (proc.Weight !== undefined) throw invalid('Processor.Weight and Processor.Shares are mutually exclusive');
+    r.cpuShares = proc.Shares;
+  }
   if (proc.Weight !== undefined) {
     if (!(proc.Weight >= 1 && proc.Weight <= 10000)) throw invalid('Processor.Weight must be in [1, 10000]');
     r.cpuWeight = proc.Weight;

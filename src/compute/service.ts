@@ -209,6 +209,8 @@ export class ComputeService {
           devices: doc.Container.Devices,
           ulimits: doc.Container.Ulimits,
           shmSizeBytes: doc.Container.ShmSizeInBytes,
+          sysctls: doc.Container.Sysctls,
+          oomScoreAdj: doc.Container.OomScoreAdj,
         }));
         faultPoint('start.after-runtime-create');
         for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));

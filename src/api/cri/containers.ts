@@ -190,14 +190,9 @@ export class Containers {
       const r = await Promise.race([all, timedOut]);
       clearTimeout(timer);
       if (r === 'timeout') {
-        const pid = this.s.compute.execs.get(x.Id).Pid;
-        if (pid) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* gone meanwhile */
-          }
-        }
+        await this.s.compute.execs.terminate(x.Id);
+        // Answer once its monitor has seen it die: the caller may look for the process right after.
+        await Promise.race([all, new Promise((r) => setTimeout(r, 3000))]);
         throw Object.assign(new Error(`command ${JSON.stringify(cmd)} timed out after ${timeout}s`), { grpcCode: 4 });
       }
       return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exit_code: r };

@@ -3,6 +3,7 @@
 // atomically and restores it after a restart, so the CRI door keeps no state of its own (as dockershim kept its
 // metadata in docker labels).
 
+import { createHash } from 'node:crypto';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 
 export const CRI_OWNER = 'silo-cri';
@@ -69,7 +70,13 @@ export function nanos(iso: string | undefined): number {
   return Number.isNaN(ms) ? 0 : ms * 1e6;
 }
 
-/** A compute system name from CRI metadata, unique per attempt as the kubelet expects (k8s_<what>_<pod>_<ns>_<uid>_<n>). */
+const MAX_NAME = 128;
+
+/** A compute system name from CRI metadata, unique per attempt as the kubelet expects (k8s_<what>_<pod>_<ns>_<uid>_<n>);
+ *  past the 128 characters a name may have, the start is kept and a digest of the whole keeps it unique. */
 export function systemName(parts: string[]): string {
-  return ['k8s', ...parts].map((p) => p.replace(/[^a-zA-Z0-9_.-]/g, '-')).join('_');
+  const full = ['k8s', ...parts].map((p) => p.replace(/[^a-zA-Z0-9_.-]/g, '-')).join('_');
+  if (full.length <= MAX_NAME) return full;
+  const digest = createHash('sha256').update(full).digest('hex').slice(0, 16);
+  return `${full.slice(0, MAX_NAME - digest.length - 1)}_${digest}`;
 }

@@ -25,8 +25,10 @@ export interface PodSandboxConfig {
   };
 }
 
-/** The infra process: sleeps for ever under tini, which reaps what a shared PID namespace leaves it. */
-const INFRA_ARGS = ['sleep', '2147483647'];
+/** The infra process: sleeps for ever under tini, which reaps what a shared PID namespace leaves it. Run as
+ *  `busybox sleep` so its command name is busybox: a container of the pod looking for its own `sleep` (pgrep) must
+ *  not find the pod's. */
+const INFRA_ARGS = ['/bin/busybox', 'sleep', '2147483647'];
 
 export class Sandboxes {
   constructor(private readonly s: Services) {}
@@ -66,7 +68,6 @@ export class Sandboxes {
     const md = cfg.metadata;
     const nso = cfg.linux?.security_context?.namespace_options ?? { network: 'POD', pid: 'POD', ipc: 'POD' };
     const hostNet = nso.network === 'NODE';
-    if (cfg.linux?.sysctls && Object.keys(cfg.linux.sysctls).length) throw invalid('pod sysctls are not supported by Silo yet');
     const meta: SandboxMeta = {
       kind: 'sandbox',
       metadata: { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt },
@@ -97,6 +98,8 @@ export class Sandboxes {
         Container: {
           ...(cfg.hostname && !hostNet ? { GuestOs: { HostName: cfg.hostname } } : {}),
           Logging: { Driver: 'none' },
+          // The pod's kernel parameters live in the namespaces its containers join.
+          ...(Object.keys(cfg.linux?.sysctls ?? {}).length ? { Sysctls: cfg.linux!.sysctls } : {}),
           ...(hostNet
             ? {}
             : {

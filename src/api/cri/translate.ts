@@ -117,12 +117,6 @@ function invalidMode(kind: string, mode: string): never {
   throw invalid(`namespace mode ${mode} is not supported for the ${kind.toLowerCase()} namespace`);
 }
 
-/** cgroup cpu.shares (2..262144) as HCS's relative weight (1..10000), the inverse of the backend's mapping. */
-export function sharesToWeight(shares: number): number {
-  const s = Math.min(262144, Math.max(2, shares));
-  return Math.max(1, Math.min(10000, Math.round(1 + ((s - 2) * 9999) / (262144 - 2))));
-}
-
 /** CRI resources as the spec's memory and processor settings. */
 export function resourcesSpec(r: CriResources | null | undefined): Record<string, unknown> {
   if (!r) return {};
@@ -137,11 +131,10 @@ export function resourcesSpec(r: CriResources | null | undefined): Record<string
   } else if (r.memory_swap_limit_in_bytes > 0) throw invalid('memory_swap_limit_in_bytes needs memory_limit_in_bytes');
   const proc: Record<string, unknown> = {};
   if (r.cpu_quota > 0) proc.Count = r.cpu_quota / (r.cpu_period > 0 ? r.cpu_period : 100000);
-  if (r.cpu_shares > 0 && r.cpu_quota <= 0) proc.Weight = sharesToWeight(r.cpu_shares);
-  else if (r.cpu_shares > 0) throw invalid('cpu_shares with cpu_quota is not supported by Silo yet');
+  if (r.cpu_shares > 0) proc.Shares = Math.min(262144, Math.max(2, r.cpu_shares));
   if (r.cpuset_cpus) proc.CpusetCpus = r.cpuset_cpus;
   if (Object.keys(proc).length) out.Processor = proc;
-  if (r.oom_score_adj) throw invalid('oom_score_adj is not supported by Silo yet');
+  if (r.oom_score_adj) out.OomScoreAdj = Math.min(1000, Math.max(-1000, r.oom_score_adj));
   return out;
 }
 
@@ -185,8 +178,8 @@ export function containerSpec(i: TranslateInput): { spec: Record<string, unknown
     if (m.image) throw invalid(`image volumes are not supported by Silo (mount at ${m.container_path})`);
     if (m.uidMappings?.length || m.gidMappings?.length) throw invalid(`id-mapped mounts are not supported by Silo (mount at ${m.container_path})`);
     if (m.recursive_read_only) throw invalid(`recursive read-only mounts are not supported by Silo (mount at ${m.container_path})`);
-    if (m.propagation && m.propagation !== 'PROPAGATION_PRIVATE') throw invalid(`mount propagation ${m.propagation} is not supported by Silo yet (mount at ${m.container_path})`);
-    return { HostPath: m.host_path, ContainerPath: m.container_path, ...(m.readonly ? { ReadOnly: true } : {}) };
+    const prop = m.propagation === 'PROPAGATION_BIDIRECTIONAL' ? 'rshared' : m.propagation === 'PROPAGATION_HOST_TO_CONTAINER' ? 'rslave' : undefined;
+    return { HostPath: m.host_path, ContainerPath: m.container_path, ...(m.readonly ? { ReadOnly: true } : {}), ...(prop ? { Propagation: prop } : {}) };
   });
 
   const security: Record<string, unknown> = {};

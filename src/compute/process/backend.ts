@@ -99,7 +99,7 @@ export class ProcessBackend implements IsolationBackend {
     const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
     const spec = buildSpec(
       { ...o, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
-      { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile },
+      { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
     );
     const state = this.stateOf(o.id);
     const log = { driver: o.log?.Driver ?? 'file', path: o.log?.Path ?? join(state, 'ctr.log') };
@@ -109,6 +109,8 @@ export class ProcessBackend implements IsolationBackend {
     await mkdir(state, { recursive: true, mode: 0o700 });
     try {
       await writeHostnameFile(bundle, o.hostname);
+      // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
+      if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups);
       await writeJsonAtomic(join(state, 'log.json'), log);
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       const h = startConmon({
@@ -159,6 +161,7 @@ export class ProcessBackend implements IsolationBackend {
     if (r.memoryBytes !== undefined && r.memoryBytes > 0) f.push('--memory', String(r.memoryBytes), '--memory-swap', String(r.memoryBytes));
     if (r.cpus !== undefined && r.cpus > 0) f.push('--cpu-period', String(CPU_PERIOD), '--cpu-quota', String(Math.max(1000, Math.round(r.cpus * CPU_PERIOD))));
     if (r.cpuWeight !== undefined && r.cpuWeight > 0) f.push('--cpu-share', String(weightToShares(r.cpuWeight)));
+    if (r.cpuShares !== undefined && r.cpuShares > 0) f.push('--cpu-share', String(r.cpuShares));
     if (r.pidsLimit !== undefined && r.pidsLimit > 0) f.push('--pids-limit', String(r.pidsLimit));
     if (r.cpusetCpus) f.push('--cpuset-cpus', r.cpusetCpus);
     await this.runc.update(id, f);
@@ -248,7 +251,12 @@ export class ProcessBackend implements IsolationBackend {
 
   async reopenLog(id: string): Promise<void> {
     checkId(id);
+    const log = await this.logOf(id);
+    if (log.driver === 'none') return;
     await this.control(id, undefined, '2 0 0\n', 'reopen the log of');
+    // conmon reopens when it reads its control FIFO: the caller may look for the new file as soon as this returns.
+    for (let i = 0; i < 100 && !(await fileExists(log.path)); i++) await new Promise((r) => setTimeout(r, 20));
+    if (!(await fileExists(log.path))) throw badState(`the monitor of ${id} did not reopen its log`);
   }
 
   /** conmon's control FIFO: "<type> <height> <width>\n", type 1 = window resize, 2 = reopen the log. O_NONBLOCK: never
@@ -280,7 +288,8 @@ export class ProcessBackend implements IsolationBackend {
     if (await fileExists(dir)) throw alreadyExists(`exec ${o.execId} already exists`);
     const { rootfs, hostname, security } = await this.rootfsOf(id);
     await checkCwdInRoot(rootfs, o.process.cwd);
-    const user = await resolveUserInRootfs(rootfs, o.process.user);
+    const [user, groups] = await Promise.all([resolveUserInRootfs(rootfs, o.process.user), readJson<number[]>(join(this.bundle(id), 'groups.json'))]);
+    if (groups?.length) user.additionalGids = [...new Set([...user.additionalGids, ...groups])];
     const proc = buildProcess(o.process, hostname, { nofileHard: this.cfg.nofileHard, user }, security);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     let attachment: Attachment | undefined;
@@ -368,4 +377,9 @@ export class ProcessBackend implements IsolationBackend {
     }
     return [...ids].sort();
   }
+}
+
+/** The daemon's oom_score_adj (0 when it cannot be read). */
+async function ownOomScoreAdj(): Promise<number> {
+  return Number((await readFile('/proc/self/oom_score_adj', 'utf8').catch(() => '0')).trim()) || 0;
 }

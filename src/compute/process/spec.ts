@@ -35,6 +35,8 @@ export interface SpecContext {
   devices?: OciDevice[];
   /** The profile of `Seccomp.Profile: localhost`, read by the backend. */
   seccompProfile?: unknown;
+  /** The daemon's own oom_score_adj: a container's may not go below it (that needs CAP_SYS_RESOURCE). */
+  daemonOomScoreAdj?: number;
 }
 
 export interface OciDevice { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string }
@@ -120,7 +122,7 @@ export function buildProcess(p: ProcessParams, hostname: string, ctx: Omit<SpecC
     },
     rlimits: ps.rlimits,
     noNewPrivileges: ps.noNewPrivileges,
-    // No oomScoreAdj: lowering it needs CAP_SYS_RESOURCE, which root lacks on some hosts.
+    // No oomScoreAdj unless asked for (buildSpec): lowering it needs CAP_SYS_RESOURCE, which root lacks on some hosts.
   };
   if (p.tty && p.consoleSize) proc.consoleSize = { height: p.consoleSize.rows, width: p.consoleSize.cols };
   return proc;
@@ -146,6 +148,7 @@ export function buildResources(r: Resources): Record<string, unknown> {
     cpu.period = CPU_PERIOD;
   }
   if (r.cpuWeight !== undefined && r.cpuWeight > 0) cpu.shares = weightToShares(r.cpuWeight);
+  if (r.cpuShares !== undefined && r.cpuShares > 0) cpu.shares = r.cpuShares;
   if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
   if (Object.keys(cpu).length) out.cpu = cpu;
   if (r.swappiness !== undefined) out.memory = { ...(out.memory as object), swappiness: r.swappiness };
@@ -198,7 +201,7 @@ export function buildSpec(o: InitOptions, ctx: SpecContext): Record<string, unkn
   for (const m of o.mounts) {
     if (!posix.isAbsolute(m.ContainerPath)) throw invalid(`mount destination must be absolute: ${m.ContainerPath}`);
     if (!posix.isAbsolute(m.HostPath)) throw invalid(`mount source must be absolute: ${m.HostPath}`);
-    mounts.push({ destination: posix.normalize(m.ContainerPath), type: 'bind', source: m.HostPath, options: ['rbind', 'rprivate', m.ReadOnly ? 'ro' : 'rw'] });
+    mounts.push({ destination: posix.normalize(m.ContainerPath), type: 'bind', source: m.HostPath, options: ['rbind', m.Propagation ?? 'rprivate', m.ReadOnly ? 'ro' : 'rw'] });
   }
   for (const t of o.tmpfs ?? []) {
     mounts.push({ destination: posix.normalize(t.ContainerPath), type: 'tmpfs', source: 'tmpfs', options: [...TMPFS_DEFAULTS, ...(t.Options ?? [])] });
@@ -218,9 +221,11 @@ export function buildSpec(o: InitOptions, ctx: SpecContext): Record<string, unkn
   const devices = ctx.devices ?? [];
   const deviceRules = priv ? [{ allow: true, access: 'rwm' }] : [...DEVICE_RULES, ...devices.map((d) => dev(d.type, d.major, d.minor, d.access))];
   const seccomp = priv || sec.Seccomp?.Profile === 'unconfined' ? undefined : sec.Seccomp?.Profile === 'localhost' ? ctx.seccompProfile : defaultSeccompProfile();
+  const proc = buildProcess(o.process, o.hostname, ctx, processSecurity(o, ctx));
+  if (o.oomScoreAdj !== undefined) proc.oomScoreAdj = Math.max(o.oomScoreAdj, ctx.daemonOomScoreAdj ?? -1000);
   return {
     ociVersion: '1.0.2',
-    process: buildProcess(o.process, o.hostname, ctx, processSecurity(o, ctx)),
+    process: proc,
     root: { path: o.rootfs, readonly: !!sec.ReadOnlyRoot },
     ...(ownUts ? { hostname: o.hostname } : {}),
     mounts,
@@ -232,8 +237,18 @@ export function buildSpec(o: InitOptions, ctx: SpecContext): Record<string, unkn
       maskedPaths: priv ? [] : (sec.MaskedPaths ?? MASKED_PATHS),
       readonlyPaths: priv ? [] : (sec.ReadonlyPaths ?? READONLY_PATHS),
       ...(seccomp ? { seccomp } : {}),
+      ...(o.sysctls && Object.keys(o.sysctls).length ? { sysctl: o.sysctls } : {}),
+      ...rootfsPropagation(o.mounts),
     },
   };
+}
+
+/** A shared (or slave) bind mount only propagates if the container's root does too. */
+export function rootfsPropagation(mounts: InitOptions['mounts']): { rootfsPropagation?: string } {
+  const p = mounts.map((m) => m.Propagation ?? 'rprivate');
+  if (p.some((x) => x.endsWith('shared'))) return { rootfsPropagation: 'rshared' };
+  if (p.some((x) => x.endsWith('slave'))) return { rootfsPropagation: 'rslave' };
+  return {};
 }
 
 /** The daemon's RLIMIT_NOFILE hard limit, parsed from /proc/self/limits text (node has no getrlimit). */

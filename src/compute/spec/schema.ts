@@ -26,6 +26,8 @@ export const MappedDirectory = strict({
   HostPath: T.String({ minLength: 1 }),
   ContainerPath: T.String({ minLength: 1 }),
   ReadOnly: opt(T.Boolean()),
+  /** Mount propagation (default rprivate); shared and slave ones make the container's root propagate likewise. */
+  Propagation: opt(T.Union([T.Literal('private'), T.Literal('rprivate'), T.Literal('slave'), T.Literal('rslave'), T.Literal('shared'), T.Literal('rshared')])),
 });
 
 const Port = T.Integer({ minimum: 1, maximum: 65535 });
@@ -100,11 +102,16 @@ export const Container = strict({
   Tmpfs: opt(T.Array(Tmpfs)),
   Devices: opt(T.Array(Device)),
   Memory: opt(strict({ SizeInMB: opt(T.Number({ exclusiveMinimum: 0 })), Swappiness: opt(T.Integer({ minimum: 0, maximum: 100 })) })),
-  Processor: opt(strict({ Count: opt(T.Number()), Maximum: opt(T.Integer()), Weight: opt(T.Integer()), CpusetCpus: opt(T.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$' })) })),
+  Processor: opt(strict({ Count: opt(T.Number()), Maximum: opt(T.Integer()), Weight: opt(T.Integer()), /** cgroup cpu.shares as the kubelet computes them; with Count or Maximum, unlike Weight. */ Shares: opt(T.Integer({ minimum: 2, maximum: 262144 })), CpusetCpus: opt(T.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$' })) })),
   Pids: opt(strict({ Limit: T.Integer({ minimum: 1 }) })),
   /** /dev/shm's size (default 64 MiB). */
   ShmSizeInBytes: opt(T.Integer({ minimum: 1 })),
   Ulimits: opt(T.Array(Ulimit)),
+  /** Namespaced kernel parameters (net.*, IPC's kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, UTS names). */
+  Sysctls: opt(StrMap),
+  /** The OOM killer's preference for this system's processes, -1000..1000; below the daemon's own it is raised to it
+   *  (lowering needs CAP_SYS_RESOURCE, which root lacks on some hosts). */
+  OomScoreAdj: opt(T.Integer({ minimum: -1000, maximum: 1000 })),
   Networking: opt(Networking),
   Namespaces: opt(Namespaces),
   Security: opt(Security),

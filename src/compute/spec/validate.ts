@@ -46,6 +46,23 @@ function checkNamespace(kind: string, ref: NamespaceRef | undefined): void {
   if (ref.Mode === 'path' && !isAbsolute(ref.Target!)) throw invalid(`Namespaces.${kind}: path ${JSON.stringify(ref.Target)} must be absolute`);
 }
 
+const IPC_SYSCTLS = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+
+/** Only sysctls of a namespace the system has of its own may be set: setting one of the host's would change the host. */
+export function checkSysctl(key: string, value: string, ns: { Network?: NamespaceRef; Ipc?: NamespaceRef; Uts?: NamespaceRef }): void {
+  const host = (r?: NamespaceRef) => r?.Mode === 'host';
+  if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key) || /[\n\0]/.test(value)) throw invalid(`invalid sysctl ${JSON.stringify(key)}`);
+  if (key.startsWith('net.')) {
+    if (host(ns.Network)) throw invalid(`sysctl ${key} is not allowed with the host's network namespace`);
+  } else if (IPC_SYSCTLS.includes(key) || key.startsWith('fs.mqueue.')) {
+    if (host(ns.Ipc)) throw invalid(`sysctl ${key} is not allowed with the host's IPC namespace`);
+  } else if (key === 'kernel.domainname' || key === 'kernel.hostname') {
+    if (host(ns.Uts)) throw invalid(`sysctl ${key} is not allowed with the host's UTS namespace`);
+  } else {
+    throw invalid(`sysctl ${key} is not namespaced: it would change the host`);
+  }
+}
+
 export function checkTmpfsOptions(opts: string[], where: string): void {
   for (const o of opts) {
     const [k, v] = o.split('=', 2);
@@ -116,6 +133,8 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
     } else if (s.Seccomp.LocalhostPath !== undefined) throw invalid(`Security.Seccomp: profile ${s.Seccomp.Profile} takes no LocalhostPath`);
   }
   if (s.RunAsGroup !== undefined && s.RunAsUser === undefined) throw invalid('Security.RunAsGroup needs Security.RunAsUser');
+
+  for (const [k, v] of Object.entries(c.Sysctls ?? {})) checkSysctl(k, v, ns);
 
   const log = c.Logging ?? {};
   if (log.Driver === 'none' && log.Path) throw invalid('Logging: driver none keeps no log, so it takes no Path');
