@@ -127,6 +127,9 @@ test('every Docker body is checked against its schema: wrong JSON types are a 40
   assert.equal((await post('/containers/typed/exec', { Cmd: 'ls' })).status, 400);
   assert.equal((await post('/networks/create', { Name: 5 })).status, 400);
   assert.equal((await post('/volumes/create', { Labels: [] })).status, 400);
+  const auth = await post('/auth', { username: 5, password: 'x' });
+  assert.equal(auth.status, 400);
+  assert.match(auth.json.message, /username/);
   assert.equal((await docker(['ps', '-aq'])).stdout.trim().split('\n').length, 1);
   assert.equal((await docker(['rm', '-f', 'typed'])).code, 0);
 });

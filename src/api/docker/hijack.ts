@@ -8,8 +8,9 @@ import type { Duplex } from 'node:stream';
 import type { StdioClient, StdioSession } from '../../compute/sessions.js';
 import { socketClient, upgraded, writeHttpError } from '../native/stream.js';
 import type { Ctx } from './ctx.js';
-import { DockerError, dockerConflict, dockerNotFound, toDockerError } from './errors.js';
+import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, toDockerError } from './errors.js';
 import { frame } from '../native/stream.js';
+import { ExecStart, parseBody } from './schemas.js';
 
 const RAW = 'application/vnd.docker.raw-stream';
 const MUX = 'application/vnd.docker.multiplexed-stream';
@@ -85,7 +86,13 @@ async function handle(x: Ctx, req: IncomingMessage, socket: Duplex, head: Buffer
   } else if (req.method === 'POST' && (m = path.match(/^\/exec\/([^/]+)\/start$/))) {
     const n = Number(req.headers['content-length'] ?? 0);
     const raw = await readBody(socket, head, n);
-    const body = raw.length ? (JSON.parse(raw.toString('utf8')) as { Detach?: boolean; Tty?: boolean; ConsoleSize?: [number, number] }) : {};
+    let json: unknown;
+    try {
+      json = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
+    } catch (e) {
+      throw dockerInvalid(`invalid JSON body: ${(e as Error).message}`);
+    }
+    const body = parseBody(ExecStart, json);
     const xr = execRecord(x, decodeURIComponent(m[1]));
     const tty = xr.Process.EmulateConsole ?? false;
     if (body.Detach) {

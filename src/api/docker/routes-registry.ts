@@ -12,6 +12,7 @@ import { parsePlatform } from '../../storage/registry/media.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerInvalid, streamError, toDockerError } from './errors.js';
 import { first, sendJson, type Query } from './util.js';
+import { AuthConfig, parseBody } from './schemas.js';
 
 /** X-Registry-Auth: base64url(JSON {username, password, serveraddress, identitytoken}); "e30=" is {}. */
 export function registryAuth(req: FastifyRequest): Credentials | undefined {
@@ -120,7 +121,7 @@ export async function pushRoute(x: Ctx, req: FastifyRequest<{ Querystring: Query
 
 /** POST /auth: check credentials against the registry; the docker CLI keeps them itself, so nothing is saved. */
 export async function authRoute(x: Ctx, req: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const b = (req.body ?? {}) as { username?: unknown; password?: unknown; serveraddress?: unknown };
+  const b = parseBody(AuthConfig, req.body);
   if (typeof b.username !== 'string' || typeof b.password !== 'string') throw dockerInvalid('username and password are required');
   const server = typeof b.serveraddress === 'string' ? b.serveraddress : undefined;
   try {

@@ -169,6 +169,7 @@ export const NetworkCreate = open({
 export const NetworkConnect = open({ Container: N(Str), EndpointConfig: N(EndpointSettings) });
 export const NetworkDisconnect = open({ Container: N(Str), Force: N(Bool) });
 export const VolumeCreate = open({ Name: N(Str), Driver: N(Str), DriverOpts: N(StrMap), Labels: N(StrMap) });
+export const AuthConfig = open({ username: N(Str), password: N(Str), auth: N(Str), email: N(Str), serveraddress: N(Str), identitytoken: N(Str), registrytoken: N(Str) });
 export const CommitConfig = T.Union([ContainerConfig, T.Null()]);
 
 export type ContainerCreate = Static<typeof ContainerCreate>;

@@ -22,10 +22,12 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 if (!FormatRegistry.Has('ipv4')) FormatRegistry.Set('ipv4', (v) => IPV4.test(v));
 
 export const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
-const checker = TypeCompiler.Compile(CreateSpec);
+/** Compiled on the first create, not at the daemon's start. */
+let checker: ReturnType<typeof TypeCompiler.Compile<typeof CreateSpec>> | undefined;
 
 /** The spec's shape; the first problem as a one-line invalid-argument error naming the field. */
 export function checkSpecShape(body: unknown): CreateSpec {
+  checker ??= TypeCompiler.Compile(CreateSpec);
   if (checker.Check(body)) return body;
   const e = checker.Errors(body).First()!;
   const field = e.path.replace(/^\//, '').replace(/\//g, '.') || 'body';
