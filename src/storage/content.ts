@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exhausted, internal, invalid, isSiloError, notFound, oneLine, SiloError } from '../common/errors.js';
+import { diskFull, internal, invalid, isSiloError, notFound, oneLine, SiloError } from '../common/errors.js';
 import { faultPoint } from '../common/fault.js';
 import { hexOf, isDigest, sha256 } from './digest.js';
 import { FileWriter } from './extract.js';
@@ -190,7 +190,8 @@ export class ContentStore {
       if (!closed) await fh.close().catch(() => {});
       await rm(tmp, { force: true });
       if (isSiloError(e)) throw e;
-      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw exhausted(`${what}: no space left on the storage device`);
+      const errno = (e as NodeJS.ErrnoException).code;
+      if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`${what}: no space left on the storage device`, e);
       if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`${what}: ${oneLine(e)}`, e);
       // The source failed (a dropped connection, a malformed outer archive): name the blob, keep the cause.
       throw new SiloError('InvalidArgument', 'SILO_INVALID_ARGUMENT', `${what}: ${oneLine(e)}`, { cause: e });

@@ -65,7 +65,7 @@ export interface ContentSession {
   /**
    * Store a blob, verified while it streams: the digest must be `expected` and, when given, the length `size` (a
    * longer body is cut off at `size`). A mismatch, a short body or a stream error keeps nothing and names the blob
-   * (InvalidArgument; ResourceExhausted when the disk is full). Manifests and indexes (by `mediaType`) over 4 MiB are
+   * (InvalidArgument; DiskFull when the disk is full). Manifests and indexes (by `mediaType`) over 4 MiB are
    * refused. A layer media type is also unpacked as it streams (gzip, zstd where Node has it, or plain tar), so
    * `createImage` finds it ready.
    */
