@@ -465,6 +465,24 @@ export class ComputeService {
   }
 
   /**
+   * An owner whose systems never outlive the daemon that made them (the builder's step containers) says so when it
+   * starts: whatever systems of it an earlier daemon left are debris of an interrupted operation and are removed now.
+   * Those it creates from then on are its own to remove. Returns how many were removed.
+   */
+  async registerTransientOwner(owner: string): Promise<number> {
+    const debris = this.store.all().filter((r) => r.Document.Owner === owner).map((r) => r.Id);
+    let removed = 0;
+    for (const id of debris) {
+      await this.lock.run(id, () => this.purge(id)).then(
+        () => removed++,
+        (e) => this.log.warn({ owner, id, err: oneLine(e) }, 'removing a transient system failed'),
+      );
+    }
+    if (removed) this.log.info({ owner, removed }, 'removed the systems an interrupted transient owner left');
+    return removed;
+  }
+
+  /**
    * Remove every piece of a system, in the reverse order of creation, whatever state it is in; what is already gone
    * is no error. Used by remove, by a failed create, and by recovery to finish or roll back interrupted operations.
    */

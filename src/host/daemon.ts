@@ -8,7 +8,6 @@ import { arch, cpus, release, totalmem } from 'node:os';
 import { buildNativeApi } from '../api/native/server.js';
 import { buildDockerApi } from '../api/docker/index.js';
 import { startCri } from '../api/cri/index.js';
-import { BUILD_OWNER } from '../api/docker/build/owner.js';
 import { run } from '../common/exec.js';
 import { hideHostPaths, invalid, oneLine, SiloError } from '../common/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../common/log.js';
@@ -77,7 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const compute = new ComputeService({ store, storage, backends, network, intents, events, log });
 
   const recoveryLog = log.child({ service: 'recovery' });
-  const r = await recover(store, intents, compute, backends, storage, { transientOwners: [BUILD_OWNER] }, recoveryLog);
+  const r = await recover(store, intents, compute, backends, storage, recoveryLog);
   if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
     recoveryLog.info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }

@@ -18,12 +18,7 @@ export interface RecoveryReport {
 
 const ADOPT_CONCURRENCY = 8;
 
-export interface RecoveryOptions {
-  /** Owners whose systems exist only while their daemon runs (a build's step containers): found at start, removed. */
-  transientOwners: string[];
-}
-
-export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backends: Backends, storage: StorageService, o: RecoveryOptions, log: Logger): Promise<RecoveryReport> {
+export async function recover(store: SystemStore, intents: IntentLog, compute: ComputeService, backends: Backends, storage: StorageService, log: Logger): Promise<RecoveryReport> {
   const report: RecoveryReport = { adopted: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
   await store.load();
   // Interrupted operations first: a create or remove is rolled back or finished, a start's half-made runtime undone.
@@ -41,13 +36,6 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
     } catch (e) {
       log.warn({ op: it.Op, id: it.Target, err: oneLine(e) }, 'recovering an interrupted operation failed');
     }
-  }
-  for (const rec of store.all()) {
-    if (!o.transientOwners.includes(rec.Document.Owner)) continue;
-    await compute.purge(rec.Id).then(
-      () => report.rolledBack++,
-      (e) => log.warn({ owner: rec.Document.Owner, id: rec.Id, err: oneLine(e) }, 'removing a transient system failed'),
-    );
   }
   const records = store.all();
   const known = new Set(records.map((r) => r.Id));

@@ -82,7 +82,7 @@ test('recovery adopts each system with the backend of its isolation mode', async
   const { log, lines: logs } = captureLog();
   const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log });
 
-  const report = await recover(store, intents, compute, backends, storage, { transientOwners: [] }, log);
+  const report = await recover(store, intents, compute, backends, storage, log);
 
   assert.deepEqual(logs, []);
   assert.deepEqual(compute.isolations(), ['process', 'vm']);
@@ -122,7 +122,7 @@ test('a system whose isolation mode this host no longer offers is left as it is,
   const intents = new IntentLog(join(dir, 'intents'));
   const { log, lines: logs } = captureLog();
   const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log });
-  await recover(store, intents, compute, backends, storage, { transientOwners: [] }, log);
+  await recover(store, intents, compute, backends, storage, log);
   assert.equal(store.find(v).State, 'Running');
   assert.equal(logs.length, 1);
   assert.match(logs[0], /isolation "vm", which this host does not offer/);

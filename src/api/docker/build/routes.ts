@@ -13,6 +13,7 @@ import { dockerInvalid, toDockerError } from '../errors.js';
 import { all, first, flag, int, type Query } from '../util.js';
 import { runBuild, tagAll } from './builder.js';
 import { DockerfileError } from './dockerfile.js';
+import { BUILD_OWNER } from './owner.js';
 import { BuildError } from './steps.js';
 
 function jsonParam(v: string | undefined, name: string): Record<string, string> {
@@ -44,6 +45,11 @@ async function* inflate(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Arr
 }
 
 export function buildRoutes(app: FastifyInstance, x: Ctx): void {
+  // Step containers never outlive their daemon: the builder says so before the door serves, and what an interrupted
+  // build left is removed then.
+  app.addHook('onReady', async () => {
+    await x.svc.compute.registerTransientOwner(BUILD_OWNER);
+  });
   app.post<{ Querystring: Query }>('/build', async (req, reply) => {
     const q = req.query;
     const quiet = flag(q.q);
