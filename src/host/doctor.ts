@@ -3,7 +3,8 @@
 
 import { readdir, readFile, rmdir } from 'node:fs/promises';
 import { run } from '../common/exec.js';
-import type { Services } from './services.js';
+import type { ComputeService } from '../compute/service.js';
+import type { NetworkService } from '../network/types.js';
 
 export interface Finding {
   Kind: 'mount' | 'loop' | 'cgroup' | 'monitor' | 'netns' | 'link';
@@ -19,7 +20,7 @@ export interface DoctorScope {
 
 const ID = /[0-9a-f]{64}/g;
 
-export async function findLeaks(svc: Services, scope: DoctorScope): Promise<Finding[]> {
+export async function findLeaks(svc: { compute: Pick<ComputeService, 'list'>; network: NetworkService }, scope: DoctorScope): Promise<Finding[]> {
   const systems = new Set(svc.compute.list(true).map((s) => s.Id));
   const unknownId = (text: string) => (text.match(ID) ?? []).find((id) => !systems.has(id));
   const out: Finding[] = [];

@@ -1,29 +1,19 @@
 // Images: list, inspect, history, tag, rmi, import and pull (/images/create), prune. Names may contain slashes,
 // and the CLI does not escape them, so /images/* is dispatched on its last path segment.
 
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isSiloError } from '../../common/errors.js';
+import type { FastifyInstance } from 'fastify';
 import { shortId } from '../../common/ids.js';
 import { familiarName, normalizeName } from '../../storage/reference.js';
 import type { Image } from '../../storage/types.js';
 import type { Ctx } from './ctx.js';
-import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, streamError, withTag } from './errors.js';
+import { DockerError, dockerConflict, dockerInvalid, streamError } from './errors.js';
 import { imageHistory, imageInspect, imageSummary, repoTags } from './images-view.js';
 import { sendSave } from './routes-saveload.js';
 import { pullRoute, pushRoute } from './routes-registry.js';
-import { all, filters, first, flag, labelMatch, sendJson, type Query } from './util.js';
+import { imageOf } from './image-lookup.js';
+import { all, filters, first, flag, jsonStream, labelMatch, sendJson, type Query } from './util.js';
 
 type W = { Params: { '*': string }; Querystring: Query };
-
-/** The image by name or id, with docker's 404 wording. */
-export async function imageOf(x: Ctx, ref: string): Promise<Image> {
-  try {
-    return await x.svc.storage.getImage(ref);
-  } catch (e) {
-    if (isSiloError(e) && e.class === 'NotFound') throw dockerNotFound(`No such image: ${withTag(ref)}`);
-    throw e;
-  }
-}
 
 /** `docker images busybox` / `reference=bus*`: glob on the familiar repository[:tag]. */
 function refMatch(i: Image, pats: string[]): boolean {
@@ -35,13 +25,6 @@ function refMatch(i: Image, pats: string[]): boolean {
 function isChildOf(c: Image, p: Image): boolean {
   if (c.id === p.id || c.history.length <= p.history.length || c.layers.length < p.layers.length) return false;
   return p.layers.every((l, i) => c.layers[i] === l) && p.history.every((h, i) => c.history[i].created === h.created && c.history[i].created_by === h.created_by);
-}
-
-export function jsonStream(reply: FastifyReply): (o: unknown) => void {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, { 'Content-Type': 'application/json' });
-  return (o) => res.write(JSON.stringify(o) + '\r\n');
 }
 
 export function imageRoutes(app: FastifyInstance, x: Ctx): void {

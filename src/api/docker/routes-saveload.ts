@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { familiarName } from '../../storage/reference.js';
 import type { Ctx } from './ctx.js';
 import { dockerInvalid, streamError } from './errors.js';
-import { imageOf, jsonStream } from './routes-images.js';
+import { imageOf } from './image-lookup.js';
+import { jsonStream } from './util.js';
 import { all, type Query } from './util.js';
 
 /** Stream the archive of `refs`; every name is checked (404 as docker) before the 200 goes out. */

@@ -89,3 +89,11 @@ export function humanSize(n: number): string {
   }
   return `${Number(v.toPrecision(3))}${units[i]}`;
 }
+
+/** A JSON message stream reply (pull, import, load, build progress): one object a line, as the CLI reads them. */
+export function jsonStream(reply: FastifyReply): (o: unknown) => void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  return (o) => res.write(JSON.stringify(o) + '\r\n');
+}
