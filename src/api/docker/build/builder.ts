@@ -3,11 +3,11 @@
 // (parent, instruction, sources) → image makes an unchanged rebuild reuse every step.
 
 import { Readable } from 'node:stream';
-import { posix } from 'node:path';
 import type { RootView } from '../../../compute/archive.js';
 import { shortId } from '../../../common/ids.js';
 import { oneLine } from '../../../common/errors.js';
 import { familiarName, normalizeName } from '../../../storage/reference.js';
+import { applyInstruction, isConfigInstruction } from '../../../storage/changes.js';
 import type { ImageConfig } from '../../../storage/types.js';
 import type { Ctx } from '../ctx.js';
 import { BuildCache } from './cache.js';
@@ -32,10 +32,6 @@ interface Stage {
 }
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
-
-function setEnv(env: string[] | undefined, k: string, v: string): string[] {
-  return [...(env ?? []).filter((e) => e.split('=')[0] !== k), `${k}=${v}`];
-}
 
 export async function runBuild(x: Ctx, context: RootView, dockerfileText: string, o: BuildOptions, out: (s: string) => void): Promise<string> {
   const st = x.svc.storage;
@@ -93,60 +89,13 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
       }
       if (!cur) throw new BuildError(`no build stage in current context: ${ins.cmd} before FROM`);
       const s = cur;
-      const cfg: ImageConfig = { ...s.config };
       let text = ins.original;
       let layer: 'run' | 'copy' | undefined;
-      switch (ins.cmd) {
-        case 'ENV':
-          for (const [k, v] of keyValues(ins.rest)) cfg.Env = setEnv(cfg.Env, k, substitute(v, vars(s)));
-          break;
-        case 'LABEL':
-          cfg.Labels = { ...(cfg.Labels ?? {}) };
-          for (const [k, v] of keyValues(ins.rest)) cfg.Labels[sub(k)] = sub(v);
-          break;
-        case 'MAINTAINER':
-          break;
-        case 'CMD':
-          cfg.Cmd = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
-          break;
-        case 'ENTRYPOINT':
-          cfg.Entrypoint = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
-          break;
-        case 'SHELL':
-          if (!ins.json?.length) throw new BuildError('SHELL requires the arguments to be in JSON form');
-          cfg.Shell = ins.json;
-          break;
-        case 'WORKDIR': {
-          const d = sub(ins.rest);
-          cfg.WorkingDir = d.startsWith('/') ? posix.normalize(d) : posix.join(cfg.WorkingDir || '/', d);
-          break;
-        }
-        case 'USER':
-          cfg.User = sub(ins.rest);
-          break;
-        case 'STOPSIGNAL':
-          cfg.StopSignal = sub(ins.rest);
-          break;
-        case 'EXPOSE':
-          cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
-          for (const p of splitWords(sub(ins.rest))) cfg.ExposedPorts[p.includes('/') ? p.toLowerCase() : `${p}/tcp`] = {};
-          break;
-        case 'VOLUME':
-          cfg.Volumes = { ...(cfg.Volumes ?? {}) };
-          for (const v of ins.json ?? splitWords(sub(ins.rest))) cfg.Volumes[v] = {};
-          break;
-        case 'ONBUILD':
-        case 'HEALTHCHECK':
-          out(`[Warning] ${ins.cmd} is not supported by Silo's builder and is ignored\n`);
-          break;
-        case 'RUN':
-          layer = 'run';
-          break;
-        case 'COPY':
-        case 'ADD':
-          layer = 'copy';
-          break;
-      }
+      let cfg: ImageConfig = { ...s.config };
+      if (isConfigInstruction(ins.cmd)) cfg = applyInstruction(s.config, ins, sub);
+      else if (ins.cmd === 'ONBUILD' || ins.cmd === 'HEALTHCHECK') out(`[Warning] ${ins.cmd} is not supported by Silo's builder and is ignored\n`);
+      else if (ins.cmd === 'RUN') layer = 'run';
+      else if (ins.cmd === 'COPY' || ins.cmd === 'ADD') layer = 'copy';
       const argEnv = Object.fromEntries(s.args);
       if (layer === 'run') text += `\0${JSON.stringify(argEnv)}`;
       let sources = '';

@@ -4,6 +4,7 @@
 
 import { oneLine } from '../../../common/errors.js';
 import { splitWords as splitShellWords } from '../../../common/words.js';
+import { keyValues as configKeyValues } from '../../../storage/changes.js';
 
 export interface Instruction {
   /** Upper-case instruction name. */
@@ -120,21 +121,14 @@ export function substitute(s: string, vars: Map<string, string>): string {
   return out;
 }
 
-/** ENV/LABEL/ARG pairs: `k=v k2="v 2"` or the legacy `k v`. */
+/** ARG pairs (`k=v`, a bare `k`, the legacy `k v`), by the one instruction interpreter's rules (storage/changes.ts). */
 export function keyValues(rest: string): [string, string][] {
-  const words = splitWords(rest);
-  if (!words.length) return [];
-  if (!words[0].includes('=')) {
-    const sp = rest.search(/\s/);
-    return sp < 0 ? [[rest, '']] : [[rest.slice(0, sp), unquote(rest.slice(sp).trim())]];
+  try {
+    return configKeyValues('ARG', rest, true);
+  } catch (e) {
+    throw new DockerfileError(oneLine(e));
   }
-  return words.map((w) => {
-    const eq = w.indexOf('=');
-    return eq < 0 ? [w, ''] : [w.slice(0, eq), w.slice(eq + 1)];
-  });
 }
-
-const unquote = (s: string) => splitWords(s).join(' ');
 
 /** Whitespace split honouring quotes and backslash escapes; quotes are removed. */
 export function splitWords(s: string): string[] {
