@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyChanges, splitWords } from '../../src/storage/changes.js';
+import { applyChanges, applyInstruction, splitWords } from '../../src/storage/changes.js';
 
 test('splitWords honours quotes and escapes', () => {
   assert.deepEqual(splitWords(`a "b c" 'd e' f\\ g h="i j"`), ['a', 'b c', 'd e', 'f g', 'h=i j']);
@@ -49,4 +49,26 @@ test('unknown or malformed instructions are InvalidArgument', () => {
   for (const bad of ['RUN echo', 'FROM x', 'ADD a b', 'COPY a b', 'CMD', 'EXPOSE http', 'EXPOSE 70000', 'ENV', 'ENV =x', 'ENV novalue', 'STOPSIGNAL bad sig', '']) {
     assert.throws(() => applyChanges({}, [bad]), (e: any) => e.class === 'InvalidArgument', bad);
   }
+});
+
+test('the builder\'s metadata steps go through the same interpreter, with its variables', () => {
+  const vars = new Map([['V', '1'], ['DIR', 'app']]);
+  const expand = (s: string) => s.replace(/\$(\w+)/g, (_, k: string) => vars.get(k) ?? '');
+  let c = applyInstruction({}, { cmd: 'ENV', rest: 'A=$V B="x y"' }, expand);
+  assert.deepEqual(c.Env, ['A=1', 'B=x y']);
+  c = applyInstruction(c, { cmd: 'WORKDIR', rest: '/srv/$DIR/../x' }, expand);
+  assert.equal(c.WorkingDir, '/srv/x');
+  c = applyInstruction(c, { cmd: 'LABEL', rest: 'k$V=v$V' }, expand);
+  assert.deepEqual(c.Labels, { k1: 'v1' });
+  // SHELL changes the shell form of CMD; CMD keeps its text for the container's shell to expand.
+  c = applyInstruction(c, { cmd: 'SHELL', rest: '["/bin/ash", "-e", "-c"]', json: ['/bin/ash', '-e', '-c'] }, expand);
+  c = applyInstruction(c, { cmd: 'CMD', rest: 'echo $V' }, expand);
+  assert.deepEqual(c.Cmd, ['/bin/ash', '-e', '-c', 'echo $V']);
+  assert.deepEqual(applyInstruction(c, { cmd: 'EXPOSE', rest: '$V-2/UDP' }, expand).ExposedPorts, { '1/udp': {}, '2/udp': {} });
+  assert.deepEqual(applyInstruction(c, { cmd: 'MAINTAINER', rest: 'someone' }), c);
+  for (const bad of [{ cmd: 'SHELL', rest: 'sh -c' }, { cmd: 'EXPOSE', rest: 'http' }, { cmd: 'ENV', rest: 'A=1 B' }, { cmd: 'RUN', rest: 'true' }]) {
+    assert.throws(() => applyInstruction({}, bad), (e: any) => e.class === 'InvalidArgument', bad.cmd);
+  }
+  // --change takes docker's list only: SHELL and MAINTAINER are the builder's.
+  for (const bad of ['SHELL ["sh", "-c"]', 'MAINTAINER me']) assert.throws(() => applyChanges({}, [bad]), /unsupported change instruction/);
 });
