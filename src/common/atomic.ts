@@ -1,12 +1,30 @@
-import { open, rename, mkdir, readFile, rm } from 'node:fs/promises';
+import { open, rename, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
+
+/** The temp file of an atomic write of `name`: hidden, random, and recognisable by TEMP_RE. */
+const tempName = (name: string) => `.${name}.${randomBytes(4).toString('hex')}.tmp`;
+const TEMP_RE = /^\..+\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Remove the temp files interrupted atomic writes left in `dir` (not below it: an owner names each directory it
+ * writes records in, never one with a container's or a user's files). Returns how many went; a missing dir is none.
+ */
+export async function sweepTempFiles(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isFile() || !TEMP_RE.test(e.name)) continue;
+    await rm(join(dir, e.name), { force: true });
+    n++;
+  }
+  return n;
+}
 
 /** Write a file so that readers see the old content or the new, never a torn one: temp, fsync, rename, fsync dir. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, tempName(basename(path)));
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);

@@ -3,7 +3,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from './atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from './atomic.js';
 import { newId } from './ids.js';
 import { byCodeUnits } from './order.js';
 
@@ -36,6 +36,7 @@ export class IntentLog {
   }
 
   async pending(): Promise<Intent[]> {
+    await sweepTempFiles(this.dir);
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const out: Intent[] = [];
     for (const n of names) {

@@ -2,7 +2,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { invalid, notFound } from '../common/errors.js';
 import type { ComputeSystemRecord } from './types.js';
 import { byCodeUnits } from '../common/order.js';
@@ -13,6 +13,7 @@ export class SystemStore {
   constructor(private readonly dir: string) {}
 
   async load(): Promise<ComputeSystemRecord[]> {
+    await sweepTempFiles(this.dir);
     let names: string[] = [];
     try {
       names = await readdir(this.dir);

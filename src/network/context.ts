@@ -1,7 +1,9 @@
 // The service's in-memory state (loaded once, written through to the store) and the helpers every operation shares:
 // reference resolution and reference-counted nft element changes.
 
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sweepTempFiles } from '../common/atomic.js';
 import { conflict, invalid, notFound } from '../common/errors.js';
 import { KeyedLock } from '../common/lock.js';
 import type { DnsServer } from './dns/server.js';
@@ -54,6 +56,10 @@ export class Ctx {
     for (const [k, v] of await this.store.loadAll<Namespace>('namespaces')) this.namespaces.set(k, v);
     for (const [k, v] of await this.store.loadAll<LoadBalancer>('loadbalancers')) this.lbs.set(k, v);
     for (const [k, v] of await this.store.loadAll<IpamState>('ipam')) this.ipam.set(k, v);
+    await this.store.sweep();
+    // An endpoint's resolv.conf and hosts, rewritten atomically while its container runs.
+    const etc = join(this.runDir, 'etc');
+    for (const e of await readdir(etc, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await sweepTempFiles(join(etc, e.name));
   }
 
   network(ref: string): Network {

@@ -3,7 +3,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 
 export type Kind = 'networks' | 'endpoints' | 'namespaces' | 'loadbalancers' | 'ipam';
 
@@ -24,6 +24,7 @@ export class Store {
 
   async loadAll<T>(kind: Kind): Promise<Map<string, T>> {
     const out = new Map<string, T>();
+    await sweepTempFiles(join(this.dir, kind));
     let names: string[] = [];
     try {
       names = await readdir(join(this.dir, kind));
@@ -36,6 +37,11 @@ export class Store {
       if (v !== undefined) out.set(n.slice(0, -5), v);
     }
     return out;
+  }
+
+  /** The temp files of interrupted writes of the service's own records (loadAll sweeps each kind's). */
+  async sweep(): Promise<void> {
+    await sweepTempFiles(this.dir);
   }
 
   async getMeta<T>(name: string): Promise<T | undefined> {

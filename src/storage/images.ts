@@ -3,7 +3,7 @@
 
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { invalid, notFound } from '../common/errors.js';
 import { canonicalJson, hexOf, sha256 } from './digest.js';
 import { normalizeName } from './reference.js';
@@ -51,6 +51,7 @@ export class ImageStore {
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await chmod(this.dir, 0o700);
+    await sweepTempFiles(this.dir);
   }
 
   private file(id: string): string {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { faultPoint } from '../common/fault.js';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { notFound } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { childChainId, hexOf, isDigest } from './digest.js';
@@ -55,6 +55,8 @@ export class LayerStore {
       await chmod(d, 0o700); // CVE-2021-41091: no host user may reach setuid files inside layers
     }
     for (const n of await readdir(this.ingestDir)) await rm(join(this.ingestDir, n), { recursive: true, force: true });
+    // layer.json's interrupted writes; never below a layer's top level (diff/ holds the image's own files).
+    for (const n of await readdir(this.layersDir)) await sweepTempFiles(join(this.layersDir, n));
   }
 
   diffPath(chainId: string): string {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { hexOf } from './digest.js';
@@ -43,6 +43,7 @@ export class Scratch {
       await mkdir(d, { recursive: true, mode: 0o700 });
       await chmod(d, 0o700); // merged roots hold the layers' setuid files: host users must not reach them
     }
+    await sweepTempFiles(this.dir);
     await this.pool.init();
   }
 

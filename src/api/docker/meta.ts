@@ -4,7 +4,7 @@
 
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../../common/atomic.js';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../../common/atomic.js';
 
 export interface DockerMeta {
   /** The Config as the client sent it (Image as typed, Cmd, Env...). */
@@ -23,6 +23,7 @@ export class MetaStore {
 
   async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await sweepTempFiles(this.dir);
     for (const f of await readdir(this.dir)) {
       if (!/^[0-9a-f]{64}\.json$/.test(f)) continue;
       const m = await readJson<DockerMeta>(join(this.dir, f));

@@ -1,7 +1,8 @@
 // Entry point of the `process` isolation backend (runc under conmon).
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sweepTempFiles } from '../../common/atomic.js';
 import { invalid } from '../../common/errors.js';
 import type { IsolationBackend } from '../backend.js';
 import { ProcessBackend } from './backend.js';
@@ -21,6 +22,10 @@ export async function openProcessIsolation(opts: {
   }
   for (const d of [opts.stateDir, opts.runDir, join(opts.runDir, 'runc'), join(opts.runDir, 'b'), join(opts.runDir, 'x')]) {
     await mkdir(d, { recursive: true, mode: 0o700 });
+  }
+  // Interrupted atomic writes of log.json, config.json and process.json, in each system's and exec's own directory.
+  for (const d of [opts.stateDir, join(opts.runDir, 'b'), join(opts.runDir, 'x')]) {
+    for (const e of await readdir(d, { withFileTypes: true })) if (e.isDirectory()) await sweepTempFiles(join(d, e.name));
   }
   // RLIMIT_NOFILE may not exceed the daemon's own hard limit (no CAP_SYS_RESOURCE on some hosts).
   const nofileHard = parseNofileHard(await readFile('/proc/self/limits', 'utf8').catch(() => ''));

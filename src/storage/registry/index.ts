@@ -5,6 +5,7 @@ import { invalid } from '../../common/errors.js';
 import type { StorageService } from '../types.js';
 import { parseMirrorFlag, readRegistryFile, RegistryHosts } from './hosts.js';
 import { RegistryService } from './service.js';
+import { sweepTempFiles } from '../../common/atomic.js';
 
 export interface OpenRegistryOptions {
   stateDir: string;
@@ -20,6 +21,7 @@ export interface OpenRegistryOptions {
 export async function openRegistry(o: OpenRegistryOptions): Promise<RegistryService> {
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
   await chmod(o.stateDir, 0o700);
+  await sweepTempFiles(o.stateDir); // auth.json and sources.json's interrupted writes
   const file = await readRegistryFile(o.configFile);
   const mirrors: Record<string, string[]> = {};
   for (const m of o.mirrors) {

@@ -2,7 +2,8 @@
 // for COPY/ADD) → the image that step produced. Kept as one JSON file; a hit is used only if the image still exists.
 
 import { createHash } from 'node:crypto';
-import { readJson, writeJsonAtomic } from '../../../common/atomic.js';
+import { dirname } from 'node:path';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../../../common/atomic.js';
 
 export class BuildCache {
   private map = new Map<string, string>();
@@ -10,6 +11,7 @@ export class BuildCache {
   constructor(private readonly file: string) {}
 
   async load(): Promise<void> {
+    await sweepTempFiles(dirname(this.file));
     const m = await readJson<Record<string, string>>(this.file);
     this.map = new Map(Object.entries(m ?? {}));
   }
