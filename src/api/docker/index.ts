@@ -26,6 +26,7 @@ import { API_VERSION, systemRoutes } from './routes-system.js';
 import { pruneRoutes, volumeRoutes } from './routes-volumes.js';
 import { StatsSampler } from './stats.js';
 import { serveUpgrades } from '../native/stream.js';
+import { oneLine } from '../../common/errors.js';
 
 export function buildDockerApi(svc: Services): FastifyInstance {
   const app = Fastify({
@@ -84,7 +85,7 @@ export function buildDockerApi(svc: Services): FastifyInstance {
   });
   app.setErrorHandler((err, _req, reply) => {
     const { status, message } = toDockerError(err);
-    if (status >= 500) svc.log.error({ door: 'docker', status, err: message }, 'request failed');
+    if (status >= 500) svc.log.error({ door: 'docker', status, err: oneLine(err) }, 'request failed');
     void reply.status(status).header('Content-Type', 'application/json').send(JSON.stringify({ message }) + '\n');
   });
   app.setNotFoundHandler((req, reply) => {

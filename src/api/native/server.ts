@@ -11,6 +11,7 @@ import { networkRoutes } from './routes-networks.js';
 import { registryRoutes } from './routes-registry.js';
 import { upgradeRoutes } from './routes-upgrade.js';
 import { serveUpgrades, writeHttpError } from './stream.js';
+import { oneLine } from '../../common/errors.js';
 
 export function buildNativeApi(svc: Services): FastifyInstance {
   const app = Fastify({
@@ -36,7 +37,8 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   app.addContentTypeParser(['application/x-tar', 'application/octet-stream', 'application/gzip', 'application/x-gzip'], (_req, payload, done) => done(null, payload));
   app.setErrorHandler((err, _req, reply) => {
     const { status, body } = toHttpError(err);
-    if (status >= 500) svc.log.error({ door: 'native', status, code: body.code, err: body.message }, 'request failed');
+    // The log keeps the whole message (host paths included) for the operator; the client got it without them.
+    if (status >= 500) svc.log.error({ door: 'native', status, code: body.code, err: oneLine(err) }, 'request failed');
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
