@@ -1,8 +1,9 @@
-// Files in and out of a container's root from the host (docker cp, the archive API, a build's COPY/ADD).
-// Safety (CVE-2018-15664, CVE-2019-14271): nothing from the container's filesystem is ever executed; paths are
-// resolved in the container's namespace of paths, component by component with lstat, so a symlink (absolute or
-// with ..) can never lead out of the root or a mapped directory; a running container is paused for the copy so
-// no process inside can swap a component between the check and the use; files are opened O_NOFOLLOW.
+// Files in and out of a directory tree seen as a container sees it (a mounted root with its mapped directories, or a
+// build context): the process backend's copies (docker cp, a build's COPY/ADD) and the builder's own context.
+// Safety (CVE-2018-15664, CVE-2019-14271): nothing from the tree is ever executed; paths are resolved in the
+// container's namespace of paths, component by component with lstat, so a symlink (absolute or with ..) can never
+// lead out of the root or a mapped directory; the compute service pauses a running container for the copy so no
+// process inside can swap a component between the check and the use; files are opened O_NOFOLLOW.
 
 import { constants as C } from 'node:fs';
 import { lchown, lstat, mkdir, open, readdir, readlink, rm, symlink, lutimes, link, chmod } from 'node:fs/promises';
@@ -12,23 +13,13 @@ import * as tar from 'tar-stream';
 import { badState, invalid, SiloError } from '../common/errors.js';
 
 const notFound = (m: string) => new SiloError('NotFound', 'SILO_NOT_FOUND', m);
-import type { StorageService } from '../storage/types.js';
-import type { MappedDirectory } from './backend.js';
-import type { ComputeService } from './service.js';
+import type { CopyInOptions, MappedDirectory, PathStat } from './backend.js';
 
 export interface RootView {
   rootfs: string;
   mounts: MappedDirectory[];
 }
 
-export interface PathStat {
-  name: string;
-  size: number;
-  /** Go os.FileMode bits, which is what docker's CLI decodes. */
-  mode: number;
-  mtime: string;
-  linkTarget: string;
-}
 
 const GO_DIR = 2 ** 31;
 const GO_SYMLINK = 2 ** 27;
@@ -130,11 +121,7 @@ export function tarOf(v: RootView, cpath: string, rename?: string): Readable {
   return pack as unknown as Readable;
 }
 
-export interface PutOptions {
-  noOverwriteDirNonDir?: boolean;
-  /** Owner for every entry; undefined keeps the archive's. */
-  owner?: { uid: number; gid: number };
-}
+export type PutOptions = CopyInOptions;
 
 /** Extract a tar under the directory `dir` (container path, followed). Entries may not climb out of it. */
 export async function putArchive(v: RootView, dir: string, input: AsyncIterable<Uint8Array>, o: PutOptions = {}): Promise<void> {
@@ -213,36 +200,6 @@ export async function putArchive(v: RootView, dir: string, input: AsyncIterable<
     }
     if (h.mtime && h.type !== 'link') await lutimes(t.host, h.mtime, h.mtime).catch(() => {});
   }
-}
-
-/**
- * Run `fn` on the container's root: a running one is paused meanwhile (nothing inside can race the walk), a
- * stopped one is mounted for the copy and unmounted after.
- */
-export async function withContainerRoot<T>(c: ComputeService, st: StorageService, ref: string, fn: (v: RootView) => Promise<T>): Promise<T> {
-  const rec = c.get(ref);
-  const view = async () => {
-    const r = c.get(rec.Id);
-    const root = await st.mountRoot(r.Id, r.ImageId, { scratchBytes: r.Document.Container.Storage.ScratchSizeInBytes! });
-    return { rootfs: root.rootfs, mounts: r.Document.Container.MappedDirectories ?? [] };
-  };
-  if (rec.State === 'Running') {
-    await c.pause(rec.Id);
-    try {
-      return await fn(await view());
-    } finally {
-      await c.resume(rec.Id).catch(() => {});
-    }
-  }
-  if (rec.State === 'Paused') return fn(await view());
-  return c.lock.run(rec.Id, async () => {
-    const state = c.get(rec.Id).State;
-    try {
-      return await fn(await view());
-    } finally {
-      if (state === 'Stopped') await st.unmountRoot(rec.Id).catch(() => {});
-    }
-  });
 }
 
 /** `mkdir -p` of a container path, following existing symlinks inside the container's namespace only. */

@@ -3,7 +3,8 @@
 // implement this interface. The compute service holds them in a map keyed by the document's `Isolation`; nothing
 // outside the compute service names a backend.
 
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
+import type { RootDescription } from '../storage/types.js';
 import { SiloError } from '../common/errors.js';
 import type { Device, Logging, Security, Tmpfs, Ulimit } from './spec/schema.js';
 
@@ -49,7 +50,8 @@ export interface ProcessParams {
 export interface InitOptions {
   id: string;
   name: string;
-  rootfs: string;
+  /** The root as storage describes it; the backend mounts it (mountRoot) where the container runs. */
+  root: RootDescription;
   hostname: string;
   process: ProcessParams;
   mounts: MappedDirectory[];
@@ -68,8 +70,6 @@ export interface InitOptions {
   devices?: Device[];
   ulimits?: Ulimit[];
   shmSizeBytes?: number;
-  /** A root described as parts, for a backend that assembles it itself (vm): then `rootfs` is empty. */
-  root?: { layers: { chainId: string; path: string }[]; scratchImage: string; scratchBytes: number };
   /** The endpoints in `netnsPath` as a guest needs them (vm): interface name, MAC, address/prefix, gateway. */
   interfaces?: GuestInterface[];
   sysctls?: Record<string, string>;
@@ -138,7 +138,54 @@ export interface LogEntry {
   data: Buffer;
 }
 
+/** docker's container path stat (`X-Docker-Container-Path-Stat`). */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** Go os.FileMode bits, which is what docker's CLI decodes. */
+  mode: number;
+  mtime: string;
+  /** The path a symbolic link leads to inside the container, fully resolved; '' for anything else. */
+  linkTarget: string;
+}
+
+/** What a copy needs to know of a system: its mapped directories as the container sees them. */
+export interface CopyTarget {
+  id: string;
+  /** For messages: the name a client knows the system by. */
+  name: string;
+  mounts: MappedDirectory[];
+}
+
+export interface CopyInOptions {
+  /** Refuse to replace a directory with a non-directory or the reverse (docker cp's default). */
+  noOverwriteDirNonDir?: boolean;
+  /** Owner for every entry; undefined keeps the archive's. */
+  owner?: { uid: number; gid: number };
+}
+
 export interface IsolationBackend {
+  /** Make the root storage described where the container runs (process: the overlay on the host). Idempotent; on
+   *  failure nothing of it is left. */
+  mountRoot(id: string, root: RootDescription): Promise<void>;
+  /** Take the root down; the scratch image keeps its changes. Idempotent. */
+  unmountRoot(id: string): Promise<void>;
+  /** The host directory holding the scratch's changes (overlay upper dir) while the root is mounted, for a commit;
+   *  undefined when it is not mounted (storage reads the scratch image itself then). */
+  scratchChanges(id: string): Promise<string | undefined>;
+  // Copies into and out of a system's root (docker cp, a build's COPY). The compute service calls them with the root
+  // mounted and its per-system root lock held; paths are resolved inside the container, never onto the host.
+  /** Stat `path` (its last component not followed); also the container path it resolved to. */
+  statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }>;
+  /** A tar of `path` named by its base name, handed to `sink`; the root stays usable until `sink` resolves. */
+  copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void>;
+  /** Extract a tar under the directory `dir` (followed); entries may not climb out of it. */
+  copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void>;
+  /** `mkdir -p` inside the container; returns the resolved container path. */
+  makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string>;
+  /** A small regular file of the container (e.g. /etc/passwd), or undefined when absent, not a file or too large. */
+  readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined>;
+
   /** Create the container (bundle, monitor, runtime create). The init process is ready but not yet running. */
   create(opts: InitOptions): Promise<{ pid: number }>;
   /** Attach to the init process stdio (before start, to miss nothing). */

@@ -1,5 +1,5 @@
-// The compute service (HCS's role): owns every compute system and its processes. It asks the storage service for a
-// root and the system's isolation backend (one per isolation mode, chosen by the document's `Isolation` and recorded
+// The compute service (HCS's role): owns every compute system and its processes. It asks the storage service to
+// describe a root and the system's isolation backend to mount it (one per isolation mode, chosen by the document's `Isolation` and recorded
 // with it) for the silo and job; it is the one writer of system records.
 
 import { conflict, invalid, isSiloError, oneLine, SiloError } from '../common/errors.js';
@@ -8,9 +8,10 @@ import { KeyedLock } from '../common/lock.js';
 import { faultPoint } from '../common/fault.js';
 import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../common/events.js';
-import type { DescribedRoot, StorageService } from '../storage/types.js';
+import type { ImageConfig, StorageService } from '../storage/types.js';
 import { checkVmDocument } from './vm/refuse.js';
-import { backendFor, type Backends, type ExitStatus, type Isolation, type IsolationBackend, type LogEntry } from './backend.js';
+import type { Readable } from 'node:stream';
+import { backendFor, type Backends, type CopyInOptions, type CopyTarget, type ExitStatus, type Isolation, type IsolationBackend, type LogEntry, type PathStat } from './backend.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
 import { buildDocument, INIT_BINARY, INIT_PATH, modifiedDocument, validateDocument } from './document.js';
 import { StdioSession, type StdioClient } from './sessions.js';
@@ -23,7 +24,7 @@ import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
 import { restartDelayMs, shouldRestart } from './restart.js';
 import { checkSpecShape } from './spec/validate.js';
-import { resolveJoins, sharedHostname, sharesNetwork } from './joins.js';
+import { resolveJoins, sharedHostname, sharesNetwork, type Joins } from './joins.js';
 import type { Logger } from '../common/log.js';
 
 export { DEFAULT_SCRATCH_BYTES } from './document.js';
@@ -40,7 +41,10 @@ export interface ComputeOptions {
 }
 
 export class ComputeService {
+  /** Per system: its lifecycle. */
   readonly lock = new KeyedLock();
+  /** Per system: its root — mounting, unmounting and copies in and out. Taken after `lock` when both are needed. */
+  private readonly roots = new KeyedLock();
   readonly execs: ExecManager;
   readonly networking: SystemNetworking;
   private readonly intents: IntentLog;
@@ -134,7 +138,7 @@ export class ComputeService {
         faultPoint('create.after-record');
         // Root and network do not depend on each other: made side by side, both settled before any rollback.
         const [root, net] = await Promise.allSettled([
-          this.prepareRoot(rec).then(() => faultPoint('create.after-mount')),
+          this.mountRoot(rec).then(() => faultPoint('create.after-mount')),
           (sharesNetwork(doc) ? Promise.resolve({}) : this.networking.setup(rec)).then((n) => (faultPoint('create.after-network'), n)),
         ]);
         try {
@@ -178,51 +182,8 @@ export class ComputeService {
       const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id), resolveJoins(rec, (t) => this.store.find(t), this.networking)]);
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
-      const backend = this.backendOf(rec);
-      const root = await this.prepareRoot(rec);
-      let pid: number;
-      try {
-        if (runtime.status === 'rejected') throw runtime.reason;
-        const net = runtime.value;
-        // A stopped system's last run left runtime state behind; its log stays.
-        if (rec.State === 'Stopped') await backend.delete(rec.Id, { force: true, keepLogs: true });
-        ({ pid } = await backend.create({
-          id: rec.Id,
-          name: rec.Name,
-          rootfs: root.rootfs,
-          root: root.parts,
-          interfaces: doc.Isolation === 'vm' ? this.networking.guestInterfaces(doc.Container.Networking) : undefined,
-          hostname: doc.Container.GuestOs.HostName,
-          process: {
-            args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
-            consoleSize: doc.Process.ConsoleSize ? { rows: doc.Process.ConsoleSize[0], cols: doc.Process.ConsoleSize[1] } : undefined,
-          },
-          mounts: [...(doc.Container.MappedDirectories ?? []), ...(doc.Init ? [{ HostPath: INIT_BINARY, ContainerPath: INIT_PATH, ReadOnly: true }] : [])],
-          resources: resourcesOf(doc.Container),
-          stopSignal: doc.StopSignal,
-          netnsPath: net.netnsPath,
-          etcFiles: net.etcFiles,
-          namespaces: net.namespaces,
-          security: doc.Container.Security,
-          log: doc.Container.Logging,
-          tmpfs: doc.Container.Tmpfs,
-          devices: doc.Container.Devices,
-          ulimits: doc.Container.Ulimits,
-          shmSizeBytes: doc.Container.ShmSizeInBytes,
-          sysctls: doc.Container.Sysctls,
-          oomScoreAdj: doc.Container.OomScoreAdj,
-        }));
-        faultPoint('start.after-runtime-create');
-        for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));
-        this.pending.delete(rec.Id);
-        await backend.start(rec.Id);
-      } catch (e) {
-        await backend.delete(rec.Id, { force: true, keepLogs: true }).catch(() => {});
-        for (const s of this.pending.get(rec.Id) ?? []) s.end();
-        this.pending.delete(rec.Id);
-        await done();
-        throw startError(e);
-      }
+      // The root lock is held until the runtime has the root, so no copy of a stopped system unmounts it meanwhile.
+      const pid = await this.roots.run(rec.Id, () => this.runInit(rec, runtime, done));
       rec.State = 'Running';
       rec.StoppedByUser = false;
       rec.Pid = pid;
@@ -235,6 +196,55 @@ export class ComputeService {
       this.events.publish('system', 'start', rec.Id, {}, rec.Name);
       this.watchExit(rec.Id);
     });
+  }
+
+  /** Make the init process in the backend (the root mounted) and start it; on failure its runtime is undone. */
+  private async runInit(rec: ComputeSystemRecord, runtime: PromiseSettledResult<Joins>, done: () => Promise<void>): Promise<number> {
+    const doc = rec.Document;
+    const backend = this.backendOf(rec);
+    try {
+      const root = await this.describeRoot(rec);
+      if (runtime.status === 'rejected') throw runtime.reason;
+      const net = runtime.value;
+      // A stopped system's last run left runtime state behind; its log stays.
+      if (rec.State === 'Stopped') await backend.delete(rec.Id, { force: true, keepLogs: true });
+      const { pid } = await backend.create({
+        id: rec.Id,
+        name: rec.Name,
+        root,
+        interfaces: doc.Isolation === 'vm' ? this.networking.guestInterfaces(doc.Container.Networking) : undefined,
+        hostname: doc.Container.GuestOs.HostName,
+        process: {
+          args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
+          consoleSize: doc.Process.ConsoleSize ? { rows: doc.Process.ConsoleSize[0], cols: doc.Process.ConsoleSize[1] } : undefined,
+        },
+        mounts: [...(doc.Container.MappedDirectories ?? []), ...(doc.Init ? [{ HostPath: INIT_BINARY, ContainerPath: INIT_PATH, ReadOnly: true }] : [])],
+        resources: resourcesOf(doc.Container),
+        stopSignal: doc.StopSignal,
+        netnsPath: net.netnsPath,
+        etcFiles: net.etcFiles,
+        namespaces: net.namespaces,
+        security: doc.Container.Security,
+        log: doc.Container.Logging,
+        tmpfs: doc.Container.Tmpfs,
+        devices: doc.Container.Devices,
+        ulimits: doc.Container.Ulimits,
+        shmSizeBytes: doc.Container.ShmSizeInBytes,
+        sysctls: doc.Container.Sysctls,
+        oomScoreAdj: doc.Container.OomScoreAdj,
+      });
+      faultPoint('start.after-runtime-create');
+      for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));
+      this.pending.delete(rec.Id);
+      await backend.start(rec.Id);
+      return pid;
+    } catch (e) {
+      await backend.delete(rec.Id, { force: true, keepLogs: true }).catch(() => {});
+      for (const s of this.pending.get(rec.Id) ?? []) s.end();
+      this.pending.delete(rec.Id);
+      await done();
+      throw startError(e);
+    }
   }
 
   /** Follow the monitor's exit record of a running system; works for systems adopted after a daemon restart. */
@@ -283,15 +293,20 @@ export class ComputeService {
     }
   }
 
-  /** A root mounted on the host (process), or described as layers and a scratch image for a utility VM to mount. */
-  private async prepareRoot(rec: ComputeSystemRecord): Promise<{ rootfs: string; parts?: DescribedRoot }> {
-    const opts = { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! };
-    if (rec.Document.Isolation === 'vm') return { rootfs: '', parts: await this.storage.describeRoot(rec.Id, rec.ImageId, opts) };
-    return { rootfs: (await this.storage.mountRoot(rec.Id, rec.ImageId, opts)).rootfs };
+  private describeRoot(rec: ComputeSystemRecord) {
+    return this.storage.describeRoot(rec.Id, rec.ImageId, { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! });
   }
 
-  private unmountRoot(id: string): Promise<void> {
-    return this.storage.unmountRoot(id).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root failed'));
+  /** Storage describes the root, the system's backend mounts it. Idempotent. */
+  mountRoot(rec: ComputeSystemRecord): Promise<void> {
+    return this.roots.run(rec.Id, async () => this.backendOf(rec).mountRoot(rec.Id, await this.describeRoot(rec)));
+  }
+
+  /** A stopped system keeps its scratch but not its mounts; failures are logged (recovery retries). */
+  unmountRoot(id: string): Promise<void> {
+    return this.roots
+      .run(id, () => this.backendOf(this.store.find(id)).unmountRoot(id))
+      .catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root failed'));
   }
 
   /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */
@@ -492,24 +507,82 @@ export class ComputeService {
     const backends = rec ? [this.backendOf(rec)] : [...this.backends.values()];
     for (const b of backends) await b.delete(id, { force: true });
     faultPoint('remove.after-runtime-delete');
-    // With no process left, the network and the root come apart independently.
+    // With no process left, the network and the root come apart independently; the root's mounts before its scratch.
     const [net, root] = await Promise.allSettled([
       this.networking.teardown(rec?.Document.Container.Networking).then(() => faultPoint('remove.after-network')),
-      this.storage.removeRoot(id),
+      this.roots.run(id, async () => {
+        for (const b of backends) await b.unmountRoot(id);
+        await this.storage.removeRoot(id);
+      }),
     ]);
     if (net.status === 'rejected') throw net.reason;
     if (root.status === 'rejected') throw root.reason;
     await this.store.remove(id);
   }
 
-  async commit(ref: string, opts: { name?: string; comment?: string; author?: string; changes?: string[] }) {
+  async commit(ref: string, opts: { name?: string; comment?: string; author?: string; changes?: string[]; config?: ImageConfig; createdBy?: string }) {
     const rec = this.store.find(ref);
     check('commit', rec.State, rec.Name);
     return this.lock.run(rec.Id, async () => {
-      const img = await this.storage.commit(rec.Id, rec.ImageId, opts);
+      // The changes are read where the backend has the root mounted, or from the scratch image when it is not.
+      const img = await this.roots.run(rec.Id, async () => {
+        const upperDir = await this.backendOf(rec).scratchChanges(rec.Id);
+        return this.storage.commit(rec.Id, rec.ImageId, { ...opts, upperDir });
+      });
       this.events.publish('system', 'commit', rec.Id, { image: img.id }, rec.Name);
       return img;
     });
+  }
+
+  // Copies into and out of a system's root (docker cp, a build's COPY, ADD and WORKDIR) are operations of the compute
+  // service, served by the system's backend under the root lock: nobody else mounts or walks a container's root.
+
+  /** docker cp's stat of a container path (the last component not followed) and the path it resolved to. */
+  statPath(ref: string, path: string): Promise<{ stat: PathStat; path: string }> {
+    return this.onRoot(ref, (b, t) => b.statPath(t, path));
+  }
+
+  /** A tar of `path` for `sink`; the root stays as it is until `sink` has finished with it. */
+  copyOut(ref: string, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    return this.onRoot(ref, (b, t) => b.copyOut(t, path, sink));
+  }
+
+  copyIn(ref: string, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions = {}): Promise<void> {
+    return this.onRoot(ref, (b, t) => b.copyIn(t, dir, tar, o));
+  }
+
+  makeDirectory(ref: string, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+    return this.onRoot(ref, (b, t) => b.makeDirectory(t, path, owner));
+  }
+
+  readFile(ref: string, path: string, maxBytes = 1 << 20): Promise<string | undefined> {
+    return this.onRoot(ref, (b, t) => b.readFile(t, path, maxBytes));
+  }
+
+  /**
+   * Run a copy on the system's root: a running system is paused meanwhile (nothing inside can race the walk), a
+   * stopped one has its root mounted for the copy and unmounted after.
+   */
+  private async onRoot<T>(ref: string, fn: (b: IsolationBackend, t: CopyTarget) => Promise<T>): Promise<T> {
+    const id = this.store.find(ref).Id;
+    const paused = this.store.find(id).State === 'Running';
+    if (paused) await this.pause(id);
+    try {
+      return await this.roots.run(id, async () => {
+        const rec = this.store.find(id);
+        const b = this.backendOf(rec);
+        const t = { id, name: rec.Name, mounts: rec.Document.Container.MappedDirectories ?? [] };
+        if (isActive(rec.State)) return fn(b, t);
+        await b.mountRoot(id, await this.describeRoot(rec));
+        try {
+          return await fn(b, t);
+        } finally {
+          if (this.store.has(id) && this.store.find(id).State === 'Stopped') await b.unmountRoot(id).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root after a copy failed'));
+        }
+      });
+    } finally {
+      if (paused) await this.resume(id).catch(() => {});
+    }
   }
 
   async logs(ref: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {

@@ -63,9 +63,9 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
         }
         compute.watchExit(rec.Id);
       } else if (rec.State === 'Created') {
-        await storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! });
+        await compute.mountRoot(rec);
       } else {
-        await storage.unmountRoot(rec.Id);
+        await compute.unmountRoot(rec.Id);
       }
     } catch (e) {
       log.warn({ id: rec.Id, err: oneLine(e) }, 'adopting the system failed');
@@ -83,6 +83,7 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
     for (const id of await backend.list()) {
       if (isolationOf.get(id) === isolation) continue;
       await backend.delete(id, { force: true }).catch((e) => log.warn({ isolation, id, err: oneLine(e) }, 'removing an orphan runtime failed'));
+      await backend.unmountRoot(id).catch((e) => log.warn({ isolation, id, err: oneLine(e) }, 'unmounting an orphan root failed'));
       report.orphansRemoved++;
     }
   }
@@ -92,7 +93,7 @@ export async function recover(store: SystemStore, intents: IntentLog, compute: C
   }
   for (const id of await storage.listRoots()) {
     if (known.has(id)) continue;
-    await storage.removeRoot(id).catch((e) => log.warn({ id, err: oneLine(e) }, 'removing an orphan root failed'));
+    await compute.purge(id).catch((e) => log.warn({ id, err: oneLine(e) }, 'removing an orphan root failed'));
     report.orphansRemoved++;
   }
   return report;

@@ -6,7 +6,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tar from 'tar-stream';
 import { run } from '../common/exec.js';
-import { unescapeOctal } from './mountinfo.js';
+import { unescapeOctal } from '../common/mountinfo.js';
 import { isOverlayWhiteout, OPAQUE_XATTR, opaqueEntryName, whiteoutEntryName } from './whiteout.js';
 
 /** Relative paths of the opaque directories under `dir`, read in one getfattr run. */

@@ -1,6 +1,6 @@
-// Per-container roots: a sparse ext4 image (root/scratch/<id>.img) on a loop device is the writable scratch,
-// so its size is a hard cap (writes past it get ENOSPC inside the container; the host disk never fills);
-// overlayfs unions the read-only layers under it. Every step of mount() is undone if a later one fails.
+// Per-container roots, described: a sparse ext4 image (root/scratch/<id>.img) is the writable scratch, so its size is
+// a hard cap (writes past it get ENOSPC inside the container; the host disk never fills), over the image's read-only
+// layers. Storage makes the image and describes the root; the container's isolation backend mounts it.
 
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
@@ -9,9 +9,9 @@ import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { hexOf } from './digest.js';
-import { attachLoop, detachLoops, loopsFor, rmdirQuiet, unmountAll, unmountInOrder } from './loop.js';
-import { isMounted } from './mountinfo.js';
+import { attachLoop, rmdirQuiet, unmountAll } from '../common/loop.js';
 import { formatScratch, ScratchPool } from './scratch-pool.js';
+import type { RootDescription } from './types.js';
 
 export interface RootMeta {
   imageId: string;
@@ -21,8 +21,6 @@ export interface RootMeta {
 }
 
 export const MIN_SCRATCH = 16 * 1024 * 1024;
-/** The kernel copies mount options into one page. */
-const MAX_MOUNT_DATA = 4000;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export class Scratch {
@@ -39,9 +37,9 @@ export class Scratch {
   }
 
   async init(): Promise<void> {
-    for (const d of [this.dir, this.runDir, join(this.runDir, 'scratch'), join(this.runDir, 'rootfs')]) {
+    for (const d of [this.dir, this.runDir, join(this.runDir, 'scratch')]) {
       await mkdir(d, { recursive: true, mode: 0o700 });
-      await chmod(d, 0o700); // merged roots hold the layers' setuid files: host users must not reach them
+      await chmod(d, 0o700); // a scratch mounted for a commit holds setuid files: host users must not reach them
     }
     await sweepTempFiles(this.dir);
     await this.pool.init();
@@ -53,9 +51,6 @@ export class Scratch {
 
   image = (id: string) => join(this.dir, `${id}.img`);
   metaFile = (id: string) => join(this.dir, `${id}.json`);
-  scratchMount = (id: string) => join(this.runDir, 'scratch', id);
-  rootfs = (id: string) => join(this.runDir, 'rootfs', id);
-  upper = (id: string) => join(this.scratchMount(id), 'upper');
 
   meta(id: string): Promise<RootMeta | undefined> {
     return readJson<RootMeta>(this.metaFile(id));
@@ -74,102 +69,43 @@ export class Scratch {
     return out;
   }
 
-  /** Mount (or find mounted) the container's root. `chainIds` bottom first. Caller serialises per id. */
-  async mount(id: string, meta: RootMeta): Promise<{ rootfs: string; scratchBytes: number }> {
+  /** Make the scratch image (once); nothing is mounted. `chainIds` bottom first. Caller serialises per id.
+   *  Crash-safe: an image without its meta record was never finished and is made again. */
+  async prepare(id: string, meta: RootMeta): Promise<RootDescription['scratch']> {
     this.check(id);
-    const rootfs = this.rootfs(id);
     const old = await this.meta(id);
     if (old && old.imageId !== meta.imageId) {
       throw conflict(`container ${id} already has a scratch made for image ${old.imageId}`);
     }
-    if (await isMounted(rootfs)) return { rootfs, scratchBytes: old?.scratchBytes ?? meta.scratchBytes };
     if (meta.chainIds.length === 0) throw invalid('image has no layers');
-    const lower = [...meta.chainIds].reverse().map((c) => `${hexOf(c)}/diff`).join(':');
-    const undo: (() => Promise<unknown>)[] = [];
-    try {
-      const file = this.image(id);
-      if (!old) {
-        if (meta.scratchBytes < MIN_SCRATCH) throw invalid(`scratch size must be at least ${MIN_SCRATCH} bytes`);
-        await rm(file, { force: true }); // a scratch without its meta record was never finished
-        undo.push(() => rm(file, { force: true }));
-        if (!(await this.pool.take(meta.scratchBytes, file))) await formatScratch(file, meta.scratchBytes);
-        await writeJsonAtomic(this.metaFile(id), meta);
-        undo.push(() => rm(this.metaFile(id), { force: true }));
-      }
-      const mnt = this.scratchMount(id);
-      if (!(await isMounted(mnt))) {
-        // A scratch made just now cannot have a loop device yet; one made earlier may (a daemon restart).
-        const dev = old ? (await loopsFor(file))[0] : undefined;
-        await mkdir(mnt, { recursive: true, mode: 0o700 });
-        undo.push(() => rmdirQuiet(mnt));
-        // Else mount attaches one itself (one process, not losetup then mount), with autoclear: it goes at the unmount.
-        if (!dev) undo.push(() => detachLoops(file));
-        await run('mount', ['-t', 'ext4', '-o', dev ? 'noinit_itable' : 'loop,noinit_itable', dev ?? file, mnt]);
-        undo.push(() => unmountAll(mnt));
-      }
-      await mkdir(join(mnt, 'upper'), { recursive: true, mode: 0o755 });
-      await mkdir(join(mnt, 'work'), { recursive: true, mode: 0o700 });
-      // Relative lowerdirs (resolved against cwd = layers/) stretch the one-page option limit to ~55 layers.
-      // redirect_dir/metacopy off: commit must find whole files and real directories in upper/.
-      const opts = `lowerdir=${lower},upperdir=${join(mnt, 'upper')},workdir=${join(mnt, 'work')},index=off,redirect_dir=off,metacopy=off`;
-      if (opts.length > MAX_MOUNT_DATA) {
-        throw invalid(`image has too many layers (${meta.chainIds.length}) for one overlay mount`);
-      }
-      await mkdir(rootfs, { recursive: true, mode: 0o755 });
-      undo.push(() => rmdirQuiet(rootfs));
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, rootfs], { cwd: this.layersDir });
-      return { rootfs, scratchBytes: old?.scratchBytes ?? meta.scratchBytes };
-    } catch (e) {
-      for (const u of undo.reverse()) await u().catch(() => {});
-      throw e;
-    }
-  }
-
-  /** The scratch image made (not mounted) for a root that is assembled elsewhere. Caller serialises per id. */
-  async prepare(id: string, meta: RootMeta): Promise<{ scratchImage: string; scratchBytes: number }> {
-    this.check(id);
-    const old = await this.meta(id);
-    if (old && old.imageId !== meta.imageId) throw conflict(`container ${id} already has a scratch made for image ${old.imageId}`);
-    if (await isMounted(this.scratchMount(id))) throw conflict(`the scratch of container ${id} is mounted on the host`);
     const file = this.image(id);
     if (!old) {
       if (meta.scratchBytes < MIN_SCRATCH) throw invalid(`scratch size must be at least ${MIN_SCRATCH} bytes`);
-      if (meta.chainIds.length === 0) throw invalid('image has no layers');
-      await rm(file, { force: true }); // a scratch without its meta record was never finished
+      await rm(file, { force: true });
       try {
         if (!(await this.pool.take(meta.scratchBytes, file))) await formatScratch(file, meta.scratchBytes);
         await writeJsonAtomic(this.metaFile(id), meta);
       } catch (e) {
-        await rm(file, { force: true }).catch(() => {});
+        await rm(file, { force: true });
         throw e;
       }
     }
-    return { scratchImage: file, scratchBytes: old?.scratchBytes ?? meta.scratchBytes };
+    return { path: file, format: 'ext4', sizeBytes: (old ?? meta).scratchBytes };
   }
 
-  /** Overlay off, scratch off, loop detached, mount points gone; the scratch image stays. */
-  async unmount(id: string): Promise<void> {
-    this.check(id);
-    // The overlay sits on the scratch: one umount takes both, in that order.
-    await unmountInOrder([this.rootfs(id), this.scratchMount(id)]);
-    await detachLoops(this.image(id));
-    await rmdirQuiet(this.rootfs(id));
-    await rmdirQuiet(this.scratchMount(id));
-  }
-
+  /** Delete the scratch image and its record; the backend that mounted it has unmounted it. */
   async remove(id: string): Promise<void> {
-    await this.unmount(id);
+    this.check(id);
     await rm(this.image(id), { force: true });
     await rm(this.metaFile(id), { force: true });
   }
 
   /**
-   * Run `fn` on the scratch's upper dir. When the root is not mounted, the scratch alone is mounted
-   * read-only (noload: no journal replay) for the duration, then taken down again.
+   * Run `fn` on the upper dir of a scratch no backend has mounted: it is mounted read-only (noload: no journal replay)
+   * for the duration, then taken down again.
    */
   async withUpper<T>(id: string, fn: (upper: string) => Promise<T>): Promise<T> {
     this.check(id);
-    if (await isMounted(this.scratchMount(id))) return fn(this.upper(id));
     const file = this.image(id);
     await stat(file).catch(() => {
       throw invalid(`container ${id} has no scratch to commit`);

@@ -24,7 +24,7 @@ import { faultPoint } from '../common/fault.js';
 import { pruneImages, sweep, sweepBlobs, type PruneOptions, type PruneResult } from './prune.js';
 import type { Scratch } from './scratch.js';
 import type { Volume, VolumeStore } from './volumes.js';
-import type { BlobInfo, ContentSession, DescribedRoot, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, MountedRoot, StorageService } from './types.js';
+import type { BlobInfo, ContentSession, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, RootDescription, StorageService } from './types.js';
 import type { LooseLayer } from './layers.js';
 import { byCodeUnits } from '../common/order.js';
 
@@ -253,7 +253,7 @@ export class Storage implements StorageService {
     return this.layers.list();
   }
 
-  async mountRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<MountedRoot> {
+  async describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<RootDescription> {
     this.scratch.check(containerId);
     if (!Number.isSafeInteger(opts.scratchBytes) || opts.scratchBytes <= 0) throw invalid('scratchBytes must be a positive integer');
     return this.lock.run(`root:${containerId}`, () =>
@@ -261,30 +261,13 @@ export class Storage implements StorageService {
       this.lock.run(META, async () => {
         const { doc } = await this.images.resolve(imageId);
         const chain = chainIds(doc.oci.rootfs.diff_ids);
-        for (const c of chain) await this.layers.mustGet(c);
-        return this.scratch.mount(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
-      }),
-    );
-  }
-
-  async describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<DescribedRoot> {
-    this.scratch.check(containerId);
-    if (!Number.isSafeInteger(opts.scratchBytes) || opts.scratchBytes <= 0) throw invalid('scratchBytes must be a positive integer');
-    return this.lock.run(`root:${containerId}`, () =>
-      this.lock.run(META, async () => {
-        const { doc } = await this.images.resolve(imageId);
-        const chain = chainIds(doc.oci.rootfs.diff_ids);
         const layers = [];
         for (const c of chain) layers.push({ chainId: c, path: (await this.layers.mustGet(c)).path });
-        const made = await this.scratch.prepare(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
-        return { layers, ...made };
+        const scratch = await this.scratch.prepare(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
+        // redirect_dir/metacopy off: commit must find whole files and real directories in upper/.
+        return { layers, scratch, overlayOptions: ['index=off', 'redirect_dir=off', 'metacopy=off'] };
       }),
     );
-  }
-
-  unmountRoot(containerId: string): Promise<void> {
-    this.scratch.check(containerId);
-    return this.lock.run(`root:${containerId}`, () => this.scratch.unmount(containerId));
   }
 
   async removeRoot(containerId: string): Promise<void> {
@@ -295,7 +278,7 @@ export class Storage implements StorageService {
     });
   }
 
-  async commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string }): Promise<Image> {
+  async commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string; upperDir?: string }): Promise<Image> {
     this.scratch.check(containerId);
     const name = opts.name === undefined ? undefined : normalizeName(opts.name);
     return this.lock.run(`root:${containerId}`, async () => {
@@ -306,7 +289,9 @@ export class Storage implements StorageService {
       const parent = meta.chainIds[meta.chainIds.length - 1];
       return this.withLease('commit', async (lease) => {
         const baseLayers = await this.layerDescs(base);
-        const { pending, desc } = await this.scratch.withUpper(containerId, async (upper) => this.storeNewLayer(lease, (await diffTar(upper)) as unknown as ByteSource, parent));
+        const store = async (upper: string) => this.storeNewLayer(lease, (await diffTar(upper)) as unknown as ByteSource, parent);
+        // A root its backend has mounted is read there; one mounted nowhere, from the scratch image.
+        const { pending, desc } = opts.upperDir ? await store(opts.upperDir) : await this.scratch.withUpper(containerId, store);
         const created = new Date().toISOString();
         const h: HistoryEntry = { created, created_by: opts.createdBy ?? 'silo commit', ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) };
         const oci: OciImageConfig = {

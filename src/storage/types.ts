@@ -89,20 +89,18 @@ export interface Layer {
   path: string;
 }
 
-export interface MountedRoot {
-  /** Merged overlay root to hand to the OCI runtime. */
-  rootfs: string;
-  /** Size cap of the scratch, bytes. */
-  scratchBytes: number;
-}
-
-/** A root described rather than mounted: for a backend that assembles it elsewhere (a utility VM's own overlay). */
-export interface DescribedRoot {
-  /** The image's layers, bottom first: extracted read-only directories. */
+/**
+ * A container's root as storage describes it, not mounted (as containerd's snapshotters return mounts): the isolation
+ * backend mounts it where the container runs — a union on the host for `process`, disks of a utility VM for `vm`.
+ */
+export interface RootDescription {
+  /** The image's read-only layers, bottom first: the chain id names each (a backend may cache per layer, as the vm
+   *  backend's layer disks) and its extracted directory. */
   layers: { chainId: string; path: string }[];
-  /** The scratch: a sparse ext4 image holding upper/ and work/ (made on first use, never mounted on the host here). */
-  scratchImage: string;
-  scratchBytes: number;
+  /** The writable scratch: a sparse image file holding a filesystem; its size is the container's cap. */
+  scratch: { path: string; format: 'ext4'; sizeBytes: number };
+  /** Overlay options besides the directories: commit must find whole files and real directories in the upper dir. */
+  overlayOptions: string[];
 }
 
 export interface ImportOptions {
@@ -127,17 +125,15 @@ export interface StorageService {
   removeImage(ref: string, opts?: { force?: boolean; inUse?: (imageId: string) => boolean }): Promise<{ untagged: string[]; deleted: string[] }>;
   listLayers(): Promise<Layer[]>;
 
-  /** Make the container's root: a capped scratch (sparse ext4 on a loop device) + overlay of the image's layers. Idempotent. */
-  mountRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<MountedRoot>;
-  /** The container's root as parts (layers + scratch image) without mounting anything on the host. Refused while
-   *  the root is mounted here (one writer of the scratch). Idempotent. */
-  describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<DescribedRoot>;
-  /** Unmount the overlay and the scratch, detach the loop device; keep the scratch image (changes survive). Idempotent. */
-  unmountRoot(containerId: string): Promise<void>;
-  /** unmountRoot plus delete the scratch image and every file of the container's storage. Idempotent. */
+  /** Describe the container's root; its capped scratch (a sparse ext4 image) is made on the first call. Idempotent;
+   *  nothing is mounted: the isolation backend mounts the description where the container runs. */
+  describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<RootDescription>;
+  /** Delete the scratch image and every file of the container's storage; its backend has unmounted it. Idempotent. */
   removeRoot(containerId: string): Promise<void>;
-  /** Turn the scratch's changes into a new layer on top of the image and a new image. */
-  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string }): Promise<Image>;
+  /** Turn the scratch's changes into a new layer on top of the image and a new image. `upperDir`: where the mounted
+   *  root's changes are (its backend's overlay upper dir); without it the root is not mounted anywhere and the scratch
+   *  image is read directly. */
+  commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string; upperDir?: string }): Promise<Image>;
   /** A new image with the layers of `baseRef`, another config and one more (empty-layer) history entry: a
    *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
   configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;

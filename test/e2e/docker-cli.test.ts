@@ -60,6 +60,38 @@ test('acceptance: build, run -d -p, curl, exec, logs, stop, rm', async () => {
   assert.deepEqual([rmv.code, rmv.stdout], [0, 'web\n']);
 });
 
+test('build steps reach roots only through the compute service: COPY --from (glob, symlink), --chown, ADD tar, WORKDIR', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-docker-ms-'));
+  try {
+    await writeFile(join(dir, 'Dockerfile'), [
+      'FROM busybox AS first',
+      'WORKDIR /work/deep',
+      'RUN echo one > a.txt && echo two > b.txt && echo no > c.log && ln -s /work/deep/a.txt /link && ln -s /work /wl',
+      'FROM busybox',
+      'COPY --from=first /work/deep/*.txt /out/',
+      'COPY --from=first /link /linked',
+      'COPY --from=0 /wl/deep/b.txt /via-dir-link',
+      'COPY --chown=nobody:nogroup index.html /owned/',
+      'ADD bundle.tar /unpacked/',
+      'WORKDIR /made/by/workdir',
+      'RUN pwd > /pwd',
+    ].join('\n') + '\n');
+    await writeFile(join(dir, 'index.html'), 'hi\n');
+    const mk = await docker([`docker run --rm busybox sh -c 'mkdir -p /t/sub && echo inner > /t/sub/f && tar -C /t -cf - sub' > ${join(dir, 'bundle.tar')}`], { shell: true });
+    assert.equal(mk.code, 0, mk.stderr);
+    const b = await docker(['build', '-t', 'multistage', '.'], { cwd: dir });
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const r = await docker(['run', '--rm', 'multistage', 'sh', '-c', 'ls /out; cat /linked /via-dir-link /unpacked/sub/f /pwd; stat -c "%U:%G" /owned/index.html']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'a.txt\nb.txt\none\ntwo\ninner\n/made/by/workdir\nnobody:nogroup\n');
+    // Nothing of the build's step containers is left.
+    assert.equal((await docker(['ps', '-aq'])).stdout, '');
+  } finally {
+    await docker(['rmi', 'multistage']);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('docker save | docker load round-trips, keeping the image id and every layer digest', async () => {
   const ids = async () => (await docker(['inspect', '-f', '{{.Id}} {{json .RootFS.Layers}}', 'site', 'busybox'])).stdout;
   const before = await ids();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openProcessIsolation } from '../../src/compute/process/index.js';
 import type { Attachment, InitOptions, IsolationBackend, LogEntry, ProcessParams } from '../../src/compute/backend.js';
+import type { RootDescription } from '../../src/storage/types.js';
 
 const rand = randomBytes(4).toString('hex');
 const tag = `silo-test-${rand}`;
@@ -31,10 +32,18 @@ async function makeRootfs(dir: string) {
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
+/** A root as storage would describe it: the test's rootfs as the one layer, a fresh 32 MB ext4 scratch. */
+function rootFor(id: string): RootDescription {
+  const path = join(base, `${id}.img`);
+  execFileSync('truncate', ['-s', '32M', path]);
+  execFileSync('mkfs.ext4', ['-q', '-F', path]);
+  return { layers: [{ chainId: 'sha256:test', path: rootfs }], scratch: { path, format: 'ext4', sizeBytes: 32 << 20 }, overlayOptions: ['index=off', 'redirect_dir=off', 'metacopy=off'] };
+}
+
 function opts(args: string[], extra: Partial<ProcessParams> = {}, more: Partial<InitOptions> = {}): InitOptions {
   const id = `${tag}-c${++seq}`;
   return {
-    id, name: id, rootfs, hostname: 'box',
+    id, name: id, root: rootFor(id), hostname: 'box',
     process: { args, env: [], cwd: '/', user: 'root', tty: false, stdin: false, ...extra },
     mounts: [], resources: {}, ...more,
   };
@@ -54,6 +63,9 @@ function conmonsFor(id: string): string[] {
 }
 
 async function assertClean(id: string) {
+  await be.unmountRoot(id);
+  assert.equal(await exists(join(runDir, 'rootfs', id)), false, 'root mount left');
+  assert.equal(await exists(join(runDir, 'scratch', id)), false, 'scratch mount left');
   assert.equal(await exists(join(runDir, 'runc', id)), false, 'runc state left');
   assert.equal(await exists(join(runDir, 'b', id)), false, 'bundle left');
   assert.equal(await exists(join(stateDir, id)), false, 'state left');
@@ -85,7 +97,10 @@ describe('process backend (runc + conmon)', { timeout: 180000 }, () => {
   });
 
   after(async () => {
-    for (const id of await be.list()) await be.delete(id, { force: true }).catch(() => {});
+    for (const id of await be.list()) {
+      await be.delete(id, { force: true }).catch(() => {});
+      await be.unmountRoot(id).catch(() => {});
+    }
     // runc leaves the (empty) parent cgroup it created; remove only ours.
     for (const c of await readdir('/sys/fs/cgroup')) await rmdir(join('/sys/fs/cgroup', c, tag)).catch(() => {});
     await rm(base, { recursive: true, force: true });

@@ -25,6 +25,8 @@ function stubBackend(states: Record<string, RuntimeState['status']>, exits: Reco
     exitStatus: async (id: string) => (calls.push(`exitStatus ${id}`), exits[id]),
     waitExit: (id: string) => (calls.push(`waitExit ${id}`), new Promise<ExitStatus>(() => {})),
     delete: async (id: string) => void calls.push(`delete ${id}`),
+    unmountRoot: async (id: string) => void calls.push(`unmountRoot ${id}`),
+    mountRoot: async (id: string) => void calls.push(`mountRoot ${id}`),
     list: async () => Object.keys(states),
   } as unknown as IsolationBackend;
   return { b, calls };
@@ -71,8 +73,7 @@ test('recovery adopts each system with the backend of its isolation mode', async
   const backends = new Map<Isolation, IsolationBackend>([['process', proc.b], ['vm', vm.b]]);
 
   const storage = {
-    mountRoot: async () => ({ rootfs: '/nonexistent', scratchBytes: 0 }),
-    unmountRoot: async () => {},
+    describeRoot: async () => ({ layers: ['/nonexistent'], scratch: { path: '/nonexistent.img', format: 'ext4', sizeBytes: 1 << 26 }, overlayOptions: [] }),
     removeRoot: async () => {},
     listRoots: async () => [],
   } as unknown as StorageService;

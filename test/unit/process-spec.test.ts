@@ -14,9 +14,11 @@ const PASSWD = 'root:x:0:0:root:/root:/bin/sh\n# comment\nnobody:x:65534:65534:n
 const GROUP = 'root:x:0:\nnogroup:x:65534:\napp:x:1000:\nwheel:x:10:app,other\naudio:x:29:app\n';
 const root = resolveUser('root', PASSWD, GROUP);
 
-function init(over: Partial<InitOptions> = {}): InitOptions {
+const ROOT = { layers: [{ chainId: 'sha256:a', path: '/var/lib/silo/layers/a/diff' }], scratch: { path: '/var/lib/silo/scratch/c1.img', format: 'ext4' as const, sizeBytes: 1 << 30 }, overlayOptions: [] };
+
+function init(over: Partial<InitOptions & { rootfs: string }> = {}): InitOptions & { rootfs: string } {
   return {
-    id: 'c1', name: 'n', rootfs: '/var/lib/silo/rootfs', hostname: 'h',
+    id: 'c1', name: 'n', root: ROOT, rootfs: '/var/lib/silo/rootfs', hostname: 'h',
     process: { args: ['sh'], env: ['FOO=1'], cwd: '/', user: 'root', tty: false, stdin: false },
     mounts: [], resources: {}, ...over,
   };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanEntryPath } from '../../src/storage/paths.js';
 import { classifyName, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName } from '../../src/storage/whiteout.js';
-import { parseMountinfo } from '../../src/storage/mountinfo.js';
+import { parseMountinfo } from '../../src/common/mountinfo.js';
 import { parseGetfattr } from '../../src/storage/commit.js';
 import { canonicalJson, chainIds, sha256 } from '../../src/storage/digest.js';
 

@@ -4,15 +4,20 @@
 //   <runDir>/b/<id>/           bundle: config.json, pidfiles, conmon's attach socket and ctl/winsz FIFOs
 //   <runDir>/x/<execId>/       one exec: process.json, pidfiles, attach socket, ctl FIFO, `owner` (container id)
 //   <stateDir>/<id>/           survives daemon restarts: ctr.log (k8s-file), exit and oom (conmon's persist dir)
+//   <runDir>/rootfs/<id>       the root storage described, mounted (<runDir>/scratch/<id> under it; ../rootfs-mount.ts)
 
 import { mkdir, readFile, readdir, rm, stat, writeFile, open } from 'node:fs/promises';
 import { constants, watch } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
 import { writeJsonAtomic, readJson } from '../../common/atomic.js';
+import type { Readable } from 'node:stream';
 import type {
-  Attachment, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, ProcessInfo, Resources, RuntimeState, Statistics,
+  Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
+import type { RootDescription } from '../../storage/types.js';
+import { mkdirAll, putArchive, readSmallFile, statPath, tarOf, type RootView } from '../archive.js';
+import { RootMounts } from '../rootfs-mount.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
 import { loadSeccompProfile, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
 import { daemonCapabilities } from '../spec/capabilities.js';
@@ -44,9 +49,11 @@ function checkId(id: string, what = 'container id'): void {
 
 export class ProcessBackend implements IsolationBackend {
   private readonly runc: Runc;
+  readonly roots: RootMounts;
 
   constructor(private readonly cfg: BackendConfig) {
     this.runc = new Runc(cfg.runc, join(cfg.runDir, 'runc'));
+    this.roots = new RootMounts(cfg.runDir);
   }
 
   private bundle(id: string) { return join(this.cfg.runDir, 'b', id); }
@@ -86,19 +93,20 @@ export class ProcessBackend implements IsolationBackend {
     if (attachPath.length > MAX_SOCKET_PATH) throw invalid(`runtime directory too long for an attach socket: ${attachPath}`);
     // runc keeps its state in <root>/<id>: looking for that directory spares a `runc state` on every create.
     if ((await fileExists(bundle)) || (await fileExists(join(this.runc.root, o.id)))) throw alreadyExists(`container ${o.id} already exists`);
-    await checkRootfs(o.rootfs);
-    await checkCwdInRoot(o.rootfs, o.process.cwd);
+    const rootfs = await this.roots.mount(o.id, o.root);
+    await checkRootfs(rootfs);
+    await checkCwdInRoot(rootfs, o.process.cwd);
     const sec = o.security ?? {};
     const [user, groups, devices, seccompProfile] = await Promise.all([
-      resolveUserInRootfs(o.rootfs, o.process.user),
-      supplementalGids(o.rootfs, sec.SupplementalGroups),
+      resolveUserInRootfs(rootfs, o.process.user),
+      supplementalGids(rootfs, sec.SupplementalGroups),
       resolveDevices(o.devices, !!sec.Privileged),
       sec.Seccomp?.Profile === 'localhost' && !sec.Privileged ? loadSeccompProfile(sec.Seccomp.LocalhostPath!) : undefined,
     ]);
     user.additionalGids = [...new Set([...user.additionalGids, ...groups])];
     const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
     const spec = buildSpec(
-      { ...o, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
+      { ...o, rootfs, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
       { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
     );
     const state = this.stateOf(o.id);
@@ -371,11 +379,52 @@ export class ProcessBackend implements IsolationBackend {
   }
 
   async list(): Promise<string[]> {
-    const ids = new Set<string>();
+    const ids = new Set<string>(await this.roots.ids());
     for (const d of [join(this.cfg.runDir, 'b'), this.runc.root, this.cfg.stateDir]) {
       for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory() && ID_RE.test(e.name)) ids.add(e.name);
     }
     return [...ids].sort();
+  }
+
+  async mountRoot(id: string, root: RootDescription): Promise<void> {
+    await this.roots.mount(id, root);
+  }
+
+  unmountRoot(id: string): Promise<void> {
+    return this.roots.unmount(id);
+  }
+
+  scratchChanges(id: string): Promise<string | undefined> {
+    return this.roots.upper(id);
+  }
+
+  /** The mounted root as a copy sees it; never a bare mount point, whose writes would land on the host. */
+  private async view(t: CopyTarget): Promise<RootView> {
+    if (!(await this.roots.mounted(t.id))) throw badState(`the root of container ${t.name} is not mounted`);
+    return { rootfs: this.roots.rootfs(t.id), mounts: t.mounts };
+  }
+
+  async statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
+    const { stat, cpath } = await statPath(await this.view(t), path, t.name);
+    return { stat, path: cpath };
+  }
+
+  async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    const v = await this.view(t);
+    const { stat, cpath } = await statPath(v, path, t.name);
+    await sink(stat, tarOf(v, cpath));
+  }
+
+  async copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
+    await putArchive(await this.view(t), dir, tar, o);
+  }
+
+  async makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+    return mkdirAll(await this.view(t), path, owner);
+  }
+
+  async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
+    return readSmallFile(await this.view(t), path, maxBytes);
   }
 }
 

@@ -29,7 +29,7 @@ export async function openProcessIsolation(opts: {
   }
   // RLIMIT_NOFILE may not exceed the daemon's own hard limit (no CAP_SYS_RESOURCE on some hosts).
   const nofileHard = parseNofileHard(await readFile('/proc/self/limits', 'utf8').catch(() => ''));
-  return new ProcessBackend({
+  const backend = new ProcessBackend({
     stateDir: opts.stateDir,
     runDir: opts.runDir,
     cgroupParent: opts.cgroupParent.replace(/^\/+|\/+$/g, ''),
@@ -37,4 +37,6 @@ export async function openProcessIsolation(opts: {
     conmon: opts.conmon ?? '/usr/bin/conmon',
     nofileHard,
   });
+  await backend.roots.init();
+  return backend;
 }

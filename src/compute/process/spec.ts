@@ -184,7 +184,8 @@ export function cgroupsPath(cgroupParent: string, id: string): string {
 /** Docker's default tmpfs options come first so the caller's (exec, ro, size=) win: the kernel takes the last. */
 const TMPFS_DEFAULTS = ['nosuid', 'nodev', 'noexec'];
 
-export function buildSpec(o: InitOptions, ctx: SpecContext): Record<string, unknown> {
+/** `o.rootfs`: where the backend mounted the root. */
+export function buildSpec(o: InitOptions & { rootfs: string }, ctx: SpecContext): Record<string, unknown> {
   if (!posix.isAbsolute(o.rootfs)) throw invalid(`rootfs must be absolute: ${o.rootfs}`);
   const sec = o.security ?? {};
   const priv = !!sec.Privileged;

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
 import type {
-  Attachment, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
+  Attachment, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
 } from '../backend.js';
+import type { RootDescription } from '../../storage/types.js';
 import { resolveUser } from '../process/user.js';
 import { buildEnv, checkCwd } from '../process/spec.js';
 import { readLogFile } from '../process/logs.js';
@@ -112,7 +113,6 @@ export class VmBackend implements IsolationBackend {
 
   async create(opts: InitOptions): Promise<{ pid: number }> {
     this.check(opts.id);
-    if (!opts.root) throw invalid('vm isolation needs the root as layers and a scratch image');
     if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
     const a = await this.assets();
     const id = opts.id;
@@ -154,7 +154,7 @@ export class VmBackend implements IsolationBackend {
       // Devices first: the guest probes them while the agent channel comes up and the identity is set.
       const marks: string[] = [];
       const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
-      await this.plugDisks(qmp, layerDisks, opts.root.scratchImage);
+      await this.plugDisks(qmp, layerDisks, opts.root.scratch.path);
       const nics = opts.interfaces ?? [];
       for (const [i, nic] of nics.entries()) await this.plugNic(qmp, nic, i, opts.netnsPath!);
       mark('plugged');
@@ -395,6 +395,48 @@ export class VmBackend implements IsolationBackend {
 
   async list(): Promise<string[]> {
     return (await readdir(join(this.o.stateDir, 'systems')).catch(() => [] as string[])).filter((n) => ID_RE.test(n));
+  }
+
+  // The root is assembled inside the utility VM at create (layer disks + the scratch image as a disk): nothing to
+  // mount on the host.
+  async mountRoot(id: string, _root: RootDescription): Promise<void> {
+    this.check(id);
+  }
+
+  async unmountRoot(id: string): Promise<void> {
+    this.check(id);
+  }
+
+  /** A stopped VM's scratch is read by storage from its image; a running guest has it mounted read-write. */
+  async scratchChanges(id: string): Promise<string | undefined> {
+    this.check(id);
+    if (await this.alive(id)) throw badState(`container ${id.slice(0, 12)} runs in a utility VM: stop it before a commit`);
+    return undefined;
+  }
+
+  // Copies in and out of a vm-isolated system are refused until the guest agent serves them.
+  private noCopy(t: CopyTarget): never {
+    throw invalid(`copying files into or out of container ${t.name} is not supported with vm isolation yet`);
+  }
+
+  async statPath(t: CopyTarget, _path: string): Promise<{ stat: PathStat; path: string }> {
+    return this.noCopy(t);
+  }
+
+  async copyOut(t: CopyTarget): Promise<void> {
+    this.noCopy(t);
+  }
+
+  async copyIn(t: CopyTarget): Promise<void> {
+    this.noCopy(t);
+  }
+
+  async makeDirectory(t: CopyTarget): Promise<string> {
+    return this.noCopy(t);
+  }
+
+  async readFile(t: CopyTarget): Promise<string | undefined> {
+    return this.noCopy(t);
   }
 
   /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */

@@ -2,6 +2,7 @@
 // through the storage service (metadata steps) or a compute system (RUN, COPY, ADD); a cache of
 // (parent, instruction, sources) → image makes an unchanged rebuild reuse every step.
 
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { RootView } from '../../../compute/archive.js';
 import { shortId } from '../../../common/ids.js';
@@ -12,7 +13,7 @@ import type { ImageConfig } from '../../../storage/types.js';
 import type { Ctx } from '../ctx.js';
 import { BuildCache } from './cache.js';
 import { keyValues, parseDockerfile, splitWords, substitute, type Instruction } from './dockerfile.js';
-import { BuildError, copyInto, expandSource, hashSources, ownerOf, runStep, stepContainer, type Resources } from './steps.js';
+import { BuildError, copyInto, expandSource, hashSources, ownerOf, runStep, stageSources, stepContainer, type Resources } from './steps.js';
 
 export interface BuildOptions {
   dockerfile: string;
@@ -41,6 +42,7 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
   let cur: Stage | undefined;
   const steps = o.target ? cutAtTarget(all, o.target) : all;
   const cleanup: string[] = [];
+  const staged: string[] = [];
   const vars = (s: Stage | undefined) => {
     const m = new Map(s ? s.args : globalArgs);
     for (const e of s?.config.Env ?? []) m.set(e.split('=')[0], e.slice(e.indexOf('=') + 1));
@@ -107,14 +109,18 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
         if (words.length < 2) throw new BuildError(`${ins.cmd} requires at least two arguments, but only one was provided. Destination could not be determined.`);
         dest = words[words.length - 1];
         if (words.slice(0, -1).some((w) => /^[a-z]+:\/\//.test(w))) throw new BuildError(`${ins.cmd} from a URL is not supported by Silo's builder`);
+        let srcs = words.slice(0, -1);
         if (ins.flags.from) {
           const stage = stages.find((x) => x.name === ins.flags.from) ?? stages[Number(ins.flags.from)];
           const image = stage?.image ?? (await st.getImage(ins.flags.from)).id;
           const tmp = await stepContainer(x, image, { CommandArgs: ['true'], Entrypoint: [] }, { network: 'none' });
-          cleanup.push(tmp.id);
-          from = tmp.view;
+          cleanup.push(tmp);
+          // The sources come out of the stage's container through the compute service into a directory of the build.
+          from = { rootfs: await mkdtemp(`${context.rootfs}.from-`), mounts: [] };
+          staged.push(from.rootfs);
+          srcs = await stageSources(x, tmp, srcs, from);
         }
-        for (const src of words.slice(0, -1)) paths.push(...(await expandSource(from, src)));
+        for (const src of srcs) paths.push(...(await expandSource(from, src)));
         sources = await hashSources(from, paths);
       }
       // Metadata steps are keyed by their result (ARG values may change what the same text means).
@@ -133,12 +139,12 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
       } else if (layer === 'copy') {
         const step = await stepContainer(x, s.image, { CommandArgs: ['true'], Entrypoint: [] }, { network: 'none' });
         try {
-          const owner = await ownerOf(step.view, ins.flags.chown);
+          const owner = await ownerOf(x, step, ins.flags.chown);
           const chmod = ins.flags.chmod ? parseInt(ins.flags.chmod, 8) : undefined;
-          await copyInto(from, paths, step.view, dest, cfg.WorkingDir ?? '/', { add: ins.cmd === 'ADD', owner, chmod });
-          next = (await st.commit(step.id, s.image, { config: cfg, createdBy: `/bin/sh -c #(nop) ${ins.cmd} ${sources.slice(0, 12)} in ${dest} ` })).id;
+          await copyInto(x, from, paths, step, dest, cfg.WorkingDir ?? '/', { add: ins.cmd === 'ADD', owner, chmod });
+          next = (await x.svc.compute.commit(step, { config: cfg, createdBy: `/bin/sh -c #(nop) ${ins.cmd} ${sources.slice(0, 12)} in ${dest} ` })).id;
         } finally {
-          await x.svc.compute.remove(step.id, { force: true }).catch(() => {});
+          await x.svc.compute.remove(step, { force: true }).catch(() => {});
         }
       } else {
         next = (await st.configureImage(s.image, { config: cfg, createdBy: `/bin/sh -c #(nop)  ${ins.original}` })).id;
@@ -158,6 +164,7 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
     return final;
   } finally {
     for (const id of cleanup) await x.svc.compute.remove(id, { force: true }).catch(() => {});
+    for (const d of staged) await rm(d, { recursive: true, force: true }).catch(() => {});
   }
 }
 

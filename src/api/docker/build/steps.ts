@@ -1,5 +1,7 @@
 // The steps of a build that touch a root: RUN (a container from the current image, run to completion through the
-// compute service, committed) and COPY/ADD (files put into a created, never started container, committed).
+// compute service, committed) and COPY/ADD (files put into a created, never started container, committed). A
+// container's root is reached only through the compute service's copies; the build context and the sources staged
+// out of another stage's container are host directories of the build.
 
 import { createHash } from 'node:crypto';
 import { faultPoint } from '../../../common/fault.js';
@@ -8,7 +10,7 @@ import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { mkdirAll, putArchive, readSmallFile, resolvePath, tarOf, type RootView } from '../../../compute/archive.js';
+import { mkdirAll, putArchive, resolvePath, tarOf, type RootView } from '../../../compute/archive.js';
 import type { CreateSystemRequest } from '../../../compute/types.js';
 import type { ImageConfig } from '../../../storage/types.js';
 import type { Ctx } from '../ctx.js';
@@ -29,7 +31,7 @@ export interface Resources {
 }
 
 /** A created (not started) container of `image` for one step; removed by the caller. */
-export async function stepContainer(x: Ctx, image: string, process: NonNullable<CreateSystemRequest['Document']>['Process'], r: Resources): Promise<{ id: string; view: RootView }> {
+export async function stepContainer(x: Ctx, image: string, process: NonNullable<CreateSystemRequest['Document']>['Process'], r: Resources): Promise<string> {
   const rec = await x.svc.compute.create({
     Image: image,
     Document: {
@@ -43,17 +45,16 @@ export async function stepContainer(x: Ctx, image: string, process: NonNullable<
       Process: process,
     },
   });
-  const root = await x.svc.storage.mountRoot(rec.Id, rec.ImageId, { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! });
-  return { id: rec.Id, view: { rootfs: root.rootfs, mounts: [] } };
+  return rec.Id;
 }
 
 /** RUN: start the step's command, stream its output, fail the build on a non-zero exit. */
 export async function runStep(x: Ctx, image: string, argv: string[], env: Record<string, string>, cfg: ImageConfig, r: Resources, out: (s: string) => void): Promise<string> {
   const c = x.svc.compute;
-  const { id, view } = await stepContainer(x, image, { CommandArgs: argv, Entrypoint: [], ...(Object.keys(env).length ? { Environment: env } : {}) }, r);
+  const id = await stepContainer(x, image, { CommandArgs: argv, Entrypoint: [], ...(Object.keys(env).length ? { Environment: env } : {}) }, r);
   try {
     out(` ---> Running in ${id.slice(0, 12)}\n`);
-    if (cfg.WorkingDir) await mkdirAll(view, cfg.WorkingDir);
+    if (cfg.WorkingDir) await c.makeDirectory(id, cfg.WorkingDir);
     let ended!: () => void;
     const outputDone = new Promise<void>((res) => (ended = res));
     await c.attach(id, { wantStdin: false, onOutput: (_s, d) => out(d.toString('utf8')), onEnd: () => ended() });
@@ -63,7 +64,7 @@ export async function runStep(x: Ctx, image: string, argv: string[], env: Record
     const code = await exited;
     await Promise.race([outputDone, new Promise((res) => setTimeout(res, 2000))]);
     if (code !== 0) throw new BuildError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, code);
-    const img = await x.svc.storage.commit(id, image, { config: cfg, createdBy: argv.join(' ') });
+    const img = await c.commit(id, { config: cfg, createdBy: argv.join(' ') });
     faultPoint('build.after-step-commit');
     out(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);
     return img.id;
@@ -112,13 +113,13 @@ export async function hashSources(v: RootView, paths: string[]): Promise<string>
   return h.digest('hex');
 }
 
-/** "uid[:gid]" or names looked up in the image's /etc/passwd and /etc/group. */
-export async function ownerOf(v: RootView, chown: string | undefined): Promise<{ uid: number; gid: number }> {
+/** "uid[:gid]" or names looked up in the step container's /etc/passwd and /etc/group. */
+export async function ownerOf(x: Ctx, step: string, chown: string | undefined): Promise<{ uid: number; gid: number }> {
   if (!chown) return { uid: 0, gid: 0 };
   const [u, g] = chown.split(':');
   const lookup = async (file: string, name: string) => {
     if (/^\d+$/.test(name)) return Number(name);
-    const text = (await readSmallFile(v, file)) ?? '';
+    const text = (await x.svc.compute.readFile(step, file)) ?? '';
     const row = text.split('\n').find((l) => l.split(':')[0] === name);
     if (!row) throw new BuildError(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${name}`);
     return Number(row.split(':')[2]);
@@ -126,6 +127,30 @@ export async function ownerOf(v: RootView, chown: string | undefined): Promise<{
   const uid = await lookup('/etc/passwd', u);
   const gid = g !== undefined ? await lookup('/etc/group', g) : uid;
   return { uid, gid };
+}
+
+/**
+ * COPY --from: the sources copied out of the stage's container `id` into the host directory `staging` (at the paths
+ * they resolve to in the container; a symbolic link's target too). Returns the source words as they now read there.
+ */
+export async function stageSources(x: Ctx, id: string, words: string[], staging: RootView): Promise<string[]> {
+  const c = x.svc.compute;
+  const out: string[] = [];
+  const stage = async (path: string) => {
+    const dir = await mkdirAll(staging, posix.dirname(path));
+    await c.copyOut(id, path, (_st, tar) => putArchive(staging, dir, tar as AsyncIterable<Uint8Array>, {}));
+  };
+  for (const src of words) {
+    const clean = posix.normalize('/' + src);
+    const glob = GLOB.test(posix.basename(clean));
+    const { stat, path } = await c.statPath(id, glob ? posix.dirname(clean) : clean).catch(() => {
+      throw new BuildError(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${src}: file does not exist`);
+    });
+    await stage(path);
+    if (stat.linkTarget) await stage(stat.linkTarget);
+    out.push(glob ? posix.join(path, posix.basename(clean)) : path);
+  }
+  return out;
 }
 
 /** Is this file a tar ADD should unpack (plain or gzip'd)? */
@@ -142,8 +167,9 @@ async function archiveKind(path: string): Promise<'tar' | 'gzip' | undefined> {
   }
 }
 
-/** COPY/ADD `src` paths (resolved in `from`) to `dest` in the step container's root `to`. */
-export async function copyInto(from: RootView, paths: string[], to: RootView, dest: string, workdir: string, o: { add: boolean; owner: { uid: number; gid: number }; chmod?: number }): Promise<void> {
+/** COPY/ADD `src` paths (resolved in `from`) to `dest` in the step container `step`. */
+export async function copyInto(x: Ctx, from: RootView, paths: string[], step: string, dest: string, workdir: string, o: { add: boolean; owner: { uid: number; gid: number }; chmod?: number }): Promise<void> {
+  const c = x.svc.compute;
   const abs = dest.startsWith('/') ? dest : posix.join(workdir || '/', dest);
   const intoDir = dest.endsWith('/') || paths.length > 1 || dest === '.';
   for (const p of paths) {
@@ -151,27 +177,26 @@ export async function copyInto(from: RootView, paths: string[], to: RootView, de
     if (o.add && st.isFile()) {
       const kind = await archiveKind(from.rootfs + p);
       if (kind) {
-        const d = await mkdirAll(to, abs);
+        const d = await c.makeDirectory(step, abs);
         const raw = (await open(from.rootfs + p, 'r')).createReadStream();
-        await putArchive(to, d, (kind === 'gzip' ? raw.pipe(createGunzip()) : raw) as AsyncIterable<Uint8Array>, {});
+        await c.copyIn(step, d, (kind === 'gzip' ? raw.pipe(createGunzip()) : raw) as AsyncIterable<Uint8Array>, {});
         continue;
       }
     }
     let dir: string;
     let name: string;
     if (st.isDirectory()) {
-      dir = await mkdirAll(to, abs);
+      dir = await c.makeDirectory(step, abs);
       name = '.';
     } else if (intoDir) {
-      dir = await mkdirAll(to, abs);
+      dir = await c.makeDirectory(step, abs);
       name = posix.basename(p);
     } else {
-      dir = await mkdirAll(to, posix.dirname(abs));
+      dir = await c.makeDirectory(step, posix.dirname(abs));
       name = posix.basename(abs);
     }
     const t = tarOf(from, p, name);
-    const owner = o.owner;
-    await putArchive(to, dir, withMode(t, o.chmod), { owner });
+    await c.copyIn(step, dir, withMode(t, o.chmod), { owner: o.owner });
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { readdir, readFile, realpath, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { run } from '../common/exec.js';
+import { run } from './exec.js';
 import { isMounted, readMounts } from './mountinfo.js';
 
 /** Loop devices currently backed by `file`: read from sysfs, so finding none costs no process. */
