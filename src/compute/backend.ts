@@ -74,6 +74,9 @@ export interface InitOptions {
   interfaces?: GuestInterface[];
   sysctls?: Record<string, string>;
   oomScoreAdj?: number;
+  /** A cgroup (cgroupfs path, e.g. the kubelet's /kubepods/burstable/pod<uid>) to put this system's under instead of the
+   *  daemon's. */
+  cgroupParent?: string;
 }
 
 export interface GuestInterface {

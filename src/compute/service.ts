@@ -232,6 +232,7 @@ export class ComputeService {
         shmSizeBytes: doc.Container.ShmSizeInBytes,
         sysctls: doc.Container.Sysctls,
         oomScoreAdj: doc.Container.OomScoreAdj,
+        cgroupParent: doc.Container.CgroupParent,
       });
       faultPoint('start.after-runtime-create');
       for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));

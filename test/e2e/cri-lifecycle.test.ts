@@ -3,7 +3,8 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
@@ -20,6 +21,10 @@ before(async () => {
 after(async () => {
   c?.close();
   rmSync(logDir, { recursive: true, force: true });
+  // The pod cgroups are the kubelet's to make and remove; here the test plays the kubelet.
+  for (const ctl of readdirSync('/sys/fs/cgroup')) {
+    for (const dir of [`${d.tag}/kubepods/pod-web`, `${d.tag}/kubepods`]) await rmdir(`/sys/fs/cgroup/${ctl}/${dir}`).catch(() => {});
+  }
   assert.deepEqual(await d.teardown(), []);
 });
 
@@ -32,7 +37,7 @@ const podConfig = {
   port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: hostPort, host_ip: '127.0.0.1' }],
   labels: { app: 'web' },
   annotations: { note: 'a' },
-  linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+  linux: { cgroup_parent: `/${d.tag}/kubepods/pod-web`, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
 };
 const shared = { linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } } };
 
@@ -96,6 +101,8 @@ test('a pod: two containers sharing localhost and PID, exec, attach, logs, stats
   const running = await c.runtime.ListContainers({ filter: { label_selector: { role: 'server' } } });
   assert.deepEqual(running.containers.map((x: { id: string; state: string }) => [x.id, x.state]), [[web.container_id, 'CONTAINER_RUNNING']]);
   await sleep(300);
+  // Under the kubelet's pod cgroup.
+  assert.ok(existsSync(`/sys/fs/cgroup/memory/${d.tag}/kubepods/pod-web/${web.container_id}`));
 
   // Shared localhost, PID namespace, hostname and resolv.conf from the sandbox.
   const sh = (cmd: string) => c.runtime.ExecSync({ container_id: side.container_id, cmd: ['sh', '-c', cmd], timeout: 10 });

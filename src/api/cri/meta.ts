@@ -21,6 +21,7 @@ export interface SandboxMeta {
   runtimeHandler: string;
   hostname: string;
   namespaces: { network: NsMode; pid: NsMode; ipc: NsMode };
+  cgroupParent?: string;
   /** When the sandbox was stopped by StopPodSandbox: it stays NOTREADY even if something restarts its infra. */
   stopped?: boolean;
 }

@@ -77,6 +77,7 @@ export class Sandboxes {
       runtimeHandler: handler,
       hostname: cfg.hostname,
       namespaces: { network: nso.network, pid: nso.pid, ipc: nso.ipc },
+      ...(cfg.linux?.cgroup_parent ? { cgroupParent: cgroupParentOf(cfg.linux.cgroup_parent) } : {}),
     };
     const ports = (cfg.port_mappings ?? []).filter((p) => p.host_port > 0).map((p) => {
       if (p.protocol === 'SCTP') throw invalid('port mapping protocol SCTP is not supported: use TCP or UDP');
@@ -100,6 +101,8 @@ export class Sandboxes {
           Logging: { Driver: 'none' },
           // The pod's kernel parameters live in the namespaces its containers join.
           ...(Object.keys(cfg.linux?.sysctls ?? {}).length ? { Sysctls: cfg.linux!.sysctls } : {}),
+          // The kubelet's pod cgroup (cgroupfs driver), the parent of every container's of the pod.
+          ...(cfg.linux?.cgroup_parent ? { CgroupParent: cgroupParentOf(cfg.linux.cgroup_parent) } : {}),
           ...(hostNet
             ? {}
             : {
@@ -185,6 +188,12 @@ export class Sandboxes {
       })
       .map(({ rec, meta }) => this.summary(rec, meta));
   }
+}
+
+/** The CRI's cgroup parent as a cgroupfs path; a systemd slice name means the kubelet runs the other driver. */
+export function cgroupParentOf(p: string): string {
+  if (p.endsWith('.slice')) throw invalid(`cgroup parent ${JSON.stringify(p)} is a systemd slice: Silo's cgroup driver is cgroupfs (set the kubelet's cgroupDriver: cgroupfs)`);
+  return p.startsWith('/') ? p : `/${p}`;
 }
 
 /** A system removed meanwhile (by another request) is what was wanted. */

@@ -233,6 +233,7 @@ export function containerSpec(i: TranslateInput): { spec: Record<string, unknown
         ...(mounts.length ? { MappedDirectories: mounts } : {}),
         ...((c.devices ?? []).length ? { Devices: c.devices.map((d) => ({ PathOnHost: d.host_path, PathInContainer: d.container_path, ...(d.permissions ? { Permissions: d.permissions } : {}) })) } : {}),
         ...resourcesSpec(c.linux?.resources),
+        ...(sb.cgroupParent ? { CgroupParent: sb.cgroupParent } : {}),
         Namespaces: namespaces,
         Security: security,
         Logging: logPath ? { Path: logPath } : {},

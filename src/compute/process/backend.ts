@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, rm, stat, writeFile, open } from 'node:fs/pro
 import { constants, watch } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
-import { writeJsonAtomic, readJson } from '../../common/atomic.js';
+import { writeFileAtomic, writeJsonAtomic, readJson } from '../../common/atomic.js';
 import type { Readable } from 'node:stream';
 import type {
   Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
@@ -59,7 +59,11 @@ export class ProcessBackend implements IsolationBackend {
   private bundle(id: string) { return join(this.cfg.runDir, 'b', id); }
   private execDir(execId: string) { return join(this.cfg.runDir, 'x', execId); }
   private stateOf(id: string) { return join(this.cfg.stateDir, id); }
-  private job(id: string) { return new Job(cgroupsPath(this.cfg.cgroupParent, id)); }
+  /** The system's cgroup: under the daemon's parent, or under the one its create asked for (recorded in its state). */
+  private async job(id: string) {
+    const parent = (await readFile(join(this.stateOf(id), 'cgroup-parent'), 'utf8').catch(() => '')) || this.cfg.cgroupParent;
+    return new Job(cgroupsPath(parent, id));
+  }
 
   private async exists(id: string): Promise<boolean> {
     checkId(id);
@@ -107,7 +111,7 @@ export class ProcessBackend implements IsolationBackend {
     const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
     const spec = buildSpec(
       { ...o, rootfs, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
-      { cgroupParent: this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
+      { cgroupParent: o.cgroupParent ?? this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
     );
     const state = this.stateOf(o.id);
     const log = { driver: o.log?.Driver ?? 'file', path: o.log?.Path ?? join(state, 'ctr.log') };
@@ -120,6 +124,8 @@ export class ProcessBackend implements IsolationBackend {
       // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
       if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups);
       await writeJsonAtomic(join(state, 'log.json'), log);
+      if (o.cgroupParent) await writeFileAtomic(join(state, 'cgroup-parent'), o.cgroupParent);
+      else await rm(join(state, 'cgroup-parent'), { force: true });
       await writeJsonAtomic(join(bundle, 'config.json'), spec);
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
@@ -201,7 +207,7 @@ export class ProcessBackend implements IsolationBackend {
     // conmon writes `oom` when the memory cgroup reported an OOM kill; the cgroup counter covers a missed event.
     const oomKilled =
       (await fileExists(join(this.stateOf(id), 'oom'))) ||
-      (exitCode === 137 && (await this.job(id).oomKills()) > 0);
+      (exitCode === 137 && (await (await this.job(id)).oomKills()) > 0);
     return { exitCode: Number.isNaN(exitCode) ? -1 : exitCode, finishedAt: mtime.toISOString(), ...(oomKilled ? { oomKilled } : {}) };
   }
 
@@ -240,14 +246,14 @@ export class ProcessBackend implements IsolationBackend {
 
   async statistics(id: string): Promise<Statistics> {
     await this.mustExist(id);
-    const job = this.job(id);
+    const job = await this.job(id);
     if (!(await fileExists(job.path('memory'))) && !(await fileExists(job.path('pids')))) throw badState(`container ${id} is not running`);
     return job.statistics();
   }
 
   async processList(id: string): Promise<ProcessInfo[]> {
     const { rootfs } = await this.rootfsOf(id);
-    return processList(await this.job(id).pids(), await uidNames(rootfs));
+    return processList(await (await this.job(id)).pids(), await uidNames(rootfs));
   }
 
   async resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void> {
@@ -358,7 +364,7 @@ export class ProcessBackend implements IsolationBackend {
     // conmon exits once init is reaped and the exit file written; give it a moment, then make sure.
     if (!(await waitGone(join(bundle, 'conmon.pid'), 5000))) await killConmon(join(bundle, 'conmon.pid'), id);
     await this.deleteExecs(id);
-    await this.job(id).remove();
+    await (await this.job(id)).remove();
     await rm(bundle, { recursive: true, force: true });
     if (opts.keepLogs) await this.forgetExit(id);
     else await rm(this.stateOf(id), { recursive: true, force: true });

@@ -112,6 +112,8 @@ export const Container = strict({
   /** The OOM killer's preference for this system's processes, -1000..1000; below the daemon's own it is raised to it
    *  (lowering needs CAP_SYS_RESOURCE, which root lacks on some hosts). */
   OomScoreAdj: opt(T.Integer({ minimum: -1000, maximum: 1000 })),
+  /** The cgroup (cgroupfs path) to put the system's own under, instead of the daemon's parent: the kubelet's pod cgroup. */
+  CgroupParent: opt(T.String({ minLength: 2, maxLength: 1024, pattern: '^/[A-Za-z0-9_.@:/-]+$' })),
   Networking: opt(Networking),
   Namespaces: opt(Namespaces),
   Security: opt(Security),

@@ -137,6 +137,7 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
   if (s.RunAsGroup !== undefined && s.RunAsUser === undefined) throw invalid('Security.RunAsGroup needs Security.RunAsUser');
 
   for (const [k, v] of Object.entries(c.Sysctls ?? {})) checkSysctl(k, v, ns);
+  if (c.CgroupParent && c.CgroupParent.split('/').some((p) => p === '.' || p === '..')) throw invalid(`CgroupParent ${JSON.stringify(c.CgroupParent)}: no . or .. components`);
 
   const log = c.Logging ?? {};
   if (log.Driver === 'none' && log.Path) throw invalid('Logging: driver none keeps no log, so it takes no Path');

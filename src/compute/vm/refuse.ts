@@ -18,6 +18,10 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
   if (c.Processor?.CpusetCpus || c.Processor?.Weight) no('cpuset or CPU weight');
   if (c.Memory?.Swappiness !== undefined) no('memory swappiness');
   if (c.ShmSizeInBytes) no('--shm-size');
+  if (c.Sysctls && Object.keys(c.Sysctls).length) no('sysctls');
+  if (c.OomScoreAdj !== undefined) no('an OOM score');
+  if (c.CgroupParent) no('a cgroup parent');
+  if (c.Processor?.Shares) no('CPU shares');
   if (doc.Init) no('--init (the guest agent reaps processes)');
   if ((c.Networking?.Endpoints?.length ?? 0) > 1) no('more than one network');
 }
