@@ -48,7 +48,7 @@ export interface BlobSink<T> {
    * Store a member as a blob, verified against `expected` when given; with `unpack`, also unpack it as it streams
    * (an unpack refusal is returned in `prepared`, not thrown: it matters only if an image uses the layer).
    */
-  store(expected: string | undefined, src: AsyncIterable<Buffer>, unpack: boolean): Promise<{ digest: string; prepared?: Prepared<T> }>;
+  store(expected: string | undefined, src: AsyncIterable<Buffer>, unpack: boolean): Promise<{ digest: string; prepared?: Prepared<T>; committed?: Promise<void> }>;
   /** A stored blob's bytes (a JSON document). */
   read(digest: string): Promise<Buffer>;
   discard(layer: T): Promise<void>;
@@ -167,7 +167,9 @@ export async function stageArchive<T>(input: ByteSource, tmpRoot: string, sink: 
   const members = new Map<string, { file: string } | { digest: string }>(); // archive path → spooled file or blob
   const prepared = new Map<string, Prepared<T>>(); // blob digest → layer unpacked from it, or why it was refused
   const links = new Map<string, string>(); // archive path → archive path it points to
+  const commits: Promise<void>[] = []; // blobs written and verified, their fsync and rename still going on
   const cleanup = async () => {
+    await Promise.allSettled(commits);
     for (const p of prepared.values()) if ('layer' in p) await sink.discard(p.layer);
     prepared.clear();
     await rm(dir, { recursive: true, force: true });
@@ -200,6 +202,7 @@ export async function stageArchive<T>(input: ByteSource, tmpRoot: string, sink: 
             try {
               const unpack = layer && !(named && sink.known?.(named)) && !(named && prepared.has(named));
               const r = await sink.store(named, e.source, unpack);
+              if (r.committed) commits.push(r.committed);
               if (r.prepared) {
                 const earlier = prepared.get(r.digest);
                 if (earlier && 'layer' in earlier) await sink.discard(earlier.layer);
@@ -223,6 +226,7 @@ export async function stageArchive<T>(input: ByteSource, tmpRoot: string, sink: 
       extract.destroy();
       void feeding;
     }
+    await Promise.all(commits);
     /** The archive path `p` names, through the archive's symlinks, or undefined. */
     const find = (p: string, depth = 0): string | undefined => {
       const clean = cleanEntryPath(p, 'archive reference');
@@ -253,6 +257,7 @@ export async function stageArchive<T>(input: ByteSource, tmpRoot: string, sink: 
       const m = members.get(f)!;
       if ('digest' in m) return m.digest;
       const r = await sink.store(undefined, createReadStream(m.file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>, false);
+      await r.committed;
       members.set(f, { digest: r.digest });
       return r.digest;
     };

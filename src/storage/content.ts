@@ -141,6 +141,17 @@ export class ContentStore {
    * along). On success the blob is held for `lease` (before it is renamed into place, so no sweep can take it).
    */
   async ingest(lease: Lease, expected: string | undefined, size: number | undefined, src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>, mediaType: string, tap?: (chunk: Buffer) => Promise<void> | void): Promise<BlobInfo> {
+    const r = await this.receive(lease, expected, size, src, mediaType, tap);
+    await r.committed;
+    return { digest: r.digest, size: r.size };
+  }
+
+  /**
+   * As ingest, but resolves once every byte is written and verified; `committed` resolves once the blob is durable and
+   * in place (fsync, rename), so a caller can read the next blob meanwhile. The caller must await `committed`: it
+   * rejects if the commit fails, and then nothing was kept.
+   */
+  async receive(lease: Lease, expected: string | undefined, size: number | undefined, src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>, mediaType: string, tap?: (chunk: Buffer) => Promise<void> | void): Promise<BlobInfo & { committed: Promise<void> }> {
     const what = expected ? `blob ${expected}` : 'a blob';
     if (expected !== undefined && !isDigest(expected)) throw invalid(`bad digest ${JSON.stringify(expected)}: want sha256:<64 hex>`);
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw invalid(`${what}: bad size ${size}`);
@@ -148,12 +159,23 @@ export class ContentStore {
     if (size !== undefined && size > cap) throw invalid(`${what}: a ${mediaType} of ${size} bytes is over the ${cap} bytes allowed`);
     const tmp = join(this.tmpDir, randomBytes(8).toString('hex'));
     const fh = await open(tmp, 'wx', 0o600);
+    let closed = false;
+    const fail = async (e: unknown): Promise<never> => {
+      if (!closed) await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      if (isSiloError(e)) throw e;
+      const errno = (e as NodeJS.ErrnoException).code;
+      if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`${what}: no space left on the storage device`, e);
+      if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`${what}: ${oneLine(e)}`, e);
+      // The source failed (a dropped connection, a malformed outer archive): name the blob, keep the cause.
+      throw new SiloError('InvalidArgument', 'SILO_INVALID_ARGUMENT', `${what}: ${oneLine(e)}`, { cause: e });
+    };
     const h = createHash('sha256');
     let got = 0;
-    let closed = false;
-    // Batched writes go on in the thread pool while the next chunks are hashed and handed to the tap.
-    const w = new FileWriter(fh);
+    let digest: string;
     try {
+      // Batched writes go on in the thread pool while the next chunks are hashed and handed to the tap.
+      const w = new FileWriter(fh);
       try {
         for await (const v of src) {
           const b = asBuffer(v);
@@ -171,31 +193,31 @@ export class ContentStore {
         await w.settle();
       }
       if (size !== undefined && got < size) throw invalid(`${what}: truncated, ${got} of ${size} bytes arrived`);
-      const digest = 'sha256:' + h.digest('hex');
+      digest = 'sha256:' + h.digest('hex');
       if (expected !== undefined && digest !== expected) throw invalid(`${what}: digest mismatch, the content is ${digest}`);
-      await fh.sync();
-      await fh.close();
-      closed = true;
-      lease.hold(digest);
-      try {
-        await rename(tmp, this.path(digest)); // an existing copy is the same bytes: replacing it is harmless
-      } catch (e) {
-        lease.unhold(digest);
-        throw e;
-      }
-      await syncDir(this.dir);
-      faultPoint(`${lease.op}.after-blob`);
-      return { digest, size: got };
     } catch (e) {
-      if (!closed) await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
-      if (isSiloError(e)) throw e;
-      const errno = (e as NodeJS.ErrnoException).code;
-      if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`${what}: no space left on the storage device`, e);
-      if (typeof (e as NodeJS.ErrnoException).syscall === 'string') throw internal(`${what}: ${oneLine(e)}`, e);
-      // The source failed (a dropped connection, a malformed outer archive): name the blob, keep the cause.
-      throw new SiloError('InvalidArgument', 'SILO_INVALID_ARGUMENT', `${what}: ${oneLine(e)}`, { cause: e });
+      return fail(e);
     }
+    const committed = (async () => {
+      try {
+        await fh.sync();
+        await fh.close();
+        closed = true;
+        lease.hold(digest);
+        try {
+          await rename(tmp, this.path(digest)); // an existing copy is the same bytes: replacing it is harmless
+        } catch (e) {
+          lease.unhold(digest);
+          throw e;
+        }
+        await syncDir(this.dir);
+      } catch (e) {
+        await fail(e);
+      }
+      faultPoint(`${lease.op}.after-blob`);
+    })();
+    committed.catch(() => {}); // handled by the caller's await; no unhandled rejection meanwhile
+    return { digest, size: got, committed };
   }
 
   /** Store a document Silo made (a config or manifest), held for `lease`. */

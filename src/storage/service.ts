@@ -351,8 +351,9 @@ export class Storage implements StorageService {
       const sink: BlobSink<LooseLayer> = {
         present: (d) => lease.holdIfPresent(d),
         store: async (expected, src, unpack) => {
-          const r = await storeLayer(this.content, this.layers, lease, { expected, src, mediaType: unpack ? MEDIA.ociLayer : 'application/octet-stream', unpack });
-          return { digest: r.blob.digest, ...(r.prepared ? { prepared: r.prepared } : {}) };
+          // Deferred: a blob's fsync and rename go on while the archive's next member streams in.
+          const r = await storeLayer(this.content, this.layers, lease, { expected, src, mediaType: unpack ? MEDIA.ociLayer : 'application/octet-stream', unpack, defer: true });
+          return { digest: r.blob.digest, committed: r.committed, ...(r.prepared ? { prepared: r.prepared } : {}) };
         },
         read: (d) => this.content.read(d),
         discard: (l) => this.layers.discardLoose(l),

@@ -13,6 +13,8 @@ export interface StoredLayer {
   blob: BlobInfo;
   /** The OCI media type of the blob as its bytes show it (gzip, zstd or plain tar). */
   mediaType: string;
+  /** Resolves when the blob is durable and in place (already, unless `defer`); rejects if that failed. */
+  committed: Promise<void>;
   /** With `unpack`: the layer unpacked along, or why it was refused. */
   prepared?: { layer: LooseLayer } | { error: unknown };
 }
@@ -21,7 +23,7 @@ export interface StoredLayer {
  * Store `src` as a blob (verified against `expected`/`size` when given); with `unpack`, unpack it as it streams. With
  * `strict`, a refused layer stops the blob too (an import has no use for the blob of a layer it refused).
  */
-export async function storeLayer(content: ContentStore, layers: LayerStore, lease: Lease, o: { expected?: string; size?: number; src: ByteSource; mediaType: string; unpack: boolean; strict?: boolean }): Promise<StoredLayer> {
+export async function storeLayer(content: ContentStore, layers: LayerStore, lease: Lease, o: { expected?: string; size?: number; src: ByteSource; mediaType: string; unpack: boolean; strict?: boolean; defer?: boolean }): Promise<StoredLayer> {
   let head = Buffer.alloc(0);
   const pipe = o.unpack ? new Pipe() : undefined;
   let refused: { error: unknown } | undefined;
@@ -32,13 +34,17 @@ export async function storeLayer(content: ContentStore, layers: LayerStore, leas
       )
     : undefined;
   let blob: BlobInfo;
+  let committed: Promise<void>;
   try {
-    blob = await content.ingest(lease, o.expected, o.size, o.src, o.mediaType, (b) => {
+    const r = await content.receive(lease, o.expected, o.size, o.src, o.mediaType, (b) => {
       if (o.strict && refused) throw refused.error;
       if (head.length < 4) head = Buffer.concat([head, b.subarray(0, 4)]);
       return pipe?.push(b);
     });
+    blob = { digest: r.digest, size: r.size };
+    committed = r.committed;
     pipe?.end();
+    if (!o.defer) await committed;
   } catch (e) {
     pipe?.end(e);
     const r = await unpacking;
@@ -49,7 +55,7 @@ export async function storeLayer(content: ContentStore, layers: LayerStore, leas
   const prepared = await unpacking;
   // The store hashed the very bytes the extractor read: for a plain tar that digest is the diff ID (not hashed twice).
   if (prepared && 'layer' in prepared && prepared.layer.diffId === '') prepared.layer.diffId = blob.digest;
-  return { blob, mediaType: layerMediaType(compressionOf(head)), ...(prepared ? { prepared } : {}) };
+  return { blob, mediaType: layerMediaType(compressionOf(head)), committed, ...(prepared ? { prepared } : {}) };
 }
 
 /** Unpack a stored layer blob into a loose layer. */
