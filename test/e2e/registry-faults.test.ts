@@ -1,0 +1,108 @@
+// A registry that misbehaves, and a pull that is interrupted: each failure is one line naming what failed, and
+// leaves no image and no blob behind (checked on disk), including after a daemon killed mid-pull restarts.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TestDaemon } from './harness.js';
+import { FaultProxy, RegistryFixture } from './registry-fixture.js';
+import { busyboxLayer, compress, image, layerTar, pushImage, type BuiltImage } from './registry-images.js';
+import { Transport, RepoClient } from '../../src/storage/registry/client.js';
+import { RegistryHosts } from '../../src/storage/registry/hosts.js';
+
+const plain = new RegistryFixture('none', false);
+const slowToken = new RegistryFixture('token');
+let proxy: FaultProxy;
+const d = new TestDaemon();
+const t = new Transport({ timeoutMs: 5000, userAgent: 'silo-test' });
+let img: BuiltImage;
+
+const blobs = async () => (await readdir(join(d.stateDir, 'storage/blobs/sha256'))).sort();
+const ingest = async () => readdir(join(d.stateDir, 'storage/blobs/ingest'));
+const images = async () => (await d.silo(['images', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean).sort();
+
+before(async () => {
+  await Promise.all([plain.start(), slowToken.start()]);
+  proxy = new FaultProxy(plain.port);
+  await proxy.start();
+  await d.start({ SILO_CERTS_DIR: slowToken.certsDir, SILO_REGISTRY_TIMEOUT: '1' });
+  const [ep] = await new RegistryHosts({ mirrors: {}, insecure: [], certsDir: '/nonexistent' }).endpoints(plain.host);
+  const c = new RepoClient(t, { ...ep, base: `http://${plain.host}` }, 'silo/f', ['pull', 'push']);
+  img = image([compress(await busyboxLayer(), 'gzip', false), compress(await layerTar({ 'f.txt': 'fault\n'.repeat(50_000) }), 'gzip', false)], { cmd: ['/bin/cat', '/f.txt'] });
+  await pushImage(c, img, 'v1');
+});
+
+after(async () => {
+  await t.close();
+  const left = await d.teardown();
+  await proxy.stop();
+  await Promise.all([plain.teardown(), slowToken.teardown()]);
+  assert.deepEqual(left, []);
+});
+
+async function failsCleanly(args: string[], pattern: RegExp): Promise<void> {
+  const b = await blobs();
+  const i = await images();
+  const r = await d.silo(args);
+  assert.equal(r.code, 125, r.stdout);
+  assert.match(r.stderr, pattern);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.deepEqual(await blobs(), b, 'no blob kept');
+  assert.deepEqual(await ingest(), [], 'no half-written blob');
+  assert.deepEqual(await images(), i, 'no image made');
+}
+
+test('a registry that drops the connection mid-blob: the blob is named, nothing is kept', async () => {
+  const layer = img.layers[1].desc.digest;
+  proxy.fault = { kind: 'drop', digest: layer };
+  await failsCleanly(['pull', `${proxy.host}/silo/f:v1`], new RegExp(`layer 2 ${layer}.*(connection dropped|download failed|truncated)`));
+});
+
+test('a blob whose bytes do not match its digest is refused and not kept', async () => {
+  const layer = img.layers[1].desc.digest;
+  proxy.fault = { kind: 'corrupt', digest: layer };
+  await failsCleanly(['pull', `${proxy.host}/silo/f:v1`], new RegExp(`${layer}.*digest mismatch`));
+});
+
+test('a manifest over 4 MiB is refused', async () => {
+  proxy.fault = { kind: 'huge-manifest', ref: 'v1' };
+  await failsCleanly(['pull', `${proxy.host}/silo/f:v1`], /manifest .* refused: .*over the 4 MiB limit/);
+});
+
+test('a layer of an unknown media type is refused in one line (schema 1: test/unit/registry-pure)', async () => {
+  proxy.fault = undefined;
+  const [ep] = await new RegistryHosts({ mirrors: {}, insecure: [], certsDir: '/nonexistent' }).endpoints(plain.host);
+  const c = new RepoClient(t, { ...ep, base: `http://${plain.host}` }, 'silo/f', ['pull', 'push']);
+  // The registry stores an OCI manifest with any layer type; Silo refuses to pull one it cannot unpack.
+  const odd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: img.configDesc, layers: [{ ...img.layers[0].desc, mediaType: 'application/x-unknown' }] }));
+  await c.putManifest('odd', odd, 'application/vnd.oci.image.manifest.v1+json');
+  await failsCleanly(['pull', `${proxy.host}/silo/f:odd`], /layer 1 has unsupported media type "application\/x-unknown"/);
+});
+
+test('a token server that never answers: the pull times out with a clear error', async () => {
+  slowToken.tokenHangs = true;
+  await failsCleanly(['pull', `${slowToken.host}/silo/x:v1`], /token server 127\.0\.0\.1:\d+ .*no answer within 1 s/);
+});
+
+test('a daemon killed mid-pull leaves no image and no blob after its restart; pulling again works', async () => {
+  proxy.fault = undefined;
+  const b = await blobs();
+  const i = await images();
+  await d.stop();
+  await d.start({ SILO_CERTS_DIR: slowToken.certsDir, SILO_FAULT_POINTS: 'pull.before-image' });
+  const r = await d.silo(['pull', `${proxy.host}/silo/f:v1`]);
+  assert.notEqual(r.code, 0);
+  await d.exited();
+  await d.start({ SILO_CERTS_DIR: slowToken.certsDir });
+  assert.deepEqual(await blobs(), b);
+  assert.deepEqual(await ingest(), []);
+  assert.deepEqual(await images(), i);
+  const ok = await d.silo(['pull', `${proxy.host}/silo/f:v1`]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const run = await d.silo(['run', '--rm', `${proxy.host}/silo/f:v1`]);
+  assert.equal(run.stdout.length, 'fault\n'.length * 50_000, run.stderr);
+  // rmi takes the image's blobs with it (the base image's stay).
+  assert.equal((await d.silo(['rmi', `${proxy.host}/silo/f:v1`])).code, 0);
+  assert.deepEqual(await blobs(), b);
+});
