@@ -11,8 +11,8 @@ export class DockerFixture {
   }
 
   /** The daemon answers on silo.sock first; docker.sock follows a moment later. */
-  async start(): Promise<void> {
-    await this.d.start();
+  async start(env: Record<string, string> = {}): Promise<void> {
+    await this.d.start(env);
     const path = `${this.d.runDir}/docker.sock`;
     for (let i = 0; i < 200; i++) {
       const ok = await new Promise<boolean>((r) => {

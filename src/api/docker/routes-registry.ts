@@ -105,7 +105,8 @@ export async function pullRoute(x: Ctx, req: FastifyRequest<{ Querystring: Query
 
 export async function pushRoute(x: Ctx, req: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply, name: string): Promise<void> {
   const tag = first(req.query.tag);
-  const ref = tag ? `${name}:${tag}` : name;
+  // As moby: the tag parameter replaces a tag the name already has (dockerode sends both).
+  const ref = tag ? formatReference({ ...parseReference(name), tag, digest: undefined }) : name;
   try {
     await x.svc.storage.getImage(normalizeName(ref));
   } catch (e) {

@@ -169,8 +169,11 @@ export class RegistryService {
         await session.ingest(m.config.digest, m.config.size, counted(await cl.getBlob(m.config, 'config'), m.config, 'config'), m.config.mediaType);
       }
       await this.checkPlatform(session, m.config.digest, want, o.platform !== undefined, familiar);
-      const fresh = await this.fetchLayers(session, cl, m.layers, note);
+      const fetched = await this.fetchLayers(session, cl, m.layers, note);
       const names = ref.tag ? [formatReference({ ...ref, digest: undefined })] : [];
+      // "Downloaded newer image" when anything changed: blobs fetched, or the name now points at another image.
+      const before = names.length ? await this.o.getImage(names[0]).then((i) => i.id, () => undefined) : undefined;
+      const fresh = fetched || (names.length > 0 && before !== m.config.digest);
       // Killed here: blobs stored, no image references them; the sweep at the next start removes them.
       faultPoint('pull.before-image');
       const img = await session.createImage({ manifest: top.digest, names });

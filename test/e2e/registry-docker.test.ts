@@ -1,0 +1,122 @@
+// The unmodified docker CLI and dockerode pull, push and log in through Silo's Docker API against a real registry
+// (docker-registry, TLS from a test CA, token auth); mirrors let docker.io and registry.k8s.io names come from it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { DockerFixture } from './docker-fixture.js';
+import { runProcess } from './harness.js';
+import { PASSWORD, RegistryFixture, USER } from './registry-fixture.js';
+import { busyboxLayer, compress, image, layerTar, pushImage, pushIndex, type BuiltImage } from './registry-images.js';
+import { Transport, RepoClient } from '../../src/storage/registry/client.js';
+import { RegistryHosts } from '../../src/storage/registry/hosts.js';
+
+const reg = new RegistryFixture('token');
+const fx = new DockerFixture();
+const t = new Transport({ timeoutMs: 5000, userAgent: 'silo-test' });
+const config = mkdtempSync('/tmp/silo-test-docker-config-');
+let docker: Docker;
+let app: BuiltImage;
+
+async function client(path: string): Promise<RepoClient> {
+  const [ep] = await new RegistryHosts({ mirrors: {}, insecure: [], certsDir: reg.certsDir }).endpoints(reg.host);
+  return new RepoClient(t, ep, path, ['pull', 'push'], { username: USER, password: PASSWORD });
+}
+
+/** docker with its own config dir (credentials docker login saves). */
+const dk = (args: string[], input?: string) => fx.run(['env', `DOCKER_CONFIG=${config}`, 'docker', ...args.map((a) => `'${a}'`)], { shell: true, input });
+
+before(async () => {
+  await reg.start();
+  const hostsFile = join(reg.dir, 'registries.json');
+  // docker.io and registry.k8s.io served by the local registry only (no upstream: nothing outside is reachable).
+  writeFileSync(hostsFile, JSON.stringify({ mirrors: { 'docker.io': [`https://${reg.host}`], 'registry.k8s.io': [`https://${reg.host}`] }, fallbackToUpstream: false }));
+  await fx.start({ SILO_CERTS_DIR: reg.certsDir, SILO_REGISTRY_CONFIG: hostsFile, SILO_REGISTRY_TIMEOUT: '5' });
+  docker = new Docker({ socketPath: `${fx.d.runDir}/docker.sock` });
+  const bb = compress(await busyboxLayer(), 'gzip', false);
+  app = image([bb, compress(await layerTar({ 'msg': 'from docker\n' }), 'gzip', false)], { cmd: ['/bin/cat', '/msg'] });
+  await pushImage(await client('silo/app'), app, 'v1');
+  await pushImage(await client('silo/run'), app, 'latest');
+  await pushImage(await client('library/mirrored'), app, '1.0');
+  await pushImage(await client('pause'), image([bb], { cmd: ['/bin/sh'] }), '3.9');
+  const arm = image([compress(await layerTar({ 'a': 'arm\n' }), 'gzip', true)], { oci: true, arch: 'arm64' });
+  await pushIndex(await client('silo/multi'), [{ img: arm, platform: { os: 'linux', architecture: 'arm64' } }], 'latest');
+});
+
+after(async () => {
+  await t.close();
+  const left = await fx.teardown();
+  await reg.teardown();
+  rmSync(config, { recursive: true, force: true });
+  assert.deepEqual(left, []);
+});
+
+test('docker pull: per-layer lines, digest, status; docker images shows it', async () => {
+  const r = await dk(['pull', `${reg.host}/silo/app:v1`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /v1: Pulling from silo\/app/);
+  assert.match(r.stdout, /[0-9a-f]{12}: Pull complete/);
+  assert.match(r.stdout, new RegExp(`Digest: ${app.manifestDigest}`));
+  assert.match(r.stdout, new RegExp(`Status: Downloaded newer image for ${reg.host}/silo/app:v1`));
+  const imgs = await dk(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
+  assert.match(imgs.stdout, new RegExp(`${reg.host}/silo/app:v1 ${app.configDesc.digest.slice(7, 19)}`));
+  const dist = await runProcess('curl', ['-sS', '--unix-socket', `${fx.d.runDir}/docker.sock`, `http://d/v1.50/distribution/${reg.host}/silo/app:v1/json`]);
+  assert.equal(JSON.parse(dist.stdout || JSON.stringify(dist)).Descriptor?.digest, app.manifestDigest, dist.stdout + dist.stderr);
+});
+
+test('docker run of a missing image: the CLI\'s 404 → pull → create flow', async () => {
+  const r = await dk(['run', '--rm', `${reg.host}/silo/run`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'from docker\n');
+  assert.match(r.stderr, /Unable to find image .* locally/);
+});
+
+test('docker.io and registry.k8s.io names come from their mirror', async () => {
+  const r = await dk(['pull', 'mirrored:1.0']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Status: Downloaded newer image for mirrored:1\.0/);
+  const p = await dk(['pull', 'registry.k8s.io/pause:3.9']);
+  assert.equal(p.code, 0, p.stderr);
+  const missing = await dk(['pull', 'nosuchimage']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Error response from daemon: manifest for nosuchimage:latest not found|pull access denied for nosuchimage/);
+});
+
+test('docker pull --platform of a platform the index lacks: one clear line', async () => {
+  const r = await dk(['pull', '--platform', 'linux/amd64', `${reg.host}/silo/multi`]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no matching manifest for linux\/amd64 in the manifest list entries/);
+});
+
+test('docker login (wrong and right password), push to a new repository, logout', async () => {
+  const bad = await dk(['login', '-u', USER, '--password-stdin', reg.host], 'nope\n');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /incorrect username or password/);
+  const ok = await dk(['login', '-u', USER, '--password-stdin', reg.host], `${PASSWORD}\n`);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /Login Succeeded/);
+  assert.equal((await dk(['tag', `${reg.host}/silo/app:v1`, `${reg.host}/silo/pushed:v2`])).code, 0);
+  const p = await dk(['push', `${reg.host}/silo/pushed:v2`]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, new RegExp(`v2: digest: ${app.manifestDigest} size: ${app.manifest.length}`));
+  assert.equal((await client('silo/pushed').then((c) => c.getManifest('v2'))).digest, app.manifestDigest);
+  assert.equal((await dk(['logout', reg.host])).code, 0);
+  const anon = await dk(['push', `${reg.host}/silo/pushed:v2`]);
+  assert.equal(anon.code, 1);
+  assert.match(anon.stderr, /denied|unauthorized/);
+});
+
+test('dockerode: pull with progress events, push with auth', async () => {
+  const events: { status?: string; id?: string }[] = [];
+  const stream = await docker.pull(`${reg.host}/silo/app:v1`);
+  await new Promise<void>((res, rej) => docker.modem.followProgress(stream, (e: Error | null) => (e ? rej(e) : res()), (ev: { status?: string }) => events.push(ev)));
+  assert.ok(events.some((e) => /Digest: sha256:/.test(e.status ?? '')));
+  await docker.getImage(`${reg.host}/silo/app:v1`).tag({ repo: `${reg.host}/silo/byode`, tag: 'v3' });
+  const byode = docker.getImage(`${reg.host}/silo/byode:v3`) as unknown as { push(o: object): Promise<NodeJS.ReadableStream> };
+  const push = await byode.push({ tag: 'v3', authconfig: { username: USER, password: PASSWORD, serveraddress: reg.host } });
+  const out: { aux?: { Digest?: string }; error?: string }[] = [];
+  await new Promise<void>((res, rej) => docker.modem.followProgress(push, (e: Error | null) => (e ? rej(e) : res()), (ev: { aux?: { Digest?: string } }) => out.push(ev)));
+  assert.equal(out.find((e) => e.aux)?.aux?.Digest, app.manifestDigest);
+});
