@@ -389,6 +389,25 @@ const verbs: Verb[] = [
     (c) => c.argument('[server]', 'registry host (default: docker.io)').action(act((server: string | undefined) => import('./commands/registry.js').then((m) => m.logout(server)))),
   ],
   [
+    'save',
+    'save images to a tar archive (docker-archive with an OCI layout; --format oci: the OCI layout alone)',
+    (c) =>
+      c
+        .argument('<image...>')
+        .option('-o, --output <file>', 'write to a file instead of standard output')
+        .option('--format <format>', 'docker (default) or oci')
+        .action(act((names: string[], o: Opts) => import('./commands/registry.js').then((m) => m.save(names, o)))),
+  ],
+  [
+    'load',
+    'load images from a tar archive (docker-archive or OCI layout, possibly compressed)',
+    (c) =>
+      c
+        .option('-i, --input <file>', 'read from a file instead of standard input')
+        .option('-q, --quiet', 'print nothing')
+        .action(act((o: Opts) => import('./commands/registry.js').then((m) => m.load(o)))),
+  ],
+  [
     'tag',
     'create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
     (c) =>

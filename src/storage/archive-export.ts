@@ -38,6 +38,8 @@ export interface ExportSources {
   tmpRoot: string;
   /** Called once when the archive is written or abandoned. */
   done?: () => void;
+  /** 'oci': an OCI image layout only (no docker manifest.json or repositories). Default: both, as moby 25 writes. */
+  format?: 'docker' | 'oci';
 }
 
 async function spoolLayer(path: string, tmp: string): Promise<Blob> {
@@ -137,9 +139,9 @@ export async function exportArchive(refs: string[], src: ExportSources): Promise
       }
     }
     await entry('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index })));
-    await entry('manifest.json', Buffer.from(JSON.stringify(manifest)));
+    if (src.format !== 'oci') await entry('manifest.json', Buffer.from(JSON.stringify(manifest)));
     await entry('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
-    if (Object.keys(repositories).length) await entry('repositories', Buffer.from(JSON.stringify(repositories)));
+    if (src.format !== 'oci' && Object.keys(repositories).length) await entry('repositories', Buffer.from(JSON.stringify(repositories)));
   };
   produce().then(
     () => pack.finalize(),

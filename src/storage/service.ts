@@ -322,7 +322,7 @@ export class Storage implements StorageService {
     });
   }
 
-  exportImages(refs: string[]): Promise<NodeJS.ReadableStream> {
+  exportImages(refs: string[], opts: { format?: 'docker' | 'oci' } = {}): Promise<NodeJS.ReadableStream> {
     // The images' blobs are held until the archive is written: an rmi meanwhile must not take them from under it.
     const lease = new Lease(this.content, 'save');
     return exportArchive(refs, {
@@ -335,6 +335,7 @@ export class Storage implements StorageService {
       layer: (chain) => this.layers.mustGet(chain),
       content: this.content,
       tmpRoot: this.layers.ingestDir,
+      format: opts.format,
       done: () => void this.endLease(lease),
     }).catch((e) => {
       void this.endLease(lease);

@@ -138,7 +138,7 @@ export interface StorageService {
    *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
   configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;
   /** Write the named images as one docker-archive (docker save, moby 25 layout: OCI blobs + manifest.json). */
-  exportImages(refs: string[]): Promise<NodeJS.ReadableStream>;
+  exportImages(refs: string[], opts?: { format?: 'docker' | 'oci' }): Promise<NodeJS.ReadableStream>;
   /** Load a docker-archive or OCI layout tar (possibly gzip'd). Refuses hostile archives; nothing is left on failure. */
   loadImages(tar: NodeJS.ReadableStream): Promise<{ images: Image[]; names: string[] }>;
   /** Container ids that have storage (scratch) on disk; for recovery. */

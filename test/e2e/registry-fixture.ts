@@ -166,10 +166,13 @@ export class RegistryFixture {
 
   async teardown(): Promise<void> {
     const p = this.proc;
-    if (p && p.exitCode === null) {
+    if (p && p.exitCode === null && p.signalCode === null) {
       const done = new Promise((r) => p.once('exit', r));
       p.kill('SIGTERM');
-      await done;
+      if ((await Promise.race([done.then(() => true), sleep(5000).then(() => false)])) === false) {
+        p.kill('SIGKILL');
+        await done;
+      }
     }
     if (this.tokenServer) {
       this.tokenServer.closeAllConnections();

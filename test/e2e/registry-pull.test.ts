@@ -159,3 +159,27 @@ test('login, logout, wrong credentials (Basic auth registry)', async () => {
   assert.equal((await d.silo(['rmi', ref])).code, 0);
   assert.equal((await d.silo(['pull', ref])).code, 125);
 });
+
+test('save and load (docker-archive and --format oci) keep the image id and the manifest digest', async () => {
+  const ref = `${tokenReg.host}/silo/app:v1`;
+  assert.equal((await d.silo(['pull', ref])).code, 0);
+  for (const format of ['docker', 'oci']) {
+    const file = join(d.stateDir, `save-${format}.tar`);
+    const s = await d.silo(['save', '-o', file, '--format', format, ref]);
+    assert.equal(s.code, 0, s.stderr);
+    const { execFileSync } = await import('node:child_process');
+    const entries = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n');
+    assert.ok(entries.includes('index.json') && entries.includes('oci-layout'));
+    assert.equal(entries.includes('manifest.json'), format === 'docker');
+    assert.ok(entries.includes(`blobs/sha256/${app.manifestDigest.slice(7)}`), 'the pulled manifest blob as it came');
+    assert.equal((await d.silo(['rmi', ref])).code, 0);
+    const l = await d.silo(['load', '-i', file]);
+    assert.equal(l.code, 0, l.stderr);
+    assert.match(l.stdout, new RegExp(`Loaded image: ${tokenReg.host}/silo/app:v1`));
+    const id = (await d.silo(['images', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}'])).stdout;
+    assert.match(id, new RegExp(`${app.configDesc.digest} ${ref}`));
+  }
+  const bad = await d.silo(['save', '--format', 'zip', '-o', join(d.stateDir, 'x.tar'), ref]);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /unknown archive format "zip"/);
+});

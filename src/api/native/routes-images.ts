@@ -27,6 +27,32 @@ export function imageRoutes(app: FastifyInstance, svc: Services): void {
     return reply.status(201).send(img);
   });
 
+  // Save: one tar of the named images (docker-archive + OCI layout, or with format=oci the OCI layout alone).
+  app.get('/v1/images/save', async (req, reply) => {
+    const q = req.query as Record<string, unknown>;
+    const names = list(q.name);
+    if (!names.length) throw invalid('name is required (one or more images)');
+    const format = q.format === undefined ? 'docker' : String(q.format);
+    if (format !== 'docker' && format !== 'oci') throw invalid(`unknown archive format "${format}": docker or oci`);
+    for (const n of names) await st.getImage(n); // a typo is a 404 before any byte goes out
+    const body = await st.exportImages(names, { format });
+    reply.hijack();
+    reply.raw.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    body.on('error', (e) => {
+      svc.log(`save: ${(e as Error).message}`);
+      reply.raw.destroy();
+    });
+    body.pipe(reply.raw);
+  });
+
+  app.post('/v1/images/load', async (req, reply) => {
+    const body = req.body as NodeJS.ReadableStream | undefined;
+    if (!body || typeof body.pipe !== 'function') throw invalid('load needs a tar archive as the body, with Content-Type application/x-tar');
+    const r = await st.loadImages(body);
+    for (const i of r.images) svc.events.publish('image', 'load', i.id, { name: i.names[0] ?? '' });
+    return reply.status(200).send({ Images: r.images, Names: r.names });
+  });
+
   app.post<Ref>('/v1/images/:ref/tag', { schema: { body: S.Tag } }, async (req, reply) => {
     const img = await st.tagImage(req.params.ref, (req.body as { Name: string }).Name);
     svc.events.publish('image', 'tag', img.id, { name: (req.body as { Name: string }).Name });

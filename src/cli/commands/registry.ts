@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { stream, withQuery, call } from '../client.js';
 import { CliError, DaemonError } from '../errors.js';
 import { progressRenderer, type ProgressLine } from '../progress.js';
+import { displayName } from '../format.js';
 
 /** Read the daemon's NDJSON lines; the last carries the result or an error. */
 async function follow<T>(res: IncomingMessage, out: NodeJS.WriteStream, quiet: boolean): Promise<T> {
@@ -67,5 +68,40 @@ export async function logout(server: string | undefined): Promise<number> {
   const r = await call<{ Removed: boolean }>('DELETE', withQuery('/v1/auth', { server }));
   const name = server ?? 'docker.io';
   process.stdout.write(r.Removed ? `Removing login credentials for ${name}\n` : `Not logged in to ${name}\n`);
+  return 0;
+}
+
+/** silo save: the archive to -o FILE, or to stdout unless that is a terminal (as docker refuses). */
+export async function save(names: string[], o: { output?: string; format?: string }): Promise<number> {
+  if (!o.output && process.stdout.isTTY) throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  const res = await stream('GET', withQuery('/v1/images/save', { name: names, format: o.format }));
+  const { createWriteStream } = await import('node:fs');
+  const { pipeline } = await import('node:stream/promises');
+  const { rename, rm } = await import('node:fs/promises');
+  if (!o.output) {
+    await pipeline(res, process.stdout);
+    return 0;
+  }
+  // Written beside the target and renamed: an interrupted save leaves no half archive under the name.
+  const tmp = `${o.output}.silo-save-${process.pid}`;
+  try {
+    await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));
+    await rename(tmp, o.output);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return 0;
+}
+
+export async function load(o: { input?: string; quiet?: boolean }): Promise<number> {
+  const { createReadStream } = await import('node:fs');
+  if (!o.input && process.stdin.isTTY) throw new CliError('requested load from stdin, but stdin is empty');
+  const body = o.input ? createReadStream(o.input) : process.stdin;
+  const r = await call<{ Images: { id: string; names: string[] }[]; Names: string[] }>('POST', '/v1/images/load', undefined, { body, headers: { 'Content-Type': 'application/x-tar' } });
+  if (!o.quiet) {
+    for (const n of r.Names) process.stdout.write(`Loaded image: ${displayName(n)}\n`);
+    for (const i of r.Images) if (!i.names.length) process.stdout.write(`Loaded image ID: ${i.id}\n`);
+  }
   return 0;
 }

@@ -1,0 +1,194 @@
+// `node dist/bench/registry.js [--quick] [--no-docker]`: pull and push of a ~200 MB, 5-layer image through the same
+// local registry (Debian's docker-registry on loopback, plain HTTP), Silo vs dockerd, both driven by the docker CLI,
+// repetitions interleaved. MB/s are compressed bytes over the wire per second of the client command. Pull: the image
+// is removed after each repetition, so every blob is fetched again. Push: each repetition goes to a fresh registry
+// (an empty data dir), so no blob can be mounted or skipped. Results: bench/results/registry.json and a table on stdout.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { RepoClient, Transport } from '../src/storage/registry/client.js';
+import { MT } from '../src/storage/registry/media.js';
+import { sha256 } from '../src/storage/digest.js';
+import { createBridge, DOCKER_BRIDGE_CIDR, DOCKER_CLI, startDockerd, type Dockerd } from './env/dockerd.js';
+import { installPeers } from './env/install.js';
+import { snapshotFirewall } from './env/firewall.js';
+import { removeCgroups } from './env/cgroups.js';
+import { startSilo } from './env/silo.js';
+import { cleanupAll, cleanupOnSignals, onCleanup } from './lib/cleanup.js';
+import { errText, exec, sleep, tryExec } from './lib/proc.js';
+import { summarize, type Summary } from './lib/stats.js';
+import { newTag } from './setup.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const quick = process.argv.includes('--quick');
+const withDocker = !process.argv.includes('--no-docker');
+const REPS = quick ? 1 : 3;
+const LAYERS = 5;
+const LAYER_BYTES = quick ? 8e6 : 40e6;
+const log = (m: string) => process.stderr.write(`[registry bench] ${m}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** A docker-registry on loopback over plain HTTP, its data in `dir`. */
+async function startRegistry(dir: string): Promise<{ host: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  await mkdir(dir, { recursive: true });
+  const cfg = join(dir, 'config.yml');
+  await writeFile(cfg, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const p: ChildProcess = spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' });
+  const stop = async () => {
+    // exitCode stays null for a process ended by a signal: check both, or a second stop waits forever.
+    if (p.exitCode === null && p.signalCode === null) {
+      const done = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      if ((await Promise.race([done.then(() => 'exited'), sleep(5000)])) !== 'exited') {
+        p.kill('SIGKILL');
+        await done;
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  onCleanup(`registry ${dir}`, stop);
+  for (let i = 0; i < 200; i++) {
+    if ((await tryExec('curl', ['-sf', `http://127.0.0.1:${port}/v2/`])).code === 0) return { host: `127.0.0.1:${port}`, stop };
+    await sleep(50);
+  }
+  throw new Error('docker-registry did not come up');
+}
+
+/** Layer content like real images': files of text that gzip to about 60%. */
+async function layer(i: number): Promise<{ blob: Buffer; diffId: string }> {
+  const pack = tar.pack();
+  const words = Array.from({ length: 4096 }, () => randomBytes(6).toString('base64'));
+  let left = LAYER_BYTES;
+  for (let f = 0; left > 0; f++) {
+    const size = Math.min(left, 2e6);
+    const parts: string[] = [];
+    let n = 0;
+    while (n < size) {
+      const w = words[(Math.random() * words.length) | 0] + (Math.random() < 0.1 ? '\n' : ' ');
+      parts.push(w);
+      n += w.length;
+    }
+    const body = Buffer.from(parts.join('')).subarray(0, size);
+    pack.entry({ name: `layer${i}/file${f}.txt`, size: body.length, mode: 0o644 }, body);
+    left -= size;
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
+  const t = Buffer.concat(chunks);
+  return { blob: gzipSync(t, { level: 6 }), diffId: sha256(t) };
+}
+
+async function pushTestImage(host: string, ref: string): Promise<number> {
+  const t = new Transport({ timeoutMs: 60_000, userAgent: 'silo-bench' });
+  const c = new RepoClient(t, { base: `http://${host}`, host, insecure: true, mirror: false }, ref.split(':')[0], ['pull', 'push']);
+  const ls = await Promise.all(Array.from({ length: LAYERS }, (_, i) => layer(i)));
+  const descs = ls.map((l) => ({ mediaType: MT.dockerLayerGzip, digest: sha256(l.blob), size: l.blob.length }));
+  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z', config: { Cmd: ['/bin/true'] }, rootfs: { type: 'layers', diff_ids: ls.map((l) => l.diffId) }, history: ls.map(() => ({ created_by: 'bench' })) }));
+  for (const [i, l] of ls.entries()) {
+    const u = await c.startUpload(descs[i].digest);
+    if (!u.mounted) await c.putBlob(u.location, descs[i], l.blob);
+  }
+  const cd = { mediaType: MT.dockerConfig, digest: sha256(cfg), size: cfg.length };
+  const u = await c.startUpload(cd.digest);
+  if (!u.mounted) await c.putBlob(u.location, cd, cfg);
+  await c.putManifest(ref.split(':')[1], Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.dockerManifest, config: cd, layers: descs })), MT.dockerManifest);
+  await t.close();
+  return descs.reduce((a, d) => a + d.size, 0);
+}
+
+interface Engine {
+  key: string;
+  label: string;
+  host: string;
+}
+
+async function main(): Promise<void> {
+  cleanupOnSignals();
+  const tag = newTag();
+  const engines: Engine[] = [];
+  const rows: Record<string, { pull?: Summary; push?: Summary; na?: string }> = {};
+  try {
+    // Undone last: the firewall as it was (dockerd adds iptables chains), the cgroups, the dirs.
+    const fw = await snapshotFirewall();
+    onCleanup('firewall', () => fw.restore());
+    onCleanup('cgroups', () => removeCgroups(tag));
+    for (const d of [`/var/lib/${tag}-docker`, `/run/${tag}-docker`]) onCleanup(`dir ${d}`, () => rm(d, { recursive: true, force: true }));
+    const silo = await startSilo(tag, join(root, 'bin/silo'), `/var/lib/${tag}`, `/run/${tag}`);
+    engines.push({ key: 'silo', label: 'Silo (docker CLI)', host: `unix://${silo.dockerSocket}` });
+    if (withDocker) {
+      try {
+        await installPeers(log);
+        await createBridge(`${tag}d`, DOCKER_BRIDGE_CIDR);
+        const d: Dockerd = await startDockerd(tag, `/var/lib/${tag}-docker`, `/run/${tag}-docker`, true);
+        engines.push({ key: 'docker', label: 'dockerd', host: `unix://${d.socket}` });
+      } catch (e) {
+        rows.docker = { na: errText(e) };
+        log(`dockerd: n/a (${errText(e)})`);
+      }
+    }
+    const src = await startRegistry(`/var/lib/${tag}-registry`);
+    const ref = `${src.host}/bench/big:1`;
+    log(`making and pushing a ${LAYERS}-layer image of ${(LAYERS * LAYER_BYTES) / 1e6} MB (uncompressed)`);
+    const bytes = await pushTestImage(src.host, 'bench/big:1');
+    log(`compressed: ${(bytes / 1e6).toFixed(1)} MB`);
+    const cli = existsSync(DOCKER_CLI) ? DOCKER_CLI : 'docker';
+    const dk = (e: Engine, args: string[]) => exec(cli, ['-H', e.host, ...args], { timeoutMs: 600_000 });
+    const pulls = new Map<string, number[]>();
+    const pushes = new Map<string, number[]>();
+    for (let r = 0; r < REPS; r++) {
+      for (let j = 0; j < engines.length; j++) {
+        const e = engines[(r + j) % engines.length];
+        await exec('sync', []);
+        const out = await dk(e, ['pull', '-q', ref]);
+        (pulls.get(e.key) ?? pulls.set(e.key, []).get(e.key)!).push(out.ms / 1000);
+        log(`pull ${e.label}: ${(out.ms / 1000).toFixed(2)} s`);
+        // Push to an empty registry: every blob is uploaded.
+        const dst = await startRegistry(`/var/lib/${tag}-push-${e.key}-${r}`);
+        await dk(e, ['tag', ref, `${dst.host}/bench/copy:1`]);
+        await exec('sync', []);
+        const p = await dk(e, ['push', '-q', `${dst.host}/bench/copy:1`]);
+        (pushes.get(e.key) ?? pushes.set(e.key, []).get(e.key)!).push(p.ms / 1000);
+        log(`push ${e.label}: ${(p.ms / 1000).toFixed(2)} s`);
+        await dst.stop();
+        await tryExec(cli, ['-H', e.host, 'rmi', '-f', ref, `${dst.host}/bench/copy:1`]);
+      }
+    }
+    for (const e of engines) {
+      rows[e.key] = { pull: summarize(pulls.get(e.key)!.map((s) => bytes / 1e6 / s)), push: summarize(pushes.get(e.key)!.map((s) => bytes / 1e6 / s)) };
+    }
+    const lines = ['| engine | pull MB/s (median) | push MB/s (median) |', '|---|---|---|'];
+    for (const [k, v] of Object.entries(rows)) lines.push(`| ${k} | ${v.pull?.median.toFixed(1) ?? 'n/a'} | ${v.push?.median.toFixed(1) ?? 'n/a'} |${v.na ? ` ${v.na}` : ''}`);
+    if (rows.silo?.pull && rows.docker?.pull) lines.push('', `Silo/dockerd: pull ${(rows.silo.pull.median / rows.docker.pull.median).toFixed(2)}×, push ${(rows.silo.push!.median / rows.docker.push!.median).toFixed(2)}×`);
+    process.stdout.write(lines.join('\n') + '\n');
+    if (!quick) {
+      await mkdir(join(root, 'bench/results'), { recursive: true });
+      await writeFile(join(root, 'bench/results/registry.json'), JSON.stringify({ date: new Date().toISOString(), compressedBytes: bytes, layers: LAYERS, reps: REPS, rows }, null, 2) + '\n');
+    }
+  } finally {
+    await cleanupAll();
+  }
+}
+
+await main();
+log('done');
+// Nothing else to wait for: leave even if a library keeps a handle open.
+process.exit(process.exitCode ?? 0);
