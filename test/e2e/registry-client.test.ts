@@ -90,3 +90,19 @@ test('a token server that never answers: a timeout and a clear error', async () 
     await reg.teardown();
   }
 });
+
+test('chunked upload: PATCH per chunk with Content-Range, then PUT with the digest', async () => {
+  const l = compress(await layerTar({ 'big.bin': Buffer.alloc(300_000, 7) }), 'none', true);
+  const c = await client(tokenReg, 'silo/chunked', ['pull', 'push']);
+  const u = await c.startUpload(l.desc.digest);
+  assert.equal(u.mounted, false);
+  if (u.mounted) return;
+  async function* pieces() {
+    for (let o = 0; o < l.blob.length; o += 100_000) yield l.blob.subarray(o, o + 100_000);
+  }
+  await c.putBlobChunked(u.location, l.desc, pieces());
+  assert.ok(await c.hasBlob(l.desc.digest));
+  const got: Buffer[] = [];
+  for await (const b of verified(await c.getBlob(l.desc, 'layer'), l.desc, 'layer')) got.push(b);
+  assert.deepEqual(Buffer.concat(got), l.blob);
+});

@@ -39,6 +39,7 @@ before(async () => {
   app = image([bb, compress(await layerTar({ 'msg': 'from docker\n' }), 'gzip', false)], { cmd: ['/bin/cat', '/msg'] });
   await pushImage(await client('silo/app'), app, 'v1');
   await pushImage(await client('silo/run'), app, 'latest');
+  await pushImage(await client('silo/base'), app, '1');
   await pushImage(await client('library/mirrored'), app, '1.0');
   await pushImage(await client('pause'), image([bb], { cmd: ['/bin/sh'] }), '3.9');
   const arm = image([compress(await layerTar({ 'a': 'arm\n' }), 'gzip', true)], { oci: true, arch: 'arm64' });
@@ -71,6 +72,20 @@ test('docker run of a missing image: the CLI\'s 404 → pull → create flow', a
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'from docker\n');
   assert.match(r.stderr, /Unable to find image .* locally/);
+});
+
+test('docker build pulls a FROM image that is not here', async () => {
+  const ctx = mkdtempSync('/tmp/silo-test-build-ctx-');
+  try {
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM ${reg.host}/silo/base:1\nCMD ["/bin/cat", "/msg"]\n`);
+    const b = await dk(['build', '-t', 'silo-test-built', ctx]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout, /Pulling from silo\/base/);
+    const r = await dk(['run', '--rm', 'silo-test-built']);
+    assert.equal(r.stdout, 'from docker\n', r.stderr);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
 });
 
 test('docker.io and registry.k8s.io names come from their mirror', async () => {

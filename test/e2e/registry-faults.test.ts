@@ -80,6 +80,14 @@ test('a layer of an unknown media type is refused in one line (schema 1: test/un
   await failsCleanly(['pull', `${proxy.host}/silo/f:odd`], /layer 1 has unsupported media type "application\/x-unknown"/);
 });
 
+test('a blob redirect to another origin is followed (and the pull completes)', async () => {
+  const layer = img.layers[1].desc.digest;
+  proxy.fault = { kind: 'redirect', digest: layer };
+  const r = await d.silo(['pull', `${proxy.host}/silo/f:v1`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await d.silo(['rmi', `${proxy.host}/silo/f:v1`])).code, 0);
+});
+
 test('a token server that never answers: the pull times out with a clear error', async () => {
   slowToken.tokenHangs = true;
   await failsCleanly(['pull', `${slowToken.host}/silo/x:v1`], /token server 127\.0\.0\.1:\d+ .*no answer within 1 s/);

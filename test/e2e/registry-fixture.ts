@@ -185,7 +185,8 @@ export class RegistryFixture {
 export type ProxyFault =
   | { kind: 'drop'; digest: string } // send half of the blob, then close the connection
   | { kind: 'corrupt'; digest: string } // send the blob with one byte changed
-  | { kind: 'huge-manifest'; ref: string }; // answer a 5 MiB manifest for this tag
+  | { kind: 'huge-manifest'; ref: string } // answer a 5 MiB manifest for this tag
+  | { kind: 'redirect'; digest: string }; // send the client to the registry itself for this blob (as S3-backed ones do)
 
 /** A plain-HTTP proxy on loopback in front of a plain-HTTP registry that misbehaves on purpose for one blob or tag. */
 export class FaultProxy {
@@ -209,8 +210,12 @@ export class FaultProxy {
         res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': body.length }).end(body);
         return;
       }
+      if (f?.kind === 'redirect' && req.method === 'GET' && url.includes(`/blobs/${f.digest}`)) {
+        res.writeHead(307, { location: `http://127.0.0.1:${this.upstream}${url}` }).end();
+        return;
+      }
       const up = httpRequest({ host: '127.0.0.1', port: this.upstream, method: req.method, path: url, headers: req.headers }, (ur) => {
-        const target = f && f.kind !== 'huge-manifest' && req.method === 'GET' && url.includes(`/blobs/${f.digest}`) && ur.statusCode === 200 ? f : undefined;
+        const target = f && (f.kind === 'drop' || f.kind === 'corrupt') && req.method === 'GET' && url.includes(`/blobs/${f.digest}`) && ur.statusCode === 200 ? f : undefined;
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         if (!target) return void ur.pipe(res);
         const chunks: Buffer[] = [];
