@@ -39,7 +39,7 @@ export function imageRoutes(app: FastifyInstance, svc: Services): void {
     reply.hijack();
     reply.raw.writeHead(200, { 'Content-Type': 'application/x-tar' });
     body.on('error', (e) => {
-      svc.log(`save: ${(e as Error).message}`);
+      svc.log.warn({ door: 'native', err: (e as Error).message }, 'image save stream failed');
       reply.raw.destroy();
     });
     body.pipe(reply.raw);
