@@ -1,0 +1,207 @@
+// `node dist/bench/vm.js [--n N]`: VM isolation against process isolation (and docker when a dockerd answers on
+// /var/run/docker.sock), in one run on this machine:
+//   1. utility VM start to the guest agent answering: cold boot vs template restore (QEMU + agent only);
+//   2. `run --rm busybox true` end to end through the CLI: vm, process, docker;
+//   3. host memory per idle container (PSS of QEMU, or of conmon + the container's processes): vm vs process.
+// Writes bench/results/vm.json and prints a Markdown table. Everything it starts carries a silo-bench-vm-<rand> tag
+// and is removed at the end.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { findAssets, launch, paths, qemuAlive } from '../src/compute/vm/qemu.js';
+import { Templates, restoreInto } from '../src/compute/vm/template.js';
+import { Qmp } from '../src/compute/vm/qmp.js';
+import { AgentChannel } from '../src/compute/vm/channel.js';
+import { DEFAULT_BUILD_DIR } from '../src/compute/vm/index.js';
+import { silentLogger } from '../src/common/log.js';
+import { openNetworkService } from '../src/network/index.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SILO = join(root, 'bin/silo');
+const n = process.argv.includes('--n') ? Number(process.argv[process.argv.indexOf('--n') + 1]) : 10;
+const tag = `silo-bench-vm-${randomBytes(3).toString('hex')}`;
+const stateDir = `/var/lib/${tag}`;
+const runDir = `/run/${tag}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; out: string } {
+  const r = spawnSync(process.execPath, [SILO, ...args], { env: { ...process.env, SILO_HOST: `unix://${runDir}/silo.sock`, ...env }, encoding: 'utf8' });
+  return { code: r.status ?? 128, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+/** Proportional set size of a process (its share of pages it shares with others, e.g. a template's RAM), KiB. */
+function pssKiB(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function pidsWith(marker: string, comm?: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (comm && readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== comm) continue;
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function descendants(pid: number): number[] {
+  const kids: number[] = [];
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const ppid = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      if (ppid === pid) kids.push(Number(p), ...descendants(Number(p)));
+    } catch {
+      /* gone */
+    }
+  }
+  return kids;
+}
+
+async function vmStarts(): Promise<{ coldMs: number[]; restoreMs: number[] }> {
+  const a = await findAssets(DEFAULT_BUILD_DIR);
+  const dir = join(stateDir, 'bench-vm');
+  mkdirSync(join(dir, 'run'), { recursive: true });
+  const size = { memoryMiB: 128, cpus: 1 };
+  const t = new Templates(join(dir, 'templates'), join(dir, 'run'), a, `${tag}-t`, silentLogger());
+  await t.init();
+  const tpl = await t.get(size);
+  const coldMs: number[] = [];
+  const restoreMs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const kind of ['cold', 'restore'] as const) {
+      const run = join(dir, 'run', `${kind}${i}`);
+      mkdirSync(run, { recursive: true });
+      const name = `${tag}-${kind}${i}`;
+      const t0 = performance.now();
+      let pid: number;
+      if (kind === 'cold') pid = await launch(a, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size });
+      else {
+        pid = await launch(a, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tpl, 'ram'), share: false }, incoming: true });
+        const q = await Qmp.open(paths(run).qmp);
+        await restoreInto(q, tpl, 30_000);
+        q.close();
+      }
+      const ch = await AgentChannel.open(paths(run).ctl, 60_000);
+      (kind === 'cold' ? coldMs : restoreMs).push(performance.now() - t0);
+      ch.close();
+      process.kill(pid, 'SIGKILL');
+      while (await qemuAlive(pid, name)) await sleep(10);
+    }
+  }
+  return { coldMs, restoreMs };
+}
+
+function runRm(args: string[]): number[] {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const r = cli(['run', '--rm', ...args, 'busybox', 'true']);
+    if (r.code !== 0) throw new Error(`run --rm ${args.join(' ')}: ${r.out}`);
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+function dockerRunRm(): number[] | undefined {
+  if (!existsSync('/var/run/docker.sock')) return undefined;
+  const ok = spawnSync('docker', ['-H', 'unix:///var/run/docker.sock', 'info'], { encoding: 'utf8' });
+  if (ok.status !== 0) return undefined;
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const r = spawnSync('docker', ['-H', 'unix:///var/run/docker.sock', 'run', '--rm', 'busybox', 'true']);
+    if (r.status !== 0) return undefined;
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+async function idleMemory(isolation: 'vm' | 'process', count: number): Promise<{ pssMiB: number; rssMiB: number }> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = cli(['run', '-d', '--isolation', isolation, 'busybox', 'sleep', '1000']);
+    if (r.code !== 0) throw new Error(r.out);
+    ids.push(r.out.trim());
+  }
+  await sleep(3000);
+  let pss = 0;
+  let rss = 0;
+  for (const id of ids) {
+    const pids = isolation === 'vm' ? pidsWith(`${tag}-${id.slice(0, 12)},`, 'qemu-system-x86') : pidsWith(id, 'conmon').flatMap((p) => [p, ...descendants(p)]);
+    for (const p of pids) {
+      pss += pssKiB(p);
+      rss += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    }
+  }
+  cli(['rm', '-f', ...ids]);
+  return { pssMiB: pss / 1024 / count, rssMiB: rss / 1024 / count };
+}
+
+async function main(): Promise<void> {
+  const daemon = spawn(process.execPath, [SILO, 'daemon', '--state-dir', stateDir, '--run-dir', runDir, '--cgroup-parent', tag, '--log-level', 'error'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 200 && !existsSync(`${runDir}/silo.sock`); i++) await sleep(50);
+    await sleep(500);
+    process.stderr.write('vm starts: cold boot vs template restore\n');
+    const starts = await vmStarts();
+    process.stderr.write('run --rm\n');
+    cli(['run', '--rm', '--isolation', 'vm', 'busybox', 'true']); // makes the daemon's template
+    const vmRun = runRm(['--isolation', 'vm']);
+    const procRun = runRm([]);
+    const dockerRun = dockerRunRm();
+    process.stderr.write('idle memory\n');
+    const memVm = await idleMemory('vm', 4);
+    const memProc = await idleMemory('process', 4);
+    const res = {
+      when: new Date().toISOString(),
+      n,
+      accel: (await findAssets(DEFAULT_BUILD_DIR)).accel,
+      startMs: { coldBoot: median(starts.coldMs), templateRestore: median(starts.restoreMs), ratio: median(starts.coldMs) / median(starts.restoreMs) },
+      runRmMs: { vm: median(vmRun), process: median(procRun), docker: dockerRun ? median(dockerRun) : null },
+      idleMemoryMiBPerContainer: { vm: memVm, process: memProc },
+    };
+    mkdirSync(join(root, 'bench/results'), { recursive: true });
+    writeFileSync(join(root, 'bench/results/vm.json'), JSON.stringify(res, null, 2) + '\n');
+    const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(0));
+    console.log(`| measure (${res.accel.toUpperCase()}, median of ${n}) | value |`);
+    console.log('|---|---|');
+    console.log(`| VM start to agent: cold boot | ${f(res.startMs.coldBoot)} ms |`);
+    console.log(`| VM start to agent: template restore | ${f(res.startMs.templateRestore)} ms (${res.startMs.ratio.toFixed(1)}× faster) |`);
+    console.log(`| run --rm busybox true: vm / process / docker | ${f(res.runRmMs.vm)} / ${f(res.runRmMs.process)} / ${f(res.runRmMs.docker)} ms |`);
+    console.log(`| host memory per idle container, PSS (RSS): vm | ${memVm.pssMiB.toFixed(1)} MiB (${memVm.rssMiB.toFixed(1)}) |`);
+    console.log(`| host memory per idle container, PSS (RSS): process | ${memProc.pssMiB.toFixed(1)} MiB (${memProc.rssMiB.toFixed(1)}) |`);
+  } finally {
+    const ps = cli(['ps', '-aq']).out.split('\n').filter((x) => /^[0-9a-f]{12,}$/.test(x));
+    if (ps.length) cli(['rm', '-f', ...ps]);
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+    for (const p of pidsWith(tag, 'qemu-system-x86')) process.kill(p, 'SIGKILL');
+    // The daemon's default network and its nft table outlive it (as docker's bridge does): the bench made them.
+    const net = await openNetworkService({ stateDir: join(stateDir, 'network'), runDir: join(runDir, 'network'), prefix: tag });
+    await net.purge();
+    await net.close();
+    for (const ctl of readdirSync('/sys/fs/cgroup')) {
+      try {
+        rmdirSync(`/sys/fs/cgroup/${ctl}/${tag}`);
+      } catch {
+        /* not made in this controller */
+      }
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+await main();
