@@ -19,7 +19,7 @@ import { buildEnv, checkCwd } from '../process/spec.js';
 import { readLogFile } from '../process/logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
-import { consoleTail, findAssets, launch, paths, qemuAlive, ROOT_PORTS, type VmAssets, type VmSize } from './qemu.js';
+import { BOOT_MAC, consoleTail, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, Templates } from './template.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
@@ -123,12 +123,14 @@ export class VmBackend implements IsolationBackend {
     await mkdir(run, { recursive: true, mode: 0o700 });
     const layerDisks: string[] = [];
     for (const l of opts.root.layers) layerDisks.push(await this.disks.ensure(l.chainId, l.path));
-    if (layerDisks.length + 1 + (opts.interfaces?.length ?? 0) > ROOT_PORTS) throw invalid(`vm isolation takes at most ${ROOT_PORTS - 2} layers and one network`);
+    if (layerDisks.length + 1 > MAX_DISKS) throw invalid(`vm isolation takes images of at most ${MAX_DISKS - 1} layers`);
+    if ((opts.interfaces?.length ?? 0) > 1) throw invalid('vm isolation takes one network');
     const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
     this.live.set(id, live);
     try {
       const cgroupProcs = await this.cgroup(id).create(size.memoryMiB, opts.resources.cpus);
-      const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs };
+      const nics = opts.interfaces ?? [];
+      const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined };
       const t0 = Date.now();
       let how = 'cold boot';
       let qmp: Qmp | undefined;
@@ -155,8 +157,7 @@ export class VmBackend implements IsolationBackend {
       const marks: string[] = [];
       const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
       await this.plugDisks(qmp, layerDisks, opts.root.scratch.path);
-      const nics = opts.interfaces ?? [];
-      for (const [i, nic] of nics.entries()) await this.plugNic(qmp, nic, i, opts.netnsPath!);
+      if (nics.length) await attachTap(opts.netnsPath!, nics[0].ifname, 'tap0');
       mark('plugged');
       const chan = await AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs).catch(async () => {
         throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
@@ -168,14 +169,15 @@ export class VmBackend implements IsolationBackend {
       if (opts.resources.memoryBytes) limits.push(['memory', opts.resources.memoryBytes]);
       if (opts.resources.pidsLimit && opts.resources.pidsLimit > 0) limits.push(['pids', opts.resources.pidsLimit]);
       if (opts.resources.cpus) limits.push(['cpu', `${Math.round(opts.resources.cpus * 100000)} 100000`]);
-      await chan.request(Op.ROOT, 0, encodeStrings([...layerDisks.map((_, i): [string, string] => ['layer', `l${i}`]), ['scratch', 'scratch'], ...limits]));
+      await chan.request(Op.ROOT, 0, encodeStrings([...layerDisks.map((_, i): [string, number] => ['layer', i]), ['scratch', layerDisks.length], ...limits]));
       mark('root');
       for (const f of opts.etcFiles ?? []) {
         const data = await readFile(f.hostPath, 'utf8');
         await chan.request(Op.FILE, 0, encodeStrings([['path', f.containerPath], ['data', data]]));
       }
+      mark('files');
       for (const nic of nics) {
-        await chan.request(Op.NET, 0, encodeStrings([['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
+        await chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
       }
       mark('net');
       await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true));
@@ -187,21 +189,14 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  /** Layer disks read-only and the scratch read-write, hot-added on root ports; the guest finds them by serial. */
+  /** Layer disks read-only and the scratch read-write, hot-added on root ports; the guest finds each by its serial
+   *  (layer i = "i", the scratch next). */
   private async plugDisks(qmp: Qmp, layers: string[], scratch: string): Promise<void> {
     const all = [...layers.map((f, i) => ({ node: `l${i}`, file: f, ro: true })), { node: 'scratch', file: scratch, ro: false }];
     for (const [i, d] of all.entries()) {
       await qmp.execute('blockdev-add', { driver: 'raw', 'node-name': d.node, 'read-only': d.ro, file: { driver: 'file', filename: d.file } });
-      await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-${d.node}`, drive: d.node, serial: d.node, bus: `rp${i + 1}` });
+      await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-${d.node}`, drive: d.node, serial: String(i), bus: `rp${i + 1}` });
     }
-  }
-
-  /** A tap QEMU makes in the container's namespace, joined to the endpoint's interface; the guest NIC gets its MAC. */
-  private async plugNic(qmp: Qmp, nic: GuestInterface, i: number, netns: string): Promise<void> {
-    const tap = `tap${i}`;
-    await qmp.execute('netdev_add', { type: 'tap', id: `n${i}`, ifname: tap, script: 'no', downscript: 'no', vhost: false });
-    await attachTap(netns, nic.ifname, tap);
-    await qmp.execute('device_add', { driver: 'virtio-net-pci', id: `nic${i}`, netdev: `n${i}`, mac: nic.mac, bus: `rp${ROOT_PORTS - i}` });
   }
 
   /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process. */

@@ -1,7 +1,9 @@
 // How a utility VM is started: QEMU's q35 machine booting the guest kernel directly (PVH entry of the uncompressed
-// vmlinux) with Silo's initramfs, a virtio-serial controller carrying the agent's ports, a serial console to a file
-// and empty PCIe root ports to hot-add disks and NICs into. The device set is the same for a cold boot, a template
-// and its clones (a migration stream only loads into the machine it was saved from).
+// vmlinux) with Silo's initramfs, a virtio-serial controller carrying the agent's ports, a serial console to a file,
+// empty PCIe root ports the disks are hot-added to (measured here: virtio-blk on a root port shows up in the guest
+// faster than a disk hot-added to a virtio-scsi controller) and one virtio NIC. The device set is the same for a cold boot, a template
+// and its clones (a migration stream only loads into the machine it was saved from); only backends differ: a clone's
+// NIC gets a tap in the container's namespace (a backend carries no state of its own in the stream).
 //
 // QEMU daemonizes: it is never the daemon's child, so a container survives a daemon SIGKILL; its pid file and
 // sockets under the VM's run dir are how a later daemon finds it again.
@@ -25,8 +27,10 @@ export interface VmSize {
   cpus: number;
 }
 
-/** Root ports for hot-added devices: layers + scratch + NICs. */
-export const ROOT_PORTS = 12;
+/** Root ports for hot-added disks: the layers and the scratch. */
+export const MAX_DISKS = 16;
+/** The NIC every utility VM has from boot (so a template has it too); the agent gives it the endpoint's MAC. */
+export const BOOT_MAC = '02:00:00:00:00:01';
 
 export interface LaunchOptions {
   name: string;
@@ -40,6 +44,8 @@ export interface LaunchOptions {
   netnsPath?: string;
   /** cgroup.procs files QEMU joins before it starts. */
   cgroupProcs?: string[];
+  /** A tap QEMU makes (in netnsPath) as the NIC's backend; none = a NIC with no link. */
+  tap?: string;
 }
 
 export const paths = (dir: string) => ({
@@ -86,7 +92,7 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
   const args = [
     '-name', `${o.name},debug-threads=off`,
     '-machine', o.ram ? 'q35,memory-backend=ram' : 'q35',
-    '-accel', a.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=32',
+    '-accel', a.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=8',
     '-cpu', a.accel === 'kvm' ? 'host' : 'max',
     '-m', mem, '-smp', String(o.size.cpus),
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none', '-no-reboot',
@@ -96,10 +102,13 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
     '-chardev', `socket,id=ctl,path=${p.ctl},server=on,wait=off`, '-device', 'virtserialport,chardev=ctl,name=silo.ctl',
     '-chardev', `file,id=log,path=${o.logFile},append=on`, '-device', 'virtserialport,chardev=log,name=silo.log',
     '-chardev', `file,id=exit,path=${o.exitFile}`, '-device', 'virtserialport,chardev=exit,name=silo.exit',
+    // No vnet header: the template's NIC had no backend, so its guest negotiated no offloads; a tap must match that.
+    ...(o.tap ? ['-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no,vhost=off,vnet_hdr=off`] : []),
+    '-device', `virtio-net-pci,id=nic0,mac=${BOOT_MAC}${o.tap ? ',netdev=n0' : ''}`,
     '-qmp', `unix:${p.qmp},server=on,wait=off`,
     '-daemonize', '-pidfile', p.pid,
   ];
-  for (let i = 1; i <= ROOT_PORTS; i++) args.push('-device', `pcie-root-port,id=rp${i},chassis=${i}`);
+  for (let i = 1; i <= MAX_DISKS; i++) args.push('-device', `pcie-root-port,id=rp${i},chassis=${i}`);
   if (o.ram) args.push('-object', `memory-backend-file,id=ram,size=${mem},mem-path=${o.ram.path},share=${o.ram.share ? 'on' : 'off'}`);
   if (o.incoming) args.push('-incoming', 'defer');
   return args;
