@@ -45,8 +45,9 @@ export async function progressRenderer(out: Writable & { isTTY?: boolean }): Pro
   return {
     line: (m) => {
       if (!m.status) return;
-      if (!m.id) {
-        bars.log(`${m.status}\n`);
+      // Only layers (12 hex digits) get a bar; "v1: Pulling from x" and the closing lines are plain lines above.
+      if (!m.id || !/^[0-9a-f]{12}$/.test(m.id)) {
+        bars.log(m.id ? `${m.id}: ${m.status}\n` : `${m.status}\n`);
         return;
       }
       let b = byId.get(m.id);

@@ -106,3 +106,18 @@ test('chunked upload: PATCH per chunk with Content-Range, then PUT with the dige
   for await (const b of verified(await c.getBlob(l.desc, 'layer'), l.desc, 'layer')) got.push(b);
   assert.deepEqual(Buffer.concat(got), l.blob);
 });
+
+test('TLS: a CA from certs.d is trusted for its host; without it a verified endpoint refuses in one line', async () => {
+  const hosts = new RegistryHosts({ mirrors: {}, insecure: [], certsDir: tokenReg.certsDir });
+  const [ep] = await hosts.endpoints(tokenReg.host);
+  assert.ok(ep.ca?.length, 'certs.d/<host>/ca.crt read');
+  // Loopback is insecure by default (as docker): check verification itself with it switched on.
+  const strict = new Transport({ timeoutMs: 3000, userAgent: 'silo-test' });
+  try {
+    await new RepoClient(strict, { ...ep, insecure: false }, 'silo/one', ['pull']).getManifest('v1');
+    const bare = new RepoClient(strict, { ...ep, insecure: false, ca: undefined }, 'silo/one', ['pull']);
+    await assert.rejects(bare.getManifest('v1'), /TLS certificate not trusted .*certs\.d/);
+  } finally {
+    await strict.close();
+  }
+});
