@@ -360,6 +360,7 @@ const verbs: Verb[] = [
       c
         .argument('<name>', 'name[:tag|@digest]')
         .option('--platform <os/arch[/variant]>', 'the platform to pull from a multi-platform image (default: this host)')
+        .option('-a, --all-tags', 'pull every tag of the repository')
         .option('-q, --quiet', 'print only the name')
         .action(act((ref: string, o: Opts) => import('./commands/registry.js').then((m) => m.pull(ref, o)))),
   ],

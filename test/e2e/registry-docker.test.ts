@@ -40,6 +40,8 @@ before(async () => {
   await pushImage(await client('silo/app'), app, 'v1');
   await pushImage(await client('silo/run'), app, 'latest');
   await pushImage(await client('silo/base'), app, '1');
+  await pushImage(await client('silo/tags'), app, 'one');
+  await pushImage(await client('silo/tags'), image([bb], { cmd: ['/bin/sh'] }), 'two');
   await pushImage(await client('library/mirrored'), app, '1.0');
   await pushImage(await client('pause'), image([bb], { cmd: ['/bin/sh'] }), '3.9');
   const arm = image([compress(await layerTar({ 'a': 'arm\n' }), 'gzip', true)], { oci: true, arch: 'arm64' });
@@ -97,6 +99,13 @@ test('docker.io and registry.k8s.io names come from their mirror', async () => {
   const missing = await dk(['pull', 'nosuchimage']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /Error response from daemon: manifest for nosuchimage:latest not found|pull access denied for nosuchimage/);
+});
+
+test('docker pull --all-tags pulls every tag', async () => {
+  const r = await dk(['pull', '--all-tags', `${reg.host}/silo/tags`]);
+  assert.equal(r.code, 0, r.stderr);
+  const imgs = (await dk(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter((l) => l.includes('/silo/tags:')).sort();
+  assert.deepEqual(imgs, [`${reg.host}/silo/tags:one`, `${reg.host}/silo/tags:two`]);
 });
 
 test('docker pull --platform of a platform the index lacks: one clear line', async () => {

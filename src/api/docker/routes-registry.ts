@@ -93,10 +93,13 @@ export async function pullRoute(x: Ctx, req: FastifyRequest<{ Querystring: Query
   const p = first(q.platform);
   const platform = p ? parsePlatform(p) : undefined;
   const auth = registryAuth(req);
+  // As moby: a name without tag or digest and no tag parameter means every tag (docker pull --all-tags sends that).
+  const r = parseReference(from);
+  const allTags = !tag && !r.digest && !/:[^/]+$/.test(from);
   await streamed(reply, async (note) => {
     try {
-      const img = await x.svc.registry.pull(ref, { platform, auth, progress: note });
-      x.svc.events.publish('image', 'pull', img.id, { name: familiarName(normalizeName(ref)) });
+      const imgs = allTags ? await x.svc.registry.pullAllTags(from, { platform, auth, progress: note }) : [await x.svc.registry.pull(ref, { platform, auth, progress: note })];
+      for (const img of imgs) x.svc.events.publish('image', 'pull', img.id, { name: familiarName(img.names[0] ?? normalizeName(ref)) });
     } catch (e) {
       throw pullError(e, ref);
     }

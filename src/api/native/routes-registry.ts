@@ -53,15 +53,16 @@ async function streamed(reply: FastifyReply, op: (note: (m: ProgressMessage) => 
 export function registryRoutes(app: FastifyInstance, svc: Services): void {
   const reg = () => svc.registry;
 
-  app.post<Q>('/v1/images/pull', async (req, reply) => {
+  app.post<{ Querystring: { ref?: string; platform?: string; allTags?: string } }>('/v1/images/pull', async (req, reply) => {
     const ref = req.query.ref;
     if (!ref) throw invalid('ref is required');
     const platform = req.query.platform ? parsePlatform(req.query.platform) : undefined;
     const auth = credsOf(req.body);
+    const all = ['1', 'true'].includes(String(req.query.allTags));
     await streamed(reply, async (note) => {
-      const img = await reg().pull(ref, { platform, auth, progress: note });
-      svc.events.publish('image', 'pull', img.id, { name: ref });
-      return img;
+      const imgs = all ? await reg().pullAllTags(ref, { platform, auth, progress: note }) : [await reg().pull(ref, { platform, auth, progress: note })];
+      for (const img of imgs) svc.events.publish('image', 'pull', img.id, { name: img.names[0] ?? ref });
+      return all ? imgs : imgs[0];
     });
   });
 

@@ -28,12 +28,12 @@ async function follow<T>(res: IncomingMessage, out: NodeJS.WriteStream, quiet: b
   return result;
 }
 
-export async function pullImage(ref: string, o: { platform?: string; quiet?: boolean; out?: NodeJS.WriteStream } = {}): Promise<{ id: string }> {
-  const res = await stream('POST', withQuery('/v1/images/pull', { ref, platform: o.platform }));
-  return follow<{ id: string }>(res, o.out ?? process.stdout, !!o.quiet);
+export async function pullImage(ref: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out?: NodeJS.WriteStream } = {}): Promise<unknown> {
+  const res = await stream('POST', withQuery('/v1/images/pull', { ref, platform: o.platform, allTags: o.allTags ? 1 : undefined }));
+  return follow<unknown>(res, o.out ?? process.stdout, !!o.quiet);
 }
 
-export async function pull(ref: string, o: { platform?: string; quiet?: boolean }): Promise<number> {
+export async function pull(ref: string, o: { platform?: string; quiet?: boolean; allTags?: boolean }): Promise<number> {
   await pullImage(ref, o);
   if (o.quiet) process.stdout.write(`${ref}\n`);
   return 0;

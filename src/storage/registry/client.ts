@@ -298,6 +298,23 @@ export class RepoClient {
     return r.body;
   }
 
+  /** GET /v2/<name>/tags/list, following the Link header's pages. */
+  async listTags(): Promise<string[]> {
+    const out: string[] = [];
+    let next: string | undefined = `/v2/${this.path}/tags/list?n=1000`;
+    for (let pages = 0; next && pages < 100; pages++) {
+      const what = `tags of ${this.name}`;
+      const r = await this.call('GET', next, { what });
+      if (r.status === 404) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `repository ${this.name} not found: ${await registryMessage(r)}`);
+      if (r.status !== 200) throw unavailable(`${what}: ${await registryMessage(r)}`);
+      const link = header(r.headers, 'link');
+      const doc = JSON.parse((await readLimited(r.body, 8 << 20, what)).toString('utf8')) as { tags?: string[] | null };
+      out.push(...(doc.tags ?? []));
+      next = link ? /<([^>]+)>/.exec(link)?.[1] : undefined;
+    }
+    return out;
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
     const r = await this.call('HEAD', `/v2/${this.path}/blobs/${digest}`, { what: `blob ${digest} of ${this.name}` });
     r.body.resume();

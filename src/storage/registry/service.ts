@@ -142,6 +142,26 @@ export class RegistryService {
     return { descriptor, platforms: [{ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) }] };
   }
 
+  /** Pull every tag of a repository (docker pull --all-tags); the images, in the registry's tag order. */
+  async pullAllTags(name: string, o: PullOptions = {}): Promise<Image[]> {
+    const ref = parseReference(name);
+    if (ref.digest || /:[^/]+$/.test(name)) throw invalid(`tag can't be used with --all-tags/-a: ${name}`);
+    let last: unknown;
+    for (const ep of await this.o.hosts.endpoints(ref.domain)) {
+      let tags: string[];
+      try {
+        tags = await (await this.client(ep, ref, ['pull'], o.auth)).listTags();
+      } catch (e) {
+        if (!last || rank(e) > rank(last)) last = e;
+        continue;
+      }
+      const out: Image[] = [];
+      for (const tag of tags) out.push(await this.pull(formatReference({ ...ref, tag }), o));
+      return out;
+    }
+    throw last;
+  }
+
   /** Pull `name` (tag or digest). */
   async pull(name: string, o: PullOptions = {}): Promise<Image> {
     const ref = parseReference(name);
