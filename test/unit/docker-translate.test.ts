@@ -71,3 +71,43 @@ test('small mappings', () => {
   assert.equal(humanDuration(150_000), '2 minutes');
   assert.equal(humanDuration(3_600_000), 'About an hour');
 });
+
+test('docker bodies and the create spec are checked against their schemas, naming the field', async () => {
+  const { parseBody, ContainerCreate, ContainerUpdate } = await import('../../src/api/docker/schemas.js');
+  const { checkSpecShape } = await import('../../src/compute/spec/validate.js');
+  const bad = (schema: any, body: unknown, re: RegExp) => assert.throws(() => parseBody(schema, body), (e: any) => e.status === 400 && re.test(e.message));
+  bad(ContainerCreate, { Image: 'b', Cmd: [1] }, /^invalid JSON for Cmd\.0: /);
+  bad(ContainerCreate, { Image: 'b', HostConfig: { Memory: -5 } }, /^invalid JSON for HostConfig\.Memory: /);
+  bad(ContainerCreate, { Image: 5 }, /^invalid JSON for Image: /);
+  bad(ContainerUpdate, { CpuShares: 'x' }, /CpuShares/);
+  // Docker clients send nulls and zero values for what the user did not set; unknown fields pass to the translation.
+  assert.ok(parseBody(ContainerCreate, { Image: 'b', Cmd: null, Entrypoint: null, HostConfig: { Binds: null, MemorySwappiness: -1, PidsLimit: null }, Whatever: 1 }));
+  assert.throws(() => checkSpecShape({ Image: 'b', Document: { Container: { Security: { Privileged: 'yes' } } } }), /Document\.Container\.Security\.Privileged/);
+  assert.throws(() => checkSpecShape({ Image: 'b', Document: { Container: { Namespaces: { Pid: { Mode: 'pod' } } } } }), /Namespaces\.Pid/);
+  assert.ok(checkSpecShape({ Image: 'b', Document: { Container: { Namespaces: { Network: { Mode: 'system', Target: 'sandbox' } }, Logging: { Path: '/var/log/pods/x/0.log' } } } }));
+});
+
+test('docker run options a spec cannot hold are refused, never dropped', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-vol-'));
+  try {
+    const vols = { createVolume: async () => { throw new Error('no volumes here'); } } as any;
+    const refuse = (hc: Record<string, unknown>, re: RegExp, extra: Record<string, unknown> = {}) => assert.rejects(translateCreate({ Image: 'x', ...extra, HostConfig: hc } as any, undefined, image, vols), re);
+    await refuse({ Sysctls: { a: '1' } }, /HostConfig\.Sysctls is not supported/);
+    await refuse({ Links: ['db:db'] }, /legacy links/);
+    await refuse({ LogConfig: { Type: 'syslog' } }, /logging driver syslog/);
+    await refuse({ NanoCpus: 1e9, CpuShares: 512 }, /--cpu-shares cannot be combined/);
+    await refuse({ Memory: 64 << 20, MemorySwap: 128 << 20 }, /no swap accounting/);
+    await refuse({ NetworkMode: 'host', Dns: ['1.1.1.1'] }, /conflicting options/);
+    await refuse({ SecurityOpt: ['seccomp={}'] }, /custom seccomp profiles/);
+    await refuse({}, /--domainname/, { Domainname: 'corp' });
+    const ok = await translateCreate({ Image: 'x', HostConfig: { NetworkMode: 'container:web', PidMode: 'host', IpcMode: 'shareable', ReadonlyRootfs: true, CapAdd: ['NET_ADMIN'], Tmpfs: { '/run': 'size=1m' }, StorageOpt: { size: '64m' }, LogConfig: { Type: 'none' } } } as any, undefined, image, vols);
+    const c = ok.req.Document!.Container!;
+    assert.deepEqual(c.Namespaces, { Network: { Mode: 'system', Target: 'web' }, Pid: { Mode: 'host' } });
+    assert.equal(c.Networking, undefined);
+    assert.deepEqual(c.Security, { CapAdd: ['NET_ADMIN'], ReadOnlyRoot: true });
+    assert.deepEqual(c.Tmpfs, [{ ContainerPath: '/run', Options: ['size=1048576'] }]);
+    assert.deepEqual([c.Storage, c.Logging], [{ ScratchSizeInBytes: 64 << 20 }, { Driver: 'none' }]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSpec, buildProcess, checkCwd, weightToShares, parseNofileHard, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../../src/compute/process/spec.js';
+import { buildSpec, buildProcess, capabilitySet, checkCwd, rlimitsOf, weightToShares, parseNofileHard, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../../src/compute/process/spec.js';
 import { defaultSeccompProfile, ALLOWED_SYSCALLS, CLONE_NAMESPACE_FLAGS } from '../../src/compute/process/seccomp.js';
 import { resolveUser } from '../../src/compute/process/user.js';
 import { parseRecord, LineAssembler, timeNs } from '../../src/compute/process/logs.js';
@@ -169,4 +169,34 @@ test('conmon arguments and runtime error messages', () => {
   const raw = 'time="2024-01-01T00:00:00Z" level=error msg="runc create failed: unable to start container process: exec: \\"/x\\": stat /x: no such file or directory"\n';
   assert.equal(runtimeErrorMessage(raw), 'runc create failed: unable to start container process: exec: "/x": stat /x: no such file or directory');
   assert.equal(runtimeErrorMessage('line one\nline two\n'), 'line one; line two');
+});
+
+test('create spec security context: capabilities as docker computes them, bounded by what the daemon holds', () => {
+  const held = [...DEFAULT_CAPS, 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN'];
+  assert.deepEqual(capabilitySet({ CapDrop: ['ALL'], CapAdd: ['net_admin'] }, held), ['CAP_NET_ADMIN']);
+  assert.deepEqual(capabilitySet({ CapDrop: ['CHOWN'] }, held), DEFAULT_CAPS.filter((c) => c !== 'CAP_CHOWN'));
+  assert.deepEqual(capabilitySet({ CapAdd: ['ALL'] }, held).sort(), [...held].sort());
+  assert.deepEqual(capabilitySet({ Privileged: true, CapDrop: ['ALL'] }, held), held);
+  assert.throws(() => capabilitySet({ CapAdd: ['SYS_RESOURCE'] }, held), /CAP_SYS_RESOURCE cannot be granted/);
+  assert.throws(() => capabilitySet({ CapAdd: ['NOPE'] }, held), /unknown capability/);
+  assert.deepEqual(rlimitsOf([{ Name: 'nproc', Soft: 10, Hard: 20 }], 4096), [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }, { type: 'RLIMIT_NPROC', hard: 20, soft: 10 }]);
+  assert.throws(() => rlimitsOf([{ Name: 'nofile', Soft: 1, Hard: 99999 }], 4096), /above the daemon's own/);
+});
+
+test('create spec: joined and host namespaces, privileged, read-only root, tmpfs and shm in the OCI spec', () => {
+  const s = spec(init({
+    namespaces: { pid: { path: '/proc/42/ns/pid' }, ipc: { host: true }, uts: { host: true } }, netnsPath: '/run/netns/x',
+    security: { ReadOnlyRoot: true, Seccomp: { Profile: 'unconfined' } }, tmpfs: [{ ContainerPath: '/run', Options: ['size=1024', 'exec'] }], shmSizeBytes: 4096,
+  }));
+  assert.deepEqual(s.linux.namespaces, [{ type: 'mount' }, { type: 'pid', path: '/proc/42/ns/pid' }, { type: 'cgroup' }, { type: 'network', path: '/run/netns/x' }]);
+  assert.equal(s.hostname, undefined); // the host's UTS namespace: runc may not set a hostname
+  assert.equal(s.root.readonly, true);
+  assert.equal(s.linux.seccomp, undefined);
+  assert.deepEqual(s.mounts.find((m: any) => m.destination === '/run').options, ['nosuid', 'nodev', 'noexec', 'size=1024', 'exec']);
+  assert.ok(s.mounts.find((m: any) => m.destination === '/dev/shm').options.includes('size=4096'));
+  const p = buildSpec(init({ security: { Privileged: true } }), { cgroupParent: 'silo', nofileHard: 20000, user: root, daemonCaps: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] }) as any;
+  assert.deepEqual(p.process.capabilities.bounding, ['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+  assert.deepEqual([p.linux.maskedPaths, p.linux.readonlyPaths, p.linux.seccomp, p.process.noNewPrivileges], [[], [], undefined, false]);
+  assert.deepEqual(p.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+  assert.ok(p.mounts.find((m: any) => m.destination === '/sys').options.includes('rw'));
 });
