@@ -6,6 +6,7 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { RootDescription } from '../storage/types.js';
 import { SiloError } from '../common/errors.js';
+import type { Finding } from '../common/leaks.js';
 import type { Device, Logging, Security, Tmpfs, Ulimit } from './spec/schema.js';
 
 /** How a compute system is isolated (HCS's process isolation and Hyper-V isolation). */
@@ -216,6 +217,11 @@ export interface IsolationBackend {
   /** Remove runtime state, monitor, bundle and cgroup. The process must be stopped (or force: killed first). Idempotent. */
   /** keepLogs: keep the log (a stopped system that starts again appends to it; docker keeps logs until rm). */
   delete(id: string, opts?: { force?: boolean; keepLogs?: boolean }): Promise<void>;
+  /** Kernel objects and processes with this backend's names that belong to none of `known` (the compute service's
+   *  systems of this isolation mode); for `silo doctor`. */
+  leaks(known: ReadonlySet<string>): Promise<Finding[]>;
+  /** Remove what leaks() found, and only that. */
+  fixLeaks(found: Finding[]): Promise<void>;
   /** Ids the backend still has runtime state for; for recovery. */
   list(): Promise<string[]>;
 }

@@ -19,6 +19,8 @@ import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
 import type { ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
 import { ExecManager } from './exec.js';
+import { restoreSystems, type RestoreReport } from './restore.js';
+import type { Finding } from '../common/leaks.js';
 import { SystemNetworking } from './networking.js';
 import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
@@ -70,6 +72,43 @@ export class ComputeService {
     this.networking = new SystemNetworking(o.network);
     this.intents = o.intents;
     this.execs = new ExecManager(this.backends, this.events, (ref) => this.runningRecord(ref));
+  }
+
+  /** At daemon start: adopt what an earlier daemon left, finish or undo what it was doing (restore.ts). */
+  restore(): Promise<RestoreReport> {
+    return restoreSystems({
+      store: this.store,
+      intents: this.intents,
+      backends: this.backends,
+      storage: this.storage,
+      networking: this.networking,
+      log: this.log.child({ phase: 'restore' }),
+      setState: (id, state) =>
+        this.lock.run(id, async () => {
+          const rec = this.store.find(id);
+          rec.State = state;
+          await this.store.save(rec);
+        }),
+      purge: (id) => this.purge(id),
+      recordExit: (id, st) => this.recordExit(id, st),
+      watchExit: (id) => this.watchExit(id),
+      mountRoot: (rec) => this.mountRoot(rec),
+      unmountRoot: (id) => this.unmountRoot(id),
+    });
+  }
+
+  /** Leaks of every backend, each judged against this service's systems of its isolation mode. */
+  async leaks(): Promise<Finding[]> {
+    const out: Finding[] = [];
+    for (const [isolation, b] of this.backends) {
+      const known = new Set(this.store.all().filter((r) => (r.Document.Isolation ?? 'process') === isolation).map((r) => r.Id));
+      out.push(...(await b.leaks(known)));
+    }
+    return out;
+  }
+
+  async fixLeaks(found: Finding[]): Promise<void> {
+    for (const [isolation, b] of this.backends) await b.fixLeaks(found.filter((f) => f.Owner === isolation));
   }
 
   /** The isolation modes this host offers, the default first. */
@@ -148,7 +187,7 @@ export class ComputeService {
           await this.store.save(rec);
         } catch (e) {
           if (net.status === 'fulfilled') rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net.value };
-          await this.purge(id).catch(() => {});
+          await this.purge(id, rec).catch(() => {});
           throw e;
         }
       });
@@ -502,8 +541,9 @@ export class ComputeService {
    * Remove every piece of a system, in the reverse order of creation, whatever state it is in; what is already gone
    * is no error. Used by remove, by a failed create, and by recovery to finish or roll back interrupted operations.
    */
-  async purge(id: string): Promise<void> {
-    const rec = this.store.has(id) ? this.store.find(id) : undefined;
+  /** `made`: the record as a failed create holds it (with the network it got), newer than the stored one. */
+  async purge(id: string, made?: ComputeSystemRecord): Promise<void> {
+    const rec = made ?? (this.store.has(id) ? this.store.find(id) : undefined);
     // Without a record (a create rolled back before its record was written) any backend may hold a piece of it.
     const backends = rec ? [this.backendOf(rec)] : [...this.backends.values()];
     for (const b of backends) await b.delete(id, { force: true });
@@ -633,7 +673,7 @@ export class ComputeService {
 
   /** Image ids that systems use, so the storage service can refuse to delete them. */
   imageInUse(imageId: string): boolean {
-    return this.store.all().some((r) => r.ImageId === imageId);
+    return this.store.some((r) => r.ImageId === imageId);
   }
 
   private runningRecord(ref: string): ComputeSystemRecord {

@@ -1,4 +1,5 @@
-// The one writer of compute system records: one JSON document per system, written atomically.
+// The one writer of compute system records: one JSON document per system, written atomically. Reads hand out
+// copies: a caller changes a record only by saving it (under the system's lock), never by holding on to it.
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,11 +26,17 @@ export class SystemStore {
       const r = await readJson<ComputeSystemRecord>(join(this.dir, f));
       if (r) this.byId.set(r.Id, r);
     }
-    return [...this.byId.values()];
+    return this.all();
   }
 
   all(): ComputeSystemRecord[] {
-    return [...this.byId.values()].sort((a, b) => byCodeUnits(b.Created, a.Created));
+    return [...this.byId.values()].sort((a, b) => byCodeUnits(b.Created, a.Created)).map(copy);
+  }
+
+  /** Whether any record satisfies `pred` (which must not keep or change what it is shown): no copies made. */
+  some(pred: (r: Readonly<ComputeSystemRecord>) => boolean): boolean {
+    for (const r of this.byId.values()) if (pred(r)) return true;
+    return false;
   }
 
   has(id: string): boolean {
@@ -45,11 +52,11 @@ export class SystemStore {
   find(ref: string): ComputeSystemRecord {
     const name = ref.replace(/^\//, '');
     const exact = this.byId.get(ref);
-    if (exact) return exact;
-    for (const r of this.byId.values()) if (r.Name === name) return r;
+    if (exact) return copy(exact);
+    for (const r of this.byId.values()) if (r.Name === name) return copy(r);
     if (/^[0-9a-f]+$/.test(ref)) {
       const hits = [...this.byId.values()].filter((r) => r.Id.startsWith(ref));
-      if (hits.length === 1) return hits[0];
+      if (hits.length === 1) return copy(hits[0]);
       if (hits.length > 1) throw invalid(`multiple containers found with provided prefix: ${ref}`);
     }
     throw notFound('container', ref);
@@ -57,7 +64,7 @@ export class SystemStore {
 
   async save(r: ComputeSystemRecord): Promise<void> {
     await writeJsonAtomic(join(this.dir, `${r.Id}.json`), r);
-    this.byId.set(r.Id, r);
+    this.byId.set(r.Id, copy(r));
   }
 
   async remove(id: string): Promise<void> {
@@ -65,3 +72,5 @@ export class SystemStore {
     this.byId.delete(id);
   }
 }
+
+const copy = (r: ComputeSystemRecord): ComputeSystemRecord => structuredClone(r);

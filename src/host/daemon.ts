@@ -20,8 +20,7 @@ import { openStorage } from '../storage/index.js';
 import { openNetworkService } from '../network/index.js';
 import { EventBus } from '../common/events.js';
 import { IntentLog } from '../common/intents.js';
-import { recover } from './recovery.js';
-import { findLeaks, fixLeaks } from './doctor.js';
+import { doctor } from './doctor.js';
 import type { Services } from './services.js';
 import { openRegistry } from '../storage/registry/index.js';
 import { VERSION, API_VERSION } from './version.js';
@@ -75,10 +74,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const intents = new IntentLog(join(o.stateDir, 'intents'));
   const compute = new ComputeService({ store, storage, backends, network, intents, events, log });
 
-  const recoveryLog = log.child({ service: 'recovery' });
-  const r = await recover(store, intents, compute, backends, storage, recoveryLog);
+  // Storage and the network service restored their own objects as they opened; compute restores its systems.
+  const r = await compute.restore();
   if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
-    recoveryLog.info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
+    log.info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }
   await storage.ensureBaseImage();
 
@@ -101,11 +100,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     network,
     events,
     log,
-    doctor: async (fix) => {
-      const found = await findLeaks(services, o);
-      if (fix) await fixLeaks(found);
-      return found;
-    },
+    doctor: (fix) => doctor({ compute, storage, network }, fix),
     version: () => ({ Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: arch(), Kernel: release(), Node: process.version, ...tools }),
     info: async () => {
       const all = compute.list(true);

@@ -23,6 +23,8 @@ import type {
   Network,
   NetworkService,
 } from './types.js';
+import { removeFindings, type Finding } from '../common/leaks.js';
+import { networkLeaks } from './leaks.js';
 
 const copy = <T>(v: T): T => structuredClone(v);
 
@@ -150,5 +152,13 @@ export class NetworkServiceImpl implements NetworkService {
 
   purge(): Promise<void> {
     return this.locked(() => purge(this.ctx));
+  }
+
+  leaks(): Promise<Finding[]> {
+    return this.locked(() => networkLeaks(this.ctx));
+  }
+
+  fixLeaks(found: Finding[]): Promise<void> {
+    return this.locked(() => removeFindings(found.filter((f) => f.Owner === 'network')));
   }
 }

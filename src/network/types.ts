@@ -1,6 +1,7 @@
 // The network service's objects, shaped after HCN v2 (hcs-hns.md §3): Network, Endpoint, Namespace, LoadBalancer,
 // with policies as {Type, Settings}. Field names keep HCN's PascalCase so the native API can pass them through.
 
+import type { Finding } from '../common/leaks.js';
 import type { Logger } from '../common/log.js';
 
 export type NetworkType = 'nat' | 'internal' | 'l2bridge';
@@ -223,6 +224,10 @@ export interface NetworkService {
   close(): Promise<void>;
   /** Removes every object, every kernel object carrying the prefix, the nft table and the state (tests, reset). */
   purge(): Promise<void>;
+  /** Namespaces and links with this service's prefix that none of its objects owns; for `silo doctor`. */
+  leaks(): Promise<Finding[]>;
+  /** Remove what leaks() found, and only that. */
+  fixLeaks(found: Finding[]): Promise<void>;
 }
 
 export interface NetworkServiceOptions {

@@ -3,13 +3,14 @@
 // layers. Storage makes the image and describes the root; the container's isolation backend mounts it.
 
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { hexOf } from './digest.js';
 import { attachLoop, rmdirQuiet, unmountAll } from '../common/loop.js';
+import { strayMounts, unknownId, type Finding } from '../common/leaks.js';
 import { formatScratch, ScratchPool } from './scratch-pool.js';
 import type { RootDescription } from './types.js';
 
@@ -91,6 +92,25 @@ export class Scratch {
       }
     }
     return { path: file, format: 'ext4', sizeBytes: (old ?? meta).scratchBytes };
+  }
+
+  /**
+   * Loop devices on a scratch image of no container in use (or on one deleted while attached), and commit mounts left
+   * under the run dir: for `silo doctor`.
+   */
+  async leaks(inUse: (id: string) => boolean): Promise<Finding[]> {
+    const out = await strayMounts([this.runDir], inUse, 'storage');
+    const loops = JSON.parse((await run('losetup', ['-J', '-l'], { allowFail: true })).stdout || '{"loopdevices":[]}') as { loopdevices: { name: string; 'back-file': string | null }[] };
+    const dir = await realpath(this.dir).catch(() => this.dir);
+    for (const l of loops.loopdevices) {
+      const back = l['back-file'] ?? '';
+      const file = back.replace(/ \(deleted\)$/, '');
+      if (!file.startsWith(dir + '/')) continue;
+      const id = unknownId(file, inUse);
+      if (id) out.push({ Kind: 'loop', Object: `${l.name} ${file}`, Why: `container ${id.slice(0, 12)} does not exist`, Owner: 'storage' });
+      else if (back !== file) out.push({ Kind: 'loop', Object: `${l.name} ${file}`, Why: 'its backing file was deleted', Owner: 'storage' });
+    }
+    return out;
   }
 
   /** Delete the scratch image and its record; the backend that mounted it has unmounted it. */

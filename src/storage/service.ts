@@ -27,6 +27,7 @@ import type { Volume, VolumeStore } from './volumes.js';
 import type { BlobInfo, ContentSession, HistoryEntry, Image, ImageConfig, ImportOptions, Layer, RootDescription, StorageService } from './types.js';
 import type { LooseLayer } from './layers.js';
 import { byCodeUnits } from '../common/order.js';
+import { removeFindings, type Finding } from '../common/leaks.js';
 
 const META = 'meta';
 
@@ -268,6 +269,14 @@ export class Storage implements StorageService {
         return { layers, scratch, overlayOptions: ['index=off', 'redirect_dir=off', 'metacopy=off'] };
       }),
     );
+  }
+
+  leaks(o: { inUse: (containerId: string) => boolean }): Promise<Finding[]> {
+    return this.scratch.leaks(o.inUse);
+  }
+
+  fixLeaks(found: Finding[]): Promise<void> {
+    return removeFindings(found.filter((f) => f.Owner === 'storage'));
   }
 
   async removeRoot(containerId: string): Promise<void> {

@@ -1,5 +1,7 @@
 // Public surface of the storage service. Compute and the front doors use only this.
 
+import type { Finding } from '../common/leaks.js';
+
 import type { Volume } from './volumes.js';
 export type { Volume } from './volumes.js';
 
@@ -128,6 +130,10 @@ export interface StorageService {
   /** Describe the container's root; its capped scratch (a sparse ext4 image) is made on the first call. Idempotent;
    *  nothing is mounted: the isolation backend mounts the description where the container runs. */
   describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<RootDescription>;
+  /** Loop devices and mounts of storage's with no container `inUse` (or on a deleted scratch); for `silo doctor`. */
+  leaks(o: { inUse: (containerId: string) => boolean }): Promise<Finding[]>;
+  /** Remove what leaks() found, and only that. */
+  fixLeaks(found: Finding[]): Promise<void>;
   /** Delete the scratch image and every file of the container's storage; its backend has unmounted it. Idempotent. */
   removeRoot(containerId: string): Promise<void>;
   /** Turn the scratch's changes into a new layer on top of the image and a new image. `upperDir`: where the mounted

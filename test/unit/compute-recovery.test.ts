@@ -1,4 +1,4 @@
-// Recovery with two isolation modes: each system is adopted by the backend its document records, and runtime state a
+// Restore (the compute service adopting an earlier daemon's systems) with two isolation modes: each system is adopted by the backend its document records, and runtime state a
 // backend holds for a system of another mode (or of none) is an orphan of that backend. Stub backends: pure logic.
 
 import { test } from 'node:test';
@@ -12,7 +12,6 @@ import { SystemStore } from '../../src/compute/store.js';
 import type { ComputeSystemRecord } from '../../src/compute/types.js';
 import { IntentLog } from '../../src/common/intents.js';
 import { EventBus } from '../../src/common/events.js';
-import { recover } from '../../src/host/recovery.js';
 import type { NetworkService } from '../../src/network/types.js';
 import type { StorageService } from '../../src/storage/types.js';
 import { captureLog } from './log-capture.js';
@@ -83,7 +82,7 @@ test('recovery adopts each system with the backend of its isolation mode', async
   const { log, lines: logs } = captureLog();
   const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log });
 
-  const report = await recover(store, intents, compute, backends, storage, log);
+  const report = await compute.restore();
 
   assert.deepEqual(logs, []);
   assert.deepEqual(compute.isolations(), ['process', 'vm']);
@@ -123,9 +122,29 @@ test('a system whose isolation mode this host no longer offers is left as it is,
   const intents = new IntentLog(join(dir, 'intents'));
   const { log, lines: logs } = captureLog();
   const compute = new ComputeService({ store, storage, backends, network, intents, events: new EventBus(), log });
-  await recover(store, intents, compute, backends, storage, log);
+  await compute.restore();
   assert.equal(store.find(v).State, 'Running');
   assert.equal(logs.length, 1);
   assert.match(logs[0], /isolation "vm", which this host does not offer/);
   assert.deepEqual(proc.calls.filter((c) => c.startsWith('state')), []);
+});
+
+test('record reads hand out copies: changing one changes nothing until it is saved', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-unit-store-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = new SystemStore(join(dir, 'systems'));
+  const r = record(id('7'), 'process', 'Created');
+  await store.save(r);
+  r.State = 'Running'; // the caller's object is not the stored one either
+  const a = store.find(r.Id);
+  assert.equal(a.State, 'Created');
+  a.State = 'Stopped';
+  a.Document.Container.GuestOs.HostName = 'changed';
+  assert.equal(store.find(r.Id).State, 'Created');
+  assert.equal(store.all()[0].Document.Container.GuestOs.HostName, 'h');
+  await store.save(a);
+  assert.equal(store.find(r.Id).State, 'Stopped');
+  const again = new SystemStore(join(dir, 'systems'));
+  await again.load();
+  assert.equal(again.find(r.Id).Document.Container.GuestOs.HostName, 'changed');
 });

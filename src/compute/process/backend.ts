@@ -18,6 +18,7 @@ import type {
 import type { RootDescription } from '../../storage/types.js';
 import { mkdirAll, putArchive, readSmallFile, statPath, tarOf, type RootView } from '../archive.js';
 import { RootMounts } from '../rootfs-mount.js';
+import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
 import { loadSeccompProfile, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
 import { daemonCapabilities } from '../spec/capabilities.js';
@@ -390,6 +391,31 @@ export class ProcessBackend implements IsolationBackend {
       for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory() && ID_RE.test(e.name)) ids.add(e.name);
     }
     return [...ids].sort();
+  }
+
+  async leaks(known: ReadonlySet<string>): Promise<Finding[]> {
+    const has = (id: string) => known.has(id);
+    const out = await strayMounts([this.cfg.runDir, this.cfg.stateDir], has, 'process');
+    const parent = this.cfg.cgroupParent;
+    for (const ctl of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+      for (const d of await readdir(`/sys/fs/cgroup/${ctl}/${parent}`, { withFileTypes: true }).catch(() => [])) {
+        if (d.isDirectory() && /^[0-9a-f]{64}$/.test(d.name) && !has(d.name)) {
+          out.push({ Kind: 'cgroup', Object: `/sys/fs/cgroup/${ctl}/${parent}/${d.name}`, Why: 'no such container', Owner: 'process' });
+        }
+      }
+    }
+    // Monitors are ours by the run directory on their command line.
+    for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+      const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      if (!cmd[0]?.endsWith('conmon') || !cmd.some((a) => a.startsWith(this.cfg.runDir + '/'))) continue;
+      const cid = cmd[cmd.indexOf('-c') + 1] ?? cmd[cmd.indexOf('--cid') + 1];
+      if (cid && !has(cid)) out.push({ Kind: 'monitor', Object: `conmon pid ${pid}`, Why: `container ${cid.slice(0, 12)} does not exist`, Owner: 'process' });
+    }
+    return out;
+  }
+
+  fixLeaks(found: Finding[]): Promise<void> {
+    return removeFindings(found.filter((f) => f.Owner === 'process'));
   }
 
   async mountRoot(id: string, root: RootDescription): Promise<void> {

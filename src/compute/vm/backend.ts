@@ -14,6 +14,7 @@ import type {
   Attachment, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
+import type { Finding } from '../../common/leaks.js';
 import { resolveUser } from '../process/user.js';
 import { buildEnv, checkCwd } from '../process/spec.js';
 import { readLogFile } from '../process/logs.js';
@@ -390,6 +391,15 @@ export class VmBackend implements IsolationBackend {
 
   async list(): Promise<string[]> {
     return (await readdir(join(this.o.stateDir, 'systems')).catch(() => [] as string[])).filter((n) => ID_RE.test(n));
+  }
+
+  /** Utility VMs' state of no known system (a QEMU process, its run directory and cgroup go with it). */
+  async leaks(known: ReadonlySet<string>): Promise<Finding[]> {
+    return (await this.list()).filter((id) => !known.has(id)).map((id) => ({ Kind: 'runtime' as const, Object: `utility VM ${id}`, Why: `container ${id.slice(0, 12)} does not exist`, Owner: 'vm' }));
+  }
+
+  async fixLeaks(found: Finding[]): Promise<void> {
+    for (const f of found) if (f.Owner === 'vm' && f.Kind === 'runtime') await this.delete(f.Object.split(' ').pop()!, { force: true });
   }
 
   // The root is assembled inside the utility VM at create (layer disks + the scratch image as a disk): nothing to
