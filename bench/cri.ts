@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { openNetworkService } from '../src/network/index.js';
 import { criClient, type CriClient } from '../test/e2e/cri-client.js';
-import { criSection, type CriResults, type CritestScore } from './report/cri.js';
+import { criSection, withCriSection, type CriResults, type CritestScore } from './report/cri.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = resolve(here, '../..');
@@ -248,14 +248,6 @@ async function main(): Promise<void> {
   const current = await readFile(md, 'utf8').catch(() => '');
   await writeFile(md, withCriSection(current, criSection(results)));
   log('wrote bench/results/cri.json and the CRI section of BENCHMARKS.md');
-}
-
-/** BENCHMARKS.md with its CRI section (between markers) replaced or appended. */
-export function withCriSection(md: string, section: string): string {
-  const start = md.indexOf('<!-- cri:start -->');
-  const end = md.indexOf('<!-- cri:end -->');
-  if (start >= 0 && end > start) return md.slice(0, start) + section + md.slice(end + '<!-- cri:end -->'.length);
-  return `${md.trimEnd()}\n\n${section}\n`;
 }
 
 const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);

@@ -4,7 +4,7 @@
 // the temp dir, the committed files untouched.
 
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +27,7 @@ import { NativeClient } from './lib/native.js';
 import { errText, sleep } from './lib/proc.js';
 import { rssKiB } from './lib/procfs.js';
 import { renderMarkdown } from './report/markdown.js';
+import { criSection, withCriSection, type CriResults } from './report/cri.js';
 import type { BenchConfig, Results } from './report/types.js';
 import { newTag, setup, type Env } from './setup.js';
 
@@ -155,7 +156,10 @@ async function main(): Promise<void> {
     : [join(root, 'bench/results/latest.json'), join(root, 'BENCHMARKS.md')];
   await mkdir(dirname(json), { recursive: true });
   await writeFile(json, JSON.stringify(r, null, 2) + '\n');
-  await writeFile(md, renderMarkdown(r, cfg.quick || failed ? json : 'bench/results/latest.json'));
+  // The CRI's figures come from their own run (npm run bench:cri): kept as they were measured.
+  const cri = await readFile(join(root, 'bench/results/cri.json'), 'utf8').then((t) => JSON.parse(t) as CriResults, () => undefined);
+  const body = renderMarkdown(r, cfg.quick || failed ? json : 'bench/results/latest.json');
+  await writeFile(md, cri ? withCriSection(body, criSection(cri)) : body);
   log(`wrote ${json} and ${md} in ${r.durationSeconds} s${r.errors.length ? ` — errors: ${r.errors.join('; ')}` : ''}`);
   if (failed) process.exitCode = 1;
 }

@@ -52,3 +52,11 @@ export function criSection(r: CriResults): string {
   ];
   return lines.join('\n');
 }
+
+/** BENCHMARKS.md with its CRI section (between markers) replaced or appended. */
+export function withCriSection(md: string, section: string): string {
+  const start = md.indexOf('<!-- cri:start -->');
+  const end = md.indexOf('<!-- cri:end -->');
+  if (start >= 0 && end > start) return md.slice(0, start) + section + md.slice(end + '<!-- cri:end -->'.length);
+  return `${md.trimEnd()}\n\n${section}\n`;
+}

@@ -9,6 +9,7 @@ import { exitStatus, negotiate } from '../../src/api/cri/streaming.js';
 import { imageUser } from '../../src/api/cri/images.js';
 import { isolationOf } from '../../src/api/cri/runtime.js';
 import { systemName, type SandboxMeta } from '../../src/api/cri/meta.js';
+import { withCriSection } from '../../bench/report/cri.js';
 import type { Image } from '../../src/storage/types.js';
 import { renderResolvConf } from '../../src/network/etc.js';
 import { checkSysctl } from '../../src/compute/spec/validate.js';
@@ -129,4 +130,10 @@ test('shared and slave bind mounts make the root propagate likewise', () => {
   assert.deepEqual(rootfsPropagation([{ HostPath: '/a', ContainerPath: '/a' }]), {});
   assert.deepEqual(rootfsPropagation([{ HostPath: '/a', ContainerPath: '/a', Propagation: 'rslave' }]), { rootfsPropagation: 'rslave' });
   assert.deepEqual(rootfsPropagation([{ HostPath: '/a', ContainerPath: '/a', Propagation: 'rslave' }, { HostPath: '/b', ContainerPath: '/b', Propagation: 'rshared' }]), { rootfsPropagation: 'rshared' });
+});
+
+test("BENCHMARKS.md's CRI section is replaced between its markers, or appended", () => {
+  const sec = '<!-- cri:start -->\nnew\n<!-- cri:end -->';
+  assert.equal(withCriSection('# B\n', sec), `# B\n\n${sec}\n`);
+  assert.equal(withCriSection('# B\n\n<!-- cri:start -->\nold\n<!-- cri:end -->\ntail\n', sec), `# B\n\n${sec}\ntail\n`);
 });
