@@ -2,8 +2,9 @@
 // error and exit 125 — none is silently dropped (issue 15 item 7, issue 16 items 4 and 5).
 
 import assert from 'node:assert/strict';
-import { readFile, readlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DockerFixture } from './docker-fixture.js';
 import { request } from './native-client.js';
@@ -58,6 +59,22 @@ test('--ulimit, --group-add and -u supplementary groups, --memory-swap/--memory-
   await refused(['--memory', '64m', '--memory-swap', '128m'], /no swap accounting/);
   await refused(['--ulimit', 'nofile=-1:-1'], /unlimited/);
   await refused(['--cpuset-cpus', '999'], /CpusetCpus/);
+});
+
+test('-u takes the user\'s supplementary groups from the image\'s /etc/group, --group-add adds more', async () => {
+  const ctx = await mkdtemp(join(tmpdir(), 'silo-groups-'));
+  try {
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo app:x:1000:1000::/:/bin/sh >> /etc/passwd && echo app:x:1000: >> /etc/group && echo extra:x:2000:app >> /etc/group\n');
+    const b = await docker(['build', '-q', '-t', 'groups-img', ctx]);
+    assert.equal(b.code, 0, b.stderr);
+    const id = async (...opts: string[]) => (await docker(['run', '--rm', ...opts, 'groups-img', 'id', '-G'])).stdout;
+    assert.equal(await id('-u', 'app'), '1000 2000\n');
+    assert.equal(await id('-u', 'app:app'), '1000\n'); // an explicit group drops the implicit ones, as in docker
+    assert.equal(await id('-u', 'app', '--group-add', '3000', '--group-add', 'root'), '1000 0 2000 3000\n'); // the kernel sorts them
+    assert.equal((await docker(['rmi', 'groups-img'])).code, 0);
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
 });
 
 test('--pid, --ipc, --uts and --network: container:<id> and host', async () => {
