@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { loadavg } from 'node:os';
 import { findAssets, launch, paths, qemuAlive } from '../src/compute/vm/qemu.js';
 import { Templates, restoreInto } from '../src/compute/vm/template.js';
 import { Qmp } from '../src/compute/vm/qmp.js';
@@ -167,6 +168,8 @@ async function main(): Promise<void> {
     const res = {
       when: new Date().toISOString(),
       n,
+      // The machine is shared: its load while measuring says how far the figures are from a quiet host's.
+      loadAverage1m: loadavg()[0],
       accel: (await findAssets(DEFAULT_BUILD_DIR)).accel,
       startMs: { coldBoot: median(starts.coldMs), templateRestore: median(starts.restoreMs), ratio: median(starts.coldMs) / median(starts.restoreMs) },
       runRmMs: { vm: median(vmRun), process: median(procRun), docker: dockerRun ? median(dockerRun) : null },
@@ -175,7 +178,7 @@ async function main(): Promise<void> {
     mkdirSync(join(root, 'bench/results'), { recursive: true });
     writeFileSync(join(root, 'bench/results/vm.json'), JSON.stringify(res, null, 2) + '\n');
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(0));
-    console.log(`| measure (${res.accel.toUpperCase()}, median of ${n}) | value |`);
+    console.log(`| measure (${res.accel.toUpperCase()}, median of ${n}, load average ${res.loadAverage1m.toFixed(1)}) | value |`);
     console.log('|---|---|');
     console.log(`| VM start to agent: cold boot | ${f(res.startMs.coldBoot)} ms |`);
     console.log(`| VM start to agent: template restore | ${f(res.startMs.templateRestore)} ms (${res.startMs.ratio.toFixed(1)}× faster) |`);

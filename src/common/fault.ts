@@ -27,4 +27,5 @@ export const FAULT_POINTS = [
   'build.after-step-start',
   'build.after-step-commit',
   'pull.before-image',
+  'vm.template.after-save',
 ] as const;

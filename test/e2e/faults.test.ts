@@ -79,7 +79,8 @@ async function assertConsistent(): Promise<void> {
 }
 
 // A pull's fault points need a registry: test/e2e/registry-faults.test.ts kills the daemon at them.
-for (const point of FAULT_POINTS.filter((p) => !p.startsWith('pull.'))) {
+// A VM template's fault point is exercised by test/e2e/vm-isolation.test.ts.
+for (const point of FAULT_POINTS.filter((p) => !p.startsWith('pull.') && !p.startsWith('vm.'))) {
   test(`killed at ${point}: the next daemon cleans up`, async () => {
     await d.stop();
     await d.start({ SILO_FAULT_POINTS: point });

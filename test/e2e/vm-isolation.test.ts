@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { upgrade as upgradeStream } from './native-client.js';
-import { sleep, TestDaemon } from './harness.js';
+import { readdirSync } from 'node:fs';
+import { leaks, sleep, TestDaemon } from './harness.js';
 
 const d = new TestDaemon();
 before(() => d.start());
@@ -137,6 +138,21 @@ test('a VM container survives a daemon SIGKILL and is adopted by the next daemon
   assert.equal(ex.stdout, 'still here\n', ex.stderr);
   assert.equal((await d.silo(['logs', 'survivor'])).stdout, 'before\n');
   assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
+});
+
+test('a daemon killed while saving a template leaves nothing half-made; the next one makes it whole', async () => {
+  await d.stop();
+  await d.start({ SILO_FAULT_POINTS: 'vm.template.after-save' });
+  // Another VM size: a template not made yet (288 MiB).
+  await vm(['--rm', '-m', '200m', 'busybox', 'true']);
+  await d.exited();
+  assert.ok(readdirSync(`${d.stateDir}/vm/templates`).some((e) => e.startsWith('.tmp-')), 'killed mid-save');
+  await d.start();
+  assert.deepEqual(readdirSync(`${d.stateDir}/vm/templates`).filter((e) => e.startsWith('.tmp-')), []);
+  assert.deepEqual(leaks(d.tag).filter((l) => l.startsWith('process')), []);
+  const r = await vm(['--rm', '-m', '200m', 'busybox', 'echo', 'whole']);
+  assert.equal(r.stdout, 'whole\n', r.stderr);
+  assert.equal(readdirSync(`${d.stateDir}/vm/templates`).filter((e) => !e.startsWith('.')).length, 2);
 });
 
 test('templates off: a cold boot; no QEMU or a VM that does not come up: one line, nothing left', async () => {

@@ -68,7 +68,11 @@ export class VmBackend implements IsolationBackend {
     await this.disks.init();
     await this.disks.prune();
     // Half-made templates' QEMUs and run dirs (a daemon killed while making one).
-    for (const e of await readdir(this.o.runDir)) if (e.startsWith('t-')) await this.killByDir(join(this.o.runDir, e), `${this.o.cgroupParent}-template-${e.slice(2)}`);
+    for (const e of await readdir(this.o.runDir)) {
+      if (!e.startsWith('t-')) continue;
+      await this.killByDir(join(this.o.runDir, e), `${this.o.cgroupParent}-template-${e.slice(2)}`);
+      await rm(join(this.o.runDir, e), { recursive: true, force: true });
+    }
     const a = await this.assets().catch(() => undefined);
     if (a) {
       this.o.log.info(`vm: ${a.accel === 'kvm' ? 'KVM' : 'TCG'} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
@@ -277,19 +281,32 @@ export class VmBackend implements IsolationBackend {
   async state(id: string): Promise<RuntimeState> {
     this.check(id);
     const pid = await this.pid(id);
-    if (!(await qemuAlive(pid, this.name(id)))) return { status: (await stat(this.stateOf(id)).then(() => true, () => false)) ? 'stopped' : 'unknown' };
+    if (!(await qemuAlive(pid, this.name(id))) || (await this.exitRecord(id))) return { status: (await stat(this.stateOf(id)).then(() => true, () => false)) ? 'stopped' : 'unknown' };
     const st = await (await this.conn(id)).qmp.execute<{ status: string }>('query-status').catch(() => ({ status: 'running' }));
     return { status: st.status === 'paused' ? 'paused' : 'running', pid };
   }
 
-  async exitStatus(id: string): Promise<ExitStatus | undefined> {
-    this.check(id);
-    if (await this.alive(id)) return undefined;
+  /** The init's exit record, once the agent wrote it (the VM then unmounts the root and powers off by itself). */
+  private async exitRecord(id: string): Promise<ExitStatus | undefined> {
     const file = this.exitFile(id);
     const [text, st] = await Promise.all([readFile(file, 'utf8').catch(() => ''), stat(file).catch(() => undefined)]);
     const m = /^(\d+) (\d)/.exec(text);
+    return m && st ? { exitCode: Number(m[1]), finishedAt: st.mtime.toISOString(), oomKilled: m[2] === '1' } : undefined;
+  }
+
+  /** Wait (a little) for a VM whose init exited to finish powering off: its scratch is then cleanly unmounted. */
+  private async settle(id: string, ms: number): Promise<void> {
+    if (!(await this.exitRecord(id))) return;
+    for (let t = 0; t < ms && (await this.alive(id)); t += 20) await sleep(20);
+  }
+
+  async exitStatus(id: string): Promise<ExitStatus | undefined> {
+    this.check(id);
+    const rec = await this.exitRecord(id);
+    if (rec) return rec;
+    if (await this.alive(id)) return undefined;
     // No record: the VM died without its init exiting (killed): as SIGKILL.
-    return { exitCode: m ? Number(m[1]) : 137, finishedAt: (st && m ? st.mtime : new Date()).toISOString(), oomKilled: m?.[2] === '1' };
+    return { exitCode: 137, finishedAt: new Date().toISOString() };
   }
 
   async waitExit(id: string): Promise<ExitStatus> {
@@ -299,10 +316,17 @@ export class VmBackend implements IsolationBackend {
       if (st) return st;
       // QEMU's monitor closes when QEMU exits: wake on that, and look again now and then anyway.
       const live = this.live.get(id);
+      // The agent's EXIT frame comes right after it wrote the exit record: wake on that too.
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
-        if (live?.chan && !live.chan.isClosed) live.chan.onClose(() => (clearTimeout(t), setTimeout(resolve, 20)));
-        else void this.conn(id).then((c) => c.chan.onClose(() => (clearTimeout(t), setTimeout(resolve, 20))), () => {});
+        let off = () => {};
+        const wake = () => (clearTimeout(t), off(), resolve());
+        const t = setTimeout(wake, 1000);
+        const watch = (chan: AgentChannel) => {
+          off = chan.listen(INIT, { onOut: () => {}, onExit: wake });
+          chan.onClose(wake);
+        };
+        if (live?.chan && !live.chan.isClosed) watch(live.chan);
+        else void this.conn(id).then((c) => watch(c.chan), () => {});
       });
     }
   }
@@ -376,7 +400,9 @@ export class VmBackend implements IsolationBackend {
   async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
     this.check(id);
     if (await this.alive(id)) {
-      if (!opts.force) throw conflict(`container ${id.slice(0, 12)} is running in its utility VM`);
+      if (!opts.force && !(await this.exitRecord(id))) throw conflict(`container ${id.slice(0, 12)} is running in its utility VM`);
+      // Its scratch stays (keepLogs: the system is not being removed): let a powering-off VM unmount it cleanly.
+      if (opts.keepLogs) await this.settle(id, 3000);
       await this.killByDir(this.runOf(id), this.name(id));
     }
     const live = this.live.get(id);
@@ -415,6 +441,7 @@ export class VmBackend implements IsolationBackend {
   /** A stopped VM's scratch is read by storage from its image; a running guest has it mounted read-write. */
   async scratchChanges(id: string): Promise<string | undefined> {
     this.check(id);
+    await this.settle(id, 3000);
     if (await this.alive(id)) throw badState(`container ${id.slice(0, 12)} runs in a utility VM: stop it before a commit`);
     return undefined;
   }
@@ -440,8 +467,12 @@ export class VmBackend implements IsolationBackend {
     return this.noCopy(t);
   }
 
-  async readFile(t: CopyTarget): Promise<string | undefined> {
-    return this.noCopy(t);
+  /** A small file of a running guest's root (the agent reads it, refusing a symlink as its last component). */
+  async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
+    if (!(await this.alive(t.id)) || (await this.exitRecord(t.id))) return this.noCopy(t);
+    const { chan } = await this.conn(t.id);
+    const b = await chan.request(Op.READFILE, 0, Buffer.from(path));
+    return b.length === 0 || b.length > maxBytes ? undefined : b.toString('utf8');
   }
 
   /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */

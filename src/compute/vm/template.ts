@@ -12,6 +12,7 @@ import { oneLine } from '../../common/errors.js';
 import { KeyedLock } from '../../common/lock.js';
 import { AgentChannel } from './channel.js';
 import { Qmp } from './qmp.js';
+import { faultPoint } from '../../common/fault.js';
 import type { Logger } from '../../common/log.js';
 import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 
@@ -89,6 +90,7 @@ export class Templates {
       await qmp.execute('stop');
       await qmp.execute('migrate', { uri: `exec:cat > ${join(tmp, 'state')}` });
       await waitMigration(qmp, 60_000);
+      faultPoint('vm.template.after-save');
       await qmp.execute('quit').catch(() => {});
       qmp.close();
       for (let i = 0; i < 200 && (await qemuAlive(pid, name)); i++) await sleep(10);

@@ -1,0 +1,50 @@
+// The host side of the guest agent's wire format and the refusals of vm isolation: pure logic, no VM.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeList, decodeStrings, encodeFrame, encodeStrings, FrameReader, Op } from '../../src/compute/vm/channel.js';
+import { checkVmDocument } from '../../src/compute/vm/refuse.js';
+import { qemuArgs, type VmAssets } from '../../src/compute/vm/qemu.js';
+import type { ComputeSystemDocument } from '../../src/compute/types.js';
+
+test('frames: length-prefixed, little-endian, split and joined across chunks', () => {
+  const f = encodeFrame(Op.CREATE, 7, 0x01020304, Buffer.from('abc'));
+  assert.equal(f.readUInt32LE(0), 9 + 3);
+  assert.equal(f.readUInt8(4), Op.CREATE);
+  assert.equal(f.readUInt32LE(5), 7);
+  assert.equal(f.readUInt32LE(9), 0x01020304);
+  const two = Buffer.concat([f, encodeFrame(Op.STATS, 0, 9)]);
+  const got: [number, number, number, string][] = [];
+  const r = new FrameReader();
+  for (let i = 0; i < two.length; i += 5) r.push(two.subarray(i, i + 5), (op, proc, seq, p) => got.push([op, proc, seq, p.toString()]));
+  assert.deepEqual(got, [[Op.CREATE, 7, 0x01020304, 'abc'], [Op.STATS, 0, 9, '']]);
+  assert.throws(() => new FrameReader().push(Buffer.from([1, 0, 0, 0, 0]), () => {}), /bad frame length/);
+});
+
+test('strings: repeated keys keep their order, values may hold "=", NUL is refused', () => {
+  const b = encodeStrings([['arg', 'sh'], ['arg', '-c'], ['env', 'A=b=c'], ['uid', 0]]);
+  assert.deepEqual(decodeList(b), ['arg=sh', 'arg=-c', 'env=A=b=c', 'uid=0']);
+  assert.equal(decodeStrings(b).get('env'), 'A=b=c');
+  assert.throws(() => encodeStrings([['arg', 'a\0b']]), /NUL/);
+});
+
+test('vm isolation refuses what it cannot do yet, each in one line', () => {
+  const doc = (c: Partial<ComputeSystemDocument['Container']>, extra: Partial<ComputeSystemDocument> = {}) =>
+    ({ Isolation: 'vm', Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox' }, ...c }, Process: {}, ...extra }) as ComputeSystemDocument;
+  assert.doesNotThrow(() => checkVmDocument(doc({ Memory: { SizeInMB: 64 } })));
+  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x' }] })), /^.*vm isolation does not support bind mounts/);
+  assert.throws(() => checkVmDocument(doc({}, { Init: true })), /--init/);
+});
+
+test('one machine for templates and clones: only backends and the RAM mapping differ', () => {
+  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '' };
+  const base = { name: 'n', dir: '/d', logFile: '/l', exitFile: '/e', size: { memoryMiB: 128, cpus: 1 } };
+  const tpl = qemuArgs(a, { ...base, ram: { path: '/r', share: true } });
+  const clone = qemuArgs(a, { ...base, ram: { path: '/r', share: false }, incoming: true, tap: 'tap0' });
+  const devices = (args: string[]) => args.flatMap((x, i) => (args[i - 1] === '-device' ? [x.replace(/,netdev=\w+/, '')] : []));
+  assert.deepEqual(devices(tpl), devices(clone));
+  assert.ok(tpl.includes('memory-backend-file,id=ram,size=128M,mem-path=/r,share=on'));
+  assert.ok(clone.includes('memory-backend-file,id=ram,size=128M,mem-path=/r,share=off'));
+  assert.ok(clone.includes('-incoming'));
+  assert.ok(clone.some((x) => x.startsWith('tap,id=n0,ifname=tap0,') && x.includes('vnet_hdr=off')));
+});
