@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Transport, RepoClient } from '../../src/storage/registry/client.js';
 import { RegistryHosts } from '../../src/storage/registry/hosts.js';
 import { verified } from '../../src/storage/registry/verify.js';
-import { PASSWORD, RegistryFixture, USER } from './registry-fixture.js';
+import { PASSWORD, REFRESH_TOKEN, RegistryFixture, USER } from './registry-fixture.js';
 import { compress, image, layerTar, pushImage, pushIndex } from './registry-images.js';
 import { selectPlatform, parsePlatform } from '../../src/storage/registry/media.js';
 
@@ -120,4 +120,15 @@ test('TLS: a CA from certs.d is trusted for its host; without it a verified endp
   } finally {
     await strict.close();
   }
+});
+
+test('token auth with an identity token (OAuth2 refresh-token grant), as the CRI and docker send them', async () => {
+  const hosts = new RegistryHosts({ mirrors: {}, insecure: [], certsDir: tokenReg.certsDir });
+  const [ep] = await hosts.endpoints(tokenReg.host);
+  const l = compress(await layerTar({ 'id.txt': 'identity\n' }), 'gzip', true);
+  const c = new RepoClient(t, ep, 'silo/identity', ['pull', 'push'], { username: '', password: '', identityToken: REFRESH_TOKEN });
+  await pushImage(c, image([l], { oci: true }), 'v1');
+  assert.equal(tokenReg.tokenRequests.at(-1)!.user, USER);
+  const wrong = new RepoClient(t, ep, 'silo/identity2', ['pull', 'push'], { username: '', password: '', identityToken: 'nope' });
+  await assert.rejects(wrong.startUpload(l.desc.digest), /incorrect username or password|unauthorized/);
 });

@@ -14,6 +14,7 @@ export type RegistryAuth = 'none' | 'htpasswd' | 'token';
 
 export const USER = 'tester';
 export const PASSWORD = 'secret-' + randomBytes(3).toString('hex');
+export const REFRESH_TOKEN = 'refresh-' + randomBytes(6).toString('hex');
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -119,6 +120,22 @@ export class RegistryFixture {
     this.tokenPort = await freePort();
     this.tokenServer = createServer((req, res) => {
       if (this.tokenHangs) return; // accepted, never answered
+      if (req.method === 'POST') {
+        // OAuth2 refresh-token grant: the identity token REFRESH_TOKEN stands for the tester.
+        let body = '';
+        req.on('data', (b) => (body += b));
+        req.on('end', () => {
+          const f = new URLSearchParams(body);
+          if (f.get('grant_type') !== 'refresh_token' || f.get('refresh_token') !== REFRESH_TOKEN) {
+            res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"invalid refresh token"}');
+            return;
+          }
+          const scope = f.get('scope') ?? '';
+          this.tokenRequests.push({ scope, user: USER });
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: this.token(scope, USER), expires_in: 300 }));
+        });
+        return;
+      }
       const u = new URL(req.url ?? '/', 'http://x');
       const auth = req.headers.authorization;
       let user: string | undefined;

@@ -28,8 +28,9 @@ export function registryAuth(req: FastifyRequest): Credentials | undefined {
   if (!doc || typeof doc !== 'object') return undefined;
   const username = typeof doc.username === 'string' ? doc.username : '';
   const password = typeof doc.password === 'string' ? doc.password : '';
-  if (!username && !password) return undefined;
-  return { username, password };
+  const identityToken = typeof doc.identitytoken === 'string' && doc.identitytoken ? doc.identitytoken : undefined;
+  if (!username && !password && !identityToken) return undefined;
+  return { username, password, ...(identityToken ? { identityToken } : {}) };
 }
 
 /** "[=====>      ]  1.2MB/4.5MB", as moby's JSONProgress draws it (for clients that print `progress`). */

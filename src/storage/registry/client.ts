@@ -180,10 +180,19 @@ export class RepoClient {
     if (c.params.service) u.searchParams.set('service', c.params.service);
     for (const sc of scopes) u.searchParams.append('scope', sc);
     const headers: Record<string, string> = {};
-    if (this.creds) headers.authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64');
     const what = `token server ${u.host} for ${this.name}`;
-    // The realm may be another host: its TLS is checked as any host's, loopback allowed over plain HTTP.
-    const r = await this.t.send(u.toString(), { method: 'GET', headers, ep: { ...this.ep, host: u.host, base: u.origin } }, what);
+    const realmEp = { ...this.ep, host: u.host, base: u.origin };
+    let r;
+    if (this.creds?.identityToken) {
+      // An identity (refresh) token is exchanged with an OAuth2 POST, as docker does (distribution's token spec).
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.creds.identityToken, client_id: 'silo', ...(c.params.service ? { service: c.params.service } : {}) });
+      if (scopes.length) form.set('scope', scopes.join(' '));
+      r = await this.t.send(c.params.realm, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), ep: realmEp }, what);
+    } else {
+      if (this.creds) headers.authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64');
+      // The realm may be another host: its TLS is checked as any host's, loopback allowed over plain HTTP.
+      r = await this.t.send(u.toString(), { method: 'GET', headers, ep: realmEp }, what);
+    }
     if (r.status === 401 || r.status === 403) {
       r.body.resume();
       throw unauthenticated(this.creds ? `login to ${this.ep.host} failed: unauthorized: incorrect username or password` : this.denied());

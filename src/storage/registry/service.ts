@@ -69,7 +69,7 @@ export class RegistryService {
   }
 
   private async credsFor(ep: Endpoint, ref: Reference, given?: Credentials): Promise<Credentials | undefined> {
-    if (given && (given.username || given.password)) return given;
+    if (given && (given.username || given.password || given.identityToken)) return given;
     // A mirror has its own credentials; the registry's own endpoint uses the registry name's.
     return this.credentials.get(ep.mirror ? ep.host : ref.domain);
   }
