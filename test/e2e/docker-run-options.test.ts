@@ -39,6 +39,16 @@ test('--read-only, --tmpfs and --mount type=tmpfs, --shm-size', async () => {
 test('--cap-add/--cap-drop, --privileged, and what the daemon does not hold', async () => {
   assert.equal(await sh(['--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN'], 'grep CapBnd /proc/self/status'), 'CapBnd:\t0000000000001000\n');
   assert.equal(await sh(['--cap-drop', 'CHOWN'], 'chown 1 /tmp 2>&1 | grep -c "not permitted"'), '1\n');
+  const profile = join(tmpdir(), `silo-seccomp-${process.pid}.json`);
+  await writeFile(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+  try {
+    assert.equal(await sh(['--security-opt', `seccomp=${profile}`], 'mkdir /tmp/d 2>&1 | sed "s/.*: //"; grep Seccomp: /proc/self/status'), 'Operation not permitted\nSeccomp:\t2\n');
+  } finally {
+    await rm(profile, { force: true });
+  }
+  assert.equal(await sh(['--security-opt', 'seccomp=unconfined', '--security-opt', 'no-new-privileges=false', '--security-opt', 'systempaths=unconfined'],
+    'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status; grep -c " /proc/keys " /proc/self/mounts || true'), 'NoNewPrivs:\t0\nSeccomp:\t0\n0\n');
+  await refused(['--security-opt', 'apparmor=docker-default'], /not supported/);
   await refused(['--cap-add', 'SYS_RESOURCE'], /CAP_SYS_RESOURCE cannot be granted: the daemon itself does not hold it/);
   const own = (await readFile('/proc/self/status', 'utf8')).match(/CapBnd:\t(\w+)/)![1];
   const priv = await sh(['--privileged'], 'grep -E "^(CapBnd|Seccomp):" /proc/self/status; test -c /dev/loop-control && echo devices; grep -c " /proc/keys " /proc/self/mounts || true');

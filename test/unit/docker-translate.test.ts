@@ -98,7 +98,8 @@ test('docker run options a spec cannot hold are refused, never dropped', async (
     await refuse({ NanoCpus: 1e9, CpuShares: 512 }, /--cpu-shares cannot be combined/);
     await refuse({ Memory: 64 << 20, MemorySwap: 128 << 20 }, /no swap accounting/);
     await refuse({ NetworkMode: 'host', Dns: ['1.1.1.1'] }, /conflicting options/);
-    await refuse({ SecurityOpt: ['seccomp={}'] }, /custom seccomp profiles/);
+    await refuse({ SecurityOpt: ['seccomp=bogus'] }, /invalid --security-opt seccomp=bogus/);
+    await refuse({ SecurityOpt: ['apparmor=docker-default'] }, /--security-opt apparmor=docker-default is not supported/);
     await refuse({}, /--domainname/, { Domainname: 'corp' });
     const ok = await translateCreate({ Image: 'x', HostConfig: { NetworkMode: 'container:web', PidMode: 'host', IpcMode: 'shareable', ReadonlyRootfs: true, CapAdd: ['NET_ADMIN'], Tmpfs: { '/run': 'size=1m' }, StorageOpt: { size: '64m' }, LogConfig: { Type: 'none' } } } as any, undefined, image, vols);
     const c = ok.req.Document!.Container!;

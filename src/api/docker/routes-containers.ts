@@ -10,6 +10,8 @@ import { isSet, translateCreate, sharesToWeight } from './translate.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
 import { all, filters, first, flag, int, labelMatch, sendJson, type Query } from './util.js';
+import { join } from 'node:path';
+import { keepSeccompProfile } from './seccomp.js';
 
 type P = { Params: { id: string }; Querystring: Query };
 const active = (r: ComputeSystemRecord) => r.State === 'Running' || r.State === 'Paused';
@@ -34,6 +36,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
         const r = c.get(ref);
         return { mapped: r.Document.Container.MappedDirectories ?? [], mounts: x.meta.get(r.Id)?.Mounts ?? [] };
       },
+      seccompProfile: (json) => keepSeccompProfile(join(x.stateDir, 'docker', 'seccomp'), json),
     });
     const rec = await c.create(t.req);
     await x.meta.set(rec.Id, t.meta);

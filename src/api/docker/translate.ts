@@ -93,7 +93,7 @@ export function scratchOf(opts: Record<string, string> | null | undefined): numb
   return size;
 }
 
-function securityOf(hc: HostConfig): Security | undefined {
+async function securityOf(hc: HostConfig, others: Others): Promise<Security | undefined> {
   const s: Security = {};
   if (hc.Privileged) s.Privileged = true;
   if (hc.CapAdd?.length) s.CapAdd = hc.CapAdd;
@@ -109,10 +109,13 @@ function securityOf(hc: HostConfig): Security | undefined {
       s.NoNewPrivileges = v !== 'false';
     } else if (k === 'seccomp' && v === 'unconfined') s.Seccomp = { Profile: 'unconfined' };
     else if (k === 'seccomp' && (v === 'builtin' || v === 'default')) s.Seccomp = { Profile: 'default' };
-    else if (k === 'seccomp') throw dockerInvalid('--security-opt seccomp=<profile>: custom seccomp profiles are not supported through the Docker API (unconfined and the default are)');
+    // The docker CLI sends a profile file's JSON itself; it is kept by content and used as a localhost profile.
+    else if (k === 'seccomp' && v.trimStart().startsWith('{')) s.Seccomp = { Profile: 'localhost', LocalhostPath: await others.seccompProfile(v) };
+    else if (k === 'seccomp') throw dockerInvalid(`invalid --security-opt seccomp=${v}: give unconfined, default or a profile file`);
+    else if (k === 'systempaths' && v === 'unconfined') Object.assign(s, { MaskedPaths: [], ReadonlyPaths: [] });
     else if (k === 'label' && v === 'disable') continue; // there are no SELinux labels to disable
     else if (k === 'apparmor' && v === 'unconfined') continue; // nor an AppArmor profile
-    else throw dockerInvalid(`--security-opt ${o} is not supported by Silo (no-new-privileges and seccomp=unconfined are)`);
+    else throw dockerInvalid(`--security-opt ${o} is not supported by Silo (no-new-privileges, seccomp and systempaths=unconfined are)`);
   }
   return Object.keys(s).length ? s : undefined;
 }
@@ -123,12 +126,17 @@ export interface Translated {
   warnings: string[];
 }
 
-/** What translation needs of other containers: their mounts for --volumes-from. */
+/** What translation needs beyond the body: other containers' mounts for --volumes-from, a place for a seccomp profile. */
 export interface Others {
   volumesOf(ref: string): { mapped: MappedDirectory[]; mounts: DockerMeta['Mounts'] };
+  /** Keep a seccomp profile's JSON; returns the host file the create spec names. */
+  seccompProfile(json: string): Promise<string>;
 }
 
-const noOthers: Others = { volumesOf: (ref) => { throw dockerInvalid(`No such container: ${ref}`); } };
+const noOthers: Others = {
+  volumesOf: (ref) => { throw dockerInvalid(`No such container: ${ref}`); },
+  seccompProfile: () => Promise.reject(dockerInvalid('custom seccomp profiles need the daemon')),
+};
 
 export async function translateCreate(body: ContainerCreate, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume'>, others: Others = noOthers): Promise<Translated> {
   const hc: HostConfig = body.HostConfig ?? {};
@@ -268,7 +276,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   }));
   const ulimits: Ulimit[] = (hc.Ulimits ?? []).map((u) => ({ Name: u.Name, Soft: u.Soft, Hard: u.Hard }));
   const scratch = scratchOf(hc.StorageOpt);
-  const security = securityOf(hc);
+  const security = await securityOf(hc, others);
   const stopTimeout = body.StopTimeout === undefined || body.StopTimeout === null ? undefined : Number(body.StopTimeout);
   const container: NonNullable<NonNullable<CreateSpec['Document']>['Container']> = {
     ...(body.Hostname ? { GuestOs: { HostName: String(body.Hostname) } } : {}),
