@@ -92,3 +92,15 @@ test('no message names a host path', async () => {
   assert.equal(toWire(enoent).http, 500);
   assert.doesNotMatch(toWire(enoent).message, /silo-nonexistent/);
 });
+
+test('the CRI door answers by the same table, without host paths', async () => {
+  const { grpcError } = await import('../../src/api/cri/server.js');
+  hideHostPaths('/var/lib/silo-unit-x');
+  assert.deepEqual(grpcError(notFound('container', 'c1')), { code: Grpc.NOT_FOUND, details: 'no such container: c1' });
+  const enospc = Object.assign(new Error("ENOSPC: no space left on device, write '/var/lib/silo-unit-x/blobs/a.tmp'"), { code: 'ENOSPC', syscall: 'write' });
+  const full = grpcError(enospc);
+  assert.equal(full.code, Grpc.RESOURCE_EXHAUSTED);
+  assert.doesNotMatch(String(full.details), /silo-unit-x/);
+  assert.equal(grpcError(internal("mount /var/lib/silo-unit-x/m: busy")).details, 'mount: busy');
+  assert.equal(grpcError(Object.assign(new Error('nope'), { grpcCode: Grpc.UNIMPLEMENTED })).code, Grpc.UNIMPLEMENTED);
+});

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { isSiloError, oneLine, STATUS } from '../../common/errors.js';
+import { isSiloError, oneLine, scrubHostPaths, toWire } from '../../common/errors.js';
 
 /** The .proto ships beside the sources; the compiled server finds it from dist/src/api/cri/. */
 const PROTO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../src/api/cri/runtime-v1.proto');
@@ -15,10 +15,15 @@ export type Handler = (req: any) => Promise<unknown>;
 export type StreamHandler = (req: any, call: grpc.ServerWritableStream<any, any>) => Promise<void>;
 
 
-/** An error as a gRPC status: the class of a Silo error picks the code; anything else is INTERNAL. */
+/**
+ * An error as a gRPC status by the one table (src/common/errors.ts): a system call's error becomes its Silo class
+ * (a full disk RESOURCE_EXHAUSTED), and no detail names a host path. The door's own gRPC codes pass through.
+ */
 export function grpcError(e: unknown): Partial<grpc.StatusObject> {
-  const code = isSiloError(e) ? STATUS[e.class].grpc : (e as { grpcCode?: grpc.status }).grpcCode ?? grpc.status.INTERNAL;
-  return { code, details: oneLine(e) };
+  const own = (e as { grpcCode?: grpc.status } | null)?.grpcCode;
+  if (own !== undefined && !isSiloError(e)) return { code: own, details: scrubHostPaths(oneLine(e)) };
+  const w = toWire(e);
+  return { code: w.grpc, details: w.message };
 }
 
 export function loadCriPackage() {
