@@ -15,7 +15,7 @@ import { constants as C } from 'node:fs';
 import { lstat, mkdir, open, rm, symlink, link, lchown, lutimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tar from 'tar-stream';
-import { diskFull, exhausted, invalid, internal, isSiloError, oneLine } from '../common/errors.js';
+import { badState, diskFull, exhausted, invalid, internal, isSiloError, oneLine } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { entryComponents } from './paths.js';
 import { classifyName, OPAQUE_XATTR } from './whiteout.js';
@@ -55,6 +55,11 @@ export interface ExtractOptions {
   noOverwriteDirNonDir?: boolean;
   /** false: an uncompressed input is not hashed, its diff ID comes back '' (the caller hashes the same bytes). */
   hashPlain?: boolean;
+  /**
+   * Where a path under the destination ("a/b", "" for the destination itself) is on the host, and whether it is
+   * read-only: a container's root with directories mapped into it. Default: under `dest`, writable.
+   */
+  map?: (rel: string) => { host: string; readOnly?: boolean };
 }
 
 class Extractor {
@@ -70,11 +75,16 @@ class Extractor {
     this.layer = o.layer ?? true;
   }
 
+  /** The host path of `comps` under the destination. */
+  private at(comps: string[]): string {
+    return this.o.map ? this.o.map(comps.join('/')).host : join(this.root, ...comps);
+  }
+
   /** Walk `comps` under the root with lstat; create missing directories if `create`. Refuse symlinks. */
   private async walkDirs(comps: string[], name: string, create: boolean): Promise<string> {
-    let p = this.root;
+    let p = this.at([]);
     for (const [i, c] of comps.entries()) {
-      p = join(p, c);
+      p = this.at(comps.slice(0, i + 1));
       const st = await lstatOrNull(p);
       if (st === null) {
         if (!create) throw invalid(`refused entry "${name}": hardlink target is not in the layer ("${c}" does not exist)`);
@@ -121,7 +131,8 @@ class Extractor {
     if (!this.layer && ['character-device', 'block-device', 'fifo'].includes(type)) return drain(e); // never made by a copy
     const base = comps[comps.length - 1];
     const parent = await this.walkDirs(comps.slice(0, -1), name, true);
-    const target = join(parent, base);
+    const target = this.at(comps);
+    if (this.o.map?.(comps.join('/')).readOnly) throw badState(`cannot write to ${comps.join('/')}: it is on a read-only mount`);
     switch (type) {
       case 'directory':
         if (!(await this.clear(target, true, name))) await mkdir(target, { mode: 0o700 });
@@ -171,8 +182,8 @@ class Extractor {
       case 'link': {
         const lcomps = entryComponents(h.linkname ?? '', `hardlink "${name}" with target`);
         if (lcomps.length === 0) throw invalid(`refused entry "${name}": hardlink to the layer root`);
-        const lparent = await this.walkDirs(lcomps.slice(0, -1), name, false);
-        const src = join(lparent, lcomps[lcomps.length - 1]);
+        await this.walkDirs(lcomps.slice(0, -1), name, false);
+        const src = this.at(lcomps);
         const st = await lstatOrNull(src);
         if (st === null) throw invalid(`refused entry "${name}": hardlink target "${h.linkname}" is not in the layer`);
         if (st.isDirectory()) throw invalid(`refused entry "${name}": hardlink to a directory`);

@@ -435,4 +435,17 @@ test('the same extractor copies an archive into a directory: owner, devices skip
   assert.deepEqual(await readdir(outside), []);
   await assert.rejects(extractTar(stream(await tarOf([{ name: 'd', body: 'file' }])), dest, NO_CAPS, { layer: false, noOverwriteDirNonDir: true }), /cannot overwrite directory "d" with non-directory/);
   assert.ok((await lstat(join(dest, 'd'))).isDirectory());
+  // A container root with directories mapped into it: entries under mnt/ land in the mapped host directory; a
+  // read-only one is refused.
+  const mapped = join(c.base, 'mapped');
+  await mkdir(mapped);
+  await mkdir(join(dest, 'mnt'));
+  const map = (rel: string) =>
+    rel === 'mnt' || rel.startsWith('mnt/') ? { host: join(mapped, rel.slice(4)) } : rel === 'ro' || rel.startsWith('ro/') ? { host: join(dest, rel), readOnly: true } : { host: join(dest, rel) };
+  await extractTar(stream(await tarOf([{ name: 'mnt/sub/f', body: 'm' }, { name: 'top', body: 't' }, { name: 'mnt/l', type: 'link', linkname: 'mnt/sub/f' }])), dest, NO_CAPS, { layer: false, map });
+  assert.equal(await readFile(join(mapped, 'sub/f'), 'utf8'), 'm');
+  assert.equal((await lstat(join(mapped, 'l'))).ino, (await lstat(join(mapped, 'sub/f'))).ino);
+  assert.equal(await readFile(join(dest, 'top'), 'utf8'), 't');
+  assert.ok(!existsSync(join(dest, 'mnt/sub')));
+  await assert.rejects(extractTar(stream(await tarOf([{ name: 'ro/x', body: 'x' }])), dest, NO_CAPS, { layer: false, map }), /cannot write to ro\/x: it is on a read-only mount/);
 });
