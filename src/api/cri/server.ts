@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isSiloError, oneLine, scrubHostPaths, toWire } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 
 /** The .proto ships beside the sources; the compiled server finds it from dist/src/api/cri/. */
 const PROTO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../src/api/cri/runtime-v1.proto');
@@ -36,7 +37,7 @@ export interface CriHandlers {
   image: Record<string, Handler>;
 }
 
-function implement(service: grpc.ServiceDefinition, handlers: Record<string, Handler | StreamHandler>, log: (m: string) => void): grpc.UntypedServiceImplementation {
+function implement(service: grpc.ServiceDefinition, handlers: Record<string, Handler | StreamHandler>, log: Logger): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, def] of Object.entries(service)) {
     const h = handlers[name];
@@ -56,7 +57,8 @@ function implement(service: grpc.ServiceDefinition, handlers: Record<string, Han
         (r) => cb(null, r ?? {}),
         (e) => {
           const err = grpcError(e);
-          if (err.code === grpc.status.INTERNAL) log(`cri ${name}: ${err.details}`);
+          // The log keeps the whole message (host paths included) for the operator.
+          if (err.code === grpc.status.INTERNAL) log.error({ door: 'cri', method: name, err: oneLine(e) }, 'request failed');
           cb(err);
         },
       );
@@ -71,7 +73,7 @@ export interface CriServer {
 }
 
 /** Serve the handlers on `socketPath` (mode 0660, like the other sockets). */
-export async function serveCri(socketPath: string, handlers: CriHandlers, log: (m: string) => void): Promise<CriServer> {
+export async function serveCri(socketPath: string, handlers: CriHandlers, log: Logger): Promise<CriServer> {
   const pkg = loadCriPackage().runtime.v1;
   // Status codes and messages only: no server reflection, one client (the kubelet) at a time is the common case.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
