@@ -77,7 +77,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   // Storage and the network service restored their own objects as they opened; compute restores its systems.
   const r = await compute.restore();
   if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
-    log.info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
+    log.child({ service: 'compute' }).info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }
   await storage.ensureBaseImage();
 

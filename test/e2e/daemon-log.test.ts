@@ -34,12 +34,12 @@ test('one JSON line per event, levels honoured', async () => {
   assert.equal(typeof serving.time, 'string');
   assert.equal(serving.pid, d.pid);
 
-  // Restarted over a running container: recovery logs what it adopted, as the recovery service, at info.
+  // Restarted over a running container: the compute service logs what it adopted, at info.
   await d.kill();
   await d.start();
   const recovered = records(d.logs).find((r) => r.msg === 'recovered the systems of an earlier daemon');
   assert.ok(recovered, d.logs);
-  assert.equal(recovered.service, 'recovery');
+  assert.equal(recovered.service, 'compute');
   assert.equal(recovered.adopted, 1);
 
   // At warn, the same restart logs no info line at all.
