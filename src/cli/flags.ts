@@ -146,6 +146,8 @@ export interface CreateFlags {
   shmSize?: string;
   cpusetCpus?: string;
   memorySwappiness?: string;
+  sysctl?: string[];
+  oomScoreAdj?: string;
   logDriver?: string;
 }
 
@@ -202,6 +204,12 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (f.shmSize !== undefined) container.ShmSizeInBytes = parseSize(f.shmSize, '--shm-size');
   if (f.cpusetCpus !== undefined) container.Processor = { ...container.Processor, CpusetCpus: f.cpusetCpus };
   if (f.memorySwappiness !== undefined) container.Memory = { ...container.Memory, Swappiness: parseInteger(f.memorySwappiness, '--memory-swappiness', 0) };
+  for (const kv of f.sysctl ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new CliError(`invalid --sysctl '${kv}': expected key=value`);
+    container.Sysctls = { ...container.Sysctls, [kv.slice(0, i)]: kv.slice(i + 1) };
+  }
+  if (f.oomScoreAdj !== undefined) container.OomScoreAdj = parseInteger(f.oomScoreAdj, '--oom-score-adj', -1000);
   if (f.logDriver !== undefined) {
     const d = f.logDriver === 'json-file' || f.logDriver === 'local' ? 'file' : f.logDriver;
     if (d !== 'file' && d !== 'none') throw new CliError(`invalid --log-driver '${f.logDriver}': file (json-file, local) or none`);

@@ -87,6 +87,14 @@ test('-u takes the user\'s supplementary groups from the image\'s /etc/group, --
   }
 });
 
+test('--sysctl, --oom-score-adj, --cpu-shares beside --cpus', async () => {
+  const out = await sh(['--sysctl', 'net.ipv4.ip_unprivileged_port_start=80', '--sysctl', 'kernel.shmmni=1000', '--oom-score-adj', '500', '--cpus', '1', '--cpu-shares', '512'],
+    'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni /proc/self/oom_score_adj /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu/cpu.cfs_quota_us');
+  assert.equal(out, '80\n1000\n500\n512\n100000\n');
+  await refused(['--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1'], /host's network namespace/);
+  await refused(['--oom-score-adj', '-500'], /below the daemon's own/);
+});
+
 test('--pid, --ipc, --uts and --network: container:<id> and host', async () => {
   const t = await docker(['run', '-d', '--name', 'target', 'busybox', 'sleep', '1000']);
   assert.equal(t.code, 0, t.stderr);
@@ -142,7 +150,8 @@ test('every Docker body is checked against its schema: wrong JSON types are a 40
     [{ Image: 'busybox', Cmd: [1] }, /Cmd/],
     [{ Image: 'busybox', HostConfig: { Memory: -5 } }, /HostConfig\.Memory/],
     [{ Image: 5 }, /Image/],
-    [{ Image: 'busybox', HostConfig: { Sysctls: { 'net.ipv4.ip_forward': '1' } } }, /Sysctls is not supported/],
+    [{ Image: 'busybox', HostConfig: { Sysctls: { 'kernel.panic': '1' } } }, /sysctl kernel\.panic is not namespaced/],
+    [{ Image: 'busybox', HostConfig: { BlkioWeight: 300 } }, /BlkioWeight is not supported/],
   ] as const) {
     const r = await post('/containers/create', body);
     assert.equal(r.status, 400, `${JSON.stringify(body)} → ${r.status} ${r.body}`);

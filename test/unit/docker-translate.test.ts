@@ -92,17 +92,18 @@ test('docker run options a spec cannot hold are refused, never dropped', async (
   try {
     const vols = { createVolume: async () => { throw new Error('no volumes here'); } } as any;
     const refuse = (hc: Record<string, unknown>, re: RegExp, extra: Record<string, unknown> = {}) => assert.rejects(translateCreate({ Image: 'x', ...extra, HostConfig: hc } as any, undefined, image, vols), re);
-    await refuse({ Sysctls: { a: '1' } }, /HostConfig\.Sysctls is not supported/);
+    await refuse({ BlkioWeight: 300 }, /HostConfig\.BlkioWeight is not supported/);
     await refuse({ Links: ['db:db'] }, /legacy links/);
     await refuse({ LogConfig: { Type: 'syslog' } }, /logging driver syslog/);
-    await refuse({ NanoCpus: 1e9, CpuShares: 512 }, /--cpu-shares cannot be combined/);
+    await refuse({ OomScoreAdj: -500 }, /below the daemon's own/);
     await refuse({ Memory: 64 << 20, MemorySwap: 128 << 20 }, /no swap accounting/);
     await refuse({ NetworkMode: 'host', Dns: ['1.1.1.1'] }, /conflicting options/);
     await refuse({ SecurityOpt: ['seccomp=bogus'] }, /invalid --security-opt seccomp=bogus/);
     await refuse({ SecurityOpt: ['apparmor=docker-default'] }, /--security-opt apparmor=docker-default is not supported/);
     await refuse({}, /--domainname/, { Domainname: 'corp' });
-    const ok = await translateCreate({ Image: 'x', HostConfig: { NetworkMode: 'container:web', PidMode: 'host', IpcMode: 'shareable', ReadonlyRootfs: true, CapAdd: ['NET_ADMIN'], Tmpfs: { '/run': 'size=1m' }, StorageOpt: { size: '64m' }, LogConfig: { Type: 'none' } } } as any, undefined, image, vols);
+    const ok = await translateCreate({ Image: 'x', HostConfig: { NetworkMode: 'container:web', PidMode: 'host', IpcMode: 'shareable', ReadonlyRootfs: true, CapAdd: ['NET_ADMIN'], Tmpfs: { '/run': 'size=1m' }, StorageOpt: { size: '64m' }, LogConfig: { Type: 'none' }, NanoCpus: 1e9, CpuShares: 512, Sysctls: { 'kernel.shmmax': '1000000' }, OomScoreAdj: 500 } } as any, undefined, image, vols);
     const c = ok.req.Document!.Container!;
+    assert.deepEqual([c.Processor, c.Sysctls, c.OomScoreAdj], [{ Count: 1, Shares: 512 }, { 'kernel.shmmax': '1000000' }, 500]);
     assert.deepEqual(c.Namespaces, { Network: { Mode: 'system', Target: 'web' }, Pid: { Mode: 'host' } });
     assert.equal(c.Networking, undefined);
     assert.deepEqual(c.Security, { CapAdd: ['NET_ADMIN'], ReadOnlyRoot: true });

@@ -6,7 +6,7 @@ import type { ComputeSystemRecord } from '../../compute/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, withTag } from './errors.js';
 import { containerJson, containerSummary, dockerStatus } from './inspect.js';
-import { isSet, translateCreate, sharesToWeight } from './translate.js';
+import { isSet, translateCreate } from './translate.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
 import { all, filters, first, flag, int, labelMatch, sendJson, type Query } from './util.js';
@@ -165,7 +165,9 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     if (unsupported.length) throw dockerInvalid(`docker update of ${unsupported.join(', ')} is not supported by Silo (memory, cpus, cpu-shares, cpuset-cpus, pids-limit and restart are)`);
     if (b.MemorySwap && b.MemorySwap > 0 && b.MemorySwap !== b.Memory) throw dockerInvalid('--memory-swap larger than --memory is not supported by Silo: this kernel has no swap accounting');
     if (b.CpuShares) {
-      await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { ...r.Document.Container.Processor, Weight: sharesToWeight(b.CpuShares) } });
+      // cgroup cpu.shares as docker sets them (a Weight from an older create gives way to them).
+      const { Weight: _w, ...proc } = r.Document.Container.Processor ?? {};
+      await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { ...proc, Shares: Math.min(262144, Math.max(2, b.CpuShares)) } });
       const m = x.meta.get(r.Id);
       if (m) await x.meta.set(r.Id, { ...m, HostConfig: { ...m.HostConfig, CpuShares: b.CpuShares } });
     }

@@ -3,6 +3,7 @@
 // message: nothing a user set is dropped. What the spec cannot hold for inspect goes in the DockerMeta sidecar.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { CreateSpec, Device, NamespaceRef, Security, SpecContainer, Tmpfs, Ulimit } from '../../compute/spec/schema.js';
 import type { Image } from '../../storage/types.js';
@@ -50,7 +51,6 @@ const UNSUPPORTED: Record<string, string> = {
   OomKillDisable: 'the OOM killer cannot be disabled', CpuCount: 'CpuCount is for Windows containers', CpuPercent: 'CpuPercent is for Windows containers',
   IOMaximumIOps: 'I/O limits are for Windows containers', IOMaximumBandwidth: 'I/O limits are for Windows containers',
   Links: 'legacy links are not supported: put the containers on a user network and use their names',
-  OomScoreAdj: 'the OOM score cannot be adjusted (root here lacks CAP_SYS_RESOURCE)', Sysctls: 'sysctls are not supported',
   Cgroup: 'joining another container\'s cgroup is not supported', Annotations: 'annotations are not supported',
 };
 
@@ -215,14 +215,11 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   }
   for (const t of [...Object.keys(body.Volumes ?? {}), ...Object.keys(image.config.Volumes ?? {})]) if (!taken.has(t)) await volume(undefined, t, false);
 
-  // Resources. HCS's processor settings are exclusive: a quota or a weight, not both.
-  const processor: { Count?: number; Weight?: number; CpusetCpus?: string } = {};
+  // Resources. docker's CPU shares are cgroup cpu.shares (Processor.Shares), beside a quota as in docker.
+  const processor: { Count?: number; Shares?: number; CpusetCpus?: string } = {};
   if (hc.NanoCpus && hc.NanoCpus > 0) processor.Count = hc.NanoCpus / 1e9;
   else if (hc.CpuQuota && hc.CpuQuota > 0) processor.Count = hc.CpuQuota / (hc.CpuPeriod && hc.CpuPeriod > 0 ? hc.CpuPeriod : 100000);
-  if (hc.CpuShares && hc.CpuShares > 0) {
-    if (processor.Count !== undefined) throw dockerInvalid('--cpu-shares cannot be combined with --cpus or --cpu-quota: Silo applies one processor setting (HCS\'s are exclusive)');
-    processor.Weight = sharesToWeight(hc.CpuShares);
-  }
+  if (hc.CpuShares && hc.CpuShares > 0) processor.Shares = Math.min(262144, Math.max(2, hc.CpuShares));
   if (hc.CpusetCpus) processor.CpusetCpus = hc.CpusetCpus;
   const memory = hc.Memory ?? 0;
   if (memory > 0 && memory < 6 * MiB) throw dockerInvalid('Minimum memory limit allowed is 6MB');
@@ -289,6 +286,8 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     ...(hc.PidsLimit && hc.PidsLimit > 0 ? { Pids: { Limit: hc.PidsLimit } } : {}),
     ...(hc.ShmSize ? { ShmSizeInBytes: hc.ShmSize } : {}),
     ...(ulimits.length ? { Ulimits: ulimits } : {}),
+    ...(isSet(hc.Sysctls) ? { Sysctls: hc.Sysctls! } : {}),
+    ...(hc.OomScoreAdj ? { OomScoreAdj: oomScoreAdj(hc.OomScoreAdj) } : {}),
     ...(Object.keys(networking).length ? { Networking: networking } : {}),
     ...(Object.keys(namespaces).length ? { Namespaces: namespaces } : {}),
     ...(security ? { Security: security } : {}),
@@ -337,6 +336,14 @@ function extraHost(s: string): { Name: string; IpAddress: string } {
   if (!name || !ip) throw dockerInvalid(`invalid argument "${s}" for "--add-host": expected host:ip`);
   if (ip === 'host-gateway') throw dockerInvalid('--add-host ...:host-gateway is not supported by Silo: give the address');
   return { Name: name, IpAddress: ip };
+}
+
+/** `--oom-score-adj`: the spec raises a value below the daemon's own to it (root here cannot lower it); docker's
+ *  user asked for that exact value, so below the daemon's own is refused rather than quietly raised. */
+function oomScoreAdj(v: number): number {
+  const own = Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
+  if (v < own) throw dockerInvalid(`--oom-score-adj ${v} is below the daemon's own (${own}), which root here cannot lower (no CAP_SYS_RESOURCE)`);
+  return v;
 }
 
 /** shares 2..262144 → HCS Weight 1..10000 (the inverse of the backend's mapping). */
