@@ -68,6 +68,9 @@ test('exec, logs, top, stats, stop (SIGTERM handled) and stop (SIGTERM ignored, 
   assert.equal(e.stdout, 'out\n');
   assert.equal(e.stderr, 'err\n');
   assert.equal((await d.silo(['exec', 'trap', 'nosuchcmd'])).code, 127);
+  // The VMs' cgroups, processes and runtime state all have an owner.
+  const doc = await d.silo(['doctor']);
+  assert.equal(doc.code, 0, doc.stdout + doc.stderr);
   const top = await d.silo(['top', 'trap']);
   assert.match(top.stdout, /trap "echo got TERM/);
   assert.match((await d.silo(['stats', '--no-stream', 'trap'])).stdout, /trap\s+\S+%\s+[\d.]+\w+ \/ 128MiB/);

@@ -14,7 +14,7 @@ import type {
   Attachment, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
-import type { Finding } from '../../common/leaks.js';
+import { removeFindings, type Finding } from '../../common/leaks.js';
 import { resolveUser } from '../process/user.js';
 import { buildEnv, checkCwd } from '../process/spec.js';
 import { readLogFile } from '../process/logs.js';
@@ -96,7 +96,8 @@ export class VmBackend implements IsolationBackend {
   private stateOf = (id: string) => join(this.o.stateDir, 'systems', id);
   private logFile = (id: string) => join(this.stateOf(id), 'ctr.log');
   private exitFile = (id: string) => join(this.stateOf(id), 'exit');
-  private cgroup = (id: string) => new HostCgroup(`${this.o.cgroupParent}/${id}`);
+  /** vm-<id>: beside the process backend's <id> cgroups under the same parent, and never taken for one of them. */
+  private cgroup = (id: string) => new HostCgroup(`${this.o.cgroupParent}/vm-${id}`);
 
   private check(id: string): void {
     if (!ID_RE.test(id)) throw invalid(`invalid container id "${id}"`);
@@ -421,11 +422,20 @@ export class VmBackend implements IsolationBackend {
 
   /** Utility VMs' state of no known system (a QEMU process, its run directory and cgroup go with it). */
   async leaks(known: ReadonlySet<string>): Promise<Finding[]> {
-    return (await this.list()).filter((id) => !known.has(id)).map((id) => ({ Kind: 'runtime' as const, Object: `utility VM ${id}`, Why: `container ${id.slice(0, 12)} does not exist`, Owner: 'vm' }));
+    const out: Finding[] = (await this.list()).filter((id) => !known.has(id)).map((id) => ({ Kind: 'runtime' as const, Object: `utility VM ${id}`, Why: `container ${id.slice(0, 12)} does not exist`, Owner: 'vm' }));
+    for (const ctl of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+      for (const d of await readdir(`/sys/fs/cgroup/${ctl}/${this.o.cgroupParent}`).catch(() => [] as string[])) {
+        const m = /^vm-([0-9a-f]{64})$/.exec(d);
+        if (m && !known.has(m[1])) out.push({ Kind: 'cgroup', Object: `/sys/fs/cgroup/${ctl}/${this.o.cgroupParent}/${d}`, Why: `container ${m[1].slice(0, 12)} does not exist`, Owner: 'vm' });
+      }
+    }
+    return out;
   }
 
   async fixLeaks(found: Finding[]): Promise<void> {
-    for (const f of found) if (f.Owner === 'vm' && f.Kind === 'runtime') await this.delete(f.Object.split(' ').pop()!, { force: true });
+    const mine = found.filter((f) => f.Owner === 'vm');
+    for (const f of mine) if (f.Kind === 'runtime') await this.delete(f.Object.split(' ').pop()!, { force: true });
+    await removeFindings(mine.filter((f) => f.Kind === 'cgroup'));
   }
 
   // The root is assembled inside the utility VM at create (layer disks + the scratch image as a disk): nothing to
