@@ -1,5 +1,36 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { SiloError } from './errors.js';
+
+/** Where host tools are looked for: root's standard PATH, not the caller's (which may hold shims or user tools). */
+export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** A tool's environment unless the caller gives one: no locale (messages stay the C ones the code parses). */
+export const TOOL_ENV: NodeJS.ProcessEnv = Object.freeze({ PATH: SYSTEM_PATH });
+
+const found = new Map<string, string>();
+
+/**
+ * The absolute path of a host tool, looked up once per daemon: a bare name given to spawn makes the child try every
+ * PATH entry with execve (≈60 failed execs per container before), each after forking the whole daemon.
+ */
+export function toolPath(name: string): string {
+  if (name.includes('/')) return name;
+  let p = found.get(name);
+  if (p === undefined) {
+    p = name; // not found: let spawn report ENOENT as before
+    for (const dir of SYSTEM_PATH.split(':')) {
+      try {
+        accessSync(`${dir}/${name}`, constants.X_OK);
+        p = `${dir}/${name}`;
+        break;
+      } catch {
+        /* next */
+      }
+    }
+    if (p !== name) found.set(name, p);
+  }
+  return p;
+}
 
 export interface RunResult {
   stdout: string;
@@ -17,8 +48,8 @@ export function run(
   opts: { input?: string | Buffer; allowFail?: boolean; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const so: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd };
-    const child = spawn(file, args, so);
+    const so: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? TOOL_ENV, cwd: opts.cwd, argv0: file };
+    const child = spawn(toolPath(file), args, so);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;

@@ -17,11 +17,14 @@ export interface Intent {
 export class IntentLog {
   constructor(private readonly dir: string) {}
 
-  /** Record the intent; the returned function clears it once the operation has finished or rolled back. */
-  async begin(op: string, target: string): Promise<() => Promise<void>> {
+  /**
+   * Record the intent; the returned function clears it once the operation has finished or rolled back. `durable:
+   * false` for an operation whose every step is a kernel object (mounts, processes) that a machine crash undoes too.
+   */
+  async begin(op: string, target: string, o: { durable?: boolean } = {}): Promise<() => Promise<void>> {
     const it: Intent = { Id: newId(), Op: op, Target: target, Started: new Date().toISOString() };
     const path = join(this.dir, `${it.Id}.json`);
-    await writeJsonAtomic(path, it);
+    await writeJsonAtomic(path, it, o);
     return () => rm(path, { force: true });
   }
 

@@ -218,7 +218,7 @@ export class ComputeService {
       check('start', rec.State, rec.Name);
       const doc = rec.Document;
       // The intent is on disk before any kernel change; the resolv.conf and hosts files are written meanwhile.
-      const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id), resolveJoins(rec, (t) => this.store.find(t), this.networking)]);
+      const [begun, runtime] = await Promise.allSettled([this.intents.begin('system.start', rec.Id, { durable: false }), resolveJoins(rec, (t) => this.store.find(t), this.networking)]);
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
       // The root lock is held until the runtime has the root, so no copy of a stopped system unmounts it meanwhile.
@@ -311,8 +311,9 @@ export class ComputeService {
       rec.FinishedAt = st.finishedAt;
       if (st.oomKilled) rec.OOMKilled = true;
       delete rec.Pid;
-      await this.store.save(rec);
       const auto = rec.Document.AutoRemove === true;
+      // An auto-removed system's removal follows under its own durable intent.
+      await this.store.save(rec, { durable: !auto });
       // Stopped systems keep their scratch but not a loop device or mounts. One removed next loses them in the
       // removal, side by side with its network (and here if that fails; recovery does it after a crash).
       if (!auto) await this.unmountRoot(id);

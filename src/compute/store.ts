@@ -62,8 +62,9 @@ export class SystemStore {
     throw notFound('container', ref);
   }
 
-  async save(r: ComputeSystemRecord): Promise<void> {
-    await writeJsonAtomic(join(this.dir, `${r.Id}.json`), r);
+  /** `durable: false` only where a durable step follows at once (an auto-removed system's exit, then its removal). */
+  async save(r: ComputeSystemRecord, o: { durable?: boolean } = {}): Promise<void> {
+    await writeJsonAtomic(join(this.dir, `${r.Id}.json`), r, o);
     this.byId.set(r.Id, copy(r));
   }
 

@@ -106,6 +106,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       const all = compute.list(true);
       return {
         Systems: all.length,
+        // Namespaces and endpoints made ahead for the next creates (the network service owns them).
+        EndpointPool: await network.pooled().then((p) => ({ Namespaces: p.namespaces, Endpoints: p.endpoints })),
         Running: all.filter((s) => s.State === 'Running').length,
         Paused: all.filter((s) => s.State === 'Paused').length,
         Stopped: all.filter((s) => s.State === 'Stopped' || s.State === 'Created').length,

@@ -56,6 +56,13 @@ export async function attachEndpoint(ctx: Ctx, epRef: string, nsRef: string): Pr
   return updated;
 }
 
+/** The records of an endpoint made attached to a new namespace (a pooled one): each written once, side by side. */
+export async function attachedRecords(ctx: Ctx, ep: Endpoint, ns: Namespace): Promise<void> {
+  await Promise.all([ctx.store.put('endpoints', ep.Id, ep), ctx.store.put('namespaces', ns.Id, ns)]);
+  ctx.endpoints.set(ep.Id, ep);
+  ctx.namespaces.set(ns.Id, ns);
+}
+
 function freeIfname(ctx: Ctx, ns: Namespace): string {
   const used = new Set(ns.Endpoints.map((id) => ctx.endpoints.get(id)?.InterfaceName));
   let i = 0;

@@ -13,12 +13,12 @@ import { removeBackendsFrom } from './loadbalancers.js';
 import { macForIp, vethName } from './names.js';
 import { endpointElems } from './nft/elements.js';
 import { normalizeEndpointPolicy, policyKey, portsCollide } from './policies.js';
-import type { CreateEndpointRequest, Endpoint, EndpointPolicy, ModifyEndpointRequest, PortMappingSettings } from './types.js';
+import type { CreateEndpointRequest, Endpoint, EndpointPolicy, ModifyEndpointRequest, Network, PortMappingSettings } from './types.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
-export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEndpointRequest): Promise<Endpoint> {
-  const net = ctx.network(networkRef);
+/** The caller's part of an endpoint on `net`, checked: name, aliases, DNS, extra hosts and policies (host ports assigned). */
+export async function endpointFields(ctx: Ctx, net: Network, req: CreateEndpointRequest): Promise<Pick<Endpoint, 'Name' | 'Aliases' | 'Dns' | 'Policies' | 'ExtraHosts'>> {
   const name = String(req.name ?? '');
   if (!NAME_RE.test(name)) throw invalid(`bad endpoint name: ${name}`);
   const aliases = (req.aliases ?? []).map(String);
@@ -29,6 +29,18 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
   const asked = (req.policies ?? []).map(normalizeEndpointPolicy);
   checkPortConflicts(ctx, undefined, asked);
   const policies = await assignHostPorts(ctx, asked);
+  return {
+    Name: name,
+    Aliases: aliases,
+    Dns: { ServerList: req.dns?.ServerList ?? [], Search: req.dns?.Search ?? [], ...(req.dns?.Options?.length ? { Options: req.dns.Options } : {}) },
+    Policies: policies,
+    ...(req.extraHosts?.length ? { ExtraHosts: req.extraHosts } : {}),
+  };
+}
+
+export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEndpointRequest): Promise<Endpoint> {
+  const net = ctx.network(networkRef);
+  const fields = await endpointFields(ctx, net, req);
   // The veth name carries 7 hex of the id; draw again on the (rare) clash with a live endpoint's.
   const vnames = new Set([...ctx.endpoints.values()].map((e) => e.HostInterface));
   let id = newId();
@@ -40,15 +52,11 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
   ctx.ipam.set(net.Id, state);
   const ep: Endpoint = {
     Id: id,
-    Name: name,
     NetworkId: net.Id,
     IpAddress: ip,
     PrefixLength: parseCidr(subnet.IpAddressPrefix).len,
     MacAddress: req.mac?.toLowerCase() ?? macForIp(parseIp(ip)),
-    Dns: { ServerList: req.dns?.ServerList ?? [], Search: req.dns?.Search ?? [], ...(req.dns?.Options?.length ? { Options: req.dns.Options } : {}) },
-    Policies: policies,
-    Aliases: aliases,
-    ...(req.extraHosts?.length ? { ExtraHosts: req.extraHosts } : {}),
+    ...fields,
     HostInterface: vethName(ctx.prefix, id),
     CreatedAt: new Date().toISOString(),
   };

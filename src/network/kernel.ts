@@ -72,8 +72,10 @@ export interface VethSpec {
 }
 
 /** A veth pair whose peer is born inside the namespace with its final name, MAC and address. */
-export async function createVeth(v: VethSpec): Promise<void> {
+/** `withNetns`: the namespace is made by the same ip process, first (endpoints of the pool: two processes in all). */
+export async function createVeth(v: VethSpec, o: { withNetns?: boolean } = {}): Promise<void> {
   await ipBatch([
+    ...(o.withNetns ? [`netns add ${v.netns}`] : []),
     `link add name ${v.host} type veth peer name ${v.ifname} address ${v.mac} netns ${v.netns}`,
     `link set dev ${v.host} alias "${v.alias}"`,
     `link set dev ${v.host} master ${v.bridge}`,

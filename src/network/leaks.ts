@@ -5,14 +5,15 @@ import { run } from '../common/exec.js';
 import type { Finding } from '../common/leaks.js';
 import type { Ctx } from './context.js';
 
-export async function networkLeaks(ctx: Ctx): Promise<Finding[]> {
+/** `pooled`: the endpoint pool's objects, made ahead for the next creates and owned by the service. */
+export async function networkLeaks(ctx: Ctx, pooled: { namespaces: string[]; endpoints: string[] } = { namespaces: [], endpoints: [] }): Promise<Finding[]> {
   const out: Finding[] = [];
-  const namespaces = new Set([...ctx.namespaces.values()].map((n) => n.Name));
+  const namespaces = new Set([...[...ctx.namespaces.values()].map((n) => n.Name), ...pooled.namespaces]);
   for (const line of (await run('ip', ['netns', 'list'], { allowFail: true })).stdout.split('\n')) {
     const name = line.split(' ')[0];
     if (name?.startsWith(`${ctx.prefix}-`) && !namespaces.has(name)) out.push({ Kind: 'netns', Object: name, Why: 'no such namespace object', Owner: 'network' });
   }
-  const owned = new Set([...[...ctx.networks.values()].map((n) => n.Id), ...[...ctx.endpoints.values()].map((e) => e.Id)]);
+  const owned = new Set([...[...ctx.networks.values()].map((n) => n.Id), ...[...ctx.endpoints.values()].map((e) => e.Id), ...pooled.endpoints]);
   const links = JSON.parse((await run('ip', ['-j', 'link', 'show'], { allowFail: true })).stdout || '[]') as { ifname: string; ifalias?: string }[];
   for (const l of links) {
     const parts = (l.ifalias ?? '').split(':');

@@ -10,7 +10,9 @@ import { containerReachable, renderHosts, renderResolvConf } from './etc.js';
 import { addBackends, createLoadBalancer, deleteLoadBalancer, removeBackends } from './loadbalancers.js';
 import { createNetwork, deleteNetwork, ownsGateway } from './networks.js';
 import { purge, reconcile } from './reconcile.js';
+import { EndpointPool } from './pool.js';
 import { createSandbox, deleteSandbox } from './sandbox.js';
+import { isSiloError } from '../common/errors.js';
 import type {
   CreateEndpointRequest,
   CreateLoadBalancerRequest,
@@ -29,7 +31,27 @@ import { networkLeaks } from './leaks.js';
 const copy = <T>(v: T): T => structuredClone(v);
 
 export class NetworkServiceImpl implements NetworkService {
-  constructor(private readonly ctx: Ctx) {}
+  private readonly pool: EndpointPool;
+
+  constructor(private readonly ctx: Ctx) {
+    this.pool = new EndpointPool(ctx, (fn) => this.locked(fn));
+  }
+
+  /**
+   * `make` with the pool out of its way: an address the pool holds is given back first, and a full subnet is tried
+   * again without the pool's addresses. Under the lock.
+   */
+  private async unpooled<T>(networkRef: string, ip: string | undefined, make: () => Promise<T>): Promise<T> {
+    const netId = this.ctx.network(networkRef).Id;
+    if (ip !== undefined && this.pool.holds(netId, ip)) await this.pool.drain(netId);
+    try {
+      return await make();
+    } catch (e) {
+      if (!(isSiloError(e) && e.class === 'NoCapacity' && this.pool.holdsAny(netId))) throw e;
+      await this.pool.drain(netId);
+      return make();
+    }
+  }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     return this.ctx.lock.run('network', fn);
@@ -45,7 +67,10 @@ export class NetworkServiceImpl implements NetworkService {
     return copy(this.ctx.network(ref));
   }
   deleteNetwork(ref: string): Promise<void> {
-    return this.locked(() => deleteNetwork(this.ctx, ref));
+    return this.locked(async () => {
+      await this.pool.drain(this.ctx.network(ref).Id);
+      await deleteNetwork(this.ctx, ref);
+    });
   }
 
   createNamespace(): Promise<Namespace> {
@@ -61,14 +86,24 @@ export class NetworkServiceImpl implements NetworkService {
     return this.locked(() => deleteNamespace(this.ctx, id));
   }
   createSandbox(endpoint?: { network: string; req: CreateEndpointRequest }): Promise<{ namespace: Namespace; endpoint?: Endpoint }> {
-    return this.locked(async () => copy(await createSandbox(this.ctx, endpoint)));
+    return this.locked(async () => {
+      if (!endpoint) return copy(await createSandbox(this.ctx));
+      const pooled = await this.pool.take(endpoint.network, endpoint.req);
+      if (pooled) return copy(pooled);
+      return copy(await this.unpooled(endpoint.network, endpoint.req.ip, () => createSandbox(this.ctx, endpoint)));
+    });
   }
   deleteSandbox(namespaceId: string | undefined, endpointIds: string[]): Promise<void> {
     return this.locked(() => deleteSandbox(this.ctx, namespaceId, endpointIds));
   }
 
+  async pooled(): Promise<{ namespaces: string[]; endpoints: string[] }> {
+    await this.pool.settled();
+    return this.pool.objects();
+  }
+
   createEndpoint(networkRef: string, req: CreateEndpointRequest): Promise<Endpoint> {
-    return this.locked(async () => copy(await createEndpoint(this.ctx, networkRef, req)));
+    return this.locked(async () => copy(await this.unpooled(networkRef, req.ip, () => createEndpoint(this.ctx, networkRef, req))));
   }
   listEndpoints(networkRef?: string): Endpoint[] {
     const netId = networkRef === undefined ? undefined : this.ctx.network(networkRef).Id;
@@ -130,8 +165,8 @@ export class NetworkServiceImpl implements NetworkService {
     const dir = join(this.ctx.runDir, 'etc', ep.Id);
     await mkdir(dir, { recursive: true });
     await Promise.all([
-      writeFileAtomic(join(dir, 'resolv.conf'), this.resolvConf(ep.Id), 0o644),
-      writeFileAtomic(join(dir, 'hosts'), this.hosts(ep.Id), 0o644),
+      writeFileAtomic(join(dir, 'resolv.conf'), this.resolvConf(ep.Id), 0o644, { durable: false }),
+      writeFileAtomic(join(dir, 'hosts'), this.hosts(ep.Id), 0o644, { durable: false }),
     ]);
     return [
       { hostPath: join(dir, 'resolv.conf'), containerPath: '/etc/resolv.conf' },
@@ -145,6 +180,7 @@ export class NetworkServiceImpl implements NetworkService {
 
   close(): Promise<void> {
     return this.locked(async () => {
+      await this.pool.drain(undefined, { close: true });
       for (const d of this.ctx.dns.values()) await d.stop();
       this.ctx.dns.clear();
     });
@@ -155,7 +191,8 @@ export class NetworkServiceImpl implements NetworkService {
   }
 
   leaks(): Promise<Finding[]> {
-    return this.locked(() => networkLeaks(this.ctx));
+    // Under the lock no pool entry is half-made.
+    return this.locked(() => networkLeaks(this.ctx, this.pool.objects()));
   }
 
   fixLeaks(found: Finding[]): Promise<void> {

@@ -195,6 +195,8 @@ export interface NetworkService {
   createSandbox(endpoint?: { network: string; req: CreateEndpointRequest }): Promise<{ namespace: Namespace; endpoint?: Endpoint }>;
   /** deleteEndpoint of each of `endpointIds` and deleteNamespace as one operation; what is already gone is no error. */
   deleteSandbox(namespaceId: string | undefined, endpointIds: string[]): Promise<void>;
+  /** The netns names and endpoint ids of the endpoint pool (made ahead, not yet any system's; no records), once no refill is under way. */
+  pooled(): Promise<{ namespaces: string[]; endpoints: string[] }>;
 
   createEndpoint(networkRef: string, req: CreateEndpointRequest): Promise<Endpoint>;
   listEndpoints(networkRef?: string): Endpoint[];

@@ -95,6 +95,17 @@ export class TestDaemon {
     return runProcess(process.execPath, [SILO_BIN, ...args], { ...opts, env: { SILO_HOST: `unix://${this.socket}` } });
   }
 
+  /**
+   * A test for lines of leaks() (or `ip` listings) that name the endpoint pool's objects: namespaces and endpoints the
+   * network service made ahead for the next creates, which it owns (the daemon lists them once no refill runs).
+   */
+  async pooled(): Promise<(line: string) => boolean> {
+    const r = await this.silo(['info', '--format', 'json']);
+    const p = (JSON.parse(r.stdout) as { EndpointPool: { Namespaces: string[]; Endpoints: string[] } }).EndpointPool;
+    const names = [...p.Namespaces, ...p.Endpoints];
+    return (line) => names.some((n) => line.includes(n));
+  }
+
   /** Remove every container, stop the daemon, delete its dirs; then report what is left with its tag. */
   async teardown(): Promise<string[]> {
     if (this.proc && this.proc.exitCode === null) {

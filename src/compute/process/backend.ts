@@ -123,11 +123,11 @@ export class ProcessBackend implements IsolationBackend {
     try {
       await writeHostnameFile(bundle, o.hostname);
       // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
-      if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups);
+      if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups, { durable: false });
       await writeJsonAtomic(join(state, 'log.json'), log);
       if (o.cgroupParent) await writeFileAtomic(join(state, 'cgroup-parent'), o.cgroupParent);
       else await rm(join(state, 'cgroup-parent'), { force: true });
-      await writeJsonAtomic(join(bundle, 'config.json'), spec);
+      await writeJsonAtomic(join(bundle, 'config.json'), spec, { durable: false }); // the bundle is made again at each start
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
         bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: log.driver === 'none' ? undefined : log.path,
@@ -310,7 +310,7 @@ export class ProcessBackend implements IsolationBackend {
     let attachment: Attachment | undefined;
     try {
       await writeFile(join(dir, 'owner'), id);
-      await writeJsonAtomic(join(dir, 'process.json'), proc);
+      await writeJsonAtomic(join(dir, 'process.json'), proc, { durable: false });
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: id, cuuid: o.execId, name: o.execId,
         bundle: dir, pidFile: join(dir, 'pid'), conmonPidFile: join(dir, 'conmon.pid'), persistDir: dir,

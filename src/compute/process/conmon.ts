@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { SiloError } from '../../common/errors.js';
+import { SYSTEM_PATH } from '../../common/exec.js';
 
 export interface ConmonOptions {
   conmon: string;
@@ -115,7 +116,7 @@ export function buildConmonArgs(o: ConmonOptions): string[] {
 export function startConmon(o: ConmonOptions): ConmonHandle {
   const exec = !!o.execProcessSpec;
   const stdio: ('ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe', 'pipe'];
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' };
+  const env: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, _OCI_SYNCPIPE: '3' };
   if (exec) {
     stdio.push('pipe', 'pipe');
     env._OCI_STARTPIPE = '4';

@@ -1,5 +1,8 @@
 // Thin wrapper over the runc CLI for the operations that do not go through conmon.
 
+import { constants } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { run } from '../../common/exec.js';
 import { SiloError, badState, notFound } from '../../common/errors.js';
 import { runtimeErrorMessage } from './conmon.js';
@@ -29,7 +32,33 @@ export class Runc {
   }
 
   async start(id: string): Promise<void> {
-    await this.call(['start', id], id);
+    if (!(await this.startByFifo(id))) await this.call(['start', id], id);
+  }
+
+  /**
+   * What `runc start` does, without forking the daemon for it: a created container's init waits to open
+   * <root>/<id>/exec.fifo for writing; a reader lets it write one byte and exec the user's process, and the fifo is
+   * removed (runc reads "created" from its presence). False when there is no fifo or no byte came: then `runc start`
+   * itself runs, and reports the state or the error in its own words.
+   */
+  private async startByFifo(id: string): Promise<boolean> {
+    const fifo = join(this.root, id, 'exec.fifo');
+    // Non-blocking: a blocking open would hold a thread-pool thread forever if the init had died.
+    const fh = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+    if (!fh) return false;
+    let got = false;
+    try {
+      const b = Buffer.alloc(1);
+      for (let delay = 0, spent = 0; !got && spent < 10_000; spent += delay, delay = Math.min(delay * 2 || 1, 50)) {
+        if (delay) await new Promise((r) => setTimeout(r, delay));
+        // 0 bytes: the init has not opened its end yet; EAGAIN: opened, not written yet.
+        got = await fh.read(b, 0, 1, null).then((r) => r.bytesRead === 1, (e: NodeJS.ErrnoException) => (e.code === 'EAGAIN' ? false : Promise.reject(e)));
+      }
+    } finally {
+      await fh.close();
+    }
+    if (got) await rm(fifo, { force: true });
+    return got;
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
