@@ -49,7 +49,9 @@ export class NetworkServiceImpl implements NetworkService {
     } catch (e) {
       if (!(isSiloError(e) && e.class === 'NoCapacity' && this.pool.holdsAny(netId))) throw e;
       await this.pool.drain(netId);
-      return make();
+      return await make();
+    } finally {
+      this.pool.refill(netId); // after the lock: what was drained is made again where addresses allow
     }
   }
 
