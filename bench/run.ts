@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +98,14 @@ async function measure(env: Env, cfg: BenchConfig, r: Results): Promise<void> {
   r.latency = await latency(row1, cfg.n, log);
 
   log(`2) throughput: ${cfg.throughputCount} containers, ${cfg.concurrency} at a time`);
-  r.throughput = await throughput([e.siloCli, e.dockerSilo, e.docker, e.podman], cfg.throughputCount, cfg.throughputReps, cfg.concurrency, log);
+  const siloDaemon = async () => [env.silo.pid()];
+  const dockerDaemons = async () => {
+    const c = await env.docker?.containerdPid();
+    return env.docker ? [env.docker.pid(), ...(c ? [c] : [])] : [];
+  };
+  r.throughput = await throughput([e.siloCli, e.dockerSilo, e.docker, e.podman], cfg.throughputCount, cfg.throughputReps, cfg.concurrency, log, {
+    silo: siloDaemon, 'docker-silo': siloDaemon, docker: dockerDaemons,
+  });
 
   await sleep(3000);
   r.idleRssAfterWork = await idleRss(mem);
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
   const cfg = config(process.argv.slice(2));
   cleanupOnSignals();
   const tag = newTag();
-  const r: Results = { schema: 1, startedAt: new Date().toISOString(), config: cfg, machine: machine(), versions: {}, errors: [] };
+  const r: Results = { schema: 1, startedAt: new Date().toISOString(), config: cfg, machine: machine(), versions: {}, errors: [], loadAvg: { start: loadavg() } };
   let env: Env | undefined;
   try {
     await installPeers(log);
@@ -149,6 +156,8 @@ async function main(): Promise<void> {
     for (const l of r.leftovers) log(`left over: ${l}`);
   }
   r.finishedAt = new Date().toISOString();
+  r.loadAvg!.end = loadavg();
+  if (process.env.SILO_BENCH_NOTE) r.note = process.env.SILO_BENCH_NOTE;
   r.durationSeconds = Math.round((performance.now() - t0) / 1000);
   const failed = r.errors.length > 0 && !r.latency;
   const [json, md] = cfg.quick || failed

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Engine } from './engines.js';
 import { errText } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
+import { cpuMs } from '../lib/procfs.js';
 
 export interface ThroughputRow {
   key: string;
@@ -15,6 +16,8 @@ export interface ThroughputRow {
   count?: number;
   concurrency?: number;
   failures?: number;
+  /** CPU the engine's daemons (Silo's; dockerd + containerd) used per container, ms, median over the batches. */
+  daemonCpuMsPerContainer?: Summary;
 }
 
 async function batch(e: Engine, count: number, concurrency: number): Promise<{ perSecond: number; failures: number }> {
@@ -39,8 +42,10 @@ async function batch(e: Engine, count: number, concurrency: number): Promise<{ p
   return { perSecond: (count - failures) / secs, failures };
 }
 
-export async function throughput(list: Engine[], count: number, reps: number, concurrency: number, log: (m: string) => void): Promise<ThroughputRow[]> {
+/** `daemons`: per engine key, the pids whose CPU counts as that engine's daemon work. */
+export async function throughput(list: Engine[], count: number, reps: number, concurrency: number, log: (m: string) => void, daemons: Record<string, () => Promise<number[]>> = {}): Promise<ThroughputRow[]> {
   const rates = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   const fails = new Map<string, number>();
   const na = new Map<string, string>();
   for (let r = 0; r < reps; r++) {
@@ -48,7 +53,11 @@ export async function throughput(list: Engine[], count: number, reps: number, co
     for (let j = 0; j < live.length; j++) {
       const e = live[(r + j) % live.length];
       try {
+        const pids = (await daemons[e.key]?.()) ?? [];
+        const cpu0 = pids.reduce((a, p) => a + cpuMs(p), 0);
         const b = await batch(e, count, concurrency);
+        const used = pids.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
+        if (pids.length) (cpu.get(e.key) ?? cpu.set(e.key, []).get(e.key)!).push(used / count);
         (rates.get(e.key) ?? rates.set(e.key, []).get(e.key)!).push(b.perSecond);
         fails.set(e.key, (fails.get(e.key) ?? 0) + b.failures);
         log(`throughput: ${e.label}: ${b.perSecond.toFixed(2)}/s`);
@@ -61,6 +70,7 @@ export async function throughput(list: Engine[], count: number, reps: number, co
   return list.map((e) => {
     const xs = rates.get(e.key);
     if (!xs?.length || na.has(e.key)) return { key: e.key, label: e.label, na: na.get(e.key) ?? e.na ?? 'no samples' };
-    return { key: e.key, label: e.label, perSecond: summarize(xs), count, concurrency, failures: fails.get(e.key) ?? 0 };
+    const c = cpu.get(e.key);
+    return { key: e.key, label: e.label, perSecond: summarize(xs), count, concurrency, failures: fails.get(e.key) ?? 0, ...(c?.length ? { daemonCpuMsPerContainer: summarize(c) } : {}) };
   });
 }

@@ -33,3 +33,13 @@ export function findProcesses(comms: string[], markers: string[]): number[] {
   }
   return out;
 }
+
+/** User + system CPU time a process has used so far, ms (from /proc/<pid>/stat; 0 when it is gone). */
+export function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}

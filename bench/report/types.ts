@@ -43,6 +43,10 @@ export interface Results {
   imageLoad?: { archiveBytes: number; layers: number; rows: ImageRow[]; na?: string };
   policy?: PolicyResult;
   restart?: RestartResult;
+  /** The machine's load average (1, 5, 15 min) when the run started and ended: other users of a shared machine. */
+  loadAvg?: { start: number[]; end?: number[] };
+  /** What the person running it says about the machine (SILO_BENCH_NOTE), e.g. other test suites running. */
+  note?: string;
   /** Problems that stopped part of the run. */
   errors: string[];
   /** Objects carrying the bench's tag that were still there after teardown (should be empty). */

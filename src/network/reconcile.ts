@@ -56,8 +56,10 @@ async function pruneIpam(ctx: Ctx): Promise<void> {
     }
     const next = prune(s, (owner) => ctx.endpoints.get(owner)?.NetworkId === netId);
     if (Object.keys(next.allocated).length !== Object.keys(s.allocated).length) {
-      await ctx.store.put('ipam', netId, next);
+      // Addresses of endpoints that never got a record (an interrupted create, or the endpoint pool of the last run)
+      // go back. Only a cleanup: on a full disk the daemon still starts, and the next allocation writes it.
       ctx.ipam.set(netId, next);
+      await ctx.store.put('ipam', netId, next).catch((e) => ctx.log.warn({ err: (e as Error).message }, 'writing the pruned address state failed'));
     }
   }
 }
