@@ -173,7 +173,9 @@ export class ComputeService {
       };
       // If the daemon dies while the root or network is being made, recovery finds the intent and rolls it back.
       await this.intents.with('system.create', id, async () => {
-        await this.store.save(rec);
+        // Not durable yet: until the record is saved again below, the intent (durable) stands for it, and a rollback
+        // after a machine crash needs no record.
+        await this.store.save(rec, { durable: false });
         faultPoint('create.after-record');
         // Root and network do not depend on each other: made side by side, both settled before any rollback.
         const [root, net] = await Promise.allSettled([
