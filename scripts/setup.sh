@@ -43,3 +43,8 @@ node=$(bash scripts/node.sh)
 npx tsc -p tsconfig.json
 "$node" scripts/bundle.mjs
 bash scripts/build-vm.sh
+# The helper copies into running containers resolve paths with (src/compute/process/inroot/); rebuilt when its source changes.
+mkdir -p build/inroot
+if [ ! -x build/inroot/silo-inroot ] || [ src/compute/process/inroot/inroot.c -nt build/inroot/silo-inroot ]; then
+  cc -O2 -o build/inroot/silo-inroot.tmp src/compute/process/inroot/inroot.c && mv build/inroot/silo-inroot.tmp build/inroot/silo-inroot
+fi

@@ -1,25 +1,45 @@
-// Files in and out of a directory tree seen as a container sees it (a mounted root with its mapped directories, or a
-// build context): the process backend's copies (docker cp, a build's COPY/ADD) and the builder's own context.
-// Safety (CVE-2018-15664, CVE-2019-14271): nothing from the tree is ever executed; paths are resolved in the
-// container's namespace of paths, component by component with lstat, so a symlink (absolute or with ..) can never
-// lead out of the root or a mapped directory; the compute service pauses a running container for the copy so no
-// process inside can swap a component between the check and the use; files are opened O_NOFOLLOW.
+// Files in and out of a directory tree seen as a container sees it: the process backend's copies (docker cp, a
+// build's COPY/ADD) and the builder's own context. Every filesystem call goes through a Tree:
+//   - hostTree: a directory of the host plus the container's mapped directories, walked by host path. Only for trees
+//     nothing else changes meanwhile: a stopped container's root, a build context.
+//   - a running container's root is an InRootTree (process/inroot.ts): each parent directory is opened inside the
+//     container's own root with openat2(RESOLVE_IN_ROOT), so no process inside can lead a copy out by swapping a
+//     path component for a symlink (CVE-2018-15664) while the container keeps running, never paused.
+// Nothing from the tree is ever executed (CVE-2019-14271); symlinks are resolved in the container's namespace of
+// paths, never above "/"; a final component is never followed where a file is made or opened.
 
-import { constants as C } from 'node:fs';
-import { lchown, lstat, mkdir, open, readdir, readlink, rm, symlink, lutimes, link, chmod } from 'node:fs/promises';
+import { constants as C, type Stats } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { badState, invalid, SiloError } from '../common/errors.js';
+import type { CopyInOptions, MappedDirectory, PathStat } from './backend.js';
 
 const notFound = (m: string) => new SiloError('NotFound', 'SILO_NOT_FOUND', m);
-import type { CopyInOptions, MappedDirectory, PathStat } from './backend.js';
 
 export interface RootView {
   rootfs: string;
   mounts: MappedDirectory[];
 }
 
+/** The filesystem calls a copy makes, by clean absolute container path; none follows the final component. */
+export interface Tree {
+  lstat(cpath: string): Promise<Stats | null>;
+  readlink(cpath: string): Promise<string>;
+  readdir(cpath: string): Promise<string[]>;
+  openRead(cpath: string): Promise<FileHandle>;
+  createFile(cpath: string, mode: number): Promise<FileHandle>;
+  mkdir(cpath: string, mode: number): Promise<void>;
+  chmodDir(cpath: string, mode: number): Promise<void>;
+  lchown(cpath: string, uid: number, gid: number): Promise<void>;
+  symlink(target: string, cpath: string): Promise<void>;
+  link(existing: string, cpath: string): Promise<void>;
+  lutimes(cpath: string, t: Date): Promise<void>;
+  remove(cpath: string): Promise<void>;
+  /** True when the path is on a mapped directory mounted read-only (as far as the tree can tell). */
+  readOnly(cpath: string): boolean;
+}
 
 const GO_DIR = 2 ** 31;
 const GO_SYMLINK = 2 ** 27;
@@ -40,13 +60,36 @@ function hostOf(v: RootView, cpath: string): { host: string; readOnly: boolean }
   return { host: best.HostPath + cpath.slice(best.ContainerPath.length), readOnly: !!best.ReadOnly };
 }
 
-const lstatOrNull = (p: string) => lstat(p).catch((e) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : Promise.reject(e)));
+export const lstatOrNull = (p: string) => lstat(p).catch((e) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : Promise.reject(e)));
+
+/** A host directory tree (with the container's mapped directories) walked by host path: for trees nobody changes meanwhile. */
+export function hostTree(v: RootView): Tree {
+  const h = (c: string) => hostOf(v, c).host;
+  return {
+    lstat: (c) => lstatOrNull(h(c)),
+    readlink: (c) => readlink(h(c)),
+    readdir: (c) => readdir(h(c)),
+    openRead: (c) => open(h(c), C.O_RDONLY | C.O_NOFOLLOW),
+    createFile: (c, mode) => open(h(c), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode),
+    mkdir: async (c, mode) => void (await mkdir(h(c), { mode })),
+    chmodDir: (c, mode) => chmod(h(c), mode),
+    lchown: (c, uid, gid) => lchown(h(c), uid, gid),
+    symlink: (t, c) => symlink(t, h(c)),
+    link: (e, c) => link(h(e), h(c)),
+    lutimes: (c, t) => lutimes(h(c), t, t),
+    remove: (c) => rm(h(c), { recursive: true, force: true }),
+    readOnly: (c) => hostOf(v, c).readOnly,
+  };
+}
+
+const treeOf = (v: RootView | Tree): Tree => ('lstat' in v ? v : hostTree(v));
 
 /**
  * Resolve `p` as the container would, following symlinks in every component (and in the last one if
  * `followLast`), never above "/". Returns the container path reached; missing trailing components are allowed.
  */
-export async function resolvePath(v: RootView, p: string, followLast: boolean): Promise<string> {
+export async function resolvePath(tv: RootView | Tree, p: string, followLast: boolean): Promise<string> {
+  const t = treeOf(tv);
   const todo = posix.normalize('/' + p).split('/').filter(Boolean);
   let cur = '/';
   let links = 0;
@@ -58,10 +101,10 @@ export async function resolvePath(v: RootView, p: string, followLast: boolean): 
       continue;
     }
     const next = posix.join(cur, c);
-    const st = await lstatOrNull(hostOf(v, next).host);
+    const st = await t.lstat(next);
     if (st?.isSymbolicLink() && (todo.length > 0 || followLast)) {
       if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links resolving ${p}`);
-      const target = await readlink(hostOf(v, next).host);
+      const target = await t.readlink(next);
       todo.unshift(...target.split('/').filter(Boolean));
       if (target.startsWith('/')) cur = '/';
       continue;
@@ -83,16 +126,18 @@ function goMode(st: import('node:fs').Stats): number {
 }
 
 /** docker's container path stat: the last component is not followed (a link reports its target). */
-export async function statPath(v: RootView, p: string, containerName: string): Promise<{ stat: PathStat; cpath: string }> {
-  const cpath = await resolvePath(v, p, false);
-  const st = await lstatOrNull(hostOf(v, cpath).host);
+export async function statPath(tv: RootView | Tree, p: string, containerName: string): Promise<{ stat: PathStat; cpath: string }> {
+  const t = treeOf(tv);
+  const cpath = await resolvePath(t, p, false);
+  const st = await t.lstat(cpath);
   if (!st) throw notFound(`Could not find the file ${p} in container ${containerName}`);
-  const linkTarget = st.isSymbolicLink() ? await resolvePath(v, cpath, true) : '';
+  const linkTarget = st.isSymbolicLink() ? await resolvePath(t, cpath, true) : '';
   return { cpath, stat: { name: posix.basename(cpath) || '/', size: st.size, mode: goMode(st), mtime: st.mtime.toISOString(), linkTarget } };
 }
 
 /** A tar of `cpath` (already resolved) named by its base name; directories recursively, links not followed. */
-export function tarOf(v: RootView, cpath: string, rename?: string): Readable {
+export function tarOf(tv: RootView | Tree, cpath: string, rename?: string): Readable {
+  const t = treeOf(tv);
   const pack = tar.pack();
   const add = (h: Parameters<tar.Pack["entry"]>[0], body?: Readable) =>
     new Promise<void>((res, rej) => {
@@ -102,16 +147,18 @@ export function tarOf(v: RootView, cpath: string, rename?: string): Readable {
       body.pipe(w);
     });
   const walk = async (cp: string, name: string): Promise<void> => {
-    const host = hostOf(v, cp).host;
-    const st = await lstat(host);
+    const st = await t.lstat(cp);
+    if (!st) return; // gone meanwhile
     const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
     if (st.isDirectory()) {
       await add({ ...base, type: 'directory' });
-      for (const n of (await readdir(host)).sort()) await walk(posix.join(cp, n), `${name}/${n}`);
-    } else if (st.isSymbolicLink()) await add({ ...base, type: 'symlink', linkname: await readlink(host) });
+      for (const n of (await t.readdir(cp)).sort()) await walk(posix.join(cp, n), `${name}/${n}`);
+    } else if (st.isSymbolicLink()) await add({ ...base, type: 'symlink', linkname: await t.readlink(cp) });
     else if (st.isFile()) {
-      const fh = await open(host, C.O_RDONLY | C.O_NOFOLLOW);
-      await add({ ...base, type: 'file', size: st.size }, fh.createReadStream());
+      const fh = await t.openRead(cp);
+      // The size in the header is what the file had when it was looked at; a file that changed meanwhile (the
+      // container runs) is cut or padded to it so the archive stays well-formed.
+      await add({ ...base, type: 'file', size: st.size }, exactly(fh.createReadStream(), st.size));
     }
   };
   walk(cpath, rename ?? (posix.basename(cpath) || '.')).then(
@@ -124,10 +171,10 @@ export function tarOf(v: RootView, cpath: string, rename?: string): Readable {
 export type PutOptions = CopyInOptions;
 
 /** Extract a tar under the directory `dir` (container path, followed). Entries may not climb out of it. */
-export async function putArchive(v: RootView, dir: string, input: AsyncIterable<Uint8Array>, o: PutOptions = {}): Promise<void> {
+export async function putArchive(tv: RootView | Tree, dir: string, input: AsyncIterable<Uint8Array>, o: PutOptions = {}): Promise<void> {
+  const v = treeOf(tv);
   const dest = await resolvePath(v, dir, true);
-  const dh = hostOf(v, dest);
-  const dst = await lstatOrNull(dh.host);
+  const dst = await v.lstat(dest);
   if (!dst) throw notFound(`Could not find the file ${dir} in container`);
   if (!dst.isDirectory()) throw invalid(`extraction point is not a directory: ${dir}`);
   const ex = tar.extract();
@@ -144,15 +191,13 @@ export async function putArchive(v: RootView, dir: string, input: AsyncIterable<
     let cp = dest;
     for (const c of comps.slice(0, -1)) {
       cp = posix.join(cp, c);
-      const t = hostOf(v, cp);
-      const st = await lstatOrNull(t.host);
-      if (!st) await mkdir(t.host, { mode: 0o755 });
+      const st = await v.lstat(cp);
+      if (!st) await v.mkdir(cp, 0o755);
       else if (!st.isDirectory()) throw invalid(`refused archive entry "${h.name}": ${cp} is not a directory`);
     }
     cp = posix.join(cp, comps[comps.length - 1]);
-    const t = hostOf(v, cp);
-    if (t.readOnly) throw badState(`cannot write to ${cp}: it is on a read-only mount`);
-    const old = await lstatOrNull(t.host);
+    if (v.readOnly(cp)) throw badState(`cannot write to ${cp}: it is on a read-only mount`);
+    const old = await v.lstat(cp);
     const isDir = h.type === 'directory';
     if (old && o.noOverwriteDirNonDir && old.isDirectory() !== isDir) {
       throw invalid(`cannot overwrite ${old.isDirectory() ? 'directory' : 'non-directory'} "${cp}" with ${isDir ? 'directory' : 'non-directory'}`);
@@ -161,16 +206,16 @@ export async function putArchive(v: RootView, dir: string, input: AsyncIterable<
     const gid = o.owner?.gid ?? h.gid ?? 0;
     const mode = (h.mode ?? 0o644) & 0o7777;
     if (isDir) {
-      if (old && !old.isDirectory()) await rm(t.host, { force: true });
-      if (!old || !old.isDirectory()) await mkdir(t.host, { mode });
-      else await chmod(t.host, mode);
-      await lchown(t.host, uid, gid);
+      if (old && !old.isDirectory()) await v.remove(cp);
+      if (!old || !old.isDirectory()) await v.mkdir(cp, mode);
+      await v.chmodDir(cp, mode);
+      await v.lchown(cp, uid, gid);
       e.resume();
       continue;
     }
-    if (old) await rm(t.host, { recursive: true, force: true });
+    if (old) await v.remove(cp);
     if (h.type === 'file' || h.type === 'contiguous-file') {
-      const fh = await open(t.host, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+      const fh = await v.createFile(cp, mode);
       try {
         for await (const chunk of e) await fh.write(chunk as Buffer);
         await fh.chown(uid, gid);
@@ -179,8 +224,8 @@ export async function putArchive(v: RootView, dir: string, input: AsyncIterable<
         await fh.close();
       }
     } else if (h.type === 'symlink') {
-      await symlink(h.linkname ?? '', t.host);
-      await lchown(t.host, uid, gid);
+      await v.symlink(h.linkname ?? '', cp);
+      await v.lchown(cp, uid, gid);
       e.resume();
     } else if (h.type === 'link') {
       // A hardlink target is another entry of this archive, under the destination, reached without symlinks.
@@ -189,39 +234,40 @@ export async function putArchive(v: RootView, dir: string, input: AsyncIterable<
       let tp = dest;
       for (const c of tc) {
         tp = posix.join(tp, c);
-        const st = await lstatOrNull(hostOf(v, tp).host);
+        const st = await v.lstat(tp);
         if (!st || st.isSymbolicLink()) throw invalid(`refused hardlink "${h.name}" -> "${h.linkname}": target missing or a symlink`);
       }
-      await link(hostOf(v, tp).host, t.host);
+      await v.link(tp, cp);
       e.resume();
     } else {
       e.resume(); // devices, FIFOs: never created from an archive
       continue;
     }
-    if (h.mtime && h.type !== 'link') await lutimes(t.host, h.mtime, h.mtime).catch(() => {});
+    if (h.mtime && h.type !== 'link') await v.lutimes(cp, h.mtime).catch(() => {});
   }
 }
 
 /** `mkdir -p` of a container path, following existing symlinks inside the container's namespace only. */
-export async function mkdirAll(v: RootView, dir: string, owner?: { uid: number; gid: number }): Promise<string> {
+export async function mkdirAll(tv: RootView | Tree, dir: string, owner?: { uid: number; gid: number }): Promise<string> {
+  const v = treeOf(tv);
   const d = await resolvePath(v, dir, true);
   let cp = '/';
   for (const c of d.split('/').filter(Boolean)) {
     cp = posix.join(cp, c);
-    const h = hostOf(v, cp).host;
-    const st = await lstatOrNull(h);
+    const st = await v.lstat(cp);
     if (!st) {
-      await mkdir(h, { mode: 0o755 });
-      if (owner) await lchown(h, owner.uid, owner.gid);
+      await v.mkdir(cp, 0o755);
+      if (owner) await v.lchown(cp, owner.uid, owner.gid);
     } else if (!st.isDirectory()) throw invalid(`cannot create directory ${dir}: ${cp} is not a directory`);
   }
   return d;
 }
 
 /** Read a small file of the container (e.g. /etc/passwd) without following a symlink out of it. */
-export async function readSmallFile(v: RootView, p: string, max = 1 << 20): Promise<string | undefined> {
+export async function readSmallFile(tv: RootView | Tree, p: string, max = 1 << 20): Promise<string | undefined> {
+  const v = treeOf(tv);
   const cp = await resolvePath(v, p, true);
-  const fh = await open(hostOf(v, cp).host, C.O_RDONLY | C.O_NOFOLLOW).catch(() => undefined);
+  const fh = await v.openRead(cp).catch(() => undefined);
   if (!fh) return undefined;
   try {
     const st = await fh.stat();
@@ -230,4 +276,26 @@ export async function readSmallFile(v: RootView, p: string, max = 1 << 20): Prom
   } finally {
     await fh.close();
   }
+}
+
+/** `src` cut or zero-padded to exactly `size` bytes. */
+async function* exactlyGen(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let left = size;
+  for await (const chunk of src) {
+    if (left <= 0) break;
+    const c = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    left -= c.length;
+    yield c;
+  }
+  while (left > 0) {
+    const n = Math.min(left, 65536);
+    left -= n;
+    yield Buffer.alloc(n);
+  }
+}
+
+function exactly(src: Readable, size: number): Readable {
+  const out = Readable.from(exactlyGen(src, size));
+  out.on('close', () => src.destroy());
+  return out;
 }

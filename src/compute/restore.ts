@@ -14,6 +14,8 @@ import type { ComputeSystemRecord, SystemState } from './types.js';
 
 export interface RestoreReport {
   adopted: number;
+  /** Running systems found frozen (Silo froze them and died before thawing them): thawed. */
+  thawed: number;
   exited: number;
   orphansRemoved: number;
   rolledBack: number;
@@ -40,7 +42,7 @@ const ADOPT_CONCURRENCY = 8;
 
 export async function restoreSystems(c: RestoreContext): Promise<RestoreReport> {
   const { store, intents, backends, log } = c;
-  const report: RestoreReport = { adopted: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
+  const report: RestoreReport = { adopted: 0, thawed: 0, exited: 0, orphansRemoved: 0, rolledBack: 0 };
   await store.load();
   // Interrupted operations first: a create or remove is rolled back or finished, a start's half-made runtime undone.
   for (const it of await intents.pending()) {
@@ -69,8 +71,12 @@ export async function restoreSystems(c: RestoreContext): Promise<RestoreReport> 
         const backend = backendFor(backends, rec.Document.Isolation, rec.Name);
         const st = await backend.state(rec.Id);
         if (st.status === 'running' || st.status === 'paused') {
-          const state = st.status === 'paused' ? 'Paused' : 'Running';
-          if (rec.State !== state) await c.setState(rec.Id, state);
+          // Frozen while its record says running: Silo froze it and died before thawing it, or died before it could
+          // record (and answer) a pause. Thawed now; a recorded pause stays.
+          if (st.status === 'paused' && rec.State === 'Running') {
+            await backend.resume(rec.Id);
+            report.thawed++;
+          } else if (st.status === 'running' && rec.State === 'Paused') await c.setState(rec.Id, 'Running');
           report.adopted++;
         } else {
           report.exited++;

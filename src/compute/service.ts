@@ -19,6 +19,7 @@ import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
 import type { ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
 import { ExecManager } from './exec.js';
+import { DEFAULT_COPY_IDLE_MS, guardIn, guardOut } from './copy-guard.js';
 import { restoreSystems, type RestoreReport } from './restore.js';
 import type { Finding } from '../common/leaks.js';
 import { SystemNetworking } from './networking.js';
@@ -36,6 +37,8 @@ export interface ComputeOptions {
   storage: StorageService;
   /** One backend per isolation mode; a document without `Isolation` gets the first. */
   backends: Backends;
+  /** A copy in or out is given up after this long without data moving (default 2 minutes). */
+  copyIdleTimeoutMs?: number;
   network: NetworkService;
   intents: IntentLog;
   events: EventBus;
@@ -53,6 +56,7 @@ export class ComputeService {
   private readonly store: SystemStore;
   private readonly storage: StorageService;
   private readonly backends: Backends;
+  private readonly copyIdleMs: number;
   private readonly events: EventBus;
   private readonly log: Logger;
   /** Clients attached before start, per system. */
@@ -67,6 +71,7 @@ export class ComputeService {
     this.storage = o.storage;
     if (o.backends.size === 0) throw new Error('the compute service needs at least one isolation backend');
     this.backends = o.backends;
+    this.copyIdleMs = o.copyIdleTimeoutMs ?? DEFAULT_COPY_IDLE_MS;
     this.events = o.events;
     this.log = o.log.child({ service: 'compute' });
     this.networking = new SystemNetworking(o.network);
@@ -588,11 +593,11 @@ export class ComputeService {
 
   /** A tar of `path` for `sink`; the root stays as it is until `sink` has finished with it. */
   copyOut(ref: string, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    return this.onRoot(ref, (b, t) => b.copyOut(t, path, sink));
+    return this.onRoot(ref, (b, t) => b.copyOut(t, path, (stat, tar) => sink(stat, guardOut(tar, this.copyIdleMs))));
   }
 
   copyIn(ref: string, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions = {}): Promise<void> {
-    return this.onRoot(ref, (b, t) => b.copyIn(t, dir, tar, o));
+    return this.onRoot(ref, (b, t) => b.copyIn(t, dir, guardIn(tar, this.copyIdleMs), o));
   }
 
   makeDirectory(ref: string, path: string, owner?: { uid: number; gid: number }): Promise<string> {
@@ -604,29 +609,24 @@ export class ComputeService {
   }
 
   /**
-   * Run a copy on the system's root: a running system is paused meanwhile (nothing inside can race the walk), a
-   * stopped one has its root mounted for the copy and unmounted after.
+   * Run a copy on the system's root under its root lock. A running system keeps running: its backend resolves paths
+   * inside the container's own root, so nothing is paused (a client that stalls a copy freezes nothing, and a daemon
+   * killed meanwhile leaves nothing frozen). A stopped one has its root mounted for the copy and unmounted after.
    */
   private async onRoot<T>(ref: string, fn: (b: IsolationBackend, t: CopyTarget) => Promise<T>): Promise<T> {
     const id = this.store.find(ref).Id;
-    const paused = this.store.find(id).State === 'Running';
-    if (paused) await this.pause(id);
-    try {
-      return await this.roots.run(id, async () => {
-        const rec = this.store.find(id);
-        const b = this.backendOf(rec);
-        const t = { id, name: rec.Name, mounts: rec.Document.Container.MappedDirectories ?? [] };
-        if (isActive(rec.State)) return fn(b, t);
-        await b.mountRoot(id, await this.describeRoot(rec));
-        try {
-          return await fn(b, t);
-        } finally {
-          if (this.store.has(id) && this.store.find(id).State === 'Stopped') await b.unmountRoot(id).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root after a copy failed'));
-        }
-      });
-    } finally {
-      if (paused) await this.resume(id).catch(() => {});
-    }
+    return this.roots.run(id, async () => {
+      const rec = this.store.find(id);
+      const b = this.backendOf(rec);
+      const t = { id, name: rec.Name, mounts: rec.Document.Container.MappedDirectories ?? [] };
+      if (isActive(rec.State)) return fn(b, t);
+      await b.mountRoot(id, await this.describeRoot(rec));
+      try {
+        return await fn(b, t);
+      } finally {
+        if (this.store.has(id) && this.store.find(id).State === 'Stopped') await b.unmountRoot(id).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root after a copy failed'));
+      }
+    });
   }
 
   async logs(ref: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {

@@ -72,12 +72,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const events = new EventBus();
   const store = new SystemStore(join(o.stateDir, 'systems'));
   const intents = new IntentLog(join(o.stateDir, 'intents'));
-  const compute = new ComputeService({ store, storage, backends, network, intents, events, log });
+  // SILO_COPY_IDLE_SECONDS: how long a copy may go without data moving (tests shorten it).
+  const copyIdle = Number(process.env.SILO_COPY_IDLE_SECONDS);
+  const compute = new ComputeService({ store, storage, backends, network, intents, events, log, ...(copyIdle > 0 ? { copyIdleTimeoutMs: copyIdle * 1000 } : {}) });
 
   // Storage and the network service restored their own objects as they opened; compute restores its systems.
   const r = await compute.restore();
-  if (r.adopted || r.exited || r.orphansRemoved || r.rolledBack) {
-    log.child({ service: 'compute' }).info({ adopted: r.adopted, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
+  if (r.adopted || r.thawed || r.exited || r.orphansRemoved || r.rolledBack) {
+    log.child({ service: 'compute' }).info({ adopted: r.adopted, thawed: r.thawed, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }
   await storage.ensureBaseImage();
 

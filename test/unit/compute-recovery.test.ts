@@ -25,6 +25,7 @@ function stubBackend(states: Record<string, RuntimeState['status']>, exits: Reco
     waitExit: (id: string) => (calls.push(`waitExit ${id}`), new Promise<ExitStatus>(() => {})),
     delete: async (id: string) => void calls.push(`delete ${id}`),
     unmountRoot: async (id: string) => void calls.push(`unmountRoot ${id}`),
+    resume: async (id: string) => void calls.push(`resume ${id}`),
     mountRoot: async (id: string) => void calls.push(`mountRoot ${id}`),
     list: async () => Object.keys(states),
   } as unknown as IsolationBackend;
@@ -147,4 +148,24 @@ test('record reads hand out copies: changing one changes nothing until it is sav
   const again = new SystemStore(join(dir, 'systems'));
   await again.load();
   assert.equal(again.find(r.Id).Document.Container.GuestOs.HostName, 'changed');
+});
+
+test('restore thaws a system frozen while its record says running, and keeps a recorded pause', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-unit-recovery-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [frozen, paused] = [id('1'), id('2')];
+  const seed = new SystemStore(join(dir, 'systems'));
+  await seed.save(record(frozen, 'process', 'Running'));
+  await seed.save(record(paused, 'process', 'Paused'));
+  const proc = stubBackend({ [frozen]: 'paused', [paused]: 'paused' });
+  const backends = new Map<Isolation, IsolationBackend>([['process', proc.b]]);
+  const storage = { listRoots: async () => [] } as unknown as StorageService;
+  const network = { listNamespaces: () => [], listEndpoints: () => [] } as unknown as NetworkService;
+  const store = new SystemStore(join(dir, 'systems'));
+  const compute = new ComputeService({ store, storage, backends, network, intents: new IntentLog(join(dir, 'intents')), events: new EventBus(), log: captureLog().log });
+  const report = await compute.restore();
+  assert.equal(report.thawed, 1);
+  assert.deepEqual(proc.calls.filter((c) => c.startsWith('resume')), [`resume ${frozen}`]);
+  assert.equal(store.find(frozen).State, 'Running');
+  assert.equal(store.find(paused).State, 'Paused');
 });

@@ -31,7 +31,7 @@ export function archiveRoutes(app: FastifyInstance, x: Ctx): void {
       res.writeHead(200, { 'Content-Type': 'application/x-tar', 'X-Docker-Container-Path-Stat': statHeader(stat), 'Api-Version': '1.50' });
       t.on('error', () => res.destroy());
       t.pipe(res);
-      // The root stays mounted (or the container paused) until the whole tar has been read.
+      // The root stays as it is (mounted, the copy helper alive) until the whole tar has been read.
       await finished(res).catch(() => {});
     });
   });

@@ -16,7 +16,8 @@ import type {
   Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
-import { mkdirAll, putArchive, readSmallFile, statPath, tarOf, type RootView } from '../archive.js';
+import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
+import { InRoot } from './inroot.js';
 import { RootMounts } from '../rootfs-mount.js';
 import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
@@ -430,33 +431,49 @@ export class ProcessBackend implements IsolationBackend {
     return this.roots.upper(id);
   }
 
-  /** The mounted root as a copy sees it; never a bare mount point, whose writes would land on the host. */
-  private async view(t: CopyTarget): Promise<RootView> {
+  /**
+   * The root as a copy sees it. A container with processes (running, paused or created) is reached inside its own
+   * root, through the helper (inroot.ts), so it need not be paused; a stopped one's mounted root (nothing in it can
+   * move) by host path. Never a bare mount point, whose writes would land on the host.
+   */
+  private async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
+    const st = await this.runc.state(t.id);
+    if (st && st.pid > 0 && (st.status === 'running' || st.status === 'paused' || st.status === 'created')) {
+      const r = await InRoot.open(`/proc/${st.pid}/root`);
+      try {
+        return await fn(r.tree());
+      } finally {
+        r.close();
+      }
+    }
     if (!(await this.roots.mounted(t.id))) throw badState(`the root of container ${t.name} is not mounted`);
-    return { rootfs: this.roots.rootfs(t.id), mounts: t.mounts };
+    return fn(hostTree({ rootfs: this.roots.rootfs(t.id), mounts: t.mounts }));
   }
 
   async statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
-    const { stat, cpath } = await statPath(await this.view(t), path, t.name);
-    return { stat, path: cpath };
+    return this.withTree(t, async (tree) => {
+      const { stat, cpath } = await statPath(tree, path, t.name);
+      return { stat, path: cpath };
+    });
   }
 
   async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    const v = await this.view(t);
-    const { stat, cpath } = await statPath(v, path, t.name);
-    await sink(stat, tarOf(v, cpath));
+    await this.withTree(t, async (tree) => {
+      const { stat, cpath } = await statPath(tree, path, t.name);
+      await sink(stat, tarOf(tree, cpath));
+    });
   }
 
   async copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
-    await putArchive(await this.view(t), dir, tar, o);
+    await this.withTree(t, (tree) => putArchive(tree, dir, tar, o));
   }
 
   async makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-    return mkdirAll(await this.view(t), path, owner);
+    return this.withTree(t, (tree) => mkdirAll(tree, path, owner));
   }
 
   async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
-    return readSmallFile(await this.view(t), path, maxBytes);
+    return this.withTree(t, (tree) => readSmallFile(tree, path, maxBytes));
   }
 }
 
