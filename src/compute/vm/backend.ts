@@ -162,8 +162,10 @@ export class VmBackend implements IsolationBackend {
       // Devices first: the guest probes them while the agent channel comes up and the identity is set.
       const marks: string[] = [];
       const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
+      // The tap's redirects are made meanwhile (a few tc runs in the namespace); the guest NIC is set up after them.
+      const tapped = nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve();
+      tapped.catch(() => {});
       await this.plugDisks(qmp, layerDisks, opts.root.scratch.path);
-      if (nics.length) await attachTap(opts.netnsPath!, nics[0].ifname, 'tap0');
       mark('plugged');
       const chan = await AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs).catch(async () => {
         throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
@@ -182,6 +184,7 @@ export class VmBackend implements IsolationBackend {
         await chan.request(Op.FILE, 0, encodeStrings([['path', f.containerPath], ['data', data]]));
       }
       mark('files');
+      await tapped;
       for (const nic of nics) {
         await chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
       }
