@@ -11,9 +11,9 @@
 // A layer is extracted into an ingest directory the caller deletes on any error; a copy writes into the destination
 // as far as it got (as docker cp does).
 
-import { constants as C } from 'node:fs';
+import { constants as C, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rm, symlink, link, lchown, lutimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import * as tar from 'tar-stream';
 import { badState, diskFull, exhausted, invalid, internal, isSiloError, oneLine } from '../common/errors.js';
 import { run } from '../common/exec.js';
@@ -56,16 +56,65 @@ export interface ExtractOptions {
   /** false: an uncompressed input is not hashed, its diff ID comes back '' (the caller hashes the same bytes). */
   hashPlain?: boolean;
   /**
-   * Where a path under the destination ("a/b", "" for the destination itself) is on the host, and whether it is
-   * read-only: a container's root with directories mapped into it. Default: under `dest`, writable.
+   * The filesystem to extract into, instead of the host directory `dest`: a container's root with directories mapped
+   * into it, or one walked inside the container's own root (compute's Tree has these calls). Copies only.
    */
-  map?: (rel: string) => { host: string; readOnly?: boolean };
+  tree?: ExtractTree;
+}
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+/**
+ * The calls extraction makes, by path under the destination ("/" is the destination, "/a/b" below it); none follows
+ * a final component that is a symlink.
+ */
+export interface ExtractTree {
+  lstat(p: string): Promise<Stats | null>;
+  /** Create a new file (O_CREAT|O_EXCL|O_NOFOLLOW). */
+  createFile(p: string, mode: number): Promise<FileHandle>;
+  mkdir(p: string, mode: number): Promise<void>;
+  chmodDir(p: string, mode: number): Promise<void>;
+  lchown(p: string, uid: number, gid: number): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  /** A hard link at `p` to `existing`, which is not followed if it is a symlink. */
+  link(existing: string, p: string): Promise<void>;
+  lutimes(p: string, t: Date): Promise<void>;
+  /** Remove whatever is at `p`, a directory with its contents. */
+  remove(p: string): Promise<void>;
+  /** True when `p` is on a read-only mount. */
+  readOnly(p: string): boolean;
+}
+
+/** A host directory as an ExtractTree. */
+export function hostTree(root: string): ExtractTree {
+  const at = (p: string) => join(root, p);
+  return {
+    lstat: (p) => lstatOrNull(at(p)),
+    createFile: (p, mode) => open(at(p), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode),
+    mkdir: (p, mode) => mkdir(at(p), { mode }),
+    async chmodDir(p, mode) {
+      // Through a descriptor opened O_NOFOLLOW: chmod(2) would follow a symlink put in the directory's place.
+      const fh = await open(at(p), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+      try {
+        await fh.chmod(mode);
+      } finally {
+        await fh.close();
+      }
+    },
+    lchown: (p, uid, gid) => lchown(at(p), uid, gid),
+    symlink: (target, p) => symlink(target, at(p)),
+    link: (existing, p) => link(at(existing), at(p)), // linkat without AT_SYMLINK_FOLLOW: a symlink is linked, not followed
+    lutimes: (p, t) => lutimes(at(p), t, t),
+    remove: (p) => rm(at(p), { recursive: true, force: true }),
+    readOnly: () => false,
+  };
 }
 
 class Extractor {
   entries = 0;
   private dirTimes: { comps: string[]; mtime: Date }[] = [];
   private readonly layer: boolean;
+  private readonly t: ExtractTree;
 
   constructor(
     private readonly root: string,
@@ -73,11 +122,13 @@ class Extractor {
     private readonly o: ExtractOptions = {},
   ) {
     this.layer = o.layer ?? true;
+    if (this.layer && o.tree) throw internal('a layer is extracted into a host directory, not a tree');
+    this.t = o.tree ?? hostTree(root);
   }
 
-  /** The host path of `comps` under the destination. */
+  /** The tree path of `comps`. */
   private at(comps: string[]): string {
-    return this.o.map ? this.o.map(comps.join('/')).host : join(this.root, ...comps);
+    return '/' + comps.join('/');
   }
 
   /** Walk `comps` under the root with lstat; create missing directories if `create`. Refuse symlinks. */
@@ -85,10 +136,10 @@ class Extractor {
     let p = this.at([]);
     for (const [i, c] of comps.entries()) {
       p = this.at(comps.slice(0, i + 1));
-      const st = await lstatOrNull(p);
+      const st = await this.t.lstat(p);
       if (st === null) {
         if (!create) throw invalid(`refused entry "${name}": hardlink target is not in the layer ("${c}" does not exist)`);
-        await mkdir(p, { mode: 0o755 });
+        await this.t.mkdir(p, 0o755);
       } else if (st.isSymbolicLink()) {
         throw invalid(`refused entry "${name}": its path passes through the symlink "${comps.slice(0, i + 1).join('/')}"`);
       } else if (!st.isDirectory()) {
@@ -100,19 +151,22 @@ class Extractor {
 
   /** Clear the final name so a new entry replaces the old one (tar semantics) without following links. */
   private async clear(p: string, keepDir: boolean, name?: string): Promise<boolean> {
-    const st = await lstatOrNull(p);
+    const st = await this.t.lstat(p);
     if (st === null) return false;
     if (name !== undefined && this.o.noOverwriteDirNonDir && st.isDirectory() !== keepDir) {
       throw invalid(`cannot overwrite ${st.isDirectory() ? 'directory' : 'non-directory'} "${name}" with ${keepDir ? 'directory' : 'non-directory'}`);
     }
     if (keepDir && st.isDirectory()) return true;
-    await rm(p, { recursive: true, force: true });
+    await this.t.remove(p);
     return false;
   }
 
-  private async applyMeta(fh: Awaited<ReturnType<typeof open>>, h: Header): Promise<void> {
+  private uid = (h: Header) => this.o.owner?.uid ?? h.uid ?? 0;
+  private gid = (h: Header) => this.o.owner?.gid ?? h.gid ?? 0;
+
+  private async applyMeta(fh: FileHandle, h: Header): Promise<void> {
     // chown first: it clears setuid/setgid, chmod afterwards puts them back.
-    await fh.chown(this.o.owner?.uid ?? h.uid ?? 0, this.o.owner?.gid ?? h.gid ?? 0);
+    await fh.chown(this.uid(h), this.gid(h));
     await fh.chmod((h.mode ?? 0o644) & 0o7777);
   }
 
@@ -125,17 +179,17 @@ class Extractor {
     if (type === 'pax-global-header' || type === 'pax-header') return drain(e);
     if (comps.length === 0) {
       if (type !== 'directory') throw invalid(`refused entry "${name}": the layer root must be a directory`);
-      if (this.layer) await this.dir(this.root, h, comps);
+      if (this.layer) await this.dir(this.at([]), h, comps);
       return drain(e);
     }
     if (!this.layer && ['character-device', 'block-device', 'fifo'].includes(type)) return drain(e); // never made by a copy
     const base = comps[comps.length - 1];
     const parent = await this.walkDirs(comps.slice(0, -1), name, true);
     const target = this.at(comps);
-    if (this.o.map?.(comps.join('/')).readOnly) throw badState(`cannot write to ${comps.join('/')}: it is on a read-only mount`);
+    if (this.t.readOnly(target)) throw badState(`cannot write to ${target}: it is on a read-only mount`);
     switch (type) {
       case 'directory':
-        if (!(await this.clear(target, true, name))) await mkdir(target, { mode: 0o700 });
+        if (!(await this.clear(target, true, name))) await this.t.mkdir(target, 0o700);
         await this.dir(target, h, comps);
         return drain(e);
       case 'file':
@@ -143,16 +197,17 @@ class Extractor {
         const wh = this.layer ? classifyName(base) : { kind: 'none' as const };
         if (wh.kind !== 'none') {
           await drain(e);
-          if (wh.kind === 'opaque') await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', parent]);
+          // Layers only, so on the host: an overlay opaque dir is an xattr, a whiteout a 0:0 device.
+          if (wh.kind === 'opaque') await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', join(this.root, parent)]);
           if (wh.kind === 'whiteout') {
-            const victim = join(parent, wh.target);
+            const victim = posix.join(parent, wh.target);
             await this.clear(victim, false);
-            await run('mknod', ['-m', '0000', victim, 'c', '0', '0']);
+            await run('mknod', ['-m', '0000', join(this.root, victim), 'c', '0', '0']);
           }
           return;
         }
         await this.clear(target, false, name);
-        const fh = await open(target, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+        const fh = await this.t.createFile(target, 0o600);
         try {
           const w = new FileWriter(fh);
           try {
@@ -174,9 +229,9 @@ class Extractor {
         if (h.linkname.includes('\0')) throw invalid(`refused entry "${name}": NUL in symlink target`);
         await this.clear(target, false, name);
         // The target is stored verbatim and never followed while extracting.
-        await symlink(h.linkname, target);
-        await lchown(target, this.o.owner?.uid ?? h.uid ?? 0, this.o.owner?.gid ?? h.gid ?? 0);
-        if (h.mtime) await lutimes(target, h.mtime, h.mtime);
+        await this.t.symlink(h.linkname, target);
+        await this.t.lchown(target, this.uid(h), this.gid(h));
+        if (h.mtime) await this.t.lutimes(target, h.mtime);
         return drain(e);
       }
       case 'link': {
@@ -184,12 +239,12 @@ class Extractor {
         if (lcomps.length === 0) throw invalid(`refused entry "${name}": hardlink to the layer root`);
         await this.walkDirs(lcomps.slice(0, -1), name, false);
         const src = this.at(lcomps);
-        const st = await lstatOrNull(src);
+        const st = await this.t.lstat(src);
         if (st === null) throw invalid(`refused entry "${name}": hardlink target "${h.linkname}" is not in the layer`);
         if (st.isDirectory()) throw invalid(`refused entry "${name}": hardlink to a directory`);
         if (src === target) return drain(e);
         await this.clear(target, false, name);
-        await link(src, target); // linkat without AT_SYMLINK_FOLLOW: a symlink target is linked, not followed
+        await this.t.link(src, target);
         return drain(e);
       }
       case 'character-device':
@@ -202,12 +257,9 @@ class Extractor {
   }
 
   private async dir(p: string, h: Header, comps: string[]): Promise<void> {
-    const fh = await open(p, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
-    try {
-      await this.applyMeta(fh, h);
-    } finally {
-      await fh.close();
-    }
+    // chown first: it clears setuid/setgid, chmod afterwards puts them back.
+    await this.t.lchown(p, this.uid(h), this.gid(h));
+    await this.t.chmodDir(p, (h.mode ?? 0o644) & 0o7777);
     // Directory mtimes are set last: creating children would bump them again.
     if (h.mtime) this.dirTimes.push({ comps, mtime: h.mtime });
   }
@@ -217,12 +269,11 @@ class Extractor {
     for (const d of this.dirTimes) {
       // A later entry may have replaced a parent with a symlink: re-walk with lstat, never set times through one.
       const p = await this.walkDirs(d.comps, d.comps.join('/'), false).catch(() => undefined);
-      if (p !== undefined) await lutimes(p, d.mtime, d.mtime);
+      if (p !== undefined) await this.t.lutimes(p, d.mtime);
     }
   }
 }
 
-type FileHandle = Awaited<ReturnType<typeof open>>;
 
 /** Bytes gathered before a write goes out: one system call (and thread-pool round trip) per batch, not per chunk. */
 const WRITE_BATCH = 256 * 1024;

@@ -11,6 +11,7 @@ import * as tar from 'tar-stream';
 import { run } from '../../src/common/exec.js';
 import { chainIds } from '../../src/storage/digest.js';
 import { openStorage, type StorageOptions } from '../../src/storage/index.js';
+import type { ExtractTree } from '../../src/storage/extract.js';
 import type { StorageService } from '../../src/storage/types.js';
 
 interface Ctx {
@@ -411,7 +412,7 @@ test('load: hostile or wrong layers are refused with nothing left; an unused one
 });
 
 test('the same extractor copies an archive into a directory: owner, devices skipped, .wh. kept, jail, no dir/non-dir swap', async (t) => {
-  const { extractTar, NO_CAPS } = await import('../../src/storage/extract.js');
+  const { extractTar, hostTree, NO_CAPS } = await import('../../src/storage/extract.js');
   const c = await fresh(t);
   const dest = join(c.base, 'dest');
   const outside = join(c.base, 'outside');
@@ -435,17 +436,29 @@ test('the same extractor copies an archive into a directory: owner, devices skip
   assert.deepEqual(await readdir(outside), []);
   await assert.rejects(extractTar(stream(await tarOf([{ name: 'd', body: 'file' }])), dest, NO_CAPS, { layer: false, noOverwriteDirNonDir: true }), /cannot overwrite directory "d" with non-directory/);
   assert.ok((await lstat(join(dest, 'd'))).isDirectory());
-  // A container root with directories mapped into it: entries under mnt/ land in the mapped host directory; a
-  // read-only one is refused.
+  // A container root with directories mapped into it (as compute's trees are): entries under mnt/ land in the mapped
+  // host directory; a read-only one is refused.
   const mapped = join(c.base, 'mapped');
   await mkdir(mapped);
   await mkdir(join(dest, 'mnt'));
-  const map = (rel: string) =>
-    rel === 'mnt' || rel.startsWith('mnt/') ? { host: join(mapped, rel.slice(4)) } : rel === 'ro' || rel.startsWith('ro/') ? { host: join(dest, rel), readOnly: true } : { host: join(dest, rel) };
-  await extractTar(stream(await tarOf([{ name: 'mnt/sub/f', body: 'm' }, { name: 'top', body: 't' }, { name: 'mnt/l', type: 'link', linkname: 'mnt/sub/f' }])), dest, NO_CAPS, { layer: false, map });
+  const host = hostTree('/');
+  const hp = (p: string) => (p === '/mnt' || p.startsWith('/mnt/') ? join(mapped, p.slice(4)) : join(dest, p));
+  const tree: ExtractTree = {
+    lstat: (p) => host.lstat(hp(p)),
+    createFile: (p, m) => host.createFile(hp(p), m),
+    mkdir: (p, m) => host.mkdir(hp(p), m),
+    chmodDir: (p, m) => host.chmodDir(hp(p), m),
+    lchown: (p, u, g) => host.lchown(hp(p), u, g),
+    symlink: (t, p) => host.symlink(t, hp(p)),
+    link: (e, p) => host.link(hp(e), hp(p)),
+    lutimes: (p, t) => host.lutimes(hp(p), t),
+    remove: (p) => host.remove(hp(p)),
+    readOnly: (p) => p === '/ro' || p.startsWith('/ro/'),
+  };
+  await extractTar(stream(await tarOf([{ name: 'mnt/sub/f', body: 'm' }, { name: 'top', body: 't' }, { name: 'mnt/l', type: 'link', linkname: 'mnt/sub/f' }])), dest, NO_CAPS, { layer: false, tree });
   assert.equal(await readFile(join(mapped, 'sub/f'), 'utf8'), 'm');
   assert.equal((await lstat(join(mapped, 'l'))).ino, (await lstat(join(mapped, 'sub/f'))).ino);
   assert.equal(await readFile(join(dest, 'top'), 'utf8'), 't');
   assert.ok(!existsSync(join(dest, 'mnt/sub')));
-  await assert.rejects(extractTar(stream(await tarOf([{ name: 'ro/x', body: 'x' }])), dest, NO_CAPS, { layer: false, map }), /cannot write to ro\/x: it is on a read-only mount/);
+  await assert.rejects(extractTar(stream(await tarOf([{ name: 'ro/x', body: 'x' }])), dest, NO_CAPS, { layer: false, tree }), /cannot write to \/ro\/x: it is on a read-only mount/);
 });
