@@ -85,6 +85,23 @@ export interface ExtractTree {
   readOnly(p: string): boolean;
 }
 
+/** The part of `t` under its directory `dir`, as a tree of its own (compute's container trees, under a copy's target). */
+export function underTree(t: ExtractTree, dir: string): ExtractTree {
+  const at = (p: string) => posix.join(dir, p);
+  return {
+    lstat: (p) => t.lstat(at(p)),
+    createFile: (p, mode) => t.createFile(at(p), mode),
+    mkdir: (p, mode) => t.mkdir(at(p), mode),
+    chmodDir: (p, mode) => t.chmodDir(at(p), mode),
+    lchown: (p, uid, gid) => t.lchown(at(p), uid, gid),
+    symlink: (target, p) => t.symlink(target, at(p)),
+    link: (existing, p) => t.link(at(existing), at(p)),
+    lutimes: (p, d) => t.lutimes(at(p), d),
+    remove: (p) => t.remove(at(p)),
+    readOnly: (p) => t.readOnly(at(p)),
+  };
+}
+
 /** A host directory as an ExtractTree. */
 export function hostTree(root: string): ExtractTree {
   const at = (p: string) => join(root, p);

@@ -412,7 +412,7 @@ test('load: hostile or wrong layers are refused with nothing left; an unused one
 });
 
 test('the same extractor copies an archive into a directory: owner, devices skipped, .wh. kept, jail, no dir/non-dir swap', async (t) => {
-  const { extractTar, hostTree, NO_CAPS } = await import('../../src/storage/extract.js');
+  const { extractTar, hostTree, underTree, NO_CAPS } = await import('../../src/storage/extract.js');
   const c = await fresh(t);
   const dest = join(c.base, 'dest');
   const outside = join(c.base, 'outside');
@@ -461,4 +461,7 @@ test('the same extractor copies an archive into a directory: owner, devices skip
   assert.equal(await readFile(join(dest, 'top'), 'utf8'), 't');
   assert.ok(!existsSync(join(dest, 'mnt/sub')));
   await assert.rejects(extractTar(stream(await tarOf([{ name: 'ro/x', body: 'x' }])), dest, NO_CAPS, { layer: false, tree }), /cannot write to \/ro\/x: it is on a read-only mount/);
+  // A tree's subdirectory as the destination.
+  await extractTar(stream(await tarOf([{ name: 'deep/f', body: 'u' }])), '', NO_CAPS, { layer: false, tree: underTree(hostTree(c.base), '/dest/d') });
+  assert.equal(await readFile(join(dest, 'd/deep/f'), 'utf8'), 'u');
 });
