@@ -91,9 +91,9 @@ export async function portForwardOnce(url: string, port: number, data: string): 
   const { conn } = await spdyUpgrade(url, ['portforward.k8s.io']);
   const error = await conn.openStream({ streamtype: 'error', port: String(port), requestid: '0' });
   const stream = await conn.openStream({ streamtype: 'data', port: String(port), requestid: '0' });
-  const errText = collect(error);
   stream.write(data);
-  const out = await Promise.race([collect(stream), errText.then((e) => (e ? `error: ${e}` : new Promise<string>(() => {})))]);
+  // The server ends both streams once the connection in the pod is done (or could not be made).
+  const [out, err] = await Promise.all([collect(stream), collect(error)]);
   conn.close();
-  return out;
+  return err ? `error: ${err}` : out;
 }

@@ -75,7 +75,7 @@ test('a pod: two containers sharing localhost and PID, exec, attach, logs, stats
     config: {
       metadata: { name: 'server', attempt: 0 },
       image: { image: 'busybox' },
-      command: ['sh', '-c', 'mkdir -p /www && echo served > /www/index.html && echo started && echo oops >&2 && exec httpd -f -p 80 -h /www'],
+      command: ['sh', '-c', 'mkdir -p /www && echo served > /www/index.html && echo started && echo oops >&2 && httpd -p 127.0.0.1:8081 -h /www && exec httpd -f -p 80 -h /www'],
       log_path: 'server/0.log',
       labels: { role: 'server' },
       ...shared,
@@ -146,6 +146,11 @@ test('a pod: two containers sharing localhost and PID, exec, attach, logs, stats
   const answer = await portForwardOnce(pf.url, 80, 'GET / HTTP/1.0\r\n\r\n');
   assert.match(answer, /^HTTP\/1\.[01] 200/);
   assert.match(answer, /served\n$/);
+  // The pod's loopback, as the kubelet means it: a server bound to 127.0.0.1 only is reached too.
+  const pf2 = await c.runtime.PortForward({ pod_sandbox_id: pod, port: [8081] });
+  assert.match(await portForwardOnce(pf2.url, 8081, 'GET / HTTP/1.0\r\n\r\n'), /served\n$/);
+  const pf3 = await c.runtime.PortForward({ pod_sandbox_id: pod, port: [9] });
+  assert.match(await portForwardOnce(pf3.url, 9, 'x'), /^error: failed to connect to port 9 of the pod/);
   // A URL is good once.
   await assert.rejects(portForwardOnce(pf.url, 80, 'GET / HTTP/1.0\r\n\r\n'), /HTTP 404/);
 

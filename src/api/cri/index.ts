@@ -88,7 +88,7 @@ export function criHandlers(s: Services, o: CriOptions): { runtime: Record<strin
 
 export async function startCri(s: Services, o: CriOptions): Promise<CriServer> {
   const sandboxes = new Sandboxes(s);
-  const streaming = await startStreaming(s, { address: '127.0.0.1', port: o.streamingPort ?? 0, podAddress: (rec) => sandboxes.ip(rec) });
+  const streaming = await startStreaming(s, { address: '127.0.0.1', port: o.streamingPort ?? 0, podNetns: (rec) => sandboxes.netns(rec) });
   const grpc = await serveCri(o.socketPath, criHandlers(s, { ...o, streaming }), s.log);
   return { socketPath: grpc.socketPath, close: () => Promise.all([grpc.close(), streaming.close()]).then(() => {}) };
 }

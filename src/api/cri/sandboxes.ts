@@ -149,6 +149,12 @@ export class Sandboxes {
     return rec.State === 'Running' || rec.State === 'Paused';
   }
 
+  /** The network namespace file of the sandbox; undefined for a host-network pod. */
+  netns(rec: ComputeSystemRecord): string | undefined {
+    const ns = rec.Document.Container.Networking?.Namespace;
+    return ns ? this.s.network.getNamespace(ns).Path : undefined;
+  }
+
   ip(rec: ComputeSystemRecord): string {
     const ep = rec.Document.Container.Networking?.Endpoints?.[0];
     if (!ep) return '';

@@ -6,6 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ComputeSystemRecord } from '../../compute/types.js';
@@ -23,7 +24,7 @@ export interface Streaming {
 type Session =
   | { kind: 'exec'; id: string; cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }
   | { kind: 'attach'; id: string; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }
-  | { kind: 'portforward'; id: string; address: string; ports: number[] };
+  | { kind: 'portforward'; id: string; netns?: string; ports: number[] };
 
 const REMOTECOMMAND = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 const PORTFORWARD = ['portforward.k8s.io'];
@@ -50,7 +51,8 @@ export function exitStatus(code: number): string {
   });
 }
 
-export async function startStreaming(s: Services, o: { address: string; port: number; podAddress: (rec: ComputeSystemRecord) => string }): Promise<Streaming> {
+/** `podNetns`: the network namespace file of a pod's sandbox; undefined for a pod on the host's network. */
+export async function startStreaming(s: Services, o: { address: string; port: number; podNetns: (rec: ComputeSystemRecord) => string | undefined }): Promise<Streaming> {
   const sessions = new Map<string, Session & { expires: number }>();
   const conns = new Set<SpdyConnection>();
   const server: Server = createServer((req, res) => {
@@ -107,7 +109,7 @@ export async function startStreaming(s: Services, o: { address: string; port: nu
     portForward(rec, r) {
       running(rec);
       for (const p of r.port ?? []) if (!(p > 0 && p < 65536)) throw invalid(`invalid port ${p}`);
-      return issue({ kind: 'portforward', id: rec.Id, address: o.podAddress(rec) || '127.0.0.1', ports: r.port ?? [] });
+      return issue({ kind: 'portforward', id: rec.Id, netns: o.podNetns(rec), ports: r.port ?? [] });
     },
     async close() {
       for (const c of conns) c.close();
@@ -222,7 +224,9 @@ function onResize(stream: SpdyStream | undefined, apply: (rows: number, cols: nu
 
 /**
  * Port-forward: the client opens an error stream and a data stream per connection (same `requestid`, the pod's
- * `port`); the data stream is spliced onto a TCP connection to that port at the pod's address.
+ * `port`); the data stream is spliced onto a TCP connection to 127.0.0.1:<port> inside the pod's network namespace,
+ * as the kubelet means it (a server bound to the pod's loopback only is reached too). Node cannot enter a namespace,
+ * so a small relay does: the host's busybox `nc` under nsenter. A host-network pod's loopback is the host's.
  */
 function portForward(conn: SpdyConnection, sess: Extract<Session, { kind: 'portforward' }>): void {
   const errors = new Map<string, SpdyStream>();
@@ -242,17 +246,35 @@ function portForward(conn: SpdyConnection, sess: Extract<Session, { kind: 'portf
     };
     if (!(port > 0 && port < 65536)) return fail(`invalid port ${st.headers.port}`);
     if (sess.ports.length && !sess.ports.includes(port)) return fail(`port ${port} was not asked for`);
-    const sock: Socket = connect({ host: sess.address, port });
-    sock.on('error', (e) => fail(`failed to connect to port ${port} of the pod: ${e.message}`));
-    sock.on('connect', () => {
-      st.pipe(sock);
-      sock.pipe(st);
-    });
-    st.on('close', () => sock.destroy());
-    sock.on('close', () => {
+    const done = () => {
       st.end();
       errors.get(rid)?.end();
       errors.delete(rid);
+    };
+    if (!sess.netns) {
+      const sock: Socket = connect({ host: '127.0.0.1', port });
+      sock.on('error', (e) => fail(`failed to connect to port ${port} of the pod: ${e.message}`));
+      sock.on('connect', () => {
+        st.pipe(sock);
+        sock.pipe(st);
+      });
+      st.on('close', () => sock.destroy());
+      sock.on('close', done);
+      return;
+    }
+    const relay = spawn('nsenter', [`--net=${sess.netns}`, '--', 'busybox', 'nc', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    let sent = false;
+    relay.stderr.on('data', (d) => (err += d));
+    relay.stdout.on('data', () => (sent = true));
+    relay.stdin.on('error', () => {});
+    st.pipe(relay.stdin);
+    relay.stdout.pipe(st, { end: false });
+    st.on('close', () => relay.kill('SIGKILL'));
+    relay.on('error', (e) => fail(`failed to reach port ${port} of the pod: ${e.message}`));
+    relay.on('close', (code) => {
+      if (code !== 0 && !sent) return fail(`failed to connect to port ${port} of the pod: ${err.trim().split('\n').pop() || `exit ${code}`}`);
+      done();
     });
   });
 }
