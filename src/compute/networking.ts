@@ -46,7 +46,10 @@ export class SystemNetworking {
     if ((n.Endpoints ?? []).some((e) => this.net.getEndpoint(e).NetworkId === netId)) {
       throw conflict(`container ${rec.Name} is already connected to network ${network}`);
     }
-    return this.endpoint(rec, network, n.Namespace, ip, aliases);
+    // Published ports live on the system's first endpoint (docker's gateway endpoint): a system that lost all its
+    // endpoints (compose disconnects and reconnects at start) gets them back on the one it connects now.
+    const ports = n.Endpoints?.length ? undefined : n.PortMappings;
+    return this.endpoint(rec, network, n.Namespace, ip, aliases, ports);
   }
 
   /** The endpoint of `rec` on `network`, detached and deleted; returns its id. */
@@ -55,6 +58,12 @@ export class SystemNetworking {
     const ep = (rec.Document.Container.Networking?.Endpoints ?? []).find((e) => this.net.getEndpoint(e).NetworkId === netId);
     if (!ep) throw badState(`container ${rec.Name} is not connected to network ${network}`);
     await this.net.deleteEndpoint(ep);
+    // The ports move to the endpoint that is first now, so they never vanish while the system is connected.
+    const rest = (rec.Document.Container.Networking?.Endpoints ?? []).filter((e) => e !== ep);
+    const ports = rec.Document.Container.Networking?.PortMappings ?? [];
+    if (rest.length && ports.length && rec.Document.Container.Networking!.Endpoints![0] === ep) {
+      await this.net.modifyEndpoint(rest[0], { RequestType: 'Add', Policies: ports.map((p) => ({ Type: 'PortMapping' as const, Settings: p })) });
+    }
     return ep;
   }
 
@@ -106,8 +115,8 @@ export class SystemNetworking {
     };
   }
 
-  private async endpoint(rec: ComputeSystemRecord, network: string, nsId: string, ip?: string, aliases?: string[]): Promise<string> {
-    const ep = await this.net.createEndpoint(network, this.endpointRequest(rec, ip, aliases));
+  private async endpoint(rec: ComputeSystemRecord, network: string, nsId: string, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): Promise<string> {
+    const ep = await this.net.createEndpoint(network, this.endpointRequest(rec, ip, aliases, ports));
     try {
       await this.net.attach(ep.Id, nsId);
     } catch (e) {

@@ -42,6 +42,8 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
     CreatedAt: new Date().toISOString(),
   };
   if (req.Interface) net.Interface = req.Interface;
+  if (req.Labels && Object.keys(req.Labels).length) net.Labels = { ...req.Labels };
+  if (req.Options && Object.keys(req.Options).length) net.Options = { ...req.Options };
   for (const s of net.Dns.ServerList ?? []) if (!isIp(s) && !/^[\d.]+:\d+$/.test(s)) throw invalid(`bad DNS server: ${s}`);
   const ipam = newIpam(subnet.IpAddressPrefix, subnet.GatewayAddress);
   await ctx.store.put('ipam', net.Id, ipam);

@@ -50,6 +50,9 @@ export interface Network {
   /** The Linux bridge that is this network's vSwitch. */
   Bridge: string;
   CreatedAt: string;
+  /** The creator's labels and driver options, kept as given (docker clients compare them to decide on recreation). */
+  Labels?: Record<string, string>;
+  Options?: Record<string, string>;
 }
 
 export interface PortMappingSettings {
@@ -145,6 +148,8 @@ export interface CreateNetworkRequest {
   Dns?: Dns;
   Policies?: NetworkPolicy[];
   Interface?: string;
+  Labels?: Record<string, string>;
+  Options?: Record<string, string>;
 }
 
 export interface CreateEndpointRequest {

@@ -12,8 +12,8 @@ import { parseBody } from './schemas.js';
 
 type P = { Params: { id: string }; Querystring: Query };
 const DEFAULT = 'nat';
-/** Docker's labels for a network are kept beside it: Silo's network has no label field. */
-const labelsOf = new Map<string, Record<string, string>>();
+/** Driver options Silo acts on; any other is refused rather than stored and ignored. */
+const KNOWN_OPTIONS = new Set(['parent', 'com.docker.network.bridge.parent']);
 
 export function networkOf(x: Ctx, ref: string): Network {
   try {
@@ -48,8 +48,8 @@ function networkJson(x: Ctx, n: Network): Record<string, unknown> {
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
     Containers: containers,
-    Options: { 'com.docker.network.bridge.name': n.Bridge, 'silo.network.type': n.Type },
-    Labels: labelsOf.get(n.Id) ?? {},
+    Options: n.Options ?? {},
+    Labels: n.Labels ?? {},
   };
 }
 
@@ -66,7 +66,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     const drv = f.get('driver');
     if (drv) list = list.filter((n) => drv.includes(driverOf(n.Type)));
     const labels = f.get('label');
-    if (labels) list = list.filter((n) => labelMatch(labelsOf.get(n.Id), labels));
+    if (labels) list = list.filter((n) => labelMatch(n.Labels, labels));
     return sendJson(reply, 200, list.map((n) => networkJson(x, n)));
   });
 
@@ -83,9 +83,16 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     else throw dockerInvalid(`plugin "${driver}" not found: Silo's network drivers are bridge (nat, internal) and l2bridge`);
     if (b.EnableIPv6) throw dockerInvalid('IPv6 networks are not supported by Silo');
     const subnets = ((b.IPAM?.Config ?? []) as Record<string, string>[]).filter((c) => c.Subnet).map((c) => ({ IpAddressPrefix: c.Subnet, ...(c.Gateway ? { GatewayAddress: c.Gateway } : {}) }));
+    for (const k of Object.keys(b.Options ?? {})) if (!KNOWN_OPTIONS.has(k)) throw dockerInvalid(`network driver option ${k} is not supported by Silo`);
     const parent = b.Options?.parent ?? b.Options?.['com.docker.network.bridge.parent'];
-    const n = await net().createNetwork({ Name: String(b.Name), Type: type, ...(subnets.length ? { Subnets: subnets } : {}), ...(parent ? { Interface: String(parent) } : {}) });
-    if (b.Labels && Object.keys(b.Labels).length) labelsOf.set(n.Id, b.Labels);
+    const n = await net().createNetwork({
+      Name: String(b.Name),
+      Type: type,
+      ...(subnets.length ? { Subnets: subnets } : {}),
+      ...(parent ? { Interface: String(parent) } : {}),
+      ...(b.Labels ? { Labels: b.Labels } : {}),
+      ...(b.Options ? { Options: b.Options } : {}),
+    });
     return sendJson(reply, 201, { Id: n.Id, Warning: '' });
   });
 
@@ -94,7 +101,6 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     const users = x.svc.network.listEndpoints(n.Id).length;
     if (users) throw dockerConflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
     await net().deleteNetwork(n.Id);
-    labelsOf.delete(n.Id);
     return reply.status(204).send();
   });
 

@@ -31,6 +31,7 @@ export const CreateNetwork = strict({
   Dns: T.Optional(strict({ ServerList: T.Optional(T.Array(T.String({ format: 'ipv4' }))), Search: T.Optional(T.Array(T.String())) })),
   Policies: T.Optional(T.Array(strict({ Type: T.Literal('OutBoundNAT'), Settings: strict({ Exceptions: T.Optional(T.Array(T.String())) }) }))),
   Interface: T.Optional(T.String({ minLength: 1, maxLength: 15 })),
+  Labels: T.Optional(T.Record(T.String(), T.String())),
 });
 
 const Policy = strict({ Type: T.Union([T.Literal('PortMapping'), T.Literal('ACL'), T.Literal('OutBoundNAT'), T.Literal('Route')]), Settings: T.Record(T.String(), T.Unknown()) });
