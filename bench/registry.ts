@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { cleanupAll, cleanupOnSignals, onCleanup } from './lib/cleanup.js';
 import { errText, exec, sleep, tryExec } from './lib/proc.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { newTag } from './setup.js';
+import { registrySection, withRegistrySection, type RegistryResults } from './report/registry.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -181,7 +182,10 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
     if (!quick) {
       await mkdir(join(root, 'bench/results'), { recursive: true });
-      await writeFile(join(root, 'bench/results/registry.json'), JSON.stringify({ date: new Date().toISOString(), compressedBytes: bytes, layers: LAYERS, reps: REPS, rows }, null, 2) + '\n');
+      const results: RegistryResults = { date: new Date().toISOString(), compressedBytes: bytes, layers: LAYERS, reps: REPS, rows };
+      await writeFile(join(root, 'bench/results/registry.json'), JSON.stringify(results, null, 2) + '\n');
+      const md = join(root, 'BENCHMARKS.md');
+      await writeFile(md, withRegistrySection(await readFile(md, 'utf8').catch(() => '# Benchmarks\n'), registrySection(results)));
     }
   } finally {
     await cleanupAll();

@@ -28,6 +28,7 @@ import { errText, sleep } from './lib/proc.js';
 import { rssKiB } from './lib/procfs.js';
 import { renderMarkdown } from './report/markdown.js';
 import { criSection, withCriSection, type CriResults } from './report/cri.js';
+import { registrySection, withRegistrySection, type RegistryResults } from './report/registry.js';
 import type { BenchConfig, Results } from './report/types.js';
 import { newTag, setup, type Env } from './setup.js';
 
@@ -168,7 +169,10 @@ async function main(): Promise<void> {
   // The CRI's figures come from their own run (npm run bench:cri): kept as they were measured.
   const cri = await readFile(join(root, 'bench/results/cri.json'), 'utf8').then((t) => JSON.parse(t) as CriResults, () => undefined);
   const body = renderMarkdown(r, cfg.quick || failed ? json : 'bench/results/latest.json');
-  await writeFile(md, cri ? withCriSection(body, criSection(cri)) : body);
+  const withCri = cri ? withCriSection(body, criSection(cri)) : body;
+  // Likewise the registry's (npm run bench:registry).
+  const reg = await readFile(join(root, 'bench/results/registry.json'), 'utf8').then((t) => JSON.parse(t) as RegistryResults, () => undefined);
+  await writeFile(md, reg ? withRegistrySection(withCri, registrySection(reg)) : withCri);
   log(`wrote ${json} and ${md} in ${r.durationSeconds} s${r.errors.length ? ` — errors: ${r.errors.join('; ')}` : ''}`);
   if (failed) process.exitCode = 1;
 }
