@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
     log(`compressed: ${(bytes / 1e6).toFixed(1)} MB`);
     const cli = existsSync(DOCKER_CLI) ? DOCKER_CLI : 'docker';
     const dk = (e: Engine, args: string[]) => exec(cli, ['-H', e.host, ...args], { timeoutMs: 600_000 });
+    const loadStart = loadavg()[0];
     const pulls = new Map<string, number[]>();
     const pushes = new Map<string, number[]>();
     for (let r = 0; r < REPS; r++) {
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
     if (!quick) {
       await mkdir(join(root, 'bench/results'), { recursive: true });
-      const results: RegistryResults = { date: new Date().toISOString(), compressedBytes: bytes, layers: LAYERS, reps: REPS, rows };
+      const results: RegistryResults = { date: new Date().toISOString(), compressedBytes: bytes, layers: LAYERS, reps: REPS, rows, loadAverage: [loadStart, loadavg()[0]] };
       await writeFile(join(root, 'bench/results/registry.json'), JSON.stringify(results, null, 2) + '\n');
       const md = join(root, 'BENCHMARKS.md');
       await writeFile(md, withRegistrySection(await readFile(md, 'utf8').catch(() => '# Benchmarks\n'), registrySection(results)));

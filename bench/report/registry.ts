@@ -8,6 +8,8 @@ export interface RegistryResults {
   layers: number;
   reps: number;
   rows: Record<string, { pull?: Summary; push?: Summary; na?: string }>;
+  /** The machine's 1-minute load average when the measuring began and ended. */
+  loadAverage?: [number, number];
 }
 
 const mbps = (s: Summary | undefined) => (s ? `${s.median.toFixed(1)} (${s.q1.toFixed(1)}–${s.q3.toFixed(1)})` : 'n/a');
@@ -25,6 +27,7 @@ export function registrySection(r: RegistryResults): string {
     'compressed bytes per second of the CLI command (median, IQR). Pull: the image is removed between repetitions, so',
     'every blob is fetched, verified and unpacked again. Push: to an empty registry each time, so every blob is uploaded',
     '(dockerd compresses its layers again; Silo sends the blobs it pulled).',
+    ...(r.loadAverage ? [`The machine's load average was ${r.loadAverage[0].toFixed(1)} at the start and ${r.loadAverage[1].toFixed(1)} at the end (its CPU count: see the top of this file).`] : []),
     '',
     '| engine | pull MB/s | push MB/s |',
     '|---|---|---|',

@@ -7,17 +7,16 @@
 
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../../common/atomic.js';
-import { invalid, isSiloError, SiloError } from '../../common/errors.js';
+import { invalid, isSiloError } from '../../common/errors.js';
 import { KeyedLock } from '../../common/lock.js';
 import { faultPoint } from '../../common/fault.js';
 import { familiarName, formatReference, parseReference, type Reference } from '../reference.js';
-import type { Image } from '../types.js';
+import type { ContentSession, Image } from '../types.js';
 import { RepoClient, Transport } from './client.js';
-import type { ContentSession } from '../types.js';
 import type { ProgressSink } from './progress.js';
 import { CredentialStore, registryKey, type Credentials } from './credentials.js';
 import { RegistryHosts, type Endpoint } from './hosts.js';
-import { hostPlatform, isForeign, MT, parseManifest, selectPlatform, formatPlatform, type Descriptor, type ImageManifest, type Platform } from './media.js';
+import { hostPlatform, isForeign, parseManifest, selectPlatform, formatPlatform, type Descriptor, type ImageManifest, type Platform } from './media.js';
 import { runLimited } from './pool.js';
 import { counted } from './verify.js';
 
@@ -304,10 +303,8 @@ export class RegistryService {
       }
       const size = await session.size(d.digest);
       const desc = { ...d, size };
-      let sent = 0;
       let lastAt = 0;
       const progress = (n: number) => {
-        sent = n;
         const now = Date.now();
         if (id && (now - lastAt >= NOTE_MS || n === size)) {
           lastAt = now;
@@ -318,7 +315,6 @@ export class RegistryService {
       const src = counted((await session.open(d.digest)) as AsyncIterable<Uint8Array>, desc, id ? 'layer' : 'config', progress);
       if (size <= chunk) await cl.putBlob(up.location, desc, size === 0 ? Buffer.alloc(0) : src);
       else await cl.putBlobChunked(up.location, desc, rechunk(src, chunk));
-      void sent;
       if (id) note({ status: 'Pushed', id });
     };
     await runLimited(layers, max, (l) => send(l, short(l.digest)));
@@ -352,4 +348,3 @@ async function* rechunk(src: AsyncIterable<Buffer>, size: number): AsyncGenerato
   if (n) yield Buffer.concat(parts);
 }
 
-export { SiloError, MT };
