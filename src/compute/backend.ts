@@ -95,6 +95,8 @@ export interface ExitStatus {
   finishedAt: string;
   /** True when it died of the memory cgroup's OOM killer. */
   oomKilled?: boolean;
+  /** Why the runtime, not the process, ended it (its monitor died and it was killed): docker's State.Error. */
+  error?: string;
 }
 
 export interface RuntimeState {

@@ -237,6 +237,7 @@ export class ComputeService {
       delete rec.FinishedAt;
       delete rec.ExitCode;
       delete rec.OOMKilled;
+      delete rec.Error;
       await this.store.save(rec);
       await done();
       this.events.publish('system', 'start', rec.Id, {}, rec.Name);
@@ -317,6 +318,7 @@ export class ComputeService {
       rec.ExitCode = st.exitCode;
       rec.FinishedAt = st.finishedAt;
       if (st.oomKilled) rec.OOMKilled = true;
+      if (st.error) rec.Error = st.error;
       delete rec.Pid;
       const auto = rec.Document.AutoRemove === true;
       // An auto-removed system's removal follows under its own durable intent.
@@ -324,7 +326,11 @@ export class ComputeService {
       // Stopped systems keep their scratch but not a loop device or mounts. One removed next loses them in the
       // removal, side by side with its network (and here if that fails; recovery does it after a crash).
       if (!auto) await this.unmountRoot(id);
-      this.events.publish('system', 'die', id, { exitCode: String(st.exitCode) }, rec.Name);
+      if (st.error) {
+        this.log.warn({ id, exitCode: st.exitCode }, st.error);
+        this.events.publish('system', 'monitor-lost', id, { error: st.error }, rec.Name);
+      }
+      this.events.publish('system', 'die', id, { exitCode: String(st.exitCode), ...(st.error ? { error: st.error } : {}) }, rec.Name);
       if (!auto) this.resolveWaiters(id, st.exitCode);
       if (shouldRestart(rec)) this.scheduleRestart(rec);
       return auto;

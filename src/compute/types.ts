@@ -52,6 +52,8 @@ export interface ComputeSystemRecord {
   FinishedAt?: string;
   ExitCode?: number;
   OOMKilled?: boolean;
+  /** Why the system was ended by Silo rather than by its process (docker's State.Error), e.g. its monitor died. */
+  Error?: string;
   RestartCount: number;
   /** Stopped by a user (stop, kill, terminate): `unless-stopped` and `always` do not bring it back then. */
   StoppedByUser?: boolean;

@@ -106,7 +106,7 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       Dead: false,
       Pid: r.Pid ?? 0,
       ExitCode: r.ExitCode ?? 0,
-      Error: '',
+      Error: r.Error ?? '',
       StartedAt: r.StartedAt ?? ZERO_TIME,
       FinishedAt: r.FinishedAt ?? ZERO_TIME,
     },

@@ -64,6 +64,7 @@ export const System = obj({
   FinishedAt: opt(Str),
   ExitCode: opt(Num),
   OOMKilled: opt(T.Boolean()),
+  Error: opt(Str),
   RestartCount: Num,
   StoppedByUser: opt(T.Boolean()),
 });

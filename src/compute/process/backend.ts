@@ -210,7 +210,8 @@ export class ProcessBackend implements IsolationBackend {
     const oomKilled =
       (await fileExists(join(this.stateOf(id), 'oom'))) ||
       (exitCode === 137 && (await (await this.job(id)).oomKills()) > 0);
-    return { exitCode: Number.isNaN(exitCode) ? -1 : exitCode, finishedAt: mtime.toISOString(), ...(oomKilled ? { oomKilled } : {}) };
+    const error = (await readFile(join(this.stateOf(id), 'monitor-lost'), 'utf8').catch(() => '')) || undefined;
+    return { exitCode: Number.isNaN(exitCode) ? -1 : exitCode, finishedAt: mtime.toISOString(), ...(oomKilled ? { oomKilled } : {}), ...(error ? { error } : {}) };
   }
 
   async waitExit(id: string): Promise<ExitStatus> {
@@ -228,12 +229,13 @@ export class ProcessBackend implements IsolationBackend {
       for (let tick = 0; ; tick++) {
         const st = await this.exitStatus(id);
         if (st) return st;
-        // A monitor that died without writing the exit file (killed by hand): report an unknown exit code.
-        if (tick % 8 === 7 && !(await conmonAlive(join(this.bundle(id), 'conmon.pid')))) {
+        // A monitor that died without writing the exit file (killed by hand, OOM-killed itself): the runtime says
+        // whether the process still lives, and then it is ended (monitorLost), never reported gone while it runs.
+        if (tick % 4 === 3 && !(await conmonAlive(join(this.bundle(id), 'conmon.pid')))) {
           const again = await this.exitStatus(id);
           if (again) return again;
           if (!(await fileExists(this.bundle(id))) && !(await fileExists(dir))) throw notFound('container', id);
-          return { exitCode: -1, finishedAt: new Date().toISOString() };
+          return this.monitorLost(id);
         }
         await new Promise<void>((r) => {
           const t = setTimeout(r, 250);
@@ -244,6 +246,37 @@ export class ProcessBackend implements IsolationBackend {
     } finally {
       watcher?.close();
     }
+  }
+
+  /**
+   * The container's conmon is gone without an exit record. No new monitor can adopt the process: conmon is its
+   * parent-in-law (subreaper) and holds the only read end of its stdout/stderr, so its output can no longer be
+   * collected (its next write is EPIPE, a tty gets a hangup) and its exit code could never be read. As containerd does
+   * with a dead shim, Silo ends the process — every process in the container, through the runtime — waits until the
+   * runtime sees it gone, and records that honestly: exit 137 with the reason, written where conmon would have
+   * written it (so a daemon restart reads the same). A restart policy then starts it again under a new monitor.
+   */
+  private async monitorLost(id: string): Promise<ExitStatus> {
+    const dir = this.stateOf(id);
+    let st = await this.runc.state(id).catch(() => undefined);
+    const lived = !!st && st.status !== 'stopped';
+    if (lived) {
+      await this.runc.kill(id, 'SIGKILL', true).catch(() => {});
+      // A frozen cgroup (v1) holds the signal until thawed.
+      if (st!.status === 'paused') await this.runc.resume(id).catch(() => {});
+      for (let i = 0; i < 200 && st && st.status !== 'stopped'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        st = await this.runc.state(id).catch(() => undefined);
+      }
+      if (st && st.status !== 'stopped') throw badState(`the monitor of ${id} died and its process could not be killed`);
+    }
+    const error = lived
+      ? 'the container\'s monitor (conmon) died while it ran: Silo killed the container, whose output and exit code could no longer be collected'
+      : 'the container\'s monitor (conmon) died and left no exit code';
+    const exitCode = lived ? 137 : 255;
+    await writeFileAtomic(join(dir, 'monitor-lost'), error);
+    await writeFileAtomic(join(dir, 'exit'), String(exitCode));
+    return { exitCode, finishedAt: new Date().toISOString(), error };
   }
 
   async statistics(id: string): Promise<Statistics> {
@@ -373,7 +406,7 @@ export class ProcessBackend implements IsolationBackend {
   }
 
   private async forgetExit(id: string): Promise<void> {
-    for (const f of ['exit', 'oom']) await rm(join(this.stateOf(id), f), { force: true });
+    for (const f of ['exit', 'oom', 'monitor-lost']) await rm(join(this.stateOf(id), f), { force: true });
   }
 
   private async deleteExecs(id: string): Promise<void> {
