@@ -1,7 +1,7 @@
-// `node dist/bench/run.js [--quick] [--n N]`: Silo against docker, podman and bare runc on this machine, in one run
+// `node dist/bench/run.js [--quick [--write]] [--n N]`: Silo against docker, podman and bare runc on this machine, in one run
 // (issue 6). Installs and starts the peers in temporary dirs, measures, tears everything down, writes the raw results
 // (bench/results/latest.json) and BENCHMARKS.md generated from them. --quick is a smoke run: small counts, results to
-// the temp dir, the committed files untouched.
+// the temp dir, the committed files untouched (unless --write: for a machine too busy for the full run's time).
 
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -161,14 +161,16 @@ async function main(): Promise<void> {
   if (process.env.SILO_BENCH_NOTE) r.note = process.env.SILO_BENCH_NOTE;
   r.durationSeconds = Math.round((performance.now() - t0) / 1000);
   const failed = r.errors.length > 0 && !r.latency;
-  const [json, md] = cfg.quick || failed
+  // --write: a --quick run replaces the committed files too (a busy machine, little time); BENCHMARKS.md says --quick.
+  const scratch = (cfg.quick && !process.argv.includes('--write')) || failed;
+  const [json, md] = scratch
     ? [join(tmpdir(), 'silo-bench-quick.json'), join(tmpdir(), 'silo-bench-quick.md')]
     : [join(root, 'bench/results/latest.json'), join(root, 'BENCHMARKS.md')];
   await mkdir(dirname(json), { recursive: true });
   await writeFile(json, JSON.stringify(r, null, 2) + '\n');
   // The CRI's figures come from their own run (npm run bench:cri): kept as they were measured.
   const cri = await readFile(join(root, 'bench/results/cri.json'), 'utf8').then((t) => JSON.parse(t) as CriResults, () => undefined);
-  const body = renderMarkdown(r, cfg.quick || failed ? json : 'bench/results/latest.json');
+  const body = renderMarkdown(r, scratch ? json : 'bench/results/latest.json');
   const withCri = cri ? withCriSection(body, criSection(cri)) : body;
   // Likewise the registry's (npm run bench:registry).
   const reg = await readFile(join(root, 'bench/results/registry.json'), 'utf8').then((t) => JSON.parse(t) as RegistryResults, () => undefined);
