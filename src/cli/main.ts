@@ -372,6 +372,7 @@ const verbs: Verb[] = [
     (c) =>
       c
         .argument('<name>', 'name[:tag]')
+        .option('-a, --all-tags', 'push every local tag of the repository')
         .option('-q, --quiet', 'print only the name')
         .action(act((ref: string, o: Opts) => import('./commands/registry.js').then((m) => m.push(ref, o)))),
   ],

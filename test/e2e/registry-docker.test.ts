@@ -126,6 +126,13 @@ test('docker login (wrong and right password), push to a new repository, logout'
   assert.equal(p.code, 0, p.stderr);
   assert.match(p.stdout, new RegExp(`v2: digest: ${app.manifestDigest} size: ${app.manifest.length}`));
   assert.equal((await client('silo/pushed').then((c) => c.getManifest('v2'))).digest, app.manifestDigest);
+  // --all-tags: every local tag of the repository.
+  assert.equal((await dk(['tag', `${reg.host}/silo/app:v1`, `${reg.host}/silo/pushed:v3`])).code, 0);
+  const all = await dk(['push', '--all-tags', `${reg.host}/silo/pushed`]);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /v2: digest: sha256:[0-9a-f]{64}/);
+  assert.match(all.stdout, /v3: digest: sha256:[0-9a-f]{64}/);
+  assert.equal((await client('silo/pushed').then((c) => c.getManifest('v3'))).digest, app.manifestDigest);
   assert.equal((await dk(['logout', reg.host])).code, 0);
   const anon = await dk(['push', `${reg.host}/silo/pushed:v2`]);
   assert.equal(anon.code, 1);

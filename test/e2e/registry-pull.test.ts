@@ -138,6 +138,23 @@ test('push of an image made locally (commit) uploads its blobs; pull back gives 
   assert.match(again, new RegExp(`${id} ${name}`));
 });
 
+test('push --all-tags and pull --all-tags move every tag of a repository', async () => {
+  const repo = `${tokenReg.host}/silo/every`;
+  for (const t of ['a', 'b']) assert.equal((await d.silo(['tag', `${tokenReg.host}/silo/app:v1`, `${repo}:${t}`])).code, 0);
+  const p = await d.silo(['push', '--all-tags', repo]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /a: digest: sha256:/);
+  assert.match(p.stdout, /b: digest: sha256:/);
+  assert.equal((await d.silo(['rmi', `${repo}:a`, `${repo}:b`])).code, 0);
+  const r = await d.silo(['pull', '--all-tags', repo]);
+  assert.equal(r.code, 0, r.stderr);
+  const names = (await d.silo(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter((l) => l.startsWith(repo)).sort();
+  assert.deepEqual(names, [`${repo}:a`, `${repo}:b`]);
+  const bad = await d.silo(['push', '--all-tags', `${repo}:a`]);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /tag can't be used with --all-tags/);
+});
+
 test('login, logout, wrong credentials (Basic auth registry)', async () => {
   const ref = `${basicReg.host}/private/app:v1`;
   const denied = await d.silo(['pull', ref]);

@@ -109,18 +109,25 @@ export async function pullRoute(x: Ctx, req: FastifyRequest<{ Querystring: Query
 
 export async function pushRoute(x: Ctx, req: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply, name: string): Promise<void> {
   const tag = first(req.query.tag);
-  // As moby: the tag parameter replaces a tag the name already has (dockerode sends both).
+  // As moby: the tag parameter replaces a tag the name already has (dockerode sends both); a name without a tag and
+  // no tag parameter is every local tag of the repository (docker push --all-tags sends that).
   const ref = tag ? formatReference({ ...parseReference(name), tag, digest: undefined }) : name;
+  const allTags = !tag && !/:[^/]+$/.test(name) && !parseReference(name).digest;
+  const refs = allTags ? await x.svc.registry.localTags(name, () => x.svc.storage.listImages()) : [normalizeName(ref)];
+  const missing = () => new DockerError(404, `An image does not exist locally with the tag: ${familiarName(normalizeName(ref)).replace(/:latest$/, '')}`);
+  if (!refs.length) throw missing();
   try {
-    await x.svc.storage.getImage(normalizeName(ref));
+    for (const one of refs) await x.svc.storage.getImage(one);
   } catch (e) {
-    if (isSiloError(e) && e.class === 'NotFound') throw new DockerError(404, `An image does not exist locally with the tag: ${familiarName(normalizeName(ref)).replace(/:latest$/, '')}`);
+    if (isSiloError(e) && e.class === 'NotFound') throw missing();
     throw e;
   }
   const auth = registryAuth(req);
   await streamed(reply, async (note) => {
-    const r = await x.svc.registry.push(ref, { auth, progress: note });
-    x.svc.events.publish('image', 'push', r.digest, { name: familiarName(normalizeName(ref)) });
+    for (const one of refs) {
+      const done = await x.svc.registry.push(one, { auth, progress: note });
+      x.svc.events.publish('image', 'push', done.digest, { name: familiarName(one) });
+    }
   });
 }
 

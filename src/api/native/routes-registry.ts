@@ -3,7 +3,7 @@
 // login checks and saves credentials, logout forgets them.
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { invalid } from '../../common/errors.js';
+import { invalid, notFound } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
 import type { ProgressMessage } from '../../storage/registry/progress.js';
 import { parsePlatform } from '../../storage/registry/media.js';
@@ -66,14 +66,21 @@ export function registryRoutes(app: FastifyInstance, svc: Services): void {
     });
   });
 
-  app.post<Q>('/v1/images/push', async (req, reply) => {
+  app.post<{ Querystring: { ref?: string; allTags?: string } }>('/v1/images/push', async (req, reply) => {
     const ref = req.query.ref;
     if (!ref) throw invalid('ref is required');
     const auth = credsOf(req.body);
+    const all = ['1', 'true'].includes(String(req.query.allTags));
+    const refs = all ? await reg().localTags(ref, () => svc.storage.listImages()) : [ref];
+    if (!refs.length) throw notFound('image', ref);
     await streamed(reply, async (note) => {
-      const r = await reg().push(ref, { auth, progress: note });
-      svc.events.publish('image', 'push', r.digest, { name: ref });
-      return r;
+      const out = [];
+      for (const one of refs) {
+        const r = await reg().push(one, { auth, progress: note });
+        svc.events.publish('image', 'push', r.digest, { name: one });
+        out.push(r);
+      }
+      return all ? out : out[0];
     });
   });
 

@@ -39,11 +39,10 @@ export async function pull(ref: string, o: { platform?: string; quiet?: boolean;
   return 0;
 }
 
-export async function push(ref: string, o: { quiet?: boolean }): Promise<number> {
-  const res = await stream('POST', withQuery('/v1/images/push', { ref }));
-  const r = await follow<{ digest: string; tag: string; size: number }>(res, process.stdout, !!o.quiet);
+export async function push(ref: string, o: { quiet?: boolean; allTags?: boolean }): Promise<number> {
+  const res = await stream('POST', withQuery('/v1/images/push', { ref, allTags: o.allTags ? 1 : undefined }));
+  await follow<unknown>(res, process.stdout, !!o.quiet);
   if (o.quiet) process.stdout.write(`${ref}\n`);
-  void r;
   return 0;
 }
 

@@ -246,6 +246,14 @@ export class RegistryService {
     return missing.length > 0;
   }
 
+  /** Every local tag of a repository, as full names (docker push --all-tags); InvalidArgument for a tagged name. */
+  async localTags(name: string, list: () => Promise<Image[]>): Promise<string[]> {
+    const r = parseReference(name);
+    if (r.digest || /:[^/]+$/.test(name)) throw invalid(`tag can't be used with --all-tags/-a: ${name}`);
+    const repo = formatReference({ ...r, tag: undefined, digest: undefined });
+    return (await list()).flatMap((i) => i.names.filter((n) => n.startsWith(`${repo}:`))).sort();
+  }
+
   /** Push a local image to the registry its name says, under its tag (all of the repository's local tags with no tag). */
   async push(name: string, o: { auth?: Credentials; progress?: ProgressSink } = {}): Promise<{ digest: string; size: number; tag: string }> {
     const ref = parseReference(name);
