@@ -1,7 +1,7 @@
 // Processes beyond init (HcsCreateProcess): created, then started with a client attached before the process runs.
 
 import { readdir, readFile } from 'node:fs/promises';
-import { invalid, notFound } from '../common/errors.js';
+import { invalid, notFound, oneLine } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import type { EventBus } from '../common/events.js';
 import { backendFor, type Backends } from './backend.js';
@@ -66,7 +66,10 @@ export class ExecManager {
         },
       });
     } catch (e) {
+      // As dockerd: a process that cannot start has exited 126, or 127 when its command or a path is not there.
       x.Running = false;
+      x.ExitCode = startExitCode(p.CommandArgs[0], oneLine(e));
+      this.expire(x.Id);
       throw e;
     }
     x.Pid = r.pid;
@@ -155,4 +158,11 @@ export async function processTree(root: number): Promise<number[]> {
     todo.push(...(parents.get(p) ?? []));
   }
   return out;
+}
+
+export function startExitCode(cmd: string, message: string): number {
+  const m = message.toLowerCase();
+  if (m.includes(cmd.toLowerCase()) && (m.includes('executable file not found') || m.includes('no such file or directory'))) return 127;
+  if (m.includes('not a directory')) return 127;
+  return 126;
 }

@@ -220,8 +220,29 @@ export class ComputeService {
 
   async start(ref: string): Promise<void> {
     const rec0 = this.store.find(ref);
-    await this.lock.run(rec0.Id, async () => {
-      const rec = this.store.find(rec0.Id);
+    let failed: { code: number; auto: boolean } | undefined;
+    try {
+      await this.startLocked(rec0.Id, (f) => (failed = f));
+    } catch (e) {
+      // A run that could not start ends like one that exited: with --rm the system goes, and waiters hear of it
+      // (the docker CLI waits for the removal before it exits).
+      if (failed) await this.endFailedStart(rec0.Id, failed.code, failed.auto);
+      throw e;
+    }
+  }
+
+  private async endFailedStart(id: string, code: number, auto: boolean): Promise<void> {
+    if (auto) {
+      this.recentExits.set(id, code);
+      setTimeout(() => this.recentExits.delete(id), 60_000).unref();
+      await this.remove(id, { force: true }).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed'));
+    }
+    this.resolveWaiters(id, code);
+  }
+
+  private async startLocked(id: string, onFail: (f: { code: number; auto: boolean }) => void): Promise<void> {
+    await this.lock.run(id, async () => {
+      const rec = this.store.find(id);
       check('start', rec.State, rec.Name);
       const doc = rec.Document;
       // The intent is on disk before any kernel change; the resolv.conf and hosts files are written meanwhile.
@@ -229,7 +250,16 @@ export class ComputeService {
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
       // The root lock is held until the runtime has the root, so no copy of a stopped system unmounts it meanwhile.
-      const pid = await this.roots.run(rec.Id, () => this.runInit(rec, runtime, done));
+      let pid: number;
+      try {
+        pid = await this.roots.run(rec.Id, () => this.runInit(rec, runtime, done));
+      } catch (e) {
+        // As dockerd: the failed start is the system's last exit (127 not found, 126 not executable, else 255).
+        rec.ExitCode = isSiloError(e) && e.code === 'SILO_CMD_NOT_FOUND' ? 127 : isSiloError(e) && e.code === 'SILO_CMD_CANNOT_EXECUTE' ? 126 : 255;
+        onFail({ code: rec.ExitCode, auto: doc.AutoRemove === true });
+        await this.store.save(rec, { durable: doc.AutoRemove !== true });
+        throw e;
+      }
       rec.State = 'Running';
       rec.StoppedByUser = false;
       rec.Pid = pid;

@@ -1,6 +1,9 @@
 // Docker compatibility a user counts on (issue 15): what compose and everyday docker CLI use does as dockerd does.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { createConnection } from 'node:net';
 import { after, before, test } from 'node:test';
 import { DockerFixture, randomPort } from './docker-fixture.js';
 
@@ -57,4 +60,83 @@ test('network inspect shows only the options and labels the user set, and keeps 
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /option com\.docker\.network\.bridge\.enable_icc is not supported/);
   assert.equal((await docker(['network', 'rm', n])).code, 0);
+});
+
+test('docker run of a missing or unrunnable command exits 127/126 at once, and --rm leaves nothing', async () => {
+  const nf = await docker(['run', '--rm', 'busybox', '/nonexistent'], { timeoutMs: 20_000 });
+  assert.equal(nf.code, 127, nf.stderr);
+  assert.match(nf.stderr, /no such file or directory/);
+  const nx = await docker(['run', '--rm', 'busybox', '/etc/passwd'], { timeoutMs: 20_000 });
+  assert.equal(nx.code, 126, nx.stderr);
+  const kept = await docker(['run', '--name', 'h1', 'busybox', '/nonexistent'], { timeoutMs: 20_000 });
+  assert.equal(kept.code, 127);
+  assert.equal((await docker(['inspect', 'h1', '--format', '{{.State.ExitCode}}'])).stdout.trim(), '127');
+  await docker(['rm', '-f', 'h1']);
+  const ps = await docker(['ps', '-aq']);
+  assert.equal(ps.stdout.trim(), '');
+  // `--entrypoint ""` clears the image's entrypoint (the CLI sends [""]).
+  const e = await docker(['run', '--rm', '--entrypoint', '', 'busybox', 'echo', 'hi'], { timeoutMs: 20_000 });
+  assert.equal(e.code, 0, e.stderr);
+  assert.equal(e.stdout, 'hi\n');
+});
+
+test('a failed exec says why and exits 127/126 as with dockerd', async () => {
+  assert.equal((await docker(['run', '-d', '--name', 'h1', 'busybox', 'sleep', '1000'])).code, 0);
+  const nf = await docker(['exec', 'h1', '/nope']);
+  assert.equal(nf.code, 127);
+  assert.match(nf.stdout + nf.stderr, /no such file or directory/);
+  assert.doesNotMatch(nf.stderr, /unable to upgrade/);
+  const wd = await docker(['exec', '-w', '/nodir', 'h1', 'true']);
+  assert.equal(wd.code, 126);
+  assert.equal((await docker(['exec', 'h1', '/etc/passwd'])).code, 126);
+});
+
+/** One exec through the Docker API as Python's requests reads it: the whole first recv is taken for the headers,
+ *  so any output that came with them is lost. Returns the stdout that arrived after. */
+async function execLikeRequests(container: string, cmd: string[]): Promise<string> {
+  const sock = `${fx.d.runDir}/docker.sock`;
+  const post = async (path: string, body: unknown) => {
+    const r = await fetchUnix(sock, path, body);
+    return JSON.parse(r) as { Id: string };
+  };
+  const { Id } = await post(`/containers/${container}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const s = createConnection(sock);
+  await once(s, 'connect');
+  const body = '{"Detach":false,"Tty":false}';
+  s.write(`POST /exec/${Id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  const [firstRecv] = (await once(s, 'data')) as [Buffer];
+  assert.match(firstRecv.toString('latin1'), /^HTTP\/1.1 101/);
+  const chunks: Buffer[] = [];
+  s.on('data', (b: Buffer) => chunks.push(b));
+  await once(s, 'end');
+  s.destroy();
+  let buf = Buffer.concat(chunks);
+  let out = '';
+  while (buf.length >= 8) {
+    const n = buf.readUInt32BE(4);
+    if (buf[0] === 1) out += buf.subarray(8, 8 + n).toString();
+    buf = buf.subarray(8 + n);
+  }
+  return out;
+}
+
+function fetchUnix(sock: string, path: string, body: unknown): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = request({ socketPath: sock, path, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } }, (res) => {
+      let t = '';
+      res.on('data', (c) => (t += c));
+      res.on('end', () => resolve(t));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+test('200 execs through a client that reads headers and body in one recv lose no output', async () => {
+  await docker(['rm', '-f', 'h1']);
+  assert.equal((await docker(['run', '-d', '--name', 'h1', 'busybox', 'sleep', '1000'])).code, 0);
+  let lost = 0;
+  for (let i = 0; i < 200; i++) if ((await execLikeRequests('h1', ['echo', `line${i}`])) !== `line${i}\n`) lost++;
+  assert.equal(lost, 0);
 });

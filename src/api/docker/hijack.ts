@@ -6,10 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { StdioClient, StdioSession } from '../../compute/sessions.js';
-import { socketClient, upgraded, writeHttpError } from '../native/stream.js';
+import { frame, socketClient, upgradeHead, upgraded, writeHttpError } from '../native/stream.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, toDockerError } from './errors.js';
-import { frame } from '../native/stream.js';
 import { ExecStart, parseBody } from './schemas.js';
 
 const RAW = 'application/vnd.docker.raw-stream';
@@ -102,8 +101,15 @@ async function handle(x: Ctx, req: IncomingMessage, socket: Duplex, head: Buffer
     }
     const base = socketClient(socket, tty, xr.Process.CreateStdInPipe ?? false);
     const client: StdioClient = { ...base, onEnd: () => void execExited(x, xr.Id).then(() => base.onEnd()) };
-    session = await c.execs.start(xr.Id, client);
-    upgraded(socket, tty ? RAW : MUX);
+    // As dockerd: the 101 is out before the process starts, so a client that reads the headers with one recv
+    // (Python's requests, docker-py, compose) never finds the first output in that read and drops it.
+    await new Promise<void>((resolve) => socket.write(upgradeHead(tty ? RAW : MUX), () => resolve()));
+    try {
+      session = await c.execs.start(xr.Id, client);
+    } catch (e) {
+      socket.end(startFailure(e, tty));
+      return;
+    }
   } else {
     throw new DockerError(404, `page not found`);
   }
@@ -121,6 +127,12 @@ export function execRecord(x: Ctx, id: string) {
   } catch {
     throw dockerNotFound(`No such exec instance: ${id}`);
   }
+}
+
+/** A process that could not start: its error goes into the stream (its exit code, 126 or 127, into its record). */
+export function startFailure(e: unknown, tty: boolean): Buffer {
+  const msg = Buffer.from(`${toDockerError(e).message}\r\n`);
+  return tty ? msg : frame(1, msg);
 }
 
 /** The same streams for clients that did not ask to upgrade: a 200 response carrying the output only. */

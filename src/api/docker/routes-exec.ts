@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './ctx.js';
 import { dockerConflict, dockerInvalid } from './errors.js';
-import { execExited, execRecord, responseClient } from './hijack.js';
+import { execExited, execRecord, responseClient, startFailure } from './hijack.js';
 import { int, sendJson, type Query } from './util.js';
 import { ExecCreate, ExecStart, parseBody } from './schemas.js';
 
@@ -70,6 +70,7 @@ export function execRoutes(app: FastifyInstance, x: Ctx): void {
     }
     reply.hijack();
     const tty = xr.Process.EmulateConsole ?? false;
-    await c.execs.start(xr.Id, responseClient(reply.raw, tty, () => execExited(x, xr.Id)));
+    const client = responseClient(reply.raw, tty, () => execExited(x, xr.Id));
+    await c.execs.start(xr.Id, client).catch((e) => reply.raw.end(startFailure(e, tty)));
   });
 }

@@ -301,8 +301,8 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
       Container: container,
       Process: {
         ...(strs(body.Cmd) ? { CommandArgs: strs(body.Cmd) } : {}),
-        // An explicit empty entrypoint (`--entrypoint ""`) clears the image's.
-        ...(Array.isArray(body.Entrypoint) || typeof body.Entrypoint === 'string' ? { Entrypoint: strs(body.Entrypoint) ?? [] } : {}),
+        // An explicit empty entrypoint clears the image's: the docker CLI sends `--entrypoint ""` as [""].
+        ...(Array.isArray(body.Entrypoint) || typeof body.Entrypoint === 'string' ? { Entrypoint: (strs(body.Entrypoint) ?? []).join('') === '' ? [] : strs(body.Entrypoint)! } : {}),
         ...(body.WorkingDir ? { WorkingDirectory: String(body.WorkingDir) } : {}),
         ...(envMap(body.Env) ? { Environment: envMap(body.Env) } : {}),
         ...(body.User ? { User: String(body.User) } : {}),

@@ -14,8 +14,10 @@ export function frame(stream: 1 | 2, data: Buffer): Buffer {
 
 /** Answer an upgrade request with 101 and hand back the socket as the process' stdio. */
 export function upgraded(socket: Duplex, contentType: string): void {
-  socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+  socket.write(upgradeHead(contentType));
 }
+
+export const upgradeHead = (contentType: string) => `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
 
 export function writeHttpError(socket: Duplex, status: number, body: unknown): void {
   const json = JSON.stringify(body);
