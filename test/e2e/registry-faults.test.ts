@@ -7,7 +7,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestDaemon } from './harness.js';
 import { FaultProxy, RegistryFixture } from './registry-fixture.js';
-import { busyboxLayer, compress, image, layerTar, pushImage, type BuiltImage } from './registry-images.js';
+import { busyboxLayer, compress, image, layerTar, pushBlob, pushImage, type BuiltImage } from './registry-images.js';
+import { MT } from '../../src/storage/registry/media.js';
+import { createServer } from 'node:http';
 import { Transport, RepoClient } from '../../src/storage/registry/client.js';
 import { RegistryHosts } from '../../src/storage/registry/hosts.js';
 
@@ -86,6 +88,37 @@ test('a blob redirect to another origin is followed (and the pull completes)', a
   const r = await d.silo(['pull', `${proxy.host}/silo/f:v1`]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((await d.silo(['rmi', `${proxy.host}/silo/f:v1`])).code, 0);
+});
+
+test('a foreign layer the registry does not hold is fetched from its URLs (as docker does); push leaves it out', async () => {
+  proxy.fault = undefined;
+  // The layer blob lives only on a plain web server; the manifest names it with a foreign media type and a URL.
+  const foreign = compress(await layerTar({ 'foreign.txt': 'from elsewhere\n' }), 'gzip', false);
+  const web = createServer((req, res) => (req.url === '/layer.tgz' ? res.writeHead(200, { 'content-length': foreign.blob.length }).end(foreign.blob) : res.writeHead(404).end()));
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(web.address() as { port: number }).port}/layer.tgz`;
+    const fl = { ...foreign, desc: { ...foreign.desc, mediaType: MT.dockerForeignGzip, urls: [url] } };
+    const withForeign = image([img.layers[0], fl], { cmd: ['/bin/cat', '/foreign.txt'] });
+    const [ep] = await new RegistryHosts({ mirrors: {}, insecure: [], certsDir: '/nonexistent' }).endpoints(plain.host);
+    const c = new RepoClient(t, { ...ep, base: `http://${plain.host}` }, 'silo/foreign', ['pull', 'push']);
+    await pushBlob(c, img.layers[0].desc, img.layers[0].blob);
+    await pushBlob(c, withForeign.configDesc, withForeign.config);
+    await c.putManifest('v1', withForeign.manifest, withForeign.mediaType);
+    assert.equal(await c.hasBlob(foreign.desc.digest), false);
+    const r = await d.silo(['run', '--rm', `${proxy.host}/silo/foreign:v1`]);
+    assert.equal(r.stdout, 'from elsewhere\n', r.stderr);
+    // Pushed elsewhere: the foreign layer is not uploaded (docker does not push non-distributable layers).
+    assert.equal((await d.silo(['tag', `${proxy.host}/silo/foreign:v1`, `${proxy.host}/silo/foreign2:v1`])).code, 0);
+    const p = await d.silo(['push', `${proxy.host}/silo/foreign2:v1`]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(!p.stdout.includes(foreign.desc.digest.slice(7, 19)), p.stdout);
+    assert.equal(await c.hasBlob(foreign.desc.digest), false);
+    await d.silo(['rmi', `${proxy.host}/silo/foreign:v1`, `${proxy.host}/silo/foreign2:v1`]);
+  } finally {
+    web.closeAllConnections();
+    await new Promise((r) => web.close(r));
+  }
 });
 
 test('a token server that never answers: the pull times out with a clear error', async () => {

@@ -84,6 +84,12 @@ export class RegistryFixture {
       `    rootdirectory: ${join(this.dir, 'data')}`,
       '  delete:',
       '    enabled: true',
+      // Foreign (non-distributable) layers may name loopback URLs: the registry then accepts them without the blob.
+      'validation:',
+      '  manifests:',
+      '    urls:',
+      '      allow:',
+      "        - '^http://127\\.0\\.0\\.1'",
       'http:',
       `  addr: 127.0.0.1:${this.port}`,
       `  secret: ${randomBytes(16).toString('hex')}`,
