@@ -494,6 +494,11 @@ export class Storage implements StorageService {
     };
   }
 
+  async close(): Promise<void> {
+    await this.lock.run('adopt', async () => {}); // behind a run in progress
+    await this.scratch.pool.idle();
+  }
+
   async listBlobs(): Promise<BlobInfo[]> {
     return this.content.list();
   }

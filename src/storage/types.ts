@@ -163,6 +163,10 @@ export interface StorageService {
   /** Bytes of the volume's files. */
   volumeSize(name: string): Promise<number>;
 
+  /** Wait for the background work of this instance (the scratch pool's refill, the adoption of old images): for
+   *  shutdown, and for tests before they delete a store. */
+  close(): Promise<void>;
+
   /** A session on the content store (see ContentSession). */
   openContent(): ContentSession;
   /** Every stored blob, for accounting (docker system df). */

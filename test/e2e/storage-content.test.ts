@@ -24,12 +24,22 @@ async function fresh(t: TestContext): Promise<Ctx> {
   const opts = { root: `${base}/storage`, runDir: `${runBase}/storage` };
   const s = await openStorage(opts);
   t.after(async () => {
-    // The scratch pool fills in the background: retry while its mkfs finishes.
+    for (const o of reopened.splice(0)) await o.close();
+    await s.close(); // the scratch pool fills in the background
+    // Retried all the same: a busy machine can be slow to let go of a directory.
     await rm(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     await rm(runBase, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
   return { s, root: opts.root, opts };
 }
+
+/** Stores a test opened again on the same dirs (a "restart"): closed before the dirs go. */
+const reopened: StorageService[] = [];
+const reopen = async (opts: StorageOptions) => {
+  const s = await openStorage(opts);
+  reopened.push(s);
+  return s;
+};
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 const blobs = async (c: Ctx) => (await readdir(join(c.root, 'blobs/sha256'))).map((h) => 'sha256:' + h).sort();
@@ -186,7 +196,7 @@ test('a session makes an image from stored blobs (gzip and plain layers), checks
   const stray = await tarOf({ stray: 'x' });
   await s2.ingest(sha(stray), undefined, chunks(stray), 'application/vnd.oci.image.layer.v1.tar');
   assert.ok((await blobs(c)).includes(sha(stray)));
-  await openStorage(c.opts);
+  await reopen(c.opts);
   assert.ok(!(await blobs(c)).includes(sha(stray)));
   await c.s.removeImage(img.id);
   assert.deepEqual(await blobs(c), []);
@@ -221,7 +231,7 @@ test('volumes are storage objects: records, idempotent create, in-use refusal, a
   // A create killed between the data directory and the record: the next open removes the directory.
   const { mkdir: mk } = await import('node:fs/promises');
   await mk(join(c.root, 'volumes/half/_data'), { recursive: true });
-  const s2 = await openStorage(c.opts);
+  const s2 = await reopen(c.opts);
   assert.deepEqual((await s2.listVolumes()).map((x) => x.Name), ['data1']);
   assert.deepEqual((await readdir(join(c.root, 'volumes'))).sort(), ['data1']);
   await s2.removeVolume('data1');
@@ -244,7 +254,7 @@ test('images recorded before the content store get their blobs when their layers
     await wf(f, JSON.stringify(doc));
   }
   await rm(join(c.root, 'blobs/sha256'), { recursive: true });
-  const s = await openStorage(c.opts); // adopts in the background; a second run waits for it and finds nothing left
+  const s = await reopen(c.opts); // adopts in the background; a second run waits for it and finds nothing left
   await (s as unknown as { adoptLegacyImages(): Promise<number> }).adoptLegacyImages();
   const adopted = await s.getImage('own:v1');
   assert.ok(adopted.manifest);

@@ -29,6 +29,7 @@ async function fresh(t: TestContext, caps: Partial<StorageOptions> = {}): Promis
   const s = await openStorage(opts);
   t.after(async () => {
     for (const id of await s.listRoots()) await s.removeRoot(id);
+    await s.close(); // the scratch pool fills in the background
     await rm(base, { recursive: true, force: true });
     await rm(runBase, { recursive: true, force: true });
   });
@@ -242,7 +243,7 @@ test('open clears debris of interrupted imports', async (t) => {
   const c = await fresh(t);
   await mkdir(join(c.root, 'ingest', 'import-deadbeef', 'diff'), { recursive: true });
   await writeFile(join(c.root, 'ingest', 'import-deadbeef', 'diff', 'half'), 'x');
-  await openStorage(c.opts);
+  await (await openStorage(c.opts)).close();
   assert.deepEqual(await readdir(join(c.root, 'ingest')), []);
 });
 

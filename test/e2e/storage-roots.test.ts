@@ -41,6 +41,7 @@ async function fresh(t: TestContext): Promise<Env> {
   t.after(async () => {
     for (const id of await roots.ids()) await roots.unmount(id).catch(() => {});
     for (const id of await s.listRoots()) await s.removeRoot(id).catch(() => {});
+    await s.close(); // the scratch pool fills in the background
     // Never rm -rf through a mount: if anything of ours is still mounted, leave it for inspection.
     if (!(await readMounts()).some((m) => m.mountPoint.startsWith(runBase))) await rm(runBase, { recursive: true, force: true });
     await rm(base, { recursive: true, force: true });
@@ -114,6 +115,7 @@ test('unmount keeps changes; a new instance finds existing mounts; partial state
   await roots2.unmount('c2');
   await s2.removeRoot('c2');
   await assertGone(env, 'c2', false);
+  await s2.close();
 });
 
 test('failed descriptions and mounts roll back everything they made', async (t) => {
