@@ -20,7 +20,7 @@ import { buildEnv, checkCwd } from '../process/spec.js';
 import { readLogFile } from '../process/logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
-import { BOOT_MAC, consoleTail, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, Templates } from './template.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
@@ -136,7 +136,11 @@ export class VmBackend implements IsolationBackend {
     try {
       const cgroupProcs = await this.cgroup(id).create(size.memoryMiB, opts.resources.cpus);
       const nics = opts.interfaces ?? [];
-      const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined };
+      // The scratch and the bottom layers in the disk slots; layers past them are hot-added.
+      const slotted = layerDisks.slice(0, DISK_SLOTS - 1);
+      const extra = layerDisks.slice(DISK_SLOTS - 1);
+      const slots = [{ file: opts.root.scratch.path, readOnly: false }, ...slotted.map((file) => ({ file, readOnly: true }))];
+      const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined, slots };
       const t0 = Date.now();
       let how = 'cold boot';
       let qmp: Qmp | undefined;
@@ -165,7 +169,7 @@ export class VmBackend implements IsolationBackend {
       // The tap's redirects are made meanwhile (a few tc runs in the namespace); the guest NIC is set up after them.
       const tapped = nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve();
       tapped.catch(() => {});
-      await this.plugDisks(qmp, layerDisks, opts.root.scratch.path);
+      await this.plugDisks(qmp, extra);
       mark('plugged');
       const chan = await AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs).catch(async () => {
         throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
@@ -177,7 +181,8 @@ export class VmBackend implements IsolationBackend {
       if (opts.resources.memoryBytes) limits.push(['memory', opts.resources.memoryBytes]);
       if (opts.resources.pidsLimit && opts.resources.pidsLimit > 0) limits.push(['pids', opts.resources.pidsLimit]);
       if (opts.resources.cpus) limits.push(['cpu', `${Math.round(opts.resources.cpus * 100000)} 100000`]);
-      await chan.request(Op.ROOT, 0, encodeStrings([...layerDisks.map((_, i): [string, number] => ['layer', i]), ['scratch', layerDisks.length], ...limits]));
+      const serials = layerDisks.map((_, i) => (i < DISK_SLOTS - 1 ? `s${i + 1}` : `h${i}`));
+      await chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits]));
       mark('root');
       for (const f of opts.etcFiles ?? []) {
         const data = await readFile(f.hostPath, 'utf8');
@@ -198,13 +203,12 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  /** Layer disks read-only and the scratch read-write, hot-added on root ports; the guest finds each by its serial
-   *  (layer i = "i", the scratch next). */
-  private async plugDisks(qmp: Qmp, layers: string[], scratch: string): Promise<void> {
-    const all = [...layers.map((f, i) => ({ node: `l${i}`, file: f, ro: true })), { node: 'scratch', file: scratch, ro: false }];
-    for (const [i, d] of all.entries()) {
-      await qmp.execute('blockdev-add', { driver: 'raw', 'node-name': d.node, 'read-only': d.ro, file: { driver: 'file', filename: d.file } });
-      await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-${d.node}`, drive: d.node, serial: String(i), bus: `rp${i + 1}` });
+  /** Layers past the disk slots, read-only, hot-added on the spare root ports; the guest finds each by its serial. */
+  private async plugDisks(qmp: Qmp, extra: string[]): Promise<void> {
+    for (const [k, file] of extra.entries()) {
+      const i = DISK_SLOTS - 1 + k;
+      await qmp.execute('blockdev-add', { driver: 'raw', 'node-name': `h${i}`, 'read-only': true, file: { driver: 'file', filename: file } });
+      await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-h${i}`, drive: `h${i}`, serial: `h${i}`, bus: `rp${DISK_SLOTS + k + 1}` });
     }
   }
 

@@ -43,6 +43,9 @@ enum { OP_HELLO = 1, OP_IDENTITY, OP_ROOT, OP_FILE, OP_NET, OP_CREATE, OP_START,
        OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE };
 enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
 
+#ifndef BLKFLSBUF
+#define BLKFLSBUF _IO(0x12, 97)
+#endif
 #define MAX_FRAME (1 << 20)
 #define MAX_PROCS 256
 #define ROOT "/root"
@@ -266,6 +269,9 @@ static void op_root(uint32_t seq, const char *p, const char *end) {
       if (scratch) snprintf(dir, sizeof dir, "/run/scratch");
       else snprintf(dir, sizeof dir, "/run/layer%d", nl++);
       mkdir_p(dir, 0700);
+      // A clone's disk slot held a placeholder when its template booted: drop what the guest cached of it then
+      // (the partition scan read its first blocks) before reading the real disk now behind it.
+      { int bfd = open(dev, O_RDONLY | O_CLOEXEC); if (bfd >= 0) { ioctl(bfd, BLKFLSBUF, 0); close(bfd); } }
       // A disk just probed may still be being registered (ENXIO) for a moment.
       int rc, tries = 0;
       while ((rc = mount(dev, dir, "ext4", scratch ? 0 : MS_RDONLY, scratch ? "noinit_itable" : "noload")) < 0 && (errno == ENXIO || errno == ENOENT) && tries++ < 1000) usleep(5000);
