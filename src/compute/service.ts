@@ -250,25 +250,28 @@ export class ComputeService {
       if (begun.status === 'rejected') throw begun.reason;
       const done = begun.value;
       // The root lock is held until the runtime has the root, so no copy of a stopped system unmounts it meanwhile.
-      let pid: number;
-      try {
-        pid = await this.roots.run(rec.Id, () => this.runInit(rec, runtime, done));
-      } catch (e) {
-        // As dockerd: the failed start is the system's last exit (127 not found, 126 not executable, else 255).
-        rec.ExitCode = isSiloError(e) && e.code === 'SILO_CMD_NOT_FOUND' ? 127 : isSiloError(e) && e.code === 'SILO_CMD_CANNOT_EXECUTE' ? 126 : 255;
-        onFail({ code: rec.ExitCode, auto: doc.AutoRemove === true });
-        await this.store.save(rec, { durable: doc.AutoRemove !== true });
-        throw e;
-      }
-      rec.State = 'Running';
-      rec.StoppedByUser = false;
-      rec.Pid = pid;
-      rec.StartedAt = new Date().toISOString();
-      delete rec.FinishedAt;
-      delete rec.ExitCode;
-      delete rec.OOMKilled;
-      delete rec.Error;
-      await this.store.save(rec);
+      // Recorded as running under the root lock too: an unmount queued by the last exit then sees it runs.
+      await this.roots.run(rec.Id, async () => {
+        let pid: number;
+        try {
+          pid = await this.runInit(rec, runtime, done);
+        } catch (e) {
+          // As dockerd: the failed start is the system's last exit (127 not found, 126 not executable, else 255).
+          rec.ExitCode = isSiloError(e) && e.code === 'SILO_CMD_NOT_FOUND' ? 127 : isSiloError(e) && e.code === 'SILO_CMD_CANNOT_EXECUTE' ? 126 : 255;
+          onFail({ code: rec.ExitCode, auto: doc.AutoRemove === true });
+          await this.store.save(rec, { durable: doc.AutoRemove !== true });
+          throw e;
+        }
+        rec.State = 'Running';
+        rec.StoppedByUser = false;
+        rec.Pid = pid;
+        rec.StartedAt = new Date().toISOString();
+        delete rec.FinishedAt;
+        delete rec.ExitCode;
+        delete rec.OOMKilled;
+        delete rec.Error;
+        await this.store.save(rec);
+      });
       await done();
       this.events.publish('system', 'start', rec.Id, {}, rec.Name);
       this.watchExit(rec.Id);
@@ -353,9 +356,6 @@ export class ComputeService {
       const auto = rec.Document.AutoRemove === true;
       // An auto-removed system's removal follows under its own durable intent.
       await this.store.save(rec, { durable: !auto });
-      // Stopped systems keep their scratch but not a loop device or mounts. One removed next loses them in the
-      // removal, side by side with its network (and here if that fails; recovery does it after a crash).
-      if (!auto) await this.unmountRoot(id);
       if (st.error) {
         this.log.warn({ id, exitCode: st.exitCode }, st.error);
         this.events.publish('system', 'monitor-lost', id, { error: st.error }, rec.Name);
@@ -365,6 +365,10 @@ export class ComputeService {
       if (shouldRestart(rec)) this.scheduleRestart(rec);
       return auto;
     });
+    // Stopped systems keep their scratch but not a loop device or mounts. One removed next loses them in the removal,
+    // side by side with its network (and here if that fails; recovery does it after a crash). Not under the system's
+    // lock: a copy in progress holds the root until it ends, and a stop or wait must not wait for that.
+    if (!auto) await this.unmountRoot(id, { ifStopped: true });
     if (auto) {
       // With --rm, waiters hear of the exit once the system is gone, so nothing of it is left when `run` returns.
       this.recentExits.set(id, st.exitCode);
@@ -386,10 +390,14 @@ export class ComputeService {
     return this.roots.run(rec.Id, async () => this.backendOf(rec).mountRoot(rec.Id, await this.describeRoot(rec)));
   }
 
-  /** A stopped system keeps its scratch but not its mounts; failures are logged (recovery retries). */
-  unmountRoot(id: string): Promise<void> {
+  /** A stopped system keeps its scratch but not its mounts; failures are logged (recovery retries). `ifStopped`:
+   *  only if it is still stopped once the root lock is had (it may have been started or removed meanwhile). */
+  unmountRoot(id: string, o: { ifStopped?: boolean } = {}): Promise<void> {
     return this.roots
-      .run(id, () => this.backendOf(this.store.find(id)).unmountRoot(id))
+      .run(id, async () => {
+        if (o.ifStopped && (!this.store.has(id) || this.store.find(id).State !== 'Stopped')) return;
+        await this.backendOf(this.store.find(id)).unmountRoot(id);
+      })
       .catch((e) => this.log.warn({ id, err: oneLine(e) }, 'unmounting the root failed'));
   }
 
