@@ -7,6 +7,7 @@ import type {
 
 type ProcessParameters = ExecBody & { CommandArgs: string[] };
 import { CliError } from './errors.js';
+import { dockerLogging, parseLogOpts } from '../common/logopts.js';
 
 const MULT: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
@@ -149,6 +150,7 @@ export interface CreateFlags {
   sysctl?: string[];
   oomScoreAdj?: string;
   logDriver?: string;
+  logOpt?: string[];
 }
 
 export interface BuildContext {
@@ -210,10 +212,16 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     container.Sysctls = { ...container.Sysctls, [kv.slice(0, i)]: kv.slice(i + 1) };
   }
   if (f.oomScoreAdj !== undefined) container.OomScoreAdj = parseInteger(f.oomScoreAdj, '--oom-score-adj', -1000);
-  if (f.logDriver !== undefined) {
-    const d = f.logDriver === 'json-file' || f.logDriver === 'local' ? 'file' : f.logDriver;
-    if (d !== 'file' && d !== 'none') throw new CliError(`invalid --log-driver '${f.logDriver}': file (json-file, local) or none`);
-    container.Logging = { Driver: d };
+  if (f.logDriver !== undefined || f.logOpt?.length) {
+    // file is Silo's own name for the one kind of log it keeps; json-file and local are docker's for it.
+    const driver = f.logDriver === 'file' ? 'json-file' : f.logDriver;
+    if (driver !== undefined && !['json-file', 'local', 'none'].includes(driver)) throw new CliError(`invalid --log-driver '${f.logDriver}': file (json-file, local) or none`);
+    try {
+      const logging = dockerLogging(driver, parseLogOpts(f.logOpt ?? []));
+      if (Object.keys(logging).length) container.Logging = logging;
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
   }
 
   if (command.length) proc.CommandArgs = command;

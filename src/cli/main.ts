@@ -88,7 +88,8 @@ function createOptions(c: Command): Command {
     .option('--memory-swappiness <0-100>', 'memory swappiness')
     .option('--sysctl <key=value>', 'a namespaced kernel parameter (net.*, kernel.shm*, ...)', many)
     .option('--oom-score-adj <n>', "the OOM killer's preference, -1000..1000 (not below the daemon's own)")
-    .option('--log-driver <driver>', 'file (default; json-file and local are the same) or none');
+    .option('--log-driver <driver>', 'file (default; json-file and local are the same) or none')
+    .option('--log-opt <key=value>', 'max-size (rotate at this size, e.g. 10m; -1 no limit) or max-file (files kept)', many);
 }
 
 type Verb = readonly [name: string, description: string, define: (c: Command) => unknown];
@@ -480,7 +481,9 @@ const verbs: Verb[] = [
         .addOption(new Option('--registry-timeout <seconds>', 'how long a registry may keep Silo waiting for an answer').env('SILO_REGISTRY_TIMEOUT').argParser(Number))
         .addOption(new Option('--cri-socket <path>', "the Kubernetes CRI's socket (default <run dir>/cri.sock; \"\" = none)").env('SILO_CRI_SOCKET'))
         .addOption(new Option('--vm-templates <on|off>', 'start vm-isolated containers from saved VM templates').env('SILO_VM_TEMPLATES').choices(['on', 'off']).default('on'))
-        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string; criSocket?: string; vmTemplates: string }) => {
+        .addOption(new Option('--log-max-size <size>', "a container log's size before it rotates, unless its create says (-1: no limit)").env('SILO_LOG_MAX_SIZE').default('20m'))
+        .addOption(new Option('--log-max-file <n>', "a container log's files kept, the current one included, unless its create says").env('SILO_LOG_MAX_FILE').default('5'))
+        .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string; criSocket?: string; vmTemplates: string; logMaxSize: string; logMaxFile: string }) => {
           stayAlive = true;
           await (await import('./commands/daemon.js')).daemon(o);
         }),

@@ -215,7 +215,7 @@ export interface IsolationBackend {
   /** Start another process in the running container; attach before it runs. Resolves with the live attachment and its exit. */
   exec(id: string, opts: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }>;
   /** Logs of the init process: past entries, then (follow) new ones until the container stops. */
-  readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void>;
+  readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => unknown, signal: AbortSignal): Promise<void>;
   /** Remove runtime state, monitor, bundle and cgroup. The process must be stopped (or force: killed first). Idempotent. */
   /** keepLogs: keep the log (a stopped system that starts again appends to it; docker keeps logs until rm). */
   delete(id: string, opts?: { force?: boolean; keepLogs?: boolean }): Promise<void>;

@@ -673,7 +673,8 @@ export class ComputeService {
     });
   }
 
-  async logs(ref: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {
+  /** Entries go to onEntry one at a time; a promise it returns (a slow client) is awaited before the next is read. */
+  async logs(ref: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => unknown, signal: AbortSignal): Promise<void> {
     const rec = this.store.find(ref);
     // Following a stopped system's log would never end: its monitor is gone.
     await this.backendOf(rec).readLogs(rec.Id, { ...opts, follow: opts.follow && isActive(rec.State) }, onEntry, signal);

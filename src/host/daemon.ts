@@ -22,6 +22,7 @@ import { EventBus } from '../common/events.js';
 import { IntentLog } from '../common/intents.js';
 import { doctor } from './doctor.js';
 import type { Services } from './services.js';
+import { parseLogFiles, parseLogSize } from '../common/logopts.js';
 import { openRegistry } from '../storage/registry/index.js';
 import { VERSION, API_VERSION } from './version.js';
 
@@ -43,6 +44,9 @@ export interface DaemonOptions {
   criSocket?: string;
   /** "off": vm-isolated containers always cold-boot (no VM templates, whose shared pages are a side channel). */
   vmTemplates?: string;
+  /** Containers' log rotation unless a create says otherwise: docker's max-size (-1: none) and max-file. */
+  logMaxSize?: string;
+  logMaxFile?: string;
 }
 
 export interface Daemon {
@@ -64,7 +68,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes') });
   // One backend per isolation mode this host offers; the first is the default.
   const backends = new Map<Isolation, IsolationBackend>([
-    ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent })],
+    ['process', await openProcessIsolation({
+      stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent,
+      logMaxSize: parseLogSize(o.logMaxSize ?? '20m', '--log-max-size'), logMaxFiles: parseLogFiles(o.logMaxFile ?? '5', '--log-max-file'),
+    })],
     ['vm', await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', log })],
   ]);
   // Kernel objects of the network service carry the cgroup parent's name too (silo, or a test's silo-test-…).

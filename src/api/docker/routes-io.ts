@@ -4,6 +4,7 @@ import { DockerError } from './errors.js';
 import type { FastifyInstance } from 'fastify';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import { frame } from '../native/stream.js';
+import { drained } from '../native/stream.js';
 import type { Ctx } from './ctx.js';
 import { dockerConflict, dockerInvalid } from './errors.js';
 import { responseClient } from './hijack.js';
@@ -57,7 +58,8 @@ export function ioRoutes(app: FastifyInstance, x: Ctx): void {
         if ((e.stream === 'stdout' && !out) || (e.stream === 'stderr' && !err)) return;
         if (until && e.time > until) return;
         const data = ts ? Buffer.concat([Buffer.from(e.time + ' '), e.data]) : e.data;
-        res.write(tty ? data : frame(e.stream === 'stderr' ? 2 : 1, data));
+        // A slow client holds the reader back (drain) instead of the daemon buffering the log for it.
+        if (!res.write(tty ? data : frame(e.stream === 'stderr' ? 2 : 1, data))) return drained(res, ac.signal);
       }, ac.signal);
     } catch (e) {
       if (!ac.signal.aborted) x.svc.log.warn({ door: 'docker', id: r.Id, err: (e as Error).message }, 'log stream failed');

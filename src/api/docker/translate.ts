@@ -8,6 +8,7 @@ import { isAbsolute } from 'node:path';
 import type { CreateSpec, Device, NamespaceRef, Security, SpecContainer, Tmpfs, Ulimit } from '../../compute/spec/schema.js';
 import type { Image } from '../../storage/types.js';
 import { dockerInvalid } from './errors.js';
+import { dockerLogging, type LogSpec } from '../../common/logopts.js';
 import type { DockerMeta } from './meta.js';
 import { portMappings } from './ports.js';
 import type { ContainerCreate, HostConfig } from './schemas.js';
@@ -151,9 +152,12 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   if (hc.CgroupnsMode === 'host') throw dockerInvalid('--cgroupns=host is not supported by Silo');
   if (hc.Runtime && hc.Runtime !== 'runc') throw dockerInvalid(`unknown runtime ${hc.Runtime}: Silo runs runc`);
   if (body.Domainname) throw dockerInvalid('--domainname is not supported by Silo');
-  const logType = hc.LogConfig?.Type || 'json-file';
-  if (!['json-file', 'local', 'none'].includes(logType)) throw dockerInvalid(`logging driver ${logType} is not supported by Silo (json-file, local and none are)`);
-  if (isSet(hc.LogConfig?.Config)) throw dockerInvalid(`log options (--log-opt ${Object.keys(hc.LogConfig!.Config!).join(', ')}) are not supported by Silo yet`);
+  let logging: LogSpec;
+  try {
+    logging = dockerLogging(hc.LogConfig?.Type ?? undefined, hc.LogConfig?.Config ?? {});
+  } catch (e) {
+    throw dockerInvalid((e as Error).message);
+  }
 
   // Mounts: Binds, Mounts, anonymous volumes (Config.Volumes and the image's VOLUMEs) and --volumes-from.
   const mapped: MappedDirectory[] = [];
@@ -291,7 +295,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     ...(Object.keys(networking).length ? { Networking: networking } : {}),
     ...(Object.keys(namespaces).length ? { Namespaces: namespaces } : {}),
     ...(security ? { Security: security } : {}),
-    ...(logType === 'none' ? { Logging: { Driver: 'none' as const } } : {}),
+    ...(Object.keys(logging).length ? { Logging: logging } : {}),
   };
   const req: CreateSpec = {
     ...(name ? { Name: name } : {}),

@@ -3,7 +3,7 @@ import { invalid } from '../../common/errors.js';
 import type { CreateSystemRequest, ProcessParameters } from '../../compute/types.js';
 import type { Services } from '../../host/services.js';
 import * as S from './schemas.js';
-import { frame } from './stream.js';
+import { drained, frame } from './stream.js';
 
 type Id = { Params: { id: string } };
 const flag = (v: unknown) => v === '1' || v === 'true' || v === true;
@@ -79,7 +79,7 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
     return streamOut(reply, 'application/vnd.silo.multiplexed-stream', async (write, signal) => {
       await c.logs(req.params.id, opts, (e) => {
         const data = ts ? Buffer.concat([Buffer.from(e.time + ' '), e.data]) : e.data;
-        write(frame(e.stream === 'stderr' ? 2 : 1, data));
+        return write(frame(e.stream === 'stderr' ? 2 : 1, data));
       }, signal);
     });
   });
@@ -102,16 +102,19 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
 }
 
 /** A long response written as the work produces it; the work's signal aborts when the client goes away. */
-export function streamOut(reply: FastifyReply, type: string, work: (write: (b: Buffer) => void, signal: AbortSignal) => Promise<void>): Promise<void> {
+export function streamOut(reply: FastifyReply, type: string, work: (write: (b: Buffer) => void | Promise<void>, signal: AbortSignal) => Promise<void>): Promise<void> {
   const ac = new AbortController();
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'Content-Type': type });
   res.on('close', () => ac.abort());
-  return work((b) => res.write(b), ac.signal).then(
+  // A write the socket cannot take yet returns a promise of its drain: a producer that awaits it is held back.
+  const write = (b: Buffer) => (res.write(b) ? undefined : drained(res, ac.signal));
+  return work(write, ac.signal).then(
     () => void res.end(),
     (e) => {
       res.destroy(e as Error);
     },
   );
 }
+

@@ -53,3 +53,19 @@ export function serveUpgrades(app: FastifyInstance, handle: (req: IncomingMessag
     handle(req, socket, head);
   });
 }
+
+/** Resolves when the response can take more (drain), or it closed, or the request was given up. */
+export function drained(res: NodeJS.WritableStream & { once: (ev: string, f: () => void) => unknown; off: (ev: string, f: () => void) => unknown }, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+    signal.addEventListener('abort', done);
+  });
+}

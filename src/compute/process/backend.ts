@@ -6,7 +6,7 @@
 //   <stateDir>/<id>/           survives daemon restarts: ctr.log (k8s-file), exit and oom (conmon's persist dir)
 //   <runDir>/rootfs/<id>       the root storage described, mounted (<runDir>/scratch/<id> under it; ../rootfs-mount.ts)
 
-import { mkdir, readFile, readdir, rm, stat, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { constants, watch } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
@@ -39,7 +39,13 @@ export interface BackendConfig {
   runc: string;
   conmon: string;
   nofileHard: number;
+  /** Rotation of the backend's own log files unless a create says: bytes (-1 none) and files kept. */
+  logMaxSize: number;
+  logMaxFiles: number;
 }
+
+/** Where a system's init output goes and when it rotates (maxSize -1: never); `log.json` in its state. */
+interface LogPlace { driver: 'file' | 'none'; path: string; maxSize?: number; maxFiles?: number }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** sun_path is 108 bytes including the NUL. */
@@ -87,9 +93,33 @@ export class ProcessBackend implements IsolationBackend {
   }
 
   /** Where the init's output goes: the caller's path (CRI), the backend's own file, or nowhere. */
-  private async logOf(id: string): Promise<{ driver: 'file' | 'none'; path: string }> {
+  private async logOf(id: string): Promise<LogPlace> {
     const own = { driver: 'file' as const, path: join(this.stateOf(id), 'ctr.log') };
-    return (await readJson<{ driver: 'file' | 'none'; path: string }>(join(this.stateOf(id), 'log.json'))) ?? own;
+    return (await readJson<LogPlace>(join(this.stateOf(id), 'log.json'))) ?? own;
+  }
+
+  /**
+   * The log reached its size: path.1 … become path.2 …, the oldest beyond maxFiles goes, path becomes path.1, and
+   * conmon opens a new path (its control FIFO). What conmon writes meanwhile lands in path.1: nothing is lost. With
+   * one file kept conmon just replaces it with an empty one, as docker's max-file=1 truncates.
+   */
+  private async rotateLog(id: string, log: LogPlace): Promise<void> {
+    const keep = log.maxFiles ?? 1;
+    if (keep > 1) {
+      await rm(`${log.path}.${keep - 1}`, { force: true });
+      for (let i = keep - 2; i >= 1; i--) await rename(`${log.path}.${i}`, `${log.path}.${i + 1}`).catch(() => {});
+      await rename(log.path, `${log.path}.1`);
+    }
+    await this.control(id, undefined, '2 0 0\n', 'reopen the log of').catch(() => {});
+    // A monitor on its way out reopens nothing: the current file still exists, empty (conmon's reopen replaces it).
+    await (await open(log.path, 'a')).close();
+  }
+
+  /** Rotate the log if it has reached its size (called as the exit is awaited, so for every running system). */
+  private async rotateIfFull(id: string, log: LogPlace): Promise<void> {
+    if (log.driver !== 'file' || !log.maxSize || log.maxSize < 0) return;
+    const size = await stat(log.path).then((x) => x.size, () => 0);
+    if (size >= log.maxSize) await this.rotateLog(id, log);
   }
 
   async create(o: InitOptions): Promise<{ pid: number }> {
@@ -116,7 +146,13 @@ export class ProcessBackend implements IsolationBackend {
       { cgroupParent: o.cgroupParent ?? this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
     );
     const state = this.stateOf(o.id);
-    const log = { driver: o.log?.Driver ?? 'file', path: o.log?.Path ?? join(state, 'ctr.log') };
+    // The backend's own file rotates by the daemon's defaults; a caller's path (the CRI's) is rotated by its caller.
+    const log: LogPlace = {
+      driver: o.log?.Driver ?? 'file',
+      path: o.log?.Path ?? join(state, 'ctr.log'),
+      maxSize: o.log?.MaxSizeInBytes ?? (o.log?.Path ? -1 : this.cfg.logMaxSize),
+      maxFiles: o.log?.MaxFiles ?? (o.log?.Path ? 1 : this.cfg.logMaxFiles),
+    };
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     // An earlier run's exit record must not be taken for this run's; its log is kept and appended to, as docker's.
     await this.forgetExit(o.id);
@@ -132,6 +168,8 @@ export class ProcessBackend implements IsolationBackend {
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
         bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: log.driver === 'none' ? undefined : log.path,
+        // conmon's hard limit, for when no daemon rotates (it is down): past twice the size it empties the file.
+        logSizeMax: log.maxSize && log.maxSize > 0 ? 2 * log.maxSize : undefined,
         persistDir: state, stdin: o.process.stdin, tty: o.process.tty,
       });
       return { pid: await h.pid };
@@ -225,10 +263,12 @@ export class ProcessBackend implements IsolationBackend {
     } catch {
       watcher = undefined; // poll only
     }
+    const log = await this.logOf(id);
     try {
       for (let tick = 0; ; tick++) {
         const st = await this.exitStatus(id);
         if (st) return st;
+        await this.rotateIfFull(id, log).catch(() => {});
         // A monitor that died without writing the exit file (killed by hand, OOM-killed itself): the runtime says
         // whether the process still lives, and then it is ended (monitorLost), never reported gone while it runs.
         if (tick % 4 === 3 && !(await conmonAlive(join(this.bundle(id), 'conmon.pid')))) {
@@ -375,7 +415,7 @@ export class ProcessBackend implements IsolationBackend {
   }
 
   async readLogs(
-    id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal,
+    id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => unknown, signal: AbortSignal,
   ): Promise<void> {
     await this.mustExist(id);
     const exitFile = join(this.stateOf(id), 'exit');

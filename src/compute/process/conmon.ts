@@ -26,6 +26,8 @@ export interface ConmonOptions {
   conmonPidFile: string;
   /** k8s-file path, or undefined for no log (exec). */
   logPath?: string;
+  /** conmon's own limit: past it conmon replaces the file with an empty one (the daemon rotates well before). */
+  logSizeMax?: number;
   /** conmon writes `exit` (and `oom`) here. */
   persistDir: string;
   stdin: boolean;
@@ -107,6 +109,7 @@ export function buildConmonArgs(o: ConmonOptions): string[] {
     '--runtime-arg', `--root=${o.runcRoot}`, '--log-level', 'error',
     '-l', o.logPath ? `k8s-file:${o.logPath}` : 'none',
   ];
+  if (o.logPath && o.logSizeMax && o.logSizeMax > 0) a.push('--log-size-max', String(o.logSizeMax));
   if (o.stdin) a.push('-i');
   if (o.tty) a.push('-t');
   if (o.execProcessSpec) a.push('-e', '--exec-attach', '--exec-process-spec', o.execProcessSpec);

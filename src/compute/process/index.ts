@@ -16,6 +16,9 @@ export async function openProcessIsolation(opts: {
   cgroupParent: string;
   runc?: string;
   conmon?: string;
+  /** Rotation of the backend's own log files unless a create says: bytes (-1 none) and files kept. */
+  logMaxSize?: number;
+  logMaxFiles?: number;
 }): Promise<IsolationBackend> {
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(opts.cgroupParent.replace(/^\/+|\/+$/g, ''))) {
     throw invalid(`invalid cgroup parent: ${opts.cgroupParent}`);
@@ -36,6 +39,8 @@ export async function openProcessIsolation(opts: {
     runc: opts.runc ?? '/usr/sbin/runc',
     conmon: opts.conmon ?? '/usr/bin/conmon',
     nofileHard,
+    logMaxSize: opts.logMaxSize ?? 20 * 1024 * 1024,
+    logMaxFiles: opts.logMaxFiles ?? 5,
   });
   await backend.roots.init();
   return backend;

@@ -1,8 +1,9 @@
 // Reading conmon's k8s-file logs: one record a line, `<RFC3339Nano> <stdout|stderr> <F|P> <data>`. F ends a line
 // (conmon dropped the newline), P is a partial line continued by the next record of the same stream.
 
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
 import type { LogEntry } from '../backend.js';
 
 export interface LogRecord { time: string; stream: 'stdout' | 'stderr'; partial: boolean; data: Buffer }
@@ -65,77 +66,143 @@ export class LineAssembler {
   }
 }
 
-/** Splits a chunk into complete lines; returns the unfinished rest. */
-function splitLines(buf: Buffer, onLine: (l: Buffer) => void): Buffer {
-  let start = 0;
-  let i: number;
-  while ((i = buf.indexOf(0x0a, start)) >= 0) {
-    onLine(buf.subarray(start, i));
-    start = i + 1;
-  }
-  return buf.subarray(start);
+export interface ReadLogsOptions { follow: boolean; tail?: number; since?: string }
+
+/** Entries go to a sink that may ask the reader to wait (a client reading slowly): back-pressure, not buffering. */
+export type LogSink = (e: LogEntry) => unknown;
+
+/** How much of a log is read at once: no request holds more of a log than this (plus one record) in memory. */
+const CHUNK = 256 * 1024;
+/** A "line" longer than this without a newline is not conmon's: it is cut there rather than held. */
+const MAX_RECORD = 1024 * 1024;
+
+/** The log's files, oldest first: the rotated ones (path.N … path.1) that exist, then path itself. */
+export async function logFiles(path: string): Promise<string[]> {
+  const older: string[] = [];
+  for (let i = 1; i <= 100 && (await fileExists(`${path}.${i}`)); i++) older.unshift(`${path}.${i}`);
+  return [...older, path];
 }
 
-export interface ReadLogsOptions { follow: boolean; tail?: number; since?: string }
+/** Where reading starts: a file of the list and an offset in it. */
+interface Cut { file: number; offset: number }
+
+/**
+ * Reads backwards from the end, a chunk at a time, to where the last `tail` whole lines (or those since `since`)
+ * begin: `docker logs --tail 5` on a log of any size reads a few chunks, never the file.
+ */
+async function findCut(files: string[], tail: number | undefined, since: bigint | undefined): Promise<Cut> {
+  if (tail === undefined && since === undefined) return { file: 0, offset: 0 };
+  let complete = 0;
+  for (let fi = files.length - 1; fi >= 0; fi--) {
+    const fh = await open(files[fi], 'r').catch(() => undefined);
+    if (!fh) continue;
+    try {
+      let pos = (await fh.stat()).size;
+      let head: Buffer = Buffer.alloc(0); // bytes at [pos, pos + head.length) not yet known to start a line
+      let last = true; // the file's last bytes: a record still being written has no newline yet and is not counted
+      while (pos > 0) {
+        const n = Math.min(CHUNK, pos);
+        pos -= n;
+        const chunk = Buffer.alloc(n);
+        await fh.read(chunk, 0, n, pos);
+        const buf = Buffer.concat([chunk, head]);
+        let end = buf.length;
+        if (last) {
+          end = buf.lastIndexOf(0x0a) + 1; // past the last newline (0 when none yet)
+          if (end > 0 || pos === 0) last = false;
+          if (last) { head = buf.length > MAX_RECORD ? Buffer.alloc(0) : buf; continue; }
+        }
+        // Lines in buf[.. end), last to first; the first one is whole only at the file's start.
+        let stop = end;
+        while (stop > 0) {
+          const nl = stop >= 2 ? buf.lastIndexOf(0x0a, stop - 2) : -1;
+          if (nl < 0 && pos > 0) break;
+          const start = nl + 1;
+          const r = parseRecord(buf.subarray(start, stop - 1));
+          if (r) {
+            if (since !== undefined && timeNs(r.time) < since) return { file: fi, offset: pos + stop };
+            if (!r.partial && tail !== undefined && ++complete > tail) return { file: fi, offset: pos + stop };
+          }
+          stop = start;
+        }
+        head = buf.subarray(0, stop);
+        if (head.length > MAX_RECORD) head = Buffer.alloc(0);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return { file: 0, offset: 0 };
+}
 
 /**
  * Emit the log's entries (filtered by since, limited to the last `tail`), then with follow keep emitting new ones
- * until `exited()` is true and the file is drained, or the signal aborts.
+ * until `exited()` is true and the file is drained, or the signal aborts. The log may be rotated (path → path.1, a
+ * new path) while it is read: a reader drains the file it has open, then goes on with the new one.
  */
 export async function readLogFile(
   path: string,
   exited: () => Promise<boolean>,
   opts: ReadLogsOptions,
-  onEntry: (e: LogEntry) => void,
+  onEntry: LogSink,
   signal: AbortSignal,
 ): Promise<void> {
   const since = opts.since ? timeNs(opts.since) : undefined;
   const keep = (e: LogEntry) => since === undefined || timeNs(e.time) >= since;
   const asm = new LineAssembler();
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
+  const files = await logFiles(path);
+  const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
+  const cut = await findCut(files, tail, since);
+  const emit = async (e: LogEntry | undefined) => {
+    if (!e || !keep(e) || signal.aborted) return;
+    const wait = onEntry(e);
+    if (wait instanceof Promise) await wait;
+  };
+
+  let rest: Buffer = Buffer.alloc(0);
+  /** Reads what the open file has past `offset`, a chunk at a time; the new offset. */
+  const drain = async (fh: FileHandle, offset: number): Promise<number> => {
+    const chunk = Buffer.alloc(CHUNK);
+    while (!signal.aborted) {
+      const { bytesRead } = await fh.read(chunk, 0, CHUNK, offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      let buf = rest.length ? Buffer.concat([rest, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      let start = 0;
+      for (let i; (i = buf.indexOf(0x0a, start)) >= 0; start = i + 1) {
+        const r = parseRecord(buf.subarray(start, i));
+        await emit(r && asm.push(r));
+      }
+      buf = buf.subarray(start);
+      rest = buf.length > MAX_RECORD ? Buffer.alloc(0) : Buffer.from(buf); // a copy: chunk is reused
+    }
+    return offset;
+  };
+
+  // History: from the cut through every file to the current one.
+  let fh: FileHandle | undefined;
+  let offset = 0;
+  for (let fi = cut.file; fi < files.length && !signal.aborted; fi++) {
+    const next = await open(files[fi], 'r').catch(() => undefined);
+    if (!next) continue; // rotated away meanwhile
+    await fh?.close();
+    fh = next;
+    rest = Buffer.alloc(0);
+    offset = await drain(fh, fi === cut.file ? cut.offset : 0);
   }
   let watcher: FSWatcher | undefined;
   try {
-    let offset = 0;
-    let rest: Buffer = Buffer.alloc(0);
-    const readMore = async (sink: (e: LogEntry) => void): Promise<boolean> => {
-      const size = (await fh.stat()).size;
-      if (size <= offset) return false;
-      const chunk = Buffer.alloc(size - offset);
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, offset);
-      offset += bytesRead;
-      rest = splitLines(Buffer.concat([rest, chunk.subarray(0, bytesRead)]), (l) => {
-        const r = parseRecord(l);
-        const e = r && asm.push(r);
-        if (e && keep(e)) sink(e);
-      });
-      return bytesRead > 0;
-    };
-
-    // History first; tail applies to it only.
-    const history: LogEntry[] = [];
-    await readMore((e) => history.push(e));
-    const done = !opts.follow || (await exited());
-    if (done) {
-      await readMore((e) => history.push(e));
-      for (const e of asm.flush()) if (keep(e)) history.push(e);
+    if (!fh || !opts.follow || (await exited())) {
+      if (fh) await drain(fh, offset);
+      for (const e of asm.flush()) await emit(e);
+      return;
     }
-    const start = opts.tail !== undefined && opts.tail >= 0 ? Math.max(0, history.length - opts.tail) : 0;
-    for (const e of history.slice(start)) {
-      if (signal.aborted) return;
-      onEntry(e);
-    }
-    if (done) return;
 
-    // Follow: wake on file changes, with a poll as fallback (watch events can be missed).
+    // Follow: wake on changes in the log's directory (a write, a rotation), with a poll as fallback.
     let wake: (() => void) | undefined;
     try {
-      watcher = watch(path, () => wake?.());
+      watcher = watch(dirname(path), () => wake?.());
+      watcher.on('error', () => {});
     } catch {
       watcher = undefined;
     }
@@ -143,10 +210,25 @@ export async function readLogFile(
     signal.addEventListener('abort', onAbort);
     try {
       while (!signal.aborted) {
-        if (await readMore(onEntry)) continue;
+        const before = offset;
+        offset = await drain(fh, offset);
+        if (offset > before) continue;
+        // Rotated: the open file is drained; the new one at path is read from its start.
+        const now = await stat(path).catch(() => undefined);
+        if (now && now.ino !== (await fh.stat()).ino) {
+          const next = await open(path, 'r').catch(() => undefined);
+          if (next) {
+            offset = await drain(fh, offset);
+            await fh.close();
+            fh = next;
+            offset = 0;
+            rest = Buffer.alloc(0);
+            continue;
+          }
+        }
         if (await exited()) {
-          await readMore(onEntry); // conmon drains stdio before writing the exit file
-          if (!signal.aborted) for (const e of asm.flush()) if (keep(e)) onEntry(e);
+          await drain(fh, offset); // conmon drains stdio before writing the exit file
+          for (const e of asm.flush()) await emit(e);
           return;
         }
         await new Promise<void>((r) => {
@@ -163,7 +245,7 @@ export async function readLogFile(
     }
   } finally {
     watcher?.close();
-    await fh.close();
+    await fh?.close();
   }
 }
 

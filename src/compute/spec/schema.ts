@@ -83,8 +83,15 @@ export const Security = strict({
 });
 
 /** Where the init process' output is kept: `file` (the default) in CRI log format (`<RFC3339Nano> stdout F <line>`,
- *  P for a partial line) at Path if the caller chose one, else in the daemon's state; `none` keeps nothing. */
-export const Logging = strict({ Driver: opt(T.Union([T.Literal('file'), T.Literal('none')])), Path: opt(AbsPath) });
+ *  P for a partial line) at Path if the caller chose one, else in the daemon's state; `none` keeps nothing.
+ *  A file rotates once it reaches MaxSizeInBytes, keeping MaxFiles files in all (docker's max-size and max-file);
+ *  -1 is no limit. Unset: the daemon's defaults for its own file, none for a caller's path (its caller rotates it). */
+export const Logging = strict({
+  Driver: opt(T.Union([T.Literal('file'), T.Literal('none')])),
+  Path: opt(AbsPath),
+  MaxSizeInBytes: opt(T.Integer({ minimum: -1 })),
+  MaxFiles: opt(T.Integer({ minimum: 1, maximum: 100 })),
+});
 
 export const Tmpfs = strict({
   ContainerPath: AbsPath,

@@ -1,6 +1,7 @@
 // The one place a create specification is judged: its shape against the schema (whichever door it came through),
 // then every rule that needs more than a schema, before anything is made. Messages are one line and name the field.
 
+import { MIN_LOG_SIZE } from '../../common/logopts.js';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { parseNofileHard } from '../process/spec.js';
@@ -140,7 +141,8 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
   if (c.CgroupParent && c.CgroupParent.split('/').some((p) => p === '.' || p === '..')) throw invalid(`CgroupParent ${JSON.stringify(c.CgroupParent)}: no . or .. components`);
 
   const log = c.Logging ?? {};
-  if (log.Driver === 'none' && log.Path) throw invalid('Logging: driver none keeps no log, so it takes no Path');
+  if (log.Driver === 'none' && (log.Path || log.MaxSizeInBytes !== undefined || log.MaxFiles !== undefined)) throw invalid('Logging: driver none keeps no log, so it takes no Path, MaxSizeInBytes or MaxFiles');
+  if (log.MaxSizeInBytes !== undefined && log.MaxSizeInBytes !== -1 && log.MaxSizeInBytes < MIN_LOG_SIZE) throw invalid(`Logging.MaxSizeInBytes: at least ${MIN_LOG_SIZE} bytes (or -1 for no limit)`);
   if (log.Path && !(await stat(dirname(log.Path)).then((x) => x.isDirectory(), () => false))) throw invalid(`Logging.Path: directory ${dirname(log.Path)} does not exist`);
 
   for (const t of c.Tmpfs ?? []) {

@@ -400,7 +400,7 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  async readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => void, signal: AbortSignal): Promise<void> {
+  async readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => unknown, signal: AbortSignal): Promise<void> {
     this.check(id);
     await readLogFile(this.logFile(id), async () => !(await this.alive(id)), opts, onEntry, signal);
   }

@@ -1,0 +1,112 @@
+// Logs have a bound: a container printing ~50 MB keeps its log within max-size × max-file (the daemon's default
+// here, set by flag); --log-opt max-size=-1 keeps it whole, and then `logs --tail 5` reads only the end of the file,
+// a full `logs` streams, and a follower that does not read holds the reader back: the daemon's RSS does not grow
+// with the log. Unknown log options are refused (docker-run-options.test.ts, test/unit/logs-rotation.test.ts).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import http from 'node:http';
+import { TestDaemon, sleep } from './harness.js';
+import { rssOf } from './native-client.js';
+
+const MiB = 1024 * 1024;
+const d = new TestDaemon();
+// The daemon's default for containers that name no limit: 8 MiB files, 2 kept.
+before(() => d.start({ SILO_LOG_MAX_SIZE: '8m', SILO_LOG_MAX_FILE: '2' }));
+after(async () => assert.deepEqual(await d.teardown(), []));
+
+// 714286 lines of 71 bytes (≈50.7 MB), then five known last lines.
+const PRINT = 'yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -n 714286; for i in 1 2 3 4 5; do echo tail-$i; done';
+
+const idOf = async (name: string) => JSON.parse((await d.silo(['inspect', name])).stdout)[0].Id as string;
+/** The log's files and their sizes (ctr.log, ctr.log.1, …). */
+function logSizes(id: string): Record<string, number> {
+  const dir = `${d.stateDir}/runtime/${id}`;
+  const out: Record<string, number> = {};
+  for (const f of readdirSync(dir)) if (f.startsWith('ctr.log')) out[f] = statSync(`${dir}/${f}`, { throwIfNoEntry: false })?.size ?? 0;
+  return out;
+}
+const total = (s: Record<string, number>) => Object.values(s).reduce((a, b) => a + b, 0);
+
+async function waitStopped(name: string, ms = 240_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (JSON.parse((await d.silo(['inspect', name])).stdout)[0].State === 'Stopped') return;
+    await sleep(250);
+  }
+  throw new Error(`${name} still runs after ${ms} ms`);
+}
+
+test('a container printing 50 MB keeps its log under the cap, rotated, with its last lines', async () => {
+  const run = await d.silo(['run', '-d', '--name', 'loud', 'busybox', 'sh', '-c', PRINT]);
+  assert.equal(run.code, 0, run.stderr);
+  const id = await idOf('loud');
+  let most = 0;
+  for (let i = 0; i < 2000; i++) {
+    most = Math.max(most, total(logSizes(id)));
+    if (JSON.parse((await d.silo(['inspect', 'loud'])).stdout)[0].State === 'Stopped') break;
+    await sleep(50);
+  }
+  await waitStopped('loud');
+  const sizes = logSizes(id);
+  // Two files of 8 MiB (the log itself is ≈80 MiB: 50.7 MB of lines, each with its time and stream). A file may pass
+  // its size by what is written before the rotation catches up (at ~70 MB/s, a few MiB), never twice it (conmon's
+  // own limit); so the whole log stays within the cap plus one file.
+  assert.deepEqual(Object.keys(sizes).sort(), ['ctr.log', 'ctr.log.1'], JSON.stringify(sizes));
+  for (const [f, n] of Object.entries(sizes)) assert.ok(n <= 16 * MiB, `${f} is ${n} bytes`);
+  assert.ok(most <= 24 * MiB, `the log reached ${most} bytes while it ran`);
+  console.log(`# rotated log: at most ${(most / MiB).toFixed(1)} MiB on disk while 50.7 MB were printed; now ${JSON.stringify(sizes)}`);
+  const tail = await d.silo(['logs', '--tail', '5', 'loud']);
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.equal(tail.stdout, 'tail-1\ntail-2\ntail-3\ntail-4\ntail-5\n');
+  // The history that is kept reads in order across the rotated file and the current one.
+  const all = await d.silo(['logs', 'loud'], { timeoutMs: 120_000 });
+  const lines = all.stdout.split('\n').filter(Boolean);
+  assert.ok(lines.length > 8 * MiB / 71, `only ${lines.length} lines kept`);
+  assert.deepEqual(lines.slice(-5), ['tail-1', 'tail-2', 'tail-3', 'tail-4', 'tail-5']);
+  // Whole lines, but the first: the start of its line may have gone with the file rotated out before it.
+  const LINE = '0123456789012345678901234567890123456789012345678901234567890123456789';
+  assert.ok(LINE.endsWith(lines[0]), `first line ${lines[0]}`);
+  const bad = lines.slice(1, -5).map((l, i) => [i + 1, l] as const).filter(([, l]) => l !== LINE);
+  assert.deepEqual(bad, []);
+  assert.equal((await d.silo(['rm', 'loud'])).code, 0);
+});
+
+test('an unbounded 50 MB log: --tail 5 reads its end, logs stream, a stalled follower holds the reader; RSS stays flat', async () => {
+  const pid = d.pid!;
+  const run = await d.silo(['run', '-d', '--name', 'whole', '--log-opt', 'max-size=-1', 'busybox', 'sh', '-c', `sleep 1; ${PRINT}`]);
+  assert.equal(run.code, 0, run.stderr);
+  const id = await idOf('whole');
+  const rss0 = await rssOf(pid);
+  // A follower that never reads: without back-pressure the daemon would queue the whole log for it.
+  let got = 0;
+  const req = http.get({ socketPath: d.socket, path: `/v1/systems/${id}/logs?follow=1` });
+  const res = await new Promise<http.IncomingMessage>((r, j) => (req.on('response', r), req.on('error', j)));
+  res.once('data', (b: Buffer) => (got += b.length));
+  res.pause();
+  let rssMost = rss0;
+  for (let i = 0; i < 2400 && JSON.parse((await d.silo(['inspect', 'whole'])).stdout)[0].State !== 'Stopped'; i++) {
+    rssMost = Math.max(rssMost, await rssOf(pid));
+    await sleep(100);
+  }
+  await waitStopped('whole');
+  const size = total(logSizes(id));
+  assert.ok(size > 50 * MiB, `the log is ${size} bytes: it was rotated`);
+
+  const t0 = Date.now();
+  const tail = await d.silo(['logs', '--tail', '5', 'whole']);
+  const tailMs = Date.now() - t0;
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.equal(tail.stdout, 'tail-1\ntail-2\ntail-3\ntail-4\ntail-5\n');
+  rssMost = Math.max(rssMost, await rssOf(pid));
+  const all = await d.silo(['logs', '--since', '0', 'whole'], { timeoutMs: 180_000 });
+  assert.equal(all.code, 0, all.stderr);
+  assert.ok(all.stdout.length > 50_000_000, `logs gave ${all.stdout.length} bytes`);
+  rssMost = Math.max(rssMost, await rssOf(pid));
+  req.destroy();
+  const growth = rssMost - rss0;
+  console.log(`# ${(size / MiB).toFixed(1)} MiB log: --tail 5 in ${tailMs} ms; daemon RSS ${(rss0 / MiB).toFixed(1)} MiB, at most +${(growth / MiB).toFixed(1)} MiB with a stalled follower, a tail and a full read`);
+  assert.ok(growth < 40 * MiB, `the daemon grew by ${(growth / MiB).toFixed(1)} MiB`);
+  assert.equal((await d.silo(['rm', 'whole'])).code, 0);
+});
