@@ -217,7 +217,7 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     const driver = f.logDriver === 'file' ? 'json-file' : f.logDriver;
     if (driver !== undefined && !['json-file', 'local', 'none'].includes(driver)) throw new CliError(`invalid --log-driver '${f.logDriver}': file (json-file, local) or none`);
     try {
-      const logging = dockerLogging(driver, parseLogOpts(f.logOpt ?? []));
+      const logging = { ...(driver ? { Driver: 'file' as const } : {}), ...dockerLogging(driver, parseLogOpts(f.logOpt ?? [])) };
       if (Object.keys(logging).length) container.Logging = logging;
     } catch (e) {
       throw new CliError((e as Error).message);
