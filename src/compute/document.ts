@@ -2,7 +2,9 @@
 // before anything is made.
 
 import { invalid } from '../common/errors.js';
-import type { Image } from '../storage/types.js';
+import type { Image, ImageConfig } from '../storage/types.js';
+import type { HealthCheck } from './spec/schema.js';
+import { healthFromDocker } from './health.js';
 import type { ComputeSystemDocument, CreateSystemRequest, Isolation } from './types.js';
 
 export { checkIsolation, validateDocument } from './spec/validate.js';
@@ -41,6 +43,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
     StopTimeoutSeconds: d.StopTimeoutSeconds,
     AutoRemove: d.AutoRemove ?? false,
     RestartPolicy: d.RestartPolicy,
+    HealthCheck: healthOf(d.HealthCheck, image.config.Healthcheck),
     Init: d.Init,
     Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
   };
@@ -63,4 +66,10 @@ export function modifiedDocument(doc: ComputeSystemDocument, req: { ResourcePath
     default:
       throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor, Container/Pids or RestartPolicy`);
   }
+}
+
+/** The system's health check: its own, else the image's; NONE is none. */
+function healthOf(own: HealthCheck | undefined, img: ImageConfig['Healthcheck']): HealthCheck | undefined {
+  const hc = own ?? healthFromDocker(img);
+  return hc && hc.Test[0] !== 'NONE' ? hc : undefined;
 }

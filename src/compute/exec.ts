@@ -98,6 +98,28 @@ export class ExecManager {
     return session;
   }
 
+  /** Run a process to its end (a health probe): its exit code and its first 4 KiB of output; -1 past `timeoutMs`,
+   *  when it is killed. */
+  async run(ref: string, args: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const x = this.create(ref, { CommandArgs: args });
+    let output = '';
+    const exited = new Promise<number>((resolve) => {
+      const off = this.events.subscribe((e) => {
+        if (e.Action === 'exec_die' && e.Attributes.execID === x.Id) (off(), resolve(Number(e.Attributes.exitCode)));
+      });
+    });
+    await this.start(x.Id, { wantStdin: false, onOutput: (_s, d) => void (output.length < 4096 && (output += d.toString())), onEnd: () => {} });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(-1), timeoutMs)));
+    const exitCode = await Promise.race([exited, timedOut]);
+    clearTimeout(timer);
+    if (exitCode === -1) {
+      await this.terminate(x.Id).catch(() => {});
+      return { exitCode, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` };
+    }
+    return { exitCode, output: output.slice(0, 4096) };
+  }
+
   /** Keep a finished record a while for clients that ask for the exit code, then forget it. */
   private expire(execId: string): void {
     if (!this.execs.has(execId)) return; // its system is gone already

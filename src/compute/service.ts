@@ -19,6 +19,7 @@ import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
 import type { ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
 import { ExecManager } from './exec.js';
+import { HealthMonitor, type HealthState } from './health.js';
 import { DEFAULT_COPY_IDLE_MS, guardIn, guardOut } from './copy-guard.js';
 import { restoreSystems, type RestoreReport } from './restore.js';
 import type { Finding } from '../common/leaks.js';
@@ -51,6 +52,7 @@ export class ComputeService {
   /** Per system: its root — mounting, unmounting and copies in and out. Taken after `lock` when both are needed. */
   private readonly roots = new KeyedLock();
   readonly execs: ExecManager;
+  private readonly health: HealthMonitor;
   readonly networking: SystemNetworking;
   private readonly intents: IntentLog;
   private readonly store: SystemStore;
@@ -77,6 +79,15 @@ export class ComputeService {
     this.networking = new SystemNetworking(o.network);
     this.intents = o.intents;
     this.execs = new ExecManager(this.backends, this.events, (ref) => this.runningRecord(ref));
+    this.health = new HealthMonitor((id, args, ms) => this.execs.run(id, args, ms), this.events, this.log);
+    this.events.subscribe((e) => {
+      if (e.Type === 'system' && e.Action === 'destroy') this.health.forget(e.Id);
+    });
+  }
+
+  /** A running system's health (docker's State.Health), when it has a health check. */
+  healthOf(id: string): HealthState | undefined {
+    return this.health.get(id);
   }
 
   /** At daemon start: adopt what an earlier daemon left, finish or undo what it was doing (restore.ts). */
@@ -332,6 +343,8 @@ export class ComputeService {
   watchExit(id: string): void {
     if (this.watching.has(id)) return;
     this.watching.add(id);
+    const rec = this.store.find(id);
+    this.health.watch(id, rec.Name, rec.Document.HealthCheck);
     Promise.resolve()
       .then(() => this.backendOf(this.store.find(id)).waitExit(id))
       .then(
@@ -347,6 +360,7 @@ export class ComputeService {
       if (!this.store.has(id)) return false;
       const rec = this.store.find(id);
       if (!isActive(rec.State)) return false;
+      this.health.unwatch(id);
       rec.State = 'Stopped';
       rec.ExitCode = st.exitCode;
       rec.FinishedAt = st.finishedAt;

@@ -1,7 +1,7 @@
 // Compute systems as documents shaped after HCS schema 2.1 (../shared/reference/hcs-hns.md §1).
 
 import type { Isolation, MappedDirectory, ProcessInfo, Statistics } from './backend.js';
-import type { CreateSpec, ProcessParameters as SpecProcess, RestartPolicy, SpecContainer } from './spec/schema.js';
+import type { CreateSpec, HealthCheck, ProcessParameters as SpecProcess, RestartPolicy, SpecContainer } from './spec/schema.js';
 
 /** States of a compute system; transitions are in state.ts. */
 export type SystemState = 'Created' | 'Running' | 'Paused' | 'Stopped';
@@ -28,6 +28,8 @@ export interface ComputeSystemDocument {
   Init?: boolean;
   /** What to do when the init process exits: docker's policies. */
   RestartPolicy?: RestartPolicy;
+  /** The probe that makes it healthy or unhealthy (health.ts); from the image's HEALTHCHECK unless given. */
+  HealthCheck?: HealthCheck;
   Labels?: Record<string, string>;
 }
 

@@ -77,7 +77,7 @@ function exposed(c: ImageConfig, words: string[]): void {
 
 /** Whether `cmd` is one this interpreter applies (the builder runs the others: FROM, RUN, COPY, ADD, ARG...). */
 export function isConfigInstruction(cmd: string): boolean {
-  return ['CMD', 'ENTRYPOINT', 'ENV', 'LABEL', 'WORKDIR', 'USER', 'STOPSIGNAL', 'EXPOSE', 'VOLUME', 'SHELL', 'MAINTAINER'].includes(cmd);
+  return ['CMD', 'ENTRYPOINT', 'ENV', 'LABEL', 'WORKDIR', 'USER', 'STOPSIGNAL', 'EXPOSE', 'VOLUME', 'SHELL', 'MAINTAINER', 'HEALTHCHECK', 'ONBUILD'].includes(cmd);
 }
 
 /**
@@ -142,6 +142,17 @@ export function applyInstruction(cfg: ImageConfig, ins: ConfigInstruction, expan
       }
       break;
     }
+    case 'HEALTHCHECK':
+      need();
+      c.Healthcheck = parseHealthcheck(rest, c.Shell);
+      break;
+    case 'ONBUILD': {
+      need();
+      const trigger = rest.split(/\s/, 1)[0].toUpperCase();
+      if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(trigger)) throw invalid(`${trigger} isn't allowed as an ONBUILD trigger`);
+      c.OnBuild = [...(c.OnBuild ?? []), rest];
+      break;
+    }
     case 'MAINTAINER':
       // Deprecated; docker records it only as the image's author, which the builder's history already names.
       break;
@@ -149,6 +160,49 @@ export function applyInstruction(cfg: ImageConfig, ins: ConfigInstruction, expan
       throw invalid(`${cmd} does not change an image's config`);
   }
   return c;
+}
+
+/** `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D] [--retries=N] CMD …` or `NONE`,
+ *  as docker's image config keeps it (durations in nanoseconds). */
+export function parseHealthcheck(text: string, shell?: string[]): NonNullable<ImageConfig['Healthcheck']> {
+  let rest = text.trim();
+  const flags: Record<string, string> = {};
+  for (let f = /^--([a-z-]+)=(\S+)\s*/.exec(rest); f; f = /^--([a-z-]+)=(\S+)\s*/.exec(rest)) {
+    flags[f[1]] = f[2];
+    rest = rest.slice(f[0].length);
+  }
+  if (/^NONE$/i.test(rest)) {
+    if (Object.keys(flags).length) throw invalid('HEALTHCHECK NONE takes no options');
+    return { Test: ['NONE'] };
+  }
+  const m = /^CMD\s+(.+)$/is.exec(rest);
+  if (!m) throw invalid('HEALTHCHECK needs CMD followed by a command, or NONE');
+  const json = jsonArray(m[1]);
+  const hc: NonNullable<ImageConfig['Healthcheck']> = { Test: json ? ['CMD', ...json] : shell ? ['CMD', ...shell, m[1]] : ['CMD-SHELL', m[1]] };
+  const keys = { interval: 'Interval', timeout: 'Timeout', 'start-period': 'StartPeriod', 'start-interval': 'StartInterval' } as const;
+  for (const [flag, v] of Object.entries(flags)) {
+    if (flag === 'retries') {
+      if (!/^\d+$/.test(v)) throw invalid(`HEALTHCHECK --retries=${v}: not a whole number`);
+      hc.Retries = Number(v);
+    } else if (flag in keys) hc[keys[flag as keyof typeof keys]] = goDuration(v, flag);
+    else throw invalid(`HEALTHCHECK: unknown option --${flag}`);
+  }
+  return hc;
+}
+
+/** A Go duration ("30s", "1m30s", "500ms") in nanoseconds. */
+function goDuration(v: string, what: string): number {
+  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let ns = 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let m: RegExpExecArray | null;
+  let seen = 0;
+  while ((m = re.exec(v))) {
+    ns += Number(m[1]) * unit[m[2]];
+    seen = re.lastIndex;
+  }
+  if (seen !== v.length || v === '') throw invalid(`HEALTHCHECK --${what}=${v}: not a duration`);
+  return Math.round(ns);
 }
 
 /** One `--change` line as an instruction. */

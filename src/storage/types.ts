@@ -18,6 +18,10 @@ export interface ImageConfig {
   Volumes?: Record<string, object>;
   /** The Dockerfile SHELL, for the shell form of later RUN, CMD and ENTRYPOINT instructions. */
   Shell?: string[];
+  /** HEALTHCHECK as docker's image config keeps it (times in nanoseconds). */
+  Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  /** ONBUILD instructions, run by a build that starts FROM this image. */
+  OnBuild?: string[];
 }
 
 export interface HistoryEntry {

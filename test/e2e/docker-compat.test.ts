@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { createConnection } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DockerFixture, randomPort } from './docker-fixture.js';
 
@@ -139,4 +142,61 @@ test('200 execs through a client that reads headers and body in one recv lose no
   let lost = 0;
   for (let i = 0; i < 200; i++) if ((await execLikeRequests('h1', ['echo', `line${i}`])) !== `line${i}\n`) lost++;
   assert.equal(lost, 0);
+});
+
+async function until(what: () => Promise<boolean>, ms = 15_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await what()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+test('HEALTHCHECK from a Dockerfile and --health-cmd: starting, healthy, unhealthy, shown by inspect and ps', async () => {
+  const ctx = await mkdtemp(join(tmpdir(), 'silo-health-'));
+  try {
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nHEALTHCHECK --interval=300ms --timeout=2s --retries=2 CMD test -f /tmp/ok\nCMD ["sleep", "1000"]\n');
+    const b = await docker(['build', '-t', 'healthy-img', '.'], { cwd: ctx });
+    assert.equal(b.code, 0, b.stderr);
+    const hc = await docker(['image', 'inspect', 'healthy-img', '--format', '{{json .Config.Healthcheck}}']);
+    assert.equal(hc.stdout.trim(), '{"Test":["CMD-SHELL","test -f /tmp/ok"],"Interval":300000000,"Timeout":2000000000,"Retries":2}');
+    assert.equal((await docker(['run', '-d', '--name', 'h1', 'healthy-img'])).code, 0);
+    const status = async () => (await docker(['inspect', 'h1', '--format', '{{.State.Health.Status}}'])).stdout.trim();
+    assert.equal(await status(), 'starting');
+    assert.ok(await until(async () => (await status()) === 'unhealthy'), 'never unhealthy');
+    assert.equal((await docker(['exec', 'h1', 'touch', '/tmp/ok'])).code, 0);
+    assert.ok(await until(async () => (await status()) === 'healthy'), 'never healthy');
+    assert.match((await docker(['ps', '--filter', 'name=h1', '--format', '{{.Status}}'])).stdout, /^Up .* \(healthy\)$/m);
+    const log = JSON.parse((await docker(['inspect', 'h1', '--format', '{{json .State.Health}}'])).stdout);
+    assert.equal(log.FailingStreak, 0);
+    assert.equal(log.Log.at(-1).ExitCode, 0);
+    await docker(['rm', '-f', 'h1']);
+    // --health-cmd on run; --no-healthcheck turns the image's off.
+    assert.equal((await docker(['run', '-d', '--name', 'h1', '--health-cmd', 'true', '--health-interval', '200ms', 'busybox', 'sleep', '1000'])).code, 0);
+    assert.ok(await until(async () => (await status()) === 'healthy'));
+    await docker(['rm', '-f', 'h1']);
+    assert.equal((await docker(['run', '-d', '--name', 'h1', '--no-healthcheck', 'healthy-img'])).code, 0);
+    assert.equal((await docker(['inspect', 'h1', '--format', '{{json .State.Health}}'])).stdout.trim(), 'null');
+    await docker(['rm', '-f', 'h1']);
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
+});
+
+test('ONBUILD triggers run in a build FROM the image, and are not inherited further', async () => {
+  const ctx = await mkdtemp(join(tmpdir(), 'silo-onbuild-'));
+  try {
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nONBUILD RUN echo triggered > /onbuilt\n');
+    assert.equal((await docker(['build', '-t', 'onbuild-base', '.'], { cwd: ctx })).code, 0);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM onbuild-base\nCMD ["cat", "/onbuilt"]\n');
+    const b = await docker(['build', '-t', 'onbuild-child', '.'], { cwd: ctx });
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout, /Executing 1 build trigger/);
+    const r = await docker(['run', '--rm', 'onbuild-child']);
+    assert.equal(r.stdout, 'triggered\n');
+    assert.equal((await docker(['image', 'inspect', 'onbuild-child', '--format', '{{json .Config.OnBuild}}'])).stdout.trim(), 'null');
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
 });

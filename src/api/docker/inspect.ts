@@ -12,10 +12,11 @@ export function dockerStatus(r: ComputeSystemRecord): 'created' | 'running' | 'p
 }
 
 /** "Up 5 minutes", "Up 2 seconds (Paused)", "Exited (0) 3 seconds ago", "Created". */
-export function statusText(r: ComputeSystemRecord, now = Date.now()): string {
+export function statusText(r: ComputeSystemRecord, now = Date.now(), health?: string): string {
   if (r.State === 'Running' || r.State === 'Paused') {
     const up = `Up ${humanDuration(now - Date.parse(r.StartedAt ?? r.Created))}`;
-    return r.State === 'Paused' ? `${up} (Paused)` : up;
+    if (r.State === 'Paused') return `${up} (Paused)`;
+    return health ? `${up} (${health === 'starting' ? 'health: starting' : health})` : up;
   }
   if (r.State === 'Stopped') return `Exited (${r.ExitCode ?? 0}) ${humanDuration(now - Date.parse(r.FinishedAt ?? r.Created))} ago`;
   return 'Created';
@@ -109,6 +110,7 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       Error: r.Error ?? '',
       StartedAt: r.StartedAt ?? ZERO_TIME,
       FinishedAt: r.FinishedAt ?? ZERO_TIME,
+      ...(svc.compute.healthOf(r.Id) ? { Health: svc.compute.healthOf(r.Id) } : {}),
     },
     Image: r.ImageId,
     ResolvConfPath: '',
@@ -209,7 +211,7 @@ export function containerSummary(svc: Services, r: ComputeSystemRecord, meta: Do
     Ports: ports,
     Labels: r.Document.Labels ?? {},
     State: dockerStatus(r),
-    Status: statusText(r),
+    Status: statusText(r, Date.now(), svc.compute.healthOf(r.Id)?.Status),
     HostConfig: { NetworkMode: meta?.HostConfig.NetworkMode ?? 'bridge' },
     NetworkSettings: { Networks: Object.fromEntries(nets.map((n) => [n.name, endpointJson(n, undefined)])) },
     Mounts: (meta?.Mounts ?? []).map((m) => ({ ...m })),

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import { healthFromDocker, type DockerHealthcheck } from '../../compute/health.js';
 import type { CreateSpec, Device, NamespaceRef, Security, SpecContainer, Tmpfs, Ulimit } from '../../compute/spec/schema.js';
 import type { Image } from '../../storage/types.js';
 import { dockerInvalid } from './errors.js';
@@ -320,6 +321,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
       ...(hc.Init ? { Init: true } : {}),
       ...(restart && restart !== 'no' ? { RestartPolicy: { Name: restart as 'always', MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } } : {}),
       ...(body.Labels && Object.keys(body.Labels).length ? { Labels: body.Labels } : {}),
+      ...(body.Healthcheck?.Test?.length ? { HealthCheck: healthFromDocker(body.Healthcheck as DockerHealthcheck) } : {}),
     },
   };
   const { HostConfig: _h, NetworkingConfig: _n, ...config } = body;
@@ -352,3 +354,4 @@ function oomScoreAdj(v: number): number {
 
 /** shares 2..262144 → HCS Weight 1..10000 (the inverse of the backend's mapping). */
 export const sharesToWeight = (s: number) => Math.min(10000, Math.max(1, Math.round(1 + ((s - 2) * 9999) / (262144 - 2))));
+

@@ -127,6 +127,16 @@ export const Container = strict({
   Logging: opt(Logging),
 });
 
+/** docker's HEALTHCHECK: Test is ["CMD", args…], ["CMD-SHELL", line] or ["NONE"]; times in milliseconds. */
+export const HealthCheck = strict({
+  Test: T.Array(T.String(), { minItems: 1 }),
+  IntervalMs: opt(T.Integer({ minimum: 1 })),
+  TimeoutMs: opt(T.Integer({ minimum: 1 })),
+  StartPeriodMs: opt(T.Integer({ minimum: 0 })),
+  StartIntervalMs: opt(T.Integer({ minimum: 1 })),
+  Retries: opt(T.Integer({ minimum: 0 })),
+});
+
 export const RestartPolicy = strict({
   Name: T.Union([T.Literal('no'), T.Literal('always'), T.Literal('unless-stopped'), T.Literal('on-failure')]),
   MaximumRetryCount: opt(T.Integer({ minimum: 0 })),
@@ -146,6 +156,7 @@ export const CreateSpec = strict({
       StopTimeoutSeconds: opt(T.Integer({ minimum: 0 })),
       AutoRemove: opt(T.Boolean()),
       RestartPolicy: opt(RestartPolicy),
+      HealthCheck: opt(HealthCheck),
       Init: opt(T.Boolean()),
       Labels: opt(StrMap),
     }),
@@ -165,3 +176,4 @@ export type Networking = Static<typeof Networking>;
 export type MappedDirectory = Static<typeof MappedDirectory>;
 export type ProcessParameters = Static<typeof ProcessParameters>;
 export type RestartPolicy = Static<typeof RestartPolicy>;
+export type HealthCheck = Static<typeof HealthCheck>;

@@ -49,7 +49,8 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
     return m;
   };
   try {
-    for (const [i, ins] of steps.entries()) {
+    for (let i = 0; i < steps.length; i++) {
+      const ins = steps[i];
       out(`Step ${i + 1}/${steps.length} : ${ins.original}\n`);
       const sub = (s: string) => substitute(s, vars(cur));
       if (ins.cmd === 'FROM') {
@@ -76,6 +77,12 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
         cur = { name, image, config: { ...config }, args: new Map() };
         stages.push(cur);
         out(` ---> ${shortId(image)}\n`);
+        // The base's ONBUILD triggers run right after its FROM, as docker does; the image made here does not keep them.
+        if (config.OnBuild?.length) {
+          out(`# Executing ${config.OnBuild.length} build trigger${config.OnBuild.length > 1 ? 's' : ''}\n`);
+          steps.splice(i + 1, 0, ...parseDockerfile(config.OnBuild.join('\n')));
+          cur.config.OnBuild = undefined; // undefined, not deleted: a commit lays the config over its base's
+        }
         continue;
       }
       if (ins.cmd === 'ARG') {
@@ -95,7 +102,6 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
       let layer: 'run' | 'copy' | undefined;
       let cfg: ImageConfig = { ...s.config };
       if (isConfigInstruction(ins.cmd)) cfg = applyInstruction(s.config, ins, sub);
-      else if (ins.cmd === 'ONBUILD' || ins.cmd === 'HEALTHCHECK') out(`[Warning] ${ins.cmd} is not supported by Silo's builder and is ignored\n`);
       else if (ins.cmd === 'RUN') layer = 'run';
       else if (ins.cmd === 'COPY' || ins.cmd === 'ADD') layer = 'copy';
       const argEnv = Object.fromEntries(s.args);
