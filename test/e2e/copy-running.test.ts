@@ -71,6 +71,24 @@ test('a stalled upload freezes nothing and is given up; a daemon killed during a
   assert.equal((await docker(['rm', '-f', 'ticker'])).code, 0);
 });
 
+test('copies into a running container reach its volumes as it sees them; a read-only one refuses with a clear error', async () => {
+  const r = await docker(['run', '-d', '--name', 'vols', '-v', 'silo-cp-rw:/data', '-v', 'silo-cp-ro:/ro:ro', 'busybox', 'sleep', '300']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    await writeFile(join(dir, 'v.txt'), 'volume\n');
+    assert.equal((await docker(['cp', join(dir, 'v.txt'), 'vols:/data/'])).code, 0);
+    const other = await docker(['run', '--rm', '-v', 'silo-cp-rw:/x', 'busybox', 'cat', '/x/v.txt']);
+    assert.deepEqual([other.code, other.stdout], [0, 'volume\n']);
+    const ro = await docker(['cp', join(dir, 'v.txt'), 'vols:/ro/']);
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.stderr, /read-only/);
+    assert.equal((await docker(['exec', 'vols', 'ls', '/ro'])).stdout, '');
+  } finally {
+    await docker(['rm', '-f', 'vols']);
+    await docker(['volume', 'rm', 'silo-cp-rw', 'silo-cp-ro']);
+  }
+});
+
 test('a symlink swapped in while copies run cannot lead them out of the running container', async () => {
   const r = await docker(['run', '-d', '--name', 'swapper', 'busybox', 'sh', '-c', 'while true; do rm -rf /tmp/x; mkdir /tmp/x; rm -rf /tmp/x; ln -s / /tmp/x; done']);
   assert.equal(r.code, 0, r.stderr);
