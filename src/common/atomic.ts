@@ -69,3 +69,23 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
     throw e;
   }
 }
+
+/**
+ * mkdir -p that says why a level could not be made: Node's recursive mkdir reports a full disk (or a missing
+ * permission) on an intermediate level as ENOENT of the last one.
+ */
+export async function makeDirs(dir: string, mode = 0o700): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode });
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const levels: string[] = [];
+  for (let p = dir; p !== dirname(p); p = dirname(p)) levels.unshift(p);
+  for (const p of levels) {
+    await mkdir(p, { mode }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}

@@ -1,14 +1,15 @@
-// Full disk: the daemon's state dir on a small loop-mounted ext4 that the test fills. Creating a container or
-// importing an image then fails with a clear one-line "no space" error (500 with code SILO_DISK_FULL on the API, as
-// dockerd answers it; exit 125 on the CLI), leaves nothing half-made, the daemon still answers and restarts; once space
-// is freed, Silo carries on.
+// Full disk: the daemon's state dir on a small loop-mounted ext4 that the test fills. Creating a container,
+// importing an image or building one then fails with a clear one-line "no space" error (500 with code SILO_DISK_FULL
+// on the API, as dockerd answers it; exit 125 on the CLI), leaves nothing half-made, the daemon still answers and
+// restarts; a container whose log cannot be written (and rotates meanwhile) keeps running and its log is readable;
+// once space is freed, Silo carries on and the log is written again.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, rmdirSync, writeSync } from 'node:fs';
 import { pack } from 'tar-stream';
-import { TestDaemon, leaks } from './harness.js';
+import { TestDaemon, leaks, sleep } from './harness.js';
 import { request } from './native-client.js';
 
 const d = new TestDaemon({ stateDir: (tag) => `/var/lib/${tag}-disk/state` });
@@ -25,6 +26,31 @@ async function smallTar(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of p) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** A build context: a Dockerfile whose step writes a file. */
+async function buildContext(): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name: 'Dockerfile' }, 'FROM busybox\nRUN echo built > /built.txt\n');
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Docker's build through the Docker API: its JSON lines' errors, or none. */
+async function build(tag: string): Promise<string[]> {
+  const r = await request(`${d.runDir}/docker.sock`, 'POST', `/build?t=${tag}&rm=1`, { body: await buildContext(), headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 120_000 });
+  if (r.status !== 200) return [`${r.status} ${r.body.toString().trim()}`];
+  return r.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((m) => m.error || m.errorDetail).map((m) => String(m.error ?? m.errorDetail.message));
+}
+
+const CHATTY = 'i=0; while true; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); sleep 0.05; done';
+/** The numbers of the lines of chatty's log that can be read (its last 20). */
+async function chattyLines(): Promise<number[]> {
+  const r = await d.silo(['logs', '--tail', '20', 'chatty']);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.split('\n').filter(Boolean).map((l) => Number(/^line-(\d+)-/.exec(l)?.[1] ?? NaN));
 }
 
 /** Write until the filesystem refuses: big chunks, then small ones, so not a block is left. */
@@ -68,6 +94,9 @@ after(async () => {
 test('a full state filesystem: clear errors, no corrupt state, and Silo carries on once space is freed', async () => {
   const keep = await d.silo(['run', '-d', '--name', 'keep', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; sleep 600 & wait']);
   assert.equal(keep.code, 0, keep.stderr);
+  // A container printing 20 lines a second into a log that rotates every few kilobytes.
+  const chatty = await d.silo(['run', '-d', '--name', 'chatty', '--log-opt', 'max-size=8k', '--log-opt', 'max-file=2', 'busybox', 'sh', '-c', CHATTY]);
+  assert.equal(chatty.code, 0, chatty.stderr);
   const tar = await smallTar();
   fill();
 
@@ -92,17 +121,28 @@ test('a full state filesystem: clear errors, no corrupt state, and Silo carries 
   const imported = await request(d.socket, 'POST', '/v1/images/import?name=full:v2', { body: tar, headers: { 'Content-Type': 'application/x-tar' } });
   assert.equal(imported.status, 500, imported.body.toString());
   assert.equal(imported.json.code, 'SILO_DISK_FULL', imported.body.toString());
+  // A build: its error says so, in one line; no step container and no image is left (checked below).
+  const built = await build('full-build');
+  assert.equal(built.length, 1, built.join(' | '));
+  assert.match(built[0], /no space/i);
+  assert.doesNotMatch(built[0], /\n|\/(var|run|tmp)\//);
+
+  // The log cannot be written: the container keeps running through its rotations, and its log is read as it is.
+  await sleep(1500);
+  const stuck = await chattyLines();
+  assert.ok(stuck.length > 0);
+  assert.equal(JSON.parse((await d.silo(['inspect', 'chatty'])).stdout)[0].State, 'Running');
 
   // Nothing half-made: only `keep` is listed, no image was added, the daemon finds no orphans.
   const names = async () => (await d.silo(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean);
-  assert.deepEqual(await names(), ['keep']);
+  assert.deepEqual(await names(), ['chatty', 'keep']);
   assert.doesNotMatch((await d.silo(['images'])).stdout, /full/);
   assert.equal((await d.silo(['doctor'])).code, 0);
 
   // The daemon restarts on a full disk and still knows its container, which kept running.
   await d.stop();
   await d.start();
-  assert.deepEqual(await names(), ['keep']);
+  assert.deepEqual(await names(), ['chatty', 'keep']);
   assert.equal((await d.silo(['exec', 'keep', 'echo', 'alive'])).stdout, 'alive\n');
 
   // Space back: everything works again.
@@ -113,6 +153,19 @@ test('a full state filesystem: clear errors, no corrupt state, and Silo carries 
   assert.equal(imp.code, 0, imp.stderr);
   assert.match((await d.silo(['images'])).stdout, /full/);
   assert.equal((await d.silo(['rmi', 'full:v1'])).code, 0);
+  assert.deepEqual(await build('full-build'), []);
+  assert.equal((await d.silo(['run', '--rm', 'full-build', 'cat', '/built.txt'])).stdout, 'built\n');
+  assert.equal((await d.silo(['rmi', 'full-build'])).code, 0);
+  // The log is written again (and still rotates): lines newer than any kept while the disk was full.
+  const newest = Math.max(...stuck);
+  let lines = await chattyLines();
+  for (let i = 0; i < 50 && !(Math.max(...lines) > newest + 20); i++) {
+    await sleep(200);
+    lines = await chattyLines();
+  }
+  assert.ok(Math.max(...lines) > newest + 20, `the log stopped at line ${Math.max(...lines)} (${newest} while full)`);
+  assert.equal(JSON.parse((await d.silo(['inspect', 'chatty'])).stdout)[0].State, 'Running');
+  assert.equal((await d.silo(['rm', '-f', 'chatty'])).code, 0);
   assert.equal((await d.silo(['stop', 'keep'])).code, 0);
   assert.equal((await d.silo(['doctor'])).code, 0);
 });

@@ -2,7 +2,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { makeDirs } from '../../../common/atomic.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -68,7 +69,7 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
     if (first(q.networkmode) === 'host') throw dockerInvalid('network mode "host" is not supported by Silo');
     if (first(q.remote)) throw dockerInvalid('remote build contexts are not supported by Silo; send the context as the body');
     const dir = join(x.stateDir, 'docker', 'build', randomBytes(8).toString('hex'));
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirs(dir);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'Content-Type': 'application/json' });
