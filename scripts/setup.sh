@@ -20,6 +20,8 @@ have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
 have openssl || need+=(openssl)
 have zstd || need+=(zstd)
+# docker-compose 1.29 (docker-py), which the compatibility tests drive.
+have docker-compose || need+=(docker-compose)
 # vm isolation: QEMU, a Debian cloud guest kernel, and gcc + static glibc for the guest agent; lz4 unpacks the kernel.
 have qemu-system-x86_64 || need+=(qemu-system-x86)
 ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need+=(linux-image-cloud-amd64)
