@@ -139,6 +139,8 @@ test('stats --no-stream, top, pause, inspect, cp both ways', async () => {
   assert.match(st.stdout, /^busy 1 \d/);
   const top = await docker(['top', 'busy']);
   assert.match(top.stdout, /sleep 300/);
+  // The user's name comes from the container's own /etc/passwd, read inside its root while it runs.
+  assert.match(top.stdout, /^root\s+\d+/m);
   assert.equal((await docker(['pause', 'busy'])).stdout, 'busy\n');
   assert.equal((await docker(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'busy'])).stdout, 'paused true\n');
   assert.equal((await docker(['unpause', 'busy'])).code, 0);

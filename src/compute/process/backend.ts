@@ -23,7 +23,7 @@ import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
 import { loadSeccompProfile, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
 import { daemonCapabilities } from '../spec/capabilities.js';
-import { resolveUserInRootfs, uidNames } from './user.js';
+import { resolveUserInRootfs, uidNamesOf } from './user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';
 import { startConmon } from './conmon.js';
 import { Runc } from './runc.js';
@@ -327,8 +327,12 @@ export class ProcessBackend implements IsolationBackend {
   }
 
   async processList(id: string): Promise<ProcessInfo[]> {
-    const { rootfs } = await this.rootfsOf(id);
-    return processList(await (await this.job(id)).pids(), await uidNames(rootfs));
+    await this.rootfsOf(id); // NotFound for a container the backend does not have
+    const pids = await (await this.job(id)).pids();
+    // User names from the container's own /etc/passwd, read inside its root while it runs (a symlink swapped in
+    // cannot show the host's); names are cosmetic, so none when it cannot be read.
+    const names = await this.withTree({ id, name: id, mounts: [] }, (t) => readSmallFile(t, '/etc/passwd', 16 << 20)).catch(() => undefined);
+    return processList(pids, uidNamesOf(names ?? ''));
   }
 
   async resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void> {

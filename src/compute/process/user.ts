@@ -102,13 +102,9 @@ export async function resolveUserInRootfs(rootfs: string, spec: string): Promise
   return resolveUser(spec, p, g);
 }
 
-/** uid → name map for process listings. */
-export async function uidNames(rootfs: string): Promise<Map<number, string>> {
+/** uid → name map for process listings, from the text of a passwd file. */
+export function uidNamesOf(passwd: string): Map<number, string> {
   const m = new Map<number, string>();
-  try {
-    for (const u of parsePasswd(await readRootfsEtcFile(rootfs, 'passwd'))) if (!m.has(u.uid)) m.set(u.uid, u.name);
-  } catch {
-    /* names are cosmetic */
-  }
+  for (const u of parsePasswd(passwd)) if (!m.has(u.uid)) m.set(u.uid, u.name);
   return m;
 }
