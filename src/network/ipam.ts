@@ -13,17 +13,22 @@ export interface IpamState {
   cursor: string;
   /** address → owner (endpoint id). */
   allocated: Record<string, string>;
+  /** Automatic allocation only from this CIDR (docker's --ip-range). */
+  range?: string;
+  /** Never handed out (docker's --aux-address). */
+  reserved?: string[];
 }
 
-export function newIpam(subnet: string, gateway?: string): IpamState {
-  const c = parseCidr(subnet);
-  return { subnet, gateway, cursor: formatIp(c.base), allocated: {} };
+export function newIpam(subnet: string, gateway?: string, range?: string, reserved?: string[]): IpamState {
+  const c = parseCidr(range ?? subnet);
+  return { subnet, gateway, cursor: formatIp(c.base), allocated: {}, ...(range ? { range } : {}), ...(reserved?.length ? { reserved } : {}) };
 }
 
 /** Addresses that are never handed out: network, broadcast (for prefixes up to /30) and the gateway. */
 function reserved(s: IpamState, ip: number): boolean {
   const c = parseCidr(s.subnet);
   if (c.len <= 30 && (ip === c.base || ip === broadcast(c))) return true;
+  if (s.reserved?.some((r) => parseIp(r) === ip)) return true;
   return s.gateway !== undefined && parseIp(s.gateway) === ip;
 }
 
@@ -38,17 +43,18 @@ export function allocate(s: IpamState, owner: string, want?: string): { state: I
     if (owned !== undefined) throw conflict(`address ${want} is already in use`);
     return { state: { ...s, allocated: { ...s.allocated, [formatIp(ip)]: owner } }, ip: formatIp(ip) };
   }
-  const n = size(c);
+  const r = s.range ? parseCidr(s.range) : c;
+  const n = size(r);
   let cur = parseIp(s.cursor);
-  if (!contains(c, cur)) cur = c.base;
+  if (!contains(r, cur)) cur = r.base;
   for (let i = 0; i < n; i++) {
-    const ip = c.base + ((cur - c.base + i) % n);
+    const ip = r.base + ((cur - r.base + i) % n);
     const key = formatIp(ip);
     if (reserved(s, ip) || s.allocated[key] !== undefined) continue;
-    const next = c.base + ((ip - c.base + 1) % n);
+    const next = r.base + ((ip - r.base + 1) % n);
     return { state: { ...s, cursor: formatIp(next), allocated: { ...s.allocated, [key]: owner } }, ip: key };
   }
-  throw noCapacity(`subnet ${s.subnet} has no free address`);
+  throw noCapacity(`subnet ${s.subnet}${s.range ? ` (range ${s.range})` : ''} has no free address`);
 }
 
 export function release(s: IpamState, ip: string): IpamState {

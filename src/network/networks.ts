@@ -45,7 +45,7 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
   if (req.Labels && Object.keys(req.Labels).length) net.Labels = { ...req.Labels };
   if (req.Options && Object.keys(req.Options).length) net.Options = { ...req.Options };
   for (const s of net.Dns.ServerList ?? []) if (!isIp(s) && !/^[\d.]+:\d+$/.test(s)) throw invalid(`bad DNS server: ${s}`);
-  const ipam = newIpam(subnet.IpAddressPrefix, subnet.GatewayAddress);
+  const ipam = newIpam(subnet.IpAddressPrefix, subnet.GatewayAddress, subnet.IpRange, Object.values(subnet.Reserved ?? {}));
   await ctx.store.put('ipam', net.Id, ipam);
   ctx.ipam.set(net.Id, ipam);
   await ctx.store.put('networks', net.Id, net);
@@ -78,7 +78,16 @@ async function pickSubnet(ctx: Ctx, want: Subnet | undefined, type: Network['Typ
   let gw = want?.GatewayAddress;
   if (gw !== undefined && (!isIp(gw) || !contains(c, parseIp(gw)))) throw invalid(`gateway ${gw} is not in ${prefix}`);
   if (gw === undefined && type !== 'l2bridge') gw = formatIp(firstHost(c));
-  return gw === undefined ? { IpAddressPrefix: prefix } : { IpAddressPrefix: prefix, GatewayAddress: gw };
+  const out: Subnet = gw === undefined ? { IpAddressPrefix: prefix } : { IpAddressPrefix: prefix, GatewayAddress: gw };
+  if (want?.IpRange !== undefined) {
+    const r = parseCidr(want.IpRange);
+    if (r.len < c.len || !contains(c, r.base)) throw invalid(`IP range ${want.IpRange} is not inside ${prefix}`);
+    out.IpRange = want.IpRange;
+  }
+  const reserved = Object.values(want?.Reserved ?? {});
+  for (const a of reserved) if (!isIp(a) || !contains(c, parseIp(a))) throw invalid(`reserved address ${a} is not in ${prefix}`);
+  if (reserved.length) out.Reserved = { ...want!.Reserved };
+  return out;
 }
 
 /** Whether Silo owns the gateway address (and so runs the DNS server there). */

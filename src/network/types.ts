@@ -12,6 +12,10 @@ export interface Subnet {
   IpAddressPrefix: string;
   /** The bridge's address for nat/internal; the LAN's router for l2bridge (optional there). */
   GatewayAddress?: string;
+  /** A CIDR inside the subnet: addresses picked automatically come only from it (fixed ones may be anywhere). */
+  IpRange?: string;
+  /** Named addresses never handed out (docker's auxiliary addresses: a router, a printer already on the LAN). */
+  Reserved?: Record<string, string>;
 }
 
 export interface Ipam {

@@ -200,3 +200,28 @@ test('ONBUILD triggers run in a build FROM the image, and are not inherited furt
     await rm(ctx, { recursive: true, force: true });
   }
 });
+
+test('the predefined bridge, host and none networks; IPAM ip-range and auxiliary addresses', async () => {
+  const ls = await docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']);
+  for (const line of ['bridge bridge', 'host host', 'none null']) assert.ok(ls.stdout.split('\n').includes(line), ls.stdout);
+  assert.equal((await docker(['network', 'inspect', 'none', '--format', '{{.Driver}}'])).stdout.trim(), 'null');
+  const rmb = await docker(['network', 'rm', 'bridge']);
+  assert.notEqual(rmb.code, 0);
+  assert.match(rmb.stderr, /bridge is a pre-defined network and cannot be removed/);
+  assert.equal((await docker(['run', '-d', '--name', 'h1', '--network', 'host', 'busybox', 'sleep', '100'])).code, 0);
+  assert.equal((await docker(['inspect', 'h1', '--format', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}'])).stdout.trim(), 'host');
+  await docker(['rm', '-f', 'h1']);
+  const n = `${net}r`;
+  const c = await docker(['network', 'create', '--subnet', '10.231.7.0/24', '--ip-range', '10.231.7.128/28', '--aux-address', 'router=10.231.7.129', n]);
+  assert.equal(c.code, 0, c.stderr);
+  const cfg = JSON.parse((await docker(['network', 'inspect', n, '--format', '{{json .IPAM.Config}}'])).stdout);
+  assert.deepEqual(cfg, [{ Subnet: '10.231.7.0/24', IPRange: '10.231.7.128/28', Gateway: '10.231.7.1', AuxiliaryAddresses: { router: '10.231.7.129' } }]);
+  const ips: string[] = [];
+  for (let i = 0; i < 3; i++) ips.push((await docker(['run', '--rm', '--network', n, 'busybox', 'sh', '-c', 'ip -4 -o addr show eth0 | awk "{print \\$4}"'])).stdout.trim());
+  for (const ip of ips) assert.match(ip, /^10\.231\.7\.(12[89]|1[34]\d)\/24$/);
+  assert.ok(!ips.includes('10.231.7.129/24'), `an auxiliary address was handed out: ${ips}`);
+  const aux = await docker(['run', '--rm', '--network', n, '--ip', '10.231.7.129', 'busybox', 'true']);
+  assert.equal(aux.code, 125);
+  assert.match(aux.stderr, /reserved/);
+  assert.equal((await docker(['network', 'rm', n])).code, 0);
+});

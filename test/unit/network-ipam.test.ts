@@ -71,3 +71,18 @@ test('subnet choice avoids host routes and taken subnets, ignores the default ro
   assert.equal(chooseSubnet(c, ['172.17.0.1'], ['10.0.0.0/8']), '172.18.0.0/16');
   assert.throws(() => chooseSubnet(['10.88.0.0/16'], ['10.0.0.0/8'], []), /no free subnet/);
 });
+
+test('ipam: automatic addresses only from the ip-range, reserved (auxiliary) addresses never handed out', () => {
+  let s = newIpam('10.1.0.0/24', '10.1.0.1', '10.1.0.128/30', ['10.1.0.129']);
+  const got: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = allocate(s, `ep${i}`);
+    s = r.state;
+    got.push(r.ip);
+  }
+  assert.deepEqual(got, ['10.1.0.128', '10.1.0.130', '10.1.0.131']);
+  assert.throws(() => allocate(s, 'full'), /range 10\.1\.0\.128\/30\) has no free address/);
+  // A fixed address may lie outside the range, but never on a reserved one.
+  assert.equal(allocate(s, 'fixed', '10.1.0.5').ip, '10.1.0.5');
+  assert.throws(() => allocate(s, 'aux', '10.1.0.129'), /reserved/);
+});

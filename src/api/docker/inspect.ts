@@ -5,7 +5,7 @@ import type { Services } from '../../host/services.js';
 import type { ImageConfig } from '../../storage/types.js';
 import { familiarName } from '../../storage/reference.js';
 import type { DockerMeta } from './meta.js';
-import { humanDuration, unix, ZERO_TIME } from './util.js';
+import { dockerNetworkName, humanDuration, unix, ZERO_TIME } from './util.js';
 
 export function dockerStatus(r: ComputeSystemRecord): 'created' | 'running' | 'paused' | 'exited' {
   return ({ Created: 'created', Running: 'running', Paused: 'paused', Stopped: 'exited' } as const)[r.State];
@@ -42,11 +42,13 @@ function networksOf(svc: Services, r: ComputeSystemRecord): NetView[] {
     try {
       const ep = svc.network.getEndpoint(epId);
       const net = svc.network.getNetwork(ep.NetworkId);
-      out.push({ name: net.Name, id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: ep.Aliases });
+      out.push({ name: dockerNetworkName(net), id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: ep.Aliases });
     } catch {
       /* endpoint gone meanwhile */
     }
   }
+  // A system in the host's namespace is on docker's predefined "host" network.
+  if (r.Document.Container.Namespaces?.Network?.Mode === 'host') out.push({ name: 'host', id: '', endpointId: '', ip: '', prefix: 0, gateway: '', mac: '', aliases: [] });
   return out;
 }
 

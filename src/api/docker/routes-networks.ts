@@ -2,11 +2,12 @@
 // (docker's "bridge" driver); "bridge" and "default" name Silo's default nat network.
 
 import type { FastifyInstance } from 'fastify';
+import { createHash } from 'node:crypto';
 import { isSiloError } from '../../common/errors.js';
-import type { Network, NetworkType } from '../../network/types.js';
+import type { Network, NetworkType, Subnet } from '../../network/types.js';
 import type { Ctx } from './ctx.js';
-import { dockerConflict, dockerInvalid, dockerNotFound } from './errors.js';
-import { filters, labelMatch, sendJson, type Query } from './util.js';
+import { DockerError, dockerConflict, dockerInvalid, dockerNotFound } from './errors.js';
+import { dockerNetworkName as dockerName, filters, labelMatch, sendJson, type Query } from './util.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
 
@@ -14,6 +15,50 @@ type P = { Params: { id: string }; Querystring: Query };
 const DEFAULT = 'nat';
 /** Driver options Silo acts on; any other is refused rather than stored and ignored. */
 const KNOWN_OPTIONS = new Set(['parent', 'com.docker.network.bridge.parent']);
+
+/** docker's three predefined networks: Silo's default nat network is docker's "bridge"; "host" and "none" are not
+ *  networks of the network service but namespace modes (the host's, an empty one), shown as dockerd shows them. */
+const PREDEFINED_MODES = { host: 'host', none: 'null' } as const;
+const modeId = (name: string) => createHash('sha256').update(`silo-network-mode:${name}`).digest('hex');
+
+function modeNetworkJson(name: keyof typeof PREDEFINED_MODES, x: Ctx): Record<string, unknown> {
+  const containers: Record<string, unknown> = {};
+  for (const r of x.svc.compute.list(true)) {
+    const ns = r.Document.Container.Namespaces?.Network;
+    const inMode = name === 'host' ? ns?.Mode === 'host' : r.Document.Container.Networking?.Network === 'none' && !ns;
+    if (inMode) containers[r.Id] = { Name: r.Name, EndpointID: '', MacAddress: '', IPv4Address: '', IPv6Address: '' };
+  }
+  return {
+    Name: name,
+    Id: modeId(name),
+    Created: '0001-01-01T00:00:00Z',
+    Scope: 'local',
+    Driver: PREDEFINED_MODES[name],
+    EnableIPv4: true,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: null, Config: null },
+    Internal: false,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: containers,
+    Options: {},
+    Labels: {},
+  };
+}
+
+const ipamConfig = (s: Subnet) => ({
+  Subnet: s.IpAddressPrefix,
+  ...(s.GatewayAddress ? { Gateway: s.GatewayAddress } : {}),
+  ...(s.IpRange ? { IPRange: s.IpRange } : {}),
+  ...(s.Reserved ? { AuxiliaryAddresses: s.Reserved } : {}),
+});
+
+function predefinedMode(ref: string): keyof typeof PREDEFINED_MODES | undefined {
+  for (const name of Object.keys(PREDEFINED_MODES) as (keyof typeof PREDEFINED_MODES)[]) if (ref === name || (ref.length >= 3 && modeId(name).startsWith(ref))) return name;
+  return undefined;
+}
 
 export function networkOf(x: Ctx, ref: string): Network {
   try {
@@ -34,14 +79,14 @@ function networkJson(x: Ctx, n: Network): Record<string, unknown> {
     containers[rec.Id] = { Name: rec.Name, EndpointID: ep.Id, MacAddress: ep.MacAddress, IPv4Address: `${ep.IpAddress}/${ep.PrefixLength}`, IPv6Address: '' };
   }
   return {
-    Name: n.Name,
+    Name: dockerName(n),
     Id: n.Id,
     Created: n.CreatedAt,
     Scope: 'local',
     Driver: driverOf(n.Type),
     EnableIPv4: true,
     EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: n.Ipams.flatMap((i) => i.Subnets.map((s) => ({ Subnet: s.IpAddressPrefix, ...(s.GatewayAddress ? { Gateway: s.GatewayAddress } : {}) }))) },
+    IPAM: { Driver: 'default', Options: null, Config: n.Ipams.flatMap((i) => i.Subnets.map(ipamConfig)) },
     Internal: n.Type === 'internal',
     Attachable: true,
     Ingress: false,
@@ -58,31 +103,49 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.get<{ Querystring: Query }>('/networks', async (req, reply) => {
     const f = filters(req.query);
-    let list = net().listNetworks();
+    let list = [...net().listNetworks().map((n) => networkJson(x, n)), ...(['host', 'none'] as const).map((m) => modeNetworkJson(m, x))];
+    const str = (n: Record<string, unknown>, k: string) => String(n[k]);
     const names = f.get('name');
-    if (names) list = list.filter((n) => names.some((v) => n.Name.includes(v)));
+    if (names) list = list.filter((n) => names.some((v) => str(n, 'Name').includes(v)));
     const ids = f.get('id');
-    if (ids) list = list.filter((n) => ids.some((v) => n.Id.startsWith(v)));
+    if (ids) list = list.filter((n) => ids.some((v) => str(n, 'Id').startsWith(v)));
     const drv = f.get('driver');
-    if (drv) list = list.filter((n) => drv.includes(driverOf(n.Type)));
+    if (drv) list = list.filter((n) => drv.includes(str(n, 'Driver')));
     const labels = f.get('label');
-    if (labels) list = list.filter((n) => labelMatch(n.Labels, labels));
-    return sendJson(reply, 200, list.map((n) => networkJson(x, n)));
+    if (labels) list = list.filter((n) => labelMatch(n.Labels as Record<string, string>, labels));
+    const type = f.get('type');
+    if (type) list = list.filter((n) => type.includes(['bridge', 'host', 'none'].includes(str(n, 'Name')) ? 'builtin' : 'custom'));
+    return sendJson(reply, 200, list);
   });
 
-  app.get<P>('/networks/:id', async (req, reply) => sendJson(reply, 200, networkJson(x, networkOf(x, req.params.id))));
+  app.get<P>('/networks/:id', async (req, reply) => {
+    const mode = predefinedMode(req.params.id);
+    return sendJson(reply, 200, mode ? modeNetworkJson(mode, x) : networkJson(x, networkOf(x, req.params.id)));
+  });
 
   app.post('/networks/create', async (req, reply) => {
     const b = parseBody(S.NetworkCreate, req.body);
     if (!b.Name) throw dockerInvalid('network name is required');
-    if (net().listNetworks().some((n) => n.Name === b.Name)) throw dockerConflict(`network with name ${b.Name} already exists`);
+    if (['bridge', 'host', 'none', 'default', DEFAULT].includes(String(b.Name)) || net().listNetworks().some((n) => n.Name === b.Name)) {
+      throw dockerConflict(`network with name ${b.Name} already exists`);
+    }
     const driver = String(b.Driver || 'bridge');
     let type: NetworkType;
     if (driver === 'bridge' || driver === 'nat') type = b.Internal ? 'internal' : 'nat';
     else if (driver === 'l2bridge') type = 'l2bridge';
     else throw dockerInvalid(`plugin "${driver}" not found: Silo's network drivers are bridge (nat, internal) and l2bridge`);
     if (b.EnableIPv6) throw dockerInvalid('IPv6 networks are not supported by Silo');
-    const subnets = ((b.IPAM?.Config ?? []) as Record<string, string>[]).filter((c) => c.Subnet).map((c) => ({ IpAddressPrefix: c.Subnet, ...(c.Gateway ? { GatewayAddress: c.Gateway } : {}) }));
+    const configs = (b.IPAM?.Config ?? []) as { Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[];
+    if (configs.length > 1) throw dockerInvalid('Silo networks have one subnet: give one IPAM config');
+    if (configs.some((c) => !c.Subnet && (c.IPRange || c.Gateway || c.AuxiliaryAddresses))) throw dockerInvalid('an IP range, gateway or auxiliary address needs its subnet');
+    const subnets = configs
+      .filter((c) => c.Subnet)
+      .map((c) => ({
+        IpAddressPrefix: c.Subnet!,
+        ...(c.Gateway ? { GatewayAddress: c.Gateway } : {}),
+        ...(c.IPRange ? { IpRange: c.IPRange } : {}),
+        ...(c.AuxiliaryAddresses && Object.keys(c.AuxiliaryAddresses).length ? { Reserved: c.AuxiliaryAddresses } : {}),
+      }));
     for (const k of Object.keys(b.Options ?? {})) if (!KNOWN_OPTIONS.has(k)) throw dockerInvalid(`network driver option ${k} is not supported by Silo`);
     const parent = b.Options?.parent ?? b.Options?.['com.docker.network.bridge.parent'];
     const n = await net().createNetwork({
@@ -97,6 +160,8 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.delete<P>('/networks/:id', async (req, reply) => {
+    const predefined = predefinedMode(req.params.id) ?? (['bridge', 'default', DEFAULT].includes(req.params.id) ? 'bridge' : undefined);
+    if (predefined) throw new DockerError(403, `${predefined} is a pre-defined network and cannot be removed`);
     const n = networkOf(x, req.params.id);
     const users = x.svc.network.listEndpoints(n.Id).length;
     if (users) throw dockerConflict(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
@@ -105,6 +170,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.post<P>('/networks/:id/connect', async (req, reply) => {
+    if (predefinedMode(req.params.id)) throw new DockerError(400, `container cannot be disconnected from host network or connected to host network`);
     const n = networkOf(x, req.params.id);
     const b = parseBody(S.NetworkConnect, req.body);
     const r = x.svc.compute.get(String(b.Container ?? ''));

@@ -97,3 +97,6 @@ export function jsonStream(reply: FastifyReply): (o: unknown) => void {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   return (o) => res.write(JSON.stringify(o) + '\r\n');
 }
+
+/** Silo's default network ("nat") is docker's predefined "bridge"; every other network keeps its name. */
+export const dockerNetworkName = (n: { Name: string }) => (n.Name === 'nat' ? 'bridge' : n.Name);
