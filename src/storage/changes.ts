@@ -144,7 +144,7 @@ export function applyInstruction(cfg: ImageConfig, ins: ConfigInstruction, expan
     }
     case 'HEALTHCHECK':
       need();
-      c.Healthcheck = parseHealthcheck(rest, c.Shell);
+      c.Healthcheck = parseHealthcheck(rest); // the shell form is CMD-SHELL whatever SHELL says, as in docker
       break;
     case 'ONBUILD': {
       need();
@@ -164,7 +164,7 @@ export function applyInstruction(cfg: ImageConfig, ins: ConfigInstruction, expan
 
 /** `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D] [--retries=N] CMD …` or `NONE`,
  *  as docker's image config keeps it (durations in nanoseconds). */
-export function parseHealthcheck(text: string, shell?: string[]): NonNullable<ImageConfig['Healthcheck']> {
+export function parseHealthcheck(text: string): NonNullable<ImageConfig['Healthcheck']> {
   let rest = text.trim();
   const flags: Record<string, string> = {};
   for (let f = /^--([a-z-]+)=(\S+)\s*/.exec(rest); f; f = /^--([a-z-]+)=(\S+)\s*/.exec(rest)) {
@@ -178,7 +178,7 @@ export function parseHealthcheck(text: string, shell?: string[]): NonNullable<Im
   const m = /^CMD\s+(.+)$/is.exec(rest);
   if (!m) throw invalid('HEALTHCHECK needs CMD followed by a command, or NONE');
   const json = jsonArray(m[1]);
-  const hc: NonNullable<ImageConfig['Healthcheck']> = { Test: json ? ['CMD', ...json] : shell ? ['CMD', ...shell, m[1]] : ['CMD-SHELL', m[1]] };
+  const hc: NonNullable<ImageConfig['Healthcheck']> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', m[1]] };
   const keys = { interval: 'Interval', timeout: 'Timeout', 'start-period': 'StartPeriod', 'start-interval': 'StartInterval' } as const;
   for (const [flag, v] of Object.entries(flags)) {
     if (flag === 'retries') {
