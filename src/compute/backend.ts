@@ -161,6 +161,8 @@ export interface CopyTarget {
   /** For messages: the name a client knows the system by. */
   name: string;
   mounts: MappedDirectory[];
+  /** The container's own root only: no mapped directories, nothing the runtime mounted in it (docker export). */
+  rootOnly?: boolean;
 }
 
 export interface CopyInOptions {

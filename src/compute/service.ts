@@ -8,6 +8,7 @@ import { KeyedLock } from '../common/lock.js';
 import { faultPoint } from '../common/fault.js';
 import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../common/events.js';
+import type { RootChange } from '../storage/root-diff.js';
 import type { ImageConfig, StorageService } from '../storage/types.js';
 import { checkVmDocument } from './vm/refuse.js';
 import type { Readable } from 'node:stream';
@@ -30,6 +31,9 @@ import { restartDelayMs, shouldRestart } from './restart.js';
 import { checkSpecShape } from './spec/validate.js';
 import { resolveJoins, sharedHostname, sharesNetwork, type Joins } from './joins.js';
 import type { Logger } from '../common/log.js';
+
+/** Files the runtime mounts into every container (not the container's own changes). */
+const RUNTIME_FILES = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
 
 export { DEFAULT_SCRATCH_BYTES } from './document.js';
 
@@ -217,6 +221,7 @@ export class ComputeService {
   /** Attach a client to the init process: now if it runs, else when it starts. */
   async attach(ref: string, client: StdioClient): Promise<StdioSession> {
     const rec = this.store.find(ref);
+    this.events.publish('system', 'attach', rec.Id, {}, rec.Name);
     if (isActive(rec.State)) {
       const s = new StdioSession(client);
       s.connect(await this.backendOf(rec).attach(rec.Id));
@@ -652,6 +657,21 @@ export class ComputeService {
   /** A tar of `path` for `sink`; the root stays as it is until `sink` has finished with it. */
   copyOut(ref: string, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
     return this.onRoot(ref, (b, t) => b.copyOut(t, path, (stat, tar) => sink(stat, guardOut(tar, this.copyIdleMs))));
+  }
+
+  /** A tar of the container's whole root as its own filesystem holds it, without mapped directories (docker export). */
+  exportRoot(ref: string, sink: (tar: Readable) => Promise<void>): Promise<void> {
+    return this.onRoot(ref, (b, t) => b.copyOut({ ...t, rootOnly: true }, '/', (_stat, tar) => sink(guardOut(tar, this.copyIdleMs))));
+  }
+
+  /** What the container changed in its image's files (docker diff), read from its scratch as a commit reads it. */
+  async changes(ref: string): Promise<RootChange[]> {
+    const rec = this.store.find(ref);
+    return this.roots.run(rec.Id, async () => {
+      const upperDir = await this.backendOf(rec).scratchChanges(rec.Id);
+      const mapped = (rec.Document.Container.MappedDirectories ?? []).map((m) => m.ContainerPath);
+      return this.storage.changes(rec.Id, { upperDir, mountPoints: [...mapped, ...RUNTIME_FILES] });
+    });
   }
 
   copyIn(ref: string, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions = {}): Promise<void> {

@@ -3,6 +3,7 @@
 // 'root:<id>' guards one container's root. When both are needed the order is root → meta. Blobs are written outside
 // the lock, held by a lease (content.ts) until the image record that references them is written.
 
+import { normalMountPoint, rootChanges, type RootChange } from './root-diff.js';
 import { conflict, internal, invalid, isSiloError } from '../common/errors.js';
 import { shortId } from '../common/ids.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
@@ -313,6 +314,19 @@ export class Storage implements StorageService {
         };
         return this.writeImage(lease, { pendings: [pending], oci, layers: baseLayers && [...baseLayers, desc], names: name ? [name] : [], fault: 'commit.after-publish' });
       });
+    });
+  }
+
+  /** docker diff: the container's changes to its image's files, read where `upperDir` is or from the scratch image. */
+  async changes(containerId: string, opts: { upperDir?: string; mountPoints: string[] }): Promise<RootChange[]> {
+    this.scratch.check(containerId);
+    return this.lock.run(`root:${containerId}`, async () => {
+      const meta = await this.scratch.meta(containerId);
+      if (!meta) throw invalid(`container ${containerId} has no scratch`);
+      const layers: string[] = [];
+      for (const c of meta.chainIds) layers.push((await this.layers.mustGet(c)).path);
+      const read = (upper: string) => rootChanges(upper, layers, opts.mountPoints.map(normalMountPoint));
+      return opts.upperDir ? read(opts.upperDir) : this.scratch.withUpper(containerId, read);
     });
   }
 

@@ -1,5 +1,6 @@
 // Public surface of the storage service. Compute and the front doors use only this.
 
+import type { RootChange } from './root-diff.js';
 import type { Finding } from '../common/leaks.js';
 
 import type { Volume } from './volumes.js';
@@ -144,6 +145,9 @@ export interface StorageService {
    *  root's changes are (its backend's overlay upper dir); without it the root is not mounted anywhere and the scratch
    *  image is read directly. */
   commit(containerId: string, imageId: string, opts: { name?: string; config?: ImageConfig; changes?: string[]; comment?: string; author?: string; createdBy?: string; upperDir?: string }): Promise<Image>;
+  /** docker diff: the container's changes to its image's files (Kind 0 modified, 1 added, 2 deleted), sorted by path;
+   *  `upperDir` as for commit; entries added only as `mountPoints` (where the runtime mounts) are left out. */
+  changes(containerId: string, opts: { upperDir?: string; mountPoints: string[] }): Promise<RootChange[]>;
   /** A new image with the layers of `baseRef`, another config and one more (empty-layer) history entry: a
    *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
   configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;

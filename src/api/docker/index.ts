@@ -24,6 +24,7 @@ import { networkRoutes } from './routes-networks.js';
 import { saveLoadRoutes } from './routes-saveload.js';
 import { API_VERSION, systemRoutes } from './routes-system.js';
 import { pruneRoutes, volumeRoutes } from './routes-volumes.js';
+import { swarmRoutes } from './routes-swarm.js';
 import { StatsSampler } from './stats.js';
 import { serveUpgrades } from '../native/stream.js';
 import { oneLine } from '../../common/errors.js';
@@ -104,6 +105,7 @@ export function buildDockerApi(svc: Services): FastifyInstance {
   networkRoutes(app, x);
   volumeRoutes(app, x);
   pruneRoutes(app, x);
+  swarmRoutes(app, x);
   serveUpgrades(app, upgradeHandler(x));
   return app;
 }

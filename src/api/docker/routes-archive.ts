@@ -1,4 +1,4 @@
-// docker cp: HEAD/GET/PUT /containers/{id}/archive, as copies of the compute service (paths resolved inside the
+// docker cp: HEAD/GET/PUT /containers/{id}/archive, docker export and docker diff, as copies of the compute service (paths resolved inside the
 // container's root by its backend).
 
 import type { FastifyInstance } from 'fastify';
@@ -35,6 +35,21 @@ export function archiveRoutes(app: FastifyInstance, x: Ctx): void {
       await finished(res).catch(() => {});
     });
   });
+
+  // docker export: the container's own filesystem (no volumes or binds, nothing the runtime mounted), as a tar.
+  app.get<P>('/containers/:id/export', async (req, reply) => {
+    await c.exportRoot(req.params.id, async (t) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Api-Version': '1.50' });
+      t.on('error', () => res.destroy());
+      t.pipe(res);
+      await finished(res).catch(() => {});
+    });
+  });
+
+  // docker diff
+  app.get<P>('/containers/:id/changes', async (req, reply) => reply.status(200).header('Content-Type', 'application/json').send(JSON.stringify(await c.changes(req.params.id))));
 
   app.put<P>('/containers/:id/archive', async (req, reply) => {
     const p = pathOf(req.query);

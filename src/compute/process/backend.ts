@@ -514,6 +514,12 @@ export class ProcessBackend implements IsolationBackend {
    * move) by host path. Never a bare mount point, whose writes would land on the host.
    */
   private async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
+    // The root's own mount on the host: runc mounts /proc, /dev and the mapped directories only in the container's
+    // mount namespace, so the host's view of the overlay is the root as an image layer would hold it.
+    if (t.rootOnly) {
+      if (!(await this.roots.mounted(t.id))) throw badState(`the root of container ${t.name} is not mounted`);
+      return fn(hostTree({ rootfs: this.roots.rootfs(t.id), mounts: [] }));
+    }
     const st = await this.runc.state(t.id);
     if (st && st.pid > 0 && (st.status === 'running' || st.status === 'paused' || st.status === 'created')) {
       const r = await InRoot.open(`/proc/${st.pid}/root`);
