@@ -29,6 +29,7 @@ import { rssKiB } from './lib/procfs.js';
 import { renderMarkdown } from './report/markdown.js';
 import { criSection, withCriSection, type CriResults } from './report/cri.js';
 import { registrySection, withRegistrySection, type RegistryResults } from './report/registry.js';
+import { soakSection, withSoakSection, type SoakResults } from './report/soak.js';
 import type { BenchConfig, Results } from './report/types.js';
 import { newTag, setup, type Env } from './setup.js';
 
@@ -174,7 +175,10 @@ async function main(): Promise<void> {
   const withCri = cri ? withCriSection(body, criSection(cri)) : body;
   // Likewise the registry's (npm run bench:registry).
   const reg = await readFile(join(root, 'bench/results/registry.json'), 'utf8').then((t) => JSON.parse(t) as RegistryResults, () => undefined);
-  await writeFile(md, reg ? withRegistrySection(withCri, registrySection(reg)) : withCri);
+  const withReg = reg ? withRegistrySection(withCri, registrySection(reg)) : withCri;
+  // And the load soak's (npm run bench:soak).
+  const soak = await readFile(join(root, 'bench/results/soak.json'), 'utf8').then((t) => JSON.parse(t) as SoakResults, () => undefined);
+  await writeFile(md, soak ? withSoakSection(withReg, soakSection(soak)) : withReg);
   log(`wrote ${json} and ${md} in ${r.durationSeconds} s${r.errors.length ? ` — errors: ${r.errors.join('; ')}` : ''}`);
   if (failed) process.exitCode = 1;
 }
