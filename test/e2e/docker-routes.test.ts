@@ -97,3 +97,36 @@ test('swarm routes answer as a standalone dockerd: 503 not a swarm manager', asy
   assert.notEqual(init.code, 0);
   assert.match(init.stderr, /swarm mode is not supported/);
 });
+
+test('docker build: .dockerignore with ! exceptions, a Dockerfile outside the context, --add-host, --network', async () => {
+  const ctx = join(tmp, 'ctx');
+  await mkdir(join(ctx, 'logs'), { recursive: true });
+  await writeFile(join(ctx, 'keep.txt'), 'keep\n');
+  await writeFile(join(ctx, 'logs', 'a.log'), 'a\n');
+  await writeFile(join(ctx, 'logs', 'important.log'), 'i\n');
+  await writeFile(join(ctx, 'secret.env'), 'x\n');
+  await writeFile(join(ctx, '.dockerignore'), 'logs/*.log\n!logs/important.log\nsecret.env\n');
+  const df = join(tmp, 'elsewhere.Dockerfile');
+  await writeFile(df, 'FROM busybox\nCOPY . /ctx/\nRUN grep -q "10.1.2.3[[:space:]]*buildhost" /etc/hosts\nRUN find /ctx -type f | sort > /files\nCMD ["cat", "/files"]\n');
+  const tag = `silo-test-routes-${process.pid}`;
+  const b = await docker(['build', '-q', '-f', df, '--add-host', 'buildhost:10.1.2.3', '-t', tag, ctx]);
+  assert.equal(b.code, 0, b.stderr + b.stdout);
+  const r = await docker(['run', '--rm', tag]);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['/ctx/.dockerignore', '/ctx/keep.txt', '/ctx/logs/important.log']);
+  // RUN on no network, or on the host's: what the step sees is the namespace asked for.
+  const none = join(tmp, 'none.Dockerfile');
+  await writeFile(none, 'FROM busybox\nRUN ! ip -o addr | grep -v " lo " | grep -q inet\n');
+  assert.equal((await docker(['build', '-q', '--network', 'none', '-f', none, ctx])).code, 0);
+  const host = join(tmp, 'host.Dockerfile');
+  const hostIfs = (await promisify(execFile)('ip', ['-o', 'link'])).stdout.split('\n').filter(Boolean).length;
+  await writeFile(host, `FROM busybox\nRUN test "$(ip -o link | wc -l)" -eq ${hostIfs}\n`);
+  const h = await docker(['build', '-q', '--network', 'host', '--no-cache', '-f', host, ctx]);
+  assert.equal(h.code, 0, h.stderr + h.stdout);
+  const bad = await docker(['build', '-q', '--network', 'nosuchnet', '--no-cache', '-f', host, ctx]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr + bad.stdout, /nosuchnet/);
+  const cf = await docker(['build', '-q', '--cache-from', 'busybox', '-f', none, ctx]);
+  assert.notEqual(cf.code, 0);
+  assert.match(cf.stderr, /--cache-from is not supported/);
+  await docker(['rmi', tag]);
+});

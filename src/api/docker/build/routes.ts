@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { makeDirs } from '../../../common/atomic.js';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { putArchive, readSmallFile } from '../../../compute/archive.js';
@@ -15,7 +15,8 @@ import { all, first, flag, int, type Query } from '../util.js';
 import { runBuild, tagAll } from './builder.js';
 import { DockerfileError } from './dockerfile.js';
 import { BUILD_OWNER } from './owner.js';
-import { BuildError } from './steps.js';
+import { isIgnored } from './ignore.js';
+import { BuildError, type Resources } from './steps.js';
 
 function jsonParam(v: string | undefined, name: string): Record<string, string> {
   if (!v) return {};
@@ -41,8 +42,50 @@ async function* inflate(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Arr
       yield r.value;
     }
   }
-  if (head[0] === 0x1f && head[1] === 0x8b) yield* Readable.from(rest()).pipe(createGunzip()) as AsyncIterable<Uint8Array>;
-  else yield* rest();
+  if (head[0] === 0x1f && head[1] === 0x8b) yield* padded(Readable.from(rest()).pipe(createGunzip()) as AsyncIterable<Uint8Array>);
+  else yield* padded(rest());
+}
+
+/** The docker CLI ends a context that carries a Dockerfile from outside it right after that file's bytes: no padding
+ *  to the 512-byte block, no end-of-archive blocks (dockerd's reader accepts it). What is missing is added. */
+async function* padded(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const c of src) {
+    n += c.length;
+    yield c;
+  }
+  yield Buffer.alloc((512 - (n % 512)) % 512 + 1024);
+}
+
+/** `networkmode` of a build: where its RUN steps run. */
+function stepNetwork(mode: string | undefined): Pick<Resources, 'network' | 'hostNetwork'> {
+  const m = mode ?? '';
+  if (m === '' || m === 'default' || m === 'bridge') return {};
+  if (m === 'host') return { hostNetwork: true };
+  if (m.startsWith('container:')) throw dockerInvalid(`network mode "${m}" is not supported for a build: use a network's name, none or host`);
+  return { network: m };
+}
+
+function extraHosts(v: unknown): { Name: string; IpAddress: string }[] {
+  return all(v).flatMap((s) => s.split(',')).filter(Boolean).map((s) => {
+    const i = s.search(/[:=]/);
+    const name = i < 0 ? '' : s.slice(0, i);
+    const ip = i < 0 ? '' : s.slice(i + 1).replace(/^\[(.*)\]$/, '$1');
+    if (!name || !ip) throw dockerInvalid(`invalid argument "${s}" for "--add-host": expected host:ip`);
+    if (ip === 'host-gateway') throw dockerInvalid('--add-host ...:host-gateway is not supported by Silo: give the address');
+    return { Name: name, IpAddress: ip };
+  });
+}
+
+/** The Dockerfile and .dockerignore leave the context once read when .dockerignore names them (ignore.ts). */
+async function dropIgnoredBuildFiles(view: { rootfs: string; mounts: never[] }, dir: string, dockerfile: string): Promise<void> {
+  const ignore = await readSmallFile(view, '.dockerignore', 1 << 20);
+  if (ignore === undefined) return;
+  for (const name of [dockerfile, '.dockerignore']) {
+    const rel = posix.normalize(name.replace(/^\/+/, ''));
+    if (rel.startsWith('..') || !isIgnored(ignore, rel)) continue;
+    await rm(join(dir, rel), { force: true });
+  }
 }
 
 export function buildRoutes(app: FastifyInstance, x: Ctx): void {
@@ -62,11 +105,21 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
       nocache: flag(q.nocache),
       target: first(q.target) || undefined,
       resources: {
-        network: first(q.networkmode) === 'none' ? 'none' : undefined,
+        ...stepNetwork(first(q.networkmode)),
+        extraHosts: extraHosts(q.extrahosts),
         memory: int(q.memory, 'memory') || undefined,
-      },
+      } as Resources,
     };
-    if (first(q.networkmode) === 'host') throw dockerInvalid('network mode "host" is not supported by Silo');
+    if (opts.resources.hostNetwork && opts.resources.extraHosts?.length) throw dockerInvalid('--add-host with --network host is not supported by Silo (the host\'s /etc/hosts is used)');
+    // The classic builder matches steps against the history of the cache-from images; Silo's cache holds only the
+    // steps this daemon built, so naming other images would be silently ignored.
+    let cacheFrom: unknown = [];
+    try {
+      cacheFrom = JSON.parse(first(q.cachefrom) || '[]');
+    } catch {
+      throw dockerInvalid(`invalid cachefrom: ${first(q.cachefrom)}`);
+    }
+    if (Array.isArray(cacheFrom) && cacheFrom.length) throw dockerInvalid('--cache-from is not supported by Silo\'s builder: its cache holds the steps this daemon built');
     if (first(q.remote)) throw dockerInvalid('remote build contexts are not supported by Silo; send the context as the body');
     const dir = join(x.stateDir, 'docker', 'build', randomBytes(8).toString('hex'));
     await makeDirs(dir);
@@ -82,6 +135,7 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
       await putArchive(view, '/', inflate(req.body as AsyncIterable<Uint8Array>), {});
       const text = await readSmallFile(view, opts.dockerfile, 4 << 20);
       if (text === undefined) throw new BuildError(`Cannot locate specified Dockerfile: ${opts.dockerfile}`);
+      await dropIgnoredBuildFiles(view, dir, opts.dockerfile);
       const id = await runBuild(x, view, text, opts, out);
       line({ aux: { ID: id } });
       out(`Successfully built ${shortId(id)}\n`);

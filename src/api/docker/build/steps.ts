@@ -25,7 +25,12 @@ export class BuildError extends Error {
 }
 
 export interface Resources {
+  /** A network by name, or none; default: Silo's default network. */
   network?: string;
+  /** RUN in the host's network namespace (`docker build --network host`). */
+  hostNetwork?: boolean;
+  /** More lines of the steps' /etc/hosts (`--add-host`). */
+  extraHosts?: { Name: string; IpAddress: string }[];
   memory?: number;
   cpuShares?: number;
 }
@@ -39,7 +44,11 @@ export async function stepContainer(x: Ctx, image: string, process: NonNullable<
       Isolation: 'process',
       Container: {
         // RUN gets the default network like docker's; steps that never start (COPY) ask for none.
-        ...(r.network ? { Networking: { Network: r.network } } : {}),
+        ...(r.hostNetwork
+          ? { Namespaces: { Network: { Mode: 'host' as const } } }
+          : r.network || r.extraHosts?.length
+            ? { Networking: { ...(r.network ? { Network: r.network } : {}), ...(r.extraHosts?.length ? { ExtraHosts: r.extraHosts } : {}) } }
+            : {}),
         ...(r.memory ? { Memory: { SizeInMB: r.memory / (1024 * 1024) } } : {}),
       },
       Process: process,
