@@ -53,7 +53,8 @@ test('published ports survive network disconnect + connect (what compose does at
 
 test('network inspect shows only the options and labels the user set, and keeps them across a restart', async () => {
   const n = `${net}l`;
-  assert.equal((await docker(['network', 'create', '--label', 'com.docker.compose.network=default', n])).code, 0);
+  const made = await docker(['network', 'create', '--label', 'com.docker.compose.network=default', n]);
+  assert.equal(made.code, 0, made.stderr);
   const show = () => docker(['network', 'inspect', n, '--format', '{{json .Options}} {{json .Labels}}']);
   assert.equal((await show()).stdout.trim(), '{} {"com.docker.compose.network":"default"}');
   await fx.d.kill();
@@ -62,7 +63,8 @@ test('network inspect shows only the options and labels the user set, and keeps 
   const bad = await docker(['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=false', `${n}x`]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /option com\.docker\.network\.bridge\.enable_icc is not supported/);
-  assert.equal((await docker(['network', 'rm', n])).code, 0);
+  const rmd = await docker(['network', 'rm', n]);
+  assert.equal(rmd.code, 0, rmd.stderr);
 });
 
 test('docker run of a missing or unrunnable command exits 127/126 at once, and --rm leaves nothing', async () => {
@@ -84,6 +86,7 @@ test('docker run of a missing or unrunnable command exits 127/126 at once, and -
 });
 
 test('a failed exec says why and exits 127/126 as with dockerd', async () => {
+  await docker(['rm', '-f', 'h1']);
   assert.equal((await docker(['run', '-d', '--name', 'h1', 'busybox', 'sleep', '1000'])).code, 0);
   const nf = await docker(['exec', 'h1', '/nope']);
   assert.equal(nf.code, 127);
@@ -154,6 +157,7 @@ async function until(what: () => Promise<boolean>, ms = 15_000): Promise<boolean
 }
 
 test('HEALTHCHECK from a Dockerfile and --health-cmd: starting, healthy, unhealthy, shown by inspect and ps', async () => {
+  await docker(['rm', '-f', 'h1']);
   const ctx = await mkdtemp(join(tmpdir(), 'silo-health-'));
   try {
     await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nHEALTHCHECK --interval=300ms --timeout=2s --retries=2 CMD test -f /tmp/ok\nCMD ["sleep", "1000"]\n');
@@ -208,6 +212,7 @@ test('the predefined bridge, host and none networks; IPAM ip-range and auxiliary
   const rmb = await docker(['network', 'rm', 'bridge']);
   assert.notEqual(rmb.code, 0);
   assert.match(rmb.stderr, /bridge is a pre-defined network and cannot be removed/);
+  await docker(['rm', '-f', 'h1']);
   assert.equal((await docker(['run', '-d', '--name', 'h1', '--network', 'host', 'busybox', 'sleep', '100'])).code, 0);
   assert.equal((await docker(['inspect', 'h1', '--format', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}'])).stdout.trim(), 'host');
   await docker(['rm', '-f', 'h1']);
@@ -224,4 +229,49 @@ test('the predefined bridge, host and none networks; IPAM ip-range and auxiliary
   assert.equal(aux.code, 125);
   assert.match(aux.stderr, /reserved/);
   assert.equal((await docker(['network', 'rm', n])).code, 0);
+});
+
+/** An upgraded POST on the Docker socket; resolves with the socket once the 101 is read. */
+async function upgrade(path: string): Promise<{ s: ReturnType<typeof createConnection>; rest: Buffer }> {
+  const s = createConnection(`${fx.d.runDir}/docker.sock`);
+  await once(s, 'connect');
+  s.write(`POST ${path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+  let buf = Buffer.alloc(0);
+  while (!buf.includes('\r\n\r\n')) buf = Buffer.concat([buf, ((await once(s, 'data')) as [Buffer])[0]]);
+  const end = buf.indexOf('\r\n\r\n') + 4;
+  assert.match(buf.subarray(0, end).toString(), /^HTTP\/1.1 101/);
+  return { s, rest: buf.subarray(end) };
+}
+
+function demux(buf: Buffer): string {
+  let out = '';
+  while (buf.length >= 8) {
+    const n = buf.readUInt32BE(4);
+    out += buf.subarray(8, 8 + n).toString();
+    buf = buf.subarray(8 + n);
+  }
+  return out;
+}
+
+test('attach: logs=1&stream=0 answers the past output and ends; detach keys end an attachment, the container runs on', async () => {
+  await docker(['rm', '-f', 'h1']);
+  assert.equal((await docker(['run', '-di', '--name', 'h1', 'busybox', 'sh', '-c', 'echo before; cat'])).code, 0);
+  const { s: past, rest } = await upgrade('/containers/h1/attach?logs=1&stream=0&stdout=1&stderr=1');
+  const chunks = [rest];
+  past.on('data', (b: Buffer) => chunks.push(b));
+  await once(past, 'end');
+  assert.equal(demux(Buffer.concat(chunks)), 'before\n');
+
+  const { s, rest: r0 } = await upgrade('/containers/h1/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,x');
+  const live = [r0];
+  s.on('data', (b: Buffer) => live.push(b));
+  s.write('echo\n');
+  // A broken-off partial sequence passes through; the whole one detaches and is not passed on.
+  s.write(Buffer.from([0x18, 0x61, 0x0a]));
+  await new Promise((r) => setTimeout(r, 500));
+  s.write(Buffer.from([0x18, 0x78]));
+  await once(s, 'end');
+  assert.equal(demux(Buffer.concat(live)), 'echo\n\x18a\n');
+  assert.equal((await docker(['inspect', 'h1', '--format', '{{.State.Running}}'])).stdout.trim(), 'true');
+  await docker(['rm', '-f', 'h1']);
 });

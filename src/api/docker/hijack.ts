@@ -10,6 +10,7 @@ import { frame, socketClient, upgradeHead, upgraded, writeHttpError } from '../n
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, toDockerError } from './errors.js';
 import { ExecStart, parseBody } from './schemas.js';
+import { DetachKeyFilter, parseDetachKeys } from './detach-keys.js';
 
 const RAW = 'application/vnd.docker.raw-stream';
 const MUX = 'application/vnd.docker.multiplexed-stream';
@@ -80,8 +81,32 @@ async function handle(x: Ctx, req: IncomingMessage, socket: Duplex, head: Buffer
     if (head.length) socket.unshift(head);
     const rec = c.get(decodeURIComponent(m[1]));
     const wantStdin = on(q.get('stdin')) && rec.Init.Stdin;
+    const keys = parseDetachKeys(q.get('detachKeys') || 'ctrl-p,ctrl-q');
+    // Clients that send no `stream` (older ones) expect the live stream, as before.
+    const stream = q.get('stream') === null ? true : on(q.get('stream'));
     upgraded(socket, rec.Init.Tty ? RAW : MUX);
-    session = await c.attach(rec.Id, socketClient(socket, rec.Init.Tty, wantStdin));
+    const client = socketClient(socket, rec.Init.Tty, wantStdin);
+    if (on(q.get('logs'))) {
+      // The past output first (docker-py's attach(logs=True)); then, with stream, the live one.
+      const ac = new AbortController();
+      socket.once('close', () => ac.abort());
+      await c.logs(rec.Id, { follow: false }, (e) => client.onOutput(e.stream === 'stderr' ? 2 : 1, e.data), ac.signal);
+    }
+    if (!stream) {
+      socket.end();
+      return;
+    }
+    session = await c.attach(rec.Id, client);
+    if (wantStdin) {
+      const s = session;
+      const filter = new DetachKeyFilter(keys, (b) => s.writeStdin(b), () => (s.detach(), socket.end()));
+      socket.on('data', (b: Buffer) => filter.write(b));
+      socket.on('end', () => s.closeStdin());
+      socket.on('close', () => s.detach());
+      socket.on('error', () => s.detach());
+      socket.resume();
+      return;
+    }
   } else if (req.method === 'POST' && (m = path.match(/^\/exec\/([^/]+)\/start$/))) {
     const n = Number(req.headers['content-length'] ?? 0);
     const raw = await readBody(socket, head, n);
