@@ -29,6 +29,8 @@ export interface ImageDoc {
   manifest?: string;
   /** Digests of the layer blobs, bottom first (with `manifest`). */
   layerBlobs?: string[];
+  /** The image this one was made from by a commit or a build step (docker's Parent); absent on pulled/loaded ones. */
+  parent?: string;
 }
 
 export const imageIdOf = (oci: OciImageConfig): string => sha256(canonicalJson(oci));

@@ -44,6 +44,8 @@ interface NewImage {
   layers?: Descriptor[];
   names: string[];
   fault: string;
+  /** The image it was made from, for a commit or a configured (build step) image. */
+  parent?: string;
 }
 
 export class Storage implements StorageService {
@@ -61,7 +63,7 @@ export class Storage implements StorageService {
     let size = 0;
     for (const c of chainIds(d.oci.rootfs.diff_ids)) size += (await this.layers.get(c))?.size ?? 0;
     const o = d.oci;
-    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os, ...(d.manifest ? { manifest: d.manifest } : {}) };
+    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os, ...(d.manifest ? { manifest: d.manifest } : {}), ...(d.parent ? { parent: d.parent } : {}) };
   }
 
   async ensureBaseImage(): Promise<Image> {
@@ -143,6 +145,7 @@ export class Storage implements StorageService {
         faultPoint(o.fault);
         const id = config.digest;
         const doc: ImageDoc = (await this.images.read(id)) ?? { id, names: [], oci: o.oci };
+        if (o.parent && !doc.parent && o.parent !== id) doc.parent = o.parent;
         if (!doc.manifest && manifest && o.layers) {
           doc.manifest = manifest;
           doc.layerBlobs = o.layers.map((l) => l.digest);
@@ -312,7 +315,7 @@ export class Storage implements StorageService {
           rootfs: { type: 'layers', diff_ids: [...base.oci.rootfs.diff_ids, pending.record.diffId] },
           history: [...base.oci.history, h],
         };
-        return this.writeImage(lease, { pendings: [pending], oci, layers: baseLayers && [...baseLayers, desc], names: name ? [name] : [], fault: 'commit.after-publish' });
+        return this.writeImage(lease, { pendings: [pending], oci, layers: baseLayers && [...baseLayers, desc], names: name ? [name] : [], fault: 'commit.after-publish', parent: base.id });
       });
     });
   }
@@ -341,7 +344,7 @@ export class Storage implements StorageService {
         config: opts.config,
         history: [...base.oci.history, { created, created_by: opts.createdBy, empty_layer: true, ...(opts.comment ? { comment: opts.comment } : {}) }],
       };
-      return this.writeImage(lease, { pendings: [], oci, layers: await this.layerDescs(base), names: [], fault: 'configure.after-publish' });
+      return this.writeImage(lease, { pendings: [], oci, layers: await this.layerDescs(base), names: [], fault: 'configure.after-publish', parent: base.id });
     });
   }
 

@@ -49,6 +49,8 @@ export interface Image {
   os: string;
   /** Digest of the image's manifest blob in the content store (absent on images made before the store existed). */
   manifest?: string;
+  /** The image a commit or build step made this one from (docker's Parent), when made here. */
+  parent?: string;
 }
 
 export interface BlobInfo {

@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -129,4 +129,31 @@ test('docker build: .dockerignore with ! exceptions, a Dockerfile outside the co
   assert.notEqual(cf.code, 0);
   assert.match(cf.stderr, /--cache-from is not supported/);
   await docker(['rmi', tag]);
+});
+
+test('docker images REPO and --filter reference/dangling/label/before/since; history and Parent of a commit', async () => {
+  const repo = `silo-test-img${process.pid}`;
+  assert.equal((await docker(['run', '--name', 'ib1', 'busybox', 'sh', '-c', 'echo one > /one'])).code, 0);
+  const c1 = await docker(['commit', '-c', 'LABEL tier=one', 'ib1', `${repo}a:v1`]);
+  assert.equal(c1.code, 0, c1.stderr);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await docker(['commit', 'ib1', `${repo}b:v1`])).code, 0);
+  await docker(['rm', '-f', 'ib1']);
+  const ls = async (...args: string[]) => (await docker(['images', '--format', '{{.Repository}}:{{.Tag}}', ...args])).stdout.trim().split('\n').filter(Boolean).sort();
+  assert.deepEqual(await ls(`${repo}a`), [`${repo}a:v1`]);
+  assert.deepEqual(await ls('--filter', `reference=${repo}*`), [`${repo}a:v1`, `${repo}b:v1`]);
+  assert.deepEqual(await ls('--filter', `reference=${repo}*`, '--filter', 'label=tier=one'), [`${repo}a:v1`]);
+  assert.deepEqual(await ls('--filter', `reference=${repo}*`, '--filter', `before=${repo}b:v1`), [`${repo}a:v1`]);
+  assert.deepEqual(await ls('--filter', `reference=${repo}*`, '--filter', `since=${repo}a:v1`), [`${repo}b:v1`]);
+  assert.deepEqual(await ls('--filter', `reference=${repo}*`, '--filter', 'dangling=true'), []);
+  const bad = await docker(['images', '--filter', 'colour=red']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid filter 'colour'/);
+  // history: the commit's layer says what made it; Parent names the image the container ran.
+  const h = await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', `${repo}a:v1`]);
+  assert.equal(h.stdout.split('\n')[0], 'sh -c echo one > /one');
+  const parent = (await docker(['inspect', '--format', '{{.Parent}}', `${repo}a:v1`])).stdout.trim();
+  const base = (await docker(['inspect', '--format', '{{.Id}}', 'busybox'])).stdout.trim();
+  assert.equal(parent, base);
+  await docker(['rmi', `${repo}a:v1`, `${repo}b:v1`]);
 });

@@ -11,7 +11,7 @@ export const repoTags = (i: Image) => i.names.filter((n) => !n.includes('@')).ma
 export function imageSummary(i: Image): Record<string, unknown> {
   return {
     Id: i.id,
-    ParentId: '',
+    ParentId: i.parent ?? '',
     RepoTags: repoTags(i),
     RepoDigests: i.names.filter((n) => n.includes('@')).map(familiarName),
     Created: unix(i.created),
@@ -29,7 +29,7 @@ export function imageInspect(i: Image): Record<string, unknown> {
     Id: i.id,
     RepoTags: repoTags(i),
     RepoDigests: i.names.filter((n) => n.includes('@')).map(familiarName),
-    Parent: '',
+    Parent: i.parent ?? '',
     Comment: comment,
     Created: i.created,
     DockerVersion: '',

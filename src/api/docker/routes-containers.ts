@@ -212,7 +212,11 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     if (Array.isArray(b.Cmd)) changes.push(`CMD ${JSON.stringify(b.Cmd)}`);
     if (Array.isArray(b.Entrypoint)) changes.push(`ENTRYPOINT ${JSON.stringify(b.Entrypoint)}`);
     for (const e of Array.isArray(b.Env) ? b.Env : []) changes.push(`ENV ${e}`);
-    const img = await c.commit(ref, { name, comment: first(q.comment) || undefined, author: first(q.author) || undefined, changes });
+    // History says what made the layer: the container's command, as docker records it.
+    const r = c.get(ref);
+    const cmd = x.meta.get(r.Id)?.Config.Cmd;
+    const createdBy = (Array.isArray(cmd) && cmd.length ? cmd.map(String) : (r.Document.Process?.CommandArgs ?? [])).join(' ');
+    const img = await c.commit(r.Id, { name, comment: first(q.comment) || undefined, author: first(q.author) || undefined, changes, createdBy });
     return sendJson(reply, 201, { Id: img.id });
   });
 }

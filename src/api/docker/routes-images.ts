@@ -32,6 +32,8 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.get<{ Querystring: Query }>('/images/json', async (req, reply) => {
     const f = filters(req.query);
+    for (const k of f.keys()) if (!['reference', 'dangling', 'label', 'before', 'since', 'until'].includes(k)) throw dockerInvalid(`invalid filter '${k}'`);
+    if (f.has('until')) throw dockerInvalid('the until filter of image lists is not supported by Silo');
     let imgs = await st.listImages();
     // Like docker, untagged images that are the parents of others (build steps) show only with -a.
     if (!flag(req.query.all)) imgs = imgs.filter((i) => i.names.length > 0 || !imgs.some((o) => isChildOf(o, i)));
@@ -41,6 +43,13 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
     if (dangling) imgs = imgs.filter((i) => (i.names.length === 0) === (dangling[0] === 'true' || dangling[0] === '1'));
     const labels = f.get('label');
     if (labels) imgs = imgs.filter((i) => labelMatch(i.config.Labels, labels));
+    // before=/since= an image: made strictly earlier / later than it, as docker compares creation times.
+    for (const [key, keep] of [['before', (a: number, b: number) => a < b], ['since', (a: number, b: number) => a > b]] as const) {
+      for (const ref of f.get(key) ?? []) {
+        const t = Date.parse((await imageOf(x, ref)).created);
+        imgs = imgs.filter((i) => keep(Date.parse(i.created), t));
+      }
+    }
     return sendJson(reply, 200, imgs.map(imageSummary));
   });
 
