@@ -37,7 +37,11 @@ const podConfig = {
   port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: hostPort, host_ip: '127.0.0.1' }],
   labels: { app: 'web' },
   annotations: { note: 'a' },
-  linux: { cgroup_parent: `/${d.tag}/kubepods/pod-web`, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+  linux: {
+    cgroup_parent: `/${d.tag}/kubepods/pod-web`,
+    // The pod's own security context goes to its infra process.
+    security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' }, run_as_user: { value: 65534 }, readonly_rootfs: true, seccomp: { profile_type: 'RuntimeDefault' } },
+  },
 };
 const shared = { linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } } };
 
@@ -107,7 +111,9 @@ test('a pod: two containers sharing localhost and PID, exec, attach, logs, stats
   // Shared localhost, PID namespace, hostname and resolv.conf from the sandbox.
   const sh = (cmd: string) => c.runtime.ExecSync({ container_id: side.container_id, cmd: ['sh', '-c', cmd], timeout: 10 });
   assert.equal((await sh('wget -qO- http://127.0.0.1:80/')).stdout.toString(), 'served\n');
-  assert.match((await sh('ps')).stdout.toString(), /httpd -f -p 80/);
+  const procs = (await sh('ps')).stdout.toString();
+  assert.match(procs, /httpd -f -p 80/);
+  assert.match(procs, /^\s*\d+ (nobody|65534)\s+\/bin\/busybox sleep/m); // the infra, as the pod's user
   assert.equal((await sh('hostname; echo $ROLE')).stdout.toString(), 'webpod\nside\n');
   const resolv = (await sh('cat /etc/resolv.conf')).stdout.toString();
   assert.match(resolv, /nameserver 10\.96\.0\.10/);

@@ -10,6 +10,7 @@ import { imageUser } from '../../src/api/cri/images.js';
 import { isolationOf } from '../../src/api/cri/runtime.js';
 import { systemName, type SandboxMeta } from '../../src/api/cri/meta.js';
 import { withCriSection } from '../../bench/report/cri.js';
+import { infraSecurity } from '../../src/api/cri/sandboxes.js';
 import type { Image } from '../../src/storage/types.js';
 import { renderResolvConf } from '../../src/network/etc.js';
 import { checkSysctl } from '../../src/compute/spec/validate.js';
@@ -136,4 +137,12 @@ test("BENCHMARKS.md's CRI section is replaced between its markers, or appended",
   const sec = '<!-- cri:start -->\nnew\n<!-- cri:end -->';
   assert.equal(withCriSection('# B\n', sec), `# B\n\n${sec}\n`);
   assert.equal(withCriSection('# B\n\n<!-- cri:start -->\nold\n<!-- cri:end -->\ntail\n', sec), `# B\n\n${sec}\ntail\n`);
+});
+
+test("the pod's security context is the infra process'", () => {
+  assert.deepEqual(infraSecurity(null), {});
+  const sc = { privileged: false, readonly_rootfs: true, run_as_user: { value: 65534 }, run_as_group: { value: 65534 }, supplemental_groups: [7], seccomp: { profile_type: 'RuntimeDefault', localhost_ref: '' }, seccomp_profile_path: '' };
+  assert.deepEqual(infraSecurity(sc), { ReadOnlyRoot: true, RunAsUser: 65534, RunAsGroup: 65534, SupplementalGroups: [7], Seccomp: { Profile: 'default' } });
+  assert.deepEqual(infraSecurity({ ...sc, readonly_rootfs: false, run_as_user: null, run_as_group: null, supplemental_groups: [], seccomp: null, privileged: true }), { Privileged: true });
+  assert.deepEqual(infraSecurity({ ...sc, run_as_user: null, readonly_rootfs: false, supplemental_groups: [], seccomp: null }), { RunAsUser: 0, RunAsGroup: 65534 });
 });
