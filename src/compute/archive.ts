@@ -13,7 +13,8 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { badState, invalid, SiloError } from '../common/errors.js';
+import { extractTar, NO_CAPS, underTree, type ByteSource } from '../storage/extract.js';
+import { invalid, SiloError } from '../common/errors.js';
 import type { CopyInOptions, MappedDirectory, PathStat } from './backend.js';
 
 const notFound = (m: string) => new SiloError('NotFound', 'SILO_NOT_FOUND', m);
@@ -177,74 +178,9 @@ export async function putArchive(tv: RootView | Tree, dir: string, input: AsyncI
   const dst = await v.lstat(dest);
   if (!dst) throw notFound(`Could not find the file ${dir} in container`);
   if (!dst.isDirectory()) throw invalid(`extraction point is not a directory: ${dir}`);
-  const ex = tar.extract();
-  Readable.from(input).on('error', (e) => ex.destroy(e)).pipe(ex);
-  for await (const e of ex as unknown as AsyncIterable<Readable & { header: tar.Header }>) {
-    const h = e.header;
-    const comps: string[] = h.name.split('/').filter((c) => c && c !== '.');
-    if (comps.includes('..') || h.name.includes('\0')) throw invalid(`refused archive entry "${h.name}": path escapes the destination`);
-    if (!comps.length) {
-      e.resume();
-      continue;
-    }
-    // Parents inside the destination: walked with lstat, created if missing, never through a symlink.
-    let cp = dest;
-    for (const c of comps.slice(0, -1)) {
-      cp = posix.join(cp, c);
-      const st = await v.lstat(cp);
-      if (!st) await v.mkdir(cp, 0o755);
-      else if (!st.isDirectory()) throw invalid(`refused archive entry "${h.name}": ${cp} is not a directory`);
-    }
-    cp = posix.join(cp, comps[comps.length - 1]);
-    if (v.readOnly(cp)) throw badState(`cannot write to ${cp}: it is on a read-only mount`);
-    const old = await v.lstat(cp);
-    const isDir = h.type === 'directory';
-    if (old && o.noOverwriteDirNonDir && old.isDirectory() !== isDir) {
-      throw invalid(`cannot overwrite ${old.isDirectory() ? 'directory' : 'non-directory'} "${cp}" with ${isDir ? 'directory' : 'non-directory'}`);
-    }
-    const uid = o.owner?.uid ?? h.uid ?? 0;
-    const gid = o.owner?.gid ?? h.gid ?? 0;
-    const mode = (h.mode ?? 0o644) & 0o7777;
-    if (isDir) {
-      if (old && !old.isDirectory()) await v.remove(cp);
-      if (!old || !old.isDirectory()) await v.mkdir(cp, mode);
-      await v.chmodDir(cp, mode);
-      await v.lchown(cp, uid, gid);
-      e.resume();
-      continue;
-    }
-    if (old) await v.remove(cp);
-    if (h.type === 'file' || h.type === 'contiguous-file') {
-      const fh = await v.createFile(cp, mode);
-      try {
-        for await (const chunk of e) await fh.write(chunk as Buffer);
-        await fh.chown(uid, gid);
-        await fh.chmod(mode);
-      } finally {
-        await fh.close();
-      }
-    } else if (h.type === 'symlink') {
-      await v.symlink(h.linkname ?? '', cp);
-      await v.lchown(cp, uid, gid);
-      e.resume();
-    } else if (h.type === 'link') {
-      // A hardlink target is another entry of this archive, under the destination, reached without symlinks.
-      const tc: string[] = (h.linkname ?? '').split('/').filter((c) => c && c !== '.');
-      if (!tc.length || tc.includes('..')) throw invalid(`refused hardlink "${h.name}" -> "${h.linkname}"`);
-      let tp = dest;
-      for (const c of tc) {
-        tp = posix.join(tp, c);
-        const st = await v.lstat(tp);
-        if (!st || st.isSymbolicLink()) throw invalid(`refused hardlink "${h.name}" -> "${h.linkname}": target missing or a symlink`);
-      }
-      await v.link(tp, cp);
-      e.resume();
-    } else {
-      e.resume(); // devices, FIFOs: never created from an archive
-      continue;
-    }
-    if (h.mtime && h.type !== 'link') await v.lutimes(cp, h.mtime).catch(() => {});
-  }
+  // The one safe extractor (storage's), as a copy: under the destination, never through a symlink, read-only
+  // mounts refused, devices and FIFOs skipped.
+  await extractTar(input as ByteSource, '', NO_CAPS, { layer: false, tree: underTree(v, dest), ...(o.owner ? { owner: o.owner } : {}), ...(o.noOverwriteDirNonDir ? { noOverwriteDirNonDir: true } : {}) });
 }
 
 /** `mkdir -p` of a container path, following existing symlinks inside the container's namespace only. */
