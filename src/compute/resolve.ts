@@ -20,7 +20,7 @@ export function resolveInit(doc: ComputeSystemDocument, image: ImageConfig): Com
   if (args.length === 0) throw invalid('no command specified');
   return {
     Args: args,
-    Env: mergeEnv(image.Env ?? [], p.Environment ?? {}),
+    Env: mergeEnv(image.Env ?? [], p.Environment ?? {}, p.UnsetEnvironment),
     Cwd: p.WorkingDirectory || image.WorkingDir || '/',
     User: runAs(doc) ?? p.User ?? image.User ?? '',
     Tty: p.EmulateConsole ?? false,
@@ -35,12 +35,13 @@ function runAs(doc: ComputeSystemDocument): string | undefined {
   return s.RunAsGroup === undefined ? String(s.RunAsUser) : `${s.RunAsUser}:${s.RunAsGroup}`;
 }
 
-export function mergeEnv(base: string[], over: Record<string, string>): string[] {
+export function mergeEnv(base: string[], over: Record<string, string>, unset: string[] = []): string[] {
   const m = new Map<string, string>();
   for (const e of base) {
     const i = e.indexOf('=');
     m.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1));
   }
+  for (const k of unset) m.delete(k);
   for (const [k, v] of Object.entries(over)) {
     if (!k || k.includes('=')) throw invalid(`invalid environment variable name: ${JSON.stringify(k)}`);
     m.set(k, v);

@@ -68,6 +68,8 @@ export class ComputeService {
   /** Clients attached before start, per system. */
   private readonly pending = new Map<string, Set<StdioSession>>();
   private readonly waiters = new Map<string, ((code: number) => void)[]>();
+  /** Systems stopped by their restart policy and waiting out the back-off before starting again. */
+  private readonly restartPending = new Set<string>();
   /** Exit codes of auto-removed systems, so a `wait` that arrives just after removal still gets its answer. */
   private readonly recentExits = new Map<string, number>();
   private readonly watching = new Set<string>();
@@ -422,7 +424,9 @@ export class ComputeService {
 
   /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */
   private scheduleRestart(rec: ComputeSystemRecord): void {
+    this.restartPending.add(rec.Id);
     setTimeout(() => {
+      if (!this.restartPending.delete(rec.Id)) return; // cancelled by a forced removal
       void this.lock
         .run(rec.Id, async () => {
           if (!this.store.has(rec.Id)) return false;
@@ -440,6 +444,12 @@ export class ComputeService {
   private resolveWaiters(id: string, code: number): void {
     for (const w of this.waiters.get(id) ?? []) w(code);
     this.waiters.delete(id);
+  }
+
+  /** Between two runs of a restart policy: stopped, but about to start again (docker's "restarting"). */
+  isRestarting(ref: string): boolean {
+    const rec = this.store.find(ref);
+    return rec.State === 'Stopped' && !rec.StoppedByUser && this.restartPending.has(rec.Id);
   }
 
   /** Resolve with the exit code: at once for a stopped system, else at its next exit. */
@@ -574,20 +584,28 @@ export class ComputeService {
   }
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
-    const rec0 = this.store.find(ref);
-    if (isActive(rec0.State)) {
-      if (!opts.force) check('remove', rec0.State, rec0.Name);
-      await this.terminate(rec0.Id);
+    const id = this.store.find(ref).Id;
+    // A forced removal cancels a pending restart; one that already began is stopped again (a few times at most).
+    if (opts.force) this.restartPending.delete(id);
+    for (let attempt = 0; ; attempt++) {
+      const rec0 = this.store.find(id);
+      if (isActive(rec0.State)) {
+        if (!opts.force) check('remove', rec0.State, rec0.Name);
+        await this.terminate(rec0.Id);
+      }
+      const done = await this.lock.run(id, async () => {
+        if (!this.store.has(id)) return true;
+        const rec = this.store.find(id);
+        if (opts.force && isActive(rec.State) && attempt < 3) return false;
+        check('remove', rec.State, rec.Name);
+        for (const s of this.pending.get(rec.Id) ?? []) s.end();
+        this.pending.delete(rec.Id);
+        await this.intents.with('system.remove', rec.Id, () => this.purge(rec.Id));
+        this.events.publish('system', 'destroy', rec.Id, {}, rec.Name);
+        return true;
+      });
+      if (done) return;
     }
-    await this.lock.run(rec0.Id, async () => {
-      if (!this.store.has(rec0.Id)) return;
-      const rec = this.store.find(rec0.Id);
-      check('remove', rec.State, rec.Name);
-      for (const s of this.pending.get(rec.Id) ?? []) s.end();
-      this.pending.delete(rec.Id);
-      await this.intents.with('system.remove', rec.Id, () => this.purge(rec.Id));
-      this.events.publish('system', 'destroy', rec.Id, {}, rec.Name);
-    });
   }
 
   /**

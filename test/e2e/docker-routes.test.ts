@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -156,4 +156,38 @@ test('docker images REPO and --filter reference/dangling/label/before/since; his
   const base = (await docker(['inspect', '--format', '{{.Id}}', 'busybox'])).stdout.trim();
   assert.equal(parent, base);
   await docker(['rmi', `${repo}a:v1`, `${repo}b:v1`]);
+});
+
+test('-e NAME with no value unsets NAME from the image\'s environment, as dockerd does', async () => {
+  const repo = `silo-test-env${process.pid}`;
+  assert.equal((await docker(['create', '--name', 'en1', 'busybox', 'true'])).code, 0);
+  assert.equal((await docker(['commit', '-c', 'ENV SILO_T_FOO=img SILO_T_BAR=keep', 'en1', repo])).code, 0);
+  await docker(['rm', '-f', 'en1']);
+  const r = await docker(['run', '--rm', '-e', 'SILO_T_FOO', '-e', 'SILO_T_NEW=1', repo, 'env']);
+  assert.equal(r.code, 0, r.stderr);
+  const env = r.stdout.split('\n');
+  assert.ok(!env.some((l) => l.startsWith('SILO_T_FOO')), r.stdout);
+  assert.ok(env.includes('SILO_T_BAR=keep') && env.includes('SILO_T_NEW=1'), r.stdout);
+  await docker(['rmi', repo]);
+});
+
+test('kill answers once the container has exited; rm is refused while a restart policy is about to start it again', async () => {
+  for (let i = 0; i < 4; i++) {
+    assert.equal((await docker(['run', '-d', '--name', 'k1', 'busybox', 'sleep', '300'])).code, 0);
+    assert.equal((await docker(['kill', 'k1'])).code, 0);
+    const rm1 = await docker(['rm', 'k1']);
+    assert.equal(rm1.code, 0, rm1.stderr);
+  }
+  assert.equal((await docker(['run', '-d', '--name', 'rs1', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.2; exit 3'])).code, 0);
+  let restarting = false;
+  for (let i = 0; i < 100 && !restarting; i++) {
+    restarting = (await docker(['inspect', '--format', '{{.State.Restarting}}', 'rs1'])).stdout.trim() === 'true';
+    if (!restarting) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(restarting, 'seen between two runs');
+  const rm = await docker(['rm', 'rs1']);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /container is restarting: stop the container before removing or force remove/);
+  const rmf = await docker(['rm', '-f', 'rs1']);
+  assert.equal(rmf.code, 0, rmf.stderr);
 });

@@ -74,3 +74,7 @@ test('restart policies: docker rules and back-off', async () => {
   assert.equal(shouldRestart(rec({ Name: 'on-failure', MaximumRetryCount: 2 }, { RestartCount: 1 })), true);
   assert.deepEqual([0, 1, 5, 20].map(restartDelayMs), [100, 200, 3200, 10000]);
 });
+
+test('mergeEnv: names to unset leave the image\'s environment', () => {
+  assert.deepEqual(mergeEnv(['A=1', 'B=2'], { C: '3' }, ['A']), ['B=2', 'C=3', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+});

@@ -104,7 +104,7 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       Status: dockerStatus(r),
       Running: active,
       Paused: r.State === 'Paused',
-      Restarting: false,
+      Restarting: svc.compute.isRestarting(r.Id),
       OOMKilled: !!r.OOMKilled,
       Dead: false,
       Pid: r.Pid ?? 0,

@@ -105,7 +105,10 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   app.post<P>('/containers/:id/kill', async (req, reply) => {
     const r = c.get(req.params.id);
     if (r.State !== 'Running') throw dockerConflict(`cannot kill container: ${req.params.id}: container ${r.Id} is not running`);
-    await c.signal(r.Id, first(req.query.signal) || 'SIGKILL');
+    const sig = first(req.query.signal) || 'SIGKILL';
+    await c.signal(r.Id, sig);
+    // As dockerd: a SIGKILL is answered once the container has exited, so a `docker rm` right after finds it stopped.
+    if (/^(SIG)?KILL$|^9$/i.test(sig)) await Promise.race([c.wait(r.Id, 'not-running').catch(() => 0), new Promise((res) => setTimeout(res, 10_000).unref())]);
     return reply.status(204).send();
   });
 
@@ -126,6 +129,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.delete<P>('/containers/:id', async (req, reply) => {
     const r = c.get(req.params.id);
+    if (c.isRestarting(r.Id) && !flag(req.query.force)) throw dockerConflict(`cannot remove container "/${r.Name}": container is restarting: stop the container before removing or force remove`);
     if (active(r) && !flag(req.query.force)) {
       const why = r.State === 'Paused' ? 'container is paused: unpause and stop the container before removing or force remove' : 'container is running: stop the container before removing or force remove';
       throw dockerConflict(`cannot remove container "/${r.Name}": ${why}`);

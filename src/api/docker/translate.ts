@@ -24,10 +24,16 @@ function envMap(env: string[] | null | undefined): Record<string, string> | unde
   const out: Record<string, string> = {};
   for (const e of env) {
     const i = e.indexOf('=');
-    // "-e NAME" with NAME unset in the client's environment arrives without "=": docker drops it.
+    // "-e NAME" with NAME unset in the client's environment arrives without "=": docker unsets it (unsetEnv).
     if (i > 0) out[e.slice(0, i)] = e.slice(i + 1);
   }
   return out;
+}
+
+/** Bare names in Env (no "="): docker takes them out of the image's environment, as dockerd's env merge does. */
+function unsetEnv(env: string[] | null | undefined): string[] | undefined {
+  const names = (env ?? []).filter((e) => e !== '' && !e.includes('='));
+  return names.length ? names : undefined;
 }
 
 const strs = (v: string[] | string | null | undefined): string[] | undefined => (Array.isArray(v) ? v : typeof v === 'string' && v ? [v] : undefined);
@@ -310,6 +316,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
         ...(Array.isArray(body.Entrypoint) || typeof body.Entrypoint === 'string' ? { Entrypoint: (strs(body.Entrypoint) ?? []).join('') === '' ? [] : strs(body.Entrypoint)! } : {}),
         ...(body.WorkingDir ? { WorkingDirectory: String(body.WorkingDir) } : {}),
         ...(envMap(body.Env) ? { Environment: envMap(body.Env) } : {}),
+        ...(unsetEnv(body.Env) ? { UnsetEnvironment: unsetEnv(body.Env) } : {}),
         ...(body.User ? { User: String(body.User) } : {}),
         EmulateConsole: !!body.Tty,
         CreateStdInPipe: !!body.OpenStdin,

@@ -16,6 +16,8 @@ export const ProcessParameters = strict({
   Entrypoint: opt(T.Array(T.String())),
   WorkingDirectory: opt(T.String()),
   Environment: opt(StrMap),
+  /** Names taken out of the image's environment (docker's `-e NAME` with no value: unset). */
+  UnsetEnvironment: opt(T.Array(T.String({ minLength: 1, pattern: '^[^=]+$' }))),
   User: opt(T.String()),
   EmulateConsole: opt(T.Boolean()),
   CreateStdInPipe: opt(T.Boolean()),
