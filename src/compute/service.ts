@@ -692,6 +692,12 @@ export class ComputeService {
     });
   }
 
+  /** Bytes the container's changes take (docker's SizeRw, what a prune gives back). */
+  async changedBytes(ref: string): Promise<number> {
+    const rec = this.store.find(ref);
+    return this.roots.run(rec.Id, async () => this.storage.scratchBytes(rec.Id, { upperDir: await this.backendOf(rec).scratchChanges(rec.Id) }));
+  }
+
   copyIn(ref: string, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions = {}): Promise<void> {
     return this.onRoot(ref, (b, t) => b.copyIn(t, dir, guardIn(tar, this.copyIdleMs), o));
   }

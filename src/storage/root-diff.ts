@@ -46,3 +46,24 @@ export async function rootChanges(upper: string, layers: string[], mountPoints: 
 }
 
 export const normalMountPoint = (p: string): string => posix.normalize('/' + p).replace(/\/+$/, '') || '/';
+
+/** Bytes of the files in `upper`: what removing the container gives back (docker's SizeRw). Hard links count once. */
+export async function upperBytes(upper: string): Promise<number> {
+  let total = 0;
+  const seen = new Set<string>();
+  const visit = async (dir: string): Promise<void> => {
+    for (const n of await readdir(dir).catch(() => [] as string[])) {
+      const st = await lstat(join(dir, n)).catch(() => undefined);
+      if (!st) continue;
+      if (st.isDirectory()) await visit(join(dir, n));
+      else if (st.isFile() || st.isSymbolicLink()) {
+        const key = `${st.dev}:${st.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        total += st.size;
+      }
+    }
+  };
+  await visit(upper);
+  return total;
+}

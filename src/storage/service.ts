@@ -3,7 +3,7 @@
 // 'root:<id>' guards one container's root. When both are needed the order is root → meta. Blobs are written outside
 // the lock, held by a lease (content.ts) until the image record that references them is written.
 
-import { normalMountPoint, rootChanges, type RootChange } from './root-diff.js';
+import { normalMountPoint, rootChanges, upperBytes, type RootChange } from './root-diff.js';
 import { conflict, internal, invalid, isSiloError } from '../common/errors.js';
 import { shortId } from '../common/ids.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
@@ -330,6 +330,15 @@ export class Storage implements StorageService {
       for (const c of meta.chainIds) layers.push((await this.layers.mustGet(c)).path);
       const read = (upper: string) => rootChanges(upper, layers, opts.mountPoints.map(normalMountPoint));
       return opts.upperDir ? read(opts.upperDir) : this.scratch.withUpper(containerId, read);
+    });
+  }
+
+  /** Bytes of the container's changes (docker's SizeRw), read where `upperDir` is or from the scratch image. */
+  async scratchBytes(containerId: string, opts: { upperDir?: string } = {}): Promise<number> {
+    this.scratch.check(containerId);
+    return this.lock.run(`root:${containerId}`, async () => {
+      if (!(await this.scratch.meta(containerId))) return 0;
+      return opts.upperDir ? upperBytes(opts.upperDir) : this.scratch.withUpper(containerId, upperBytes).catch(() => 0);
     });
   }
 

@@ -150,6 +150,8 @@ export interface StorageService {
   /** docker diff: the container's changes to its image's files (Kind 0 modified, 1 added, 2 deleted), sorted by path;
    *  `upperDir` as for commit; entries added only as `mountPoints` (where the runtime mounts) are left out. */
   changes(containerId: string, opts: { upperDir?: string; mountPoints: string[] }): Promise<RootChange[]>;
+  /** Bytes of the container's changes (docker's SizeRw); `upperDir` as for commit. */
+  scratchBytes(containerId: string, opts?: { upperDir?: string }): Promise<number>;
   /** A new image with the layers of `baseRef`, another config and one more (empty-layer) history entry: a
    *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
   configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;

@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -190,4 +190,13 @@ test('kill answers once the container has exited; rm is refused while a restart 
   assert.match(rm.stderr, /container is restarting: stop the container before removing or force remove/);
   const rmf = await docker(['rm', '-f', 'rs1']);
   assert.equal(rmf.code, 0, rmf.stderr);
+});
+
+test('containers prune reports the space the pruned containers\' changes took', async () => {
+  assert.equal((await docker(['run', '--name', 'pr1', 'busybox', 'sh', '-c', 'head -c 1048576 /dev/zero > /big'])).code, 0);
+  const r = await api('POST', '/containers/prune');
+  assert.equal(r.status, 200);
+  const body = JSON.parse(r.body) as { ContainersDeleted: string[]; SpaceReclaimed: number };
+  assert.equal(body.ContainersDeleted.length, 1);
+  assert.ok(body.SpaceReclaimed >= 1048576 && body.SpaceReclaimed < 2 * 1048576, String(body.SpaceReclaimed));
 });
