@@ -25,7 +25,7 @@ test('a docker create body becomes a compute document', async () => {
     );
     const d = t.req.Document!;
     assert.equal(t.req.Name, 'web');
-    assert.deepEqual(d.Process, { CommandArgs: ['sh'], WorkingDirectory: '/w', Environment: { A: '1' }, User: '1:2', EmulateConsole: true, CreateStdInPipe: true });
+    assert.deepEqual(d.Process, { CommandArgs: ['sh'], WorkingDirectory: '/w', Environment: { A: '1' }, UnsetEnvironment: ['UNSET'], User: '1:2', EmulateConsole: true, CreateStdInPipe: true });
     assert.deepEqual(d.Container!.Memory, { SizeInMB: 64 });
     assert.deepEqual(d.Container!.Processor, { Count: 0.5 });
     assert.deepEqual(d.Container!.Pids, { Limit: 50 });
