@@ -275,3 +275,21 @@ test('attach: logs=1&stream=0 answers the past output and ends; detach keys end 
   assert.equal((await docker(['inspect', 'h1', '--format', '{{.State.Running}}'])).stdout.trim(), 'true');
   await docker(['rm', '-f', 'h1']);
 });
+
+test('a client that closes an archive download early does not take the daemon down', async () => {
+  await docker(['rm', '-f', 'h1']);
+  assert.equal((await docker(['run', '-d', '--name', 'h1', 'busybox', 'sleep', '1000'])).code, 0);
+  for (let i = 0; i < 5; i++) {
+    const s = createConnection(`${fx.d.runDir}/docker.sock`);
+    await once(s, 'connect');
+    s.write('GET /containers/h1/archive?path=/bin HTTP/1.1\r\nHost: docker\r\n\r\n');
+    await once(s, 'data');
+    s.destroy(); // like `curl … | head -c 10`
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const v = await docker(['version', '--format', '{{.Server.APIVersion}}']);
+  assert.equal(v.code, 0, v.stderr);
+  const cp = await docker(['exec', 'h1', 'ls', '/bin/sh']);
+  assert.equal(cp.stdout, '/bin/sh\n');
+  await docker(['rm', '-f', 'h1']);
+});
