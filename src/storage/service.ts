@@ -537,6 +537,10 @@ export class Storage implements StorageService {
     return this.volumes.getVolume(name);
   }
 
+  volumeSubpath(name: string, subpath: string): Promise<string> {
+    return this.volumes.volumeSubpath(name, subpath);
+  }
+
   createVolume(name: string, o?: { labels?: Record<string, string>; options?: Record<string, string> }): Promise<Volume> {
     return this.lock.run(`volume:${name}`, () => this.volumes.createVolume(name, o));
   }

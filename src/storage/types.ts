@@ -168,6 +168,8 @@ export interface StorageService {
   listVolumes(): Promise<Volume[]>;
   /** NotFound otherwise. */
   getVolume(name: string): Promise<Volume>;
+  /** The host path of a directory or file inside an existing volume, checked to stay inside it (volume-subpath). */
+  volumeSubpath(name: string, subpath: string): Promise<string>;
   /** Create, or return the existing volume of that name. InvalidArgument for a bad name or any option. */
   createVolume(name: string, o?: { labels?: Record<string, string>; options?: Record<string, string> }): Promise<Volume>;
   /** Remove a volume and its data; Conflict while `inUseBy` names containers. */

@@ -3,8 +3,8 @@
 // directory). Containers get them as bind mounts; which containers use one is the front door's knowledge, handed in
 // on removal. At open, a volume directory without its record (a create interrupted between the two) is removed.
 
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join, posix } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid, notFound } from '../common/errors.js';
 
@@ -54,6 +54,23 @@ export class VolumeStore {
     const r = NAME.test(name) ? await readJson<Record_>(this.record(name)) : undefined;
     if (!r) throw notFound('volume', name);
     return this.view(r);
+  }
+
+  /**
+   * The host path of `subpath` inside a volume (docker's volume-subpath): relative, no '..', present, and still inside
+   * the volume once its symlinks are resolved (a container that can write the volume must not point it elsewhere).
+   * The resolved path is returned, so what is mounted is what was checked.
+   */
+  async volumeSubpath(name: string, subpath: string): Promise<string> {
+    const v = await this.getVolume(name);
+    const rel = posix.normalize(subpath);
+    if (!subpath || isAbsolute(subpath) || rel === '..' || rel.startsWith('../')) throw invalid(`volume subpath ${JSON.stringify(subpath)} must be a relative path inside the volume`);
+    const base = await realpath(v.Mountpoint);
+    const full = await realpath(join(base, rel)).catch(() => {
+      throw invalid(`volume subpath ${subpath} does not exist in volume ${name}`);
+    });
+    if (full !== base && !full.startsWith(base + '/')) throw invalid(`volume subpath ${subpath} of ${name} leads out of the volume`);
+    return full;
   }
 
   /** Create, or return the existing one of that name (docker's create is idempotent). Options are refused. */

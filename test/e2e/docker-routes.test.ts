@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -29,15 +29,16 @@ after(async () => {
 });
 
 /** A raw request on the Docker socket: status and body. */
-function api(method: string, path: string): Promise<{ status: number; body: string }> {
+function api(method: string, path: string, json?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: `${fx.d.runDir}/docker.sock`, method, path }, (res) => {
+    const headers = json === undefined ? {} : { 'Content-Type': 'application/json' };
+    const req = request({ socketPath: `${fx.d.runDir}/docker.sock`, method, path, headers }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(json === undefined ? undefined : JSON.stringify(json));
   });
 }
 
@@ -118,8 +119,8 @@ test('docker build: .dockerignore with ! exceptions, a Dockerfile outside the co
   await writeFile(none, 'FROM busybox\nRUN ! ip -o addr | grep -v " lo " | grep -q inet\n');
   assert.equal((await docker(['build', '-q', '--network', 'none', '-f', none, ctx])).code, 0);
   const host = join(tmp, 'host.Dockerfile');
-  const hostIfs = (await promisify(execFile)('ip', ['-o', 'link'])).stdout.split('\n').filter(Boolean).length;
-  await writeFile(host, `FROM busybox\nRUN test "$(ip -o link | wc -l)" -eq ${hostIfs}\n`);
+  const hostNs = await readlink('/proc/self/ns/net');
+  await writeFile(host, `FROM busybox\nRUN test "$(readlink /proc/self/ns/net)" = "${hostNs}"\n`);
   const h = await docker(['build', '-q', '--network', 'host', '--no-cache', '-f', host, ctx]);
   assert.equal(h.code, 0, h.stderr + h.stdout);
   const bad = await docker(['build', '-q', '--network', 'nosuchnet', '--no-cache', '-f', host, ctx]);
@@ -199,4 +200,23 @@ test('containers prune reports the space the pruned containers\' changes took', 
   const body = JSON.parse(r.body) as { ContainersDeleted: string[]; SpaceReclaimed: number };
   assert.equal(body.ContainersDeleted.length, 1);
   assert.ok(body.SpaceReclaimed >= 1048576 && body.SpaceReclaimed < 2 * 1048576, String(body.SpaceReclaimed));
+});
+
+test('--mount type=volume,volume-subpath= mounts a directory inside the volume; one leading out of it is refused', async () => {
+  const v = `silo-test-sub${process.pid}`;
+  assert.equal((await docker(['run', '--rm', '-v', `${v}:/v`, 'busybox', 'sh', '-c', 'mkdir -p /v/inner && echo deep > /v/inner/f && ln -s /etc /v/out'])).code, 0);
+  const r = await docker(['run', '--rm', '--mount', `type=volume,src=${v},dst=/d,volume-subpath=inner`, 'busybox', 'cat', '/d/f']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'deep\n');
+  for (const bad of ['out', '../x', 'missing']) {
+    const b = await docker(['run', '--rm', '--mount', `type=volume,src=${v},dst=/d,volume-subpath=${bad}`, 'busybox', 'true']);
+    assert.equal(b.code, 125, `${bad}: ${b.stderr}`);
+  }
+  assert.equal((await docker(['volume', 'rm', v])).code, 0);
+});
+
+test('EndpointsConfig.DriverOpts is refused, not dropped', async () => {
+  const r = await api('POST', '/containers/create', { Image: 'busybox', NetworkingConfig: { EndpointsConfig: { bridge: { DriverOpts: { 'com.example.opt': '1' } } } } });
+  assert.equal(r.status, 400);
+  assert.match(JSON.parse(r.body).message, /DriverOpts/);
 });

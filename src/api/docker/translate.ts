@@ -146,7 +146,7 @@ const noOthers: Others = {
   seccompProfile: () => Promise.reject(dockerInvalid('custom seccomp profiles need the daemon')),
 };
 
-export async function translateCreate(body: ContainerCreate, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume'>, others: Others = noOthers): Promise<Translated> {
+export async function translateCreate(body: ContainerCreate, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume' | 'volumeSubpath'>, others: Others = noOthers): Promise<Translated> {
   const hc: HostConfig = body.HostConfig ?? {};
   const warnings: string[] = [];
   const iso = String(hc.Isolation ?? '');
@@ -171,9 +171,12 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const tmpfs: Tmpfs[] = [];
   const mounts: DockerMeta['Mounts'] = [];
   const taken = new Set<string>();
-  const volume = async (vname: string | undefined, target: string, ro: boolean) => {
+  const volume = async (vname: string | undefined, target: string, ro: boolean, subpath?: string) => {
+    // A subpath is of an existing volume: checked first, so a refusal leaves no volume made for nothing.
+    if (subpath && !vname) throw dockerInvalid('volume-subpath needs a named volume');
+    const host = subpath ? await vols.volumeSubpath(vname!, subpath) : undefined;
     const v = await vols.createVolume(vname ?? randomBytes(32).toString('hex'), { labels: vname ? {} : { 'com.docker.volume.anonymous': '' } });
-    mapped.push({ HostPath: v.Mountpoint, ContainerPath: target, ReadOnly: ro });
+    mapped.push({ HostPath: host ?? v.Mountpoint, ContainerPath: target, ReadOnly: ro });
     mounts.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: target, Driver: 'local', Mode: ro ? 'ro' : 'z', RW: !ro, Propagation: '' });
     taken.add(target);
   };
@@ -199,9 +202,9 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   for (const m of hc.Mounts ?? []) {
     const target = String(m.Target ?? '');
     if (!isAbsolute(target)) throw dockerInvalid(`invalid mount config: mount path must be absolute: ${target}`);
-    if (m.VolumeOptions?.Subpath) throw dockerInvalid('volume-subpath is not supported by Silo');
+    if (m.VolumeOptions?.Subpath && m.Type !== 'volume') throw dockerInvalid('volume-subpath is only for volume mounts');
     if (m.Type === 'bind') bind(String(m.Source), target, !!m.ReadOnly, '');
-    else if (m.Type === 'volume') await volume(m.Source ? String(m.Source) : undefined, target, !!m.ReadOnly);
+    else if (m.Type === 'volume') await volume(m.Source ? String(m.Source) : undefined, target, !!m.ReadOnly, m.VolumeOptions?.Subpath ? String(m.VolumeOptions.Subpath) : undefined);
     else if (m.Type === 'tmpfs') {
       const t = m.TmpfsOptions ?? {};
       tmp(target, [...(m.ReadOnly ? ['ro'] : []), ...(t.SizeBytes ? [`size=${t.SizeBytes}`] : []), ...(t.Mode ? [`mode=${t.Mode.toString(8)}`] : [])]);
@@ -248,6 +251,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const netName = body.NetworkDisabled ? 'none' : sharedNet ? undefined : networkOf(mode);
   const endpoints: Record<string, any> = body.NetworkingConfig?.EndpointsConfig ?? {};
   const epc = endpoints[hc.NetworkMode ?? 'default'] ?? Object.values(endpoints)[0] ?? {};
+  for (const [n, e] of Object.entries(endpoints)) if (isSet(e?.DriverOpts)) throw dockerInvalid(`EndpointsConfig.${n}.DriverOpts is not supported by Silo: its endpoints take no driver options`);
   const networking: Networking = {};
   if (sharedNet) {
     if (isSet(hc.PortBindings) || hc.PublishAllPorts) throw dockerInvalid('conflicting options: port publishing and the container type network mode');
