@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'ln1']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -215,8 +215,17 @@ test('--mount type=volume,volume-subpath= mounts a directory inside the volume; 
   assert.equal((await docker(['volume', 'rm', v])).code, 0);
 });
 
-test('EndpointsConfig.DriverOpts is refused, not dropped', async () => {
+test('EndpointsConfig.DriverOpts and legacy links are refused, not dropped', async () => {
   const r = await api('POST', '/containers/create', { Image: 'busybox', NetworkingConfig: { EndpointsConfig: { bridge: { DriverOpts: { 'com.example.opt': '1' } } } } });
   assert.equal(r.status, 400);
   assert.match(JSON.parse(r.body).message, /DriverOpts/);
+  // Legacy links: refused at create, and there is none to remove.
+  assert.equal((await docker(['create', '--name', 'ln1', 'busybox', 'true'])).code, 0);
+  const link = await docker(['create', '--link', 'ln1:db', 'busybox', 'true']);
+  assert.notEqual(link.code, 0);
+  assert.match(link.stderr, /legacy links are not supported/);
+  const rmLink = await docker(['rm', '--link', 'ln1/db']);
+  assert.notEqual(rmLink.code, 0);
+  assert.match(rmLink.stderr, /legacy links are not supported/);
+  await docker(['rm', '-f', 'ln1']);
 });

@@ -127,6 +127,12 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     return reply.status(204).send();
   });
 
+  // `docker rm --link PARENT/ALIAS`: Silo makes no legacy links (create refuses --link), so there is none to remove.
+  app.delete<{ Params: { id: string; link: string } }>('/containers/:id/:link', async (req) => {
+    c.get(req.params.id);
+    throw dockerInvalid('legacy links are not supported by Silo: put the containers on a user network and use their names');
+  });
+
   app.delete<P>('/containers/:id', async (req, reply) => {
     const r = c.get(req.params.id);
     if (c.isRestarting(r.Id) && !flag(req.query.force)) throw dockerConflict(`cannot remove container "/${r.Name}": container is restarting: stop the container before removing or force remove`);
