@@ -51,11 +51,11 @@ test('a container printing 50 MB keeps its log under the cap, rotated, with its 
   await waitStopped('loud');
   const sizes = logSizes(id);
   // Two files of 8 MiB (the log itself is ≈80 MiB: 50.7 MB of lines, each with its time and stream). A file may pass
-  // its size by what is written before the rotation catches up (at ~70 MB/s, a few MiB), never twice it (conmon's
-  // own limit); so the whole log stays within the cap plus one file.
+  // its size by what is written before the rotation catches up (at ~70 MB/s on a busy machine, a few MiB), never
+  // twice it (conmon's own limit): so never more than two files of twice the size.
   assert.deepEqual(Object.keys(sizes).sort(), ['ctr.log', 'ctr.log.1'], JSON.stringify(sizes));
   for (const [f, n] of Object.entries(sizes)) assert.ok(n <= 16 * MiB, `${f} is ${n} bytes`);
-  assert.ok(most <= 24 * MiB, `the log reached ${most} bytes while it ran`);
+  assert.ok(most <= 32 * MiB, `the log reached ${most} bytes while it ran`);
   console.log(`# rotated log: at most ${(most / MiB).toFixed(1)} MiB on disk while 50.7 MB were printed; now ${JSON.stringify(sizes)}`);
   const tail = await d.silo(['logs', '--tail', '5', 'loud']);
   assert.equal(tail.code, 0, tail.stderr);
