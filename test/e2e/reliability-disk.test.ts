@@ -1,5 +1,5 @@
 // Full disk: the daemon's state dir on a small loop-mounted ext4 that the test fills. Creating a container,
-// importing an image or building one then fails with a clear one-line "no space" error (500 with code SILO_DISK_FULL
+// importing, pulling (from a loopback registry) or building an image then fails with a clear one-line "no space" error (500 with code SILO_DISK_FULL
 // on the API, as dockerd answers it; exit 125 on the CLI), leaves nothing half-made, the daemon still answers and
 // restarts; a container whose log cannot be written (and rotates meanwhile) keeps running and its log is readable;
 // once space is freed, Silo carries on and the log is written again.
@@ -11,12 +11,20 @@ import { closeSync, mkdirSync, openSync, rmSync, rmdirSync, writeSync } from 'no
 import { pack } from 'tar-stream';
 import { TestDaemon, leaks, sleep } from './harness.js';
 import { request } from './native-client.js';
+import { readdirSync } from 'node:fs';
+import { RegistryFixture } from './registry-fixture.js';
+import { busyboxLayer, compress, image, layerTar, pushImage } from './registry-images.js';
+import { Transport, RepoClient } from '../../src/storage/registry/client.js';
+import { RegistryHosts } from '../../src/storage/registry/hosts.js';
 
 const d = new TestDaemon({ stateDir: (tag) => `/var/lib/${tag}-disk/state` });
 const mnt = `/var/lib/${d.tag}-disk`;
 const img = `/var/lib/${d.tag}-disk.img`;
 const filler = `${mnt}/filler`;
 let dev = '';
+const registry = new RegistryFixture('none', false);
+const transport = new Transport({ timeoutMs: 5000, userAgent: 'silo-test' });
+const blobFiles = () => readdirSync(`${d.stateDir}/storage/blobs/sha256`).sort();
 
 /** A one-file rootfs tar, in memory. */
 async function smallTar(): Promise<Buffer> {
@@ -76,10 +84,17 @@ before(async () => {
   execFileSync('mkfs.ext4', ['-q', '-F', dev]);
   mkdirSync(mnt, { recursive: true });
   execFileSync('mount', [dev, mnt]);
-  await d.start();
+  await Promise.all([d.start(), registry.start()]);
+  // An image to pull: busybox and a 600 KB layer, in a plain-HTTP registry on loopback.
+  const [ep] = await new RegistryHosts({ mirrors: {}, insecure: [], certsDir: '/nonexistent' }).endpoints(registry.host);
+  const c = new RepoClient(transport, { ...ep, base: `http://${registry.host}` }, 'silo/disk', ['pull', 'push']);
+  const pulled = image([compress(await busyboxLayer(), 'gzip', false), compress(await layerTar({ 'big.txt': 'pull on a full disk\n'.repeat(30_000) }), 'gzip', false)], { cmd: ['/bin/cat', '/big.txt'] });
+  await pushImage(c, pulled, 'v1');
 });
 
 after(async () => {
+  await transport.close();
+  await registry.teardown();
   rmSync(filler, { force: true });
   // The test's own mount and loop device carry the tag too; they go once the daemon's teardown is done.
   const left = (await d.teardown()).filter((l) => !l.startsWith(`mount: ${mnt}`) && !(l.startsWith('loop:') && l.includes(img)));
@@ -121,6 +136,14 @@ test('a full state filesystem: clear errors, no corrupt state, and Silo carries 
   const imported = await request(d.socket, 'POST', '/v1/images/import?name=full:v2', { body: tar, headers: { 'Content-Type': 'application/x-tar' } });
   assert.equal(imported.status, 500, imported.body.toString());
   assert.equal(imported.json.code, 'SILO_DISK_FULL', imported.body.toString());
+  // A pull: one line, no image, no blob and nothing half-written kept.
+  const blobsBefore = blobFiles();
+  const pull = await d.silo(['pull', `${registry.host}/silo/disk:v1`]);
+  assert.equal(pull.code, 125, pull.stdout);
+  assert.match(pull.stderr, /no space/i);
+  assert.equal(pull.stderr.trim().split('\n').length, 1, pull.stderr);
+  assert.deepEqual(blobFiles(), blobsBefore, 'a blob was kept');
+  assert.deepEqual(readdirSync(`${d.stateDir}/storage/blobs/ingest`), [], 'a half-written blob was left');
   // A build: its error says so, in one line; no step container and no image is left (checked below).
   const built = await build('full-build');
   assert.equal(built.length, 1, built.join(' | '));
@@ -153,6 +176,10 @@ test('a full state filesystem: clear errors, no corrupt state, and Silo carries 
   assert.equal(imp.code, 0, imp.stderr);
   assert.match((await d.silo(['images'])).stdout, /full/);
   assert.equal((await d.silo(['rmi', 'full:v1'])).code, 0);
+  const pulledAgain = await d.silo(['run', '--rm', `${registry.host}/silo/disk:v1`]);
+  assert.equal(pulledAgain.code, 0, pulledAgain.stderr);
+  assert.match(pulledAgain.stdout, /^pull on a full disk\n/);
+  assert.equal((await d.silo(['rmi', `${registry.host}/silo/disk:v1`])).code, 0);
   assert.deepEqual(await build('full-build'), []);
   assert.equal((await d.silo(['run', '--rm', 'full-build', 'cat', '/built.txt'])).stdout, 'built\n');
   assert.equal((await d.silo(['rmi', 'full-build'])).code, 0);
