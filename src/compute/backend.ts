@@ -45,6 +45,8 @@ export interface ProcessParams {
   user: string;
   tty: boolean;
   stdin: boolean;
+  /** false: stdin stays open when an attached client goes (StdinOnce off); absent or true: the client's end closes it. */
+  stdinOnce?: boolean;
   consoleSize?: { rows: number; cols: number };
 }
 

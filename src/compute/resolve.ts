@@ -25,6 +25,7 @@ export function resolveInit(doc: ComputeSystemDocument, image: ImageConfig): Com
     User: runAs(doc) ?? p.User ?? image.User ?? '',
     Tty: p.EmulateConsole ?? false,
     Stdin: p.CreateStdInPipe ?? false,
+    ...(p.StdinOnce === false ? { StdinOnce: false } : {}),
   };
 }
 

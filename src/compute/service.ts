@@ -313,7 +313,7 @@ export class ComputeService {
         interfaces: doc.Isolation === 'vm' ? this.networking.guestInterfaces(doc.Container.Networking) : undefined,
         hostname: doc.Container.GuestOs.HostName,
         process: {
-          args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin,
+          args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin, stdinOnce: rec.Init.StdinOnce,
           consoleSize: doc.Process.ConsoleSize ? { rows: doc.Process.ConsoleSize[0], cols: doc.Process.ConsoleSize[1] } : undefined,
         },
         mounts: [...(doc.Container.MappedDirectories ?? []), ...(doc.Init ? [{ HostPath: INIT_BINARY, ContainerPath: INIT_PATH, ReadOnly: true }] : [])],

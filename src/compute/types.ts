@@ -46,7 +46,7 @@ export interface ComputeSystemRecord {
   State: SystemState;
   Document: ComputeSystemDocument;
   /** The init process as resolved from document + image. */
-  Init: { Args: string[]; Env: string[]; Cwd: string; User: string; Tty: boolean; Stdin: boolean };
+  Init: { Args: string[]; Env: string[]; Cwd: string; User: string; Tty: boolean; Stdin: boolean; StdinOnce?: boolean };
   ImageId: string;
   ImageName: string;
   Pid?: number;

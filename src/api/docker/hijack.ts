@@ -99,9 +99,11 @@ async function handle(x: Ctx, req: IncomingMessage, socket: Duplex, head: Buffer
     session = await c.attach(rec.Id, client);
     if (wantStdin) {
       const s = session;
-      const filter = new DetachKeyFilter(keys, (b) => s.writeStdin(b), () => (s.detach(), socket.end()));
-      socket.on('data', (b: Buffer) => filter.write(b));
-      socket.on('end', () => s.closeStdin());
+      // A detach leaves the container's stdin open (it may be attached again), as dockerd does.
+      let detached = false;
+      const filter = new DetachKeyFilter(keys, (b) => s.writeStdin(b), () => ((detached = true), s.detach(), socket.end()));
+      socket.on('data', (b: Buffer) => !detached && filter.write(b));
+      socket.on('end', () => !detached && s.closeStdin());
       socket.on('close', () => s.detach());
       socket.on('error', () => s.detach());
       socket.resume();

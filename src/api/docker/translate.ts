@@ -324,6 +324,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
         ...(body.User ? { User: String(body.User) } : {}),
         EmulateConsole: !!body.Tty,
         CreateStdInPipe: !!body.OpenStdin,
+        ...(body.OpenStdin && body.StdinOnce === false ? { StdinOnce: false } : {}),
         ...(Array.isArray(hc.ConsoleSize) && hc.ConsoleSize[0] > 0 ? { ConsoleSize: [hc.ConsoleSize[0], hc.ConsoleSize[1] ?? 0] as [number, number] } : {}),
       },
       ...(body.StopSignal ? { StopSignal: String(body.StopSignal) } : {}),

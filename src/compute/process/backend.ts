@@ -170,7 +170,7 @@ export class ProcessBackend implements IsolationBackend {
         bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: log.driver === 'none' ? undefined : log.path,
         // conmon's hard limit, for when no daemon rotates (it is down): past twice the size it empties the file.
         logSizeMax: log.maxSize && log.maxSize > 0 ? 2 * log.maxSize : undefined,
-        persistDir: state, stdin: o.process.stdin, tty: o.process.tty,
+        persistDir: state, stdin: o.process.stdin, leaveStdinOpen: o.process.stdinOnce === false, tty: o.process.tty,
       });
       return { pid: await h.pid };
     } catch (e) {

@@ -31,6 +31,8 @@ export interface ConmonOptions {
   /** conmon writes `exit` (and `oom`) here. */
   persistDir: string;
   stdin: boolean;
+  /** Keep the process' stdin open when an attached client disconnects (docker's StdinOnce off). */
+  leaveStdinOpen?: boolean;
   tty: boolean;
   /** Set for exec: path of process.json. */
   execProcessSpec?: string;
@@ -111,6 +113,7 @@ export function buildConmonArgs(o: ConmonOptions): string[] {
   ];
   if (o.logPath && o.logSizeMax && o.logSizeMax > 0) a.push('--log-size-max', String(o.logSizeMax));
   if (o.stdin) a.push('-i');
+  if (o.stdin && o.leaveStdinOpen) a.push('--leave-stdin-open');
   if (o.tty) a.push('-t');
   if (o.execProcessSpec) a.push('-e', '--exec-attach', '--exec-process-spec', o.execProcessSpec);
   return a;

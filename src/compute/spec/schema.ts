@@ -21,6 +21,9 @@ export const ProcessParameters = strict({
   User: opt(T.String()),
   EmulateConsole: opt(T.Boolean()),
   CreateStdInPipe: opt(T.Boolean()),
+  /** docker's StdinOnce: the first attached client's end of stdin closes the process' stdin (the default); false
+   *  keeps it open across attachments (`docker run -di`, compose's stdin_open), so a detach does not end it. */
+  StdinOnce: opt(T.Boolean()),
   ConsoleSize: opt(T.Tuple([T.Integer({ minimum: 0 }), T.Integer({ minimum: 0 })])),
 });
 
