@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'ln1']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'ln1', 'ln2']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -215,17 +215,30 @@ test('--mount type=volume,volume-subpath= mounts a directory inside the volume; 
   assert.equal((await docker(['volume', 'rm', v])).code, 0);
 });
 
-test('EndpointsConfig.DriverOpts and legacy links are refused, not dropped', async () => {
+test('EndpointsConfig.DriverOpts is refused, not dropped', async () => {
   const r = await api('POST', '/containers/create', { Image: 'busybox', NetworkingConfig: { EndpointsConfig: { bridge: { DriverOpts: { 'com.example.opt': '1' } } } } });
   assert.equal(r.status, 400);
   assert.match(JSON.parse(r.body).message, /DriverOpts/);
-  // Legacy links: refused at create, and there is none to remove.
-  assert.equal((await docker(['create', '--name', 'ln1', 'busybox', 'true'])).code, 0);
-  const link = await docker(['create', '--link', 'ln1:db', 'busybox', 'true']);
-  assert.notEqual(link.code, 0);
-  assert.match(link.stderr, /legacy links are not supported/);
-  const rmLink = await docker(['rm', '--link', 'ln1/db']);
+});
+
+test('legacy --link: the alias resolves, docker\'s link variables are set; a stopped target is refused; rm --link refused', async () => {
+  assert.equal((await docker(['run', '-d', '--name', 'ln1', '-e', 'SECRET=s3', '--expose', '6379', 'busybox', 'sleep', '300'])).code, 0);
+  const ip = (await docker(['inspect', '--format', '{{.NetworkSettings.IPAddress}}', 'ln1'])).stdout.trim();
+  assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+  const r = await docker(['run', '--name', 'ln2', '--link', 'ln1:db', 'busybox', 'sh', '-c', 'env | grep ^DB_ | sort; grep -w db /etc/hosts']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout.split('\n');
+  for (const want of [`DB_PORT=tcp://${ip}:6379`, `DB_PORT_6379_TCP=tcp://${ip}:6379`, `DB_PORT_6379_TCP_ADDR=${ip}`, 'DB_PORT_6379_TCP_PORT=6379', 'DB_PORT_6379_TCP_PROTO=tcp', 'DB_NAME=/ln2/db', 'DB_ENV_SECRET=s3'])
+    assert.ok(out.includes(want), `${want} in ${r.stdout}`);
+  assert.ok(!out.some((l) => l.startsWith('DB_ENV_PATH=')), r.stdout);
+  assert.ok(out.some((l) => l.startsWith(ip) && /\bdb\b/.test(l)), r.stdout);
+  assert.equal((await docker(['inspect', '--format', '{{json .HostConfig.Links}}', 'ln2'])).stdout.trim(), '["/ln1:/ln2/db"]');
+  const rmLink = await docker(['rm', '--link', 'ln2/db']);
   assert.notEqual(rmLink.code, 0);
-  assert.match(rmLink.stderr, /legacy links are not supported/);
-  await docker(['rm', '-f', 'ln1']);
+  assert.match(rmLink.stderr, /legacy links cannot be removed/);
+  assert.equal((await docker(['stop', '-t', '0', 'ln1'])).code, 0);
+  const stopped = await docker(['create', '--link', 'ln1:db', 'busybox', 'true']);
+  assert.notEqual(stopped.code, 0);
+  assert.match(stopped.stderr, /Cannot link to a non running container/);
+  await docker(['rm', '-f', 'ln1', 'ln2']);
 });

@@ -37,6 +37,20 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
         return { mapped: r.Document.Container.MappedDirectories ?? [], mounts: x.meta.get(r.Id)?.Mounts ?? [] };
       },
       seccompProfile: (json) => keepSeccompProfile(join(x.stateDir, 'docker', 'seccomp'), json),
+      linkTarget: async (ref, network) => {
+        const r = c.get(ref);
+        const net = x.svc.network.getNetwork(network ?? 'nat').Id;
+        let ip: string | undefined;
+        for (const epId of r.Document.Container.Networking?.Endpoints ?? []) {
+          const ep = (() => { try { return x.svc.network.getEndpoint(epId); } catch { return undefined; } })();
+          if (ep?.NetworkId === net) ip = ep.IpAddress;
+        }
+        const m = x.meta.get(r.Id);
+        const img = await x.svc.storage.getImage(r.ImageId).catch(() => undefined);
+        const exposed = [...new Set([...Object.keys(img?.config.ExposedPorts ?? {}), ...Object.keys(m?.Config.ExposedPorts ?? {})])];
+        return { name: r.Name, ip, env: r.Init.Env, exposed, running: r.State === 'Running' };
+      },
+      nameTaken: (n) => { try { c.get(n); return true; } catch { return false; } },
     });
     const rec = await c.create(t.req);
     await x.meta.set(rec.Id, t.meta);
@@ -127,10 +141,11 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     return reply.status(204).send();
   });
 
-  // `docker rm --link PARENT/ALIAS`: Silo makes no legacy links (create refuses --link), so there is none to remove.
+  // `docker rm --link PARENT/ALIAS`: a link is written into the container's /etc/hosts and environment when it is
+  // made, which a running process has already read; dropping it would change nothing it sees, so it is refused.
   app.delete<{ Params: { id: string; link: string } }>('/containers/:id/:link', async (req) => {
     c.get(req.params.id);
-    throw dockerInvalid('legacy links are not supported by Silo: put the containers on a user network and use their names');
+    throw dockerInvalid('legacy links cannot be removed in Silo: recreate the container without --link');
   });
 
   app.delete<P>('/containers/:id', async (req, reply) => {

@@ -11,7 +11,9 @@ import type { Image } from '../../storage/types.js';
 import { dockerInvalid } from './errors.js';
 import { dockerLogging, type LogSpec } from '../../common/logopts.js';
 import type { DockerMeta } from './meta.js';
+import { checkLink, linkEnv, parseLink, type LinkTarget } from './links.js';
 import { portMappings } from './ports.js';
+import { randomName } from '../../compute/resolve.js';
 import type { ContainerCreate, HostConfig } from './schemas.js';
 import type { StorageService } from '../../storage/types.js';
 
@@ -58,7 +60,6 @@ const UNSUPPORTED: Record<string, string> = {
   KernelMemoryTCP: 'kernel memory limits are not supported', MemoryReservation: 'memory reservations are not supported',
   OomKillDisable: 'the OOM killer cannot be disabled', CpuCount: 'CpuCount is for Windows containers', CpuPercent: 'CpuPercent is for Windows containers',
   IOMaximumIOps: 'I/O limits are for Windows containers', IOMaximumBandwidth: 'I/O limits are for Windows containers',
-  Links: 'legacy links are not supported: put the containers on a user network and use their names',
   Cgroup: 'joining another container\'s cgroup is not supported', Annotations: 'annotations are not supported',
 };
 
@@ -139,15 +140,23 @@ export interface Others {
   volumesOf(ref: string): { mapped: MappedDirectory[]; mounts: DockerMeta['Mounts'] };
   /** Keep a seccomp profile's JSON; returns the host file the create spec names. */
   seccompProfile(json: string): Promise<string>;
+  /** A container to link to (--link), with its address on `network` (undefined: the default network). */
+  linkTarget(ref: string, network: string | undefined): Promise<LinkTarget>;
+  /** Whether a container name is taken (a linking container needs its name before it is made). */
+  nameTaken(name: string): boolean;
 }
 
 const noOthers: Others = {
   volumesOf: (ref) => { throw dockerInvalid(`No such container: ${ref}`); },
+  linkTarget: (ref) => Promise.reject(dockerInvalid(`No such container: ${ref}`)),
+  nameTaken: () => false,
   seccompProfile: () => Promise.reject(dockerInvalid('custom seccomp profiles need the daemon')),
 };
 
 export async function translateCreate(body: ContainerCreate, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume' | 'volumeSubpath'>, others: Others = noOthers): Promise<Translated> {
   const hc: HostConfig = body.HostConfig ?? {};
+  // A link's variables name the linking container, so it is named now when the client gave no name.
+  if (isSet(hc.Links) && !name) name = randomName((n) => others.nameTaken(n));
   const warnings: string[] = [];
   const iso = String(hc.Isolation ?? '');
   // Docker's hyperv is Silo's vm: a utility VM with its own kernel per container.
@@ -253,7 +262,10 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const epc = endpoints[hc.NetworkMode ?? 'default'] ?? Object.values(endpoints)[0] ?? {};
   for (const [n, e] of Object.entries(endpoints)) if (isSet(e?.DriverOpts)) throw dockerInvalid(`EndpointsConfig.${n}.DriverOpts is not supported by Silo: its endpoints take no driver options`);
   const networking: Networking = {};
+  const linkVars: string[] = [];
+  const links: string[] = [];
   if (sharedNet) {
+    if (isSet(hc.Links)) throw dockerInvalid('conflicting options: links and the network mode');
     if (isSet(hc.PortBindings) || hc.PublishAllPorts) throw dockerInvalid('conflicting options: port publishing and the container type network mode');
     if (isSet(hc.Dns) || isSet(hc.DnsSearch) || isSet(hc.DnsOptions)) throw dockerInvalid('conflicting options: dns and the network mode');
     if (isSet(hc.ExtraHosts) && sharedNet.Mode !== 'host') throw dockerInvalid('conflicting options: custom host-to-IP mapping and the network mode');
@@ -269,6 +281,20 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     if (mac) networking.MacAddress = String(mac);
     if (isSet(hc.Dns) || isSet(hc.DnsSearch) || isSet(hc.DnsOptions)) networking.Dns = { ...(hc.Dns?.length ? { Servers: hc.Dns } : {}), ...(hc.DnsSearch?.length ? { Search: hc.DnsSearch } : {}), ...(hc.DnsOptions?.length ? { Options: hc.DnsOptions } : {}) };
     if (isSet(hc.ExtraHosts)) networking.ExtraHosts = hc.ExtraHosts!.map(extraHost);
+    if (isSet(hc.Links)) {
+      if (netName === 'none') throw dockerInvalid('conflicting options: links and the network mode none');
+      const hosts = networking.ExtraHosts ?? [];
+      for (const spec of hc.Links!) {
+        const { ref, alias } = parseLink(spec);
+        const l = { target: await others.linkTarget(ref, netName), alias };
+        checkLink(l, name);
+        for (const h of new Set([alias, l.target.name])) hosts.push({ Name: h, IpAddress: l.target.ip! });
+        // dockerd gives the variables on its default network only; on a user network a link is a name.
+        if (netName === undefined) linkVars.push(...linkEnv(l, name!));
+        links.push(`/${l.target.name}:/${name}/${alias}`);
+      }
+      networking.ExtraHosts = hosts;
+    }
     if (netName === 'none' && ports.mappings.length) throw dockerInvalid('conflicting options: port publishing and the container type network mode');
     if (netName === 'none' && mac) throw dockerInvalid('conflicting options: mac-address and the network mode');
   }
@@ -319,7 +345,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
         // An explicit empty entrypoint clears the image's: the docker CLI sends `--entrypoint ""` as [""].
         ...(Array.isArray(body.Entrypoint) || typeof body.Entrypoint === 'string' ? { Entrypoint: (strs(body.Entrypoint) ?? []).join('') === '' ? [] : strs(body.Entrypoint)! } : {}),
         ...(body.WorkingDir ? { WorkingDirectory: String(body.WorkingDir) } : {}),
-        ...(envMap(body.Env) ? { Environment: envMap(body.Env) } : {}),
+        ...(envMap(body.Env) || linkVars.length ? { Environment: { ...envMap(linkVars), ...envMap(body.Env) } } : {}),
         ...(unsetEnv(body.Env) ? { UnsetEnvironment: unsetEnv(body.Env) } : {}),
         ...(body.User ? { User: String(body.User) } : {}),
         EmulateConsole: !!body.Tty,
@@ -339,7 +365,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const { HostConfig: _h, NetworkingConfig: _n, ...config } = body;
   const meta: DockerMeta = {
     Config: config,
-    HostConfig: { ...hc, RestartPolicy: { Name: restart || 'no', MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } },
+    HostConfig: { ...hc, ...(links.length ? { Links: links } : {}), RestartPolicy: { Name: restart || 'no', MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } },
     Networks: endpoints,
     Mounts: mounts,
   };
