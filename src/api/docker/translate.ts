@@ -373,7 +373,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
 }
 
 /** `--add-host name:ip` (or `name=ip`, as newer clients send); docker's `host-gateway` is not resolved by Silo. */
-function extraHost(s: string): { Name: string; IpAddress: string } {
+export function extraHost(s: string): { Name: string; IpAddress: string } {
   const i = s.search(/[:=]/);
   const name = i < 0 ? '' : s.slice(0, i);
   const ip = i < 0 ? '' : s.slice(i + 1).replace(/^\[(.*)\]$/, '$1');

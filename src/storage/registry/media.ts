@@ -2,21 +2,16 @@
 // from an index. Pure (no I/O), unit-tested by table.
 
 import { invalid } from '../../common/errors.js';
+import { MEDIA } from '../content.js';
+import type { Descriptor as BlobDescriptor } from '../manifest.js';
 
+/** The content store's media types, and the ones only a registry serves (schema 1, foreign layers, docker's config). */
 export const MT = {
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  ...MEDIA,
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   dockerForeignGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
   dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
   ociForeign: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
   ociForeignGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
   ociForeignZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
@@ -28,12 +23,8 @@ export const MANIFEST_ACCEPT = [MT.dockerManifest, MT.dockerList, MT.ociManifest
 /** Docker refuses manifests over 4 MiB (distribution's own limit): a registry cannot make the daemon buffer more. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  urls?: string[];
-  annotations?: Record<string, string>;
+/** A manifest's descriptor as an index lists it: with the platform it is for. */
+export interface Descriptor extends BlobDescriptor {
   platform?: Platform;
 }
 

@@ -10,6 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { putArchive, readSmallFile } from '../../../compute/archive.js';
 import { shortId } from '../../../common/ids.js';
 import type { Ctx } from '../ctx.js';
+import { extraHost } from '../translate.js';
 import { dockerInvalid, toDockerError } from '../errors.js';
 import { all, first, flag, int, type Query } from '../util.js';
 import { runBuild, tagAll } from './builder.js';
@@ -67,14 +68,7 @@ function stepNetwork(mode: string | undefined): Pick<Resources, 'network' | 'hos
 }
 
 function extraHosts(v: unknown): { Name: string; IpAddress: string }[] {
-  return all(v).flatMap((s) => s.split(',')).filter(Boolean).map((s) => {
-    const i = s.search(/[:=]/);
-    const name = i < 0 ? '' : s.slice(0, i);
-    const ip = i < 0 ? '' : s.slice(i + 1).replace(/^\[(.*)\]$/, '$1');
-    if (!name || !ip) throw dockerInvalid(`invalid argument "${s}" for "--add-host": expected host:ip`);
-    if (ip === 'host-gateway') throw dockerInvalid('--add-host ...:host-gateway is not supported by Silo: give the address');
-    return { Name: name, IpAddress: ip };
-  });
+  return all(v).flatMap((s) => s.split(',')).filter(Boolean).map(extraHost);
 }
 
 /** The Dockerfile and .dockerignore leave the context once read when .dockerignore names them (ignore.ts). */
