@@ -14,7 +14,8 @@ const d = new TestDaemon();
 before(() => d.start());
 after(async () => assert.deepEqual(await d.teardown(), []));
 
-const vm = (args: string[]) => d.silo(['run', '--isolation', 'vm', ...args]);
+// Under TCG on a loaded machine a VM run can take minutes; the CLI is given that long rather than the harness' 60 s.
+const vm = (args: string[]) => d.silo(['run', '--isolation', 'vm', ...args], { timeoutMs: 300_000 });
 
 function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   return new Promise((res, rej) => {
