@@ -8,6 +8,7 @@ import type { RootDescription } from '../storage/types.js';
 import { SiloError } from '../common/errors.js';
 import type { Finding } from '../common/leaks.js';
 import type { Device, Logging, Security, Tmpfs, Ulimit } from './spec/schema.js';
+import type { ComputeSystemDocument } from './types.js';
 
 /** How a compute system is isolated (HCS's process isolation and Hyper-V isolation). */
 export type Isolation = 'process' | 'vm';
@@ -175,6 +176,8 @@ export interface CopyInOptions {
 }
 
 export interface IsolationBackend {
+  /** Refuse at create, with one line, what of a document this backend cannot run yet (never dropped silently). */
+  checkDocument?(doc: ComputeSystemDocument): void;
   /** Make the root storage described where the container runs (process: the overlay on the host). Idempotent; on
    *  failure nothing of it is left. */
   mountRoot(id: string, root: RootDescription): Promise<void>;

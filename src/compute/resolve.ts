@@ -1,10 +1,12 @@
 // Pure translation of a compute system document plus its image config into what the isolation backend runs.
-// Docker's rules: an overridden entrypoint drops the image's Cmd; env entries override the image's by key.
+// Docker's rules: an overridden entrypoint drops the image's Cmd; env entries override the image's by key. Also the
+// process rules every backend applies (env defaults, cwd check, the nofile limit).
 
 import { cpus } from 'node:os';
+import { posix } from 'node:path';
 import { invalid } from '../common/errors.js';
 import type { ImageConfig } from '../storage/types.js';
-import type { Resources } from './backend.js';
+import type { ProcessParams, Resources } from './backend.js';
 import type { ComputeSystemDocument, ComputeSystemRecord } from './types.js';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -99,3 +101,39 @@ export function randomName(taken: (n: string) => boolean): string {
 }
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+// Rules every backend applies to a process it starts, whatever runs it (runc on the host, the agent in a VM).
+
+/** Reject working directories that are relative or inside /proc (CVE-2024-21626): not only /proc/<pid>/fd but every
+ *  magic link under it (task/<tid>/fd, cwd, root, map_files) can lead out of the container while runc sets it up,
+ *  and no real program needs to start there. */
+export function checkCwd(cwd: string): string {
+  const c = cwd || '/';
+  if (!posix.isAbsolute(c)) throw invalid(`working directory must be absolute: ${c}`);
+  const n = posix.normalize(c);
+  if (/^\/proc\/./.test(n)) throw invalid(`working directory not allowed: ${c}`);
+  return n;
+}
+
+/** Env with PATH, HOSTNAME, HOME and (tty) TERM filled in when the caller did not set them. */
+export function buildEnv(p: ProcessParams, hostname: string, home: string): string[] {
+  const env = [...p.env];
+  const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));
+  if (!has('PATH')) env.unshift(DEFAULT_PATH);
+  if (!has('HOSTNAME') && hostname) env.push(`HOSTNAME=${hostname}`);
+  if (!has('HOME')) env.push(`HOME=${home}`);
+  if (p.tty && !has('TERM')) env.push('TERM=xterm');
+  return env;
+}
+
+/** RLIMIT_NOFILE is never raised past this, whatever the daemon's own hard limit. */
+export const NOFILE_CAP = 1048576;
+
+/** The daemon's RLIMIT_NOFILE hard limit, parsed from /proc/self/limits text (node has no getrlimit). */
+export function parseNofileHard(limitsText: string): number {
+  const line = limitsText.split('\n').find((l) => l.startsWith('Max open files'));
+  const f = line?.trim().split(/\s{2,}/);
+  const hard = f?.[2];
+  if (!hard) return 1024;
+  return hard === 'unlimited' ? NOFILE_CAP : Number(hard) || 1024;
+}

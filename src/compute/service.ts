@@ -10,7 +10,6 @@ import type { IntentLog } from '../common/intents.js';
 import type { EventBus } from '../common/events.js';
 import type { RootChange } from '../storage/root-diff.js';
 import type { ImageConfig, StorageService } from '../storage/types.js';
-import { checkVmDocument } from './vm/refuse.js';
 import type { Readable } from 'node:stream';
 import { backendFor, type Backends, type CopyInOptions, type CopyTarget, type ExitStatus, type Isolation, type IsolationBackend, type LogEntry, type PathStat } from './backend.js';
 import { NAME_RE, randomName, resolveInit, resourcesOf } from './resolve.js';
@@ -159,7 +158,7 @@ export class ComputeService {
     const id = newId();
     const doc = buildDocument(id, req, image, this.isolations()[0]);
     await validateDocument(doc, this.isolations());
-    if (doc.Isolation === 'vm') checkVmDocument(doc);
+    this.backends.get(doc.Isolation)?.checkDocument?.(doc);
     // Another system's namespace is named by its id from here on: a rename or a new system with its name changes nothing.
     for (const [kind, ref] of Object.entries(doc.Container.Namespaces ?? {})) {
       if (ref?.Mode !== 'system') continue;

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerLogging, parseLogSize } from '../../src/common/logopts.js';
-import { readLogFile } from '../../src/compute/process/logs.js';
+import { readLogFile } from '../../src/compute/logs.js';
 import type { LogEntry } from '../../src/compute/backend.js';
 
 test('log options: sizes as docker reads them, unknown drivers and options refused by name', () => {

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkCwdInRoot, checkRootfs, resolveInRoot } from '../../src/compute/process/rootfs.js';
-import { checkCwd } from '../../src/compute/process/spec.js';
+import { checkCwd } from '../../src/compute/resolve.js';
 
 function rootfs(build: (r: string) => void): string {
   const r = mkdtempSync(join(tmpdir(), 'silo-rootfs-'));

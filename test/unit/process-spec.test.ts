@@ -3,10 +3,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSpec, buildProcess, capabilitySet, checkCwd, rlimitsOf, weightToShares, parseNofileHard, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../../src/compute/process/spec.js';
+import { buildSpec, buildProcess, capabilitySet, rlimitsOf, weightToShares, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../../src/compute/process/spec.js';
+import { checkCwd, parseNofileHard } from '../../src/compute/resolve.js';
 import { defaultSeccompProfile, ALLOWED_SYSCALLS, CLONE_NAMESPACE_FLAGS } from '../../src/compute/process/seccomp.js';
-import { resolveUser } from '../../src/compute/process/user.js';
-import { parseRecord, LineAssembler, timeNs } from '../../src/compute/process/logs.js';
+import { resolveUser } from '../../src/compute/user.js';
+import { parseRecord, LineAssembler, timeNs } from '../../src/compute/logs.js';
 import { buildConmonArgs, runtimeErrorMessage } from '../../src/compute/process/conmon.js';
 import type { InitOptions } from '../../src/compute/backend.js';
 

@@ -23,12 +23,12 @@ import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
 import { loadSeccompProfile, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
 import { daemonCapabilities } from '../spec/capabilities.js';
-import { resolveUserInRootfs, uidNamesOf } from './user.js';
+import { resolveUserInRootfs, uidNamesOf } from '../user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';
 import { startConmon } from './conmon.js';
 import { Runc } from './runc.js';
 import { connectAttach } from './attach.js';
-import { fileExists, readLogFile } from './logs.js';
+import { fileExists, readLogFile } from '../logs.js';
 import { Job, processList } from './cgroup.js';
 import { conmonAlive, waitGone, killConmon } from './proc.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
 import type { Device } from '../spec/schema.js';
 import type { OciDevice } from './spec.js';
-import { parseGroup, readRootfsEtcFile } from './user.js';
+import { parseGroup, readRootfsEtcFile } from '../user.js';
 
 /** Linux dev_t → major/minor (glibc's encoding). */
 const major = (d: number) => ((d >>> 8) & 0xfff) | (Math.floor(d / 2 ** 32) & ~0xfff);

@@ -6,7 +6,7 @@ import { sweepTempFiles } from '../../common/atomic.js';
 import { invalid } from '../../common/errors.js';
 import type { IsolationBackend } from '../backend.js';
 import { ProcessBackend } from './backend.js';
-import { parseNofileHard } from './spec.js';
+import { parseNofileHard } from '../resolve.js';
 
 export { ProcessBackend } from './backend.js';
 

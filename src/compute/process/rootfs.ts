@@ -8,7 +8,7 @@
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
-import { checkCwd } from './spec.js';
+import { checkCwd } from '../resolve.js';
 
 const KERNEL_MOUNTS = ['dev', 'proc', 'sys'];
 

@@ -6,8 +6,9 @@ import { invalid } from '../../common/errors.js';
 import type { Security, Ulimit } from '../spec/schema.js';
 import { capName } from '../spec/capabilities.js';
 import type { InitOptions, ProcessParams, Resources } from '../backend.js';
-import type { ResolvedUser } from './user.js';
+import type { ResolvedUser } from '../user.js';
 import { defaultSeccompProfile } from './seccomp.js';
+import { buildEnv, checkCwd, NOFILE_CAP } from '../resolve.js';
 
 /** Docker's default capability set. */
 export const DEFAULT_CAPS = [
@@ -21,8 +22,6 @@ export const MASKED_PATHS = [
 ];
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const NOFILE_CAP = 1048576;
 
 export interface SpecContext {
   cgroupParent: string;
@@ -78,28 +77,6 @@ export function processSecurity(o: Pick<InitOptions, 'security' | 'ulimits'>, ct
     noNewPrivileges: sec?.NoNewPrivileges ?? !sec?.Privileged,
     rlimits: rlimitsOf(o.ulimits, ctx.nofileHard),
   };
-}
-
-/** Reject working directories that are relative or inside /proc (CVE-2024-21626): not only /proc/<pid>/fd but every
- *  magic link under it (task/<tid>/fd, cwd, root, map_files) can lead out of the container while runc sets it up,
- *  and no real program needs to start there. */
-export function checkCwd(cwd: string): string {
-  const c = cwd || '/';
-  if (!posix.isAbsolute(c)) throw invalid(`working directory must be absolute: ${c}`);
-  const n = posix.normalize(c);
-  if (/^\/proc\/./.test(n)) throw invalid(`working directory not allowed: ${c}`);
-  return n;
-}
-
-/** Env with PATH, HOSTNAME, HOME and (tty) TERM filled in when the caller did not set them. */
-export function buildEnv(p: ProcessParams, hostname: string, home: string): string[] {
-  const env = [...p.env];
-  const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));
-  if (!has('PATH')) env.unshift(`PATH=${DEFAULT_PATH}`);
-  if (!has('HOSTNAME') && hostname) env.push(`HOSTNAME=${hostname}`);
-  if (!has('HOME')) env.push(`HOME=${home}`);
-  if (p.tty && !has('TERM')) env.push('TERM=xterm');
-  return env;
 }
 
 /** The `process` object, shared by config.json (init) and process.json (exec). */
@@ -250,13 +227,4 @@ export function rootfsPropagation(mounts: InitOptions['mounts']): { rootfsPropag
   if (p.some((x) => x.endsWith('shared'))) return { rootfsPropagation: 'rshared' };
   if (p.some((x) => x.endsWith('slave'))) return { rootfsPropagation: 'rslave' };
   return {};
-}
-
-/** The daemon's RLIMIT_NOFILE hard limit, parsed from /proc/self/limits text (node has no getrlimit). */
-export function parseNofileHard(limitsText: string): number {
-  const line = limitsText.split('\n').find((l) => l.startsWith('Max open files'));
-  const f = line?.trim().split(/\s{2,}/);
-  const hard = f?.[2];
-  if (!hard) return 1024;
-  return hard === 'unlimited' ? NOFILE_CAP : Number(hard) || 1024;
 }

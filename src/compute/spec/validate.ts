@@ -4,13 +4,12 @@
 import { MIN_LOG_SIZE } from '../../common/logopts.js';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { parseNofileHard } from '../process/spec.js';
 import { cpus } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import { FormatRegistry } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { invalid } from '../../common/errors.js';
-import { resourcesOf } from '../resolve.js';
+import { parseNofileHard, resourcesOf } from '../resolve.js';
 import { normalizeSignal } from '../signals.js';
 import type { ComputeSystemDocument } from '../types.js';
 import { CreateSpec, type NamespaceRef } from './schema.js';

@@ -14,10 +14,11 @@ import type {
   Attachment, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
+import type { ComputeSystemDocument } from '../types.js';
 import { removeFindings, type Finding } from '../../common/leaks.js';
-import { resolveUser } from '../process/user.js';
-import { buildEnv, checkCwd } from '../process/spec.js';
-import { readLogFile } from '../process/logs.js';
+import { resolveUser } from '../user.js';
+import { buildEnv, checkCwd } from '../resolve.js';
+import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
 import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
@@ -25,6 +26,7 @@ import { restoreInto, Templates } from './template.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
+import { checkVmDocument } from './refuse.js';
 import type { Logger } from '../../common/log.js';
 
 const ID_RE = /^[0-9a-f]{16,64}$/;
@@ -61,6 +63,10 @@ export class VmBackend implements IsolationBackend {
 
   constructor(private readonly o: VmBackendOptions) {
     this.disks = new LayerDisks(join(o.stateDir, 'layers'));
+  }
+
+  checkDocument(doc: ComputeSystemDocument): void {
+    checkVmDocument(doc);
   }
 
   async init(): Promise<void> {

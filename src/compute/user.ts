@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { open, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { invalid } from '../../common/errors.js';
+import { invalid } from '../common/errors.js';
 
 export interface PasswdEntry { name: string; uid: number; gid: number; home: string }
 export interface GroupEntry { name: string; gid: number; members: string[] }

@@ -4,7 +4,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
-import type { LogEntry } from '../backend.js';
+import type { LogEntry } from './backend.js';
 
 export interface LogRecord { time: string; stream: 'stdout' | 'stderr'; partial: boolean; data: Buffer }
 
