@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'ln1', 'ln2']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'pr2', 'pr3', 'pr4', 'ln1', 'ln2']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -186,6 +186,17 @@ test('kill answers once the container has exited; rm is refused while a restart 
     if (!restarting) await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(restarting, 'seen between two runs');
+  // Seen as dockerd shows it: "restarting" in inspect, `Restarting (3) … ago` in ps (without -a: it counts as running).
+  // The back-off doubles per run, so by the second run the container stays in it long enough to be seen twice.
+  let seen = '';
+  for (let i = 0; i < 100 && !seen; i++) {
+    const ps = (await docker(['ps', '--filter', 'name=^rs1$', '--format', '{{.Status}}|{{.State}}'])).stdout.trim();
+    const st = (await docker(['inspect', '--format', '{{.State.Status}} {{.State.Running}} {{.State.Restarting}}', 'rs1'])).stdout.trim();
+    if (/^Restarting \(3\) .* ago\|restarting$/.test(ps) && st === 'restarting true true') seen = ps;
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(seen, 'ps shows Restarting (3) and inspect says restarting');
+  assert.match((await docker(['ps', '-a', '--filter', 'status=restarting', '--format', '{{.Names}}'])).stdout, /\brs1\b/);
   const rm = await docker(['rm', 'rs1']);
   assert.notEqual(rm.code, 0);
   assert.match(rm.stderr, /container is restarting: stop the container before removing or force remove/);
@@ -193,13 +204,23 @@ test('kill answers once the container has exited; rm is refused while a restart 
   assert.equal(rmf.code, 0, rmf.stderr);
 });
 
-test('containers prune reports the space the pruned containers\' changes took', async () => {
+test('containers prune removes exited and created containers (not running ones) and reports the space their changes took', async () => {
   assert.equal((await docker(['run', '--name', 'pr1', 'busybox', 'sh', '-c', 'head -c 1048576 /dev/zero > /big'])).code, 0);
-  const r = await api('POST', '/containers/prune');
+  assert.equal((await docker(['create', '--name', 'pr2', 'busybox', 'true'])).code, 0);
+  assert.equal((await docker(['create', '--name', 'pr3', '--label', 'keep=1', 'busybox', 'true'])).code, 0);
+  assert.equal((await docker(['run', '-d', '--name', 'pr4', 'busybox', 'sleep', '300'])).code, 0);
+  const id = async (n: string) => (await docker(['inspect', '--format', '{{.Id}}', n])).stdout.trim();
+  const want = [await id('pr1'), await id('pr2')].sort();
+  const bad = await api('POST', `/containers/prune?filters=${encodeURIComponent('{"colour":["red"]}')}`);
+  assert.equal(bad.status, 400);
+  const r = await api('POST', `/containers/prune?filters=${encodeURIComponent('{"label!":["keep=1"]}')}`);
   assert.equal(r.status, 200);
   const body = JSON.parse(r.body) as { ContainersDeleted: string[]; SpaceReclaimed: number };
-  assert.equal(body.ContainersDeleted.length, 1);
+  assert.deepEqual([...body.ContainersDeleted].sort(), want);
   assert.ok(body.SpaceReclaimed >= 1048576 && body.SpaceReclaimed < 2 * 1048576, String(body.SpaceReclaimed));
+  const left = (await docker(['ps', '-a', '--filter', 'name=^pr', '--format', '{{.Names}}'])).stdout.trim().split('\n').sort();
+  assert.deepEqual(left, ['pr3', 'pr4']);
+  await docker(['rm', '-f', 'pr3', 'pr4']);
 });
 
 test('--mount type=volume,volume-subpath= mounts a directory inside the volume; one leading out of it is refused', async () => {

@@ -7,17 +7,20 @@ import { familiarName } from '../../storage/reference.js';
 import type { DockerMeta } from './meta.js';
 import { dockerNetworkName, humanDuration, unix, ZERO_TIME } from './util.js';
 
-export function dockerStatus(r: ComputeSystemRecord): 'created' | 'running' | 'paused' | 'exited' {
+/** Docker's state word; a stopped system its restart policy is about to start again is "restarting", as dockerd says. */
+export function dockerStatus(r: ComputeSystemRecord, restarting = false): 'created' | 'running' | 'paused' | 'exited' | 'restarting' {
+  if (restarting && r.State === 'Stopped') return 'restarting';
   return ({ Created: 'created', Running: 'running', Paused: 'paused', Stopped: 'exited' } as const)[r.State];
 }
 
-/** "Up 5 minutes", "Up 2 seconds (Paused)", "Exited (0) 3 seconds ago", "Created". */
-export function statusText(r: ComputeSystemRecord, now = Date.now(), health?: string): string {
+/** "Up 5 minutes", "Up 2 seconds (Paused)", "Exited (0) 3 seconds ago", "Restarting (3) 1 second ago", "Created". */
+export function statusText(r: ComputeSystemRecord, now = Date.now(), health?: string, restarting = false): string {
   if (r.State === 'Running' || r.State === 'Paused') {
     const up = `Up ${humanDuration(now - Date.parse(r.StartedAt ?? r.Created))}`;
     if (r.State === 'Paused') return `${up} (Paused)`;
     return health ? `${up} (${health === 'starting' ? 'health: starting' : health})` : up;
   }
+  if (r.State === 'Stopped' && restarting) return `Restarting (${r.ExitCode ?? 0}) ${humanDuration(now - Date.parse(r.FinishedAt ?? r.Created))} ago`;
   if (r.State === 'Stopped') return `Exited (${r.ExitCode ?? 0}) ${humanDuration(now - Date.parse(r.FinishedAt ?? r.Created))} ago`;
   return 'Created';
 }
@@ -92,6 +95,8 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
   const nets = networksOf(svc, r);
   const primary = nets[0];
   const c = r.Document.Container;
+  const restarting = svc.compute.isRestarting(r.Id);
+  // dockerd counts a container in its restart back-off as running (State.Running and Restarting both true).
   const active = r.State === 'Running' || r.State === 'Paused';
   const hc = meta?.HostConfig ?? {};
   const mc = meta?.Config ?? {};
@@ -101,10 +106,10 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
     Path: r.Init.Args[0] ?? '',
     Args: r.Init.Args.slice(1),
     State: {
-      Status: dockerStatus(r),
-      Running: active,
+      Status: dockerStatus(r, restarting),
+      Running: active || restarting,
       Paused: r.State === 'Paused',
-      Restarting: svc.compute.isRestarting(r.Id),
+      Restarting: restarting,
       OOMKilled: !!r.OOMKilled,
       Dead: false,
       Pid: r.Pid ?? 0,
@@ -212,8 +217,8 @@ export function containerSummary(svc: Services, r: ComputeSystemRecord, meta: Do
     Created: unix(r.Created),
     Ports: ports,
     Labels: r.Document.Labels ?? {},
-    State: dockerStatus(r),
-    Status: statusText(r, Date.now(), svc.compute.healthOf(r.Id)?.Status),
+    State: dockerStatus(r, svc.compute.isRestarting(r.Id)),
+    Status: statusText(r, Date.now(), svc.compute.healthOf(r.Id)?.Status, svc.compute.isRestarting(r.Id)),
     HostConfig: { NetworkMode: meta?.HostConfig.NetworkMode ?? 'bridge' },
     NetworkSettings: { Networks: Object.fromEntries(nets.map((n) => [n.name, endpointJson(n, undefined)])) },
     Mounts: (meta?.Mounts ?? []).map((m) => ({ ...m })),

@@ -62,9 +62,10 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     const f = filters(req.query);
     let recs = c.list(true);
     const showAll = flag(req.query.all) || f.has('status') || f.has('exited');
-    if (!showAll) recs = recs.filter(active);
+    // A container in its restart back-off is listed as dockerd lists it: among the running ones.
+    if (!showAll) recs = recs.filter((r) => active(r) || c.isRestarting(r.Id));
     const st = f.get('status');
-    if (st) recs = recs.filter((r) => st.includes(dockerStatus(r)));
+    if (st) recs = recs.filter((r) => st.includes(dockerStatus(r, c.isRestarting(r.Id))));
     const ex = f.get('exited');
     if (ex) recs = recs.filter((r) => r.State === 'Stopped' && ex.includes(String(r.ExitCode ?? 0)));
     const names = f.get('name');
@@ -208,11 +209,14 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
     return sendJson(reply, 200, { Warnings: [] });
   });
 
-  app.post('/containers/prune', async (_req, reply) => {
+  app.post<{ Querystring: Query }>('/containers/prune', async (req, reply) => {
+    const keep = pruneFilter(filters(req.query));
     const deleted: string[] = [];
     let reclaimed = 0;
-    for (const r of c.list(true).filter((r) => r.State === 'Stopped' || r.State === 'Created')) {
-      if (r.State === 'Created') continue; // docker prunes stopped containers only
+    // As dockerd: every container that is not running (created and never started, or exited), but not one its restart
+    // policy is about to start again; only the user's (a build step or a CRI pod's container belongs to its owner).
+    for (const r of c.list(true).filter((r) => (r.State === 'Stopped' || r.State === 'Created') && r.Document.Owner === 'silo' && !c.isRestarting(r.Id))) {
+      if (!keep(r)) continue;
       // Measured before the removal: what the container's own changes took is what the prune gives back.
       const bytes = await c.changedBytes(r.Id).catch(() => 0);
       await c.remove(r.Id).then(() => {
@@ -279,3 +283,24 @@ export async function waitFor(x: Ctx, r: ComputeSystemRecord, cond: string): Pro
 }
 
 export { DockerError };
+
+/** The prune filters dockerd knows: `label`, `label!` and `until` (unix seconds, an RFC3339 time or a duration ago). */
+export function pruneFilter(f: Map<string, string[]>, now = Date.now()): (r: ComputeSystemRecord) => boolean {
+  for (const k of f.keys()) if (!['label', 'label!', 'until'].includes(k)) throw dockerInvalid(`invalid filter '${k}'`);
+  const until = (f.get('until') ?? []).map((v) => untilMs(v, now));
+  const has = f.get('label');
+  const not = f.get('label!');
+  return (r) =>
+    (!has || labelMatch(r.Document.Labels, has)) &&
+    (!not || !not.some((l) => labelMatch(r.Document.Labels, [l]))) &&
+    until.every((t) => Date.parse(r.Created) < t);
+}
+
+function untilMs(v: string, now: number): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const d = /^(\d+(?:\.\d+)?)(h|m|s|ms)$/.exec(v);
+  if (d) return now - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[d[2] as 'h' | 'm' | 's' | 'ms'];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw dockerInvalid(`invalid value for until: ${v}`);
+  return t;
+}
