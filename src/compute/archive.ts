@@ -58,7 +58,8 @@ function hostOf(v: RootView, cpath: string): { host: string; readOnly: boolean }
     if ((cpath === mp || cpath.startsWith(mp + '/')) && (!best || mp.length > best.ContainerPath.length)) best = { ...m, ContainerPath: mp };
   }
   if (!best) return { host: v.rootfs + cpath, readOnly: false };
-  return { host: best.HostPath + cpath.slice(best.ContainerPath.length), readOnly: !!best.ReadOnly };
+  const base = best.Subpath ? `${best.HostPath}/${best.Subpath}` : best.HostPath;
+  return { host: base + cpath.slice(best.ContainerPath.length), readOnly: !!best.ReadOnly };
 }
 
 export const lstatOrNull = (p: string) => lstat(p).catch((e) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : Promise.reject(e)));

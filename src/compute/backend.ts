@@ -17,6 +17,8 @@ export interface MappedDirectory {
   HostPath: string;
   ContainerPath: string;
   ReadOnly?: boolean;
+  /** Relative to HostPath, resolved inside it when the mount is made (volume-subpath). */
+  Subpath?: string;
   Propagation?: 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
 }
 

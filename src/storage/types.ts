@@ -168,7 +168,8 @@ export interface StorageService {
   listVolumes(): Promise<Volume[]>;
   /** NotFound otherwise. */
   getVolume(name: string): Promise<Volume>;
-  /** The host path of a directory or file inside an existing volume, checked to stay inside it (volume-subpath). */
+  /** `subpath` normalised, once checked to name a file or directory inside an existing volume (volume-subpath); the
+   *  mount resolves it again inside the volume when it is made. */
   volumeSubpath(name: string, subpath: string): Promise<string>;
   /** Create, or return the existing volume of that name. InvalidArgument for a bad name or any option. */
   createVolume(name: string, o?: { labels?: Record<string, string>; options?: Record<string, string> }): Promise<Volume>;

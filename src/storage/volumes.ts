@@ -57,9 +57,10 @@ export class VolumeStore {
   }
 
   /**
-   * The host path of `subpath` inside a volume (docker's volume-subpath): relative, no '..', present, and still inside
-   * the volume once its symlinks are resolved (a container that can write the volume must not point it elsewhere).
-   * The resolved path is returned, so what is mounted is what was checked.
+   * `subpath` of a volume (docker's volume-subpath), normalised: relative, no '..', present, and inside the volume once
+   * its symlinks are resolved, so a mistake is refused at create. This check alone cannot hold (a container that
+   * writes the volume may swap in a symlink later): the compute service resolves it again inside the volume, on an
+   * fd, when it mounts it.
    */
   async volumeSubpath(name: string, subpath: string): Promise<string> {
     const v = await this.getVolume(name);
@@ -70,7 +71,7 @@ export class VolumeStore {
       throw invalid(`volume subpath ${subpath} does not exist in volume ${name}`);
     });
     if (full !== base && !full.startsWith(base + '/')) throw invalid(`volume subpath ${subpath} of ${name} leads out of the volume`);
-    return full;
+    return rel;
   }
 
   /** Create, or return the existing one of that name (docker's create is idempotent). Options are refused. */

@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'pr2', 'pr3', 'pr4', 'ln1', 'ln2']);
+  await docker(['rm', '-f', 'ex1', 'df1', 'at1', 'ib1', 'en1', 'k1', 'rs1', 'pr1', 'pr2', 'pr3', 'pr4', 'sp1', 'ln1', 'ln2']);
   await rm(tmp, { recursive: true, force: true });
   const left = await fx.teardown();
   assert.deepEqual(left, []);
@@ -233,6 +233,16 @@ test('--mount type=volume,volume-subpath= mounts a directory inside the volume; 
     const b = await docker(['run', '--rm', '--mount', `type=volume,src=${v},dst=/d,volume-subpath=${bad}`, 'busybox', 'true']);
     assert.equal(b.code, 125, `${bad}: ${b.stderr}`);
   }
+  // Checked at create, then swapped for a symlink out of the volume before the start: the mount is resolved again,
+  // inside the volume, so /etc here is the volume's etc/, never the host's.
+  const mnt = `type=volume,src=${v},dst=/d,volume-subpath=inner,readonly`;
+  assert.equal((await docker(['create', '--name', 'sp1', '--mount', mnt, 'busybox', 'sh', '-c', 'cat /d/marker && test ! -e /d/passwd'])).code, 0);
+  const swap = await docker(['run', '--rm', '-v', `${v}:/v`, 'busybox', 'sh', '-c', 'mv /v/inner /v/was && ln -s /etc /v/inner && mkdir /v/etc && echo inside > /v/etc/marker']);
+  assert.equal(swap.code, 0, swap.stderr);
+  const s = await docker(['start', '-a', 'sp1']);
+  assert.equal(s.code, 0, s.stderr + s.stdout);
+  assert.equal(s.stdout, 'inside\n');
+  assert.equal((await docker(['rm', 'sp1'])).code, 0);
   assert.equal((await docker(['volume', 'rm', v])).code, 0);
 });
 

@@ -183,9 +183,9 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const volume = async (vname: string | undefined, target: string, ro: boolean, subpath?: string) => {
     // A subpath is of an existing volume: checked first, so a refusal leaves no volume made for nothing.
     if (subpath && !vname) throw dockerInvalid('volume-subpath needs a named volume');
-    const host = subpath ? await vols.volumeSubpath(vname!, subpath) : undefined;
+    const sub = subpath ? await vols.volumeSubpath(vname!, subpath) : undefined;
     const v = await vols.createVolume(vname ?? randomBytes(32).toString('hex'), { labels: vname ? {} : { 'com.docker.volume.anonymous': '' } });
-    mapped.push({ HostPath: host ?? v.Mountpoint, ContainerPath: target, ReadOnly: ro });
+    mapped.push({ HostPath: v.Mountpoint, ...(sub && sub !== '.' ? { Subpath: sub } : {}), ContainerPath: target, ReadOnly: ro });
     mounts.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: target, Driver: 'local', Mode: ro ? 'ro' : 'z', RW: !ro, Propagation: '' });
     taken.add(target);
   };

@@ -6,14 +6,15 @@
 //   <stateDir>/<id>/           survives daemon restarts: ctr.log (k8s-file), exit and oom (conmon's persist dir)
 //   <runDir>/rootfs/<id>       the root storage described, mounted (<runDir>/scratch/<id> under it; ../rootfs-mount.ts)
 
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile, open } from 'node:fs/promises';
+import { unmountAll } from '../../common/loop.js';
 import { constants, watch } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
 import { writeFileAtomic, writeJsonAtomic, readJson } from '../../common/atomic.js';
 import type { Readable } from 'node:stream';
 import type {
-  Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
+  Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
 import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
@@ -140,9 +141,22 @@ export class ProcessBackend implements IsolationBackend {
       sec.Seccomp?.Profile === 'localhost' && !sec.Privileged ? loadSeccompProfile(sec.Seccomp.LocalhostPath!) : undefined,
     ]);
     user.additionalGids = [...new Set([...user.additionalGids, ...groups])];
+    // Subpaths are resolved now, inside their directory, and bind-mounted from the fd that resolution opened onto a
+    // staging path runc binds from (detached once runc has made the container's mounts): nothing swapped into the
+    // volume since any check can lead the mount out of it.
+    await this.dropSubpathMounts(o.id);
+    const subs: (() => Promise<void>)[] = [];
+    const release = () => Promise.all(subs.splice(0).map((f) => f())).then(() => this.dropSubpathMounts(o.id));
+    let mounts: MappedDirectory[];
+    try {
+      mounts = await Promise.all(o.mounts.map((m, i) => (m.Subpath ? this.stageSubpath(o.id, i, m, subs) : m)));
+    } catch (e) {
+      await release();
+      throw e;
+    }
     const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
     const spec = buildSpec(
-      { ...o, rootfs, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
+      { ...o, rootfs, mounts, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
       { cgroupParent: o.cgroupParent ?? this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
     );
     const state = this.stateOf(o.id);
@@ -176,6 +190,41 @@ export class ProcessBackend implements IsolationBackend {
     } catch (e) {
       await this.delete(o.id, { force: true }).catch(() => {});
       throw e;
+    } finally {
+      await release();
+    }
+  }
+
+  private subpathDir(): string {
+    return join(this.cfg.runDir, 'sub');
+  }
+
+  /** A mapped directory's subpath bound at <run>/sub/<id>.<i> from its fd resolved inside HostPath; `subs` undoes it. */
+  private async stageSubpath(id: string, i: number, m: MappedDirectory, subs: (() => Promise<void>)[]): Promise<MappedDirectory> {
+    const target = join(this.subpathDir(), `${id}.${i}`);
+    await mkdir(this.subpathDir(), { recursive: true, mode: 0o700 });
+    const r = await InRoot.open(m.HostPath);
+    let bound = false;
+    subs.push(async () => {
+      if (bound) await r.unbind(target).catch(() => {});
+      r.close();
+    });
+    await r.bindAt(`/${m.Subpath}`, target).catch((e: NodeJS.ErrnoException) => {
+      const why = e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'ELOOP' ? 'it does not exist in the volume' : (e.code ?? e.message);
+      throw invalid(`volume subpath ${m.Subpath} cannot be mounted: ${why}`);
+    });
+    bound = true;
+    return { HostPath: target, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly, Propagation: m.Propagation };
+  }
+
+  /** Staging mounts of a create that did not get to undo them (a daemon killed meanwhile): detached, then removed. */
+  private async dropSubpathMounts(id: string): Promise<void> {
+    for (const e of await readdir(this.subpathDir()).catch(() => [] as string[])) {
+      if (!e.startsWith(`${id}.`)) continue;
+      const p = join(this.subpathDir(), e);
+      await unmountAll(p);
+      // Never recursive: were it still mounted, that would walk into the volume.
+      await rmdir(p).catch(() => rm(p).catch(() => {}));
     }
   }
 
@@ -443,6 +492,7 @@ export class ProcessBackend implements IsolationBackend {
     // conmon exits once init is reaped and the exit file written; give it a moment, then make sure.
     if (!(await waitGone(join(bundle, 'conmon.pid'), 5000))) await killConmon(join(bundle, 'conmon.pid'), id);
     await this.deleteExecs(id);
+    await this.dropSubpathMounts(id);
     await (await this.job(id)).remove();
     await rm(bundle, { recursive: true, force: true });
     if (opts.keepLogs) await this.forgetExit(id);
@@ -564,3 +614,4 @@ export class ProcessBackend implements IsolationBackend {
 async function ownOomScoreAdj(): Promise<number> {
   return Number((await readFile('/proc/self/oom_score_adj', 'utf8').catch(() => '0')).trim()) || 0;
 }
+

@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants as C, type Stats } from 'node:fs';
-import { access, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { access, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -120,6 +120,26 @@ export class InRoot {
     } finally {
       await this.closeFd(fd);
     }
+  }
+
+  /**
+   * Bind-mount `cpath`, resolved inside the root (its symlinks followed there, never above it), at the host path
+   * `target`, made here as a directory or an empty file like the source. The helper mounts the fd it resolved, so a
+   * symlink swapped in after any check cannot change what is mounted. unbind() detaches it.
+   */
+  async bindAt(cpath: string, target: string): Promise<void> {
+    const fd = await this.openPath(cpath);
+    try {
+      if ((await stat(this.fdPath(fd))).isDirectory()) await mkdir(target, { mode: 0o700 });
+      else await writeFile(target, '', { flag: 'wx', mode: 0o600 });
+      await this.ask(`M ${fd} ${hex(target)}`);
+    } finally {
+      await this.closeFd(fd);
+    }
+  }
+
+  async unbind(target: string): Promise<void> {
+    await this.ask(`U ${hex(target)}`);
   }
 
   tree(): Tree {

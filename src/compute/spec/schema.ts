@@ -31,6 +31,10 @@ export const MappedDirectory = strict({
   HostPath: T.String({ minLength: 1 }),
   ContainerPath: T.String({ minLength: 1 }),
   ReadOnly: opt(T.Boolean()),
+  /** A relative path inside HostPath to mount instead (docker's volume-subpath): resolved at each start inside
+   *  HostPath, never above it, on an fd that is what gets mounted, so a symlink swapped in after any check cannot lead
+   *  the mount out of it. */
+  Subpath: opt(T.String({ minLength: 1 })),
   /** Mount propagation (default rprivate); shared and slave ones make the container's root propagate likewise. */
   Propagation: opt(T.Union([T.Literal('private'), T.Literal('rprivate'), T.Literal('slave'), T.Literal('rslave'), T.Literal('shared'), T.Literal('rshared')])),
 });

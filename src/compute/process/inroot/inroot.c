@@ -1,6 +1,7 @@
 // silo-inroot: resolves paths inside a running container's root for the daemon's copies (docker cp, build COPY), so
 // no process inside can lead a copy out of the container by swapping a path component for a symlink (CVE-2018-15664)
-// and the container need not be paused. The root is the container's own view (/proc/<pid>/root: its mounts,
+// and the container need not be paused; and mounts a volume's subpath (docker's volume-subpath) from the fd it
+// resolved inside the volume, so no symlink swapped in after a check can lead the mount out of it. The root is the container's own view (/proc/<pid>/root: its mounts,
 // volumes included); every lookup is openat2(RESOLVE_IN_ROOT): symlinks and ".." resolve inside that root. The
 // daemon then reaches what it asked for through /proc/<this pid>/fd/<n>, and names only single final components
 // below such a directory, never following them. Nothing of the container is ever executed.
@@ -10,6 +11,9 @@
 //   C <fd>                                     close              -> "ok 0"
 //   R <fd> <hexname>                           remove name below fd, recursively, never following a symlink
 //   L <fd> <hexname> <fd2> <hexname2>          hard link fd/name as fd2/name2 (no symlink followed)
+//   M <fd> <hextarget>                         bind-mount what fd names at the host path target (a volume's subpath:
+//                                              the mount is of the object resolved, not of a path looked up again)
+//   U <hextarget>                              detach the mount at target
 
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -117,6 +122,24 @@ int main(int argc, char **argv) {
         continue;
       }
       answer(linkat(fd1, a, fd2, b, 0) < 0 ? -1 : 0);
+    } else if (op == 'M') {
+      int fd;
+      char hex[16384], src[64];
+      if (sscanf(line + 2, "%d %16383s", &fd, hex) != 2 || unhex(hex, a, sizeof a) < 0 || a[0] != '/') {
+        errno = EINVAL;
+        answer(-1);
+        continue;
+      }
+      snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
+      answer(mount(src, a, NULL, MS_BIND, NULL) < 0 ? -1 : 0);
+    } else if (op == 'U') {
+      char hex[16384];
+      if (sscanf(line + 2, "%16383s", hex) != 1 || unhex(hex, a, sizeof a) < 0 || a[0] != '/') {
+        errno = EINVAL;
+        answer(-1);
+        continue;
+      }
+      answer(umount2(a, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? -1 : 0);
     } else {
       errno = EINVAL;
       answer(-1);
