@@ -357,6 +357,33 @@ export class Storage implements StorageService {
     });
   }
 
+  async stepFrom(baseRef: string, sourceRef: string, opts: { config: ImageConfig }): Promise<Image> {
+    return this.withLease('step-from', async (lease) => {
+      const { doc: base } = await this.images.resolve(baseRef);
+      const { doc: src } = await this.images.resolve(sourceRef);
+      for (const b of [base.manifest, ...(base.layerBlobs ?? []), src.manifest, ...(src.layerBlobs ?? [])]) if (b) lease.hold(b);
+      const bh = base.oci.history;
+      const bl = base.oci.rootfs.diff_ids;
+      const sl = src.oci.rootfs.diff_ids;
+      const entry = src.oci.history[bh.length];
+      const follows = entry && bl.every((d, i) => d === sl[i]) && bh.every((h, i) => canonicalJson(h) === canonicalJson(src.oci.history[i]));
+      const layer = entry && !entry.empty_layer ? sl[bl.length] : undefined;
+      if (!follows || (entry && !entry.empty_layer && !layer)) throw invalid(`image ${shortId(src.id)} does not continue image ${shortId(base.id)}`);
+      // The source's layer blob is the step's: same chain, so the layer store already has it unpacked.
+      const [bd, sd] = [await this.layerDescs(base), await this.layerDescs(src)];
+      const layers = !layer ? bd : bd && sd?.[bl.length] ? [...bd, sd[bl.length]] : undefined;
+      const created = entry.created ?? new Date().toISOString();
+      const oci: OciImageConfig = {
+        ...base.oci,
+        created,
+        config: opts.config,
+        rootfs: { type: 'layers', diff_ids: layer ? [...bl, layer] : bl },
+        history: [...bh, entry],
+      };
+      return this.writeImage(lease, { pendings: [], oci, layers, names: [], fault: 'step-from.after-publish', parent: base.id });
+    });
+  }
+
   exportImages(refs: string[], opts: { format?: 'docker' | 'oci' } = {}): Promise<NodeJS.ReadableStream> {
     // The images' blobs are held until the archive is written: an rmi meanwhile must not take them from under it.
     const lease = new Lease(this.content, 'save');

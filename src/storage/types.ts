@@ -155,6 +155,10 @@ export interface StorageService {
   /** A new image with the layers of `baseRef`, another config and one more (empty-layer) history entry: a
    *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
   configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;
+  /** The image one step of `sourceRef` made on `baseRef` (a build's --cache-from): base's layers and history must begin
+   *  source's; the result is base plus source's next history entry (and its layer, when it made one), with `config`.
+   *  InvalidArgument when source does not continue base. */
+  stepFrom(baseRef: string, sourceRef: string, opts: { config: ImageConfig }): Promise<Image>;
   /** Write the named images as one docker-archive (docker save, moby 25 layout: OCI blobs + manifest.json). */
   exportImages(refs: string[], opts?: { format?: 'docker' | 'oci' }): Promise<NodeJS.ReadableStream>;
   /** Load a docker-archive or OCI layout tar (possibly gzip'd). Refuses hostile archives; nothing is left on failure. */

@@ -9,9 +9,10 @@ import { shortId } from '../../../common/ids.js';
 import { oneLine } from '../../../common/errors.js';
 import { familiarName, normalizeName } from '../../../storage/reference.js';
 import { applyInstruction, isConfigInstruction } from '../../../storage/changes.js';
-import type { ImageConfig } from '../../../storage/types.js';
+import type { Image, ImageConfig } from '../../../storage/types.js';
 import type { Ctx } from '../ctx.js';
 import { BuildCache } from './cache.js';
+import { begins, continuing, runCreatedBy } from './cache-from.js';
 import { keyValues, parseDockerfile, splitWords, substitute, type Instruction } from './dockerfile.js';
 import { BuildError, copyInto, expandSource, hashSources, ownerOf, runStep, stageSources, stepContainer, type Resources } from './steps.js';
 
@@ -21,6 +22,8 @@ export interface BuildOptions {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   nocache: boolean;
+  /** Images trusted as cache sources (--cache-from). */
+  cacheFrom?: string[];
   target?: string;
   resources: Resources;
 }
@@ -48,6 +51,13 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
     for (const e of s?.config.Env ?? []) m.set(e.split('=')[0], e.slice(e.indexOf('=') + 1));
     return m;
   };
+  // A cache source that is not here is skipped with a line, as docker's builder does.
+  const sources: Image[] = [];
+  for (const ref of o.nocache ? [] : (o.cacheFrom ?? [])) {
+    const img = await st.getImage(ref).catch(() => undefined);
+    if (img) sources.push(img);
+    else out(`Could not look up ${ref} for cache resolution, skipping\n`);
+  }
   try {
     for (let i = 0; i < steps.length; i++) {
       const ins = steps[i];
@@ -106,7 +116,7 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
       else if (ins.cmd === 'COPY' || ins.cmd === 'ADD') layer = 'copy';
       const argEnv = Object.fromEntries(s.args);
       if (layer === 'run') text += `\0${JSON.stringify(argEnv)}`;
-      let sources = '';
+      let hashed = '';
       let from: RootView = context;
       let paths: string[] = [];
       let dest = '';
@@ -127,33 +137,42 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
           srcs = await stageSources(x, tmp, srcs, from);
         }
         for (const src of srcs) paths.push(...(await expandSource(from, src)));
-        sources = await hashSources(from, paths);
+        hashed = await hashSources(from, paths);
       }
       // Metadata steps are keyed by their result (ARG values may change what the same text means).
       if (!layer) text += `\0${JSON.stringify(cfg)}`;
       if (layer === 'copy') text += `\0${JSON.stringify({ dest, flags: ins.flags, cfg })}`;
-      const key = BuildCache.key(s.image, `${ins.cmd} ${text}`, sources);
+      const key = BuildCache.key(s.image, `${ins.cmd} ${text}`, hashed);
+      const argv = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
+      const createdBy =
+        layer === 'run' ? runCreatedBy(argv, argEnv)
+        : layer === 'copy' ? `/bin/sh -c #(nop) ${ins.cmd} ${Object.entries(ins.flags).filter(([k]) => k !== 'from').map(([k, v]) => `--${k}=${v} `).join('')}sha256:${hashed} in ${dest} `
+        : `/bin/sh -c #(nop)  ${ins.original}`;
       const cached = o.nocache ? undefined : x.cache.get(key);
-      const hit = cached && (await st.getImage(cached).catch(() => undefined));
+      let hit = cached ? await st.getImage(cached).catch(() => undefined) : undefined;
+      if (hit && sources.length && !sources.some((src) => begins(hit!, src))) hit = undefined;
+      if (!hit && sources.length) {
+        const src = continuing(await st.getImage(s.image), sources, createdBy);
+        if (src) hit = await st.stepFrom(s.image, src.id, { config: cfg });
+      }
       let next: string;
       if (hit) {
         out(` ---> Using cache\n`);
         next = hit.id;
       } else if (layer === 'run') {
-        const argv = ins.json ?? [...(cfg.Shell ?? DEFAULT_SHELL), ins.rest];
-        next = await runStep(x, s.image, argv, argEnv, cfg, o.resources, out);
+        next = await runStep(x, s.image, argv, argEnv, cfg, o.resources, out, createdBy);
       } else if (layer === 'copy') {
         const step = await stepContainer(x, s.image, { CommandArgs: ['true'], Entrypoint: [] }, { network: 'none' });
         try {
           const owner = await ownerOf(x, step, ins.flags.chown);
           const chmod = ins.flags.chmod ? parseInt(ins.flags.chmod, 8) : undefined;
           await copyInto(x, from, paths, step, dest, cfg.WorkingDir ?? '/', { add: ins.cmd === 'ADD', owner, chmod });
-          next = (await x.svc.compute.commit(step, { config: cfg, createdBy: `/bin/sh -c #(nop) ${ins.cmd} ${sources.slice(0, 12)} in ${dest} ` })).id;
+          next = (await x.svc.compute.commit(step, { config: cfg, createdBy })).id;
         } finally {
           await x.svc.compute.remove(step, { force: true }).catch(() => {});
         }
       } else {
-        next = (await st.configureImage(s.image, { config: cfg, createdBy: `/bin/sh -c #(nop)  ${ins.original}` })).id;
+        next = (await st.configureImage(s.image, { config: cfg, createdBy })).id;
       }
       if (!hit) await x.cache.set(key, next);
       const img = await st.getImage(next);

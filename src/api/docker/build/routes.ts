@@ -97,6 +97,7 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
       buildArgs: jsonParam(first(q.buildargs), 'buildargs'),
       labels: jsonParam(first(q.labels), 'labels'),
       nocache: flag(q.nocache),
+      cacheFrom: [] as string[],
       target: first(q.target) || undefined,
       resources: {
         ...stepNetwork(first(q.networkmode)),
@@ -105,15 +106,15 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
       } as Resources,
     };
     if (opts.resources.hostNetwork && opts.resources.extraHosts?.length) throw dockerInvalid('--add-host with --network host is not supported by Silo (the host\'s /etc/hosts is used)');
-    // The classic builder matches steps against the history of the cache-from images; Silo's cache holds only the
-    // steps this daemon built, so naming other images would be silently ignored.
+    // The classic builder matches steps against the history of the cache-from images (build/cache-from.ts).
     let cacheFrom: unknown = [];
     try {
       cacheFrom = JSON.parse(first(q.cachefrom) || '[]');
     } catch {
       throw dockerInvalid(`invalid cachefrom: ${first(q.cachefrom)}`);
     }
-    if (Array.isArray(cacheFrom) && cacheFrom.length) throw dockerInvalid('--cache-from is not supported by Silo\'s builder: its cache holds the steps this daemon built');
+    if (!Array.isArray(cacheFrom) || cacheFrom.some((c) => typeof c !== 'string')) throw dockerInvalid(`invalid cachefrom: ${first(q.cachefrom)}`);
+    opts.cacheFrom = cacheFrom as string[];
     if (first(q.remote)) throw dockerInvalid('remote build contexts are not supported by Silo; send the context as the body');
     const dir = join(x.stateDir, 'docker', 'build', randomBytes(8).toString('hex'));
     await makeDirs(dir);

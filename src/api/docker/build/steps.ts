@@ -58,7 +58,7 @@ export async function stepContainer(x: Ctx, image: string, process: NonNullable<
 }
 
 /** RUN: start the step's command, stream its output, fail the build on a non-zero exit. */
-export async function runStep(x: Ctx, image: string, argv: string[], env: Record<string, string>, cfg: ImageConfig, r: Resources, out: (s: string) => void): Promise<string> {
+export async function runStep(x: Ctx, image: string, argv: string[], env: Record<string, string>, cfg: ImageConfig, r: Resources, out: (s: string) => void, createdBy = argv.join(' ')): Promise<string> {
   const c = x.svc.compute;
   const id = await stepContainer(x, image, { CommandArgs: argv, Entrypoint: [], ...(Object.keys(env).length ? { Environment: env } : {}) }, r);
   try {
@@ -73,7 +73,7 @@ export async function runStep(x: Ctx, image: string, argv: string[], env: Record
     const code = await exited;
     await Promise.race([outputDone, new Promise((res) => setTimeout(res, 2000))]);
     if (code !== 0) throw new BuildError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, code);
-    const img = await c.commit(id, { config: cfg, createdBy: argv.join(' ') });
+    const img = await c.commit(id, { config: cfg, createdBy });
     faultPoint('build.after-step-commit');
     out(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);
     return img.id;
