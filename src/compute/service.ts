@@ -67,8 +67,9 @@ export class ComputeService {
   /** Clients attached before start, per system. */
   private readonly pending = new Map<string, Set<StdioSession>>();
   private readonly waiters = new Map<string, ((code: number) => void)[]>();
-  /** Systems stopped by their restart policy and waiting out the back-off before starting again. */
-  private readonly restartPending = new Set<string>();
+  /** Systems stopped by their restart policy, waiting out the back-off or being started again: the token of the
+   *  restart under way, so a later one's is never taken for it. */
+  private readonly restartPending = new Map<string, symbol>();
   /** Exit codes of auto-removed systems, so a `wait` that arrives just after removal still gets its answer. */
   private readonly recentExits = new Map<string, number>();
   private readonly watching = new Set<string>();
@@ -374,6 +375,8 @@ export class ComputeService {
       if (st.error) rec.Error = st.error;
       delete rec.Pid;
       const auto = rec.Document.AutoRemove === true;
+      // Marked before anything awaits: a reader must never see it stopped but not restarting between two runs.
+      if (shouldRestart(rec)) this.scheduleRestart(rec);
       // An auto-removed system's removal follows under its own durable intent.
       await this.store.save(rec, { durable: !auto });
       if (st.error) {
@@ -382,7 +385,6 @@ export class ComputeService {
       }
       this.events.publish('system', 'die', id, { exitCode: String(st.exitCode), ...(st.error ? { error: st.error } : {}) }, rec.Name);
       if (!auto) this.resolveWaiters(id, st.exitCode);
-      if (shouldRestart(rec)) this.scheduleRestart(rec);
       return auto;
     });
     // Stopped systems keep their scratch but not a loop device or mounts. One removed next loses them in the removal,
@@ -423,9 +425,12 @@ export class ComputeService {
 
   /** Start it again after a back-off that doubles with each restart (100 ms … 10 s), as docker's restart manager. */
   private scheduleRestart(rec: ComputeSystemRecord): void {
-    this.restartPending.add(rec.Id);
+    const token = Symbol(rec.Id);
+    this.restartPending.set(rec.Id, token);
+    // Pending until the start has ended (the system is running again, or the start failed), not only until the timer.
+    const done = () => this.restartPending.get(rec.Id) === token && this.restartPending.delete(rec.Id);
     setTimeout(() => {
-      if (!this.restartPending.delete(rec.Id)) return; // cancelled by a forced removal
+      if (this.restartPending.get(rec.Id) !== token) return; // cancelled by a forced removal
       void this.lock
         .run(rec.Id, async () => {
           if (!this.store.has(rec.Id)) return false;
@@ -436,7 +441,8 @@ export class ComputeService {
           return true;
         })
         .then((go) => (go ? this.start(rec.Id).then(() => this.events.publish('system', 'restart', rec.Id, {}, rec.Name)) : undefined))
-        .catch((e) => this.log.warn({ id: rec.Id, err: oneLine(e) }, 'restart by policy failed'));
+        .catch((e) => this.log.warn({ id: rec.Id, err: oneLine(e) }, 'restart by policy failed'))
+        .finally(done);
     }, restartDelayMs(rec.RestartCount)).unref();
   }
 
