@@ -12,6 +12,8 @@ export type Call = (req?: Record<string, unknown>) => Promise<any>;
 export interface CriClient {
   runtime: Record<string, Call>;
   image: Record<string, Call>;
+  /** GetContainerEvents: the server stream, read until it is cancelled. */
+  events(): grpc.ClientReadableStream<any>;
   close(): void;
 }
 
@@ -30,7 +32,8 @@ export function criClient(socket: string): CriClient {
   const pkg = loadCriPackage().runtime.v1;
   const rt = new pkg.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure());
   const im = new pkg.ImageService(`unix://${socket}`, grpc.credentials.createInsecure());
-  return { runtime: promisify(rt), image: promisify(im), close: () => (rt.close(), im.close()) };
+  const events = () => (rt as unknown as { GetContainerEvents(r: object): grpc.ClientReadableStream<any> }).GetContainerEvents({});
+  return { runtime: promisify(rt), image: promisify(im), events, close: () => (rt.close(), im.close()) };
 }
 
 /** The gRPC status code of a failed call. */

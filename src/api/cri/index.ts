@@ -6,7 +6,8 @@ import { Containers } from './containers.js';
 import { imageHandlers, type ImageOptions } from './images.js';
 import { runtimeHandlers } from './runtime.js';
 import { Sandboxes } from './sandboxes.js';
-import { serveCri, type CriServer, type Handler } from './server.js';
+import { serveCri, type CriServer, type Handler, type StreamHandler } from './server.js';
+import { containerEvents } from './events.js';
 import { startStreaming, type Streaming } from './streaming.js';
 
 export interface CriOptions extends ImageOptions {
@@ -16,7 +17,7 @@ export interface CriOptions extends ImageOptions {
   streaming?: Streaming;
 }
 
-export function criHandlers(s: Services, o: CriOptions): { runtime: Record<string, Handler>; image: Record<string, Handler> } {
+export function criHandlers(s: Services, o: CriOptions): { runtime: Record<string, Handler | StreamHandler>; image: Record<string, Handler> } {
   const sandboxes = new Sandboxes(s);
   const containers = new Containers(s, sandboxes);
   const noStreaming = async () => {
@@ -38,7 +39,9 @@ export function criHandlers(s: Services, o: CriOptions): { runtime: Record<strin
     PodSandboxStatus: async (r) => {
       const sb = sandboxes.get(r.pod_sandbox_id);
       const info = r.verbose ? { info: JSON.stringify({ pid: sb.rec.Pid ?? 0, name: sb.rec.Name }) } : {};
-      return { status: sandboxes.status(sb.rec, sb.meta), info, containers_statuses: [], timestamp: Date.now() * 1e6 };
+      // The containers' statuses too: with the evented PLEG the kubelet takes them from here rather than listing.
+      const containers_statuses = containers.all().filter((c) => c.meta.sandboxId === sb.rec.Id).map((c) => containers.statusOf(c));
+      return { status: sandboxes.status(sb.rec, sb.meta), info, containers_statuses, timestamp: Date.now() * 1e6 };
     },
     ListPodSandbox: async (r) => ({ items: sandboxes.list(r.filter ?? undefined) }),
     CreateContainer: async (r) => ({ container_id: await containers.create(r) }),
@@ -83,7 +86,10 @@ export function criHandlers(s: Services, o: CriOptions): { runtime: Record<strin
     };
   }
 
-  return { runtime, image: imageHandlers(s, o) };
+  const streams: Record<string, StreamHandler> = {
+    GetContainerEvents: async (_r, call) => containerEvents(s, sandboxes, containers, call),
+  };
+  return { runtime: { ...runtime, ...streams }, image: imageHandlers(s, o) };
 }
 
 export async function startCri(s: Services, o: CriOptions): Promise<CriServer> {

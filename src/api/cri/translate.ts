@@ -226,7 +226,9 @@ export function containerSpec(i: TranslateInput): { spec: Record<string, unknown
         ...(Object.keys(env).length ? { Environment: env } : {}),
         ...(sc?.run_as_username ? { User: sc.run_as_username } : {}),
         ...(c.tty ? { EmulateConsole: true } : {}),
-        ...(c.stdin ? { CreateStdInPipe: true } : {}),
+        // stdin_once: the first attach that carried stdin closes it when it ends; without it (and, as containerd,
+        // with a tty) it stays open across attaches.
+        ...(c.stdin ? { CreateStdInPipe: true, ...(c.stdin_once && !c.tty ? {} : { StdinOnce: false }) } : {}),
       },
       Container: {
         // The hostname comes with the sandbox's UTS namespace, which every container joins.

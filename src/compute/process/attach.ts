@@ -99,3 +99,108 @@ export async function connectAttach(path: string): Promise<Attachment> {
     }
   });
 }
+
+/**
+ * The attach sessions of one container share one connection to its monitor. conmon closes the container's stdin
+ * (unless told to leave it open) when ANY attach connection ends, so a client that only read the output would close
+ * it by going away; sharing one connection, kept while the container runs, leaves that decision to the sessions: the
+ * stdin closes when a session that carried stdin ends it (docker's and the CRI's StdinOnce). A session that ends its
+ * stdin takes the connection with it (half-closed, still carrying output to the sessions on it); the next attach
+ * opens a fresh one.
+ */
+export class AttachHub {
+  private readonly views = new Set<HubView>();
+  /** A session ended its stdin on this connection: no new session joins it. */
+  retired = false;
+  closed = false;
+
+  constructor(private readonly conn: Attachment) {
+    conn.onOutput((s, d) => {
+      for (const v of this.views) v.output(s, d);
+    });
+    conn.onClose(() => {
+      this.closed = true;
+      for (const v of [...this.views]) v.closed();
+      this.views.clear();
+    });
+  }
+
+  get usable(): boolean {
+    return !this.closed && !this.retired;
+  }
+
+  join(): Attachment {
+    const v = new HubView(this);
+    if (this.closed) v.closed();
+    else this.views.add(v);
+    return v;
+  }
+
+  writeStdin(d: Buffer): void {
+    if (!this.retired) this.conn.writeStdin(d);
+  }
+
+  endStdin(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.conn.closeStdin();
+  }
+
+  leave(v: HubView): void {
+    this.views.delete(v);
+    // An idle connection that still holds the stdin stays (closing it would close the stdin); a retired one goes.
+    if (this.retired && !this.views.size) this.conn.detach();
+  }
+
+  /** The container is gone. */
+  close(): void {
+    this.retired = true;
+    this.conn.detach();
+  }
+}
+
+class HubView implements Attachment {
+  private outCbs: ((stream: 1 | 2, data: Buffer) => void)[] = [];
+  private closeCbs: (() => void)[] = [];
+  private done = false;
+  private stdinEnded = false;
+
+  constructor(private readonly hub: AttachHub) {}
+
+  output(s: 1 | 2, d: Buffer): void {
+    for (const cb of this.outCbs) cb(s, d);
+  }
+
+  closed(): void {
+    if (this.done) return;
+    this.done = true;
+    setImmediate(() => {
+      for (const cb of this.closeCbs.splice(0)) cb();
+    });
+  }
+
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void {
+    this.outCbs.push(cb);
+  }
+
+  onClose(cb: () => void): void {
+    if (this.done) setImmediate(cb);
+    else this.closeCbs.push(cb);
+  }
+
+  writeStdin(data: Buffer): void {
+    if (!this.done && !this.stdinEnded) this.hub.writeStdin(data);
+  }
+
+  closeStdin(): void {
+    if (this.done || this.stdinEnded) return;
+    this.stdinEnded = true;
+    this.hub.endStdin();
+  }
+
+  detach(): void {
+    if (this.done) return;
+    this.hub.leave(this);
+    this.closed();
+  }
+}

@@ -28,7 +28,7 @@ import { resolveUserInRootfs, uidNamesOf } from '../user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';
 import { startConmon } from './conmon.js';
 import { Runc } from './runc.js';
-import { connectAttach } from './attach.js';
+import { AttachHub, connectAttach } from './attach.js';
 import { fileExists, readLogFile } from '../logs.js';
 import { Job, processList } from './cgroup.js';
 import { conmonAlive, waitGone, killConmon } from './proc.js';
@@ -59,6 +59,8 @@ function checkId(id: string, what = 'container id'): void {
 export class ProcessBackend implements IsolationBackend {
   private readonly runc: Runc;
   readonly roots: RootMounts;
+  /** Each container's shared connection to its monitor's attach socket (attach.ts says why it is shared). */
+  private readonly hubs = new Map<string, Promise<AttachHub>>();
 
   constructor(private readonly cfg: BackendConfig) {
     this.runc = new Runc(cfg.runc, join(cfg.runDir, 'runc'));
@@ -235,7 +237,25 @@ export class ProcessBackend implements IsolationBackend {
       await this.mustExist(id);
       throw badState(`container ${id} is not running: nothing to attach to`);
     }
-    return connectAttach(p);
+    for (;;) {
+      const cur = this.hubs.get(id);
+      if (cur) {
+        const hub = await cur.catch(() => undefined);
+        if (hub?.usable) return hub.join();
+        if (this.hubs.get(id) !== cur) continue; // another attach replaced it meanwhile: join that one
+      }
+      const fresh = connectAttach(p).then((a) => new AttachHub(a));
+      this.hubs.set(id, fresh);
+      fresh.catch(() => this.hubs.get(id) === fresh && this.hubs.delete(id));
+      return (await fresh).join();
+    }
+  }
+
+  /** Drop the container's attach connection: it has ended or is being removed. */
+  private dropHub(id: string): void {
+    const h = this.hubs.get(id);
+    this.hubs.delete(id);
+    void h?.then((x) => x.close(), () => {});
   }
 
   async start(id: string): Promise<void> {
@@ -481,6 +501,7 @@ export class ProcessBackend implements IsolationBackend {
 
   async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
     checkId(id);
+    this.dropHub(id);
     if (opts.force) {
       await this.runc.delete(id, true); // no state is no error: one spawn instead of state + delete
     } else {

@@ -1,0 +1,120 @@
+// The CRI's streams against a real daemon: GetContainerEvents as the kubelet's evented PLEG reads it, stdin and
+// stdin_once across attaches, WebSocket streaming beside SPDY, and the writable layer in ContainerStats.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestDaemon, sleep } from './harness.js';
+import { criClient, remoteCommand, spdyUpgrade, type CriClient } from './cri-client.js';
+
+const d = new TestDaemon();
+let c: CriClient;
+const logDir = mkdtempSync(join(tmpdir(), 'silo-test-cri-streams-'));
+before(async () => {
+  await d.start();
+  c = criClient(`${d.runDir}/cri.sock`);
+});
+after(async () => {
+  c?.close();
+  rmSync(logDir, { recursive: true, force: true });
+  assert.deepEqual(await d.teardown(), []);
+});
+
+const podConfig = (name: string) => ({ metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 }, hostname: name, log_directory: logDir });
+
+async function waitState(id: string, state: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if ((await c.runtime.ContainerStatus({ container_id: id })).status.state === state) return;
+    await sleep(100);
+  }
+  assert.fail(`container ${id} did not reach ${state}`);
+}
+
+test('GetContainerEvents: created, started, stopped and deleted, each with the pod and its containers as they are', async () => {
+  const events: any[] = [];
+  const stream = c.events();
+  stream.on('data', (e) => events.push(e));
+  stream.on('error', () => {});
+  await sleep(200); // the server subscribes when the call arrives
+  const cfg = podConfig('events');
+  const { pod_sandbox_id: pod } = await c.runtime.RunPodSandbox({ config: cfg });
+  const { container_id: ctr } = await c.runtime.CreateContainer({
+    pod_sandbox_id: pod,
+    sandbox_config: cfg,
+    config: { metadata: { name: 'main', attempt: 0 }, image: { image: 'busybox' }, command: ['sleep', '60'], log_path: 'main.log' },
+  });
+  await c.runtime.StartContainer({ container_id: ctr });
+  await c.runtime.StopContainer({ container_id: ctr, timeout: 0 });
+  await c.runtime.RemoveContainer({ container_id: ctr });
+  await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
+  await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+  await sleep(300);
+  stream.cancel();
+
+  const mine = events.filter((e) => e.container_id === ctr);
+  assert.deepEqual(mine.map((e) => e.container_event_type), ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+  for (const e of mine) {
+    assert.equal(e.pod_sandbox_status.id, pod);
+    assert.equal(e.pod_sandbox_status.metadata.uid, 'uid-events');
+    assert.ok(e.created_at > 0);
+  }
+  // Each event carries the container's state after the change; once deleted it is no longer among the pod's.
+  const stateAt = (i: number) => mine[i].containers_statuses.find((s: { id: string }) => s.id === ctr)?.state;
+  assert.deepEqual([0, 1, 2].map(stateAt), ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED']);
+  assert.equal(stateAt(3), undefined);
+  assert.equal(mine[1].pod_sandbox_status.state, 'SANDBOX_READY');
+  // The sandbox's own lifecycle, under its id.
+  const sb = events.filter((e) => e.container_id === pod).map((e) => e.container_event_type);
+  assert.deepEqual(sb, ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+  assert.equal(events.filter((e) => e.container_id === pod).at(-1).pod_sandbox_status.state, 'SANDBOX_NOTREADY');
+});
+
+/** An output-only attach that goes away after `ms` without the container ending. */
+async function attachAndLeave(url: string, ms: number): Promise<void> {
+  const { conn } = await spdyUpgrade(url, ['v4.channel.k8s.io']);
+  await conn.openStream({ streamtype: 'error' });
+  const out = await conn.openStream({ streamtype: 'stdout' });
+  out.resume();
+  await sleep(ms);
+  conn.close();
+}
+
+test('stdin_once: the first attach that carried stdin closes it; without stdin_once it stays open across attaches', async () => {
+  const cfg = podConfig('stdin');
+  const { pod_sandbox_id: pod } = await c.runtime.RunPodSandbox({ config: cfg });
+  const reader = ['sh', '-c', 'while read l; do echo got:$l; done; echo eof'];
+  const make = async (name: string, once: boolean) =>
+    (await c.runtime.CreateContainer({
+      pod_sandbox_id: pod,
+      sandbox_config: cfg,
+      config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, command: reader, stdin: true, stdin_once: once, log_path: `${name}.log` },
+    })).container_id as string;
+  const once = await make('once', true);
+  const open = await make('open', false);
+  for (const id of [once, open]) await c.runtime.StartContainer({ container_id: id });
+  const attach = async (id: string, stdin: boolean) => (await c.runtime.Attach({ container_id: id, stdin, stdout: true, stderr: false })).url as string;
+
+  // A client that only read the output leaves the stdin alone.
+  await attachAndLeave(await attach(once, false), 300);
+  await sleep(500);
+  assert.equal((await c.runtime.ContainerStatus({ container_id: once })).status.state, 'CONTAINER_RUNNING');
+  // The first attach with stdin: its end closes the container's stdin, and the reader ends.
+  const r1 = await remoteCommand(await attach(once, true), { stdin: 'a\n', stderr: false, until: (o) => o.includes('eof') });
+  assert.equal(r1.stdout, 'got:a\neof\n');
+  await waitState(once, 'CONTAINER_EXITED');
+
+  // Without stdin_once, one attach's end of stdin is not the container's: a second attach still writes to it.
+  const r2 = await remoteCommand(await attach(open, true), { stdin: 'a\n', stderr: false, until: (o) => o.includes('got:a') });
+  assert.equal(r2.stdout, 'got:a\n');
+  await sleep(500);
+  assert.equal((await c.runtime.ContainerStatus({ container_id: open })).status.state, 'CONTAINER_RUNNING');
+  const r3 = await remoteCommand(await attach(open, true), { stdin: 'b\n', stderr: false, until: (o) => o.includes('got:b') });
+  assert.equal(r3.stdout, 'got:b\n');
+  assert.equal((await c.runtime.ContainerStatus({ container_id: open })).status.state, 'CONTAINER_RUNNING');
+
+  await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
+  await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+});
