@@ -703,6 +703,17 @@ export class ComputeService {
     return this.roots.run(rec.Id, async () => this.storage.scratchBytes(rec.Id, { upperDir: await this.backendOf(rec).scratchChanges(rec.Id) }));
   }
 
+  /** How full the container's scratch is (its filesystem's blocks and inodes in use), as storage counts it: live
+   *  while the backend has it mounted, else as last written back. */
+  async scratchUsage(ref: string): Promise<{ usedBytes: number; inodesUsed: number } | undefined> {
+    const rec = this.store.find(ref);
+    // A VM's scratch is mounted in its guest, out of the host kernel's sight: its superblock is what there is.
+    return this.roots.run(rec.Id, async () => {
+      const mountedAt = await this.backendOf(rec).scratchChanges(rec.Id).catch(() => undefined);
+      return this.storage.scratchUsage(rec.Id, { mountedAt });
+    });
+  }
+
   copyIn(ref: string, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions = {}): Promise<void> {
     return this.onRoot(ref, (b, t) => b.copyIn(t, dir, guardIn(tar, this.copyIdleMs), o));
   }

@@ -4,6 +4,7 @@
 // the lock, held by a lease (content.ts) until the image record that references them is written.
 
 import { normalMountPoint, rootChanges, upperBytes, type RootChange } from './root-diff.js';
+import { imageUsage, mountedUsage } from './ext4-usage.js';
 import { conflict, internal, invalid, isSiloError } from '../common/errors.js';
 import { shortId } from '../common/ids.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
@@ -340,6 +341,13 @@ export class Storage implements StorageService {
       if (!(await this.scratch.meta(containerId))) return 0;
       return opts.upperDir ? upperBytes(opts.upperDir) : this.scratch.withUpper(containerId, upperBytes).catch(() => 0);
     });
+  }
+
+  async scratchUsage(containerId: string, opts: { mountedAt?: string } = {}): Promise<{ usedBytes: number; inodesUsed: number } | undefined> {
+    this.scratch.check(containerId);
+    if (!(await this.scratch.meta(containerId))) return undefined;
+    if (opts.mountedAt) return mountedUsage(opts.mountedAt);
+    return imageUsage(this.scratch.image(containerId)).catch(() => undefined);
   }
 
   async configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image> {

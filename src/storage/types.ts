@@ -152,6 +152,9 @@ export interface StorageService {
   changes(containerId: string, opts: { upperDir?: string; mountPoints: string[] }): Promise<RootChange[]>;
   /** Bytes of the container's changes (docker's SizeRw); `upperDir` as for commit. */
   scratchBytes(containerId: string, opts?: { upperDir?: string }): Promise<number>;
+  /** How full the container's scratch filesystem is (blocks and inodes in use), from the kernel while it is mounted
+   *  (`mountedAt`: a directory on it) or from the image's superblock; undefined when it has no scratch. */
+  scratchUsage(containerId: string, opts?: { mountedAt?: string }): Promise<{ usedBytes: number; inodesUsed: number } | undefined>;
   /** A new image with the layers of `baseRef`, another config and one more (empty-layer) history entry: a
    *  Dockerfile's metadata instructions (ENV, CMD, LABEL...) produce these. */
   configureImage(baseRef: string, opts: { config: ImageConfig; createdBy: string; comment?: string }): Promise<Image>;

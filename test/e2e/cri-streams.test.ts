@@ -118,3 +118,39 @@ test('stdin_once: the first attach that carried stdin closes it; without stdin_o
   await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
   await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
 });
+
+test("ContainerStats' writable layer: the scratch's bytes and inodes in use, live and once stopped; ImageFsInfo adds them up", async () => {
+  const cfg = podConfig('disk');
+  const { pod_sandbox_id: pod } = await c.runtime.RunPodSandbox({ config: cfg });
+  const { container_id: ctr } = await c.runtime.CreateContainer({
+    pod_sandbox_id: pod,
+    sandbox_config: cfg,
+    config: { metadata: { name: 'writer', attempt: 0 }, image: { image: 'busybox' }, command: ['sleep', '600'], log_path: 'writer.log' },
+  });
+  await c.runtime.StartContainer({ container_id: ctr });
+  const layer = async () => (await c.runtime.ContainerStats({ container_id: ctr })).stats.writable_layer;
+  const before = await layer();
+  await c.runtime.ExecSync({ container_id: ctr, cmd: ['sh', '-c', 'dd if=/dev/urandom of=/big bs=1M count=8 2>/dev/null && mkdir /many && for i in $(seq 200); do : > /many/$i; done && sync'], timeout: 60 });
+  const live = await layer();
+  assert.ok(live.used_bytes.value - before.used_bytes.value >= 8 * 1024 * 1024, `${before.used_bytes.value} -> ${live.used_bytes.value}`);
+  assert.ok(live.inodes_used.value - before.inodes_used.value >= 201, `${before.inodes_used.value} -> ${live.inodes_used.value}`);
+  assert.ok(live.fs_id.mountpoint.length > 0);
+  // What the container's own df counts is the same filesystem.
+  const df = (await c.runtime.ExecSync({ container_id: ctr, cmd: ['df', '-k', '/'], timeout: 10 })).stdout.toString().trim().split('\n').pop()!.split(/\s+/);
+  assert.ok(Math.abs(Number(df[2]) * 1024 - live.used_bytes.value) < 1024 * 1024, `df ${df[2]} KiB vs ${live.used_bytes.value}`);
+
+  const fsInfo = await c.image.ImageFsInfo({});
+  assert.equal(fsInfo.container_filesystems.length, 1);
+  assert.equal(fsInfo.container_filesystems[0].fs_id.mountpoint, live.fs_id.mountpoint);
+  assert.equal(fsInfo.image_filesystems[0].fs_id.mountpoint, live.fs_id.mountpoint);
+  assert.ok(fsInfo.container_filesystems[0].used_bytes.value >= live.used_bytes.value);
+
+  // Stopped (its scratch unmounted), the superblock written back at the unmount says the same.
+  await c.runtime.StopContainer({ container_id: ctr, timeout: 0 });
+  const stopped = await layer();
+  assert.ok(Math.abs(stopped.used_bytes.value - live.used_bytes.value) < 1024 * 1024, `${live.used_bytes.value} vs ${stopped.used_bytes.value}`);
+  assert.equal(stopped.inodes_used.value, live.inodes_used.value);
+
+  await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
+  await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+});

@@ -11,6 +11,8 @@ import { isolationOf } from '../../src/api/cri/runtime.js';
 import { systemName, type SandboxMeta } from '../../src/api/cri/meta.js';
 import { withCriSection } from '../../bench/report/cri.js';
 import { infraSecurity } from '../../src/api/cri/sandboxes.js';
+import { criEventType } from '../../src/api/cri/events.js';
+import { superblockUsage } from '../../src/storage/ext4-usage.js';
 import type { Image } from '../../src/storage/types.js';
 import { renderResolvConf } from '../../src/network/etc.js';
 import { checkSysctl } from '../../src/compute/spec/validate.js';
@@ -145,4 +147,37 @@ test("the pod's security context is the infra process'", () => {
   assert.deepEqual(infraSecurity(sc), { ReadOnlyRoot: true, RunAsUser: 65534, RunAsGroup: 65534, SupplementalGroups: [7], Seccomp: { Profile: 'default' } });
   assert.deepEqual(infraSecurity({ ...sc, readonly_rootfs: false, run_as_user: null, run_as_group: null, supplemental_groups: [], seccomp: null, privileged: true }), { Privileged: true });
   assert.deepEqual(infraSecurity({ ...sc, run_as_user: null, readonly_rootfs: false, supplemental_groups: [], seccomp: null }), { RunAsUser: 0, RunAsGroup: 65534 });
+});
+
+test('stdin_once: kept (the first attach that had stdin closes it) only without a tty, as containerd; plain stdin stays open', () => {
+  const proc = (o: Partial<ContainerConfig>) => (containerSpec({ sandboxId: 'sb1', sandbox, image, isolation: 'process', config: cfg(o) }).spec as { Document: Record<string, any> }).Document.Process;
+  assert.deepEqual(proc({ stdin: true, stdin_once: true }), { CreateStdInPipe: true });
+  assert.deepEqual(proc({ stdin: true, stdin_once: false }), { CreateStdInPipe: true, StdinOnce: false });
+  assert.deepEqual(proc({ stdin: true, stdin_once: true, tty: true }), { EmulateConsole: true, CreateStdInPipe: true, StdinOnce: false });
+  assert.deepEqual(proc({ stdin: false, stdin_once: true }), {});
+});
+
+test('compute system events as the CRI container event types', () => {
+  assert.deepEqual(['create', 'start', 'restart', 'die', 'destroy', 'attach', 'exec_die'].map(criEventType), [
+    'CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT', undefined, undefined,
+  ]);
+});
+
+test('an ext4 superblock gives the blocks beyond the overhead and the inodes in use', () => {
+  const sb = Buffer.alloc(1024);
+  sb.writeUInt16LE(0xef53, 0x38);
+  sb.writeUInt32LE(2, 0x18); // 4096-byte blocks
+  sb.writeUInt32LE(16384, 0x00);
+  sb.writeUInt32LE(16000, 0x10);
+  sb.writeUInt32LE(262144, 0x04);
+  sb.writeUInt32LE(250000, 0x0c);
+  sb.writeUInt32LE(10000, 0x248);
+  assert.deepEqual(superblockUsage(sb), { usedBytes: 2144 * 4096, inodesUsed: 384 });
+  // 64-bit counts read their high words only with the 64bit feature.
+  sb.writeUInt32LE(1, 0x150);
+  assert.deepEqual(superblockUsage(sb), { usedBytes: 2144 * 4096, inodesUsed: 384 });
+  sb.writeUInt32LE(0x80, 0x60);
+  assert.equal(superblockUsage(sb)!.usedBytes, (2 ** 32 + 2144) * 4096);
+  sb.writeUInt16LE(0, 0x38);
+  assert.equal(superblockUsage(sb), undefined);
 });

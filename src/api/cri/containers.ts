@@ -20,6 +20,8 @@ export class Containers {
   constructor(
     private readonly s: Services,
     private readonly sandboxes: Sandboxes,
+    /** Where scratches live: the writable layers' filesystem id, as ImageFsInfo's container filesystem names it. */
+    private readonly storageRoot = '',
   ) {}
 
   all(): Entry[] {
@@ -208,7 +210,7 @@ export class Containers {
     if (e.rec.State === 'Running' || e.rec.State === 'Paused') {
       st = (await this.s.compute.properties(e.rec.Id, ['Statistics']).catch(() => ({ Statistics: undefined }))).Statistics;
     }
-    return { attributes, ...criUsage(st, now), writable_layer: { timestamp: now, fs_id: { mountpoint: '' }, used_bytes: { value: 0 }, inodes_used: { value: 0 } } };
+    return { attributes, ...criUsage(st, now), writable_layer: await writableLayer(this.s, e.rec.Id, this.storageRoot, now) };
   }
 
   async statsOf(id: string) {
@@ -237,4 +239,10 @@ export function criUsage(st: Statistics | undefined, now: number) {
       ...(st.memory.limitBytes > 0 && st.memory.limitBytes < 2 ** 62 ? { available_bytes: { value: Math.max(0, st.memory.limitBytes - st.memory.usageBytes) } } : {}),
     },
   };
+}
+
+/** The container's writable layer as the CRI counts it: its scratch filesystem's bytes and inodes in use. */
+export async function writableLayer(s: Services, id: string, storageRoot: string, now: number) {
+  const u = await s.compute.scratchUsage(id).catch(() => undefined);
+  return { timestamp: now, fs_id: { mountpoint: storageRoot }, used_bytes: { value: u?.usedBytes ?? 0 }, inodes_used: { value: u?.inodesUsed ?? 0 } };
 }

@@ -6,6 +6,11 @@ import type { Credentials } from '../../storage/registry/credentials.js';
 import type { Services } from '../../host/services.js';
 import type { Image } from '../../storage/types.js';
 import type { Handler } from './server.js';
+import { writableLayer } from './containers.js';
+import { metaOf } from './meta.js';
+
+/** The compute systems that are the CRI's containers (not its sandboxes' infra). */
+const criContainerIds = (s: Services) => s.compute.list(true).filter((r) => metaOf(r)?.kind === 'container').map((r) => r.Id);
 
 interface ImageSpec {
   image: string;
@@ -94,7 +99,16 @@ export function imageHandlers(s: Services, o: ImageOptions): Record<string, Hand
       const fs = await statfs(o.storageRoot);
       const now = Date.now() * 1e6;
       const usage = { timestamp: now, fs_id: { mountpoint: o.storageRoot }, used_bytes: { value: used }, inodes_used: { value: Math.max(0, fs.files - fs.ffree) } };
-      return { image_filesystems: [usage], container_filesystems: [] };
+      // The containers' writable layers (their scratches) are files on the same filesystem: the same id, so the
+      // kubelet sees one filesystem for images and containers; in use is what their ContainerStats add up to.
+      const writable = await Promise.all(criContainerIds(s).map((id) => writableLayer(s, id, o.storageRoot, now)));
+      const containers = {
+        timestamp: now,
+        fs_id: { mountpoint: o.storageRoot },
+        used_bytes: { value: writable.reduce((a, l) => a + l.used_bytes.value, 0) },
+        inodes_used: { value: writable.reduce((a, l) => a + l.inodes_used.value, 0) },
+      };
+      return { image_filesystems: [usage], container_filesystems: [containers] };
     },
   };
 }

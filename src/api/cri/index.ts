@@ -19,7 +19,7 @@ export interface CriOptions extends ImageOptions {
 
 export function criHandlers(s: Services, o: CriOptions): { runtime: Record<string, Handler | StreamHandler>; image: Record<string, Handler> } {
   const sandboxes = new Sandboxes(s);
-  const containers = new Containers(s, sandboxes);
+  const containers = new Containers(s, sandboxes, o.storageRoot);
   const noStreaming = async () => {
     throw new SiloError('Unimplemented', 'SILO_NO_STREAMING', 'streaming is not available');
   };
