@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'node:http';
 import type { Readable } from 'node:stream';
+import { WebSocket } from 'ws';
 import { loadCriPackage } from '../../src/api/cri/server.js';
 import { SpdyConnection } from '../../src/api/cri/spdy.js';
 
@@ -99,4 +100,50 @@ export async function portForwardOnce(url: string, port: number, data: string): 
   const [out, err] = await Promise.all([collect(stream), collect(error)]);
   conn.close();
   return err ? `error: ${err}` : out;
+}
+
+/** A remotecommand session over a WebSocket (the channel protocols): stdin (if given) is sent, then closed with v5's
+ *  close signal; output is collected until the server closes. */
+export function wsRemoteCommand(url: string, protocols: string[], o: { stdin?: string } = {}): Promise<{ protocol: string; stdout: string; stderr: string; status: string; code: number }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), protocols);
+    const out: Record<number, Buffer[]> = { 1: [], 2: [], 3: [] };
+    let b64 = false;
+    ws.on('open', () => {
+      b64 = ws.protocol.includes('base64.');
+      if (o.stdin !== undefined) {
+        ws.send(b64 ? '0' + Buffer.from(o.stdin).toString('base64') : Buffer.concat([Buffer.from([0]), Buffer.from(o.stdin)]));
+        if (ws.protocol.startsWith('v5.')) ws.send(Buffer.from([255, 0]));
+      }
+    });
+    ws.on('message', (m: Buffer) => {
+      if (!m.length || m[0] === 255) return;
+      const ch = b64 ? m[0] - 0x30 : m[0];
+      const data = b64 ? Buffer.from(m.subarray(1).toString(), 'base64') : m.subarray(1);
+      out[ch]?.push(data);
+    });
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`no upgrade: HTTP ${res.statusCode}`)));
+    ws.on('error', reject);
+    ws.on('close', (code) => resolve({ protocol: ws.protocol, stdout: Buffer.concat(out[1]).toString(), stderr: Buffer.concat(out[2]).toString(), status: Buffer.concat(out[3]).toString(), code }));
+  });
+}
+
+/** One port through a WebSocket port-forward (data channel 0, error channel 1, each opened with the port). */
+export function wsPortForwardOnce(url: string, port: number, data: string): Promise<{ out: string; err: string; ports: number[] }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
+    const got: Record<number, Buffer[]> = { 0: [], 1: [] };
+    const ports: number[] = [];
+    ws.on('open', () => ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(data)])));
+    ws.on('message', (m: Buffer) => {
+      const ch = m[0];
+      const body = m.subarray(1);
+      // The first message of each channel is its port.
+      if (ports[ch] === undefined) return void (ports[ch] = body.length === 2 ? body.readUInt16LE(0) : -1);
+      got[ch]?.push(body);
+    });
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`no upgrade: HTTP ${res.statusCode}`)));
+    ws.on('error', reject);
+    ws.on('close', () => resolve({ out: Buffer.concat(got[0]).toString(), err: Buffer.concat(got[1]).toString(), ports }));
+  });
 }

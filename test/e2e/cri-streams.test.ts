@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestDaemon, sleep } from './harness.js';
-import { criClient, remoteCommand, spdyUpgrade, type CriClient } from './cri-client.js';
+import { criClient, remoteCommand, spdyUpgrade, wsPortForwardOnce, wsRemoteCommand, type CriClient } from './cri-client.js';
 
 const d = new TestDaemon();
 let c: CriClient;
@@ -151,6 +151,46 @@ test("ContainerStats' writable layer: the scratch's bytes and inodes in use, liv
   assert.ok(Math.abs(stopped.used_bytes.value - live.used_bytes.value) < 1024 * 1024, `${live.used_bytes.value} vs ${stopped.used_bytes.value}`);
   assert.equal(stopped.inodes_used.value, live.inodes_used.value);
 
+  await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
+  await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+});
+
+test('WebSocket streaming beside SPDY: exec with v5 (stdin closed by its signal), v4 and base64; port-forward by channels', async () => {
+  const cfg = { ...podConfig('ws'), port_mappings: [] };
+  const { pod_sandbox_id: pod } = await c.runtime.RunPodSandbox({ config: cfg });
+  const { container_id: ctr } = await c.runtime.CreateContainer({
+    pod_sandbox_id: pod,
+    sandbox_config: cfg,
+    config: { metadata: { name: 'web', attempt: 0 }, image: { image: 'busybox' }, command: ['sh', '-c', 'mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 127.0.0.1:80 -h /www'], log_path: 'web.log' },
+  });
+  await c.runtime.StartContainer({ container_id: ctr });
+  const exec = async (cmd: string[], stdin: boolean) => (await c.runtime.Exec({ container_id: ctr, cmd, stdin, stdout: true, stderr: true })).url as string;
+
+  // v5: the client's end of stdin arrives as the close signal, so `cat` ends; the exit status as v4's.
+  const v5 = await wsRemoteCommand(await exec(['sh', '-c', 'cat; echo err >&2; exit 2'], true), ['v5.channel.k8s.io', 'v4.channel.k8s.io'], { stdin: 'over websocket\n' });
+  assert.equal(v5.protocol, 'v5.channel.k8s.io');
+  assert.equal(v5.stdout, 'over websocket\n');
+  assert.equal(v5.stderr, 'err\n');
+  assert.equal(JSON.parse(v5.status).details.causes[0].message, '2');
+  assert.equal(v5.code, 1000);
+  const v4 = await wsRemoteCommand(await exec(['echo', 'four'], false), ['v4.channel.k8s.io']);
+  assert.deepEqual([v4.protocol, v4.stdout, JSON.parse(v4.status).status], ['v4.channel.k8s.io', 'four\n', 'Success']);
+  const b64 = await wsRemoteCommand(await exec(['sh', '-c', 'echo b64; exit 1'], false), ['v4.base64.channel.k8s.io']);
+  assert.deepEqual([b64.protocol, b64.stdout, JSON.parse(b64.status).status], ['v4.base64.channel.k8s.io', 'b64\n', 'Failure']);
+  // What we do not speak is refused at the handshake.
+  await assert.rejects(wsRemoteCommand(await exec(['true'], false), ['v9.channel.k8s.io']), /HTTP 400/);
+  // And SPDY still answers the same URLs.
+  assert.equal((await remoteCommand(await exec(['echo', 'spdy'], false))).stdout, 'spdy\n');
+
+  // Port-forward to the pod's loopback: channels 0 (data) and 1 (error), each opened with the port.
+  const pf = await c.runtime.PortForward({ pod_sandbox_id: pod, port: [80] });
+  const r = await wsPortForwardOnce(pf.url, 80, 'GET / HTTP/1.0\r\n\r\n');
+  assert.deepEqual(r.ports, [80, 80]);
+  assert.match(r.out, /^HTTP\/1\.[01] 200/);
+  assert.match(r.out, /served\n$/);
+  assert.equal(r.err, '');
+  const closed = await wsPortForwardOnce((await c.runtime.PortForward({ pod_sandbox_id: pod, port: [9] })).url, 9, 'x');
+  assert.match(closed.err, /failed to connect to port 9 of the pod/);
   await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
   await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
 });

@@ -1,18 +1,21 @@
 // The CRI's streaming server: Exec, Attach and PortForward answer with a one-time URL here; the client (the kubelet,
 // critest, crictl) upgrades a request on it to SPDY/3.1 and opens its streams, as Kubernetes' remotecommand
-// (`v4.channel.k8s.io` … `channel.k8s.io`) and port-forward (`portforward.k8s.io`) protocols define them. Kubelets up
-// to 1.32 and critest 1.29/1.32 speak SPDY to the runtime (WebSocket `v5.channel.k8s.io` is spoken between kubectl and
-// the API server).
+// (`v4.channel.k8s.io` … `channel.k8s.io`) and port-forward (`portforward.k8s.io`) protocols define them, or to a
+// WebSocket with the channel protocols (websocket.ts). critest 1.29/1.32 and kubelets up to 1.32 speak SPDY to the
+// runtime (the API server turns kubectl's WebSocket `v5.channel.k8s.io` into SPDY toward the kubelet, which passes
+// the upgrade through); a client that reaches the kubelet with a WebSocket gets it passed through to here.
 
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import type { Services } from '../../host/services.js';
 import { badState, invalid, oneLine } from '../../common/errors.js';
 import { SpdyConnection, type SpdyStream } from './spdy.js';
+import { WebSocketServer } from 'ws';
+import { acceptWebSocket, WS_PORTFORWARD, WS_REMOTECOMMAND } from './websocket.js';
 
 export interface Streaming {
   exec(rec: ComputeSystemRecord, req: { cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): string;
@@ -21,10 +24,23 @@ export interface Streaming {
   close(): Promise<void>;
 }
 
-type Session =
+export type Session =
   | { kind: 'exec'; id: string; cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }
   | { kind: 'attach'; id: string; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }
   | { kind: 'portforward'; id: string; netns?: string; ports: number[] };
+export type RemoteSession = Extract<Session, { kind: 'exec' | 'attach' }>;
+
+/** What a remote command needs of its transport: the client's streams, and the connection's end. */
+export interface RemoteStreams {
+  stdin?: Readable;
+  stdout?: { write(d: Buffer | string): unknown; end(): unknown };
+  stderr?: { write(d: Buffer | string): unknown; end(): unknown };
+  error: { write(d: Buffer | string): unknown; end(): unknown };
+  resize?: Readable;
+  onClose(cb: () => void): void;
+  /** Close the connection once what was written has gone out. */
+  close(): void;
+}
 
 const REMOTECOMMAND = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 const PORTFORWARD = ['portforward.k8s.io'];
@@ -56,15 +72,23 @@ export async function startStreaming(s: Services, o: { address: string; port: nu
   const sessions = new Map<string, Session & { expires: number }>();
   const conns = new Set<SpdyConnection>();
   const server: Server = createServer((req, res) => {
-    res.writeHead(400, { 'content-type': 'text/plain' }).end('this endpoint only speaks SPDY/3.1 upgrades\n');
+    res.writeHead(400, { 'content-type': 'text/plain' }).end('this endpoint only speaks SPDY/3.1 and WebSocket upgrades\n');
   });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+  // The WebSocket handshakes are ws's; which session and protocol is ours (websocket.ts).
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const m = /^\/(exec|attach|portforward)\/([0-9a-f]+)$/.exec(req.url ?? '');
     const sess = m ? sessions.get(m[2]) : undefined;
     if (m) sessions.delete(m[2]);
     const fail = (code: number, msg: string) => socket.end(`HTTP/1.1 ${code} ${code === 404 ? 'Not Found' : 'Bad Request'}\r\ncontent-type: text/plain\r\ncontent-length: ${msg.length + 1}\r\n\r\n${msg}\n`);
     if (!m || !sess || sess.kind !== m[1] || sess.expires < Date.now()) return fail(404, 'unknown or expired streaming session');
-    if (!/spdy\/3\.1/i.test(String(req.headers.upgrade ?? ''))) return fail(400, 'only SPDY/3.1 upgrades are served');
+    if (/^websocket$/i.test(String(req.headers.upgrade ?? ''))) {
+      if (acceptWebSocket(s, wss, req, socket, head, sess) === undefined) {
+        return fail(400, `no supported WebSocket protocol offered (we speak ${(sess.kind === 'portforward' ? WS_PORTFORWARD : WS_REMOTECOMMAND).join(', ')})`);
+      }
+      return;
+    }
+    if (!/spdy\/3\.1/i.test(String(req.headers.upgrade ?? ''))) return fail(400, 'only SPDY/3.1 and WebSocket upgrades are served');
     const proto = negotiate(req.headers['x-stream-protocol-version'], sess.kind === 'portforward' ? PORTFORWARD : REMOTECOMMAND);
     if (!proto) return fail(400, `no supported stream protocol offered (we speak ${(sess.kind === 'portforward' ? PORTFORWARD : REMOTECOMMAND).join(', ')})`);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${proto}\r\n\r\n`);
@@ -72,7 +96,7 @@ export async function startStreaming(s: Services, o: { address: string; port: nu
     conns.add(conn);
     conn.on('close', () => conns.delete(conn));
     if (sess.kind === 'portforward') portForward(conn, sess);
-    else void remoteCommand(s, conn, sess, proto).catch((e) => s.log.warn({ err: oneLine(e) }, `cri ${sess.kind}`));
+    else void spdyRemoteCommand(s, conn, sess, proto).catch((e) => s.log.warn({ err: oneLine(e) }, `cri ${sess.kind}`));
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
@@ -113,13 +137,14 @@ export async function startStreaming(s: Services, o: { address: string; port: nu
     },
     async close() {
       for (const c of conns) c.close();
+      for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
 }
 
 /** Collect the streams the client announced (by `streamtype`), then run the command or attach. */
-async function remoteCommand(s: Services, conn: SpdyConnection, sess: Extract<Session, { kind: 'exec' | 'attach' }>, proto: string): Promise<void> {
+async function spdyRemoteCommand(s: Services, conn: SpdyConnection, sess: RemoteSession, proto: string): Promise<void> {
   const want = new Set(['error', ...(sess.stdin ? ['stdin'] : []), ...(sess.stdout ? ['stdout'] : []), ...(sess.stderr && !sess.tty ? ['stderr'] : []), ...(sess.tty && proto !== 'channel.k8s.io' && proto !== 'v2.channel.k8s.io' ? ['resize'] : [])]);
   const streams = new Map<string, SpdyStream>();
   await new Promise<void>((resolve, reject) => {
@@ -138,11 +163,23 @@ async function remoteCommand(s: Services, conn: SpdyConnection, sess: Extract<Se
     conn.close();
     throw e;
   });
-  const out = streams.get('stdout');
-  const err = streams.get('stderr');
-  const errStream = streams.get('error')!;
-  const stdin = streams.get('stdin');
-  const resize = streams.get('resize');
+  await runRemoteCommand(s, sess, proto, {
+    stdin: streams.get('stdin'),
+    stdout: streams.get('stdout'),
+    stderr: streams.get('stderr'),
+    error: streams.get('error')!,
+    resize: streams.get('resize'),
+    onClose: (cb) => conn.once('close', cb),
+    close: () => setTimeout(() => conn.close(), 50).unref(),
+  });
+}
+
+/** Whether the protocol sends the v4 Status object on the error stream (the v4 and v5 channel protocols do). */
+const statusProtocol = (proto: string) => /^v[45]\./.test(proto);
+
+/** Run the command or attach on streams however they came (SPDY streams or WebSocket channels). */
+export async function runRemoteCommand(s: Services, sess: RemoteSession, proto: string, io: RemoteStreams): Promise<void> {
+  const { stdout: out, stderr: err, error: errStream, stdin, resize } = io;
   let ended!: () => void;
   const outputEnded = new Promise<void>((r) => (ended = r));
   const client = {
@@ -156,7 +193,7 @@ async function remoteCommand(s: Services, conn: SpdyConnection, sess: Extract<Se
     // v4 sends a Status object; the older protocols send an error text only on failure.
     if (status) errStream.write(status);
     errStream.end();
-    setTimeout(() => conn.close(), 50).unref();
+    io.close();
   };
 
   if (sess.kind === 'exec') {
@@ -178,14 +215,14 @@ async function remoteCommand(s: Services, conn: SpdyConnection, sess: Extract<Se
     try {
       session = await s.compute.execs.start(x.Id, client);
     } catch (e) {
-      return finish(proto === 'v4.channel.k8s.io' ? JSON.stringify({ metadata: {}, status: 'Failure', message: oneLine(e) }) : oneLine(e));
+      return finish(statusProtocol(proto) ? JSON.stringify({ metadata: {}, status: 'Failure', message: oneLine(e) }) : oneLine(e));
     }
     stdin?.on('data', (d: Buffer) => session?.writeStdin(d));
     stdin?.on('end', () => session?.closeStdin());
     onResize(resize, (h, w) => void s.compute.execs.resize(x.Id, h, w).catch(() => {}));
-    conn.once('close', () => session?.detach());
+    io.onClose(() => session?.detach());
     const code = (await Promise.all([outputEnded, exited]))[1];
-    return finish(proto === 'v4.channel.k8s.io' ? exitStatus(code) : code === 0 ? undefined : `command terminated with non-zero exit code: ${code}`);
+    return finish(statusProtocol(proto) ? exitStatus(code) : code === 0 ? undefined : `command terminated with non-zero exit code: ${code}`);
   }
 
   let session;
@@ -197,26 +234,27 @@ async function remoteCommand(s: Services, conn: SpdyConnection, sess: Extract<Se
   stdin?.on('data', (d: Buffer) => session.writeStdin(d));
   stdin?.on('end', () => session.closeStdin());
   onResize(resize, (h, w) => void s.compute.resize(sess.id, h, w).catch(() => {}));
-  conn.once('close', () => session.detach());
+  io.onClose(() => session.detach());
   await outputEnded;
-  finish(proto === 'v4.channel.k8s.io' ? JSON.stringify({ metadata: {}, status: 'Success' }) : undefined);
+  finish(statusProtocol(proto) ? JSON.stringify({ metadata: {}, status: 'Success' }) : undefined);
 }
 
-/** The resize stream carries one JSON object per line: {"Width":w,"Height":h}. */
-function onResize(stream: SpdyStream | undefined, apply: (rows: number, cols: number) => void): void {
+/** The resize stream carries JSON objects {"Width":w,"Height":h}, one after another (SPDY clients end each with a
+ *  newline, WebSocket ones send one per message). */
+function onResize(stream: Readable | undefined, apply: (rows: number, cols: number) => void): void {
   if (!stream) return;
   let buf = '';
   stream.on('data', (d: Buffer) => {
     buf += d.toString();
     let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
+    while ((i = buf.indexOf('}')) >= 0) {
+      const one = buf.slice(0, i + 1);
       buf = buf.slice(i + 1);
       try {
-        const sz = JSON.parse(line) as { Width: number; Height: number };
+        const sz = JSON.parse(one.trim()) as { Width: number; Height: number };
         if (sz.Width > 0 && sz.Height > 0) apply(sz.Height, sz.Width);
       } catch {
-        /* not a size: ignore the line */
+        /* not a size: ignore it */
       }
     }
   });
@@ -228,7 +266,7 @@ function onResize(stream: SpdyStream | undefined, apply: (rows: number, cols: nu
  * as the kubelet means it (a server bound to the pod's loopback only is reached too). Node cannot enter a namespace,
  * so a small relay does: the host's busybox `nc` under nsenter. A host-network pod's loopback is the host's.
  */
-function portForward(conn: SpdyConnection, sess: Extract<Session, { kind: 'portforward' }>): void {
+export function portForward(conn: SpdyConnection, sess: Extract<Session, { kind: 'portforward' }>): void {
   const errors = new Map<string, SpdyStream>();
   conn.on('stream', (st: SpdyStream) => {
     const rid = st.headers.requestid ?? '';
@@ -251,30 +289,47 @@ function portForward(conn: SpdyConnection, sess: Extract<Session, { kind: 'portf
       errors.get(rid)?.end();
       errors.delete(rid);
     };
-    if (!sess.netns) {
-      const sock: Socket = connect({ host: '127.0.0.1', port });
-      sock.on('error', (e) => fail(`failed to connect to port ${port} of the pod: ${e.message}`));
-      sock.on('connect', () => {
-        st.pipe(sock);
-        sock.pipe(st);
-      });
-      st.on('close', () => sock.destroy());
-      sock.on('close', done);
-      return;
-    }
-    const relay = spawn('nsenter', [`--net=${sess.netns}`, '--', 'busybox', 'nc', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let err = '';
-    let sent = false;
-    relay.stderr.on('data', (d) => (err += d));
-    relay.stdout.on('data', () => (sent = true));
-    relay.stdin.on('error', () => {});
-    st.pipe(relay.stdin);
-    relay.stdout.pipe(st, { end: false });
-    st.on('close', () => relay.kill('SIGKILL'));
-    relay.on('error', (e) => fail(`failed to reach port ${port} of the pod: ${e.message}`));
-    relay.on('close', (code) => {
-      if (code !== 0 && !sent) return fail(`failed to connect to port ${port} of the pod: ${err.trim().split('\n').pop() || `exit ${code}`}`);
-      done();
-    });
+    dialPod(sess.netns, port, st, st, (err) => (err ? fail(err) : done()));
   });
+}
+
+/**
+ * A TCP connection to 127.0.0.1:<port> in the pod's network namespace (the host's for a host-network pod): `up` is
+ * written to it, what it answers goes to `down` (not ended: the caller ends its streams in `done`), and `done` is
+ * called once, with an error text if the connection could not be made. Node cannot enter a namespace, so a small
+ * relay does: the host's busybox `nc` under nsenter. Returns a function that cuts the connection.
+ */
+export function dialPod(netns: string | undefined, port: number, up: Readable, down: Writable, done: (err?: string) => void): () => void {
+  let finished = false;
+  const end = (err?: string) => {
+    if (finished) return;
+    finished = true;
+    done(err);
+  };
+  if (!netns) {
+    const sock: Socket = connect({ host: '127.0.0.1', port });
+    sock.on('error', (e) => end(`failed to connect to port ${port} of the pod: ${e.message}`));
+    sock.on('connect', () => {
+      up.pipe(sock);
+      sock.pipe(down, { end: false });
+    });
+    up.on('close', () => sock.destroy());
+    sock.on('close', () => end());
+    return () => sock.destroy();
+  }
+  const relay = spawn('nsenter', [`--net=${netns}`, '--', 'busybox', 'nc', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  let sent = false;
+  relay.stderr.on('data', (d) => (err += d));
+  relay.stdout.on('data', () => (sent = true));
+  relay.stdin.on('error', () => {});
+  up.pipe(relay.stdin);
+  relay.stdout.pipe(down, { end: false });
+  up.on('close', () => relay.kill('SIGKILL'));
+  relay.on('error', (e) => end(`failed to reach port ${port} of the pod: ${e.message}`));
+  relay.on('close', (code) => {
+    if (code !== 0 && !sent) return end(`failed to connect to port ${port} of the pod: ${err.trim().split('\n').pop() || `exit ${code}`}`);
+    end();
+  });
+  return () => relay.kill('SIGKILL');
 }
