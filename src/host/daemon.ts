@@ -1,13 +1,10 @@
 // The daemon: wires the services once, recovers, and serves the native API. Containers are not tied to its life:
 // stopping the daemon leaves them running under their monitors, and the next daemon adopts them.
 
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { arch, cpus, release, totalmem } from 'node:os';
-import { buildNativeApi } from '../api/native/server.js';
-import { buildDockerApi } from '../api/docker/index.js';
-import { startCri } from '../api/cri/index.js';
 import { run } from '../common/exec.js';
 import { hideHostPaths, invalid, oneLine, SiloError } from '../common/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../common/log.js';
@@ -21,6 +18,7 @@ import { openNetworkService } from '../network/index.js';
 import { EventBus } from '../common/events.js';
 import { IntentLog } from '../common/intents.js';
 import { doctor } from './doctor.js';
+import { fastifyDoor, lazyDoor } from './lazy-door.js';
 import type { Services } from './services.js';
 import { parseLogFiles, parseLogSize } from '../common/logopts.js';
 import { openRegistry } from '../storage/registry/index.js';
@@ -135,18 +133,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     },
   };
 
+  // Each front door listens now and loads its server when a client first talks to it (lazy-door.ts).
+  const failed = (door: string) => (e: unknown) => log.error({ door, err: oneLine(e) }, 'the front door could not start');
   const criPath = o.criSocket ?? join(o.runDir, 'cri.sock');
-  const cri = criPath ? await startCri(services, { socketPath: criPath, storageRoot: join(o.stateDir, 'storage') }) : undefined;
-  const app = buildNativeApi(services);
+  const storageRoot = join(o.stateDir, 'storage');
+  const cri = criPath ? await lazyDoor(criPath, 'connection', async () => (await import('../api/cri/index.js')).criDoor(services, { storageRoot }), failed('cri')) : undefined;
   const dockerPath = join(o.runDir, 'docker.sock');
-  const docker = buildDockerApi(services);
-  await rm(dockerPath, { force: true });
-  await docker.listen({ path: dockerPath });
-  await chmod(dockerPath, 0o660);
+  const docker = await lazyDoor(dockerPath, 'data', async () => fastifyDoor((await import('../api/docker/index.js')).buildDockerApi(services)), failed('docker'));
   // The native socket answers last, so a client that finds it finds the Docker socket ready too.
-  await rm(socketPath, { force: true });
-  await app.listen({ path: socketPath });
-  await chmod(socketPath, 0o660);
+  const app = await lazyDoor(socketPath, 'data', async () => fastifyDoor((await import('../api/native/server.js')).buildNativeApi(services)), failed('native'));
   await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
   log.info({ native: `unix://${socketPath}`, docker: `unix://${dockerPath}`, ...(cri ? { cri: `unix://${criPath}` } : {}), stateDir: o.stateDir }, 'serving');
   return {

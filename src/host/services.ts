@@ -2,7 +2,7 @@ import type { ComputeService } from '../compute/service.js';
 import type { StorageService } from '../storage/types.js';
 import type { NetworkService } from '../network/types.js';
 import type { EventBus } from '../common/events.js';
-import type { RegistryService } from '../storage/registry/service.js';
+import type { Registry } from '../storage/registry/index.js';
 import type { Logger } from '../common/log.js';
 
 /** What the front doors see of the host: the services, wired once in daemon.ts. */
@@ -12,7 +12,7 @@ export interface Services {
   network: NetworkService;
   events: EventBus;
   /** Pull, push, login: the registry client on the content store. */
-  registry: RegistryService;
+  registry: Registry;
   info: () => Promise<Record<string, unknown>>;
   version: () => Record<string, unknown>;
   /** The daemon's logger; each front door and service takes a child of it. */

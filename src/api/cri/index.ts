@@ -6,7 +6,7 @@ import { Containers } from './containers.js';
 import { imageHandlers, type ImageOptions } from './images.js';
 import { runtimeHandlers } from './runtime.js';
 import { Sandboxes } from './sandboxes.js';
-import { serveCri, type CriServer, type Handler, type StreamHandler } from './server.js';
+import { criOnConnections, serveCri, type CriServer, type Handler, type StreamHandler } from './server.js';
 import { containerEvents } from './events.js';
 import { startStreaming, type Streaming } from './streaming.js';
 
@@ -17,7 +17,7 @@ export interface CriOptions extends ImageOptions {
   streaming?: Streaming;
 }
 
-export function criHandlers(s: Services, o: CriOptions): { runtime: Record<string, Handler | StreamHandler>; image: Record<string, Handler> } {
+export function criHandlers(s: Services, o: Omit<CriOptions, 'socketPath'>): { runtime: Record<string, Handler | StreamHandler>; image: Record<string, Handler> } {
   const sandboxes = new Sandboxes(s);
   const containers = new Containers(s, sandboxes, o.storageRoot);
   const noStreaming = async () => {
@@ -97,4 +97,12 @@ export async function startCri(s: Services, o: CriOptions): Promise<CriServer> {
   const streaming = await startStreaming(s, { address: '127.0.0.1', port: o.streamingPort ?? 0, podNetns: (rec) => sandboxes.netns(rec) });
   const grpc = await serveCri(o.socketPath, criHandlers(s, { ...o, streaming }), s.log);
   return { socketPath: grpc.socketPath, close: () => Promise.all([grpc.close(), streaming.close()]).then(() => {}) };
+}
+
+/** The CRI on connections the daemon's own listener accepted: `accept` takes each one (see host/lazy-door.ts). */
+export async function criDoor(s: Services, o: Omit<CriOptions, 'socketPath'>): Promise<{ accept(socket: import('node:stream').Duplex): void; close(): Promise<void> }> {
+  const sandboxes = new Sandboxes(s);
+  const streaming = await startStreaming(s, { address: '127.0.0.1', port: o.streamingPort ?? 0, podNetns: (rec) => sandboxes.netns(rec) });
+  const grpc = criOnConnections(criHandlers(s, { ...o, streaming }), s.log);
+  return { accept: grpc.accept, close: () => Promise.all([grpc.close(), streaming.close()]).then(() => {}) };
 }

@@ -4,6 +4,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isSiloError, oneLine, scrubHostPaths, toWire } from '../../common/errors.js';
@@ -74,11 +75,7 @@ export interface CriServer {
 
 /** Serve the handlers on `socketPath` (mode 0660, like the other sockets). */
 export async function serveCri(socketPath: string, handlers: CriHandlers, log: Logger): Promise<CriServer> {
-  const pkg = loadCriPackage().runtime.v1;
-  // Status codes and messages only: no server reflection, one client (the kubelet) at a time is the common case.
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
-  server.addService(pkg.RuntimeService.service, implement(pkg.RuntimeService.service, handlers.runtime, log));
-  server.addService(pkg.ImageService.service, implement(pkg.ImageService.service, handlers.image as Record<string, Handler>, log));
+  const server = grpcServer(handlers, log);
   await mkdir(dirname(socketPath), { recursive: true });
   await rm(socketPath, { force: true });
   await new Promise<void>((res, rej) => server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
@@ -94,6 +91,32 @@ export async function serveCri(socketPath: string, handlers: CriHandlers, log: L
           res();
         });
       }).then(() => rm(socketPath, { force: true })),
+  };
+}
+
+function grpcServer(handlers: CriHandlers, log: Logger): grpc.Server {
+  const pkg = loadCriPackage().runtime.v1;
+  // Status codes and messages only: no server reflection, one client (the kubelet) at a time is the common case.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
+  server.addService(pkg.RuntimeService.service, implement(pkg.RuntimeService.service, handlers.runtime, log));
+  server.addService(pkg.ImageService.service, implement(pkg.ImageService.service, handlers.image as Record<string, Handler>, log));
+  return server;
+}
+
+/** The same service on connections another listener accepted (the daemon's socket, before gRPC was loaded). */
+export function criOnConnections(handlers: CriHandlers, log: Logger): { accept(socket: Duplex): void; close(): Promise<void> } {
+  const server = grpcServer(handlers, log);
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return {
+    accept: (socket) => injector.injectConnection(socket),
+    close: () =>
+      new Promise<void>((res) => {
+        const t = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          res();
+        });
+      }),
   };
 }
 

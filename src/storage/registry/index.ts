@@ -4,7 +4,7 @@ import { mkdir, chmod } from 'node:fs/promises';
 import { invalid } from '../../common/errors.js';
 import type { StorageService } from '../types.js';
 import { parseMirrorFlag, readRegistryFile, RegistryHosts } from './hosts.js';
-import { RegistryService } from './service.js';
+import type { RegistryService } from './service.js';
 import { sweepTempFiles } from '../../common/atomic.js';
 
 export interface OpenRegistryOptions {
@@ -18,7 +18,14 @@ export interface OpenRegistryOptions {
   userAgent: string;
 }
 
-export async function openRegistry(o: OpenRegistryOptions): Promise<RegistryService> {
+/** What the front doors use of the registry client. */
+export type Registry = Pick<RegistryService, 'login' | 'logout' | 'resolve' | 'pullAllTags' | 'pull' | 'localTags' | 'push' | 'close'>;
+
+/**
+ * Checks the configuration now (a bad flag or hosts file stops the daemon's start), but loads the client itself (its
+ * HTTP stack, ~7 MB resident) on the first pull, push or login: many daemons never talk to a registry.
+ */
+export async function openRegistry(o: OpenRegistryOptions): Promise<Registry> {
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
   await chmod(o.stateDir, 0o700);
   await sweepTempFiles(o.stateDir); // auth.json and sources.json's interrupted writes
@@ -37,12 +44,27 @@ export async function openRegistry(o: OpenRegistryOptions): Promise<RegistryServ
     certsDir: o.certsDir,
     ...(file.fallbackToUpstream === undefined ? {} : { fallbackToUpstream: file.fallbackToUpstream }),
   });
-  return new RegistryService({
-    stateDir: o.stateDir,
-    hosts,
-    timeoutMs: o.timeoutMs,
-    openContent: () => o.storage.openContent(),
-    getImage: (ref) => o.storage.getImage(ref),
-    userAgent: o.userAgent,
-  });
+  let service: Promise<RegistryService> | undefined;
+  const get = () =>
+    (service ??= import('./service.js').then(
+      ({ RegistryService }) =>
+        new RegistryService({
+          stateDir: o.stateDir,
+          hosts,
+          timeoutMs: o.timeoutMs,
+          openContent: () => o.storage.openContent(),
+          getImage: (ref) => o.storage.getImage(ref),
+          userAgent: o.userAgent,
+        }),
+    ));
+  return {
+    login: async (...a) => (await get()).login(...a),
+    logout: async (...a) => (await get()).logout(...a),
+    resolve: async (...a) => (await get()).resolve(...a),
+    pullAllTags: async (...a) => (await get()).pullAllTags(...a),
+    pull: async (...a) => (await get()).pull(...a),
+    localTags: async (...a) => (await get()).localTags(...a),
+    push: async (...a) => (await get()).push(...a),
+    close: async () => (service ? (await service).close() : undefined),
+  };
 }
