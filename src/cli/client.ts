@@ -106,13 +106,18 @@ export async function call<T = unknown>(method: string, path: string, json?: unk
 }
 
 /** `Connection: Upgrade` request → the raw socket carrying the process' stdio (any bytes read past the 101 put back). */
-export function upgrade(method: string, path: string, json?: unknown): Promise<Duplex> {
+export async function upgrade(method: string, path: string, json?: unknown): Promise<Duplex> {
+  return (await upgradeWith(method, path, json)).socket;
+}
+
+/** The same, with the 101's headers. */
+export function upgradeWith(method: string, path: string, json?: unknown): Promise<{ socket: Duplex; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = open(method, path, { json, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
     req.on('error', (e) => reject(connectError(e)));
-    req.on('upgrade', (_res, socket, head) => {
+    req.on('upgrade', (res, socket, head) => {
       if (head.length) socket.unshift(head);
-      resolve(socket);
+      resolve({ socket, headers: res.headers });
     });
     req.on('response', (res) => {
       readAll(res).then(

@@ -26,17 +26,21 @@ export function createDemuxer(onFrame: (stream: number, data: Buffer) => void): 
   };
 }
 
-/** Copy a process' output to our stdout/stderr (demuxed unless tty), honouring back-pressure. Resolves at its end. */
-export function pumpOutput(src: Readable, tty: boolean): Promise<void> {
+/**
+ * Copy a process' output to our stdout/stderr (demuxed unless tty), honouring back-pressure. Resolves at its end.
+ * `control`: the stream is framed whatever the tty, and frames of stream 3 (the run stream's exit code) go there.
+ */
+export function pumpOutput(src: Readable, tty: boolean, control?: (data: Buffer) => void): Promise<void> {
   return new Promise((resolve) => {
     const write = (stream: number, data: Buffer) => {
+      if (stream === 3 && control) return control(data);
       const out = stream === 2 ? process.stderr : process.stdout;
       if (!out.write(data)) {
         src.pause();
         out.once('drain', () => src.resume());
       }
     };
-    const demux = tty ? undefined : createDemuxer(write);
+    const demux = tty && !control ? undefined : createDemuxer(write);
     src.on('data', (c: Buffer) => (demux ? demux.push(c) : write(1, c)));
     let done = false;
     const finish = () => {

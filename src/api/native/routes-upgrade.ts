@@ -6,6 +6,7 @@ import { invalid, notFound } from '../../common/errors.js';
 import type { StdioSession } from '../../compute/sessions.js';
 import type { Services } from '../../host/services.js';
 import { socketClient, upgraded } from './stream.js';
+import { serveRun } from './run.js';
 
 /** A path segment as the client meant it; a malformed escape (`%zz`) is the client's error, not a 500. */
 export function decodeParam(seg: string): string {
@@ -23,7 +24,9 @@ export function upgradeRoutes(svc: Services) {
     const q = url.searchParams;
     let m: RegExpMatchArray | null;
     let session: StdioSession | undefined;
-    if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/systems\/([^/]+)\/attach$/))) {
+    if (req.method === 'POST' && url.pathname === '/v1/systems/run') {
+      return serveRun(c, req, socket, q.get('stdin') === '1' || q.get('stdin') === 'true');
+    } else if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/systems\/([^/]+)\/attach$/))) {
       const rec = c.get(decodeParam(m[1]));
       const wantStdin = (q.get('stdin') === '1' || q.get('stdin') === 'true') && rec.Init.Stdin;
       upgraded(socket, rec.Init.Tty ? 'application/vnd.silo.raw-stream' : 'application/vnd.silo.multiplexed-stream');

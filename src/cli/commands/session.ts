@@ -13,11 +13,13 @@ export interface SessionOptions {
   resize?: (rows: number, cols: number) => Promise<unknown>;
   /** sig-proxy (only used without a tty). */
   signal?: (signal: string) => Promise<unknown>;
+  /** The stream is framed even with a tty; stream 3's frames go here (the run stream's exit code). */
+  control?: (data: Buffer) => void;
 }
 
 /** Resolves when the process' output has ended. */
 export async function runSession(o: SessionOptions): Promise<void> {
-  const done = pumpOutput(o.socket, o.tty);
+  const done = pumpOutput(o.socket, o.tty, o.control);
   if (o.start) {
     try {
       await o.start();
