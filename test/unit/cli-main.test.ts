@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -56,7 +57,8 @@ before(async () => {
     if (req.url?.endsWith('/shutdown')) return json(204);
     json(404, { message: `no route ${req.method} ${req.url}` });
   });
-  server.on('upgrade', (req, socket) => {
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    if (req.url?.startsWith('/v1/systems/run')) return fakeRun(req, socket, head);
     seen.push({ method: req.method!, url: req.url!, body: undefined });
     socket.on('error', () => {});
     socket.on('close', () => clearInterval(t));
@@ -70,6 +72,28 @@ before(async () => {
   });
   await new Promise<void>((r) => server.listen(sock, r));
 });
+
+/** The one request of an attached run: the create body, then an error or the 101 and the framed stream. */
+function fakeRun(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const len = Number(req.headers['content-length']);
+  let buf = head;
+  const answer = () => {
+    const body = JSON.parse(buf.subarray(0, len).toString());
+    seen.push({ method: req.method!, url: req.url!, body });
+    const error = (status: number, message: string) =>
+      socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ message })}`);
+    if (body.Image === 'missing') return void error(404, 'no such image: missing');
+    if (body.Document?.Process?.CommandArgs?.[0] === 'nosuch') return void error(500, 'runc create failed: exec: "nosuch": executable file not found in $PATH');
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nX-Silo-System: ${ID}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+    socket.end(Buffer.concat([frame(1, 'out\n'), frame(2, 'err\n'), frame(3, '{"ExitCode":3}')]));
+  };
+  socket.on('error', () => {});
+  if (buf.length >= len) return answer();
+  socket.on('data', (b: Buffer) => {
+    buf = Buffer.concat([buf, b]);
+    if (buf.length >= len) answer();
+  });
+}
 
 after(() => {
   server.close();
@@ -104,14 +128,13 @@ test('run -d: options after the image belong to the command; combined short flag
   assert.ok(seen.some((s) => s.url === `/v1/systems/${ID}/start`));
 });
 
-test('run: attach before start, demuxed output, the exit code from wait', async () => {
+test('run: one request with the create body, demuxed output, the exit code from the stream\'s last frame', async () => {
   seen.length = 0;
-  const r = await silo(['run', 'busybox', 'echo']);
+  const r = await silo(['run', '--rm', 'busybox', 'echo']);
   assert.equal(r.stdout, 'out\n');
   assert.equal(r.stderr, 'err\n');
   assert.equal(r.code, 3);
-  const urls = seen.map((s) => s.url);
-  assert.ok(urls.indexOf(`/v1/systems/${ID}/attach`) < urls.indexOf(`/v1/systems/${ID}/start`), urls.join(' '));
+  assert.deepEqual(seen, [{ method: 'POST', url: '/v1/systems/run', body: { Image: 'busybox', Document: { AutoRemove: true, Process: { CommandArgs: ['echo'] } } } }]);
 });
 
 test('exit codes: 127 for a missing command, 125 for daemon errors, bad flags and no daemon', async () => {
@@ -124,7 +147,7 @@ test('exit codes: 127 for a missing command, 125 for daemon errors, bad flags an
   assert.equal(img.code, 125);
   // docker's flow: not here → pull → the pull's error.
   assert.equal(img.stderr, "Unable to find image 'missing' locally\nError response from daemon: pull access denied for missing, repository does not exist or may require 'silo login'\n");
-  assert.deepEqual(seen.map((s) => s.url), ['/v1/systems', '/v1/images/pull?ref=missing']);
+  assert.deepEqual(seen.map((s) => s.url), ['/v1/systems/run', '/v1/images/pull?ref=missing']);
   const flag = await silo(['run', '--bogus', 'busybox']);
   assert.equal(flag.code, 125);
   assert.equal(flag.stderr.trim().split('\n').length, 1);
