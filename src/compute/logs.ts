@@ -146,11 +146,13 @@ export async function readLogFile(
   opts: ReadLogsOptions,
   onEntry: LogSink,
   signal: AbortSignal,
+  /** The log's files, oldest first, path last: a writer that rotates by itself may have more than logFiles finds. */
+  listFiles: (path: string) => Promise<string[]> = logFiles,
 ): Promise<void> {
   const since = opts.since ? timeNs(opts.since) : undefined;
   const keep = (e: LogEntry) => since === undefined || timeNs(e.time) >= since;
   const asm = new LineAssembler();
-  const files = await logFiles(path);
+  const files = await listFiles(path);
   const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
   const cut = await findCut(files, tail, since);
   const emit = async (e: LogEntry | undefined) => {

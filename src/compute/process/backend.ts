@@ -6,7 +6,7 @@
 //   <stateDir>/<id>/           survives daemon restarts: ctr.log (k8s-file), exit and oom (conmon's persist dir)
 //   <runDir>/rootfs/<id>       the root storage described, mounted (<runDir>/scratch/<id> under it; ../rootfs-mount.ts)
 
-import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile, open } from 'node:fs/promises';
 import { unmountAll } from '../../common/loop.js';
 import { constants, watch } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +29,8 @@ import { checkCwdInRoot, checkRootfs } from './rootfs.js';
 import { startConmon } from './conmon.js';
 import { Runc } from './runc.js';
 import { AttachHub, connectAttach } from './attach.js';
-import { fileExists, readLogFile } from '../logs.js';
+import { fileExists, logFiles, readLogFile } from '../logs.js';
+import { settleLog, startLog, unsettled } from './logrotate.js';
 import { Job, processList } from './cgroup.js';
 import { conmonAlive, waitGone, killConmon } from './proc.js';
 
@@ -101,28 +102,9 @@ export class ProcessBackend implements IsolationBackend {
     return (await readJson<LogPlace>(join(this.stateOf(id), 'log.json'))) ?? own;
   }
 
-  /**
-   * The log reached its size: path.1 … become path.2 …, the oldest beyond maxFiles goes, path becomes path.1, and
-   * conmon opens a new path (its control FIFO). What conmon writes meanwhile lands in path.1: nothing is lost. With
-   * one file kept conmon just replaces it with an empty one, as docker's max-file=1 truncates.
-   */
-  private async rotateLog(id: string, log: LogPlace): Promise<void> {
-    const keep = log.maxFiles ?? 1;
-    if (keep > 1) {
-      await rm(`${log.path}.${keep - 1}`, { force: true });
-      for (let i = keep - 2; i >= 1; i--) await rename(`${log.path}.${i}`, `${log.path}.${i + 1}`).catch(() => {});
-      await rename(log.path, `${log.path}.1`);
-    }
-    await this.control(id, undefined, '2 0 0\n', 'reopen the log of').catch(() => {});
-    // A monitor on its way out reopens nothing: the current file still exists, empty (conmon's reopen replaces it).
-    await (await open(log.path, 'a')).close();
-  }
-
-  /** Rotate the log if it has reached its size (called as the exit is awaited, so for every running system). */
-  private async rotateIfFull(id: string, log: LogPlace): Promise<void> {
-    if (log.driver !== 'file' || !log.maxSize || log.maxSize < 0) return;
-    const size = await stat(log.path).then((x) => x.size, () => 0);
-    if (size >= log.maxSize) await this.rotateLog(id, log);
+  /** Name what conmon did to a size-bounded log since the last look (./logrotate.ts). */
+  private async settle(log: LogPlace): Promise<void> {
+    if (log.driver === 'file' && log.maxSize && log.maxSize > 0) await settleLog(log.path, log.maxFiles ?? 1);
   }
 
   async create(o: InitOptions): Promise<{ pid: number }> {
@@ -178,14 +160,15 @@ export class ProcessBackend implements IsolationBackend {
       // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
       if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups, { durable: false });
       await writeJsonAtomic(join(state, 'log.json'), log);
+      if (log.driver === 'file' && log.maxSize && log.maxSize > 0) await startLog(log.path, log.maxFiles ?? 1);
       if (o.cgroupParent) await writeFileAtomic(join(state, 'cgroup-parent'), o.cgroupParent);
       else await rm(join(state, 'cgroup-parent'), { force: true });
       await writeJsonAtomic(join(bundle, 'config.json'), spec, { durable: false }); // the bundle is made again at each start
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
         bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: log.driver === 'none' ? undefined : log.path,
-        // conmon's hard limit, for when no daemon rotates (it is down): past twice the size it empties the file.
-        logSizeMax: log.maxSize && log.maxSize > 0 ? 2 * log.maxSize : undefined,
+        // conmon replaces the file before a record would pass the size; the daemon names the files (./logrotate.ts).
+        logSizeMax: log.maxSize && log.maxSize > 0 ? log.maxSize : undefined,
         persistDir: state, stdin: o.process.stdin, leaveStdinOpen: o.process.stdinOnce === false, tty: o.process.tty,
       });
       return { pid: await h.pid };
@@ -335,9 +318,13 @@ export class ProcessBackend implements IsolationBackend {
     const log = await this.logOf(id);
     try {
       for (let tick = 0; ; tick++) {
+        // First: how soon the daemon looks after conmon replaced a full log is what keeps it (./logrotate.ts).
+        await this.settle(log).catch(() => {});
         const st = await this.exitStatus(id);
-        if (st) return st;
-        await this.rotateIfFull(id, log).catch(() => {});
+        if (st) {
+          await this.settle(log).catch(() => {});
+          return st;
+        }
         // A monitor that died without writing the exit file (killed by hand, OOM-killed itself): the runtime says
         // whether the process still lives, and then it is ended (monitorLost), never reported gone while it runs.
         if (tick % 4 === 3 && !(await conmonAlive(join(this.bundle(id), 'conmon.pid')))) {
@@ -496,7 +483,12 @@ export class ProcessBackend implements IsolationBackend {
     const exited = async () => (await fileExists(exitFile)) || !(await conmonAlive(join(this.bundle(id), 'conmon.pid')));
     const log = await this.logOf(id);
     if (log.driver === 'none') throw badState(`container ${id} keeps no log (its log driver is none)`);
-    await readLogFile(log.path, exited, opts, onEntry, signal);
+    // Files conmon finished that are not named yet are read in their place (./logrotate.ts).
+    const files = async () => {
+      const named = await logFiles(log.path);
+      return [...named.slice(0, -1), ...(await unsettled(log.path)), log.path];
+    };
+    await readLogFile(log.path, exited, opts, onEntry, signal, files);
   }
 
   async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
@@ -517,7 +509,12 @@ export class ProcessBackend implements IsolationBackend {
     await (await this.job(id)).remove();
     await rm(bundle, { recursive: true, force: true });
     if (opts.keepLogs) await this.forgetExit(id);
-    else await rm(this.stateOf(id), { recursive: true, force: true });
+    else {
+      // A caller's log path outside the state keeps its log; the names rotation holds beside it go.
+      const log = await this.logOf(id);
+      if (log.driver === 'file') for (const x of ['cur', 'next', 'tmp']) await rm(`${log.path}.${x}`, { force: true });
+      await rm(this.stateOf(id), { recursive: true, force: true });
+    }
   }
 
   private async forgetExit(id: string): Promise<void> {

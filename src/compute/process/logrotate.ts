@@ -1,0 +1,107 @@
+// Size-bounded logs with conmon as the one writer. conmon (--log-size-max) replaces the file itself before a record
+// would pass the size, so no file ever exceeds max-size however fast the container prints or however busy the daemon
+// is (a rotation decided by the daemon lags the writer by what it prints meanwhile: MiBs). conmon replaces a file by
+// opening `<path>.tmp` and renaming it over `<path>`, which alone would drop the full file. So the daemon keeps:
+//   <path>.cur   a second name of the file conmon writes: the full file survives its replacement;
+//   <path>.tmp   the next file, made in advance, with a second name <path>.next: the new file is held from its start.
+// Afterwards, with no hurry, the daemon shifts the names: the full files become <path>.1 … <path>.(max-file - 1).
+// If conmon fills two whole files before the daemon looks (it is down), the files between are lost: what is kept
+// then is the oldest two and the newest, in order. With max-file=1 there is nothing to keep: conmon truncates.
+
+import { link, open, rename, rm, stat } from 'node:fs/promises';
+
+const names = (path: string) => ({ cur: `${path}.cur`, next: `${path}.next`, tmp: `${path}.tmp` });
+const inode = (p: string) => stat(p).then((s) => s.ino, () => undefined);
+const ignore = (codes: string[]) => (e: NodeJS.ErrnoException) => {
+  if (!codes.includes(e.code ?? '')) throw e;
+};
+
+/** Renames `full` (oldest first) into path.1 … (newest .1), shifting the rotated files up; none beyond keep-1. */
+async function shiftIn(path: string, keep: number, full: string[]): Promise<void> {
+  const k = full.length;
+  if (!k) return;
+  for (let i = keep - 1; i >= 1; i--) {
+    if (i + k > keep - 1) await rm(`${path}.${i}`, { force: true });
+    else await rename(`${path}.${i}`, `${path}.${i + k}`).catch(ignore(['ENOENT']));
+  }
+  for (let j = 0; j < k; j++) {
+    const n = k - j; // the newest gets .1
+    if (n > keep - 1) await rm(full[j], { force: true });
+    else await rename(full[j], `${path}.${n}`).catch(ignore(['ENOENT']));
+  }
+}
+
+/** The next file conmon will open, made now and held by a second name. */
+async function arm(path: string): Promise<void> {
+  const { next, tmp } = names(path);
+  let fh;
+  try {
+    fh = await open(tmp, 'wx', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // armed already (or conmon is opening its own)
+    throw e;
+  }
+  await fh.close();
+  await rm(next, { force: true });
+  // conmon may have taken it meanwhile: then it is the current file, found by the next settle.
+  await link(tmp, next).catch(ignore(['ENOENT', 'EEXIST']));
+}
+
+const settling = new Map<string, Promise<void>>();
+
+/**
+ * Names what conmon has done since the last look: full files shifted in as path.1 …, the current one held as .cur,
+ * the next one armed. Cheap when nothing changed (four stats). Calls for one path run one after another.
+ */
+export function settleLog(path: string, keep: number): Promise<void> {
+  const prev = settling.get(path) ?? Promise.resolve();
+  const p = prev.then(() => settleOnce(path, keep));
+  const tail = p.catch(() => {});
+  settling.set(path, tail);
+  void tail.then(() => settling.get(path) === tail && settling.delete(path));
+  return p;
+}
+
+async function settleOnce(path: string, keep: number): Promise<void> {
+  if (keep <= 1) return;
+  const { cur, next, tmp } = names(path);
+  const [p, c, n, t] = await Promise.all([inode(path), inode(cur), inode(next), inode(tmp)]);
+  if (p === undefined) return;
+  if (c !== p) {
+    const full: string[] = [];
+    if (c !== undefined) full.push(cur);
+    const nextTaken = n !== undefined && n !== t; // conmon opened it (it has no .tmp name any more)
+    if (nextTaken && n !== p) full.push(next); // …and filled it and replaced it in turn
+    await shiftIn(path, keep, full);
+    if (nextTaken && n === p) await rename(next, cur);
+    else await link(path, cur).catch(ignore(['EEXIST', 'ENOENT']));
+  }
+  await arm(path);
+}
+
+/**
+ * Before conmon starts on a log a former run wrote: conmon counts from zero, so a file it appends to could pass the
+ * size by what it held. The former run's file becomes path.1 and conmon starts on an empty, held file. With
+ * max-file=1 the former file is kept and appended to (as docker's max-file=1): that first file may reach its old
+ * size plus max-size, once.
+ */
+export async function startLog(path: string, keep: number): Promise<void> {
+  if (keep <= 1) return;
+  await settleLog(path, keep);
+  const { cur } = names(path);
+  const size = await stat(path).then((s) => s.size, () => 0);
+  if (size > 0) {
+    await shiftIn(path, keep, [path]);
+    await rm(cur, { force: true });
+  }
+  await (await open(path, 'a', 0o600)).close();
+  await settleLog(path, keep);
+}
+
+/** Files conmon has finished that the daemon has not named yet, oldest first: read after path.1 and before path. */
+export async function unsettled(path: string): Promise<string[]> {
+  const { cur, next, tmp } = names(path);
+  const [p, c, n, t] = await Promise.all([inode(path), inode(cur), inode(next), inode(tmp)]);
+  if (p === undefined || c === undefined || c === p) return [];
+  return n !== undefined && n !== t && n !== p ? [cur, next] : [cur];
+}
