@@ -142,6 +142,10 @@ test('log drivers: none keeps no log, others are refused; --storage-opt size set
   assert.equal((await docker(['rm', '-f', 'nolog'])).code, 0);
   const big = await docker(['run', '--rm', '--storage-opt', 'size=64m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=100 2>&1 | head -1']);
   assert.match(big.stdout + big.stderr, /No space left on device/);
+  // The cap is the size asked, not some smaller one: 40 MiB fit.
+  const fits = await docker(['run', '--rm', '--storage-opt', 'size=64m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/fits bs=1M count=40 2>/dev/null && wc -c < /fits']);
+  assert.equal(fits.code, 0, fits.stderr);
+  assert.equal(fits.stdout.trim(), String(40 * 1024 * 1024));
   await refused(['--storage-opt', 'dm.basesize=1G'], /unknown storage option/);
 });
 
