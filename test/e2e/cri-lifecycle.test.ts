@@ -1,31 +1,21 @@
 // The Kubernetes CRI against a real daemon, driven as a kubelet drives it: a pod sandbox with two containers that
 // share localhost and PID, ExecSync, exec/attach/port-forward over SPDY, CRI logs, statistics, stop and remove.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
-import { TestDaemon, sleep } from './harness.js';
-import { codeOf, criClient, portForwardOnce, remoteCommand, type CriClient } from './cri-client.js';
+import { sleep } from './harness.js';
+import { codeOf, portForwardOnce, remoteCommand } from './cri-client.js';
+import { criFixture } from './cri-fixture.js';
 
-const d = new TestDaemon();
-let c: CriClient;
-const logDir = mkdtempSync(join(tmpdir(), 'silo-test-cri-logs-'));
-before(async () => {
-  await d.start();
-  c = criClient(`${d.runDir}/cri.sock`);
-});
-after(async () => {
-  c?.close();
-  rmSync(logDir, { recursive: true, force: true });
-  // The pod cgroups are the kubelet's to make and remove; here the test plays the kubelet.
+// The pod cgroups are the kubelet's to make and remove; here the test plays the kubelet.
+const { d, logDir, c } = criFixture('cri-logs', async (d) => {
   for (const ctl of readdirSync('/sys/fs/cgroup')) {
     for (const dir of [`${d.tag}/kubepods/pod-web`, `${d.tag}/kubepods`]) await rmdir(`/sys/fs/cgroup/${ctl}/${dir}`).catch(() => {});
   }
-  assert.deepEqual(await d.teardown(), []);
 });
 
 const hostPort = 30000 + Math.floor(Math.random() * 10000);

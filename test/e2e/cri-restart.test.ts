@@ -1,26 +1,15 @@
 // Pod sandboxes and their containers outlive the daemon: after a SIGKILL and a restart the CRI lists them as they
 // were, from the compute service's records, and exec, logs, stop and remove work on them.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestDaemon, sleep } from './harness.js';
-import { criClient, remoteCommand, type CriClient } from './cri-client.js';
+import { sleep } from './harness.js';
+import { remoteCommand } from './cri-client.js';
+import { criFixture } from './cri-fixture.js';
 
-const d = new TestDaemon();
-let c: CriClient;
-const logDir = mkdtempSync(join(tmpdir(), 'silo-test-cri-restart-'));
-before(async () => {
-  await d.start();
-  c = criClient(`${d.runDir}/cri.sock`);
-});
-after(async () => {
-  c?.close();
-  rmSync(logDir, { recursive: true, force: true });
-  assert.deepEqual(await d.teardown(), []);
-});
+const { d, logDir, c, restarted } = criFixture('cri-restart');
 
 test('SIGKILL of the daemon: the pod, its containers, their logs and streams are there after the restart', async () => {
   const podConfig = { metadata: { name: 'keep', uid: 'k-1', namespace: 'ns', attempt: 0 }, hostname: 'keep', log_directory: logDir, labels: { app: 'keep' } };
@@ -43,7 +32,7 @@ test('SIGKILL of the daemon: the pod, its containers, their logs and streams are
   await d.kill();
   await sleep(1500); // `ends` exits while no daemon runs; the counter goes on
   await d.start();
-  c = criClient(`${d.runDir}/cri.sock`);
+  restarted();
 
   const pods = await c.runtime.ListPodSandbox({ filter: { label_selector: { app: 'keep' } } });
   assert.deepEqual(pods.items.map((p: { id: string; state: string }) => [p.id, p.state]), [[pod, 'SANDBOX_READY']]);

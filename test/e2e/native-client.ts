@@ -1,6 +1,8 @@
 // A small client of the native API over its unix socket with node:http, for the stress, fuzz and disk tests: they
-// need the raw status and body of every answer (the CLI turns them into exit codes), and no process per call.
+// need the raw status and body of every answer (the CLI turns them into exit codes), and no process per call. Also the
+// tty walk every isolation mode's test makes.
 
+import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { Socket } from 'node:net';
@@ -114,4 +116,42 @@ export function upgrade(socket: string, path: string): Promise<Socket> {
     req.on('error', rej);
     req.end();
   });
+}
+
+/** JSON requests through node's default agent, for tests that only need the status and the parsed body. */
+export function jsonApi(socket: string) {
+  return (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => // eslint-disable-line @typescript-eslint/no-explicit-any
+    new Promise((res, rej) => {
+      const req = http.request({ socketPath: socket, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (r) => {
+        let s = '';
+        r.on('data', (b) => (s += b));
+        r.on('end', () => res({ status: r.statusCode!, json: s ? JSON.parse(s) : undefined }));
+      });
+      req.on('error', rej);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+}
+
+/**
+ * `run -it` as the CLI does it, over the hijacked attach stream: a shell with a tty answers, is resized, and its exit
+ * code comes back. `document` adds to the compute system document (an isolation mode).
+ */
+export async function ttyShellWalk(socket: string, document: Record<string, unknown> = {}): Promise<void> {
+  const api = jsonApi(socket);
+  const c = await api('POST', '/v1/systems', { Image: 'busybox', Document: { ...document, Process: { CommandArgs: ['sh'], EmulateConsole: true, CreateStdInPipe: true }, AutoRemove: true } });
+  assert.equal(c.status, 201, JSON.stringify(c.json));
+  const id = c.json.Id;
+  const sock = await upgrade(socket, `/v1/systems/${id}/attach?stdin=1`);
+  let out = '';
+  sock.on('data', (b: Buffer) => (out += b.toString()));
+  const ended = new Promise((r) => sock.on('end', r));
+  const wait = api('POST', `/v1/systems/${id}/wait?condition=next-exit`);
+  assert.equal((await api('POST', `/v1/systems/${id}/start`)).status, 204);
+  assert.equal((await api('POST', `/v1/systems/${id}/resize?h=40&w=100`)).status, 204);
+  sock.write('tty; stty size; echo marker-$((6*7))\nexit 4\n');
+  await ended;
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /40 100/);
+  assert.match(out, /marker-42/);
+  assert.equal((await wait).json.ExitCode, 4);
 }

@@ -4,9 +4,8 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { upgrade as upgradeStream } from './native-client.js';
+import { ttyShellWalk } from './native-client.js';
 import { readdirSync } from 'node:fs';
 import { leaks, sleep, TestDaemon } from './harness.js';
 
@@ -16,18 +15,6 @@ after(async () => assert.deepEqual(await d.teardown(), []));
 
 // Under TCG on a loaded machine a VM run can take minutes; the CLI is given that long rather than the harness' 60 s.
 const vm = (args: string[]) => d.silo(['run', '--isolation', 'vm', ...args], { timeoutMs: 300_000 });
-
-function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  return new Promise((res, rej) => {
-    const req = request({ socketPath: d.socket, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (r) => {
-      let s = '';
-      r.on('data', (b) => (s += b));
-      r.on('end', () => res({ status: r.statusCode!, json: s ? JSON.parse(s) : undefined }));
-    });
-    req.on('error', rej);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -103,24 +90,7 @@ test('exec, logs, top, stats, stop (SIGTERM handled) and stop (SIGTERM ignored, 
   assert.equal((await d.silo(['rm', 'trap', 'deaf'])).code, 0);
 });
 
-test('attach with a tty: a shell in the guest answers, is resized, and exits with its code', async () => {
-  const c = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Isolation: 'vm', Process: { CommandArgs: ['sh'], EmulateConsole: true, CreateStdInPipe: true }, AutoRemove: true } });
-  assert.equal(c.status, 201, JSON.stringify(c.json));
-  const id = c.json.Id;
-  const sock = await upgradeStream(d.socket, `/v1/systems/${id}/attach?stdin=1`);
-  let out = '';
-  sock.on('data', (b: Buffer) => (out += b.toString()));
-  const ended = new Promise((r) => sock.on('end', r));
-  const wait = api('POST', `/v1/systems/${id}/wait?condition=next-exit`);
-  assert.equal((await api('POST', `/v1/systems/${id}/start`)).status, 204);
-  assert.equal((await api('POST', `/v1/systems/${id}/resize?h=40&w=100`)).status, 204);
-  sock.write('tty; stty size; echo marker-$((6*7))\nexit 4\n');
-  await ended;
-  assert.match(out, /\/dev\/pts\/\d+/);
-  assert.match(out, /40 100/);
-  assert.match(out, /marker-42/);
-  assert.equal((await wait).json.ExitCode, 4);
-});
+test('attach with a tty: a shell in the guest answers, is resized, and exits with its code', () => ttyShellWalk(d.socket, { Isolation: 'vm' }));
 
 test('limits: the memory limit holds in the guest (OOM killed) and the scratch cap holds (ENOSPC)', async () => {
   const m = await vm(['--name', 'hog', '-m', '24m', 'busybox', 'sh', '-c', 'head -c 100m /dev/zero | tail > /dev/null']);

@@ -1,0 +1,46 @@
+// One CRI test file's daemon, client and log directory, as a kubelet would have them: the daemon starts before the
+// file's tests, and after them the client closes, the file's own cleanup runs and the daemon is checked for leaks.
+
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestDaemon } from './harness.js';
+import { criClient, type CriClient } from './cri-client.js';
+
+export interface CriFixture {
+  d: TestDaemon;
+  /** The pods' log directory (the kubelet's /var/log/pods), removed after the file. */
+  logDir: string;
+  /** The client of the daemon now running: it follows a `restarted()` daemon. */
+  c: CriClient;
+  /** Connect to the daemon started again (after `d.kill()` and `d.start()`). */
+  restarted(): void;
+}
+
+export function criFixture(name: string, cleanup?: (d: TestDaemon) => Promise<void>): CriFixture {
+  const d = new TestDaemon();
+  const logDir = mkdtempSync(join(tmpdir(), `silo-test-${name}-`));
+  let current: CriClient | undefined;
+  const connect = () => {
+    current?.close();
+    current = criClient(`${d.runDir}/cri.sock`);
+  };
+  const c: CriClient = {
+    get runtime() { return current!.runtime; },
+    get image() { return current!.image; },
+    close: () => current?.close(),
+  };
+  before(async () => {
+    await d.start();
+    connect();
+  });
+  after(async () => {
+    current?.close();
+    rmSync(logDir, { recursive: true, force: true });
+    await cleanup?.(d);
+    assert.deepEqual(await d.teardown(), []);
+  });
+  return { d, logDir, c, restarted: connect };
+}
