@@ -1,26 +1,13 @@
 // The CRI's streams against a real daemon: GetContainerEvents as the kubelet's evented PLEG reads it, stdin and
 // stdin_once across attaches, WebSocket streaming beside SPDY, and the writable layer in ContainerStats.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { TestDaemon, sleep } from './harness.js';
-import { criClient, remoteCommand, spdyUpgrade, wsPortForwardOnce, wsRemoteCommand, type CriClient } from './cri-client.js';
+import { sleep } from './harness.js';
+import { remoteCommand, spdyUpgrade, wsPortForwardOnce, wsRemoteCommand } from './cri-client.js';
+import { criFixture } from './cri-fixture.js';
 
-const d = new TestDaemon();
-let c: CriClient;
-const logDir = mkdtempSync(join(tmpdir(), 'silo-test-cri-streams-'));
-before(async () => {
-  await d.start();
-  c = criClient(`${d.runDir}/cri.sock`);
-});
-after(async () => {
-  c?.close();
-  rmSync(logDir, { recursive: true, force: true });
-  assert.deepEqual(await d.teardown(), []);
-});
+const { logDir, c } = criFixture('cri-streams');
 
 const podConfig = (name: string) => ({ metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 }, hostname: name, log_directory: logDir });
 
