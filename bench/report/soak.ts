@@ -48,7 +48,7 @@ export function soakSection(r: SoakResults): string {
     `| daemon SIGKILLs | ${r.kills} (${r.askedAgain} requests asked again) |`,
     `| errors / lost / leaked | ${r.errors} / ${r.lost} / ${leaked} (${Object.entries(r.leaked).map(([k, v]) => `${k} ${v}`).join(', ')}); silo doctor exit ${r.doctorExit} |`,
     `| printer's log on disk | at most ${mb(r.logMost)} MiB for ${r.printMB} MB printed (cap ${mb(r.logCap)} MiB) |`,
-    `| daemon RSS per life | ${r.rss.map((x) => `${mb(x.first)} → ${mb(x.last)} (≤ ${mb(x.highest)})`).join('; ')} MB; highest ${mb(hi)} MB |`,
+    `| daemon RSS per life | ${rssLives(r.rss)}; highest ${mb(hi)} MB |`,
     '<!-- soak:end -->',
   ].join('\n');
 }
@@ -58,4 +58,13 @@ export function withSoakSection(md: string, section: string): string {
   const end = md.indexOf('<!-- soak:end -->');
   if (start >= 0 && end > start) return md.slice(0, start) + section + md.slice(end + '<!-- soak:end -->'.length);
   return md.replace(/\n*$/, '\n\n') + section + '\n';
+}
+
+/** Each life's first → last (highest) RSS; with many lives, the first and last two and the range of the others. */
+function rssLives(lives: { first: number; last: number; highest: number }[]): string {
+  const one = (x: { first: number; last: number; highest: number }) => `${mb(x.first)} → ${mb(x.last)} (≤ ${mb(x.highest)})`;
+  if (lives.length <= 6) return `${lives.map(one).join('; ')} MB`;
+  const mid = lives.slice(2, -2);
+  const span = (f: (x: (typeof lives)[number]) => number) => `${mb(Math.min(...mid.map(f)))}–${mb(Math.max(...mid.map(f)))}`;
+  return `${lives.slice(0, 2).map(one).join('; ')}; … ${mid.length} lives: ${span((x) => x.first)} → ${span((x) => x.last)} (≤ ${span((x) => x.highest)}) …; ${lives.slice(-2).map(one).join('; ')} MB (${lives.length} lives)`;
 }

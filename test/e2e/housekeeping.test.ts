@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestDaemon } from './harness.js';
 import { request } from './native-client.js';
@@ -57,4 +57,29 @@ test('orphan temp files are swept at start by each owner; user files are not tou
   // The daemon read every real record still: the container runs, and its volume is known.
   assert.equal((await d.silo(['ps', '--format', '{{.Names}}'])).stdout.trim(), 'keep');
   assert.equal((await request(`${d.runDir}/docker.sock`, 'GET', '/volumes/v1')).status, 200);
+});
+
+test('exec directories nothing will clean up are swept at start; a running exec keeps its own', async () => {
+  const run = await d.silo(['run', '-d', 'busybox', 'sleep', '600']);
+  assert.equal(run.code, 0, run.stderr);
+  const id = run.stdout.trim();
+  const ex = await d.silo(['exec', '-d', id, 'sleep', '600']);
+  assert.equal(ex.code, 0, ex.stderr);
+  const x = join(d.runDir, 'runtime', 'x');
+  const live = readdirSync(x).map((n) => join(x, n));
+  assert.equal(live.length, 1, live.join('\n'));
+
+  await d.kill();
+  // A daemon killed between making an exec's directory and naming its owner; an exec of a container that is gone;
+  // one whose process ended while the daemon was down.
+  const stray = ['a', 'b', 'c'].map((c) => join(x, c.repeat(64)));
+  for (const p of stray) mkdirSync(p);
+  writeFileSync(join(stray[1]!, 'owner'), 'f'.repeat(64));
+  writeFileSync(join(stray[2]!, 'owner'), id);
+
+  await d.start();
+  assert.deepEqual(stray.filter((p) => existsSync(p)), []);
+  assert.ok(existsSync(live[0]!), 'the running exec keeps its directory');
+  assert.equal((await d.silo(['rm', '-f', id])).code, 0);
+  assert.deepEqual(readdirSync(x), []);
 });

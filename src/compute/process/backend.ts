@@ -531,6 +531,28 @@ export class ProcessBackend implements IsolationBackend {
     }
   }
 
+  /** Exec directories nothing will clean up: no owner (the daemon died between making the directory and naming its
+   *  owner), an owner that is not `live`, or a monitor that is gone while nobody waits for it (`idle`: at start). */
+  async strayExecs(live: (id: string) => Promise<boolean> | boolean, idle: boolean): Promise<string[]> {
+    const root = join(this.cfg.runDir, 'x');
+    const out: string[] = [];
+    for (const e of await readdir(root).catch(() => [] as string[])) {
+      const owner = await readFile(join(root, e, 'owner'), 'utf8').catch(() => '');
+      // One being made right now has no owner for a moment: only a directory a few seconds old counts.
+      if (!owner && !idle && Date.now() - ((await stat(join(root, e)).catch(() => undefined))?.mtimeMs ?? 0) < 10_000) continue;
+      if (!ID_RE.test(owner) || !(await live(owner)) || (idle && !(await conmonAlive(join(root, e, 'conmon.pid'))))) out.push(join(root, e));
+    }
+    return out;
+  }
+
+  /** At start no exec is being made and no one waits for one that ended while the daemon was down. */
+  async sweepExecs(): Promise<void> {
+    for (const dir of await this.strayExecs((id) => this.exists(id), true)) {
+      await killConmon(join(dir, 'conmon.pid'), dir);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   async list(): Promise<string[]> {
     const ids = new Set<string>(await this.roots.ids());
     for (const d of [join(this.cfg.runDir, 'b'), this.runc.root, this.cfg.stateDir]) {
@@ -557,11 +579,19 @@ export class ProcessBackend implements IsolationBackend {
       const cid = cmd[cmd.indexOf('-c') + 1] ?? cmd[cmd.indexOf('--cid') + 1];
       if (cid && !has(cid)) out.push({ Kind: 'monitor', Object: `conmon pid ${pid}`, Why: `container ${cid.slice(0, 12)} does not exist`, Owner: 'process' });
     }
+    // An exec's directory outlives its container only if the daemon died at the wrong moment (start sweeps them).
+    for (const dir of await this.strayExecs(has, false)) out.push({ Kind: 'runtime', Object: dir, Why: 'exec of no container', Owner: 'process' });
     return out;
   }
 
-  fixLeaks(found: Finding[]): Promise<void> {
-    return removeFindings(found.filter((f) => f.Owner === 'process'));
+  async fixLeaks(found: Finding[]): Promise<void> {
+    const mine = found.filter((f) => f.Owner === 'process');
+    await removeFindings(mine);
+    for (const f of mine) {
+      if (f.Kind !== 'runtime' || !f.Object.startsWith(join(this.cfg.runDir, 'x') + '/')) continue;
+      await killConmon(join(f.Object, 'conmon.pid'), f.Object);
+      await rm(f.Object, { recursive: true, force: true });
+    }
   }
 
   async mountRoot(id: string, root: RootDescription): Promise<void> {

@@ -43,5 +43,6 @@ export async function openProcessIsolation(opts: {
     logMaxFiles: opts.logMaxFiles ?? 5,
   });
   await backend.roots.init();
+  await backend.sweepExecs();
   return backend;
 }
