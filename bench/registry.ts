@@ -1,8 +1,10 @@
-// `node dist/bench/registry.js [--quick] [--no-docker]`: pull and push of a ~200 MB, 5-layer image through the same
+// `node dist/bench/registry.js [--quick] [--no-docker] [--ab]`: pull and push of a ~200 MB, 5-layer image through the same
 // local registry (Debian's docker-registry on loopback, plain HTTP), Silo vs dockerd, both driven by the docker CLI,
 // repetitions interleaved. MB/s are compressed bytes over the wire per second of the client command. Pull: the image
 // is removed after each repetition, so every blob is fetched again. Push: each repetition goes to a fresh registry
 // (an empty data dir), so no blob can be mounted or skipped. Results: bench/results/registry.json and a table on stdout.
+// --ab adds a second Silo daemon that downloads on its own thread (SILO_PULL_IN_PROCESS=1), for an A/B in one run
+// (its row is printed, not written to BENCHMARKS.md).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +34,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const quick = process.argv.includes('--quick');
 const withDocker = !process.argv.includes('--no-docker');
+const ab = process.argv.includes('--ab');
+// --ab-env K=V: the second daemon's environment instead of SILO_PULL_IN_PROCESS=1.
+const abEnv = Object.fromEntries(process.argv.filter((a) => a.startsWith('--ab-env=')).map((a) => a.slice(9).split('=') as [string, string]));
 const REPS = quick ? 1 : 3;
 const LAYERS = 5;
 const LAYER_BYTES = quick ? 8e6 : 40e6;
@@ -121,6 +126,34 @@ interface Engine {
   key: string;
   label: string;
   host: string;
+  /** The engine's daemon processes, whose CPU time (with their reaped children's) a pull is charged. */
+  pids: () => Promise<number[]>;
+}
+
+/** CPU seconds by thread name (comm) of a process so far, for --threads. */
+async function threadCpu(pid: number): Promise<Map<string, number>> {
+  const { readdir } = await import('node:fs/promises');
+  const out = new Map<string, number>();
+  for (const t of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8').catch(() => '');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    out.set('(system)', (out.get('(system)') ?? 0) + Number(f[12]) / 100);
+  }
+  return out;
+}
+
+/** CPU seconds (user + system, reaped children included) the processes have used so far. */
+async function cpuSeconds(pids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const p of pids) {
+    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14–17 of stat(5): utime, stime, cutime, cstime (this slice starts at field 3).
+    ticks += f.slice(11, 15).reduce((a, x) => a + (Number(x) || 0), 0);
+  }
+  return ticks / 100;
 }
 
 async function main(): Promise<void> {
@@ -135,13 +168,18 @@ async function main(): Promise<void> {
     onCleanup('cgroups', () => removeCgroups(tag));
     for (const d of [`/var/lib/${tag}-docker`, `/run/${tag}-docker`]) onCleanup(`dir ${d}`, () => rm(d, { recursive: true, force: true }));
     const silo = await startSilo(tag, join(root, 'bin/silo'), `/var/lib/${tag}`, `/run/${tag}`);
-    engines.push({ key: 'silo', label: 'Silo (docker CLI)', host: `unix://${silo.dockerSocket}` });
+    engines.push({ key: 'silo', label: 'Silo (docker CLI)', host: `unix://${silo.dockerSocket}`, pids: async () => [silo.pid()] });
+    if (ab) {
+      onCleanup('cgroups b', () => removeCgroups(`${tag}b`));
+      const b = await startSilo(`${tag}b`, join(root, 'bin/silo'), `/var/lib/${tag}b`, `/run/${tag}b`, Object.keys(abEnv).length ? abEnv : { SILO_PULL_IN_PROCESS: '1' });
+      engines.push({ key: 'silo-in-process', label: 'Silo, in-process pull', host: `unix://${b.dockerSocket}`, pids: async () => [b.pid()] });
+    }
     if (withDocker) {
       try {
         await installPeers(log);
         await createBridge(`${tag}d`, DOCKER_BRIDGE_CIDR);
         const d: Dockerd = await startDockerd(tag, `/var/lib/${tag}-docker`, `/run/${tag}-docker`, true);
-        engines.push({ key: 'docker', label: 'dockerd', host: `unix://${d.socket}` });
+        engines.push({ key: 'docker', label: 'dockerd', host: `unix://${d.socket}`, pids: async () => [d.pid(), (await d.containerdPid()) ?? -1] });
       } catch (e) {
         rows.docker = { na: errText(e) };
         log(`dockerd: n/a (${errText(e)})`);
@@ -157,13 +195,24 @@ async function main(): Promise<void> {
     const loadStart = loadavg()[0];
     const pulls = new Map<string, number[]>();
     const pushes = new Map<string, number[]>();
+    const cpu = new Map<string, number[]>();
     for (let r = 0; r < REPS; r++) {
       for (let j = 0; j < engines.length; j++) {
         const e = engines[(r + j) % engines.length];
         await exec('sync', []);
+        const pids = await e.pids();
+        const cpu0 = await cpuSeconds(pids);
+        const th0 = process.argv.includes('--threads') ? await threadCpu(pids[0]) : undefined;
         const out = await dk(e, ['pull', '-q', ref]);
+        const used = (await cpuSeconds(pids)) - cpu0;
+        if (th0) {
+          // Threads that ended during the pull (idle workers) are missing from the second look.
+          const th1 = await threadCpu(pids[0]);
+          log(`  threads: ${[...th1].map(([k, v]) => `${k} ${(v - (th0.get(k) ?? 0)).toFixed(2)}`).join(', ')}`);
+        }
         (pulls.get(e.key) ?? pulls.set(e.key, []).get(e.key)!).push(out.ms / 1000);
-        log(`pull ${e.label}: ${(out.ms / 1000).toFixed(2)} s`);
+        (cpu.get(e.key) ?? cpu.set(e.key, []).get(e.key)!).push(used);
+        log(`pull ${e.label}: ${(out.ms / 1000).toFixed(2)} s, ${used.toFixed(2)} CPU-s, load ${loadavg()[0].toFixed(1)}`);
         // Push to an empty registry: every blob is uploaded.
         const dst = await startRegistry(`/var/lib/${tag}-push-${e.key}-${r}`);
         await dk(e, ['tag', ref, `${dst.host}/bench/copy:1`]);
@@ -178,11 +227,14 @@ async function main(): Promise<void> {
     for (const e of engines) {
       rows[e.key] = { pull: summarize(pulls.get(e.key)!.map((s) => bytes / 1e6 / s)), push: summarize(pushes.get(e.key)!.map((s) => bytes / 1e6 / s)) };
     }
-    const lines = ['| engine | pull MB/s (median) | push MB/s (median) |', '|---|---|---|'];
-    for (const [k, v] of Object.entries(rows)) lines.push(`| ${k} | ${v.pull?.median.toFixed(1) ?? 'n/a'} | ${v.push?.median.toFixed(1) ?? 'n/a'} |${v.na ? ` ${v.na}` : ''}`);
+    const lines = ['| engine | pull MB/s (median) | pull CPU-s (median) | push MB/s (median) |', '|---|---|---|---|'];
+    for (const [k, v] of Object.entries(rows)) lines.push(`| ${k} | ${v.pull?.median.toFixed(1) ?? 'n/a'} | ${cpu.has(k) ? summarize(cpu.get(k)!).median.toFixed(2) : 'n/a'} | ${v.push?.median.toFixed(1) ?? 'n/a'} |${v.na ? ` ${v.na}` : ''}`);
     if (rows.silo?.pull && rows.docker?.pull) lines.push('', `Silo/dockerd: pull ${(rows.silo.pull.median / rows.docker.pull.median).toFixed(2)}×, push ${(rows.silo.push!.median / rows.docker.push!.median).toFixed(2)}×`);
+    const b = rows['silo-in-process'];
+    if (rows.silo?.pull && b?.pull) lines.push('', `Silo/Silo in-process: pull ${(rows.silo.pull.median / b.pull.median).toFixed(2)}×`);
+    if (b?.pull && rows.docker?.pull) lines.push(`Silo in-process/dockerd: pull ${(b.pull.median / rows.docker.pull.median).toFixed(2)}×`);
     process.stdout.write(lines.join('\n') + '\n');
-    if (!quick) {
+    if (!quick && !ab) {
       await mkdir(join(root, 'bench/results'), { recursive: true });
       const results: RegistryResults = { date: new Date().toISOString(), compressedBytes: bytes, layers: LAYERS, reps: REPS, rows, loadAverage: [loadStart, loadavg()[0]] };
       await writeFile(join(root, 'bench/results/registry.json'), JSON.stringify(results, null, 2) + '\n');

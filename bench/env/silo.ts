@@ -3,7 +3,7 @@
 // containers, networks, the nft table, links owned by the tag (ifalias), netns and cgroup dirs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ export function canConnect(path: string): Promise<boolean> {
   });
 }
 
-export async function startSilo(tag: string, bin: string, stateDir: string, runDir: string): Promise<Silo> {
+export async function startSilo(tag: string, bin: string, stateDir: string, runDir: string, daemonEnv: NodeJS.ProcessEnv = {}): Promise<Silo> {
   const socket = join(runDir, 'silo.sock');
   const env = { ...process.env, SILO_HOST: `unix://${socket}` };
   let proc: ChildProcess | undefined;
@@ -61,9 +61,13 @@ export async function startSilo(tag: string, bin: string, stateDir: string, runD
   const spawnDaemon = () => {
     proc = spawn(process.execPath, [bin, 'daemon', '--state-dir', stateDir, '--run-dir', runDir, '--cgroup-parent', tag, '--log-level', 'error'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...daemonEnv },
     });
     proc.stdout!.on('data', (b) => (output += b));
     proc.stderr!.on('data', (b) => (output += b));
+    // SILO_BENCH_DAEMON_LOG=<file>: the daemon's output is also kept there (with NODE_OPTIONS=--trace-gc, say).
+    const keep = process.env.SILO_BENCH_DAEMON_LOG;
+    if (keep) for (const s of [proc.stdout!, proc.stderr!]) s.on('data', (b) => appendFileSync(keep, b));
   };
   spawnDaemon();
   const deadline = Date.now() + 60_000;

@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { diskFull, internal, invalid, isSiloError, notFound, oneLine, SiloError } from '../common/errors.js';
 import { faultPoint } from '../common/fault.js';
 import { hexOf, isDigest, sha256 } from './digest.js';
@@ -152,6 +152,54 @@ export class ContentStore {
    * rejects if the commit fails, and then nothing was kept.
    */
   async receive(lease: Lease, expected: string | undefined, size: number | undefined, src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>, mediaType: string, tap?: (chunk: Buffer) => Promise<void> | void): Promise<BlobInfo & { committed: Promise<void> }> {
+    const w = await this.write(expected, size, src, mediaType, tap);
+    const committed = (async () => {
+      try {
+        await w.fh.sync();
+        await w.fh.close();
+      } catch (e) {
+        await w.fail(e);
+      }
+      await this.adopt(lease, w.tmp, w.digest);
+    })();
+    committed.catch(() => {}); // handled by the caller's await; no unhandled rejection meanwhile
+    return { digest: w.digest, size: w.size, committed };
+  }
+
+  /**
+   * As receive, but leaves the verified blob, durable, under a temporary name in the ingest directory for `adopt` (a
+   * download in a worker thread writes it there; the daemon's thread adopts it).
+   */
+  async spool(expected: string | undefined, size: number | undefined, src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>, mediaType: string, tap?: (chunk: Buffer) => Promise<void> | void): Promise<BlobInfo & { tmp: string }> {
+    const w = await this.write(expected, size, src, mediaType, tap);
+    try {
+      await w.fh.sync();
+      await w.fh.close();
+    } catch (e) {
+      await w.fail(e);
+    }
+    return { digest: w.digest, size: w.size, tmp: w.tmp };
+  }
+
+  /** Put a spooled blob (durable, verified as `digest`) in place, held for `lease`; on failure it is deleted. */
+  async adopt(lease: Lease, tmp: string, digest: string): Promise<void> {
+    if (!isDigest(digest) || join(this.tmpDir, basename(tmp)) !== tmp) throw internal(`blob ${digest}: not a spooled blob of this store`);
+    lease.hold(digest);
+    try {
+      await rename(tmp, this.path(digest)); // an existing copy is the same bytes: replacing it is harmless
+      await syncDir(this.dir);
+    } catch (e) {
+      lease.unhold(digest);
+      await rm(tmp, { force: true });
+      const errno = (e as NodeJS.ErrnoException).code;
+      if (errno === 'ENOSPC' || errno === 'EDQUOT') throw diskFull(`blob ${digest}: no space left on the storage device`, e);
+      throw internal(`blob ${digest}: ${oneLine(e)}`, e);
+    }
+    faultPoint(`${lease.op}.after-blob`);
+  }
+
+  /** Write `src` under a fresh name in the ingest directory, hashed, counted and verified; not yet synced. */
+  private async write(expected: string | undefined, size: number | undefined, src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>, mediaType: string, tap?: (chunk: Buffer) => Promise<void> | void) {
     const what = expected ? `blob ${expected}` : 'a blob';
     if (expected !== undefined && !isDigest(expected)) throw invalid(`bad digest ${JSON.stringify(expected)}: want sha256:<64 hex>`);
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw invalid(`${what}: bad size ${size}`);
@@ -161,7 +209,10 @@ export class ContentStore {
     const fh = await open(tmp, 'wx', 0o600);
     let closed = false;
     const fail = async (e: unknown): Promise<never> => {
-      if (!closed) await fh.close().catch(() => {});
+      if (!closed) {
+        closed = true;
+        await fh.close().catch(() => {});
+      }
       await rm(tmp, { force: true });
       if (isSiloError(e)) throw e;
       const errno = (e as NodeJS.ErrnoException).code;
@@ -198,26 +249,7 @@ export class ContentStore {
     } catch (e) {
       return fail(e);
     }
-    const committed = (async () => {
-      try {
-        await fh.sync();
-        await fh.close();
-        closed = true;
-        lease.hold(digest);
-        try {
-          await rename(tmp, this.path(digest)); // an existing copy is the same bytes: replacing it is harmless
-        } catch (e) {
-          lease.unhold(digest);
-          throw e;
-        }
-        await syncDir(this.dir);
-      } catch (e) {
-        await fail(e);
-      }
-      faultPoint(`${lease.op}.after-blob`);
-    })();
-    committed.catch(() => {}); // handled by the caller's await; no unhandled rejection meanwhile
-    return { digest, size: got, committed };
+    return { tmp, fh, digest, size: got, fail };
   }
 
   /** Store a document Silo made (a config or manifest), held for `lease`. */

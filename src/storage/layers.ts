@@ -43,7 +43,7 @@ export class LayerStore {
 
   constructor(
     root: string,
-    private readonly caps: Caps,
+    readonly caps: Caps,
   ) {
     this.layersDir = join(root, 'layers');
     this.ingestDir = join(root, 'ingest');

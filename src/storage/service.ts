@@ -3,6 +3,7 @@
 // 'root:<id>' guards one container's root. When both are needed the order is root → meta. Blobs are written outside
 // the lock, held by a lease (content.ts) until the image record that references them is written.
 
+import { dirname } from 'node:path';
 import { normalMountPoint, rootChanges, upperBytes, type RootChange } from './root-diff.js';
 import { imageUsage, mountedUsage } from './ext4-usage.js';
 import { conflict, internal, invalid, isSiloError } from '../common/errors.js';
@@ -540,6 +541,21 @@ export class Storage implements StorageService {
         const r = await storeLayer(this.content, this.layers, lease, { expected, size, src: stream, mediaType, unpack: isLayerMedia(mediaType) });
         if (r.prepared) pool.put(r.blob.digest, r.prepared);
         return r.blob;
+      },
+      spoolPlace: { root: dirname(this.layers.ingestDir), caps: this.layers.caps },
+      adopt: async (s) => {
+        live();
+        const ours = s.layer && dirname(s.layer.dir) === this.layers.ingestDir;
+        try {
+          if (s.layer && !ours) throw internal(`layer of blob ${s.digest}: not unpacked in this store`);
+          await this.content.adopt(lease, s.tmp, s.digest);
+        } catch (e) {
+          if (ours) await this.layers.discardLoose(s.layer!);
+          throw e;
+        }
+        if (s.layer) pool.put(s.digest, { layer: s.layer });
+        else if (s.refused !== undefined) pool.put(s.digest, { error: s.refused });
+        return { digest: s.digest, size: s.size };
       },
       createImage: async (o) => {
         live();

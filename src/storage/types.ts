@@ -4,6 +4,8 @@ import type { RootChange } from './root-diff.js';
 import type { Finding } from '../common/leaks.js';
 
 import type { Volume } from './volumes.js';
+import type { Caps } from './input.js';
+import type { LooseLayer } from './layers.js';
 export type { Volume } from './volumes.js';
 
 /** OCI image config, the part Silo uses (the `config` object of an OCI image configuration). */
@@ -79,6 +81,17 @@ export interface ContentSession {
    * `createImage` finds it ready.
    */
   ingest(expected: string, size: number | undefined, stream: AsyncIterable<Uint8Array | string>, mediaType: string): Promise<BlobInfo>;
+  /**
+   * Where a worker thread may spool a blob and unpack its layer ahead of `adopt` (ContentStore.spool and
+   * LayerStore.extract under this storage root, with these caps).
+   */
+  readonly spoolPlace: { root: string; caps: Caps };
+  /**
+   * Take a blob a worker spooled under `spoolPlace` (verified there as `digest`), with the layer it unpacked along or
+   * why that layer was refused: the blob is held and in place, the layer ready for createImage. On failure nothing
+   * of it is kept.
+   */
+  adopt(s: { tmp: string; digest: string; size: number; layer?: LooseLayer; refused?: unknown }): Promise<BlobInfo>;
   /**
    * Make (or name) the image of a stored image manifest (OCI or Docker schema 2) whose config and layer blobs are
    * stored: layers not yet unpacked are unpacked (each checked against the config's diff IDs), then the image record

@@ -17,13 +17,15 @@ export interface StoredLayer {
   committed: Promise<void>;
   /** With `unpack`: the layer unpacked along, or why it was refused. */
   prepared?: { layer: LooseLayer } | { error: unknown };
+  /** With `spool`: the blob's temporary name, for ContentStore.adopt (nothing is held or in place yet). */
+  tmp?: string;
 }
 
 /**
  * Store `src` as a blob (verified against `expected`/`size` when given); with `unpack`, unpack it as it streams. With
  * `strict`, a refused layer stops the blob too (an import has no use for the blob of a layer it refused).
  */
-export async function storeLayer(content: ContentStore, layers: LayerStore, lease: Lease, o: { expected?: string; size?: number; src: ByteSource; mediaType: string; unpack: boolean; strict?: boolean; defer?: boolean }): Promise<StoredLayer> {
+export async function storeLayer(content: ContentStore, layers: LayerStore, lease: Lease | undefined, o: { expected?: string; size?: number; src: ByteSource; mediaType: string; unpack: boolean; strict?: boolean; defer?: boolean; spool?: boolean }): Promise<StoredLayer> {
   let head = Buffer.alloc(0);
   const pipe = o.unpack ? new Pipe() : undefined;
   let refused: { error: unknown } | undefined;
@@ -35,14 +37,24 @@ export async function storeLayer(content: ContentStore, layers: LayerStore, leas
     : undefined;
   let blob: BlobInfo;
   let committed: Promise<void>;
+  let tmp: string | undefined;
   try {
-    const r = await content.receive(lease, o.expected, o.size, o.src, o.mediaType, (b) => {
+    const tap = (b: Buffer) => {
       if (o.strict && refused) throw refused.error;
       if (head.length < 4) head = Buffer.concat([head, b.subarray(0, 4)]);
       return pipe?.push(b);
-    });
-    blob = { digest: r.digest, size: r.size };
-    committed = r.committed;
+    };
+    // Spooled (in a worker thread): written and durable under a temporary name; the caller adopts it.
+    if (o.spool || !lease) {
+      const r = await content.spool(o.expected, o.size, o.src, o.mediaType, tap);
+      blob = { digest: r.digest, size: r.size };
+      tmp = r.tmp;
+      committed = Promise.resolve();
+    } else {
+      const r = await content.receive(lease, o.expected, o.size, o.src, o.mediaType, tap);
+      blob = { digest: r.digest, size: r.size };
+      committed = r.committed;
+    }
     pipe?.end();
     if (!o.defer) await committed;
   } catch (e) {
@@ -55,7 +67,7 @@ export async function storeLayer(content: ContentStore, layers: LayerStore, leas
   const prepared = await unpacking;
   // The store hashed the very bytes the extractor read: for a plain tar that digest is the diff ID (not hashed twice).
   if (prepared && 'layer' in prepared && prepared.layer.diffId === '') prepared.layer.diffId = blob.digest;
-  return { blob, mediaType: layerMediaType(compressionOf(head)), committed, ...(prepared ? { prepared } : {}) };
+  return { blob, mediaType: layerMediaType(compressionOf(head)), committed, ...(prepared ? { prepared } : {}), ...(tmp ? { tmp } : {}) };
 }
 
 /** Unpack a stored layer blob into a loose layer. */

@@ -209,12 +209,15 @@ export type ProxyFault =
   | { kind: 'drop'; digest: string } // send half of the blob, then close the connection
   | { kind: 'corrupt'; digest: string } // send the blob with one byte changed
   | { kind: 'huge-manifest'; ref: string } // answer a 5 MiB manifest for this tag
-  | { kind: 'redirect'; digest: string }; // send the client to the registry itself for this blob (as S3-backed ones do)
+  | { kind: 'redirect'; digest: string } // send the client to the registry itself for this blob (as S3-backed ones do)
+  | { kind: 'missing'; digests: string[] }; // answer 404 blob unknown for these blobs (a mirror that lacks them)
 
 /** A plain-HTTP proxy on loopback in front of a plain-HTTP registry that misbehaves on purpose for one blob or tag. */
 export class FaultProxy {
   port = 0;
   fault?: ProxyFault;
+  /** "METHOD /path" of every request, in order. */
+  readonly seen: string[] = [];
   private server?: Server;
 
   constructor(private readonly upstream: number) {}
@@ -228,6 +231,12 @@ export class FaultProxy {
     this.server = createServer((req, res) => {
       const f = this.fault;
       const url = req.url ?? '/';
+      this.seen.push(`${req.method} ${url}`);
+      if (f?.kind === 'missing' && f.digests.some((d) => url.includes(`/blobs/${d}`))) {
+        const body = JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry' }] });
+        res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+        return;
+      }
       if (f?.kind === 'huge-manifest' && req.method === 'GET' && url.endsWith(`/manifests/${f.ref}`)) {
         const body = Buffer.alloc(5 * 1024 * 1024, 32);
         res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': body.length }).end(body);

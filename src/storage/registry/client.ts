@@ -30,6 +30,8 @@ const header = (h: Response['headers'], n: string): string | undefined => {
 export class Transport {
   private agents = new Map<string, Agent>();
   private challenges = new Map<string, Challenge>();
+  /** Endpoints whose /v2/ answered without a challenge: not asked again. */
+  private pinged = new Set<string>();
   private tokens = new Map<string, { token: string; expires: number }>();
 
   constructor(readonly opts: TransportOptions) {}
@@ -48,6 +50,14 @@ export class Transport {
 
   challengeOf(base: string): Challenge | undefined {
     return this.challenges.get(base);
+  }
+
+  wasPinged(base: string): boolean {
+    return this.pinged.has(base) || this.challenges.has(base);
+  }
+
+  setPinged(base: string): void {
+    this.pinged.add(base);
   }
 
   setChallenge(base: string, c: Challenge | undefined): void {
@@ -126,6 +136,12 @@ async function registryMessage(r: Response): Promise<string> {
   return `HTTP ${r.status}`;
 }
 
+/** What a copy of a client (in a worker thread) needs to go on without pinging or authorizing again. */
+export interface ClientState {
+  challenge?: Challenge;
+  authorization?: string;
+}
+
 export class RepoClient {
   private authorization?: string;
   private readonly name: string;
@@ -136,7 +152,7 @@ export class RepoClient {
     /** Repository path on the registry: "library/busybox". */
     readonly path: string,
     private readonly actions: readonly ('pull' | 'push')[],
-    private readonly creds?: Credentials,
+    readonly credentials?: Credentials,
   ) {
     this.name = `${ep.host}/${path}`;
   }
@@ -147,7 +163,7 @@ export class RepoClient {
 
   /** GET /v2/ once per endpoint: learn whether and how it wants authentication. */
   async ping(): Promise<void> {
-    if (this.t.challengeOf(this.ep.base)) return;
+    if (this.t.wasPinged(this.ep.base)) return;
     const r = await this.t.send(this.url('/v2/'), { method: 'GET', ep: this.ep }, `registry ${this.ep.host}`);
     r.body.resume();
     if (r.status === 401) {
@@ -156,6 +172,22 @@ export class RepoClient {
     } else if (r.status >= 500 || r.status === 404) {
       throw unavailable(`registry ${this.ep.host} answered ${r.status} to /v2/: not a Distribution API v2 registry`);
     }
+    this.t.setPinged(this.ep.base);
+  }
+
+  /** Ping and authorize now, and say how, so a copy in a worker thread starts where this one is. */
+  async state(): Promise<ClientState> {
+    await this.ping();
+    if (!this.authorization) await this.authorize(false);
+    const challenge = this.t.challengeOf(this.ep.base);
+    return { ...(challenge ? { challenge } : {}), ...(this.authorization ? { authorization: this.authorization } : {}) };
+  }
+
+  /** Start from another client's state (see state()). */
+  restore(s: ClientState): void {
+    this.t.setPinged(this.ep.base);
+    if (s.challenge) this.t.setChallenge(this.ep.base, s.challenge);
+    this.authorization = s.authorization;
   }
 
   /** Authorization for the current challenge: a cached or new token, or Basic credentials. */
@@ -163,14 +195,14 @@ export class RepoClient {
     const c = this.t.challengeOf(this.ep.base);
     if (!c) return;
     if (c.scheme === 'basic') {
-      if (!this.creds) throw unauthenticated(`${this.denied()}`);
-      this.authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64');
+      if (!this.credentials) throw unauthenticated(`${this.denied()}`);
+      this.authorization = 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64');
       return;
     }
     if (c.scheme !== 'bearer' || !c.params.realm) throw unauthenticated(`registry ${this.ep.host} asks for unsupported authentication "${c.scheme}"`);
     // Our repository's scope, plus any the registry asked for (a cross-repository mount needs pull on the source).
     const scopes = [...new Set([...(this.actions.length ? [repoScope(this.path, this.actions)] : []), ...asked])];
-    const key = `${c.params.realm}|${c.params.service ?? ''}|${scopes.join(' ')}|${this.creds?.username ?? ''}`;
+    const key = `${c.params.realm}|${c.params.service ?? ''}|${scopes.join(' ')}|${this.credentials?.username ?? ''}`;
     const cached = fresh ? undefined : this.t.tokenGet(key);
     if (cached) {
       this.authorization = `Bearer ${cached}`;
@@ -183,19 +215,19 @@ export class RepoClient {
     const what = `token server ${u.host} for ${this.name}`;
     const realmEp = { ...this.ep, host: u.host, base: u.origin };
     let r;
-    if (this.creds?.identityToken) {
+    if (this.credentials?.identityToken) {
       // An identity (refresh) token is exchanged with an OAuth2 POST, as docker does (distribution's token spec).
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.creds.identityToken, client_id: 'silo', ...(c.params.service ? { service: c.params.service } : {}) });
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.credentials.identityToken, client_id: 'silo', ...(c.params.service ? { service: c.params.service } : {}) });
       if (scopes.length) form.set('scope', scopes.join(' '));
       r = await this.t.send(c.params.realm, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), ep: realmEp }, what);
     } else {
-      if (this.creds) headers.authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64');
+      if (this.credentials) headers.authorization = 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64');
       // The realm may be another host: its TLS is checked as any host's, loopback allowed over plain HTTP.
       r = await this.t.send(u.toString(), { method: 'GET', headers, ep: realmEp }, what);
     }
     if (r.status === 401 || r.status === 403) {
       r.body.resume();
-      throw unauthenticated(this.creds ? `login to ${this.ep.host} failed: unauthorized: incorrect username or password` : this.denied());
+      throw unauthenticated(this.credentials ? `login to ${this.ep.host} failed: unauthorized: incorrect username or password` : this.denied());
     }
     if (r.status !== 200) throw unavailable(`${what}: ${await registryMessage(r)}`);
     let doc: { token?: string; access_token?: string; expires_in?: number };
@@ -215,7 +247,7 @@ export class RepoClient {
     await this.ping();
     const c = this.t.challengeOf(this.ep.base);
     if (!c) return; // a registry without authentication accepts anyone
-    if (!this.creds) throw unauthenticated(`login to ${this.ep.host}: credentials are required`);
+    if (!this.credentials) throw unauthenticated(`login to ${this.ep.host}: credentials are required`);
     if (c.scheme === 'bearer') return this.authorize(true);
     await this.authorize(true);
     const r = await this.t.send(this.url('/v2/'), { method: 'GET', headers: { authorization: this.authorization! }, ep: this.ep }, `registry ${this.ep.host}`);
@@ -260,7 +292,7 @@ export class RepoClient {
       }
       if (r.status === 401) {
         r.body.resume();
-        throw unauthenticated(this.creds ? `${this.name}: unauthorized: authentication failed` : this.denied());
+        throw unauthenticated(this.credentials ? `${this.name}: unauthorized: authentication failed` : this.denied());
       }
       if (r.status === 403) throw unauthenticated(`${this.denied()} (${await registryMessage(r)})`);
       return r;

@@ -52,6 +52,8 @@ export async function openRegistry(o: OpenRegistryOptions): Promise<Registry> {
           stateDir: o.stateDir,
           hosts,
           timeoutMs: o.timeoutMs,
+          inProcess: process.env.SILO_PULL_IN_PROCESS === '1',
+          ...(Number(process.env.SILO_PULL_WORKERS) > 0 ? { downloadWorkers: Number(process.env.SILO_PULL_WORKERS) } : {}),
           openContent: () => o.storage.openContent(),
           getImage: (ref) => o.storage.getImage(ref),
           userAgent: o.userAgent,

@@ -19,6 +19,8 @@ import { RegistryHosts, type Endpoint } from './hosts.js';
 import { hostPlatform, isForeign, parseManifest, selectPlatform, formatPlatform, type Descriptor, type ImageManifest, type Platform } from './media.js';
 import { runLimited } from './pool.js';
 import { counted } from './verify.js';
+import { FetchPool, revive } from './fetchers.js';
+import { isLayerMedia } from '../content.js';
 
 export interface RegistryOptions {
   /** Directory of the registry client's own state: credentials (0600) and blob sources. */
@@ -27,6 +29,10 @@ export interface RegistryOptions {
   timeoutMs: number;
   maxConcurrentDownloads?: number;
   maxConcurrentUploads?: number;
+  /** Worker threads the layer downloads share (SILO_PULL_WORKERS; 1 by default). */
+  downloadWorkers?: number;
+  /** Download layers on the daemon's own thread instead of in worker threads (SILO_PULL_IN_PROCESS=1, for comparison). */
+  inProcess?: boolean;
   /** Blobs larger than this are pushed in chunks of this size; smaller ones in one PUT. */
   chunkBytes?: number;
   openContent: () => ContentSession;
@@ -56,14 +62,17 @@ export class RegistryService {
   readonly credentials: CredentialStore;
   private readonly sourcesFile: string;
   private readonly lock = new KeyedLock();
+  private readonly fetchers: FetchPool;
 
   constructor(private readonly o: RegistryOptions) {
     this.t = new Transport({ timeoutMs: o.timeoutMs, userAgent: o.userAgent });
+    this.fetchers = new FetchPool(o.downloadWorkers ?? 1);
     this.credentials = new CredentialStore(join(o.stateDir, 'auth.json'));
     this.sourcesFile = join(o.stateDir, 'sources.json');
   }
 
   async close(): Promise<void> {
+    await this.fetchers.close();
     await this.t.close();
   }
 
@@ -114,13 +123,18 @@ export class RegistryService {
     return this.credentials.remove(registryKey(server));
   }
 
-  /** The manifest (or index) of a reference from the first endpoint that has it, mirrors first. */
-  private async findManifest(ref: Reference, tagOrDigest: string, auth?: Credentials): Promise<{ cl: RepoClient; m: Awaited<ReturnType<RepoClient['getManifest']>> }> {
+  /**
+   * The manifest (or index) of a reference from the first endpoint that has it, mirrors first; with the endpoints
+   * after it, where a blob that endpoint lacks is looked for next.
+   */
+  private async findManifest(ref: Reference, tagOrDigest: string, auth?: Credentials): Promise<{ cl: RepoClient; m: Awaited<ReturnType<RepoClient['getManifest']>>; from: Sources }> {
     let last: unknown;
-    for (const ep of await this.o.hosts.endpoints(ref.domain)) {
+    const eps = await this.o.hosts.endpoints(ref.domain);
+    for (const [i, ep] of eps.entries()) {
       try {
         const cl = await this.client(ep, ref, ['pull'], auth);
-        return { cl, m: await cl.getManifest(tagOrDigest) };
+        const m = await cl.getManifest(tagOrDigest);
+        return { cl, m, from: new Sources(cl, eps.slice(i + 1), (e) => this.client(e, ref, ['pull'], auth)) };
       } catch (e) {
         if (!last || rank(e) > rank(last)) last = e;
       }
@@ -168,7 +182,9 @@ export class RegistryService {
     const tagOrDigest = ref.digest ?? ref.tag!;
     const familiar = formatReference({ ...ref, tag: undefined, digest: undefined });
     const found = await this.findManifest(ref, tagOrDigest, o.auth);
-    const { cl } = found;
+    const { from } = found;
+    // The download workers start while the rest of the manifest and the config come.
+    if (!this.o.inProcess) this.fetchers.warm();
     // Said only once the registry has the reference: a front door can still answer an error status until then.
     note({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
     let top = found.m;
@@ -177,7 +193,7 @@ export class RegistryService {
       const want = o.platform ?? hostPlatform();
       if (top.manifest.kind === 'index') {
         const d = selectPlatform(top.manifest, want);
-        const inner = await cl.getManifest(d.digest);
+        const inner = await from.each((cl) => cl.getManifest(d.digest));
         if (inner.manifest.kind !== 'manifest') throw invalid(`manifest ${d.digest} of ${familiar}: an index inside an index is not supported`);
         top = inner;
       }
@@ -185,10 +201,10 @@ export class RegistryService {
       // Store the image manifest itself (verified again by the store), then its config.
       await session.ingest(top.digest, top.bytes.length, once(top.bytes), top.mediaType);
       if (!(await session.has(m.config.digest))) {
-        await session.ingest(m.config.digest, m.config.size, counted(await cl.getBlob(m.config, 'config'), m.config, 'config'), m.config.mediaType);
+        await from.each(async (cl) => session.ingest(m.config.digest, m.config.size, counted(await cl.getBlob(m.config, 'config'), m.config, 'config'), m.config.mediaType));
       }
       await this.checkPlatform(session, m.config.digest, want, o.platform !== undefined, familiar);
-      const fetched = await this.fetchLayers(session, cl, m.layers, note);
+      const fetched = await this.fetchLayers(session, from, m.layers, note);
       const names = ref.tag ? [formatReference({ ...ref, digest: undefined })] : [];
       // "Downloaded newer image" when anything changed: blobs fetched, or the name now points at another image.
       const before = names.length ? await this.o.getImage(names[0]).then((i) => i.id, () => undefined) : undefined;
@@ -196,7 +212,7 @@ export class RegistryService {
       // Killed here: blobs stored, no image references them; the sweep at the next start removes them.
       faultPoint('pull.before-image');
       const img = await session.createImage({ manifest: top.digest, names });
-      await this.noteSources(`${cl.ep.host}/${ref.path}`, [m.config.digest, ...m.layers.map((l) => l.digest)]).catch(() => {});
+      await this.noteSources(`${found.cl.ep.host}/${ref.path}`, [m.config.digest, ...m.layers.map((l) => l.digest)]).catch(() => {});
       note({ status: `Digest: ${found.m.digest}` });
       note({ status: `Status: ${fresh ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref.digest ? `${familiar}@${ref.digest}` : formatReference(ref))}` });
       return img;
@@ -217,7 +233,7 @@ export class RegistryService {
   }
 
   /** Download the layer blobs the store lacks, three at a time; true when at least one was fetched. */
-  private async fetchLayers(session: ContentSession, cl: RepoClient, layers: Descriptor[], note: ProgressSink): Promise<boolean> {
+  private async fetchLayers(session: ContentSession, from: Sources, layers: Descriptor[], note: ProgressSink): Promise<boolean> {
     const missing: Descriptor[] = [];
     for (const l of layers) {
       if (await session.has(l.digest)) note({ status: 'Already exists', id: short(l.digest) });
@@ -238,8 +254,18 @@ export class RegistryService {
         lastAt = now;
         note({ status: 'Downloading', id, current: n, total: l.size });
       };
-      const body = await cl.getBlob(l, `layer ${i + 1}`);
-      await session.ingest(l.digest, l.size, counted(body, l, `layer ${layers.indexOf(l) + 1}`, progress), l.mediaType);
+      const label = `layer ${layers.indexOf(l) + 1}`;
+      await from.each(async (cl) => {
+        if (this.o.inProcess || l.urls?.length) {
+          const body = await cl.getBlob(l, label);
+          await session.ingest(l.digest, l.size, counted(body, l, label, progress), l.mediaType);
+          return;
+        }
+        // In a worker thread: the bytes are hashed, written and unpacked there; this thread adopts the result.
+        const job = { ep: cl.ep, path: cl.path, creds: cl.credentials, state: await cl.state(), timeoutMs: this.o.timeoutMs, userAgent: this.o.userAgent, desc: l, label, ...session.spoolPlace, unpack: isLayerMedia(l.mediaType) };
+        const f = await this.fetchers.fetch(job, progress);
+        await session.adopt({ ...f, ...(f.refused ? { refused: revive(f.refused) } : {}) });
+      });
       note({ status: 'Download complete', id });
       note({ status: 'Pull complete', id });
     });
@@ -327,6 +353,34 @@ export class RegistryService {
     };
     await runLimited(layers, max, (l) => send(l, short(l.digest)));
     await send(m.config, undefined);
+  }
+}
+
+/**
+ * Where a pull's blobs come from: the endpoint that served the manifest, then (for a blob it answers NotFound for)
+ * each endpoint after it in order, as containerd's hosts.toml hosts are tried: a mirror that lacks a blob does not
+ * fail the pull when the next mirror or the registry itself has it. The first endpoint's error is the one reported.
+ */
+class Sources {
+  private made: Promise<RepoClient>[] = [];
+
+  constructor(
+    private readonly first: RepoClient,
+    private readonly rest: Endpoint[],
+    private readonly make: (ep: Endpoint) => Promise<RepoClient>,
+  ) {}
+
+  async each<T>(f: (cl: RepoClient) => Promise<T>): Promise<T> {
+    let firstError: unknown;
+    for (let i = 0; i <= this.rest.length; i++) {
+      try {
+        return await f(i === 0 ? this.first : await (this.made[i - 1] ??= this.make(this.rest[i - 1])));
+      } catch (e) {
+        if (i === 0) firstError = e;
+        if (i === 0 && !(isSiloError(e) && e.class === 'NotFound')) throw e;
+      }
+    }
+    throw firstError;
   }
 }
 
