@@ -2,44 +2,21 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+import { fakeSocket, frame, readBody, replyJson, runSilo } from './fake-daemon.js';
 
-const root = resolve(fileURLToPath(import.meta.url), '../../../..');
-const BIN = join(root, 'bin/silo');
-const dir = mkdtempSync(join(tmpdir(), 'silo-cli-'));
-const sock = join(dir, 'fake.sock');
+const { dir, sock } = fakeSocket('silo-cli-');
 const ID = 'f'.repeat(64);
 const seen: { method: string; url: string; body: any }[] = [];
 let server: Server;
-
-function frame(stream: number, s: string): Buffer {
-  const h = Buffer.alloc(8);
-  h[0] = stream;
-  h.writeUInt32BE(Buffer.byteLength(s), 4);
-  return Buffer.concat([h, Buffer.from(s)]);
-}
-
-const readBody = (req: IncomingMessage) =>
-  new Promise<any>((res) => {
-    let s = '';
-    req.on('data', (b) => (s += b));
-    req.on('end', () => res(s ? JSON.parse(s) : undefined));
-  });
 
 before(async () => {
   server = createServer(async (req, res) => {
     const body = await readBody(req);
     seen.push({ method: req.method!, url: req.url!, body });
-    const json = (status: number, o?: unknown) => {
-      res.writeHead(status, { 'Content-Type': 'application/json' });
-      res.end(o === undefined ? undefined : JSON.stringify(o));
-    };
+    const json = replyJson(res);
     if (req.url === '/v1/systems' && req.method === 'POST') {
       if (body.Image === 'missing') return json(404, { message: 'no such image: missing', code: 'SILO_NOT_FOUND' });
       return json(201, { Id: ID, Warnings: [] });
@@ -100,16 +77,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function silo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, SILO_HOST: `unix://${sock}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b) => (stdout += b));
-    p.stderr.on('data', (b) => (stderr += b));
-    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const silo = (args: string[], env: Record<string, string> = {}) => runSilo(sock, args, env);
 
 test('run -d: options after the image belong to the command; combined short flags', async () => {
   seen.length = 0;

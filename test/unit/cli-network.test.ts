@@ -3,12 +3,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createServer, type Server } from 'node:http';
+import { rmSync } from 'node:fs';
+import { fakeSocket, readBody, replyJson, runSilo } from './fake-daemon.js';
 import {
   buildCreateRequest,
   buildLoadBalancerRequest,
@@ -182,10 +179,7 @@ test('rows of network ls and lb ls', () => {
 
 // ---- the binary against a fake daemon ----------------------------------------------------------------------------
 
-const root = resolve(fileURLToPath(import.meta.url), '../../../..');
-const BIN = join(root, 'bin/silo');
-const dir = mkdtempSync(join(tmpdir(), 'silo-cli-net-'));
-const sock = join(dir, 'fake.sock');
+const { dir, sock } = fakeSocket('silo-cli-net-');
 const NET_ID = 'b'.repeat(64);
 const LB_ID = 'c'.repeat(64);
 const CTR_ID = 'd'.repeat(64);
@@ -205,22 +199,12 @@ const record = (state: string) => ({
   Document: { Container: { Networking: { Network: 'front', PortMappings: [{ Protocol: 'tcp', InternalPort: 80, ExternalPort: 8080 }, { Protocol: 'udp', InternalPort: 90, ExternalPort: 9000, HostIp: '127.0.0.1' }] } } },
 });
 
-const readBody = (req: IncomingMessage) =>
-  new Promise<any>((res) => {
-    let s = '';
-    req.on('data', (b) => (s += b));
-    req.on('end', () => res(s ? JSON.parse(s) : undefined));
-  });
-
 before(async () => {
   server = createServer(async (req, res) => {
     const body = await readBody(req);
     const { method, url } = req as { method: string; url: string };
     seen.push({ method, url, body });
-    const json = (status: number, o?: unknown) => {
-      res.writeHead(status, { 'Content-Type': 'application/json' });
-      res.end(o === undefined ? undefined : JSON.stringify(o));
-    };
+    const json = replyJson(res);
     if (url === '/v1/systems' && method === 'POST') return json(201, { Id: CTR_ID, Warnings: [] });
     if (url.startsWith('/v1/systems?')) return json(200, [record('Running')]);
     if (url === '/v1/systems' && method === 'GET') return json(200, [record('Running')]);
@@ -247,16 +231,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function silo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, SILO_HOST: `unix://${sock}` }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b) => (stdout += b));
-    p.stderr.on('data', (b) => (stderr += b));
-    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const silo = (args: string[]) => runSilo(sock, args);
 
 test('create: --net, -p (repeated), --ip, --network-alias in the document; bad -p exits 125 on one line', async () => {
   seen.length = 0;

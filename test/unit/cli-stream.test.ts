@@ -1,14 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDemuxer } from '../../src/cli/stream.js';
-
-function frame(stream: number, s: string): Buffer {
-  const d = Buffer.from(s);
-  const h = Buffer.alloc(8);
-  h[0] = stream;
-  h.writeUInt32BE(d.length, 4);
-  return Buffer.concat([h, d]);
-}
+import { frame } from './fake-daemon.js';
 
 test('demux: whole frames in one chunk', () => {
   const got: [number, string][] = [];
