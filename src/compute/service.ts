@@ -72,6 +72,8 @@ export class ComputeService {
   private readonly restartPending = new Map<string, symbol>();
   /** Exit codes of auto-removed systems, so a `wait` that arrives just after removal still gets its answer. */
   private readonly recentExits = new Map<string, number>();
+  /** Removals of --rm systems still running after their answers (removeAfterAnswer). */
+  private readonly teardowns = new Set<Promise<void>>();
   private readonly watching = new Set<string>();
 
   constructor(o: ComputeOptions) {
@@ -392,15 +394,68 @@ export class ComputeService {
     // lock: a copy in progress holds the root until it ends, and a stop or wait must not wait for that.
     if (!auto) await this.unmountRoot(id, { ifStopped: true });
     if (auto) {
-      // With --rm, waiters hear of the exit once the system is gone, so nothing of it is left when `run` returns.
       this.recentExits.set(id, st.exitCode);
       setTimeout(() => this.recentExits.delete(id), 60_000).unref();
-      await this.remove(id, { force: true }).catch(async (e) => {
+      await this.removeAfterAnswer(id, st.exitCode);
+    }
+  }
+
+  /**
+   * With --rm, waiters hear of the exit once the system is gone for every client: its removal a durable intent, its
+   * runtime deleted, its root unmounted and its scratch's space returned, its record out of view. Its network comes
+   * apart after that answer (a crash meanwhile: the next daemon finishes the removal from the intent); a teardown
+   * that fails brings the record back into view, as a failed removal leaves it.
+   */
+  private async removeAfterAnswer(id: string, code: number): Promise<void> {
+    const taken = await this.lock
+      .run(id, async () => {
+        if (!this.store.has(id)) return undefined;
+        const rec = this.store.find(id);
+        if (isActive(rec.State)) return undefined;
+        for (const s of this.pending.get(id) ?? []) s.end();
+        this.pending.delete(id);
+        const done = await this.intents.begin('system.remove', id);
+        try {
+          await this.purgeRuntimeAndRoot(id, rec);
+        } catch (e) {
+          await done();
+          throw e;
+        }
+        this.store.forget(id);
+        return { rec, done };
+      })
+      .catch(async (e) => {
         this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed');
         if (this.store.has(id)) await this.lock.run(id, () => this.unmountRoot(id));
+        return null;
       });
-      this.resolveWaiters(id, st.exitCode);
-    }
+    // Started again meanwhile or already removed: an ordinary removal if anything is left.
+    if (taken === undefined && this.store.has(id)) await this.remove(id, { force: true }).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed'));
+    this.resolveWaiters(id, code);
+    if (!taken) return;
+    const { rec, done } = taken;
+    const job = this.lock
+      .run(id, async () => {
+        await this.networking.teardown(rec.Document.Container.Networking);
+        faultPoint('remove.after-network');
+        await this.store.remove(id);
+      })
+      .then(
+        () => this.events.publish('system', 'destroy', id, {}, rec.Name),
+        (e) => {
+          this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed');
+          this.store.keep(rec);
+        },
+      )
+      .finally(() => done())
+      .catch(() => {})
+      .finally(() => this.teardowns.delete(job));
+    this.teardowns.add(job);
+  }
+
+  /** Resolves once the removals still running after their answers have ended (the daemon waits for them to stop). */
+  async settle(): Promise<void> {
+    while (this.teardowns.size) await Promise.allSettled([...this.teardowns]);
   }
 
   private describeRoot(rec: ComputeSystemRecord) {
@@ -636,6 +691,17 @@ export class ComputeService {
    * is no error. Used by remove, by a failed create, and by recovery to finish or roll back interrupted operations.
    */
   /** `made`: the record as a failed create holds it (with the network it got), newer than the stored one. */
+  /** The first half of an --rm removal (removeAfterAnswer): the runtime, then the root's mounts and its scratch. */
+  private async purgeRuntimeAndRoot(id: string, rec: ComputeSystemRecord): Promise<void> {
+    const b = this.backendOf(rec);
+    await b.delete(id, { force: true });
+    faultPoint('remove.after-runtime-delete');
+    await this.roots.run(id, async () => {
+      await b.unmountRoot(id);
+      await this.storage.removeRoot(id);
+    });
+  }
+
   async purge(id: string, made?: ComputeSystemRecord): Promise<void> {
     const rec = made ?? (this.store.has(id) ? this.store.find(id) : undefined);
     // Without a record (a create rolled back before its record was written) any backend may hold a piece of it.

@@ -68,6 +68,19 @@ export class SystemStore {
     this.byId.set(r.Id, copy(r));
   }
 
+  /**
+   * Gone for every reader while its file stays: a removal whose intent is on disk finishes after the answer
+   * (remove() then deletes the file; a crash meanwhile leaves record and intent for the next daemon to finish).
+   */
+  forget(id: string): void {
+    this.byId.delete(id);
+  }
+
+  /** Back in view: a removal after the answer that failed (its file was never deleted). */
+  keep(r: ComputeSystemRecord): void {
+    this.byId.set(r.Id, copy(r));
+  }
+
   async remove(id: string): Promise<void> {
     await rm(join(this.dir, `${id}.json`), { force: true });
     this.byId.delete(id);

@@ -150,6 +150,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     close: async () => {
       await Promise.all([app.close(), docker.close(), cri?.close()]);
       await registry.close();
+      // --rm removals finishing after their answers end before the network service closes (nothing half-made).
+      await compute.settle();
       await network.close();
       await rm(join(o.runDir, 'silo.pid'), { force: true });
     },

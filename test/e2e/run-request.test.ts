@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { TestDaemon } from './harness.js';
+import { TestDaemon, leaks } from './harness.js';
 
 const d = new TestDaemon();
 before(() => d.start());
@@ -80,4 +80,18 @@ test('errors before the start are one-line HTTP errors and leave nothing', async
   assert.ok(noCmd.status >= 400 && noCmd.status < 600, noCmd.body);
   assert.match(JSON.parse(noCmd.body).message, /not found/);
   await nothingLeft();
+});
+
+test('run --rm answers before its teardown; a daemon killed during that teardown leaves it to the next one', async () => {
+  await d.stop();
+  await d.start({ SILO_FAULT_POINTS: 'remove.after-network' });
+  const r = await d.silo(['run', '--rm', 'busybox', 'sh', '-c', 'echo bye; exit 4']);
+  assert.equal(r.stdout, 'bye\n');
+  assert.equal(r.code, 4, r.stderr);
+  await d.exited();
+  await d.start();
+  await nothingLeft();
+  const pooled = await d.pooled();
+  const left = leaks(d.tag).filter((l) => !pooled(l) && !(l.startsWith('link') && l.includes(':br:')) && !l.startsWith('nft') && !l.startsWith(`process ${d.pid}:`));
+  assert.deepEqual(left, []);
 });
