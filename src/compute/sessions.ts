@@ -48,10 +48,8 @@ export class StdioSession {
     if (this.att && this.client.wantStdin) this.att.closeStdin();
   }
 
-  /** The client went away: drop the monitor connection, the process goes on. A client's stdin ends with it (what
-   *  that does to the process' stdin is its StdinOnce's business). */
+  /** The client went away: drop the monitor connection, the process goes on. */
   detach(): void {
-    if (this.client.wantStdin) this.att?.closeStdin();
     this.att?.detach();
     this.onDetach(this);
     this.end();

@@ -234,7 +234,8 @@ export async function runRemoteCommand(s: Services, sess: RemoteSession, proto: 
   stdin?.on('data', (d: Buffer) => session.writeStdin(d));
   stdin?.on('end', () => session.closeStdin());
   onResize(resize, (h, w) => void s.compute.resize(sess.id, h, w).catch(() => {}));
-  io.onClose(() => session.detach());
+  // A client that goes away has ended its stdin too (containerd's rule: with stdin_once, that closes the container's).
+  io.onClose(() => (session.closeStdin(), session.detach()));
   await outputEnded;
   finish(statusProtocol(proto) ? JSON.stringify({ metadata: {}, status: 'Success' }) : undefined);
 }
