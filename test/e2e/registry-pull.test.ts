@@ -5,7 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestDaemon } from './harness.js';
+import { spawn } from 'node:child_process';
+import { SILO_BIN, TestDaemon } from './harness.js';
 import { PASSWORD, RegistryFixture, USER } from './registry-fixture.js';
 import { busyboxLayer, compress, image, layerTar, pushImage, pushIndex, type BuiltImage } from './registry-images.js';
 import { Transport, RepoClient } from '../../src/storage/registry/client.js';
@@ -177,6 +178,56 @@ test('login, logout, wrong credentials (Basic auth registry)', async () => {
   assert.match(out.stdout, /Removing login credentials/);
   assert.equal((await d.silo(['rmi', ref])).code, 0);
   assert.equal((await d.silo(['pull', ref])).code, 125);
+});
+
+/**
+ * Run the silo CLI on a pseudo-terminal (util-linux script): each answer is typed once its prompt has shown. Resolves
+ * with everything the terminal showed and the CLI's exit status.
+ */
+function onTerminal(args: string[], answers: [prompt: string, answer: string][]): Promise<{ code: number | null; screen: string }> {
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, SILO_BIN, ...args].map(q).join(' ');
+  const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, SILO_HOST: `unix://${d.socket}` }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  const left = [...answers];
+  let from = 0;
+  p.stdout.on('data', (b: Buffer) => {
+    screen += b.toString('utf8');
+    for (let at; left.length && (at = screen.indexOf(left[0][0], from)) >= 0; ) {
+      from = at + left[0][0].length;
+      p.stdin.write(`${left.shift()![1]}\r`);
+    }
+  });
+  p.stderr.on('data', (b: Buffer) => (screen += b.toString('utf8')));
+  const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+  return new Promise((res) => p.on('close', (code) => (clearTimeout(timer), p.stdin.end(), res({ code, screen }))));
+}
+
+test('login prompts on a terminal: the username echoed, the password not; without a terminal it refuses as docker does', async () => {
+  const both = await onTerminal(['login', basicReg.host], [['Username: ', USER], ['Password: ', PASSWORD]]);
+  assert.equal(both.code, 0, both.screen);
+  assert.match(both.screen, /Username: /);
+  assert.match(both.screen, new RegExp(`Username: ${USER}\\r?\\n`), 'the username is echoed');
+  assert.match(both.screen, /Password: \r?\n/, 'the password is not');
+  assert.ok(!both.screen.includes(PASSWORD), both.screen);
+  assert.match(both.screen, /Login Succeeded/);
+  assert.match((await d.silo(['logout', basicReg.host])).stdout, /Removing login credentials/);
+  // -u given: only the password is asked for; a wrong one is refused.
+  const wrong = await onTerminal(['login', '-u', USER, basicReg.host], [['Password: ', 'wrong']]);
+  assert.equal(wrong.code, 125, wrong.screen);
+  assert.ok(!wrong.screen.includes('Username: '), wrong.screen);
+  assert.match(wrong.screen, /incorrect username or password/);
+  // No terminal and nothing to read the password from: docker's one line and status.
+  const none = await d.silo(['login', '-u', USER, basicReg.host], { input: '' });
+  assert.equal(none.code, 1);
+  assert.equal(none.stderr, 'silo: Cannot perform an interactive login from a non TTY device\n');
+  const noUser = await d.silo(['login', basicReg.host], { input: '' });
+  assert.equal(noUser.code, 1);
+  assert.match(noUser.stderr, /^silo: Cannot perform an interactive login from a non TTY device\n$/);
+  const stdinNoUser = await d.silo(['login', '--password-stdin', basicReg.host], { input: `${PASSWORD}\n` });
+  assert.equal(stdinNoUser.code, 125);
+  assert.equal(stdinNoUser.stderr, 'silo: Must provide --username with --password-stdin\n');
+  assert.match((await d.silo(['logout', basicReg.host])).stdout, /Not logged in/);
 });
 
 test('save and load (docker-archive and --format oci) keep the image id and the manifest digest', async () => {

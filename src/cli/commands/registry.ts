@@ -52,13 +52,66 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/**
+ * Read one line from the terminal in raw mode: typed characters are echoed only with `echo` (a password is not),
+ * backspace edits, Ctrl-C interrupts as it would, Ctrl-D ends. The terminal is in raw mode before the prompt shows.
+ */
+function readTerminalLine(prompt: string, echo: boolean): Promise<string> {
+  const tty = process.stdin as NodeJS.ReadStream;
+  return new Promise((resolve) => {
+    let s = '';
+    tty.setRawMode(true);
+    tty.setEncoding('utf8');
+    process.stdout.write(prompt);
+    const finish = () => {
+      tty.off('data', onData);
+      tty.setRawMode(false);
+      tty.pause();
+      process.stdout.write('\n');
+      resolve(s);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return finish();
+        if (ch === '\u0003') {
+          tty.setRawMode(false);
+          process.stdout.write('\n');
+          process.kill(process.pid, 'SIGINT');
+          return;
+        }
+        if (ch === '\u007f' || ch === '\b') {
+          if (s.length) {
+            s = [...s].slice(0, -1).join('');
+            if (echo) process.stdout.write('\b \b');
+          }
+          continue;
+        }
+        if (ch < ' ') continue; // other control characters are not part of a name or password
+        s += ch;
+        if (echo) process.stdout.write(ch);
+      }
+    };
+    tty.on('data', onData);
+    tty.resume();
+  });
+}
+
+/** docker login's flags and prompts: a missing username or password is asked for on a terminal, and only there. */
 export async function login(server: string | undefined, o: { username?: string; password?: string; passwordStdin?: boolean }): Promise<number> {
   if (o.password !== undefined && o.passwordStdin) throw new CliError('--password and --password-stdin are mutually exclusive');
-  if (!o.username) throw new CliError('a username is required: silo login -u USER (--password-stdin | -p PASSWORD) [SERVER]');
-  const password = o.passwordStdin ? await readStdin() : o.password;
-  if (password === undefined || password === '') throw new CliError('a password is required: --password-stdin or -p');
+  if (o.passwordStdin && !o.username) throw new CliError('Must provide --username with --password-stdin');
+  let username = o.username?.trim();
+  let password = o.passwordStdin ? await readStdin() : o.password;
   if (o.password !== undefined) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
-  const r = await call<{ Status: string }>('POST', '/v1/auth', { Server: server, Username: o.username, Password: password });
+  if (!username || password === undefined) {
+    // docker's words and status when it would have to prompt but cannot.
+    if (!process.stdin.isTTY) throw new CliError('Cannot perform an interactive login from a non TTY device', 1);
+    if (!username) username = (await readTerminalLine('Username: ', true)).trim();
+    if (!username) throw new CliError('Non-null Username Required', 1);
+    if (password === undefined) password = await readTerminalLine('Password: ', false);
+  }
+  if (password === '') throw new CliError('Password Required', 1);
+  const r = await call<{ Status: string }>('POST', '/v1/auth', { Server: server, Username: username, Password: password });
   process.stdout.write(`${r.Status}\n`);
   return 0;
 }
