@@ -69,6 +69,30 @@ test('docker pull: per-layer lines, digest, status; docker images shows it', asy
   assert.equal(JSON.parse(dist.stdout || JSON.stringify(dist)).Descriptor?.digest, app.manifestDigest, dist.stdout + dist.stderr);
 });
 
+test('docker images host:port/repo and --filter reference=host:port/repo:* match names with a registry host and port', async () => {
+  assert.equal((await dk(['pull', `${reg.host}/silo/app:v1`])).code, 0);
+  assert.equal((await dk(['tag', `${reg.host}/silo/app:v1`, `${reg.host}/silo/app:v2`])).code, 0);
+  assert.equal((await dk(['tag', `${reg.host}/silo/app:v1`, `${reg.host}/silo/other:x`])).code, 0);
+  assert.equal((await dk(['tag', `${reg.host}/silo/app:v1`, `localhost:5999/silo/app:v1`])).code, 0);
+  const names = async (...args: string[]) => {
+    const r = await dk(['images', '--format', '{{.Repository}}:{{.Tag}}', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter(Boolean).sort();
+  };
+  const app = [`${reg.host}/silo/app:v1`, `${reg.host}/silo/app:v2`];
+  assert.deepEqual(await names(`${reg.host}/silo/app`), app);
+  assert.deepEqual(await names(`${reg.host}/silo/app:v2`), [`${reg.host}/silo/app:v2`]);
+  assert.deepEqual(await names('--filter', `reference=${reg.host}/silo/app:*`), app);
+  assert.deepEqual(await names('--filter', `reference=${reg.host}/silo/*`), [...app, `${reg.host}/silo/other:x`]);
+  assert.deepEqual(await names('--filter', `reference=${reg.host}/*/app:v?`), app);
+  assert.deepEqual(await names('--filter', 'reference=localhost:5999/silo/app'), ['localhost:5999/silo/app:v1']);
+  assert.deepEqual(await names('--filter', 'reference=*/silo/app:v1'), [`${reg.host}/silo/app:v1`, 'localhost:5999/silo/app:v1']);
+  assert.deepEqual(await names('--filter', 'reference=*/app:v1'), []); // * never crosses a /
+  const silo = await fx.d.silo(['images', '--format', '{{.Repository}}:{{.Tag}}', `${reg.host}/silo/app`]);
+  assert.deepEqual(silo.stdout.split('\n').filter(Boolean).sort(), app, silo.stderr);
+  assert.equal((await dk(['rmi', `${reg.host}/silo/app:v2`, `${reg.host}/silo/other:x`, 'localhost:5999/silo/app:v1'])).code, 0);
+});
+
 test('docker run of a missing image: the CLI\'s 404 → pull → create flow', async () => {
   const r = await dk(['run', '--rm', `${reg.host}/silo/run`]);
   assert.equal(r.code, 0, r.stderr);

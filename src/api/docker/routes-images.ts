@@ -16,9 +16,24 @@ import { all, filters, first, flag, jsonStream, labelMatch, sendJson, type Query
 type W = { Params: { '*': string }; Querystring: Query };
 
 /** `docker images busybox` / `reference=bus*`: glob on the familiar repository[:tag]. */
-function refMatch(i: Image, pats: string[]): boolean {
-  const glob = (p: string) => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
-  return pats.some((p) => repoTags(i).some((t) => glob(p).test(t) || glob(p).test(t.replace(/:[^:/]*$/, ''))));
+/**
+ * docker's reference filter (moby's FamiliarMatch, Go's path.Match): a pattern matches a name's familiar form or that
+ * form without its tag or digest; `*` and `?` never cross a '/', so a registry host with a port is matched like any
+ * other path component. The names that match are the ones listed (moby lists only those in RepoTags/RepoDigests).
+ */
+function refMatcher(pats: string[]): (name: string) => boolean {
+  const res = pats.map((p) => {
+    try {
+      return new RegExp('^' + p.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '$');
+    } catch {
+      throw dockerInvalid(`invalid reference filter "${p}": syntax error in pattern`);
+    }
+  });
+  return (name) => {
+    const n = familiarName(name);
+    const bare = n.includes('@') ? n.slice(0, n.indexOf('@')) : n.replace(/:[^:/]*$/, '');
+    return res.some((r) => r.test(n) || r.test(bare));
+  };
 }
 
 /** Is `c` built on `p`: the same layers and history, and more of them? */
@@ -38,7 +53,10 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
     // Like docker, untagged images that are the parents of others (build steps) show only with -a.
     if (!flag(req.query.all)) imgs = imgs.filter((i) => i.names.length > 0 || !imgs.some((o) => isChildOf(o, i)));
     const ref = [...(f.get('reference') ?? []), ...all(req.query.filter)];
-    if (ref.length) imgs = imgs.filter((i) => refMatch(i, ref));
+    if (ref.length) {
+      const m = refMatcher(ref);
+      imgs = imgs.flatMap((i) => (i.names.some(m) ? [{ ...i, names: i.names.filter(m) }] : []));
+    }
     const dangling = f.get('dangling');
     if (dangling) imgs = imgs.filter((i) => (i.names.length === 0) === (dangling[0] === 'true' || dangling[0] === '1'));
     const labels = f.get('label');

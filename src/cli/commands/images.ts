@@ -21,7 +21,9 @@ export async function images(ref: string | undefined, f: { quiet?: boolean; trun
     })),
   );
   if (ref) {
-    const [repo, tag] = ref.includes(':') ? splitRepoTag(ref) : [splitRepoTag(ref)[0], undefined];
+    // A tag is a colon in the last path component: "host:5000/repo" names a repository (every tag), not a tag.
+    const tagged = ref.lastIndexOf(':') > ref.lastIndexOf('/');
+    const [repo, tag] = tagged ? splitRepoTag(ref) : [splitRepoTag(ref)[0], undefined];
     rows = rows.filter((r) => r.Repository === repo && (tag === undefined || r.Tag === tag));
   }
   if (f.quiet) {
