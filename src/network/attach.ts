@@ -88,6 +88,11 @@ export async function plug(ctx: Ctx, ep: Endpoint, ns: Namespace, ifname: string
     defaultRoute: ns.Endpoints.length === 0 || !(await k.hasDefaultRoute(ns.Name)),
     routes: routesOf(ep),
   };
+  if (ep.Ipv6Address) {
+    spec.address6 = `${ep.Ipv6Address}/${ep.Ipv6PrefixLength}`;
+    spec.gateway6 = ep.Ipv6GatewayAddress;
+    spec.defaultRoute6 = ns.Endpoints.length === 0 || !(await k.hasDefaultRoute(ns.Name, 6));
+  }
   try {
     await k.createVeth(spec);
   } catch (e) {

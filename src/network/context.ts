@@ -12,6 +12,7 @@ import { checkPrefix, tableName } from './names.js';
 import { elemKey, elementLines, type Elem } from './nft/elements.js';
 import { Nft } from './nft/nft.js';
 import { Store } from './store.js';
+import { setSysctl } from './kernel.js';
 import type { Endpoint, LoadBalancer, Namespace, Network, NetworkServiceOptions } from './types.js';
 import { silentLogger, type Logger } from '../common/log.js';
 
@@ -114,11 +115,19 @@ export class Ctx {
       // Interval sets refuse an element whose start or end lies inside another one; for ACLs that means two of the
       // same action and direction overlap partly. Identical ones are fine (counted above); partial overlap is refused.
       const why = `${(e as Error).message} ${(e as { cause?: Error }).cause?.message ?? ''}`;
-      if (/File exists/.test(why) && toAdd.some((x) => x.set.startsWith('acl_'))) {
+      if (/File exists/.test(why) && toAdd.some((x) => /^acl6?_/.test(x.set))) {
         throw conflict('the ACL overlaps an existing ACL of the same action and direction; split or merge them');
       }
       throw e;
     }
+  }
+
+  /** Turn a forwarding sysctl on; recorded so an operator can tell Silo did (never turned off again: others may rely on it). */
+  async forwarding(key: string): Promise<void> {
+    const old = await setSysctl(key, '1');
+    if (old === undefined) return;
+    const meta = (await this.store.getMeta<Record<string, unknown>>('sysctl')) ?? {};
+    if (!(key in meta)) await this.store.putMeta('sysctl', { ...meta, [key]: { was: old, setAt: new Date().toISOString() } });
   }
 
   /** Counts elements without touching the kernel (reconcile rebuilds the table from the counts). */

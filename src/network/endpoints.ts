@@ -11,6 +11,7 @@ import { allocate, release } from './ipam.js';
 import { parseCidr, parseIp } from './ipv4.js';
 import { removeBackendsFrom } from './loadbalancers.js';
 import { macForIp, vethName } from './names.js';
+import { family, ipv6Fields, subnet6 } from './dualstack.js';
 import { endpointElems } from './nft/elements.js';
 import { normalizeEndpointPolicy, policyKey, portsCollide } from './policies.js';
 import type { CreateEndpointRequest, Endpoint, EndpointPolicy, ModifyEndpointRequest, Network, PortMappingSettings } from './types.js';
@@ -27,6 +28,7 @@ export async function endpointFields(ctx: Ctx, net: Network, req: CreateEndpoint
     if (e.NetworkId === net.Id && e.Name === name) throw alreadyExists(`endpoint ${name} already exists on network ${net.Name}`);
   }
   const asked = (req.policies ?? []).map(normalizeEndpointPolicy);
+  checkFamilies(net, asked);
   checkPortConflicts(ctx, undefined, asked);
   const policies = await assignHostPorts(ctx, asked);
   return {
@@ -56,6 +58,7 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
     IpAddress: ip,
     PrefixLength: parseCidr(subnet.IpAddressPrefix).len,
     MacAddress: req.mac?.toLowerCase() ?? macForIp(parseIp(ip)),
+    ...ipv6Fields(net, ip),
     ...fields,
     HostInterface: vethName(ctx.prefix, id),
     CreatedAt: new Date().toISOString(),
@@ -72,6 +75,19 @@ export async function createEndpoint(ctx: Ctx, networkRef: string, req: CreateEn
     throw e;
   }
   return ep;
+}
+
+/**
+ * A port published on an IPv6 host address needs the container's IPv6 address: there is no userland proxy to carry
+ * IPv6 to IPv4. And none on ::1: the kernel does not route what it DNATs from IPv6 loopback (IPv4 has route_localnet).
+ */
+function checkFamilies(net: Network, policies: EndpointPolicy[]): void {
+  for (const p of policies) {
+    if (p.Type !== 'PortMapping' || p.Settings.HostIp === undefined || family(p.Settings.HostIp) !== 6) continue;
+    const at = `[${p.Settings.HostIp}]:${p.Settings.ExternalPort}`;
+    if (p.Settings.HostIp === '::1') throw invalid(`cannot publish a port on ${at}: the kernel does not forward IPv6 loopback traffic to a container (no userland proxy); publish on [::] or a host IPv6 address`);
+    if (!subnet6(net)) throw invalid(`cannot publish a port on ${at}: network ${net.Name} has no IPv6 subnet and Silo has no userland proxy to carry IPv6 to IPv4; create the network with IPv6 or publish on an IPv4 address`);
+  }
 }
 
 function portMappings(policies: EndpointPolicy[]): PortMappingSettings[] {
@@ -102,6 +118,7 @@ export async function modifyEndpoint(ctx: Ctx, ref: string, req: ModifyEndpointR
   let removed: EndpointPolicy[] = [];
   if (req.RequestType === 'Add') {
     const have = new Set(ep.Policies.map(policyKey));
+    checkFamilies(net, given);
     added = await assignHostPorts(ctx, given.filter((p) => !have.has(policyKey(p))));
     checkPortConflicts(ctx, ep, added);
     next = [...ep.Policies, ...added];
@@ -112,6 +129,7 @@ export async function modifyEndpoint(ctx: Ctx, ref: string, req: ModifyEndpointR
     next = ep.Policies.filter((p) => !drop.has(policyKey(p)));
     removed = ep.Policies.filter((p) => drop.has(policyKey(p)));
   } else if (req.RequestType === 'Update') {
+    checkFamilies(net, given);
     checkPortConflicts(ctx, ep, given, true);
     next = await assignHostPorts(ctx, given, ep.Id);
     added = next;

@@ -41,16 +41,18 @@ export async function deleteLink(name: string): Promise<void> {
   await run('ip', ['link', 'del', 'dev', name], { allowFail: true });
 }
 
-export async function createBridge(name: string, mac: string, alias: string, address?: string): Promise<void> {
+/** `address6`: a dual-stack network's IPv6 gateway, without duplicate address detection (it is the only one). */
+export async function createBridge(name: string, mac: string, alias: string, address?: string, address6?: string): Promise<void> {
   const lines = [`link add name ${name} address ${mac} type bridge`, `link set dev ${name} alias "${alias}"`];
   if (address) lines.push(`addr add ${address} dev ${name}`);
+  if (address6) lines.push(`addr add ${address6} dev ${name} nodad`);
   lines.push(`link set dev ${name} up`);
   await ipBatch(lines);
 }
 
 /** Ensures the bridge carries `address` (re-made after someone removed it). */
 export async function ensureAddress(dev: string, address: string): Promise<void> {
-  await run('ip', ['addr', 'replace', address, 'dev', dev]);
+  await run('ip', ['addr', 'replace', address, 'dev', dev, ...(address.includes(':') ? ['nodad'] : [])]);
 }
 
 export async function setMaster(dev: string, master: string | undefined): Promise<void> {
@@ -68,6 +70,10 @@ export interface VethSpec {
   address: string;
   gateway?: string;
   defaultRoute: boolean;
+  /** A dual-stack endpoint's IPv6 address (CIDR) and gateway; the default route via it when `defaultRoute6`. */
+  address6?: string;
+  gateway6?: string;
+  defaultRoute6?: boolean;
   routes: Array<{ prefix: string; via: string }>;
 }
 
@@ -86,6 +92,8 @@ export async function createVeth(v: VethSpec, o: { withNetns?: boolean } = {}): 
   ]);
   const inner = ['link set dev lo up', `addr add ${v.address} dev ${v.ifname}`, `link set dev ${v.ifname} up`];
   if (v.defaultRoute && v.gateway) inner.push(`route add default via ${v.gateway} dev ${v.ifname}`);
+  if (v.address6) inner.push(`addr add ${v.address6} dev ${v.ifname} nodad`);
+  if (v.address6 && v.defaultRoute6 && v.gateway6) inner.push(`route add ::/0 via ${v.gateway6} dev ${v.ifname}`);
   for (const r of v.routes) inner.push(`route add ${r.prefix} via ${r.via} dev ${v.ifname}`);
   try {
     await ipBatch(inner, v.netns);
@@ -95,8 +103,8 @@ export async function createVeth(v: VethSpec, o: { withNetns?: boolean } = {}): 
   }
 }
 
-export async function hasDefaultRoute(netns: string): Promise<boolean> {
-  const r = await run('ip', ['-n', netns, '-4', '-j', 'route', 'show', 'default'], { allowFail: true });
+export async function hasDefaultRoute(netns: string, family: 4 | 6 = 4): Promise<boolean> {
+  const r = await run('ip', ['-n', netns, `-${family}`, '-j', 'route', 'show', 'default'], { allowFail: true });
   return r.code === 0 && (JSON.parse(r.stdout || '[]') as unknown[]).length > 0;
 }
 

@@ -13,6 +13,7 @@ import { bridgeName, macForBridge, ownerAlias } from './names.js';
 import { networkElems, subnetOf } from './nft/elements.js';
 import { normalizeNetworkPolicy } from './policies.js';
 import { chooseSubnet, defaultCandidates, hostRoutes } from './subnets.js';
+import { checkSubnet6, family, hostRoutes6, ipv6Unavailable, subnet6 } from './dualstack.js';
 import type { CreateNetworkRequest, Network, Subnet } from './types.js';
 
 export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<Network> {
@@ -27,7 +28,20 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
     if (!(await k.linkExists(req.Interface))) throw invalid(`no such host interface: ${req.Interface}`);
     if ([...ctx.networks.values()].some((n) => n.Interface === req.Interface)) throw conflict(`interface ${req.Interface} is already bridged`);
   } else if (req.Interface) throw invalid('only l2bridge networks take an Interface');
-  const subnet = await pickSubnet(ctx, req.Subnets?.[0], type);
+  // At most one subnet per family; IPv4 is always there, IPv6 makes the network dual-stack.
+  const asked = req.Subnets ?? [];
+  const v6asked = asked.filter((s) => s.IpAddressPrefix !== undefined && family(String(s.IpAddressPrefix)) === 6);
+  const v4asked = asked.filter((s) => !v6asked.includes(s));
+  if (v4asked.length > 1 || v6asked.length > 1) throw invalid('a network has at most one IPv4 and one IPv6 subnet');
+  const subnet = await pickSubnet(ctx, v4asked[0], type);
+  const subnets: Subnet[] = [subnet];
+  if (v6asked.length || req.EnableIpv6) {
+    if (type === 'l2bridge') throw invalid('IPv6 is not supported on l2bridge networks');
+    const why = await ipv6Unavailable();
+    if (why) throw invalid(`cannot create IPv6 network ${name}: ${why}`);
+    const taken = [...ctx.networks.values()].flatMap((n) => subnet6(n)?.IpAddressPrefix ?? []);
+    subnets.push(checkSubnet6(v6asked[0], subnet, taken, await hostRoutes6()));
+  }
   const used = new Set([...ctx.networks.values()].map((n) => n.Bridge));
   let idx = 0;
   while (used.has(bridgeName(ctx.prefix, idx))) idx++;
@@ -35,7 +49,7 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
     Id: newId(),
     Name: name,
     Type: type,
-    Ipams: [{ Type: 'Static', Subnets: [subnet] }],
+    Ipams: [{ Type: 'Static', Subnets: subnets }],
     Dns: { ServerList: req.Dns?.ServerList ?? [], Search: req.Dns?.Search ?? [] },
     Policies: (req.Policies ?? []).map(normalizeNetworkPolicy),
     Bridge: bridgeName(ctx.prefix, idx),
@@ -99,8 +113,15 @@ export function ownsGateway(n: Network): boolean {
 export async function bringUp(ctx: Ctx, n: Network): Promise<void> {
   const s = n.Ipams[0].Subnets[0];
   const addr = ownsGateway(n) ? `${s.GatewayAddress}/${parseCidr(s.IpAddressPrefix).len}` : undefined;
-  if (!(await k.linkExists(n.Bridge))) await k.createBridge(n.Bridge, macForBridge(n.Id), ownerAlias(ctx.prefix, 'br', n.Id), addr);
-  else if (addr) await k.ensureAddress(n.Bridge, addr);
+  const s6 = subnet6(n);
+  const addr6 = s6?.GatewayAddress ? `${s6.GatewayAddress}/${s6.IpAddressPrefix.split('/')[1]}` : undefined;
+  // IPv6 forwarding is host-wide (there is no per-interface switch that routes): turned on, and recorded, as IPv4's.
+  if (s6) await ctx.forwarding('net.ipv6.conf.all.forwarding');
+  if (!(await k.linkExists(n.Bridge))) await k.createBridge(n.Bridge, macForBridge(n.Id), ownerAlias(ctx.prefix, 'br', n.Id), addr, addr6);
+  else {
+    if (addr) await k.ensureAddress(n.Bridge, addr);
+    if (addr6) await k.ensureAddress(n.Bridge, addr6);
+  }
   // route_localnet: DNAT of the host's own 127.0.0.1 traffic to a container leaves through this bridge.
   if (n.Type === 'nat') await k.setSysctl(`net.ipv4.conf.${n.Bridge}.route_localnet`, '1');
   if (n.Type === 'l2bridge' && n.Interface) await k.setMaster(n.Interface, n.Bridge);
@@ -134,7 +155,7 @@ export function lookupName(ctx: Ctx, n: Network, name: string, from?: string): s
   for (const ep of ctx.endpoints.values()) {
     if (!nets.has(ep.NetworkId)) continue;
     const names = [ep.Name, ...ep.Aliases].map((x) => x.toLowerCase());
-    if (candidates.some((c) => names.includes(c))) ips.push(ep.IpAddress);
+    if (candidates.some((c) => names.includes(c))) ips.push(ep.IpAddress, ...(ep.Ipv6Address ? [ep.Ipv6Address] : []));
   }
   return ips.length ? ips : undefined;
 }

@@ -3,6 +3,8 @@
 
 import { invalid } from '../common/errors.js';
 import { isIp, parseCidr } from './ipv4.js';
+import { family, isAnyIp, normalCidr } from './dualstack.js';
+import { formatIp6, parseIp6 } from './ipv6.js';
 import { aclElems } from './nft/elements.js';
 import type { EndpointPolicy, NetworkPolicy, PortMappingSettings, Protocol } from './types.js';
 
@@ -22,7 +24,7 @@ function protocol(v: unknown): Protocol {
 function cidrs(list: unknown, what: string): string[] {
   if (list === undefined) return [];
   if (!Array.isArray(list)) throw invalid(`${what} must be a list`);
-  for (const x of list) parseCidr(String(x), true);
+  for (const x of list) normalCidr(String(x));
   return list.map(String);
 }
 
@@ -30,8 +32,9 @@ export function normalizeEndpointPolicy(p: EndpointPolicy): EndpointPolicy {
   const s = (p?.Settings ?? {}) as unknown as Record<string, unknown>;
   switch (p?.Type) {
     case 'PortMapping': {
-      const hostIp = s.HostIp === undefined || s.HostIp === '' ? undefined : String(s.HostIp);
-      if (hostIp !== undefined && !isIp(hostIp)) throw invalid(`PortMapping HostIp is not an IPv4 address: ${hostIp}`);
+      let hostIp = s.HostIp === undefined || s.HostIp === '' ? undefined : String(s.HostIp);
+      if (hostIp !== undefined && !isAnyIp(hostIp)) throw invalid(`PortMapping HostIp is not an IP address: ${hostIp}`);
+      if (hostIp !== undefined && family(hostIp) === 6) hostIp = formatIp6(parseIp6(hostIp));
       const settings: PortMappingSettings = {
         Protocol: protocol(s.Protocol),
         InternalPort: port(s.InternalPort, 'InternalPort'),
@@ -76,9 +79,11 @@ export function policyKey(p: EndpointPolicy): string {
   return JSON.stringify([p.Type, Object.keys(s).sort().map((k) => [k, s[k]])]);
 }
 
-/** Two port mappings collide when protocol and port match and their host addresses overlap ("any" overlaps all). */
+/** Two port mappings collide when protocol and port match and their host addresses overlap ("any" overlaps all; "::"
+ *  every IPv6 address). */
 export function portsCollide(a: { Protocol: string; ExternalPort: number; HostIp?: string }, b: { Protocol: string; ExternalPort: number; HostIp?: string }): boolean {
   // A port not yet picked (0) collides with nothing: the pick avoids every mapped port.
   if (a.Protocol !== b.Protocol || a.ExternalPort !== b.ExternalPort || a.ExternalPort === 0) return false;
-  return a.HostIp === undefined || b.HostIp === undefined || a.HostIp === b.HostIp;
+  if (a.HostIp === undefined || b.HostIp === undefined || a.HostIp === b.HostIp) return true;
+  return (a.HostIp === '::' && family(b.HostIp) === 6) || (b.HostIp === '::' && family(a.HostIp) === 6);
 }

@@ -12,6 +12,7 @@ import { allocate, release } from './ipam.js';
 import { parseCidr, parseIp } from './ipv4.js';
 import * as k from './kernel.js';
 import { macForIp, netnsName, ownerAlias, vethName } from './names.js';
+import { ipv6Fields } from './dualstack.js';
 import { endpointElems } from './nft/elements.js';
 import type { CreateEndpointRequest, Endpoint, Namespace } from './types.js';
 
@@ -133,13 +134,14 @@ export class EndpointPool {
       const ep: Endpoint = {
         Id: id, Name: '', NetworkId: networkId, IpAddress: ip, PrefixLength: parseCidr(subnet.IpAddressPrefix).len, MacAddress: macForIp(parseIp(ip)),
         Dns: { ServerList: [], Search: [] }, Policies: [], Aliases: [], HostInterface: vethName(ctx.prefix, id), NamespaceId: nsId, InterfaceName: 'eth0',
-        CreatedAt: '', ...(subnet.GatewayAddress ? { GatewayAddress: subnet.GatewayAddress } : {}),
+        CreatedAt: '', ...(subnet.GatewayAddress ? { GatewayAddress: subnet.GatewayAddress } : {}), ...ipv6Fields(net, ip),
       };
       return { ep, ns };
     })();
     const spec: k.VethSpec = {
       host: ep.HostInterface, alias: ownerAlias(ctx.prefix, 'ep', ep.Id), bridge: net.Bridge, netns: ns.Name, ifname: 'eth0',
       mac: ep.MacAddress, address: `${ep.IpAddress}/${ep.PrefixLength}`, gateway: ep.GatewayAddress, defaultRoute: true, routes: [],
+      ...(ep.Ipv6Address ? { address6: `${ep.Ipv6Address}/${ep.Ipv6PrefixLength}`, gateway6: ep.Ipv6GatewayAddress, defaultRoute6: true } : {}),
     };
     try {
       await k.createVeth(spec, { withNetns: true });

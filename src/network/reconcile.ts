@@ -17,11 +17,7 @@ import { bringUp, createNetwork, refreshHostResolvers } from './networks.js';
 export const DEFAULT_NETWORK = 'nat';
 
 export async function reconcile(ctx: Ctx): Promise<void> {
-  const old = await k.setSysctl('net.ipv4.ip_forward', '1');
-  if (old !== undefined && !(await ctx.store.getMeta('sysctl'))) {
-    // Recorded so an operator can tell Silo turned forwarding on (it is not turned off again: others may rely on it).
-    await ctx.store.putMeta('sysctl', { 'net.ipv4.ip_forward': { was: old, setAt: new Date().toISOString() } });
-  }
+  await ctx.forwarding('net.ipv4.ip_forward');
   await refreshHostResolvers(ctx);
   await checkBridgeNetfilter(ctx);
   await pruneIpam(ctx);

@@ -159,7 +159,7 @@ export class NetworkServiceImpl implements NetworkService {
 
   hosts(endpointRef: string): string {
     const ep = this.ctx.endpoint(endpointRef);
-    return renderHosts(ep.IpAddress, [ep.Name, ...ep.Aliases.filter((a) => a !== ep.Name)], ep.ExtraHosts);
+    return renderHosts(ep.IpAddress, [ep.Name, ...ep.Aliases.filter((a) => a !== ep.Name)], ep.ExtraHosts, ep.Ipv6Address);
   }
 
   async writeEtcFiles(endpointRef: string): Promise<EtcFile[]> {

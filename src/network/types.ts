@@ -8,7 +8,7 @@ export type NetworkType = 'nat' | 'internal' | 'l2bridge';
 export type Protocol = 'tcp' | 'udp';
 
 export interface Subnet {
-  /** CIDR, e.g. "10.88.0.0/16". */
+  /** CIDR, e.g. "10.88.0.0/16", or an IPv6 one ("fd12:3456:789a::/64") as a dual-stack network's second subnet. */
   IpAddressPrefix: string;
   /** The bridge's address for nat/internal; the LAN's router for l2bridge (optional there). */
   GatewayAddress?: string;
@@ -102,6 +102,10 @@ export interface Endpoint {
   PrefixLength: number;
   MacAddress: string;
   GatewayAddress?: string;
+  /** On a dual-stack network: the IPv6 prefix plus the host part of IpAddress (dualstack.ts). */
+  Ipv6Address?: string;
+  Ipv6PrefixLength?: number;
+  Ipv6GatewayAddress?: string;
   Dns: Dns;
   Policies: EndpointPolicy[];
   /** The namespace it is attached to, if any. */
@@ -154,6 +158,8 @@ export interface CreateNetworkRequest {
   Interface?: string;
   Labels?: Record<string, string>;
   Options?: Record<string, string>;
+  /** Dual-stack: an IPv6 subnet beside the IPv4 one, a random unique-local /64 unless Subnets holds one. */
+  EnableIpv6?: boolean;
 }
 
 export interface CreateEndpointRequest {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aclElems, elementLines, endpointElems, lbFrontendElems, lbSlotLines, networkElems, portMappingElem } from '../../src/network/nft/elements.js';
+import { aclElems, elementLines, endpointElems, lbFrontendElems, lbSlotLines, networkElems, portMappingElems } from '../../src/network/nft/elements.js';
 import { LB_SLOTS, lbObjects, tableSkeleton } from '../../src/network/nft/ruleset.js';
 import { rebalance } from '../../src/network/lbslots.js';
 import type { Endpoint, LoadBalancer, Network } from '../../src/network/types.js';
@@ -8,14 +8,38 @@ import type { Endpoint, LoadBalancer, Network } from '../../src/network/types.js
 const ep = { IpAddress: '10.88.0.5' };
 
 test('a port mapping is one map element', () => {
-  assert.deepEqual(portMappingElem(ep, { Protocol: 'tcp', InternalPort: 80, ExternalPort: 8080 }), {
+  assert.deepEqual(portMappingElems(ep, { Protocol: 'tcp', InternalPort: 80, ExternalPort: 8080 }), [{
     set: 'portmap_any',
     text: 'tcp . 8080 : 10.88.0.5 . 80',
-  });
-  assert.deepEqual(portMappingElem(ep, { Protocol: 'udp', InternalPort: 53, ExternalPort: 5353, HostIp: '192.0.2.2' }), {
+  }]);
+  assert.deepEqual(portMappingElems(ep, { Protocol: 'udp', InternalPort: 53, ExternalPort: 5353, HostIp: '192.0.2.2' }), [{
     set: 'portmap_ip',
     text: '192.0.2.2 . udp . 5353 : 10.88.0.5 . 53',
-  });
+  }]);
+});
+
+test('a dual-stack endpoint: every address maps both families, [::] and an IPv6 host address only IPv6', () => {
+  const ep6 = { IpAddress: '10.88.0.5', Ipv6Address: 'fd12:3456::5' };
+  assert.deepEqual(portMappingElems(ep6, { Protocol: 'tcp', InternalPort: 80, ExternalPort: 8080 }), [
+    { set: 'portmap_any', text: 'tcp . 8080 : 10.88.0.5 . 80' },
+    { set: 'portmap6_any', text: 'tcp . 8080 : fd12:3456::5 . 80' },
+  ]);
+  assert.deepEqual(portMappingElems(ep6, { Protocol: 'tcp', InternalPort: 80, ExternalPort: 8080, HostIp: '::' }), [{ set: 'portmap6_any', text: 'tcp . 8080 : fd12:3456::5 . 80' }]);
+  assert.deepEqual(portMappingElems(ep6, { Protocol: 'udp', InternalPort: 53, ExternalPort: 53, HostIp: 'fd12:3456::1' }), [
+    { set: 'portmap6_ip', text: 'fd12:3456::1 . udp . 53 : fd12:3456::5 . 53' },
+  ]);
+  // An ACL holds on both families by default; explicit addresses pair within their family.
+  assert.deepEqual(aclElems(ep6, { Action: 'Block', Direction: 'Out' }).map((e) => e.set + ' ' + e.text), [
+    'acl_out_block 10.88.0.5 . 0.0.0.0/0 . 0-255 . 0-65535 . 0-65535',
+    'acl6_out_block fd12:3456::5 . ::/0 . 0-255 . 0-65535 . 0-65535',
+  ]);
+  assert.deepEqual(aclElems(ep6, { Action: 'Allow', Direction: 'In', RemoteAddresses: 'fd00:9::/64' }).map((e) => e.set + ' ' + e.text), [
+    'acl6_in_allow fd12:3456::5 . fd00:9::/64 . 0-255 . 0-65535 . 0-65535',
+  ]);
+  const net = { Id: 'n', Name: 'n', Type: 'nat', Bridge: 'b', Dns: {}, CreatedAt: '', Ipams: [{ Type: 'Static', Subnets: [{ IpAddressPrefix: '10.88.0.0/16' }, { IpAddressPrefix: 'fd12:3456::/64' }] }],
+    Policies: [{ Type: 'OutBoundNAT', Settings: { Exceptions: ['10.9.0.0/16', 'fd00:9::/64'] } }] } as unknown as Network;
+  const sets = networkElems(net).map((e) => `${e.set} ${e.text}`);
+  for (const want of ['nat_subnets 10.88.0.0/16', 'nat6_subnets fd12:3456::/64', 'nat_exceptions 10.88.0.0/16 . 10.9.0.0/16', 'nat6_exceptions fd12:3456::/64 . fd00:9::/64']) assert.ok(sets.includes(want), want);
 });
 
 test('ACLs become interval elements, wildcards as full ranges', () => {

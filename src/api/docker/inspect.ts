@@ -37,6 +37,9 @@ interface NetView {
   gateway: string;
   mac: string;
   aliases: string[];
+  ip6: string;
+  prefix6: number;
+  gateway6: string;
 }
 
 function networksOf(svc: Services, r: ComputeSystemRecord): NetView[] {
@@ -45,24 +48,30 @@ function networksOf(svc: Services, r: ComputeSystemRecord): NetView[] {
     try {
       const ep = svc.network.getEndpoint(epId);
       const net = svc.network.getNetwork(ep.NetworkId);
-      out.push({ name: dockerNetworkName(net), id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: ep.Aliases });
+      out.push({
+        name: dockerNetworkName(net), id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: ep.Aliases,
+        ip6: ep.Ipv6Address ?? '', prefix6: ep.Ipv6PrefixLength ?? 0, gateway6: ep.Ipv6GatewayAddress ?? '',
+      });
     } catch {
       /* endpoint gone meanwhile */
     }
   }
   // A system in the host's namespace is on docker's predefined "host" network.
-  if (r.Document.Container.Namespaces?.Network?.Mode === 'host') out.push({ name: 'host', id: '', endpointId: '', ip: '', prefix: 0, gateway: '', mac: '', aliases: [] });
+  if (r.Document.Container.Namespaces?.Network?.Mode === 'host') out.push({ name: 'host', id: '', endpointId: '', ip: '', prefix: 0, gateway: '', mac: '', aliases: [], ip6: '', prefix6: 0, gateway6: '' });
   return out;
 }
 
+/** The host addresses a mapping listens on, as docker lists them: on every address, both families when dual-stack. */
+const hostIps = (hostIp: string | undefined, dual: boolean) => (hostIp ? [hostIp] : dual ? ['0.0.0.0', '::'] : ['0.0.0.0']);
+
 /** NetworkSettings.Ports: every exposed port, with its host bindings or null. */
-function portsMap(r: ComputeSystemRecord, exposed: string[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
+function portsMap(r: ComputeSystemRecord, exposed: string[], dual: boolean): Record<string, { HostIp: string; HostPort: string }[] | null> {
   const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const k of exposed) out[k] = null;
   if (r.State !== 'Running' && r.State !== 'Paused') return out;
   for (const m of r.Document.Container.Networking?.PortMappings ?? []) {
     const k = `${m.InternalPort}/${m.Protocol}`;
-    (out[k] ??= []).push({ HostIp: m.HostIp ?? '0.0.0.0', HostPort: String(m.ExternalPort) });
+    for (const ip of hostIps(m.HostIp, dual)) (out[k] ??= []).push({ HostIp: ip, HostPort: String(m.ExternalPort) });
   }
   return out;
 }
@@ -80,9 +89,9 @@ function endpointJson(n: NetView, cfg: Record<string, any> | undefined) {
     Gateway: n.gateway,
     IPAddress: n.ip,
     IPPrefixLen: n.prefix,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
+    IPv6Gateway: n.gateway6,
+    GlobalIPv6Address: n.ip6,
+    GlobalIPv6PrefixLen: n.prefix6,
     DNSNames: n.aliases.length ? n.aliases : null,
   };
 }
@@ -182,7 +191,7 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       Bridge: '',
       SandboxID: c.Networking?.Namespace ?? '',
       SandboxKey: c.Networking?.Namespace ? `/var/run/netns/${c.Networking.Namespace}` : '',
-      Ports: portsMap(r, exposed),
+      Ports: portsMap(r, exposed, nets.some((n) => n.ip6)),
       HairpinMode: false,
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
@@ -190,11 +199,11 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       SecondaryIPv6Addresses: null,
       EndpointID: primary?.endpointId ?? '',
       Gateway: primary?.gateway ?? '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
+      GlobalIPv6Address: primary?.ip6 ?? '',
+      GlobalIPv6PrefixLen: primary?.prefix6 ?? 0,
       IPAddress: primary?.ip ?? '',
       IPPrefixLen: primary?.prefix ?? 0,
-      IPv6Gateway: '',
+      IPv6Gateway: primary?.gateway6 ?? '',
       MacAddress: primary?.mac ?? '',
       Networks: Object.fromEntries(nets.map((n) => [n.name, endpointJson(n, meta?.Networks[n.name] ?? meta?.Networks.default)])),
     },
@@ -206,7 +215,7 @@ export function containerSummary(svc: Services, r: ComputeSystemRecord, meta: Do
   const nets = networksOf(svc, r);
   const active = r.State === 'Running' || r.State === 'Paused';
   const ports = active
-    ? (r.Document.Container.Networking?.PortMappings ?? []).map((m) => ({ IP: m.HostIp ?? '0.0.0.0', PrivatePort: m.InternalPort, PublicPort: m.ExternalPort, Type: m.Protocol }))
+    ? (r.Document.Container.Networking?.PortMappings ?? []).flatMap((m) => hostIps(m.HostIp, nets.some((n) => n.ip6)).map((ip) => ({ IP: ip, PrivatePort: m.InternalPort, PublicPort: m.ExternalPort, Type: m.Protocol })))
     : [];
   return {
     Id: r.Id,

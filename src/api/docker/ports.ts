@@ -25,8 +25,9 @@ export function portMappings(bindings: PortBindings | undefined, publishAll: boo
   for (const [key, list] of want) {
     const { port, proto } = splitPort(key);
     for (const b of list.length ? list : [{}]) {
+      // An IPv6 host address ([::], or one of the host's) is for a dual-stack network: the network service refuses it
+      // on an IPv4-only one, and on ::1, saying why.
       const hostIp = b.HostIp || undefined;
-      if (hostIp?.includes(':')) throw dockerInvalid(`IPv6 host addresses are not supported by Silo: ${hostIp}`);
       const hp = b.HostPort ?? '';
       let ext: number;
       // Left open or 0: the network service picks it (dockerd does the same for both).

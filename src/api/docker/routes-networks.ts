@@ -12,6 +12,8 @@ import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
 
 type P = { Params: { id: string }; Querystring: Query };
+/** Why --ip6 is refused (dualstack.ts: an endpoint's IPv6 address is its IPv4 host part on the IPv6 prefix). */
+export const IP6_FIXED = '--ip6 is not supported by Silo: a container\'s IPv6 address follows its IPv4 address (the IPv6 prefix plus the IPv4 host part); give --ip instead';
 const DEFAULT = 'nat';
 /** Driver options Silo acts on; any other is refused rather than stored and ignored. */
 const KNOWN_OPTIONS = new Set(['parent', 'com.docker.network.bridge.parent']);
@@ -76,7 +78,8 @@ function networkJson(x: Ctx, n: Network): Record<string, unknown> {
   for (const ep of x.svc.network.listEndpoints(n.Id)) {
     const rec = x.svc.compute.list(true).find((r) => r.Document.Container.Networking?.Endpoints?.includes(ep.Id));
     if (!rec) continue;
-    containers[rec.Id] = { Name: rec.Name, EndpointID: ep.Id, MacAddress: ep.MacAddress, IPv4Address: `${ep.IpAddress}/${ep.PrefixLength}`, IPv6Address: '' };
+    const v6 = ep.Ipv6Address ? `${ep.Ipv6Address}/${ep.Ipv6PrefixLength}` : '';
+    containers[rec.Id] = { Name: rec.Name, EndpointID: ep.Id, MacAddress: ep.MacAddress, IPv4Address: `${ep.IpAddress}/${ep.PrefixLength}`, IPv6Address: v6 };
   }
   return {
     Name: dockerName(n),
@@ -85,7 +88,7 @@ function networkJson(x: Ctx, n: Network): Record<string, unknown> {
     Scope: 'local',
     Driver: driverOf(n.Type),
     EnableIPv4: true,
-    EnableIPv6: false,
+    EnableIPv6: n.Ipams[0].Subnets.some((s) => s.IpAddressPrefix.includes(':')),
     IPAM: { Driver: 'default', Options: null, Config: n.Ipams.flatMap((i) => i.Subnets.map(ipamConfig)) },
     Internal: n.Type === 'internal',
     Attachable: true,
@@ -134,9 +137,12 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     if (driver === 'bridge' || driver === 'nat') type = b.Internal ? 'internal' : 'nat';
     else if (driver === 'l2bridge') type = 'l2bridge';
     else throw dockerInvalid(`plugin "${driver}" not found: Silo's network drivers are bridge (nat, internal) and l2bridge`);
-    if (b.EnableIPv6) throw dockerInvalid('IPv6 networks are not supported by Silo');
+    if (b.EnableIPv4 === false) throw dockerInvalid('IPv6-only networks are not supported by Silo: every network has an IPv4 subnet');
     const configs = (b.IPAM?.Config ?? []) as { Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[];
-    if (configs.length > 1) throw dockerInvalid('Silo networks have one subnet: give one IPAM config');
+    // One subnet per family: IPv4, and IPv6 beside it on a dual-stack network (--ipv6).
+    const v6 = (c: { Subnet?: string }) => !!c.Subnet?.includes(':');
+    if (configs.filter(v6).length > 1 || configs.filter((c) => !v6(c)).length > 1) throw dockerInvalid('Silo networks have at most one IPv4 and one IPv6 subnet');
+    if (configs.some(v6) && !b.EnableIPv6) throw dockerInvalid('an IPv6 subnet needs an IPv6 network: add --ipv6 (EnableIPv6)');
     if (configs.some((c) => !c.Subnet && (c.IPRange || c.Gateway || c.AuxiliaryAddresses))) throw dockerInvalid('an IP range, gateway or auxiliary address needs its subnet');
     const subnets = configs
       .filter((c) => c.Subnet)
@@ -155,6 +161,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
       ...(parent ? { Interface: String(parent) } : {}),
       ...(b.Labels ? { Labels: b.Labels } : {}),
       ...(b.Options ? { Options: b.Options } : {}),
+      ...(b.EnableIPv6 ? { EnableIpv6: true } : {}),
     });
     return sendJson(reply, 201, { Id: n.Id, Warning: '' });
   });
@@ -175,6 +182,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     const b = parseBody(S.NetworkConnect, req.body);
     const r = x.svc.compute.get(String(b.Container ?? ''));
     const ec = b.EndpointConfig ?? {};
+    if (ec.IPAMConfig?.IPv6Address) throw dockerInvalid(IP6_FIXED);
     await x.svc.compute.connect(r.Id, { Network: n.Id, ...(ec.IPAMConfig?.IPv4Address ? { IpAddress: ec.IPAMConfig.IPv4Address } : {}), ...(ec.Aliases?.length ? { Aliases: ec.Aliases } : {}) });
     const m = x.meta.get(r.Id);
     if (m) await x.meta.set(r.Id, { ...m, Networks: { ...m.Networks, [n.Name]: ec } });

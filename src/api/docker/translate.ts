@@ -8,6 +8,7 @@ import { isAbsolute } from 'node:path';
 import { healthFromDocker, type DockerHealthcheck } from '../../compute/health.js';
 import type { CreateSpec, Device, NamespaceRef, Security, SpecContainer, Tmpfs, Ulimit } from '../../compute/spec/schema.js';
 import type { Image } from '../../storage/types.js';
+import { IP6_FIXED } from './routes-networks.js';
 import { dockerInvalid } from './errors.js';
 import { dockerLogging, type LogSpec } from '../../common/logopts.js';
 import type { DockerMeta } from './meta.js';
@@ -275,6 +276,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     const ports = await portMappings(hc.PortBindings ?? undefined, !!hc.PublishAllPorts, exposed);
     if (netName) networking.Network = netName;
     if (epc.IPAMConfig?.IPv4Address) networking.IpAddress = epc.IPAMConfig.IPv4Address;
+    if (Object.values(endpoints).some((e) => e?.IPAMConfig?.IPv6Address)) throw dockerInvalid(IP6_FIXED);
     if (epc.Aliases?.length) networking.Aliases = epc.Aliases.map(String);
     if (ports.mappings.length) networking.PortMappings = ports.mappings;
     const mac = epc.MacAddress || body.MacAddress;

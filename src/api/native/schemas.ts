@@ -27,11 +27,13 @@ export const Resize = strict({ h: T.Integer({ minimum: 0, maximum: 65535 }), w: 
 export const CreateNetwork = strict({
   Name: T.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' }),
   Type: T.Optional(T.Union([T.Literal('nat'), T.Literal('internal'), T.Literal('l2bridge')])),
-  Subnets: T.Optional(T.Array(strict({ IpAddressPrefix: T.String(), GatewayAddress: T.Optional(T.String({ format: 'ipv4' })), IpRange: T.Optional(T.String()), Reserved: T.Optional(T.Record(T.String(), T.String({ format: 'ipv4' }))) }))),
+  Subnets: T.Optional(T.Array(strict({ IpAddressPrefix: T.String(), GatewayAddress: T.Optional(T.Union([T.String({ format: 'ipv4' }), T.String({ format: 'ipv6' })])), IpRange: T.Optional(T.String()), Reserved: T.Optional(T.Record(T.String(), T.String({ format: 'ipv4' }))) }))),
   Dns: T.Optional(strict({ ServerList: T.Optional(T.Array(T.String({ format: 'ipv4' }))), Search: T.Optional(T.Array(T.String())) })),
   Policies: T.Optional(T.Array(strict({ Type: T.Literal('OutBoundNAT'), Settings: strict({ Exceptions: T.Optional(T.Array(T.String())) }) }))),
   Interface: T.Optional(T.String({ minLength: 1, maxLength: 15 })),
   Labels: T.Optional(T.Record(T.String(), T.String())),
+  /** Dual-stack: an IPv6 subnet (in Subnets, or a random unique-local /64) beside the IPv4 one. */
+  EnableIpv6: T.Optional(T.Boolean()),
 });
 
 const Policy = strict({ Type: T.Union([T.Literal('PortMapping'), T.Literal('ACL'), T.Literal('OutBoundNAT'), T.Literal('Route')]), Settings: T.Record(T.String(), T.Unknown()) });

@@ -42,7 +42,7 @@ export const MappedDirectory = strict({
 const Port = T.Integer({ minimum: 1, maximum: 65535 });
 export const Protocol = T.Union([T.Literal('tcp'), T.Literal('udp')]);
 // ExternalPort 0: the network service picks a free host port (as HNS does); the record then holds the one it picked.
-export const PortMapping = strict({ Protocol, InternalPort: Port, ExternalPort: T.Integer({ minimum: 0, maximum: 65535 }), HostIp: opt(T.String({ format: 'ipv4' })) });
+export const PortMapping = strict({ Protocol, InternalPort: Port, ExternalPort: T.Integer({ minimum: 0, maximum: 65535 }), HostIp: opt(T.Union([T.String({ format: 'ipv4' }), T.String({ format: 'ipv6' })])) }); // IPv6: dual-stack networks
 
 export const Networking = strict({
   /** "none" = an empty namespace (loopback only); a network name or id; absent = the default nat network. */

@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import { FormatRegistry } from '@sinclair/typebox';
+import { isIP } from 'node:net';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { invalid } from '../../common/errors.js';
 import { parseNofileHard, resourcesOf } from '../resolve.js';
@@ -20,6 +21,7 @@ const INIT_BINARY = '/usr/bin/tini-static';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 if (!FormatRegistry.Has('ipv4')) FormatRegistry.Set('ipv4', (v) => IPV4.test(v));
+if (!FormatRegistry.Has('ipv6')) FormatRegistry.Set('ipv6', (v) => isIP(v) === 6);
 
 export const MIN_SCRATCH_BYTES = 16 * 1024 * 1024;
 /** Compiled on the first create, not at the daemon's start. */

@@ -23,9 +23,12 @@ export function decide(query: Buffer, lookup: Lookup): Decision {
   if (!q || pkt.questions!.length !== 1 || (q.class !== undefined && q.class !== 'IN')) return { kind: 'forward' };
   const ips = lookup(q.name.toLowerCase().replace(/\.$/, ''));
   if (ips === undefined) return { kind: 'forward' };
-  // A name we own: answer A; any other type gets an empty NOERROR so resolvers do not look elsewhere for it.
-  const answers: dnsPacket.Answer[] =
-    q.type === 'A' ? ips.map((ip) => ({ type: 'A', name: q.name, class: 'IN', ttl: TTL, data: ip })) : [];
+  // A name we own: A from its IPv4 addresses, AAAA from its IPv6 ones (dual-stack networks); any other type gets an
+  // empty NOERROR so resolvers do not look elsewhere for it.
+  const want = q.type === 'A' ? 4 : q.type === 'AAAA' ? 6 : 0;
+  const answers: dnsPacket.Answer[] = ips
+    .filter((ip) => (ip.includes(':') ? 6 : 4) === want)
+    .map((ip) => ({ type: q.type as 'A' | 'AAAA', name: q.name, class: 'IN', ttl: TTL, data: ip }));
   const reply = dnsPacket.encode({
     type: 'response',
     id: pkt.id,

@@ -12,6 +12,7 @@
 //   acl_{in,out}_{allow,block}  local . remote . l4proto . local port . remote port (interval)
 //   portmap_ip         hostip . proto . port : ip . port     port mappings bound to one host address
 //   portmap_any        proto . port : ip . port              port mappings on every local address
+//   nat6_subnets, nat6_exceptions, acl6_*, portmap6_ip, portmap6_any   the same for dual-stack networks' IPv6
 //   lb_vips            vip . proto . port : verdict          goto the LB's chain
 //   lb_ports           proto . port : verdict                LBs without a VIP (every local address)
 //   lbm_<lb>           slot (numgen/jhash mod N) : backend ip   one map per LB
@@ -28,6 +29,7 @@ import type { LoadBalancer } from '../types.js';
 export const LB_SLOTS = 1024;
 
 const ACL_KEY = 'ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service';
+const ACL6_KEY = 'ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service';
 
 export function tableSkeleton(table: string): string {
   return `table inet ${table} {
@@ -42,6 +44,14 @@ export function tableSkeleton(table: string): string {
   set acl_out_block { type ${ACL_KEY}; flags interval; }
   map portmap_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
   map portmap_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  set nat6_subnets { type ipv6_addr; flags interval; }
+  set nat6_exceptions { type ipv6_addr . ipv6_addr; flags interval; }
+  set acl6_in_allow { type ${ACL6_KEY}; flags interval; }
+  set acl6_in_block { type ${ACL6_KEY}; flags interval; }
+  set acl6_out_allow { type ${ACL6_KEY}; flags interval; }
+  set acl6_out_block { type ${ACL6_KEY}; flags interval; }
+  map portmap6_ip { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+  map portmap6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
   map lb_vips { type ipv4_addr . inet_proto . inet_service : verdict; }
   map lb_ports { type inet_proto . inet_service : verdict; }
 
@@ -50,6 +60,8 @@ export function tableSkeleton(table: string): string {
     fib daddr type local meta l4proto . th dport vmap @lb_ports
     dnat ip to ip daddr . meta l4proto . th dport map @portmap_ip
     fib daddr type local dnat ip to meta l4proto . th dport map @portmap_any
+    dnat ip6 to ip6 daddr . meta l4proto . th dport map @portmap6_ip
+    fib daddr type local dnat ip6 to meta l4proto . th dport map @portmap6_any
   }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
@@ -65,15 +77,22 @@ export function tableSkeleton(table: string): string {
     ct status dnat ip saddr @nat_subnets masquerade
     ip saddr . ip daddr @nat_exceptions return
     ip saddr @nat_subnets oifname != @bridges masquerade
+    ct status dnat ip6 saddr @nat6_subnets masquerade
+    ip6 saddr . ip6 daddr @nat6_exceptions return
+    ip6 saddr @nat6_subnets oifname != @bridges masquerade
   }
 
   chain acl_in {
     ip daddr . ip saddr . meta l4proto . th dport . th sport @acl_in_allow return
     ip daddr . ip saddr . meta l4proto . th dport . th sport @acl_in_block drop
+    ip6 daddr . ip6 saddr . meta l4proto . th dport . th sport @acl6_in_allow return
+    ip6 daddr . ip6 saddr . meta l4proto . th dport . th sport @acl6_in_block drop
   }
   chain acl_out {
     ip saddr . ip daddr . meta l4proto . th sport . th dport @acl_out_allow return
     ip saddr . ip daddr . meta l4proto . th sport . th dport @acl_out_block drop
+    ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @acl6_out_allow return
+    ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @acl6_out_block drop
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
