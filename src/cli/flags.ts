@@ -8,6 +8,7 @@ import type {
 type ProcessParameters = ExecBody & { CommandArgs: string[] };
 import { CliError } from './errors.js';
 import { dockerLogging, parseLogOpts } from '../common/logopts.js';
+import { isIPv6 } from 'node:net';
 
 const MULT: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
@@ -370,20 +371,24 @@ export function isIPv4(s: string): boolean {
   return !!m && m.slice(1).every((o) => Number(o) <= 255);
 }
 
-/** An IPv4 address for `what`; IPv6 gets its own message (Silo's networks are IPv4 only). */
+/** An IPv4 address for `what`; IPv6 gets its own message (where only IPv4 goes). */
 export function parseIPv4(s: string, what: string): string {
   const t = s.trim();
   if (isIPv4(t)) return t;
-  if (t.includes(':')) throw new CliError(`invalid ${what} '${s}': IPv6 addresses are not supported (Silo's networks are IPv4 only)`);
+  if (t.includes(':')) throw new CliError(`invalid ${what} '${s}': IPv6 addresses are not supported here`);
   throw new CliError(`invalid ${what} '${s}': not an IPv4 address`);
 }
 
 /** "10.1.0.0/24" (checked: an IPv4 address and a prefix length 0-32). */
-export function parseCidr(s: string, what = 'subnet'): string {
+export function parseCidr(s: string, what = 'subnet', v6 = false): string {
   const t = s.trim();
   const i = t.indexOf('/');
+  if (v6 && i > 0 && isIPv6(t.slice(0, i))) {
+    if (!/^\d{1,3}$/.test(t.slice(i + 1)) || Number(t.slice(i + 1)) > 128) throw new CliError(`invalid ${what} '${s}': the prefix length must be 0-128`);
+    return t;
+  }
   if (i < 0) {
-    if (t.includes(':')) throw new CliError(`invalid ${what} '${s}': IPv6 addresses are not supported (Silo's networks are IPv4 only)`);
+    if (t.includes(':')) throw new CliError(`invalid ${what} '${s}': IPv6 addresses are not supported here`);
     throw new CliError(`invalid ${what} '${s}': expected a CIDR such as 10.1.0.0/24`);
   }
   parseIPv4(t.slice(0, i), what);
@@ -420,16 +425,20 @@ function splitProtocol(spec: string): { rest: string; Protocol: Protocol } {
  * is required; a host IP of 0.0.0.0 (or none) means every local address.
  */
 export function parsePublish(spec: string): PortMapping {
-  const { rest, Protocol } = splitProtocol(spec);
-  if (rest.startsWith('[') || rest.split(':').length > 3)
-    throw new CliError(`invalid publish '${spec}': IPv6 host addresses are not supported (Silo's networks are IPv4 only)`);
+  const { rest: given, Protocol } = splitProtocol(spec);
+  // An IPv6 host address goes in brackets, as docker's (`[::]:8080:80`): for a dual-stack network.
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(given);
+  if (v6 && !isIPv6(v6[1])) throw new CliError(`invalid host IP in '${spec}': not an IPv6 address`);
+  const rest = v6 ? `v6:${v6[2]}` : given;
+  if (rest.split(':').length > 3) throw new CliError(`invalid publish '${spec}': an IPv6 host address goes in brackets ([::]:8080:80)`);
   const parts = rest.split(':');
   const [ip, host, ctr] = parts.length === 3 ? parts : parts.length === 2 ? ['', ...parts] : ['', '', parts[0]];
   if (!ctr) throw new CliError(`invalid publish '${spec}': no container port (expected [hostip:]hostPort:containerPort[/tcp|udp])`);
   const InternalPort = parsePort(ctr, spec, 'container port');
   if (!host) throw new CliError(`invalid publish '${spec}': host port required (-p HOSTPORT:${ctr}): Silo does not pick random host ports`);
   const m: PortMapping = { Protocol, InternalPort, ExternalPort: parsePort(host, spec, 'host port') };
-  if (ip) {
+  if (v6) m.HostIp = v6[1].toLowerCase();
+  else if (ip) {
     const a = parseIPv4(ip, `host IP in '${spec}'`);
     if (a !== '0.0.0.0') m.HostIp = a;
   }
@@ -492,6 +501,7 @@ export interface NetworkCreateFlags {
   opt?: string[];
   interface?: string;
   outboundNatException?: string[];
+  ipv6?: boolean;
 }
 
 /** `silo network create` flags → the body of `POST /v1/networks`. */
@@ -510,8 +520,10 @@ export function buildNetworkRequest(name: string, f: NetworkCreateFlags): Create
     if (iface !== undefined && iface !== v) throw new CliError(`conflicting options: --interface ${iface} and -o parent=${v}`);
     iface = v;
   }
-  const subnets = (f.subnet ?? []).map((s) => parseCidr(s, '--subnet'));
-  const gateways = (f.gateway ?? []).map((g) => parseIPv4(g, '--gateway'));
+  const subnets = (f.subnet ?? []).map((s) => parseCidr(s, '--subnet', true));
+  const gateways = (f.gateway ?? []).map((g) => (isIPv6(g.trim()) ? g.trim() : parseIPv4(g, '--gateway')));
+  if (subnets.some((s) => s.includes(':')) && !f.ipv6) throw new CliError('an IPv6 --subnet needs --ipv6 (a dual-stack network)');
+  if (f.ipv6) req.EnableIpv6 = true;
   if (gateways.length > subnets.length) throw new CliError('every --gateway needs a --subnet (give them in pairs, in order)');
   if (subnets.length) req.Subnets = subnets.map((p, i) => (gateways[i] ? { IpAddressPrefix: p, GatewayAddress: gateways[i] } : { IpAddressPrefix: p }));
   if (Type === 'l2bridge') {

@@ -226,6 +226,7 @@ const verbs: Verb[] = [
         .option('-o, --opt <key=value>', 'driver option: parent=IFACE (l2bridge)', many)
         .option('--interface <iface>', 'the host interface an l2bridge network bridges (same as -o parent=IFACE)')
         .option('--outbound-nat-exception <cidr>', 'destination reached without masquerading (nat)', many)
+        .option('--ipv6', 'dual-stack: an IPv6 subnet (a --subnet, or a random unique-local /64) beside the IPv4 one')
         .action(act((name: string, o: Opts) => import('./commands/network.js').then((m) => m.create(name, o))));
       net('ls', 'list networks')
         .alias('list')

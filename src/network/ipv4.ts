@@ -1,4 +1,4 @@
-// IPv4 arithmetic on unsigned 32-bit numbers. Silo's networks are IPv4-only for now.
+// IPv4 arithmetic on unsigned 32-bit numbers. Every network has an IPv4 subnet; a dual-stack one's IPv6 is ipv6.ts's.
 
 import { invalid } from '../common/errors.js';
 

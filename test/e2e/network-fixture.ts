@@ -15,6 +15,12 @@ import type { Endpoint, NetworkService, NetworkServiceOptions } from '../../src/
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A random unique-local /64 for a test's dual-stack network (never the host's fd00::/64). */
+export function ula64(): string {
+  const b = randomBytes(5);
+  return `fd${(0x10 + (b[0] % 0xf0)).toString(16)}:${b.readUInt16BE(1).toString(16)}:${b.readUInt16BE(3).toString(16)}::/64`;
+}
+
 export class Fixture {
   readonly prefix = `silo-test-${randomBytes(3).toString('hex')}`;
   readonly tag = linkTag(this.prefix);

@@ -7,13 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { run } from '../../src/common/exec.js';
-import { Fixture } from './network-fixture.js';
+import { Fixture, ula64 } from './network-fixture.js';
 
-/** A random unique-local /64 (never the host's fd00::/64). */
-export function ula64(): string {
-  const b = randomBytes(5);
-  return `fd${(0x10 + (b[0] % 0xf0)).toString(16)}:${b.readUInt16BE(1).toString(16)}:${b.readUInt16BE(3).toString(16)}::/64`;
-}
 const prefixOf = (cidr: string) => cidr.replace(/::\/64$/, '::');
 
 test('a dual-stack network: IPv6 addresses, default route, outbound NAT, ACLs, [::] ports, AAAA', async () => {

@@ -43,8 +43,10 @@ test('parsePublish: clear errors', () => {
   assert.throws(() => parsePublish('8000-8001:80-81'), cliErr(/port ranges are not supported/));
   assert.throws(() => parsePublish('80:80/sctp'), cliErr(/invalid protocol 'sctp'.*tcp or udp/));
   assert.throws(() => parsePublish('80:80/'), cliErr(/invalid protocol ''/));
-  assert.throws(() => parsePublish('[::1]:80:80'), cliErr(/IPv6 host addresses are not supported/));
-  assert.throws(() => parsePublish('::1:80:80'), cliErr(/IPv6 host addresses are not supported/));
+  assert.deepEqual(parsePublish('[::]:8080:80'), { Protocol: 'tcp', InternalPort: 80, ExternalPort: 8080, HostIp: '::' });
+  assert.deepEqual(parsePublish('[FD12::1]:53:53/udp'), { Protocol: 'udp', InternalPort: 53, ExternalPort: 53, HostIp: 'fd12::1' });
+  assert.throws(() => parsePublish('[1.2.3.4]:80:80'), cliErr(/not an IPv6 address/));
+  assert.throws(() => parsePublish('::1:80:80'), cliErr(/an IPv6 host address goes in brackets/));
   assert.throws(() => parsePublish('300.1.1.1:80:80'), cliErr(/invalid host IP in '300.1.1.1:80:80'/));
   assert.throws(() => parsePublish('localhost:80:80'), cliErr(/not an IPv4 address/));
   assert.throws(() => parsePublishList(['80:80', '80:81']), cliErr(/host port 80\/tcp is published more than once/));
@@ -121,7 +123,13 @@ test('buildNetworkRequest: drivers, subnets, parent, outbound NAT exceptions', (
   assert.throws(() => buildNetworkRequest('n', { driver: 'overlay' }), cliErr(/invalid driver 'overlay'/));
   assert.throws(() => buildNetworkRequest('n', { subnet: ['10.0.0.0'] }), cliErr(/expected a CIDR/));
   assert.throws(() => buildNetworkRequest('n', { subnet: ['10.0.0.0/33'] }), cliErr(/prefix length/));
-  assert.throws(() => buildNetworkRequest('n', { subnet: ['fd00::/64'] }), cliErr(/IPv6/));
+  assert.throws(() => buildNetworkRequest('n', { subnet: ['fd00::/64'] }), cliErr(/IPv6 --subnet needs --ipv6/));
+  assert.deepEqual(buildNetworkRequest('n', { ipv6: true, subnet: ['10.9.0.0/24', 'fd12:3456::/64'], gateway: ['10.9.0.1', 'fd12:3456::1'] }).Subnets, [
+    { IpAddressPrefix: '10.9.0.0/24', GatewayAddress: '10.9.0.1' },
+    { IpAddressPrefix: 'fd12:3456::/64', GatewayAddress: 'fd12:3456::1' },
+  ]);
+  assert.equal(buildNetworkRequest('n', { ipv6: true }).EnableIpv6, true);
+  assert.throws(() => buildNetworkRequest('n', { ipv6: true, subnet: ['fd12::/129'] }), cliErr(/0-128/));
   assert.throws(() => buildNetworkRequest('n', { gateway: ['10.0.0.1'] }), cliErr(/every --gateway needs a --subnet/));
   assert.throws(() => buildNetworkRequest('n', { driver: 'l2bridge', subnet: ['10.0.0.0/24'] }), cliErr(/parent=IFACE/));
   assert.throws(() => buildNetworkRequest('n', { driver: 'l2bridge', opt: ['parent=eth0'] }), cliErr(/needs --subnet/));
