@@ -1,7 +1,7 @@
 // The compute service's side of networking: it asks the network service for a namespace and an endpoint for each
 // compute system (as HCS joins a container to an HCN namespace) and never touches links or tables itself.
 
-import { badState, conflict } from '../common/errors.js';
+import { badState, conflict, invalid } from '../common/errors.js';
 import type { GuestInterface } from './backend.js';
 import type { CreateEndpointRequest, EtcFile, NetworkService } from '../network/types.js';
 import type { ComputeSystemRecord, Networking } from './types.js';
@@ -79,6 +79,8 @@ export class SystemNetworking {
   guestInterfaces(n: Networking | undefined): GuestInterface[] {
     return (n?.Endpoints ?? []).map((id) => {
       const e = this.net.getEndpoint(id);
+      // The guest configures what it is given, and it is given IPv4 only: published IPv6 ports would lead nowhere.
+      if (e.Ipv6Address) throw invalid(`a container with --isolation vm cannot be on a dual-stack network (${this.net.getNetwork(e.NetworkId).Name}) yet: its guest gets no IPv6 address`);
       return { ifname: e.InterfaceName ?? 'eth0', mac: e.MacAddress, address: `${e.IpAddress}/${e.PrefixLength}`, ...(e.GatewayAddress ? { gateway: e.GatewayAddress } : {}) };
     });
   }
