@@ -229,8 +229,10 @@ async function main(): Promise<void> {
     times.silo.push(await podStart(silo, i, 'silo'));
     if (ctrd) times.containerd.push(await podStart(ctrd, i, 'ctrd'));
   }
-  log(`silo ${median(times.silo).toFixed(1)} ms, containerd ${median(times.containerd).toFixed(1)} ms`);
+  log(`silo ${median(times.silo).toFixed(1)} ms, containerd ${median(times.containerd).toFixed(1)} ms, ratio ${(median(times.silo) / median(times.containerd)).toFixed(2)}`);
 
+  // CRI_BENCH_CRITEST=0: pod start only (a quick before/after), nothing written.
+  if (process.env.CRI_BENCH_CRITEST === '0') return;
   const scores: CritestScore[] = [];
   for (const v of ['v1.29.0', 'v1.32.0']) {
     log(`critest ${v}`);

@@ -30,7 +30,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
     Isolation: (d.Isolation ?? defaultIsolation) as Isolation, // any other value is refused by validateDocument
     Container: {
       GuestOs: { HostName: c.GuestOs?.HostName || id.slice(0, 12) },
-      Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES },
+      Storage: { Image: req.Image, ImageId: image.id, ScratchSizeInBytes: c.Storage?.ScratchSizeInBytes ?? DEFAULT_SCRATCH_BYTES, ...(c.Storage?.ScratchInMemory ? { ScratchInMemory: true } : {}) },
       MappedDirectories: c.MappedDirectories ?? [],
       Memory: c.Memory,
       Processor: c.Processor,

@@ -51,7 +51,7 @@ export class RootMounts {
     const rootfs = this.rootfs(id);
     if (await isMounted(rootfs)) return rootfs;
     if (root.layers.length === 0) throw invalid('image has no layers');
-    if (root.scratch.format !== 'ext4') throw invalid(`unsupported scratch format ${JSON.stringify(root.scratch.format)}`);
+    if (root.scratch.format !== 'ext4' && root.scratch.format !== 'tmpfs') throw invalid(`unsupported scratch format ${JSON.stringify(root.scratch.format)}`);
     // overlayfs' lowerdir lists the topmost first. Layers that share a parent are named relative to it (mount runs
     // there): ~55 layers then fit in one page.
     const dirs = root.layers.map((l) => l.path).reverse();
@@ -62,7 +62,12 @@ export class RootMounts {
     try {
       const file = root.scratch.path;
       const mnt = this.scratch(id);
-      if (!(await isMounted(mnt))) {
+      if (!(await isMounted(mnt)) && root.scratch.format === 'tmpfs') {
+        await mkdir(mnt, { recursive: true, mode: 0o700 });
+        undo.push(() => rmdirQuiet(mnt));
+        await run('mount', ['-t', 'tmpfs', '-o', `size=${root.scratch.sizeBytes},mode=0700`, 'tmpfs', mnt]);
+        undo.push(() => unmountAll(mnt));
+      } else if (!(await isMounted(mnt))) {
         // A device still attached to the image (a daemon restart between mount steps) is used again.
         const dev = (await loopsFor(file))[0];
         await mkdir(mnt, { recursive: true, mode: 0o700 });

@@ -459,7 +459,8 @@ export class ComputeService {
   }
 
   private describeRoot(rec: ComputeSystemRecord) {
-    return this.storage.describeRoot(rec.Id, rec.ImageId, { scratchBytes: rec.Document.Container.Storage.ScratchSizeInBytes! });
+    const st = rec.Document.Container.Storage;
+    return this.storage.describeRoot(rec.Id, rec.ImageId, { scratchBytes: st.ScratchSizeInBytes!, ...(st.ScratchInMemory ? { inMemory: true } : {}) });
   }
 
   /** Storage describes the root, the system's backend mounts it. Idempotent. */

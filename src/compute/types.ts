@@ -16,7 +16,7 @@ export interface ComputeSystemDocument {
   Isolation: Isolation;
   Container: {
     GuestOs: { HostName: string };
-    Storage: { Image: string; ImageId?: string; Layers?: { Id: string; Path: string }[]; ScratchSizeInBytes?: number };
+    Storage: { Image: string; ImageId?: string; Layers?: { Id: string; Path: string }[]; ScratchSizeInBytes?: number; ScratchInMemory?: boolean };
     MappedDirectories?: MappedDirectory[];
   } & Omit<SpecContainer, 'GuestOs' | 'Storage' | 'MappedDirectories'>;
   /** The init process; unset fields come from the image config. */

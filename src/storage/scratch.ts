@@ -19,6 +19,8 @@ export interface RootMeta {
   /** Chain IDs of the image's layers, bottom first; keeps them from being garbage-collected. */
   chainIds: string[];
   scratchBytes: number;
+  /** A tmpfs the backend mounts: no image file, only this record (which keeps the layers from being collected). */
+  inMemory?: boolean;
 }
 
 export const MIN_SCRATCH = 16 * 1024 * 1024;
@@ -58,7 +60,9 @@ export class Scratch {
   }
 
   async ids(): Promise<string[]> {
-    return (await readdir(this.dir)).filter((n) => n.endsWith('.img')).map((n) => n.slice(0, -4));
+    // Images, and the records of in-memory scratches (which have no image).
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.img') || n.endsWith('.json')).map((n) => n.replace(/\.(img|json)$/, ''));
+    return [...new Set(names)];
   }
 
   async allMeta(): Promise<RootMeta[]> {
@@ -80,6 +84,10 @@ export class Scratch {
     }
     if (meta.chainIds.length === 0) throw invalid('image has no layers');
     const file = this.image(id);
+    if (old?.inMemory ?? meta.inMemory) {
+      if (!old) await writeJsonAtomic(this.metaFile(id), meta);
+      return { path: '', format: 'tmpfs', sizeBytes: (old ?? meta).scratchBytes };
+    }
     if (!old) {
       if (meta.scratchBytes < MIN_SCRATCH) throw invalid(`scratch size must be at least ${MIN_SCRATCH} bytes`);
       await rm(file, { force: true });

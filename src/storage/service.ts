@@ -260,7 +260,7 @@ export class Storage implements StorageService {
     return this.layers.list();
   }
 
-  async describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<RootDescription> {
+  async describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number; inMemory?: boolean }): Promise<RootDescription> {
     this.scratch.check(containerId);
     if (!Number.isSafeInteger(opts.scratchBytes) || opts.scratchBytes <= 0) throw invalid('scratchBytes must be a positive integer');
     return this.lock.run(`root:${containerId}`, () =>
@@ -270,7 +270,7 @@ export class Storage implements StorageService {
         const chain = chainIds(doc.oci.rootfs.diff_ids);
         const layers = [];
         for (const c of chain) layers.push({ chainId: c, path: (await this.layers.mustGet(c)).path });
-        const scratch = await this.scratch.prepare(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes });
+        const scratch = await this.scratch.prepare(containerId, { imageId: doc.id, chainIds: chain, scratchBytes: opts.scratchBytes, ...(opts.inMemory ? { inMemory: true } : {}) });
         // redirect_dir/metacopy off: commit must find whole files and real directories in upper/.
         return { layers, scratch, overlayOptions: ['index=off', 'redirect_dir=off', 'metacopy=off'] };
       }),

@@ -120,7 +120,7 @@ export interface RootDescription {
    *  backend's layer disks) and its extracted directory. */
   layers: { chainId: string; path: string }[];
   /** The writable scratch: a sparse image file holding a filesystem; its size is the container's cap. */
-  scratch: { path: string; format: 'ext4'; sizeBytes: number };
+  scratch: { path: string; format: 'ext4' | 'tmpfs'; sizeBytes: number };
   /** Overlay options besides the directories: commit must find whole files and real directories in the upper dir. */
   overlayOptions: string[];
 }
@@ -149,7 +149,7 @@ export interface StorageService {
 
   /** Describe the container's root; its capped scratch (a sparse ext4 image) is made on the first call. Idempotent;
    *  nothing is mounted: the isolation backend mounts the description where the container runs. */
-  describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number }): Promise<RootDescription>;
+  describeRoot(containerId: string, imageId: string, opts: { scratchBytes: number; inMemory?: boolean }): Promise<RootDescription>;
   /** Loop devices and mounts of storage's with no container `inUse` (or on a deleted scratch); for `silo doctor`. */
   leaks(o: { inUse: (containerId: string) => boolean }): Promise<Finding[]>;
   /** Remove what leaks() found, and only that. */

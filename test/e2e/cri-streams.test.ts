@@ -3,11 +3,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { sleep } from './harness.js';
 import { remoteCommand, spdyUpgrade, wsPortForwardOnce, wsRemoteCommand } from './cri-client.js';
 import { criFixture } from './cri-fixture.js';
 
-const { logDir, c } = criFixture('cri-streams');
+const { d, logDir, c } = criFixture('cri-streams');
 
 const podConfig = (name: string) => ({ metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 }, hostname: name, log_directory: logDir });
 
@@ -180,4 +181,28 @@ test('WebSocket streaming beside SPDY: exec with v5 (stdin closed by its signal)
   assert.match(closed.err, /failed to connect to port 9 of the pod/);
   await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
   await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+});
+
+test("a pod's infra has an in-memory scratch: a tmpfs under its root, no ext4 image; a container's is the capped image", async () => {
+  const cfg = podConfig('infra');
+  const { pod_sandbox_id: pod } = await c.runtime.RunPodSandbox({ config: cfg });
+  const { container_id: ctr } = await c.runtime.CreateContainer({
+    pod_sandbox_id: pod,
+    sandbox_config: cfg,
+    config: { metadata: { name: 'main', attempt: 0 }, image: { image: 'busybox' }, command: ['sleep', '600'], log_path: 'main.log' },
+  });
+  await c.runtime.StartContainer({ container_id: ctr });
+  // mountinfo: mount point (5th field), then after " - " the filesystem type.
+  const scratchType = (id: string) =>
+    readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => [l.split(' ')[4], l.split(' - ')[1]?.split(' ')[0]]).find(([mp]) => mp?.startsWith(d.runDir) && mp.endsWith(`/scratch/${id}`))?.[1];
+  assert.equal(scratchType(pod), 'tmpfs');
+  assert.equal(scratchType(ctr), 'ext4');
+  assert.equal(existsSync(`${d.stateDir}/storage/scratch/${pod}.img`), false);
+  assert.equal(existsSync(`${d.stateDir}/storage/scratch/${ctr}.img`), true);
+  // Stopped, the infra's root goes (right after the stop's answer), with whatever its tmpfs held.
+  await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
+  for (let i = 0; i < 50 && scratchType(pod); i++) await sleep(100);
+  assert.equal(scratchType(pod), undefined);
+  await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+  assert.equal(existsSync(`${d.stateDir}/storage/scratch/${pod}.json`), false);
 });

@@ -38,8 +38,12 @@ export interface PodSandboxConfig {
  *  `busybox sleep` so its command name is busybox: a container of the pod looking for its own `sleep` (pgrep) must
  *  not find the pod's. */
 const INFRA_ARGS = ['/bin/busybox', 'sleep', '2147483647'];
+const INFRA_SCRATCH_BYTES = 16 * 1024 * 1024;
 
 export class Sandboxes {
+  /** The infra's image (the built-in busybox), found once: looking it up again costs every RunPodSandbox a read. */
+  private baseId?: string;
+
   constructor(private readonly s: Services) {}
 
   /** Every sandbox: its infra system and CRI metadata. */
@@ -95,10 +99,10 @@ export class Sandboxes {
     if (hostNet && ports.length) throw invalid('port mappings need the pod network: a host-network pod uses the host ports directly');
     const dns = cfg.dns_config;
     const hasDns = dns && (dns.servers.length || dns.searches.length || dns.options.length);
-    const base = await this.s.storage.ensureBaseImage();
-    const spec = {
+    const cached = this.baseId;
+    const spec = (image: string) => ({
       Name: systemName(['POD', md.name, md.namespace, md.uid, String(md.attempt)]),
-      Image: base.id,
+      Image: image,
       Document: {
         Owner: CRI_OWNER,
         Isolation: isolation,
@@ -107,6 +111,9 @@ export class Sandboxes {
         Process: { Entrypoint: [], CommandArgs: INFRA_ARGS },
         Container: {
           ...(cfg.hostname && !hostNet ? { GuestOs: { HostName: cfg.hostname } } : {}),
+          // The infra writes nothing: its scratch is a small tmpfs, not an ext4 image on a loop device (no format,
+          // attach or journal on the pod's way up or down).
+          ...(isolation === 'process' ? { Storage: { ScratchInMemory: true, ScratchSizeInBytes: INFRA_SCRATCH_BYTES } } : {}),
           Logging: { Driver: 'none' },
           // The pod's kernel parameters live in the namespaces its containers join.
           ...(Object.keys(cfg.linux?.sysctls ?? {}).length ? { Sysctls: cfg.linux!.sysctls } : {}),
@@ -129,8 +136,13 @@ export class Sandboxes {
           },
         },
       },
-    } as unknown as CreateSystemRequest;
-    const rec = await this.s.compute.create(spec);
+    }) as unknown as CreateSystemRequest;
+    const rec = await this.s.compute.create(spec(cached ?? (await this.base()))).catch(async (e) => {
+      // The built-in image was removed since (silo rmi): made again, once.
+      if (!cached || !(isSiloError(e) && e.class === 'NotFound')) throw e;
+      this.baseId = undefined;
+      return this.s.compute.create(spec(await this.base()));
+    });
     try {
       await this.s.compute.start(rec.Id);
     } catch (e) {
@@ -138,6 +150,10 @@ export class Sandboxes {
       throw e;
     }
     return rec.Id;
+  }
+
+  private async base(): Promise<string> {
+    return (this.baseId = (await this.s.storage.ensureBaseImage()).id);
   }
 
   /** Stop every container of the pod and its infra; a sandbox that is not there is no error (stops are idempotent). */

@@ -113,7 +113,9 @@ export const Device = strict({ PathOnHost: AbsPath, PathInContainer: opt(AbsPath
 
 export const Container = strict({
   GuestOs: opt(strict({ HostName: T.String({ maxLength: 63, pattern: '^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$' }) })),
-  Storage: opt(strict({ ScratchSizeInBytes: opt(T.Integer({ minimum: 1 })) })),
+  /** ScratchInMemory: the scratch is a tmpfs of that size, not an ext4 image: nothing of it outlives a stop, and
+   *  nothing is formatted, attached to a loop device or journalled (a pod's infra, which writes nothing). */
+  Storage: opt(strict({ ScratchSizeInBytes: opt(T.Integer({ minimum: 1 })), ScratchInMemory: opt(T.Boolean()) })),
   MappedDirectories: opt(T.Array(MappedDirectory)),
   Tmpfs: opt(T.Array(Tmpfs)),
   Devices: opt(T.Array(Device)),

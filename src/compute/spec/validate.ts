@@ -94,6 +94,8 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
   if (rp && rp.Name !== 'no' && doc.AutoRemove) throw invalid('a container with a restart policy cannot be removed automatically (--rm)');
   const scratch = c.Storage.ScratchSizeInBytes!;
   if (!Number.isInteger(scratch) || scratch < MIN_SCRATCH_BYTES) throw invalid('scratch size must be at least 16MB');
+  // A utility VM's scratch is a disk of the VM: there is no host tmpfs to give it.
+  if (c.Storage.ScratchInMemory && doc.Isolation === 'vm') throw invalid('an in-memory scratch is for process isolation only');
   for (const set of c.Processor?.CpusetCpus?.split(',') ?? []) {
     const [a, b = a] = set.split('-').map(Number);
     if (a > b || b >= hostCpus) throw invalid(`Processor.CpusetCpus ${JSON.stringify(c.Processor!.CpusetCpus)}: this host has CPUs 0-${hostCpus - 1}`);
