@@ -19,6 +19,7 @@ import { EventBus } from '../common/events.js';
 import { IntentLog } from '../common/intents.js';
 import { doctor } from './doctor.js';
 import { fastifyDoor, lazyDoor } from './lazy-door.js';
+import { sweepBuildDebris } from '../api/docker/build/owner.js';
 import type { Services } from './services.js';
 import { parseLogFiles, parseLogSize } from '../common/logopts.js';
 import { openRegistry } from '../storage/registry/index.js';
@@ -86,6 +87,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (r.adopted || r.thawed || r.exited || r.orphansRemoved || r.rolledBack) {
     log.child({ service: 'compute' }).info({ adopted: r.adopted, thawed: r.thawed, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }
+  await sweepBuildDebris(compute, o.stateDir);
   await storage.ensureBaseImage();
 
   const registry = await openRegistry({

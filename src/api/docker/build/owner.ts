@@ -3,3 +3,13 @@
 // when the Docker door gets ready (routes.ts), which removes it then. The record, written before any kernel change, is
 // the build's intent for its containers.
 export const BUILD_OWNER = 'silo-build';
+
+/**
+ * At the daemon's start, before any door serves (the Docker door loads on first use): the step containers and build
+ * contexts an interrupted build left. The door does the same when it gets ready, then finds nothing.
+ */
+export async function sweepBuildDebris(compute: { registerTransientOwner(owner: string): Promise<number> }, stateDir: string): Promise<void> {
+  await compute.registerTransientOwner(BUILD_OWNER);
+  const { rm } = await import('node:fs/promises');
+  await rm(`${stateDir}/docker/build`, { recursive: true, force: true });
+}
