@@ -28,4 +28,5 @@ export const FAULT_POINTS = [
   'build.after-step-commit',
   'pull.before-image',
   'vm.template.after-save',
+  'vm.guest.after-plug',
 ] as const;

@@ -83,6 +83,11 @@ export interface InitOptions {
   /** A cgroup (cgroupfs path, e.g. the kubelet's /kubepods/burstable/pod<uid>) to put this system's under instead of the
    *  daemon's. */
   cgroupParent?: string;
+  /** vm: the system runs in another system's utility VM (a container of a VM-isolated pod; HCS's HostingSystemId), whose
+   *  network, IPC and UTS namespaces it shares, and its PID namespace too when `sharePid`. */
+  hostingSystem?: { id: string; sharePid: boolean };
+  /** vm: a tiny init from the guest agent as PID 1 (docker's --init), which reaps orphans and passes signals on. */
+  guestInit?: boolean;
 }
 
 export interface GuestInterface {

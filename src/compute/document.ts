@@ -46,6 +46,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
     HealthCheck: healthOf(d.HealthCheck, image.config.Healthcheck),
     Init: d.Init,
     Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
+    ...(d.HostingSystemId ? { HostingSystemId: d.HostingSystemId } : {}),
   };
 }
 

@@ -17,7 +17,7 @@ import { buildDocument, INIT_BINARY, INIT_PATH, modifiedDocument, validateDocume
 import { StdioSession, type StdioClient } from './sessions.js';
 import { check, isActive } from './state.js';
 import { SystemStore } from './store.js';
-import type { ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
+import type { ComputeSystemDocument, ComputeSystemRecord, CreateSystemRequest, SystemProperties } from './types.js';
 import { ExecManager } from './exec.js';
 import { HealthMonitor, type HealthState } from './health.js';
 import { DEFAULT_COPY_IDLE_MS, guardIn, guardOut } from './copy-guard.js';
@@ -161,7 +161,6 @@ export class ComputeService {
     const id = newId();
     const doc = buildDocument(id, req, image, this.isolations()[0]);
     await validateDocument(doc, this.isolations());
-    this.backends.get(doc.Isolation)?.checkDocument?.(doc);
     // Another system's namespace is named by its id from here on: a rename or a new system with its name changes nothing.
     for (const [kind, ref] of Object.entries(doc.Container.Namespaces ?? {})) {
       if (ref?.Mode !== 'system') continue;
@@ -171,6 +170,9 @@ export class ComputeService {
         throw invalid(`Namespaces.${kind}: no such system: ${ref.Target}`);
       }
     }
+    if (doc.HostingSystemId !== undefined) this.checkHost(doc);
+    // What the backend cannot do, refused now (namespace targets and the hosting system are ids by here).
+    this.backends.get(doc.Isolation)?.checkDocument?.(doc);
     const shared = sharedHostname(doc, (t) => this.store.find(t));
     if (shared !== undefined) {
       if (req.Document?.Container?.GuestOs) throw invalid('conflicting options: a hostname and a shared UTS or network namespace');
@@ -220,6 +222,19 @@ export class ComputeService {
       this.events.publish('system', 'create', id, { image: req.Image }, rec.Name);
       return rec;
     });
+  }
+
+  /** A system that runs in another's utility VM: that one is vm-isolated, runs in a VM of its own, and exists. */
+  private checkHost(doc: ComputeSystemDocument): void {
+    let host: ComputeSystemRecord;
+    try {
+      host = this.store.find(doc.HostingSystemId!);
+    } catch {
+      throw invalid(`HostingSystemId: no such system: ${doc.HostingSystemId}`);
+    }
+    if (doc.Isolation !== 'vm' || host.Document.Isolation !== 'vm') throw invalid('HostingSystemId: only a vm-isolated system runs in another vm-isolated system\'s utility VM');
+    if (host.Document.HostingSystemId) throw invalid(`HostingSystemId: ${host.Name} runs in another system's utility VM itself`);
+    doc.HostingSystemId = host.Id;
   }
 
   /** Attach a client to the init process: now if it runs, else when it starts. */
@@ -302,6 +317,10 @@ export class ComputeService {
   private async runInit(rec: ComputeSystemRecord, runtime: PromiseSettledResult<Joins>, done: () => Promise<void>): Promise<number> {
     const doc = rec.Document;
     const backend = this.backendOf(rec);
+    // In a VM the guest agent is the tiny init; a system in a pod's VM shares the pod's PID namespace or has its own.
+    const guestInit = doc.Init === true && doc.Isolation === 'vm';
+    const tini = doc.Init === true && !guestInit;
+    const host = doc.HostingSystemId;
     try {
       const root = await this.describeRoot(rec);
       if (runtime.status === 'rejected') throw runtime.reason;
@@ -315,10 +334,10 @@ export class ComputeService {
         interfaces: doc.Isolation === 'vm' ? this.networking.guestInterfaces(doc.Container.Networking) : undefined,
         hostname: doc.Container.GuestOs.HostName,
         process: {
-          args: doc.Init ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin, stdinOnce: rec.Init.StdinOnce,
+          args: tini ? [INIT_PATH, '--', ...rec.Init.Args] : rec.Init.Args, env: rec.Init.Env, cwd: rec.Init.Cwd, user: rec.Init.User, tty: rec.Init.Tty, stdin: rec.Init.Stdin, stdinOnce: rec.Init.StdinOnce,
           consoleSize: doc.Process.ConsoleSize ? { rows: doc.Process.ConsoleSize[0], cols: doc.Process.ConsoleSize[1] } : undefined,
         },
-        mounts: [...(doc.Container.MappedDirectories ?? []), ...(doc.Init ? [{ HostPath: INIT_BINARY, ContainerPath: INIT_PATH, ReadOnly: true }] : [])],
+        mounts: [...(doc.Container.MappedDirectories ?? []), ...(tini ? [{ HostPath: INIT_BINARY, ContainerPath: INIT_PATH, ReadOnly: true }] : [])],
         resources: resourcesOf(doc.Container),
         stopSignal: doc.StopSignal,
         netnsPath: net.netnsPath,
@@ -333,6 +352,8 @@ export class ComputeService {
         sysctls: doc.Container.Sysctls,
         oomScoreAdj: doc.Container.OomScoreAdj,
         cgroupParent: doc.Container.CgroupParent,
+        ...(guestInit ? { guestInit } : {}),
+        ...(host ? { hostingSystem: { id: host, sharePid: doc.Container.Namespaces?.Pid?.Mode === 'system' } } : {}),
       });
       faultPoint('start.after-runtime-create');
       for (const s of this.pending.get(rec.Id) ?? []) s.connect(await backend.attach(rec.Id));

@@ -31,6 +31,8 @@ export interface ComputeSystemDocument {
   /** The probe that makes it healthy or unhealthy (health.ts); from the image's HEALTHCHECK unless given. */
   HealthCheck?: HealthCheck;
   Labels?: Record<string, string>;
+  /** vm: the system whose utility VM this one runs in (HCS's HostingSystemId), by id. */
+  HostingSystemId?: string;
 }
 
 export type { RestartPolicy } from './spec/schema.js';

@@ -26,11 +26,11 @@ test('an image for another platform is refused with both platforms named', () =>
   assert.throws(() => checkPlatform({ os: 'windows', architecture: 'amd64' }, 'w', host), /windows\/amd64/);
 });
 
-test('runtime handlers: runc and process are process isolation; vm refused with its reason; others refused', () => {
+test('runtime handlers: runc and process are process isolation; vm is VM isolation where the host has it; others refused', () => {
   assert.equal(isolationOf('', ['process']), 'process');
   assert.equal(isolationOf('runc', ['process']), 'process');
   assert.equal(isolationOf('process', ['process', 'vm']), 'process');
-  assert.throws(() => isolationOf('vm', ['process', 'vm']), /not available for pods yet/);
+  assert.equal(isolationOf('vm', ['process', 'vm']), 'vm');
   assert.throws(() => isolationOf('vm', ['process']), /no VM isolation/);
   assert.throws(() => isolationOf('kata', ['process']), /unknown runtime handler "kata"/);
 });

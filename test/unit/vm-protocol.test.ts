@@ -33,7 +33,25 @@ test('vm isolation refuses what it cannot do yet, each in one line', () => {
     ({ Isolation: 'vm', Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox' }, ...c }, Process: {}, ...extra }) as ComputeSystemDocument;
   assert.doesNotThrow(() => checkVmDocument(doc({ Memory: { SizeInMB: 64 } })));
   assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x' }] })), /^.*vm isolation does not support bind mounts/);
-  assert.throws(() => checkVmDocument(doc({}, { Init: true })), /--init/);
+  // The guest agent is the tiny init of a VM of its own; a pod's containers have their pod's.
+  assert.doesNotThrow(() => checkVmDocument(doc({}, { Init: true })));
+  const pod = 'a'.repeat(64);
+  assert.throws(() => checkVmDocument(doc({}, { Init: true, HostingSystemId: pod })), /--init in a pod/);
+  assert.throws(() => checkVmDocument(doc({ Security: { Privileged: true } })), /security option Privileged/);
+});
+
+test("a container in a pod's VM shares the pod's namespaces (PID or its own) and nothing else", () => {
+  const pod = 'a'.repeat(64);
+  const inPod = (c: Partial<ComputeSystemDocument['Container']>) =>
+    ({ Isolation: 'vm', HostingSystemId: pod, Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox' }, ...c }, Process: {} }) as ComputeSystemDocument;
+  const sys = { Mode: 'system' as const, Target: pod };
+  assert.doesNotThrow(() => checkVmDocument(inPod({ Namespaces: { Network: sys, Ipc: sys, Uts: sys, Pid: sys }, Logging: { Path: '/var/log/pods/x/0.log' }, Processor: { Shares: 512 }, OomScoreAdj: 500 })));
+  assert.doesNotThrow(() => checkVmDocument(inPod({ Namespaces: { Network: sys, Pid: { Mode: 'private' } }, Security: { RunAsUser: 1000, NoNewPrivileges: true, Seccomp: { Profile: 'unconfined' } } })));
+  assert.throws(() => checkVmDocument(inPod({ Namespaces: { Network: { Mode: 'host' } } })), /network namespace of the host in a VM pod/);
+  assert.throws(() => checkVmDocument(inPod({ Namespaces: { Pid: { Mode: 'system', Target: 'b'.repeat(64) } } })), /pid namespace of another container/);
+  assert.throws(() => checkVmDocument(inPod({ Security: { Seccomp: { Profile: 'default' } } })), /security option Seccomp/);
+  assert.throws(() => checkVmDocument(inPod({ Logging: { Driver: 'none' } })), /log path or driver/);
+  assert.throws(() => checkVmDocument(inPod({ CgroupParent: '/kubepods' })), /cgroup parent/);
 });
 
 test('one machine for templates and clones: only backends and the RAM mapping differ', () => {

@@ -1,6 +1,6 @@
 // The CRI door assembled: RuntimeService and ImageService handlers over the services, served on a unix socket.
 
-import { SiloError } from '../../common/errors.js';
+import { invalid, SiloError } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
 import { Containers } from './containers.js';
 import { imageHandlers, type ImageOptions } from './images.js';
@@ -55,7 +55,14 @@ export function criHandlers(s: Services, o: Omit<CriOptions, 'socketPath'>): { r
     ExecSync: async (r) => containers.execSync(r.container_id, r.cmd ?? [], r.timeout ?? 0),
     Exec: o.streaming ? async (r) => ({ url: o.streaming!.exec(containers.get(r.container_id).rec, r) }) : noStreaming,
     Attach: o.streaming ? async (r) => ({ url: o.streaming!.attach(containers.get(r.container_id).rec, r) }) : noStreaming,
-    PortForward: o.streaming ? async (r) => ({ url: o.streaming!.portForward(sandboxes.get(r.pod_sandbox_id).rec, r) }) : noStreaming,
+    PortForward: o.streaming
+      ? async (r) => {
+          const sb = sandboxes.get(r.pod_sandbox_id);
+          // The pod's localhost is the guest's, which the host's namespace cannot reach.
+          if (sb.meta.runtimeHandler === 'vm') throw invalid('port-forward into a pod of runtime handler "vm" is not supported yet: its localhost is inside its utility VM');
+          return { url: o.streaming!.portForward(sb.rec, r) };
+        }
+      : noStreaming,
     ContainerStats: async (r) => ({ stats: await containers.statsOf(r.container_id) }),
     ListContainerStats: async (r) => ({ stats: await containers.listStats(r.filter ?? undefined) }),
     PodSandboxStats: async (r) => ({ stats: await podStats(sandboxes.get(r.pod_sandbox_id)) }),

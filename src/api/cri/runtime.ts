@@ -9,10 +9,10 @@ import type { Handler } from './server.js';
 const PROCESS_HANDLERS = ['', 'runc', 'process'];
 export const POD_NETWORK = 'nat';
 
-/** The handlers this host offers. `vm` is not among them yet: a pod is one utility VM with all its containers in it
- *  (as hcsshim runs Hyper-V-isolated pods), and the VM backend runs one container per VM that joins no namespaces. */
-export function handlers(_isolations: string[]): string[] {
-  return [...PROCESS_HANDLERS];
+/** The handlers this host offers: `vm` when it has VM isolation (a pod is one utility VM with all its containers in
+ *  it, as hcsshim runs Hyper-V-isolated pods). */
+export function handlers(isolations: string[]): string[] {
+  return [...PROCESS_HANDLERS, ...(isolations.includes('vm') ? ['vm'] : [])];
 }
 
 /** The isolation mode of a RuntimeClass handler; a clear error for the others. */
@@ -20,7 +20,7 @@ export function isolationOf(handler: string, isolations: string[]): 'process' | 
   if (PROCESS_HANDLERS.includes(handler)) return 'process';
   if (handler === 'vm') {
     if (!isolations.includes('vm')) throw invalid('runtime handler "vm" is not available: this host has no VM isolation; use "runc" or "process"');
-    throw invalid('runtime handler "vm" is not available for pods yet: VM isolation runs one container per utility VM, and a pod\'s containers must share its VM; use "runc" or "process"');
+    return 'vm';
   }
   throw invalid(`unknown runtime handler ${JSON.stringify(handler)}: use ${handlers(isolations).filter(Boolean).map((h) => `"${h}"`).join(', ')}`);
 }

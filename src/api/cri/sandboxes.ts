@@ -9,6 +9,9 @@ import type { Services } from '../../host/services.js';
 import { CRI_OWNER, metaLabels, metaOf, nanos, selects, systemName, type NsMode, type SandboxMeta } from './meta.js';
 import { isolationOf, POD_NETWORK } from './runtime.js';
 import { invalid } from '../../common/errors.js';
+import { cpus as hostCpus } from 'node:os';
+
+const cpuCount = () => hostCpus().length;
 
 export interface PodSandboxConfig {
   metadata?: { name: string; uid: string; namespace: string; attempt: number };
@@ -31,6 +34,9 @@ export interface PodSandboxConfig {
       seccomp_profile_path: string;
     } | null;
     sysctls: Record<string, string>;
+    /** The pod's total and the runtime's overhead (sent for runtimes that size a VM per pod). */
+    overhead?: { memory_limit_in_bytes?: number; cpu_quota?: number; cpu_period?: number } | null;
+    resources?: { memory_limit_in_bytes?: number; cpu_quota?: number; cpu_period?: number } | null;
   };
 }
 
@@ -81,6 +87,11 @@ export class Sandboxes {
     const md = cfg.metadata;
     const nso = cfg.linux?.security_context?.namespace_options ?? { network: 'POD', pid: 'POD', ipc: 'POD' };
     const hostNet = nso.network === 'NODE';
+    // A vm pod is one utility VM (its own kernel): its infra is the VM's first container and has no host namespaces.
+    const vm = isolation === 'vm';
+    if (vm) {
+      for (const [kind, mode] of Object.entries(nso)) if (mode === 'NODE') throw invalid(`a pod of runtime handler "vm" has its own kernel: it cannot use the host's ${kind === 'pid' ? 'PID' : kind === 'ipc' ? 'IPC' : 'network'} namespace`);
+    }
     const meta: SandboxMeta = {
       kind: 'sandbox',
       metadata: { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt },
@@ -106,15 +117,16 @@ export class Sandboxes {
       Document: {
         Owner: CRI_OWNER,
         Isolation: isolation,
+        // Process isolation: tini; in a VM: the guest agent's tiny init. Both reap what a shared PID namespace leaves.
         Init: true,
         Labels: metaLabels(meta),
         Process: { Entrypoint: [], CommandArgs: INFRA_ARGS },
         Container: {
           ...(cfg.hostname && !hostNet ? { GuestOs: { HostName: cfg.hostname } } : {}),
           // The infra writes nothing: its scratch is a small tmpfs, not an ext4 image on a loop device (no format,
-          // attach or journal on the pod's way up or down).
+          // attach or journal on the pod's way up or down). A VM's infra has the VM's scratch disk and log file.
           ...(isolation === 'process' ? { Storage: { ScratchInMemory: true, ScratchSizeInBytes: INFRA_SCRATCH_BYTES } } : {}),
-          Logging: { Driver: 'none' },
+          ...(vm ? vmSize(cfg.linux) : { Logging: { Driver: 'none' } }),
           // The pod's kernel parameters live in the namespaces its containers join.
           ...(Object.keys(cfg.linux?.sysctls ?? {}).length ? { Sysctls: cfg.linux!.sysctls } : {}),
           // The kubelet's pod cgroup (cgroupfs driver), the parent of every container's of the pod.
@@ -129,11 +141,15 @@ export class Sandboxes {
                 },
               }),
           Security: infraSecurity(cfg.linux?.security_context),
-          Namespaces: {
-            ...(hostNet ? { Network: { Mode: 'host' }, Uts: { Mode: 'host' } } : {}),
-            ...(nso.pid === 'NODE' ? { Pid: { Mode: 'host' } } : {}),
-            ...(nso.ipc === 'NODE' ? { Ipc: { Mode: 'host' } } : {}),
-          },
+          ...(vm
+            ? {}
+            : {
+                Namespaces: {
+                  ...(hostNet ? { Network: { Mode: 'host' }, Uts: { Mode: 'host' } } : {}),
+                  ...(nso.pid === 'NODE' ? { Pid: { Mode: 'host' } } : {}),
+                  ...(nso.ipc === 'NODE' ? { Ipc: { Mode: 'host' } } : {}),
+                },
+              }),
         },
       },
     }) as unknown as CreateSystemRequest;
@@ -249,6 +265,18 @@ export function infraSecurity(sc: NonNullable<PodSandboxConfig['linux']>['securi
     }
   }
   return out;
+}
+
+/** A vm pod's utility VM sized for the pod's total and the runtime's overhead when the kubelet sends them (else the
+ *  VM's default size): memory in MiB and whole vCPUs, as the infra's limits, which size its VM. */
+export function vmSize(l: PodSandboxConfig['linux']): Record<string, unknown> {
+  const sum = (k: 'memory_limit_in_bytes', a = l?.resources, b = l?.overhead) => (Number(a?.[k]) || 0) + (Number(b?.[k]) || 0);
+  const cpus = [l?.resources, l?.overhead].reduce((n, r) => n + (r && Number(r.cpu_quota) > 0 ? Number(r.cpu_quota) / (Number(r.cpu_period) || 100000) : 0), 0);
+  const mem = sum('memory_limit_in_bytes');
+  return {
+    ...(mem > 0 ? { Memory: { SizeInMB: Math.ceil(mem / (1024 * 1024)) } } : {}),
+    ...(cpus > 0 ? { Processor: { Count: Math.min(cpuCount(), Math.ceil(cpus)) } } : {}),
+  };
 }
 
 /** The CRI's cgroup parent as a cgroupfs path; a systemd slice name means the kubelet runs the other driver. */

@@ -218,6 +218,8 @@ export function containerSpec(i: TranslateInput): { spec: Record<string, unknown
     Document: {
       Owner: CRI_OWNER,
       Isolation: i.isolation,
+      // A vm pod's containers run in its sandbox's utility VM, as hcsshim runs a Hyper-V-isolated pod's.
+      ...(i.isolation === 'vm' ? { HostingSystemId: i.sandboxId } : {}),
       Labels: metaLabels(meta),
       Process: {
         ...(c.command?.length ? { Entrypoint: c.command } : {}),
@@ -235,7 +237,8 @@ export function containerSpec(i: TranslateInput): { spec: Record<string, unknown
         ...(mounts.length ? { MappedDirectories: mounts } : {}),
         ...((c.devices ?? []).length ? { Devices: c.devices.map((d) => ({ PathOnHost: d.host_path, PathInContainer: d.container_path, ...(d.permissions ? { Permissions: d.permissions } : {}) })) } : {}),
         ...resourcesSpec(c.linux?.resources),
-        ...(sb.cgroupParent ? { CgroupParent: sb.cgroupParent } : {}),
+        // A vm pod's VM is in the pod's cgroup as a whole.
+        ...(sb.cgroupParent && i.isolation !== 'vm' ? { CgroupParent: sb.cgroupParent } : {}),
         Namespaces: namespaces,
         Security: security,
         Logging: logPath ? { Path: logPath } : {},

@@ -170,6 +170,8 @@ export const CreateSpec = strict({
       HealthCheck: opt(HealthCheck),
       Init: opt(T.Boolean()),
       Labels: opt(StrMap),
+      /** vm: run inside this system's utility VM instead of one of its own (HCS's HostingSystemId; a VM pod's sandbox). */
+      HostingSystemId: opt(T.String({ minLength: 1 })),
     }),
   ),
 });

@@ -28,6 +28,10 @@ import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
 import { checkVmDocument } from './refuse.js';
 import type { Logger } from '../../common/log.js';
+import { writeJsonAtomic } from '../../common/atomic.js';
+import { KeyedLock } from '../../common/lock.js';
+import * as pod from './pod.js';
+import { faultPoint } from '../../common/fault.js';
 
 const ID_RE = /^[0-9a-f]{16,64}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +64,10 @@ export class VmBackend implements IsolationBackend {
   private templates?: Templates;
   private readonly disks: LayerDisks;
   private readonly live = new Map<string, Live>();
+  /** Systems that run in another system's VM (a pod's containers), as guest.json records them; null: its own VM. */
+  private readonly guests = new Map<string, pod.Guest | null>();
+  /** Per VM: what is plugged into it and taken out of it (a pod's containers' disks and ports). */
+  private readonly plugs = new KeyedLock();
 
   constructor(private readonly o: VmBackendOptions) {
     this.disks = new LayerDisks(join(o.stateDir, 'layers'));
@@ -104,9 +112,34 @@ export class VmBackend implements IsolationBackend {
   private exitFile = (id: string) => join(this.stateOf(id), 'exit');
   /** vm-<id>: beside the process backend's <id> cgroups under the same parent, and never taken for one of them. */
   private cgroup = (id: string) => new HostCgroup(`${this.o.cgroupParent}/vm-${id}`);
+  private cgroupFile = (id: string) => join(this.stateOf(id), 'cgroup');
+
+  /** The host cgroup of a VM: under the daemon's parent, or the one its create asked for (a kubelet's pod cgroup). */
+  private async cgroupOf(id: string): Promise<HostCgroup> {
+    const rel = (await readFile(this.cgroupFile(id), 'utf8').catch(() => '')).trim();
+    return rel ? new HostCgroup(rel) : this.cgroup(id);
+  }
 
   private check(id: string): void {
     if (!ID_RE.test(id)) throw invalid(`invalid container id "${id}"`);
+  }
+
+  private guestFile = (id: string) => join(this.stateOf(id), 'guest.json');
+
+  /** How `id` runs in a pod's VM, or undefined when it has a VM of its own. */
+  private async guest(id: string): Promise<pod.Guest | undefined> {
+    if (!this.guests.has(id)) {
+      const g = JSON.parse(await readFile(this.guestFile(id), 'utf8').catch(() => 'null')) as pod.Guest | null;
+      this.guests.set(id, g);
+      return g ?? undefined;
+    }
+    return this.guests.get(id) ?? undefined;
+  }
+
+  /** The VM `id` runs in, its agent container and init process. */
+  private async where(id: string): Promise<{ vm: string; ctr: number; init: number; g?: pod.Guest }> {
+    const g = await this.guest(id);
+    return g ? { vm: g.host, ctr: g.ctr, init: g.init, g } : { vm: id, ctr: 0, init: INIT };
   }
 
   private async pid(id: string): Promise<number | undefined> {
@@ -114,8 +147,10 @@ export class VmBackend implements IsolationBackend {
     return Number.isInteger(n) && n > 1 ? n : undefined;
   }
 
+  /** Whether the VM `id` runs in is up. */
   private async alive(id: string): Promise<boolean> {
-    return qemuAlive(await this.pid(id), this.name(id));
+    const vm = (await this.guest(id))?.host ?? id;
+    return qemuAlive(await this.pid(vm), this.name(vm));
   }
 
   private sizeOf(r: Resources): VmSize {
@@ -126,6 +161,7 @@ export class VmBackend implements IsolationBackend {
   async create(opts: InitOptions): Promise<{ pid: number }> {
     this.check(opts.id);
     if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
+    if (opts.hostingSystem) return this.createGuest(opts, opts.hostingSystem);
     const a = await this.assets();
     const id = opts.id;
     const size = this.sizeOf(opts.resources);
@@ -140,7 +176,9 @@ export class VmBackend implements IsolationBackend {
     const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
     this.live.set(id, live);
     try {
-      const cgroupProcs = await this.cgroup(id).create(size.memoryMiB, opts.resources.cpus);
+      const hostCg = opts.cgroupParent ? new HostCgroup(`${opts.cgroupParent.replace(/^\/+|\/+$/g, '')}/vm-${id}`) : this.cgroup(id);
+      if (opts.cgroupParent) await writeFile(this.cgroupFile(id), hostCg.rel);
+      const cgroupProcs = await hostCg.create(size.memoryMiB, opts.resources.cpus);
       const nics = opts.interfaces ?? [];
       // The scratch and the bottom layers in the disk slots; layers past them are hot-added.
       const slotted = layerDisks.slice(0, DISK_SLOTS - 1);
@@ -200,7 +238,7 @@ export class VmBackend implements IsolationBackend {
         await chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
       }
       mark('net');
-      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true));
+      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, opts.guestInit ? [['reaper', 1]] : []));
       this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms`);
       return { pid: (await this.pid(id))! };
     } catch (e) {
@@ -218,10 +256,11 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process. */
-  private async processPayload(chan: AgentChannel, p: ProcessParams, hostname: string, init: boolean): Promise<Buffer> {
+  /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process; `ctr`:
+   *  the agent's container it runs in. */
+  private async processPayload(chan: AgentChannel, p: ProcessParams, hostname: string, init: boolean, extra: [string, string | number][] = [], ctr = 0): Promise<Buffer> {
     if (!p.args.length) throw invalid('no command given');
-    const [passwd, group] = await Promise.all([chan.request(Op.READFILE, 0, Buffer.from('/etc/passwd')), chan.request(Op.READFILE, 0, Buffer.from('/etc/group'))]);
+    const [passwd, group] = await Promise.all([chan.request(Op.READFILE, ctr, Buffer.from('/etc/passwd')), chan.request(Op.READFILE, ctr, Buffer.from('/etc/group'))]);
     const u = resolveUser(p.user, passwd.toString('utf8'), group.toString('utf8'));
     const env = buildEnv(p, hostname, u.home || '/');
     const kv: [string, string | number][] = [
@@ -231,12 +270,15 @@ export class VmBackend implements IsolationBackend {
       ['tty', p.tty ? 1 : 0], ['stdin', p.stdin ? 1 : 0], ['init', init ? 1 : 0],
     ];
     if (p.consoleSize) kv.push(['rows', p.consoleSize.rows], ['cols', p.consoleSize.cols]);
-    return encodeStrings(kv);
+    if (ctr) kv.push(['ctr', ctr]);
+    return encodeStrings([...kv, ...extra]);
   }
 
   /** QMP and the agent channel of a running VM; reopened for a VM an earlier daemon started. */
-  private async conn(id: string): Promise<{ qmp: Qmp; chan: AgentChannel }> {
-    this.check(id);
+  private async conn(sys: string): Promise<{ qmp: Qmp; chan: AgentChannel }> {
+    this.check(sys);
+    // A pod's container talks to its pod's VM.
+    const id = (await this.guest(sys))?.host ?? sys;
     let live = this.live.get(id);
     if (!live) {
       live = { execs: new Map(), memoryLimit: 0 };
@@ -256,19 +298,21 @@ export class VmBackend implements IsolationBackend {
 
   async attach(id: string): Promise<Attachment> {
     const { chan } = await this.conn(id);
-    return new ProcAttachment(chan, INIT);
+    return new ProcAttachment(chan, (await this.where(id)).init);
   }
 
   async start(id: string): Promise<void> {
     const { chan } = await this.conn(id);
-    await chan.request(Op.START, INIT);
+    await chan.request(Op.START, (await this.where(id)).init);
   }
 
   async kill(id: string, signal: string, all?: boolean): Promise<void> {
     const sig = signalNumber(signal);
-    if (sig === osc.signals.SIGKILL && all) return this.hardStop(id);
+    const w = await this.where(id);
+    // A pod's container is killed in its VM (its guest cgroup); a VM of its own goes as a whole.
+    if (sig === osc.signals.SIGKILL && all && !w.g) return this.hardStop(id);
     const { chan } = await this.conn(id);
-    await chan.request(Op.SIGNAL, INIT, encodeStrings([['sig', sig], ['all', all ? 1 : 0]]));
+    await chan.request(Op.SIGNAL, w.init, encodeStrings([['sig', sig], ['all', all ? 1 : 0]]));
   }
 
   /** Every process killed in the guest (the VM then powers off cleanly); QEMU killed if it does not. */
@@ -280,6 +324,7 @@ export class VmBackend implements IsolationBackend {
   }
 
   async pause(id: string): Promise<void> {
+    if (await this.guest(id)) throw new SiloError('FailedPrecondition', 'SILO_VM_PAUSE', `container ${id.slice(0, 12)} shares its pod's utility VM: it cannot be paused alone`);
     await (await this.conn(id)).qmp.execute('stop');
   }
 
@@ -294,8 +339,9 @@ export class VmBackend implements IsolationBackend {
 
   async state(id: string): Promise<RuntimeState> {
     this.check(id);
-    const pid = await this.pid(id);
-    if (!(await qemuAlive(pid, this.name(id))) || (await this.exitRecord(id))) return { status: (await stat(this.stateOf(id)).then(() => true, () => false)) ? 'stopped' : 'unknown' };
+    const vm = (await this.where(id)).vm;
+    const pid = await this.pid(vm);
+    if (!(await qemuAlive(pid, this.name(vm))) || (await this.exitRecord(id))) return { status: (await stat(this.stateOf(id)).then(() => true, () => false)) ? 'stopped' : 'unknown' };
     const st = await (await this.conn(id)).qmp.execute<{ status: string }>('query-status').catch(() => ({ status: 'running' }));
     return { status: st.status === 'paused' ? 'paused' : 'running', pid };
   }
@@ -310,7 +356,8 @@ export class VmBackend implements IsolationBackend {
 
   /** Wait (a little) for a VM whose init exited to finish powering off: its scratch is then cleanly unmounted. */
   private async settle(id: string, ms: number): Promise<void> {
-    if (!(await this.exitRecord(id))) return;
+    // A pod's container: the agent unmounts its root when its init exits, before the VM hears of anything else.
+    if (!(await this.exitRecord(id)) || (await this.guest(id))) return;
     for (let t = 0; t < ms && (await this.alive(id)); t += 20) await sleep(20);
   }
 
@@ -329,14 +376,15 @@ export class VmBackend implements IsolationBackend {
       const st = await this.exitStatus(id);
       if (st) return st;
       // QEMU's monitor closes when QEMU exits: wake on that, and look again now and then anyway.
-      const live = this.live.get(id);
+      const { vm, init } = await this.where(id);
+      const live = this.live.get(vm);
       // The agent's EXIT frame comes right after it wrote the exit record: wake on that too.
       await new Promise<void>((resolve) => {
         let off = () => {};
         const wake = () => (clearTimeout(t), off(), resolve());
         const t = setTimeout(wake, 1000);
         const watch = (chan: AgentChannel) => {
-          off = chan.listen(INIT, { onOut: () => {}, onExit: wake });
+          off = chan.listen(init, { onOut: () => {}, onExit: wake });
           chan.onClose(wake);
         };
         if (live?.chan && !live.chan.isClosed) watch(live.chan);
@@ -347,9 +395,10 @@ export class VmBackend implements IsolationBackend {
 
   async statistics(id: string): Promise<Statistics> {
     const { chan } = await this.conn(id);
-    const m = decodeStrings(await chan.request(Op.STATS, 0));
+    const w = await this.where(id);
+    const m = decodeStrings(await chan.request(Op.STATS, w.ctr));
     const n = (k: string) => Math.max(0, Number(m.get(k) ?? 0) || 0);
-    const live = this.live.get(id);
+    const live = w.g ?? this.live.get(id);
     return {
       timestamp: new Date().toISOString(),
       cpu: { totalNs: n('cpu_usec') * 1000, userNs: n('user_usec') * 1000, kernelNs: n('system_usec') * 1000, throttledPeriods: n('throttled_periods'), throttledNs: n('throttled_usec') * 1000 },
@@ -362,7 +411,7 @@ export class VmBackend implements IsolationBackend {
   async processList(id: string): Promise<ProcessInfo[]> {
     const { chan } = await this.conn(id);
     const out: ProcessInfo[] = [];
-    for (const line of decodeList(await chan.request(Op.PS, 0))) {
+    for (const line of decodeList(await chan.request(Op.PS, (await this.where(id)).ctr))) {
       const [head, args] = line.split('\t');
       const f = head.split(' ');
       out.push({ pid: Number(f[0]), ppid: Number(f[1]), user: f[2], rssBytes: Number(f[3]), cpuNs: Number(f[4]) * 1e7, command: args?.trim() || f.slice(6).join(' ') });
@@ -372,7 +421,8 @@ export class VmBackend implements IsolationBackend {
 
   async resize(id: string, execId: string | undefined, rows: number, cols: number): Promise<void> {
     const { chan } = await this.conn(id);
-    const proc = execId ? this.live.get(id)?.execs.get(execId) : INIT;
+    const w = await this.where(id);
+    const proc = execId ? this.live.get(w.vm)?.execs.get(execId) : w.init;
     if (proc === undefined) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such exec: ${execId}`);
     await chan.request(Op.RESIZE, proc, encodeStrings([['rows', rows], ['cols', cols]]));
   }
@@ -380,15 +430,18 @@ export class VmBackend implements IsolationBackend {
   /** The log was rotated: QEMU's log port writes to a new file at the same path from now on. */
   async reopenLog(id: string): Promise<void> {
     const { qmp } = await this.conn(id);
+    const g = await this.guest(id);
+    if (g) return void (await pod.reopenLog(qmp, g.ctr, g.logFile));
     await qmp.execute('chardev-change', { id: 'log', backend: { type: 'file', data: { out: this.logFile(id), append: true } } });
   }
 
   async exec(id: string, opts: ExecOptions): Promise<{ pid: number; attachment: Attachment; exit: Promise<ExitStatus> }> {
     const { chan } = await this.conn(id);
-    const live = this.live.get(id)!;
+    const w = await this.where(id);
+    const live = this.live.get(w.vm)!;
     const proc = 2 + randomBytes(4).readUInt32LE(0) % 0x7ffffff0;
     const hostname = opts.process.env.find((e) => e.startsWith('HOSTNAME='))?.slice(9) ?? '';
-    const payload = await this.processPayload(chan, opts.process, hostname, false);
+    const payload = await this.processPayload(chan, opts.process, hostname, false, [], w.ctr);
     const attachment = new ProcAttachment(chan, proc);
     const exit = new Promise<ExitStatus>((resolve) => {
       const off = chan.listen(proc, { onOut: () => {}, onExit: (code, oom) => (off(), live.execs.delete(opts.execId), resolve({ exitCode: code, finishedAt: new Date().toISOString(), oomKilled: oom })) });
@@ -408,11 +461,15 @@ export class VmBackend implements IsolationBackend {
 
   async readLogs(id: string, opts: { follow: boolean; tail?: number; since?: string }, onEntry: (e: LogEntry) => unknown, signal: AbortSignal): Promise<void> {
     this.check(id);
-    await readLogFile(this.logFile(id), async () => !(await this.alive(id)), opts, onEntry, signal);
+    // A pod's container stops with its exit record; a VM of its own when it is gone (its last output written).
+    const g = await this.guest(id);
+    await readLogFile(g?.logFile ?? this.logFile(id), async () => !(await this.alive(id)) || (!!g && !!(await this.exitRecord(id))), opts, onEntry, signal);
   }
 
   async delete(id: string, opts: { force?: boolean; keepLogs?: boolean } = {}): Promise<void> {
     this.check(id);
+    const g = await this.guest(id);
+    if (g) return this.deleteGuest(id, g, opts);
     if (await this.alive(id)) {
       if (!opts.force && !(await this.exitRecord(id))) throw conflict(`container ${id.slice(0, 12)} is running in its utility VM`);
       // Its scratch stays (keepLogs: the system is not being removed): let a powering-off VM unmount it cleanly.
@@ -423,7 +480,8 @@ export class VmBackend implements IsolationBackend {
     live?.chan?.close();
     live?.qmp?.close();
     this.live.delete(id);
-    await this.cgroup(id).remove();
+    await (await this.cgroupOf(id)).remove();
+    await rm(this.cgroupFile(id), { force: true });
     await rm(this.runOf(id), { recursive: true, force: true });
     if (opts.keepLogs) await rm(this.exitFile(id), { force: true });
     else await rm(this.stateOf(id), { recursive: true, force: true });
@@ -459,6 +517,81 @@ export class VmBackend implements IsolationBackend {
 
   async unmountRoot(id: string): Promise<void> {
     this.check(id);
+    // A pod's container that stopped: the agent took its root down; its disks and ports leave the VM now.
+    const g = await this.guest(id);
+    if (g && (await this.alive(id))) await this.takeOut(id, g);
+  }
+
+  /** One of a pod's containers, made inside the pod's running VM: its disks and ports hot-added, its root mounted by
+   *  the agent beside the others, its init made there (pod.ts). */
+  private async createGuest(opts: InitOptions, host: { id: string; sharePid: boolean }): Promise<{ pid: number }> {
+    const id = opts.id;
+    this.check(host.id);
+    if (await this.guest(host.id)) throw invalid(`system ${host.id.slice(0, 12)} runs in another system's utility VM: it has none to share`);
+    if ((opts.interfaces?.length ?? 0) > 0) throw invalid("a container in a pod's utility VM has its pod's network");
+    await this.delete(id, { force: true, keepLogs: true });
+    const { qmp, chan } = await this.conn(host.id);
+    const rnd = () => randomBytes(4).readUInt32LE(0) % 0x7ffffff0;
+    const g: pod.Guest = { host: host.id, ctr: 1 + rnd(), init: 2 + rnd(), logFile: opts.log?.Path ?? this.logFile(id), memoryLimit: opts.resources.memoryBytes ?? 0, sharePid: host.sharePid };
+    // Recorded before anything is plugged: a daemon killed midway leaves what a delete can find and take out.
+    await mkdir(this.stateOf(id), { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(this.guestFile(id), g);
+    this.guests.set(id, g);
+    const t0 = Date.now();
+    try {
+      const layerFiles: string[] = [];
+      for (const l of opts.root.layers) layerFiles.push(await this.disks.ensure(l.chainId, l.path));
+      await rm(this.exitFile(id), { force: true });
+      const layerSerials = await this.plugs.run(host.id, async () => {
+        const own = await pod.ownLayers(qmp);
+        await pod.plugPorts(qmp, g.ctr, g.logFile, this.exitFile(id));
+        const added = layerFiles.filter((f) => !own.has(f));
+        const serials = await pod.plugDisks(qmp, g.ctr, [{ file: opts.root.scratch.path, readOnly: false }, ...added.map((file) => ({ file, readOnly: true }))]);
+        const scratch = serials.shift()!;
+        return { scratch, layers: layerFiles.map((f) => own.get(f) ?? serials[added.indexOf(f)]) };
+      });
+      faultPoint('vm.guest.after-plug');
+      const r = opts.resources;
+      const kv: [string, string | number][] = [...layerSerials.layers.map((s): [string, string] => ['layer', s]), ['scratch', layerSerials.scratch]];
+      if (r.memoryBytes) kv.push(['memory', r.memoryBytes]);
+      if (r.pidsLimit && r.pidsLimit > 0) kv.push(['pids', r.pidsLimit]);
+      if (r.cpus) kv.push(['cpu', `${Math.round(r.cpus * 100000)} 100000`]);
+      // cgroup v1 shares (2..262144) as the guest's cgroup v2 weight (1..10000), as runc maps them.
+      if (r.cpuShares) kv.push(['weight', 1 + Math.round(((Math.min(262144, Math.max(2, r.cpuShares)) - 2) * 9999) / 262142)]);
+      await chan.request(Op.ROOT, g.ctr, encodeStrings(kv));
+      for (const f of opts.etcFiles ?? []) await chan.request(Op.FILE, g.ctr, encodeStrings([['path', f.containerPath], ['data', await readFile(f.hostPath, 'utf8')]]));
+      const extra: [string, string | number][] = [];
+      if (host.sharePid) extra.push(['pidns', 0]);
+      if (opts.oomScoreAdj !== undefined) extra.push(['oom', opts.oomScoreAdj]);
+      if (opts.security?.NoNewPrivileges === true) extra.push(['nnp', 1]);
+      await chan.request(Op.CREATE, g.init, await this.processPayload(chan, opts.process, opts.hostname, true, extra, g.ctr));
+      this.o.log.info(`vm: ${id.slice(0, 12)} made in the utility VM of ${host.id.slice(0, 12)} in ${Date.now() - t0} ms`);
+      return { pid: (await this.pid(host.id)) ?? 0 };
+    } catch (e) {
+      await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** The agent kills a pod's container and takes its root down; its disks and ports are unplugged from the VM. */
+  private async takeOut(id: string, g: pod.Guest): Promise<void> {
+    const c = await this.conn(id).catch(() => undefined);
+    if (!c) return;
+    await this.plugs.run(g.host, async () => {
+      await c.chan.request(Op.DESTROY, g.ctr, undefined, 10_000);
+      await pod.unplug(c.qmp, g.ctr);
+    });
+  }
+
+  private async deleteGuest(id: string, g: pod.Guest, opts: { force?: boolean; keepLogs?: boolean }): Promise<void> {
+    if (await this.alive(id)) {
+      if (!opts.force && !(await this.exitRecord(id))) throw conflict(`container ${id.slice(0, 12)} is running in its pod's utility VM`);
+      await this.takeOut(id, g).catch((e) => this.o.log.warn(`vm: ${id.slice(0, 12)}: taking it out of its pod's VM: ${oneLine(e)}`));
+    }
+    this.guests.delete(id);
+    await rm(this.guestFile(id), { force: true });
+    if (opts.keepLogs) await rm(this.exitFile(id), { force: true });
+    else await rm(this.stateOf(id), { recursive: true, force: true });
   }
 
   /** A stopped VM's scratch is read by storage from its image; a running guest has it mounted read-write. */
@@ -494,7 +627,7 @@ export class VmBackend implements IsolationBackend {
   async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
     if (!(await this.alive(t.id)) || (await this.exitRecord(t.id))) return this.noCopy(t);
     const { chan } = await this.conn(t.id);
-    const b = await chan.request(Op.READFILE, 0, Buffer.from(path));
+    const b = await chan.request(Op.READFILE, (await this.where(t.id)).ctr, Buffer.from(path));
     return b.length === 0 || b.length > maxBytes ? undefined : b.toString('utf8');
   }
 

@@ -13,7 +13,7 @@ export const QEMU_OVERHEAD_MIB = 192;
 export class HostCgroup {
   private readonly v2 = existsSync(join(ROOT, 'cgroup.controllers'));
 
-  constructor(private readonly rel: string) {}
+  constructor(readonly rel: string) {}
 
   private dirs(): string[] {
     return this.v2 ? [join(ROOT, this.rel)] : V1.filter((c) => existsSync(join(ROOT, c))).map((c) => join(ROOT, c, this.rel));

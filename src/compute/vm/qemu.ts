@@ -34,6 +34,8 @@ export const DISK_SLOTS = 8;
 /** Root ports for disks hot-added beyond the slots (more layers). */
 export const HOTPLUG_PORTS = 8;
 export const MAX_DISKS = DISK_SLOTS + HOTPLUG_PORTS;
+/** virtio-serial ports: the agent's three and two for each further container of a pod (pod.ts). */
+export const SERIAL_PORTS = 31;
 /** The NIC every utility VM has from boot (so a template has it too); the agent gives it the endpoint's MAC. */
 export const BOOT_MAC = '02:00:00:00:00:01';
 
@@ -105,7 +107,8 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none', '-no-reboot',
     '-kernel', a.kernel, '-initrd', a.initramfs, '-append', KERNEL_CMDLINE,
     '-chardev', `file,id=con,path=${p.console}`, '-serial', 'chardev:con',
-    '-device', 'virtio-serial-pci,id=vs,max_ports=4',
+    // Ports beyond the agent's three: a log and an exit port hot-added for each further container of a pod's VM.
+    '-device', `virtio-serial-pci,id=vs,max_ports=${SERIAL_PORTS}`,
     '-chardev', `socket,id=ctl,path=${p.ctl},server=on,wait=off`, '-device', 'virtserialport,chardev=ctl,name=silo.ctl',
     '-chardev', `file,id=log,path=${o.logFile},append=on`, '-device', 'virtserialport,chardev=log,name=silo.log',
     '-chardev', `file,id=exit,path=${o.exitFile}`, '-device', 'virtserialport,chardev=exit,name=silo.exit',

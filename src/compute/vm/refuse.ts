@@ -3,25 +3,43 @@
 import { invalid } from '../../common/errors.js';
 import type { ComputeSystemDocument } from '../types.js';
 
+/** `doc`'s namespace targets and HostingSystemId are system ids by now (the compute service resolved them). */
 export function checkVmDocument(doc: ComputeSystemDocument): void {
   const c = doc.Container;
   const no = (what: string) => {
     throw invalid(`vm isolation does not support ${what} yet`);
   };
+  const hosted = doc.HostingSystemId !== undefined;
   if (c.MappedDirectories?.length) no('bind mounts and volumes (-v)');
   if (c.Tmpfs?.length) no('tmpfs mounts');
   if (c.Devices?.length) no('devices');
   if (c.Ulimits?.length) no('ulimits');
-  if (c.Namespaces && Object.keys(c.Namespaces).length) no('joining other namespaces');
-  if (c.Security && Object.keys(c.Security).length) no('security options');
-  if (c.Logging && Object.keys(c.Logging).length) no('a log path or driver');
+  // A container in a pod's VM shares the VM's network, IPC and UTS namespaces, and its pod's PID namespace or its own.
+  for (const [kind, ref] of Object.entries(c.Namespaces ?? {})) {
+    if (!ref) continue;
+    const inPod = hosted && ref.Mode === 'system' && ref.Target === doc.HostingSystemId;
+    if (!inPod && !(hosted && kind === 'Pid' && ref.Mode === 'private')) no(hosted ? `the ${kind.toLowerCase()} namespace ${ref.Mode === 'host' ? "of the host in a VM pod" : 'of another container'}` : 'joining other namespaces');
+  }
+  checkSecurity(c.Security, no);
+  if (c.Logging && Object.keys(c.Logging).length && !(hosted && Object.keys(c.Logging).every((k) => k === 'Path'))) no('a log path or driver');
   if (c.Processor?.CpusetCpus || c.Processor?.Weight) no('cpuset or CPU weight');
   if (c.Memory?.Swappiness !== undefined) no('memory swappiness');
   if (c.ShmSizeInBytes) no('--shm-size');
   if (c.Sysctls && Object.keys(c.Sysctls).length) no('sysctls');
-  if (c.OomScoreAdj !== undefined) no('an OOM score');
-  if (c.CgroupParent) no('a cgroup parent');
-  if (c.Processor?.Shares) no('CPU shares');
-  if (doc.Init) no('--init (the guest agent reaps processes)');
+  if (c.OomScoreAdj !== undefined && !hosted) no('an OOM score');
+  if (c.CgroupParent && hosted) no('a cgroup parent for a container in a pod (its pod VM has it)');
+  if (c.Processor?.Shares && !hosted) no('CPU shares');
+  if (doc.Init && hosted) no('--init in a pod (the pod has one)');
   if ((c.Networking?.Endpoints?.length ?? 0) > 1) no('more than one network');
+  if (hosted && c.Networking && (c.Networking.Network || c.Networking.PortMappings?.length)) no('a network of its own in a pod (it has its pod\'s)');
+}
+
+/** The security settings a guest process gets: its user and group, no_new_privs; seccomp only unconfined. */
+function checkSecurity(s: ComputeSystemDocument['Container']['Security'], no: (what: string) => never): void {
+  for (const [k, v] of Object.entries(s ?? {})) {
+    if (v === undefined || k === 'RunAsUser' || k === 'RunAsGroup' || k === 'NoNewPrivileges') continue;
+    if (k === 'Seccomp' && (v as { Profile: string }).Profile === 'unconfined') continue;
+    if (k === 'Privileged' && v === false) continue;
+    no(`the security option ${k}`);
+  }
 }

@@ -19,7 +19,7 @@ import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type V
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Bumped when the machine's device set changes: older templates no longer load. */
-const MACHINE_VERSION = 4;
+const MACHINE_VERSION = 5;
 
 export class Templates {
   private readonly lock = new KeyedLock();

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sysmacros.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -40,7 +41,7 @@
 #include <unistd.h>
 
 enum { OP_HELLO = 1, OP_IDENTITY, OP_ROOT, OP_FILE, OP_NET, OP_CREATE, OP_START, OP_STDIN, OP_SIGNAL, OP_RESIZE,
-       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE };
+       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY };
 enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
 
 #ifndef BLKFLSBUF
@@ -48,11 +49,22 @@ enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
 #endif
 #define MAX_FRAME (1 << 20)
 #define MAX_PROCS 256
-#define ROOT "/root"
-#define CG "/sys/fs/cgroup/c"
+
+// A container in the guest: the VM's own (id 0: root /root, the VM's log and exit ports) or one more of a pod's
+// (id from the host: its root, scratch and layers under /run/c<id>, its own cgroup, log and exit ports).
+#define MAX_CTRS 32
+struct ctr {
+  uint32_t id;
+  int used, mounted, layers, reaped; // reaped: its init exited and its root came down (the host then destroys it)
+  char root[48], run[48], cg[48];
+  pid_t init_pid;
+  int logfd, exitfd;
+};
+static struct ctr ctrs[MAX_CTRS];
 
 struct proc {
   uint32_t id;
+  struct ctr *ct;
   pid_t pid;
   int out, err, in, go, fail; // pty master in `out` (and `in`) with a tty
   int tty, init, started, exited, status;
@@ -60,11 +72,39 @@ struct proc {
 };
 
 static struct proc procs[MAX_PROCS];
+
+static void say(const char *fmt, ...);
+static int open_port(const char *want);
+
+// The container `id`; with `make`, a free slot is taken for it (paths set, its ports opened).
+static struct ctr *ctr_get(uint32_t id, int make) {
+  for (int i = 0; i < MAX_CTRS; i++) if (ctrs[i].used && ctrs[i].id == id) return &ctrs[i];
+  if (!make) return NULL;
+  for (int i = 1; i < MAX_CTRS; i++) {
+    struct ctr *c = &ctrs[i];
+    if (c->used) continue;
+    memset(c, 0, sizeof *c);
+    c->used = 1; c->id = id;
+    snprintf(c->run, sizeof c->run, "/run/c%u", id);
+    snprintf(c->root, sizeof c->root, "/run/c%u/root", id);
+    snprintf(c->cg, sizeof c->cg, "/sys/fs/cgroup/c%u", id);
+    char n[64];
+    snprintf(n, sizeof n, "silo.log.%u", id); c->logfd = open_port(n);
+    snprintf(n, sizeof n, "silo.exit.%u", id); c->exitfd = open_port(n);
+    if (c->logfd >= 0) fcntl(c->logfd, F_SETFL, 0);
+    if (c->exitfd >= 0) fcntl(c->exitfd, F_SETFL, 0);
+    return c;
+  }
+  return NULL;
+}
+
+// "<the container's root><rel>", "<its cgroup><rel>" into a buffer.
+#define AT(c, rel) ({ static char _b[8][4200]; static int _i; char *_p = _b[_i++ & 7]; snprintf(_p, 4200, "%s%s", (c)->root, rel); _p; })
+#define CGF(c, rel) ({ static char _g[8][128]; static int _j; char *_q = _g[_j++ & 7]; snprintf(_q, 128, "%s%s", (c)->cg, rel); _q; })
 static int ctl = -1, logfd = -1, exitfd = -1, ctl_down = 0;
 static char *outq; static size_t outlen, outcap;
 static char inbuf[MAX_FRAME + 16]; static size_t inlen;
 static int pidns_root = -1; // the agent's own PID namespace, to return to after joining the container's
-static pid_t init_pid = 0;
 
 static void say(const char *fmt, ...) {
   va_list ap; va_start(ap, fmt);
@@ -241,8 +281,8 @@ static void op_identity(uint32_t seq, const char *p, const char *end) {
   reply(seq, NULL);
 }
 
-static int bind_into_root(const char *src, const char *target, int ro) {
-  char t[4096]; snprintf(t, sizeof t, ROOT "%s", target);
+static int bind_into_root(struct ctr *c, const char *src, const char *target, int ro) {
+  char t[4096]; snprintf(t, sizeof t, "%s%s", c->root, target);
   struct stat st;
   if (stat(src, &st) < 0) return -1;
   if (S_ISDIR(st.st_mode)) mkdir_p(t, 0755);
@@ -257,17 +297,21 @@ static int bind_into_root(const char *src, const char *target, int ro) {
 
 // The container's root: each layer disk read-only, the scratch disk holding upper/ and work/, overlay on ROOT;
 // then /proc (mounted by the init process in its namespace), /sys, /dev and /dev/pts inside it; and the job cgroup.
-static void op_root(uint32_t seq, const char *p, const char *end) {
+static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   const char *key, *val; size_t klen;
+  struct ctr *c = ctr_get(id, 1);
+  if (!c) return fail(seq, "too many containers");
+  if (c->mounted) return fail(seq, "container %u has its root", id);
+  if (id && (c->logfd < 0 || c->exitfd < 0)) return fail(seq, "the log and exit ports of container %u are missing", id);
   char lower[8192] = "", dev[64], dir[64];
   int nl = 0, have_scratch = 0;
-  long long mem = 0, pids = 0; char cpu[64] = "";
+  long long mem = 0, pids = 0, weight = 0; char cpu[64] = "";
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("layer") || KEY("scratch")) {
       int scratch = KEY("scratch");
       if (find_disk(val, dev, sizeof dev) < 0) return fail(seq, "disk %s did not appear", val);
-      if (scratch) snprintf(dir, sizeof dir, "/run/scratch");
-      else snprintf(dir, sizeof dir, "/run/layer%d", nl++);
+      if (scratch) snprintf(dir, sizeof dir, "%s/scratch", c->run);
+      else snprintf(dir, sizeof dir, "%s/layer%d", c->run, nl++);
       mkdir_p(dir, 0700);
       // A clone's disk slot held a placeholder when its template booted: drop what the guest cached of it then
       // (the partition scan read its first blocks) before reading the real disk now behind it.
@@ -278,43 +322,51 @@ static void op_root(uint32_t seq, const char *p, const char *end) {
       if (rc < 0) return fail(seq, "mount %s (%s): %s", val, dev, strerror(errno));
       if (scratch) have_scratch = 1;
       else { // overlay wants the top layer first
+        c->layers = nl;
         char t[8192]; snprintf(t, sizeof t, "%s%s%s", dir, lower[0] ? ":" : "", lower); snprintf(lower, sizeof lower, "%s", t);
       }
     } else if (KEY("memory")) mem = strtoll(val, NULL, 10);
     else if (KEY("pids")) pids = strtoll(val, NULL, 10);
+    else if (KEY("weight")) weight = strtoll(val, NULL, 10);
     else if (KEY("cpu")) snprintf(cpu, sizeof cpu, "%s", val);
   }
   if (!have_scratch || !nl) return fail(seq, "root needs layers and a scratch");
-  mkdir_p("/run/scratch/upper", 0755); mkdir_p("/run/scratch/work", 0700); mkdir_p(ROOT, 0755);
+  char up[128], wk[128];
+  snprintf(up, sizeof up, "%s/scratch/upper", c->run); snprintf(wk, sizeof wk, "%s/scratch/work", c->run);
+  mkdir_p(up, 0755); mkdir_p(wk, 0700); mkdir_p(c->root, 0755);
   char opts[9000];
-  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=/run/scratch/upper,workdir=/run/scratch/work,index=off,redirect_dir=off,metacopy=off", lower);
-  if (mount("overlay", ROOT, "overlay", 0, opts) < 0) return fail(seq, "overlay: %s", strerror(errno));
-  mkdir_p(ROOT "/proc", 0555); mkdir_p(ROOT "/sys", 0555); mkdir_p(ROOT "/dev", 0755);
-  mount("sysfs", ROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  mount("tmpfs", ROOT "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,redirect_dir=off,metacopy=off", lower, up, wk);
+  if (mount("overlay", c->root, "overlay", 0, opts) < 0) return fail(seq, "overlay: %s", strerror(errno));
+  c->mounted = 1;
+  mkdir_p(AT(c, "/proc"), 0555); mkdir_p(AT(c, "/sys"), 0555); mkdir_p(AT(c, "/dev"), 0755);
+  mount("sysfs", AT(c, "/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount("tmpfs", AT(c, "/dev"), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
   static const struct { const char *n; int maj, min; } nodes[] = {
     {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
-    char t[128]; snprintf(t, sizeof t, ROOT "/dev/%s", nodes[i].n);
+    char t[128]; snprintf(t, sizeof t, "%s/dev/%s", c->root, nodes[i].n);
     mknod(t, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)); chmod(t, 0666);
   }
-  mkdir_p(ROOT "/dev/pts", 0755); mkdir_p(ROOT "/dev/shm", 01777); mkdir_p(ROOT "/dev/mqueue", 0755);
-  mount("devpts", ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-  symlink("pts/ptmx", ROOT "/dev/ptmx");
-  mount("shm", ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
-  symlink("/proc/self/fd", ROOT "/dev/fd"); symlink("/proc/self/fd/0", ROOT "/dev/stdin");
-  symlink("/proc/self/fd/1", ROOT "/dev/stdout"); symlink("/proc/self/fd/2", ROOT "/dev/stderr");
-  mkdir_p(CG, 0755);
+  mkdir_p(AT(c, "/dev/pts"), 0755); mkdir_p(AT(c, "/dev/shm"), 01777); mkdir_p(AT(c, "/dev/mqueue"), 0755);
+  mount("devpts", AT(c, "/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  symlink("pts/ptmx", AT(c, "/dev/ptmx"));
+  mount("shm", AT(c, "/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  symlink("/proc/self/fd", AT(c, "/dev/fd")); symlink("/proc/self/fd/0", AT(c, "/dev/stdin"));
+  symlink("/proc/self/fd/1", AT(c, "/dev/stdout")); symlink("/proc/self/fd/2", AT(c, "/dev/stderr"));
+  mkdir_p(c->cg, 0755);
   char b[64];
-  if (mem > 0) { snprintf(b, sizeof b, "%lld", mem); write_file(CG "/memory.max", b); write_file(CG "/memory.swap.max", "0"); }
-  if (pids > 0) { snprintf(b, sizeof b, "%lld", pids); write_file(CG "/pids.max", b); }
-  if (cpu[0]) write_file(CG "/cpu.max", cpu);
+  if (mem > 0) { snprintf(b, sizeof b, "%lld", mem); write_file(CGF(c, "/memory.max"), b); write_file(CGF(c, "/memory.swap.max"), "0"); }
+  if (pids > 0) { snprintf(b, sizeof b, "%lld", pids); write_file(CGF(c, "/pids.max"), b); }
+  if (cpu[0]) write_file(CGF(c, "/cpu.max"), cpu);
+  if (weight > 0) { snprintf(b, sizeof b, "%lld", weight); write_file(CGF(c, "/cpu.weight"), b); }
   reply(seq, NULL);
 }
 
 // A file for the container (resolv.conf, hosts, hostname): kept outside the scratch and bound over its path.
-static void op_file(uint32_t seq, const char *p, const char *end) {
+static void op_file(uint32_t seq, uint32_t id, const char *p, const char *end) {
   static int n = 0;
+  struct ctr *c = ctr_get(id, 0);
+  if (!c || !c->mounted) return fail(seq, "container %u has no root", id);
   const char *key, *val, *path = NULL, *data = NULL; size_t klen;
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("path")) path = val; else if (KEY("data")) data = val;
@@ -325,7 +377,7 @@ static void op_file(uint32_t seq, const char *p, const char *end) {
   int fd = open(src, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0 || write(fd, data, strlen(data)) < 0) return fail(seq, "write %s: %s", path, strerror(errno));
   close(fd);
-  if (bind_into_root(src, path, 1) < 0) return fail(seq, "bind %s: %s", path, strerror(errno));
+  if (bind_into_root(c, src, path, 1) < 0) return fail(seq, "bind %s: %s", path, strerror(errno));
   reply(seq, NULL);
 }
 
@@ -402,7 +454,9 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   const char *key, *val; size_t klen;
   char *argv[1024], *envp[1024]; int argc = 0, envc = 0;
   const char *cwd = "/"; uid_t uid = 0; gid_t gid = 0; gid_t groups[64]; int ngroups = 0;
-  int tty = 0, stdin_on = 0, init = 0; struct winsize ws = {24, 80, 0, 0};
+  int tty = 0, stdin_on = 0, init = 0, reaper = 0, nnp = 0; struct winsize ws = {24, 80, 0, 0};
+  const char *oom = NULL;
+  uint32_t cid = 0; long long pidns = -1; // pidns: the container whose init's PID namespace an init joins
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("arg") && argc < 1023) argv[argc++] = (char *)val;
     else if (KEY("env") && envc < 1023) envp[envc++] = (char *)val;
@@ -413,19 +467,28 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     else if (KEY("tty")) tty = atoi(val);
     else if (KEY("stdin")) stdin_on = atoi(val);
     else if (KEY("init")) init = atoi(val);
+    else if (KEY("reaper")) reaper = atoi(val);
+    else if (KEY("nnp")) nnp = atoi(val);
+    else if (KEY("oom")) oom = val;
+    else if (KEY("ctr")) cid = strtoul(val, NULL, 10);
+    else if (KEY("pidns")) pidns = strtoll(val, NULL, 10);
     else if (KEY("rows")) ws.ws_row = atoi(val);
     else if (KEY("cols")) ws.ws_col = atoi(val);
   }
   argv[argc] = NULL; envp[envc] = NULL;
   if (!argc) return fail(seq, "no command");
   if (find_proc(id)) return fail(seq, "process %u exists", id);
-  if (!init && !init_pid) return fail(seq, "the container is not running");
+  struct ctr *ct = ctr_get(cid, 0), *nsof = ct;
+  if (!ct || !ct->mounted) return fail(seq, "container %u has no root", cid);
+  if (init && ct->init_pid) return fail(seq, "container %u has its init process", cid);
+  if (init && pidns >= 0 && (!(nsof = ctr_get((uint32_t)pidns, 0)) || !nsof->init_pid)) return fail(seq, "container %lld is not running", pidns);
+  if (!init && !ct->init_pid) return fail(seq, "the container is not running");
   struct proc *pr = NULL;
   for (int i = 0; i < MAX_PROCS && !pr; i++) if (!procs[i].pid) pr = &procs[i];
   if (!pr) return fail(seq, "too many processes");
   int master = -1, slave = -1, pin[2] = {-1, -1}, pout[2], perr[2], go[2], fl[2];
   if (tty) {
-    master = open(ROOT "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC); // the container's own devpts: ttyname() works inside
+    master = open(AT(ct, "/dev/pts/ptmx"), O_RDWR | O_NOCTTY | O_CLOEXEC); // the container's own devpts: ttyname() works inside
     int unlock = 0;
     if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0) return fail(seq, "pty: %s", strerror(errno));
     slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
@@ -435,15 +498,16 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     if ((stdin_on && pipe2(pin, O_CLOEXEC) < 0) || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) return fail(seq, "pipe: %s", strerror(errno));
   }
   if (pipe2(go, O_CLOEXEC) < 0 || pipe2(fl, O_CLOEXEC) < 0) return fail(seq, "pipe: %s", strerror(errno));
-  // The init process is PID 1 of a new PID namespace; exec'd processes join it.
+  // The init process is PID 1 of a new PID namespace (or joins another container's: a pod's shared one); exec'd
+  // processes join their container's.
   int joined = 0;
-  if (!init) {
-    char ns[64]; snprintf(ns, sizeof ns, "/proc/%d/ns/pid", init_pid);
+  if (!init || pidns >= 0) {
+    char ns[64]; snprintf(ns, sizeof ns, "/proc/%d/ns/pid", nsof->init_pid);
     int fd = open(ns, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) { if (fd >= 0) close(fd); return fail(seq, "join the container: %s", strerror(errno)); }
     close(fd); joined = 1;
   }
-  pid_t pid = init ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0) : fork();
+  pid_t pid = init && !joined ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0) : fork();
   if (joined) setns(pidns_root, CLONE_NEWPID);
   if (pid < 0) return fail(seq, "fork: %s", strerror(errno));
   if (pid == 0) {
@@ -457,13 +521,32 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     }
     char pidstr[32]; snprintf(pidstr, sizeof pidstr, "%d", getpid());
     // Into the job cgroup (by the root namespace's view of our pid, which /proc/self resolves for us).
-    { int fd = open(CG "/cgroup.procs", O_WRONLY); if (fd >= 0) { if (write(fd, "0", 1) < 0) {} close(fd); } }
+    { int fd = open(CGF(ct, "/cgroup.procs"), O_WRONLY); if (fd >= 0) { if (write(fd, "0", 1) < 0) {} close(fd); } }
     if (read(go[0], &c, 1) != 1) _exit(126);
-    if (init) { mount("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); }
-    if (chroot(ROOT) < 0 || chdir("/") < 0) goto err;
+    if (init) { mount("proc", AT(ct, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); }
+    if (chroot(ct->root) < 0 || chdir("/") < 0) goto err;
+    if (reaper) {
+      // A tiny init (docker's --init, a pod's infra): it stays PID 1, reaps every orphan of the namespace, passes
+      // signals on to the command and exits with its status.
+      pid_t cmd = fork();
+      if (cmd < 0) goto err;
+      if (cmd > 0) {
+        close(fl[1]);
+        sigset_t every; sigfillset(&every); sigprocmask(SIG_SETMASK, &every, NULL);
+        for (;;) {
+          struct timespec ts = {1, 0}; siginfo_t si;
+          int sig = sigtimedwait(&every, &si, &ts);
+          if (sig > 0 && sig != SIGCHLD) kill(cmd, sig);
+          int st; pid_t w;
+          while ((w = waitpid(-1, &st, WNOHANG)) > 0) if (w == cmd) _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+      }
+    }
     mkdir_p(cwd, 0755);
     if (chdir(cwd) < 0) goto err;
+    if (oom) write_file("/proc/self/oom_score_adj", oom);
     if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0) goto err;
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) goto err;
     environ = envp;
     execvp(argv[0], argv);
   err:
@@ -474,11 +557,11 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   if (tty) close(slave); else { if (stdin_on) close(pin[0]); close(pout[1]); close(perr[1]); }
   close(go[0]); close(fl[1]);
   memset(pr, 0, sizeof *pr);
-  pr->id = id; pr->pid = pid; pr->tty = tty; pr->init = init; pr->go = go[1]; pr->fail = fl[0];
+  pr->id = id; pr->ct = ct; pr->pid = pid; pr->tty = tty; pr->init = init; pr->go = go[1]; pr->fail = fl[0];
   pr->out = tty ? master : pout[0]; pr->err = tty ? -1 : perr[0]; pr->in = tty ? master : (stdin_on ? pin[1] : -1);
   if (pr->out >= 0) fcntl(pr->out, F_SETFL, O_NONBLOCK);
   if (pr->err >= 0) fcntl(pr->err, F_SETFL, O_NONBLOCK);
-  if (init) init_pid = pid;
+  if (init) ct->init_pid = pid;
   struct kv k = {.n = 0}; kv_add(&k, "pid=%d", pid); reply(seq, &k);
 }
 
@@ -497,6 +580,7 @@ static void op_start(uint32_t seq, struct proc *pr, const char *argv0) {
 }
 
 static void log_record(struct proc *pr, int stream, const char *d, size_t n) {
+  int logfd = pr->ct ? pr->ct->logfd : -1;
   if (logfd < 0) return;
   struct timespec ts; struct tm tm; char t[64], line[8192];
   clock_gettime(CLOCK_REALTIME, &ts); gmtime_r(&ts.tv_sec, &tm);
@@ -538,14 +622,44 @@ static void close_proc_fds(struct proc *pr) {
   pr->out = pr->err = pr->in = pr->go = pr->fail = -1;
 }
 
-static void poweroff(void) {
-  write_file(CG "/cgroup.kill", "1");
+// Every process of the container killed, its root, layers and scratch unmounted (the scratch cleanly: it outlives the
+// VM), its cgroup removed. Idempotent.
+static void ctr_down(struct ctr *c) {
+  char b[128];
+  write_file(CGF(c, "/cgroup.kill"), "1");
+  if (!c->mounted) return;
   sync();
-  static const char *mnts[] = {ROOT "/dev/pts", ROOT "/dev/shm", ROOT "/dev", ROOT "/sys", ROOT "/proc"};
-  for (size_t i = 0; i < sizeof mnts / sizeof *mnts; i++) umount2(mnts[i], MNT_DETACH);
-  for (int i = 0; i < 20 && umount2(ROOT, 0) < 0 && errno == EBUSY; i++) usleep(10000);
-  mount(NULL, "/run/scratch", NULL, MS_REMOUNT | MS_RDONLY, NULL);
-  umount2("/run/scratch", 0);
+  static const char *mnts[] = {"/dev/pts", "/dev/shm", "/dev", "/sys", "/proc"};
+  for (size_t i = 0; i < sizeof mnts / sizeof *mnts; i++) umount2(AT(c, mnts[i]), MNT_DETACH);
+  // Bound files (resolv.conf, hosts) first, then the overlay (its processes may take a moment to die).
+  FILE *m = fopen("/proc/self/mounts", "r"); char line[1024], dev[256], at[512];
+  size_t rl = strlen(c->root);
+  while (m && fgets(line, sizeof line, m)) if (sscanf(line, "%255s %511s", dev, at) == 2 && strncmp(at, c->root, rl) == 0 && at[rl] == '/') umount2(at, MNT_DETACH);
+  if (m) fclose(m);
+  for (int i = 0; i < 100 && umount2(c->root, 0) < 0 && errno == EBUSY; i++) usleep(10000);
+  umount2(c->root, MNT_DETACH);
+  for (int i = 0; i < c->layers; i++) { snprintf(b, sizeof b, "%s/layer%d", c->run, i); umount2(b, MNT_DETACH); }
+  snprintf(b, sizeof b, "%s/scratch", c->run);
+  mount(NULL, b, NULL, MS_REMOUNT | MS_RDONLY, NULL);
+  umount2(b, 0);
+  sync();
+  for (int i = 0; i < 50 && rmdir(c->cg) < 0 && errno == EBUSY; i++) usleep(10000);
+  c->mounted = 0;
+}
+
+static void write_exit(struct ctr *c, int code, int oom) {
+  char b[64]; int n = snprintf(b, sizeof b, "%d %d\n", code, oom);
+  if (c->exitfd >= 0 && write(c->exitfd, b, n) < 0) say("exit record of %u: %s", c->id, strerror(errno));
+}
+
+static void poweroff(void) {
+  // A pod's other containers go with its VM: killed, as the record each gets says.
+  for (int i = MAX_CTRS - 1; i >= 0; i--) {
+    struct ctr *c = &ctrs[i];
+    if (!c->used) continue;
+    if (c->id && c->init_pid && !c->reaped) write_exit(c, 137, 0);
+    ctr_down(c);
+  }
   sync();
   reboot(RB_POWER_OFF);
   _exit(0);
@@ -553,14 +667,19 @@ static void poweroff(void) {
 
 static void finish(struct proc *pr) {
   int st = pr->status, code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  int oom = read_num(CG "/memory.events", "oom_kill") > 0; // as docker: any OOM kill in the container
-  char b[64]; int n = snprintf(b, sizeof b, "%d %d\n", code, oom);
-  if (pr->init && exitfd >= 0 && write(exitfd, b, n) < 0) say("exit record: %s", strerror(errno));
+  struct ctr *ct = pr->ct;
+  int oom = read_num(CGF(ct, "/memory.events"), "oom_kill") > 0; // as docker: any OOM kill in the container
+  if (pr->init) write_exit(ct, code, oom);
   struct kv k = {.n = 0}; kv_add(&k, "code=%d", code); kv_add(&k, "oom=%d", oom);
   send_frame(OP_EXIT, pr->id, 0, k.buf, k.n);
   int init = pr->init;
   close_proc_fds(pr);
   memset(pr, 0, sizeof *pr); pr->out = pr->err = pr->in = pr->go = pr->fail = -1;
+  if (init && ct->id) { // one of a pod's containers: it ends, the VM runs on
+    ct->reaped = 1;
+    ctr_down(ct);
+    return;
+  }
   if (init) {
     for (int i = 0; i < 50 && outlen && !ctl_down; i++) { flush_out(); if (outlen) usleep(10000); }
     poweroff();
@@ -582,18 +701,20 @@ static void reap(void) {
   }
 }
 
-static void op_stats(uint32_t seq) {
+static void op_stats(uint32_t seq, uint32_t id) {
   struct kv k = {.n = 0};
-  char b[4096]; int fd = open(CG "/cpu.stat", O_RDONLY);
-  long long usage = read_num(CG "/cpu.stat", "usage_usec"), user = read_num(CG "/cpu.stat", "user_usec"), sys = read_num(CG "/cpu.stat", "system_usec");
+  struct ctr *c = ctr_get(id, 0);
+  if (!c) return fail(seq, "no container %u", id);
+  char b[4096]; int fd = open(CGF(c, "/cpu.stat"), O_RDONLY);
+  long long usage = read_num(CGF(c, "/cpu.stat"), "usage_usec"), user = read_num(CGF(c, "/cpu.stat"), "user_usec"), sys = read_num(CGF(c, "/cpu.stat"), "system_usec");
   if (fd >= 0) close(fd);
   kv_add(&k, "cpu_usec=%lld", usage); kv_add(&k, "user_usec=%lld", user); kv_add(&k, "system_usec=%lld", sys);
-  kv_add(&k, "throttled_periods=%lld", read_num(CG "/cpu.stat", "nr_throttled"));
-  kv_add(&k, "throttled_usec=%lld", read_num(CG "/cpu.stat", "throttled_usec"));
-  kv_add(&k, "memory=%lld", read_num(CG "/memory.current", NULL));
-  kv_add(&k, "memory_peak=%lld", read_num(CG "/memory.peak", NULL));
-  kv_add(&k, "memory_failcnt=%lld", read_num(CG "/memory.events", "max"));
-  kv_add(&k, "pids=%lld", read_num(CG "/pids.current", NULL));
+  kv_add(&k, "throttled_periods=%lld", read_num(CGF(c, "/cpu.stat"), "nr_throttled"));
+  kv_add(&k, "throttled_usec=%lld", read_num(CGF(c, "/cpu.stat"), "throttled_usec"));
+  kv_add(&k, "memory=%lld", read_num(CGF(c, "/memory.current"), NULL));
+  kv_add(&k, "memory_peak=%lld", read_num(CGF(c, "/memory.peak"), NULL));
+  kv_add(&k, "memory_failcnt=%lld", read_num(CGF(c, "/memory.events"), "max"));
+  kv_add(&k, "pids=%lld", read_num(CGF(c, "/pids.current"), NULL));
   kv_add(&k, "io_read=%lld", 0LL); kv_add(&k, "io_write=%lld", 0LL);
   fd = open("/proc/meminfo", O_RDONLY);
   if (fd >= 0) { ssize_t n = read(fd, b, sizeof b - 1); close(fd); if (n > 0) { b[n] = 0; char *m = strstr(b, "MemTotal:"); if (m) kv_add(&k, "mem_total=%lld", strtoll(m + 9, NULL, 10) * 1024); } }
@@ -601,9 +722,11 @@ static void op_stats(uint32_t seq) {
 }
 
 // One "pid ppid uid rss_bytes cpu_ticks start_ticks comm\targs" line per process of the job cgroup.
-static void op_ps(uint32_t seq) {
+static void op_ps(uint32_t seq, uint32_t id) {
   struct kv k = {.n = 0};
-  FILE *f = fopen(CG "/cgroup.procs", "r");
+  struct ctr *c = ctr_get(id, 0);
+  if (!c) return fail(seq, "no container %u", id);
+  FILE *f = fopen(CGF(c, "/cgroup.procs"), "r");
   int pid;
   while (f && fscanf(f, "%d", &pid) == 1) {
     char p[64], b[4096], args[2048] = ""; struct stat st;
@@ -624,15 +747,39 @@ static void op_ps(uint32_t seq) {
   reply(seq, &k);
 }
 
-static void op_readfile(uint32_t seq, const char *p, const char *end) {
+static void op_readfile(uint32_t seq, uint32_t id, const char *p, const char *end) {
   char path[4096], b[65536]; size_t n = end - p < 4000 ? (size_t)(end - p) : 4000;
   memcpy(path, p, n); path[n] = 0;
-  char full[4200]; snprintf(full, sizeof full, ROOT "%s", path);
+  struct ctr *c = ctr_get(id, 0);
+  if (!c || !c->mounted) return send_frame(OP_REPLY, 0, seq, NULL, 0);
+  char full[4200]; snprintf(full, sizeof full, "%s%s", c->root, path);
   // Refuse links: the image must not point the agent elsewhere.
   int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return send_frame(OP_REPLY, 0, seq, NULL, 0);
   ssize_t r = read(fd, b, sizeof b); close(fd);
   send_frame(OP_REPLY, 0, seq, b, r > 0 ? r : 0);
+}
+
+// One of a pod's containers taken out of the VM (its processes killed, its root unmounted, its ports closed) before
+// the host unplugs its disks and ports. A container the guest does not know is no error.
+static void op_destroy(uint32_t seq, uint32_t id) {
+  struct ctr *c = ctr_get(id, 0);
+  if (!id) return fail(seq, "the VM's own container goes with the VM");
+  if (!c) return reply(seq, NULL);
+  write_file(CGF(c, "/cgroup.kill"), "1");
+  for (int t = 0; t < 300; t++) { // its processes' exits reported, at most ~3 s
+    int left = 0;
+    for (int i = 0; i < MAX_PROCS; i++) if (procs[i].pid && procs[i].ct == c) left++;
+    if (!left) break;
+    usleep(10000);
+    reap();
+  }
+  for (int i = 0; i < MAX_PROCS; i++) if (procs[i].pid && procs[i].ct == c) { close_proc_fds(&procs[i]); memset(&procs[i], 0, sizeof procs[i]); procs[i].out = procs[i].err = procs[i].in = procs[i].go = procs[i].fail = -1; }
+  ctr_down(c);
+  if (c->logfd >= 0) close(c->logfd);
+  if (c->exitfd >= 0) close(c->exitfd);
+  memset(c, 0, sizeof *c);
+  reply(seq, NULL);
 }
 
 static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
@@ -641,8 +788,8 @@ static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
   switch (op) {
   case OP_HELLO: send_frame(OP_READY, 0, seq, p, n); break;
   case OP_IDENTITY: op_identity(seq, p, end); break;
-  case OP_ROOT: op_root(seq, p, end); break;
-  case OP_FILE: op_file(seq, p, end); break;
+  case OP_ROOT: op_root(seq, id, p, end); break;
+  case OP_FILE: op_file(seq, id, p, end); break;
   case OP_NET: op_net(seq, p, end); break;
   case OP_CREATE: op_create(seq, id, p, end); break;
   case OP_START: {
@@ -666,7 +813,7 @@ static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
     int sig = SIGTERM, all = 0;
     while ((p = kv_next(p, end, &key, &klen, &val))) { if (KEY("sig")) sig = atoi(val); else if (KEY("all")) all = atoi(val); }
     if (!(pr = find_proc(id))) return fail(seq, "no process %u", id);
-    if (all && pr->init && sig == SIGKILL) write_file(CG "/cgroup.kill", "1");
+    if (all && pr->init && sig == SIGKILL) write_file(CGF(pr->ct, "/cgroup.kill"), "1");
     else if (kill(pr->pid, sig) < 0) return fail(seq, "kill: %s", strerror(errno));
     reply(seq, NULL); break;
   }
@@ -677,9 +824,10 @@ static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
     if (pr->tty) ioctl(pr->out, TIOCSWINSZ, &ws);
     reply(seq, NULL); break;
   }
-  case OP_STATS: op_stats(seq); break;
-  case OP_PS: op_ps(seq); break;
-  case OP_READFILE: op_readfile(seq, p, end); break;
+  case OP_STATS: op_stats(seq, id); break;
+  case OP_PS: op_ps(seq, id); break;
+  case OP_READFILE: op_readfile(seq, id, p, end); break;
+  case OP_DESTROY: op_destroy(seq, id); break;
   case OP_POWEROFF: flush_out(); poweroff(); break;
   default: fail(seq, "unknown operation %d", op);
   }
@@ -719,9 +867,13 @@ int main(void) {
   pidns_root = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   for (int i = 0; i < MAX_PROCS; i++) procs[i].out = procs[i].err = procs[i].in = procs[i].go = procs[i].fail = -1;
   ctl = open_port("silo.ctl"); logfd = open_port("silo.log"); exitfd = open_port("silo.exit");
-  if (ctl < 0 || logfd < 0 || exitfd < 0) { say("virtio-serial ports missing"); poweroff(); }
   if (logfd >= 0) fcntl(logfd, F_SETFL, 0);
   if (exitfd >= 0) fcntl(exitfd, F_SETFL, 0);
+  struct ctr *own = &ctrs[0];
+  own->used = 1; own->logfd = logfd; own->exitfd = exitfd;
+  snprintf(own->root, sizeof own->root, "/root"); snprintf(own->run, sizeof own->run, "/run");
+  snprintf(own->cg, sizeof own->cg, "/sys/fs/cgroup/c");
+  if (ctl < 0 || logfd < 0 || exitfd < 0) { say("virtio-serial ports missing"); poweroff(); }
   sigset_t m; sigemptyset(&m); sigaddset(&m, SIGCHLD); sigprocmask(SIG_BLOCK, &m, NULL);
   int sfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
   say("ready");
