@@ -238,7 +238,7 @@ export class VmBackend implements IsolationBackend {
         await chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
       }
       mark('net');
-      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, opts.guestInit ? [['reaper', 1]] : []));
+      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, initExtras(opts)));
       this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms`);
       return { pid: (await this.pid(id))! };
     } catch (e) {
@@ -560,10 +560,8 @@ export class VmBackend implements IsolationBackend {
       if (r.cpuShares) kv.push(['weight', 1 + Math.round(((Math.min(262144, Math.max(2, r.cpuShares)) - 2) * 9999) / 262142)]);
       await chan.request(Op.ROOT, g.ctr, encodeStrings(kv));
       for (const f of opts.etcFiles ?? []) await chan.request(Op.FILE, g.ctr, encodeStrings([['path', f.containerPath], ['data', await readFile(f.hostPath, 'utf8')]]));
-      const extra: [string, string | number][] = [];
+      const extra = initExtras(opts);
       if (host.sharePid) extra.push(['pidns', 0]);
-      if (opts.oomScoreAdj !== undefined) extra.push(['oom', opts.oomScoreAdj]);
-      if (opts.security?.NoNewPrivileges === true) extra.push(['nnp', 1]);
       await chan.request(Op.CREATE, g.init, await this.processPayload(chan, opts.process, opts.hostname, true, extra, g.ctr));
       this.o.log.info(`vm: ${id.slice(0, 12)} made in the utility VM of ${host.id.slice(0, 12)} in ${Date.now() - t0} ms`);
       return { pid: (await this.pid(host.id)) ?? 0 };
@@ -693,6 +691,19 @@ class ProcAttachment implements Attachment {
     this.off();
     this.closed = true;
   }
+}
+
+/** What an init process gets beyond any process: the agent's tiny init, OOM score, no_new_privs, masked and read-only
+ *  paths of its root. */
+function initExtras(opts: InitOptions): [string, string | number][] {
+  const out: [string, string | number][] = [];
+  if (opts.guestInit) out.push(['reaper', 1]);
+  if (opts.oomScoreAdj !== undefined) out.push(['oom', opts.oomScoreAdj]);
+  const s = opts.security;
+  if (s?.NoNewPrivileges === true) out.push(['nnp', 1]);
+  for (const p of s?.MaskedPaths ?? []) out.push(['mask', p]);
+  for (const p of s?.ReadonlyPaths ?? []) out.push(['ro', p]);
+  return out;
 }
 
 function signalNumber(s: string): number {

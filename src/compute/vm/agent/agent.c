@@ -55,7 +55,7 @@ enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
 #define MAX_CTRS 32
 struct ctr {
   uint32_t id;
-  int used, mounted, layers, reaped; // reaped: its init exited and its root came down (the host then destroys it)
+  int used, mounted, layers, nnp, reaped; // nnp: its init's no_new_privs, which every process of it gets; reaped: its init exited and its root came down (the host then destroys it)
   char root[48], run[48], cg[48];
   pid_t init_pid;
   int logfd, exitfd;
@@ -455,7 +455,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   char *argv[1024], *envp[1024]; int argc = 0, envc = 0;
   const char *cwd = "/"; uid_t uid = 0; gid_t gid = 0; gid_t groups[64]; int ngroups = 0;
   int tty = 0, stdin_on = 0, init = 0, reaper = 0, nnp = 0; struct winsize ws = {24, 80, 0, 0};
-  const char *oom = NULL;
+  const char *oom = NULL, *masked[64], *rdonly[64]; int nmask = 0, nro = 0;
   uint32_t cid = 0; long long pidns = -1; // pidns: the container whose init's PID namespace an init joins
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("arg") && argc < 1023) argv[argc++] = (char *)val;
@@ -470,6 +470,8 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     else if (KEY("reaper")) reaper = atoi(val);
     else if (KEY("nnp")) nnp = atoi(val);
     else if (KEY("oom")) oom = val;
+    else if (KEY("mask") && nmask < 64 && val[0] == '/' && !strstr(val, "..")) masked[nmask++] = val;
+    else if (KEY("ro") && nro < 64 && val[0] == '/' && !strstr(val, "..")) rdonly[nro++] = val;
     else if (KEY("ctr")) cid = strtoul(val, NULL, 10);
     else if (KEY("pidns")) pidns = strtoll(val, NULL, 10);
     else if (KEY("rows")) ws.ws_row = atoi(val);
@@ -483,6 +485,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   if (init && ct->init_pid) return fail(seq, "container %u has its init process", cid);
   if (init && pidns >= 0 && (!(nsof = ctr_get((uint32_t)pidns, 0)) || !nsof->init_pid)) return fail(seq, "container %lld is not running", pidns);
   if (!init && !ct->init_pid) return fail(seq, "the container is not running");
+  if (init) ct->nnp = nnp; else nnp = ct->nnp;
   struct proc *pr = NULL;
   for (int i = 0; i < MAX_PROCS && !pr; i++) if (!procs[i].pid) pr = &procs[i];
   if (!pr) return fail(seq, "too many processes");
@@ -524,6 +527,19 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     { int fd = open(CGF(ct, "/cgroup.procs"), O_WRONLY); if (fd >= 0) { if (write(fd, "0", 1) < 0) {} close(fd); } }
     if (read(go[0], &c, 1) != 1) _exit(126);
     if (init) { mount("proc", AT(ct, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); }
+    // Masked paths: an empty read-only tmpfs over a directory, /dev/null over a file; read-only ones bound onto
+    // themselves read-only. What the root does not have is skipped (as runc does).
+    for (int i = 0; i < nmask; i++) {
+      struct stat mst; char *t = AT(ct, masked[i]);
+      if (lstat(t, &mst) < 0 || S_ISLNK(mst.st_mode)) continue; // a link of the image must not lead the mount elsewhere
+      if (S_ISDIR(mst.st_mode)) mount("tmpfs", t, "tmpfs", MS_RDONLY, "size=0");
+      else mount(AT(ct, "/dev/null"), t, NULL, MS_BIND, NULL);
+    }
+    for (int i = 0; i < nro; i++) {
+      char *t = AT(ct, rdonly[i]); struct stat rst;
+      if (lstat(t, &rst) < 0 || S_ISLNK(rst.st_mode) || mount(t, t, NULL, MS_BIND | MS_REC, NULL) < 0) continue;
+      mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL);
+    }
     if (chroot(ct->root) < 0 || chdir("/") < 0) goto err;
     if (reaper) {
       // A tiny init (docker's --init, a pod's infra): it stays PID 1, reaps every orphan of the namespace, passes
