@@ -4,35 +4,29 @@
 // a container whose create the daemon's death interrupted leaves nothing in the VM; the pod's removal leaves no VM,
 // tap, disk or cgroup.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
-import { release, tmpdir } from 'node:os';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
-import { leaks, sleep, TestDaemon } from './harness.js';
-import { codeOf, criClient, type CriClient } from './cri-client.js';
+import { leaks, sleep } from './harness.js';
+import { codeOf, criClient } from './cri-client.js';
+import { criFixture } from './cri-fixture.js';
 
-const d = new TestDaemon();
-let c: CriClient;
-const logDir = mkdtempSync(join(tmpdir(), 'silo-test-cri-vm-logs-'));
-const podCgroup = `${d.tag}/kubepods/pod-vm`;
-before(async () => {
-  await d.start();
-  c = criClient(`${d.runDir}/cri.sock`);
-});
-after(async () => {
+const { d, logDir, c, restarted } = criFixture('cri-vm', async (d) => {
   if (process.env.SILO_TEST_DAEMON_LOG) writeFileSync(process.env.SILO_TEST_DAEMON_LOG, d.logs);
   // A failed run's pod first: its QEMU is in the pod cgroup the test made.
-  for (const p of (await c?.runtime.ListPodSandbox({}).catch(() => ({ items: [] })))?.items ?? []) await c.runtime.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => {});
-  c?.close();
-  rmSync(logDir, { recursive: true, force: true });
+  const cc = criClient(`${d.runDir}/cri.sock`);
+  const pods = await Promise.race([cc.runtime.ListPodSandbox({}), sleep(10_000).then(() => ({ items: [] }))]).catch(() => ({ items: [] }));
+  for (const p of pods.items) await cc.runtime.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => {});
+  cc.close();
   for (const ctl of readdirSync('/sys/fs/cgroup')) {
     for (const dir of [podCgroup, `${d.tag}/kubepods`]) await rmdir(`/sys/fs/cgroup/${ctl}/${dir}`).catch(() => {});
   }
-  assert.deepEqual(await d.teardown(), []);
 });
+const podCgroup = `${d.tag}/kubepods/pod-vm`;
 
 const hostPort = 30000 + Math.floor(Math.random() * 10000);
 const podConfig = {
@@ -122,8 +116,7 @@ test('a vm pod: two containers in one utility VM sharing its kernel, localhost a
   // A daemon killed and started again re-adopts the pod and its containers; the logs went on meanwhile.
   await d.kill();
   await d.start();
-  c.close();
-  c = criClient(`${d.runDir}/cri.sock`);
+  restarted();
   assert.equal((await c.runtime.PodSandboxStatus({ pod_sandbox_id: pod })).status.state, 'SANDBOX_READY');
   assert.equal((await c.runtime.ContainerStatus({ container_id: side.container_id })).status.state, 'CONTAINER_RUNNING');
   assert.equal((await sh(side.container_id, 'wget -qO- http://127.0.0.1:80/')).stdout.toString(), 'served\n');
@@ -142,14 +135,12 @@ test('a vm pod: two containers in one utility VM sharing its kernel, localhost a
   // A create the daemon's death interrupts (its disks and ports plugged, nothing run yet) leaves nothing in the VM.
   await d.stop();
   await d.start({ SILO_FAULT_POINTS: 'vm.guest.after-plug' });
-  c.close();
-  c = criClient(`${d.runDir}/cri.sock`);
+  restarted();
   const half = await container(pod, 'half', ['true']);
   await codeOf(c.runtime.StartContainer({ container_id: half.container_id }));
   await d.exited();
   await d.start();
-  c.close();
-  c = criClient(`${d.runDir}/cri.sock`);
+  restarted();
   assert.deepEqual(await guestObjects(web.container_id), serverOnly, 'only the server is in the VM');
   assert.equal((await sh(web.container_id, 'echo still')).stdout.toString(), 'still\n');
   await c.runtime.RemoveContainer({ container_id: half.container_id });
