@@ -45,6 +45,11 @@ node=$(bash scripts/node.sh)
 npx tsc -p tsconfig.json
 "$node" scripts/bundle.mjs
 bash scripts/build-vm.sh
+# The small process that starts host tools for the daemon (src/common/spawner/); rebuilt when its source changes.
+mkdir -p build/spawner
+if [ ! -x build/spawner/silo-spawner ] || [ src/common/spawner/spawner.c -nt build/spawner/silo-spawner ]; then
+  cc -O2 -o build/spawner/silo-spawner.tmp src/common/spawner/spawner.c && mv build/spawner/silo-spawner.tmp build/spawner/silo-spawner
+fi
 # The helper copies into running containers resolve paths with (src/compute/process/inroot/); rebuilt when its source changes.
 mkdir -p build/inroot
 if [ ! -x build/inroot/silo-inroot ] || [ src/compute/process/inroot/inroot.c -nt build/inroot/silo-inroot ]; then

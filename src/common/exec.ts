@@ -1,6 +1,7 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { SiloError } from './errors.js';
+import { spawner } from './spawner.js';
 
 /** Where host tools are looked for: root's standard PATH, not the caller's (which may hold shims or user tools). */
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -47,6 +48,16 @@ export function run(
   args: readonly string[],
   opts: { input?: string | Buffer; allowFail?: boolean; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
+  const sp = spawner();
+  if (sp) {
+    const path = toolPath(file);
+    return sp.run({ path, argv0: file, args, env: opts.env ?? TOOL_ENV, cwd: opts.cwd, input: opts.input, timeoutMs: opts.timeoutMs }).then(
+      (s) => finish(file, args, { stdout: s.stdout.toString(), stderr: s.stderr.toString(), code: s.code }, s.signal, opts.allowFail),
+      (e: Error) => {
+        throw new SiloError('Internal', 'SILO_EXEC', `${file}: ${e.message.replace(/^spawn /, `spawn ${path} `)}`, { cause: e });
+      },
+    );
+  }
   return new Promise((resolve, reject) => {
     const so: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? TOOL_ENV, cwd: opts.cwd, argv0: file };
     const child = spawn(toolPath(file), args, so);
@@ -62,15 +73,22 @@ export function run(
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      const r = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code: code ?? 128 };
-      if (r.code !== 0 && !opts.allowFail) {
-        const why = (r.stderr.trim().split('\n').pop() || r.stdout.trim().split('\n').pop() || `signal ${signal}`).trim();
-        reject(new SiloError('Internal', 'SILO_EXEC', `${file} ${args[0] ?? ''}: ${why}`));
-        return;
+      try {
+        resolve(finish(file, args, { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code: code ?? 128 }, signal ?? undefined, opts.allowFail));
+      } catch (e) {
+        reject(e);
       }
-      resolve(r);
     });
     child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
   });
+}
+
+/** The result, or the error naming the tool and its stderr's last line. */
+function finish(file: string, args: readonly string[], r: RunResult, signal: NodeJS.Signals | undefined, allowFail?: boolean): RunResult {
+  if (r.code !== 0 && !allowFail) {
+    const why = (r.stderr.trim().split('\n').pop() || r.stdout.trim().split('\n').pop() || `signal ${signal}`).trim();
+    throw new SiloError('Internal', 'SILO_EXEC', `${file} ${args[0] ?? ''}: ${why}`);
+  }
+  return r;
 }

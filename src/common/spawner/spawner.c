@@ -1,0 +1,272 @@
+/*
+ * silo-spawner: runs host tools (runc, ip, nft, mount, ...) for the daemon, so the daemon never forks its own large
+ * address space per tool: each fork copies the page tables of ~100 MB and blocks its event loop for milliseconds.
+ * This process is small; it starts children with posix_spawn (vfork in glibc) and reports how they ended.
+ *
+ * Protocol on stdin/stdout, little-endian u32 lengths:
+ *   request:  u32 len, then len bytes: u32 id, u32 timeout_ms (0: none), u32 argc, u32 envc, u32 input_len,
+ *             then NUL-terminated strings: file, cwd ("" for the daemon's), argv[argc], env[envc]; then input bytes.
+ *   answer:   u32 len, then: u32 id, i32 code (exit status, or -1 when it could not start), i32 signal, i32 errno,
+ *             u32 out_len, u32 err_len, then stdout and stderr bytes.
+ * When stdin ends (the daemon went away, or closed it) the children still running are let finish, as they would have
+ * been had the daemon forked them itself; then the spawner exits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct buf { char *p; size_t len, cap; };
+
+static void put(struct buf *b, const void *d, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t c = b->cap ? b->cap : 4096;
+    while (c < b->len + n) c *= 2;
+    b->p = realloc(b->p, c);
+    if (!b->p) abort();
+    b->cap = c;
+  }
+  memcpy(b->p + b->len, d, n);
+  b->len += n;
+}
+
+struct job {
+  uint32_t id;
+  pid_t pid;
+  int in, out, err; /* our ends, -1 once closed */
+  char *input; size_t input_len, input_off;
+  struct buf o, e;
+  int exited, status;
+  long long deadline; /* ms, 0: none */
+  struct job *next;
+};
+
+static struct job *jobs;
+static struct buf reply; /* answers not yet written to stdout */
+static int sigpipe[2];
+
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void on_chld(int s) {
+  (void)s;
+  int e = errno;
+  if (write(sigpipe[1], "c", 1) < 0) { /* full: a wakeup is pending anyway */ }
+  errno = e;
+}
+
+static void u32(struct buf *b, uint32_t v) { put(b, &v, 4); }
+
+static void answer(uint32_t id, int32_t code, int32_t sig, int32_t err, struct buf *o, struct buf *e) {
+  uint32_t ol = o ? o->len : 0, el = e ? e->len : 0;
+  u32(&reply, 24 + ol + el);
+  u32(&reply, id);
+  u32(&reply, (uint32_t)code);
+  u32(&reply, (uint32_t)sig);
+  u32(&reply, (uint32_t)err);
+  u32(&reply, ol);
+  u32(&reply, el);
+  if (ol) put(&reply, o->p, ol);
+  if (el) put(&reply, e->p, el);
+}
+
+static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+static void start(const char *req, uint32_t len) {
+  uint32_t h[5];
+  if (len < sizeof h) return;
+  memcpy(h, req, sizeof h);
+  uint32_t id = h[0], timeout = h[1], argc = h[2], envc = h[3], input_len = h[4];
+  const char *p = req + sizeof h, *end = req + len - input_len;
+  if (input_len > len - sizeof h) return;
+  uint32_t nstr = 2 + argc + envc;
+  char **strs = calloc(nstr + 2, sizeof(char *));
+  for (uint32_t i = 0; i < nstr; i++) {
+    const char *z = memchr(p, 0, (size_t)(end - p));
+    if (!z) { free(strs); answer(id, -1, 0, EINVAL, NULL, NULL); return; }
+    strs[i] = (char *)p;
+    p = z + 1;
+  }
+  char *file = strs[0], *cwd = strs[1];
+  char **argv = calloc(argc + 1, sizeof(char *)), **envp = calloc(envc + 1, sizeof(char *));
+  for (uint32_t i = 0; i < argc; i++) argv[i] = strs[2 + i];
+  for (uint32_t i = 0; i < envc; i++) envp[i] = strs[2 + argc + i];
+
+  int pin[2], pout[2], perr[2];
+  if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
+    answer(id, -1, 0, errno, NULL, NULL);
+    goto out;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
+  if (*cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int rc = posix_spawn(&pid, file, &fa, &at, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  close(pin[0]);
+  close(pout[1]);
+  close(perr[1]);
+  if (rc) {
+    close(pin[1]);
+    close(pout[0]);
+    close(perr[0]);
+    answer(id, -1, 0, rc, NULL, NULL);
+    goto out;
+  }
+  struct job *j = calloc(1, sizeof *j);
+  j->id = id;
+  j->pid = pid;
+  j->in = pin[1];
+  j->out = pout[0];
+  j->err = perr[0];
+  nonblock(j->in);
+  nonblock(j->out);
+  nonblock(j->err);
+  j->input_len = input_len;
+  if (input_len) {
+    j->input = malloc(input_len);
+    memcpy(j->input, end, input_len);
+  } else {
+    close(j->in);
+    j->in = -1;
+  }
+  j->deadline = timeout ? now_ms() + timeout : 0;
+  j->next = jobs;
+  jobs = j;
+out:
+  free(strs);
+  free(argv);
+  free(envp);
+}
+
+static void drain(int *fd, struct buf *b) {
+  char tmp[65536];
+  for (;;) {
+    ssize_t n = read(*fd, tmp, sizeof tmp);
+    if (n > 0) { put(b, tmp, (size_t)n); continue; }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    close(*fd);
+    *fd = -1;
+    return;
+  }
+}
+
+static void reap(void) {
+  for (;;) {
+    int st;
+    pid_t pid = waitpid(-1, &st, WNOHANG);
+    if (pid <= 0) return;
+    for (struct job *j = jobs; j; j = j->next)
+      if (j->pid == pid) { j->exited = 1; j->status = st; }
+  }
+}
+
+int main(void) {
+  if (pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK)) return 1;
+  struct sigaction sa = { 0 };
+  sa.sa_handler = on_chld;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  nonblock(1);
+  struct buf in = { 0 };
+  int in_open = 1;
+  for (;;) {
+    /* Finished jobs: both pipes at EOF and the process reaped. */
+    for (struct job **pj = &jobs; *pj;) {
+      struct job *j = *pj;
+      if (j->exited && j->out < 0 && j->err < 0) {
+        int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
+        int sig = WIFSIGNALED(j->status) ? WTERMSIG(j->status) : 0;
+        answer(j->id, code, sig, 0, &j->o, &j->e);
+        if (j->in >= 0) close(j->in);
+        free(j->o.p);
+        free(j->e.p);
+        free(j->input);
+        *pj = j->next;
+        free(j);
+      } else {
+        pj = &j->next;
+      }
+    }
+    if (!in_open && !jobs && !reply.len) return 0;
+
+    struct pollfd fds[3 + 3 * 256];
+    struct job *owner[3 + 3 * 256];
+    int n = 0;
+    fds[n] = (struct pollfd){ sigpipe[0], POLLIN, 0 }; owner[n++] = NULL;
+    if (in_open) { fds[n] = (struct pollfd){ 0, POLLIN, 0 }; owner[n++] = NULL; }
+    if (reply.len) { fds[n] = (struct pollfd){ 1, POLLOUT, 0 }; owner[n++] = NULL; }
+    long long t = now_ms(), wait = -1;
+    for (struct job *j = jobs; j && n < (int)(sizeof fds / sizeof fds[0]) - 3; j = j->next) {
+      if (j->in >= 0) { fds[n] = (struct pollfd){ j->in, POLLOUT, 0 }; owner[n++] = j; }
+      if (j->out >= 0) { fds[n] = (struct pollfd){ j->out, POLLIN, 0 }; owner[n++] = j; }
+      if (j->err >= 0) { fds[n] = (struct pollfd){ j->err, POLLIN, 0 }; owner[n++] = j; }
+      if (j->deadline && !j->exited) {
+        if (j->deadline <= t) { kill(j->pid, SIGKILL); j->deadline = 0; }
+        else if (wait < 0 || j->deadline - t < wait) wait = j->deadline - t;
+      }
+    }
+    if (poll(fds, (nfds_t)n, (int)wait) < 0 && errno != EINTR) return 1;
+    for (int i = 0; i < n; i++) {
+      if (!fds[i].revents) continue;
+      struct job *j = owner[i];
+      if (!j && fds[i].fd == sigpipe[0]) {
+        char tmp[64];
+        while (read(sigpipe[0], tmp, sizeof tmp) > 0) {}
+        reap();
+      } else if (!j && fds[i].fd == 0) {
+        char tmp[65536];
+        ssize_t r = read(0, tmp, sizeof tmp);
+        if (r > 0) put(&in, tmp, (size_t)r);
+        else if (r == 0 || (errno != EINTR && errno != EAGAIN)) in_open = 0;
+        size_t off = 0;
+        while (in.len - off >= 4) {
+          uint32_t len;
+          memcpy(&len, in.p + off, 4);
+          if (in.len - off - 4 < len) break;
+          start(in.p + off + 4, len);
+          off += 4 + len;
+        }
+        memmove(in.p, in.p + off, in.len - off);
+        in.len -= off;
+      } else if (!j && fds[i].fd == 1) {
+        ssize_t w = write(1, reply.p, reply.len);
+        if (w > 0) { memmove(reply.p, reply.p + w, reply.len - (size_t)w); reply.len -= (size_t)w; }
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) reply.len = 0; /* the daemon is gone */
+      } else if (j && fds[i].fd == j->in) {
+        ssize_t w = write(j->in, j->input + j->input_off, j->input_len - j->input_off);
+        if (w > 0) j->input_off += (size_t)w;
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) || j->input_off == j->input_len) { close(j->in); j->in = -1; }
+      } else if (j && fds[i].fd == j->out) {
+        drain(&j->out, &j->o);
+      } else if (j && fds[i].fd == j->err) {
+        drain(&j->err, &j->e);
+      }
+    }
+  }
+}
