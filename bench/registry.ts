@@ -1,10 +1,11 @@
-// `node dist/bench/registry.js [--quick] [--no-docker] [--ab]`: pull and push of a ~200 MB, 5-layer image through the same
+// `node dist/bench/registry.js [--quick] [--no-docker] [--reps=N] [--ab] [--threads]`: pull and push of a ~200 MB, 5-layer image through the same
 // local registry (Debian's docker-registry on loopback, plain HTTP), Silo vs dockerd, both driven by the docker CLI,
 // repetitions interleaved. MB/s are compressed bytes over the wire per second of the client command. Pull: the image
 // is removed after each repetition, so every blob is fetched again. Push: each repetition goes to a fresh registry
 // (an empty data dir), so no blob can be mounted or skipped. Results: bench/results/registry.json and a table on stdout.
-// --ab adds a second Silo daemon that downloads on its own thread (SILO_PULL_IN_PROCESS=1), for an A/B in one run
-// (its row is printed, not written to BENCHMARKS.md).
+// --ab adds a second Silo daemon that downloads on its own thread (SILO_PULL_IN_PROCESS=1; --ab-env=K=V instead
+// gives it another variable, e.g. SILO_PULL_WORKERS=3), for an A/B in one run (printed, not written to BENCHMARKS.md).
+// --threads prints the CPU each of the first engine's daemon threads used per pull.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -37,7 +38,8 @@ const withDocker = !process.argv.includes('--no-docker');
 const ab = process.argv.includes('--ab');
 // --ab-env K=V: the second daemon's environment instead of SILO_PULL_IN_PROCESS=1.
 const abEnv = Object.fromEntries(process.argv.filter((a) => a.startsWith('--ab-env=')).map((a) => a.slice(9).split('=') as [string, string]));
-const REPS = quick ? 1 : 3;
+const repsArg = process.argv.find((a) => a.startsWith('--reps='));
+const REPS = repsArg ? Math.max(1, Number(repsArg.slice(7)) || 1) : quick ? 1 : 3;
 const LAYERS = 5;
 const LAYER_BYTES = quick ? 8e6 : 40e6;
 const log = (m: string) => process.stderr.write(`[registry bench] ${m}\n`);
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
   cleanupOnSignals();
   const tag = newTag();
   const engines: Engine[] = [];
-  const rows: Record<string, { pull?: Summary; push?: Summary; na?: string }> = {};
+  const rows: RegistryResults['rows'] = {};
   try {
     // Undone last: the firewall as it was (dockerd adds iptables chains), the cgroups, the dirs.
     const fw = await snapshotFirewall();
@@ -225,7 +227,7 @@ async function main(): Promise<void> {
       }
     }
     for (const e of engines) {
-      rows[e.key] = { pull: summarize(pulls.get(e.key)!.map((s) => bytes / 1e6 / s)), push: summarize(pushes.get(e.key)!.map((s) => bytes / 1e6 / s)) };
+      rows[e.key] = { pull: summarize(pulls.get(e.key)!.map((s) => bytes / 1e6 / s)), push: summarize(pushes.get(e.key)!.map((s) => bytes / 1e6 / s)), pullCpu: summarize(cpu.get(e.key)!) };
     }
     const lines = ['| engine | pull MB/s (median) | pull CPU-s (median) | push MB/s (median) |', '|---|---|---|---|'];
     for (const [k, v] of Object.entries(rows)) lines.push(`| ${k} | ${v.pull?.median.toFixed(1) ?? 'n/a'} | ${cpu.has(k) ? summarize(cpu.get(k)!).median.toFixed(2) : 'n/a'} | ${v.push?.median.toFixed(1) ?? 'n/a'} |${v.na ? ` ${v.na}` : ''}`);

@@ -7,12 +7,13 @@ export interface RegistryResults {
   compressedBytes: number;
   layers: number;
   reps: number;
-  rows: Record<string, { pull?: Summary; push?: Summary; na?: string }>;
+  rows: Record<string, { pull?: Summary; push?: Summary; pullCpu?: Summary; na?: string }>;
   /** The machine's 1-minute load average when the measuring began and ended. */
   loadAverage?: [number, number];
 }
 
 const mbps = (s: Summary | undefined) => (s ? `${s.median.toFixed(1)} (${s.q1.toFixed(1)}–${s.q3.toFixed(1)})` : 'n/a');
+const cpu = (s: Summary | undefined) => (s ? s.median.toFixed(2) : 'n/a');
 
 export function registrySection(r: RegistryResults): string {
   const s = r.rows.silo;
@@ -26,14 +27,15 @@ export function registrySection(r: RegistryResults): string {
     'docker-registry on loopback (plain HTTP); both engines driven by the docker CLI, repetitions interleaved. MB/s are',
     'compressed bytes per second of the CLI command (median, IQR). Pull: the image is removed between repetitions, so',
     'every blob is fetched, verified and unpacked again. Push: to an empty registry each time, so every blob is uploaded',
-    '(dockerd compresses its layers again; Silo sends the blobs it pulled).',
+    '(dockerd compresses its layers again; Silo sends the blobs it pulled). Pull CPU-s: CPU seconds the engine used per',
+    "pull (Silo's daemon with its download worker; dockerd with its containerd), median: less swayed by the machine's load.",
     ...(r.loadAverage ? [`The machine's load average was ${r.loadAverage[0].toFixed(1)} at the start and ${r.loadAverage[1].toFixed(1)} at the end (its CPU count: see the top of this file).`] : []),
     '',
-    '| engine | pull MB/s | push MB/s |',
-    '|---|---|---|',
-    `| Silo | ${mbps(s?.pull)} | ${mbps(s?.push)} |`,
-    `| dockerd | ${d?.na ? `n/a (${d.na})` : mbps(d?.pull)} | ${d?.na ? '' : mbps(d?.push)} |`,
-    `| Silo / dockerd | ${ratio('pull')} | ${ratio('push')} |`,
+    '| engine | pull MB/s | pull CPU-s | push MB/s |',
+    '|---|---|---|---|',
+    `| Silo | ${mbps(s?.pull)} | ${cpu(s?.pullCpu)} | ${mbps(s?.push)} |`,
+    `| dockerd | ${d?.na ? `n/a (${d.na})` : mbps(d?.pull)} | ${d?.na ? '' : cpu(d?.pullCpu)} | ${d?.na ? '' : mbps(d?.push)} |`,
+    `| Silo / dockerd | ${ratio('pull')} | ${s?.pullCpu && d?.pullCpu ? `${(s.pullCpu.median / d.pullCpu.median).toFixed(2)}×` : 'n/a'} | ${ratio('push')} |`,
     '<!-- registry:end -->',
   ].join('\n');
 }
