@@ -93,6 +93,13 @@ test('docker images host:port/repo and --filter reference=host:port/repo:* match
   assert.equal((await dk(['rmi', `${reg.host}/silo/app:v2`, `${reg.host}/silo/other:x`, 'localhost:5999/silo/app:v1'])).code, 0);
 });
 
+test('docker search answers a clear "not supported" in one line', async () => {
+  const r = await dk(['search', 'busybox']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /does not support searching registries/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
+
 test('docker run of a missing image: the CLI\'s 404 → pull → create flow', async () => {
   const r = await dk(['run', '--rm', `${reg.host}/silo/run`]);
   assert.equal(r.code, 0, r.stderr);

@@ -230,6 +230,28 @@ test('login prompts on a terminal: the username echoed, the password not; withou
   assert.match((await d.silo(['logout', basicReg.host])).stdout, /Not logged in/);
 });
 
+test('create of a missing image pulls it; on a terminal pull draws a bar per layer, otherwise plain lines', async () => {
+  const ref = `${tokenReg.host}/silo/app:v1`;
+  await d.silo(['rmi', ref]);
+  const name = `${d.tag}-created`;
+  const c = await d.silo(['create', '--name', name, ref]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stderr, /Unable to find image/);
+  assert.match(c.stderr, /Pull complete/);
+  assert.equal((await d.silo(['rm', name])).code, 0);
+  assert.equal((await d.silo(['rmi', ref])).code, 0);
+  const tty = await onTerminal(['pull', ref], []);
+  assert.equal(tty.code, 0, tty.screen);
+  // cli-progress redraws bars in place (cursor movement) with its shades preset; a pipe gets none of that.
+  assert.match(tty.screen, /\x1b\[/);
+  assert.match(tty.screen, /[█░]{10,}/);
+  assert.match(tty.screen, /Status: Downloaded newer image for/);
+  assert.equal((await d.silo(['rmi', ref])).code, 0);
+  const plain = await d.silo(['pull', ref]);
+  assert.doesNotMatch(plain.stdout, /\x1b\[|█/);
+  assert.match(plain.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+});
+
 test('save and load (docker-archive and --format oci) keep the image id and the manifest digest', async () => {
   const ref = `${tokenReg.host}/silo/app:v1`;
   assert.equal((await d.silo(['pull', ref])).code, 0);
