@@ -91,26 +91,28 @@ async function startRegistry(): Promise<string> {
   return addr;
 }
 
-async function startSilo(registry: string): Promise<string> {
+/** A Silo daemon from the tree `siloRoot` (this one, or a baseline's), under its own name `t`. */
+async function startSilo(registry: string, siloRoot = root, t = tag): Promise<string> {
   const cfg = join(work, 'registries.json');
   await writeFile(cfg, JSON.stringify({ mirrors: Object.fromEntries(MIRRORED.map((h) => [h, [`http://${registry}`]])), insecure: [registry], fallbackToUpstream: false }));
-  const runDir = `/run/${tag}`;
+  const runDir = `/run/${t}`;
+  const state = join(work, t === tag ? 'silo' : t);
   onCleanup('silo network, cgroups and dirs', async () => {
     // The daemon's network and table outlive it by design (as docker's bridge): this run made them, so it removes them.
-    const net = await openNetworkService({ stateDir: join(work, 'silo/network'), runDir: join(runDir, 'network'), prefix: tag });
+    const net = await openNetworkService({ stateDir: join(state, 'network'), runDir: join(runDir, 'network'), prefix: t });
     await net.purge();
     await net.close();
-    for (const ctl of await readdir('/sys/fs/cgroup')) await rmdir(`/sys/fs/cgroup/${ctl}/${tag}`).catch(() => {});
+    for (const ctl of await readdir('/sys/fs/cgroup')) await rmdir(`/sys/fs/cgroup/${ctl}/${t}`).catch(() => {});
     await rm(runDir, { recursive: true, force: true });
   });
-  const p = daemon('silo', process.execPath, [join(root, 'bin/silo'), 'daemon', '--state-dir', join(work, 'silo'), '--run-dir', runDir, '--cgroup-parent', tag, '--registry-config', cfg, '--log-level', 'warn'], join(work, 'silo.log'));
+  const p = daemon(t, process.execPath, [join(siloRoot, 'bin/silo'), 'daemon', '--state-dir', state, '--run-dir', runDir, '--cgroup-parent', t, '--registry-config', cfg, '--log-level', 'warn'], join(work, `${t}.log`));
   const sock = `${runDir}/cri.sock`;
   await waitFor('silo', async () => p.exitCode === null && existsSync(`${runDir}/silo.sock`));
   // Everything a run leaves is removed through Silo itself (its own network and cgroups included).
   onCleanup('silo objects', async () => {
     const env = { SILO_HOST: `unix://${runDir}/silo.sock` };
-    const ids = (await run(process.execPath, [join(root, 'bin/silo'), 'ps', '-aq'], { env })).out.split('\n').filter(Boolean);
-    if (ids.length) await run(process.execPath, [join(root, 'bin/silo'), 'rm', '-f', ...ids], { env });
+    const ids = (await run(process.execPath, [join(siloRoot, 'bin/silo'), 'ps', '-aq'], { env })).out.split('\n').filter(Boolean);
+    if (ids.length) await run(process.execPath, [join(siloRoot, 'bin/silo'), 'rm', '-f', ...ids], { env });
   });
   return sock;
 }
@@ -217,18 +219,24 @@ async function main(): Promise<void> {
   const ctrdSock = await startContainerd(registry).catch((e) => (log(`containerd: ${e}`), undefined));
   const silo = criClient(siloSock);
   const ctrd = ctrdSock ? criClient(ctrdSock) : undefined;
-  onCleanup('clients', async () => (silo.close(), ctrd?.close()));
-  for (const c of [silo, ctrd]) if (c) await c.image.PullImage({ image: { image: 'docker.io/library/busybox:1.28' } });
+  // CRI_BENCH_BASELINE=<another built Silo tree>: that Silo too, interleaved, for a before/after ratio.
+  const baseRoot = process.env.CRI_BENCH_BASELINE;
+  const base = baseRoot ? criClient(await startSilo(registry, resolve(baseRoot), `${tag}b`)) : undefined;
+  onCleanup('clients', async () => (silo.close(), ctrd?.close(), base?.close()));
+  for (const c of [silo, ctrd, base]) if (c) await c.image.PullImage({ image: { image: 'docker.io/library/busybox:1.28' } });
   if (ctrd) await ctrd.image.PullImage({ image: { image: 'registry.k8s.io/pause:3.9' } });
 
   log(`pod start, ${rounds} rounds interleaved`);
-  const times: Record<string, number[]> = { silo: [], containerd: [] };
+  const times: Record<string, number[]> = { silo: [], containerd: [], baseline: [] };
   await podStart(silo, -1, 'silo'); // warm-up: the pod network and the first image root
   if (ctrd) await podStart(ctrd, -1, 'ctrd');
+  if (base) await podStart(base, -1, 'base');
   for (let i = 0; i < rounds; i++) {
     times.silo.push(await podStart(silo, i, 'silo'));
     if (ctrd) times.containerd.push(await podStart(ctrd, i, 'ctrd'));
+    if (base) times.baseline.push(await podStart(base, i, 'base'));
   }
+  if (base) log(`baseline silo ${median(times.baseline).toFixed(1)} ms, ratio ${(median(times.baseline) / median(times.containerd)).toFixed(2)}; this silo / baseline ${(median(times.silo) / median(times.baseline)).toFixed(2)}`);
   log(`silo ${median(times.silo).toFixed(1)} ms, containerd ${median(times.containerd).toFixed(1)} ms, ratio ${(median(times.silo) / median(times.containerd)).toFixed(2)}`);
 
   // CRI_BENCH_CRITEST=0: pod start only (a quick before/after), nothing written.
