@@ -443,7 +443,11 @@ export class ComputeService {
           throw e;
         }
         this.store.forget(id);
-        return { rec, done };
+        // Queued on the network service's lock before the answer: whatever the client does next with the network
+        // (remove it, publish the same port, take the same address) runs after this teardown.
+        const net = this.networking.teardown(rec.Document.Container.Networking);
+        net.catch(() => {});
+        return { rec, done, net };
       })
       .catch(async (e) => {
         this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed');
@@ -454,10 +458,10 @@ export class ComputeService {
     if (taken === undefined && this.store.has(id)) await this.remove(id, { force: true }).catch((e) => this.log.warn({ id, err: oneLine(e) }, 'auto-remove failed'));
     this.resolveWaiters(id, code);
     if (!taken) return;
-    const { rec, done } = taken;
+    const { rec, done, net } = taken;
     const job = this.lock
       .run(id, async () => {
-        await this.networking.teardown(rec.Document.Container.Networking);
+        await net;
         faultPoint('remove.after-network');
         await this.store.remove(id);
       })

@@ -82,6 +82,18 @@ test('errors before the start are one-line HTTP errors and leave nothing', async
   await nothingLeft();
 });
 
+test('what run --rm held is free for the next command at once: its network can go, its host port be published again', async () => {
+  const port = String(20000 + Math.floor(Math.random() * 20000));
+  assert.equal((await d.silo(['network', 'create', 'rr-net'])).code, 0);
+  for (let i = 0; i < 2; i++) {
+    const r = await d.silo(['run', '--rm', '--network', 'rr-net', '-p', `127.0.0.1:${port}:80`, 'busybox', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const rm = await d.silo(['network', 'rm', 'rr-net']);
+  assert.equal(rm.code, 0, rm.stderr);
+  await nothingLeft();
+});
+
 test('run --rm answers before its teardown; a daemon killed during that teardown leaves it to the next one', async () => {
   await d.stop();
   await d.start({ SILO_FAULT_POINTS: 'remove.after-network' });
