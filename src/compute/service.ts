@@ -557,9 +557,11 @@ export class ComputeService {
   }
 
   async shutdown(ref: string, opts: { TimeoutSeconds?: number; Signal?: string } = {}): Promise<void> {
-    const rec = this.store.find(ref);
+    const id = this.store.find(ref).Id;
     // Marked even when it is not running: a restart the policy has scheduled must not follow a user's stop.
-    await this.markStoppedByUser(rec.Id);
+    await this.markStoppedByUser(id);
+    // As in terminate: the state after the await, and the wait below set up before anything else awaits.
+    const rec = this.store.find(id);
     if (!isActive(rec.State)) return;
     const timeout = opts.TimeoutSeconds ?? rec.Document.StopTimeoutSeconds ?? 10;
     const sig = normalizeSignal(opts.Signal ?? rec.Document.StopSignal ?? 'SIGTERM');
@@ -574,9 +576,11 @@ export class ComputeService {
   }
 
   async terminate(ref: string): Promise<void> {
-    const rec = this.store.find(ref);
+    const id = this.store.find(ref).Id;
     // Marked even when it is not running: a restart the policy has scheduled must not follow a user's stop.
-    await this.markStoppedByUser(rec.Id);
+    await this.markStoppedByUser(id);
+    // Read again after the await: an exit recorded meanwhile (its waiters already told) must not be waited for.
+    const rec = this.store.find(id);
     if (!isActive(rec.State)) return;
     const exited = this.wait(rec.Id, 'next-exit');
     const backend = this.backendOf(rec);
