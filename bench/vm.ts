@@ -91,7 +91,7 @@ async function vmStarts(): Promise<{ coldMs: number[]; restoreMs: number[] }> {
       else {
         pid = await launch(a, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tpl, 'ram'), share: false }, incoming: true });
         const q = await Qmp.open(paths(run).qmp);
-        await restoreInto(q, tpl, 30_000);
+        await restoreInto(q, tpl);
         q.close();
       }
       const ch = await AgentChannel.open(paths(run).ctl, 60_000);

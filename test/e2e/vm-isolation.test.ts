@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { ttyShellWalk } from './native-client.js';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { leaks, sleep, TestDaemon } from './harness.js';
 
 const d = new TestDaemon();
@@ -127,6 +127,20 @@ test('a VM container survives a daemon SIGKILL and is adopted by the next daemon
   assert.equal(ex.stdout, 'still here\n', ex.stderr);
   assert.equal((await d.silo(['logs', 'survivor'])).stdout, 'before\n');
   assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
+});
+
+test('a template a clone cannot load: the container cold-boots at once and the template is dropped', async () => {
+  assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
+  const dir = `${d.stateDir}/vm/templates`;
+  const keys = readdirSync(dir).filter((k) => /^[0-9a-f]{16}$/.test(k));
+  assert.equal(keys.length, 1);
+  writeFileSync(`${dir}/${keys[0]}/state`, 'not a migration stream');
+  const r = await vm(['--rm', 'busybox', 'echo', 'fell back']);
+  assert.equal(r.stdout, 'fell back\n', r.stderr);
+  assert.match(d.logs, /template restore failed \(QEMU exited .*cold boot instead/);
+  assert.match(d.logs, /up by cold boot after a failed restore/);
+  // Gone, so the next VM of that size makes it again (as the first test shows a missing template is made).
+  assert.deepEqual(readdirSync(dir).filter((k) => k === keys[0]), []);
 });
 
 test('templates off: a cold boot; no QEMU or a VM that does not come up: one line, nothing left', async () => {

@@ -4,7 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeList, decodeStrings, encodeFrame, encodeStrings, FrameReader, Op } from '../../src/compute/vm/channel.js';
 import { checkVmDocument } from '../../src/compute/vm/refuse.js';
-import { qemuArgs, type VmAssets } from '../../src/compute/vm/qemu.js';
+import { DISK_SLOTS, findAssets, HOTPLUG_PORTS, qemuArgs, TCG_CACHE_MIB, type VmAssets } from '../../src/compute/vm/qemu.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ComputeSystemDocument } from '../../src/compute/types.js';
 
 test('frames: length-prefixed, little-endian, split and joined across chunks', () => {
@@ -54,8 +57,8 @@ test("a container in a pod's VM shares the pod's namespaces (PID or its own) and
   assert.throws(() => checkVmDocument(inPod({ CgroupParent: '/kubepods' })), /cgroup parent/);
 });
 
-test('one machine for templates and clones: only backends and the RAM mapping differ', () => {
-  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '' };
+test('one machine for templates and clones: only backends, the RAM mapping and the kernel (in RAM already) differ', () => {
+  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16 };
   const base = { name: 'n', dir: '/d', logFile: '/l', exitFile: '/e', size: { memoryMiB: 128, cpus: 1 } };
   const tpl = qemuArgs(a, { ...base, ram: { path: '/r', share: true } });
   const clone = qemuArgs(a, { ...base, ram: { path: '/r', share: false }, incoming: true, tap: 'tap0' });
@@ -65,4 +68,24 @@ test('one machine for templates and clones: only backends and the RAM mapping di
   assert.ok(clone.includes('memory-backend-file,id=ram,size=128M,mem-path=/r,share=off'));
   assert.ok(clone.includes('-incoming'));
   assert.ok(clone.some((x) => x.startsWith('tap,id=n0,ifname=tap0,') && x.includes('vnet_hdr=off')));
+  assert.ok(tpl.includes('-kernel') && tpl.includes('-initrd'));
+  assert.ok(!clone.includes('-kernel') && !clone.includes('-initrd'), 'a clone loads nothing its template has in RAM');
+  assert.ok(clone.includes('tcg,tb-size=16'));
+  // The disk slots sit on the root complex; only the hot-plug root ports are root ports.
+  assert.equal(devices(clone).filter((d) => d.startsWith('virtio-blk-pci') && d.endsWith('bus=pcie.0')).length, DISK_SLOTS);
+  assert.equal(devices(clone).filter((d) => d.startsWith('pcie-root-port')).length, HOTPLUG_PORTS);
+});
+
+test('the TCG cache size comes from SILO_VM_TCG_CACHE_MIB or the default, and nonsense is refused', async () => {
+  const env = { SILO_VM_QEMU: '/bin/true' };
+  const build = mkdtempSync(join(tmpdir(), 'silo-vm-assets-'));
+  try {
+    writeFileSync(join(build, 'vmlinux'), 'x');
+    writeFileSync(join(build, 'initramfs.cpio'), 'x');
+    assert.equal((await findAssets(build, { ...env, SILO_VM_ACCEL: 'tcg' })).tcgCacheMiB, TCG_CACHE_MIB);
+    assert.equal((await findAssets(build, { ...env, SILO_VM_ACCEL: 'tcg', SILO_VM_TCG_CACHE_MIB: '8' })).tcgCacheMiB, 8);
+    await assert.rejects(findAssets(build, { ...env, SILO_VM_TCG_CACHE_MIB: 'lots' }), /SILO_VM_TCG_CACHE_MIB must be/);
+  } finally {
+    rmSync(build, { recursive: true, force: true });
+  }
 });

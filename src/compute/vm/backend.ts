@@ -166,84 +166,112 @@ export class VmBackend implements IsolationBackend {
     const id = opts.id;
     const size = this.sizeOf(opts.resources);
     const run = this.runOf(id);
-    await this.delete(id, { force: true, keepLogs: true });
-    await mkdir(this.stateOf(id), { recursive: true, mode: 0o700 });
-    await mkdir(run, { recursive: true, mode: 0o700 });
-    const layerDisks: string[] = [];
-    for (const l of opts.root.layers) layerDisks.push(await this.disks.ensure(l.chainId, l.path));
-    if (layerDisks.length + 1 > MAX_DISKS) throw invalid(`vm isolation takes images of at most ${MAX_DISKS - 1} layers`);
     if ((opts.interfaces?.length ?? 0) > 1) throw invalid('vm isolation takes one network');
+    if (opts.root.layers.length + 1 > MAX_DISKS) throw invalid(`vm isolation takes images of at most ${MAX_DISKS - 1} layers`);
+    await this.delete(id, { force: true, keepLogs: true });
     const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
     this.live.set(id, live);
     try {
       const hostCg = opts.cgroupParent ? new HostCgroup(`${opts.cgroupParent.replace(/^\/+|\/+$/g, '')}/vm-${id}`) : this.cgroup(id);
-      if (opts.cgroupParent) await writeFile(this.cgroupFile(id), hostCg.rel);
-      const cgroupProcs = await hostCg.create(size.memoryMiB, opts.resources.cpus);
+      const t0 = Date.now();
+      const marks: string[] = [];
+      const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
+      // What does not depend on the VM at once: directories, layer disks, the host cgroup, the template, the files.
+      const [layerDisks, cgroupProcs, template, etc] = await Promise.all([
+        Promise.all(opts.root.layers.map((l) => this.disks.ensure(l.chainId, l.path))),
+        hostCg.create(size.memoryMiB, opts.resources.cpus),
+        this.o.templates ? this.tpl(a).get(size).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
+        Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') }))),
+        mkdir(this.stateOf(id), { recursive: true, mode: 0o700 }).then(async () => {
+          await mkdir(run, { recursive: true, mode: 0o700 });
+          if (opts.cgroupParent) await writeFile(this.cgroupFile(id), hostCg.rel);
+        }),
+      ]);
+      mark('prepared');
       const nics = opts.interfaces ?? [];
       // The scratch and the bottom layers in the disk slots; layers past them are hot-added.
       const slotted = layerDisks.slice(0, DISK_SLOTS - 1);
       const extra = layerDisks.slice(DISK_SLOTS - 1);
       const slots = [{ file: opts.root.scratch.path, readOnly: false }, ...slotted.map((file) => ({ file, readOnly: true }))];
       const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined, slots };
-      const t0 = Date.now();
-      let how = 'cold boot';
-      let qmp: Qmp | undefined;
-      if (this.o.templates) {
+      // The tap's redirects are made meanwhile (a few tc runs in the namespace); waited for before the start.
+      let tapped: Promise<void> | undefined;
+      const tap = () => (tapped ??= nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve());
+      let how = template ? 'template restore' : 'cold boot';
+      let chan: AgentChannel | undefined;
+      if (template) {
         try {
-          const t = await this.tpl(a).get(size);
-          await launch(a, { ...launchOpts, ram: { path: join(t, 'ram'), share: false }, incoming: true });
-          qmp = await Qmp.open(paths(run).qmp);
-          await restoreInto(qmp, t, this.o.bootTimeoutMs);
-          how = 'template restore';
+          await launch(a, { ...launchOpts, ram: { path: join(template, 'ram'), share: false }, incoming: true });
+          tap().catch(() => {});
+          live.qmp = await Qmp.open(paths(run).qmp);
+          await restoreInto(live.qmp, template);
+          chan = await this.agent(run, live.qmp, how, extra);
         } catch (e) {
-          this.o.log.warn(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead`);
-          qmp?.close();
-          qmp = undefined;
+          if (isBootTimeout(e)) throw e;
+          this.o.log.warn(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead, the template is made again at its next use`);
+          await this.templates?.discard(template);
+          live.qmp?.close();
+          live.qmp = undefined;
           await this.killByDir(run, this.name(id));
+          // The tap went with that QEMU: the next one makes its own, joined again.
+          await tapped?.catch(() => {});
+          tapped = undefined;
+          how = 'cold boot after a failed restore';
         }
       }
-      if (!qmp) {
+      if (!chan) {
         await launch(a, launchOpts);
-        qmp = await Qmp.open(paths(run).qmp);
+        tap().catch(() => {});
+        live.qmp = await Qmp.open(paths(run).qmp);
+        chan = await this.agent(run, live.qmp, how, extra);
       }
-      live.qmp = qmp;
-      // Devices first: the guest probes them while the agent channel comes up and the identity is set.
-      const marks: string[] = [];
-      const mark = (what: string) => marks.push(`${what} ${Date.now() - t0}`);
-      // The tap's redirects are made meanwhile (a few tc runs in the namespace); the guest NIC is set up after them.
-      const tapped = nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve();
-      tapped.catch(() => {});
-      await this.plugDisks(qmp, extra);
-      mark('plugged');
-      const chan = await AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs).catch(async () => {
-        throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
-      });
       live.chan = chan;
       mark('agent');
-      await chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]]));
+      // Every request at once: the agent serves them in order, so the root is mounted before the files and the user
+      // lookups read it; one round trip instead of one each.
       const limits: [string, string | number][] = [];
       if (opts.resources.memoryBytes) limits.push(['memory', opts.resources.memoryBytes]);
       if (opts.resources.pidsLimit && opts.resources.pidsLimit > 0) limits.push(['pids', opts.resources.pidsLimit]);
       if (opts.resources.cpus) limits.push(['cpu', `${Math.round(opts.resources.cpus * 100000)} 100000`]);
       const serials = layerDisks.map((_, i) => (i < DISK_SLOTS - 1 ? `s${i + 1}` : `h${i}`));
-      await chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits]));
+      const setup = Promise.all([
+        chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]])),
+        chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits])),
+        ...etc.map((f) => chan.request(Op.FILE, 0, encodeStrings([['path', f.path], ['data', f.data]]))),
+        ...nics.map((nic) => chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]))),
+      ]);
+      const users = this.userFiles(chan);
+      users.catch(() => {});
+      await setup;
       mark('root');
-      for (const f of opts.etcFiles ?? []) {
-        const data = await readFile(f.hostPath, 'utf8');
-        await chan.request(Op.FILE, 0, encodeStrings([['path', f.containerPath], ['data', data]]));
-      }
-      mark('files');
-      await tapped;
-      for (const nic of nics) {
-        await chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]));
-      }
-      mark('net');
-      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, initExtras(opts)));
-      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms`);
-      return { pid: (await this.pid(id))! };
+      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, initExtras(opts), 0, users));
+      await tap();
+      const pid = (await this.pid(id))!;
+      // QEMU's CPU time so far says how much of the wall time was the guest's work (TCG) rather than waiting.
+      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms; QEMU CPU ${await cpuMs(pid)} ms`);
+      return { pid };
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
       throw e;
+    }
+  }
+
+  /** The agent of a VM just started: extra disks hot-added meanwhile; fails as soon as QEMU exits (a restore whose
+   *  load failed) and after the boot time limit with the guest's last console lines. */
+  private async agent(run: string, qmp: Qmp, how: string, extra: string[]): Promise<AgentChannel> {
+    const stop = new AbortController();
+    const opening = AgentChannel.open(paths(run).ctl, this.o.bootTimeoutMs, stop.signal);
+    opening.catch(() => {});
+    let exited = false;
+    const gone = qmp.gone().then(() => (exited = true));
+    try {
+      await this.plugDisks(qmp, extra);
+      return await Promise.race([opening, gone.then(() => Promise.reject(new Error('QEMU exited')))]);
+    } catch (e) {
+      stop.abort();
+      if (exited) throw new Error(`QEMU exited (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
+      if (e instanceof SiloError && e.code === 'SILO_VM_QMP') throw e;
+      throw new SiloError('Unavailable', 'SILO_VM_BOOT', `utility VM did not come up in ${this.o.bootTimeoutMs / 1000} s (${how}); console: ${(await consoleTail(run)) || '(empty)'}`);
     }
   }
 
@@ -256,12 +284,18 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process; `ctr`:
-   *  the agent's container it runs in. */
-  private async processPayload(chan: AgentChannel, p: ProcessParams, hostname: string, init: boolean, extra: [string, string | number][] = [], ctr = 0): Promise<Buffer> {
-    if (!p.args.length) throw invalid('no command given');
+  /** The container's own /etc/passwd and /etc/group (read by the agent from its root), for user lookups. */
+  private async userFiles(chan: AgentChannel, ctr = 0): Promise<[string, string]> {
     const [passwd, group] = await Promise.all([chan.request(Op.READFILE, ctr, Buffer.from('/etc/passwd')), chan.request(Op.READFILE, ctr, Buffer.from('/etc/group'))]);
-    const u = resolveUser(p.user, passwd.toString('utf8'), group.toString('utf8'));
+    return [passwd.toString('utf8'), group.toString('utf8')];
+  }
+
+  /** Args, env, cwd, user (resolved against the container's own passwd and group files) and tty of a process; `ctr`:
+   *  the agent's container it runs in; `users`: those files if already asked for. */
+  private async processPayload(chan: AgentChannel, p: ProcessParams, hostname: string, init: boolean, extra: [string, string | number][] = [], ctr = 0, users?: Promise<[string, string]>): Promise<Buffer> {
+    if (!p.args.length) throw invalid('no command given');
+    const [passwd, group] = await (users ?? this.userFiles(chan, ctr));
+    const u = resolveUser(p.user, passwd, group);
     const env = buildEnv(p, hostname, u.home || '/');
     const kv: [string, string | number][] = [
       ...p.args.map((a): [string, string] => ['arg', a]),
@@ -705,6 +739,15 @@ function initExtras(opts: InitOptions): [string, string | number][] {
   for (const p of s?.ReadonlyPaths ?? []) out.push(['ro', p]);
   return out;
 }
+
+
+/** User + system CPU time of a process, ms (clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(f[11] ?? 0) + Number(f[12] ?? 0)) * 10;
+}
+
+const isBootTimeout = (e: unknown) => e instanceof SiloError && e.code === 'SILO_VM_BOOT';
 
 function signalNumber(s: string): number {
   if (/^\d+$/.test(s)) return Number(s);

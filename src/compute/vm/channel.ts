@@ -82,20 +82,22 @@ export class AgentChannel {
 
   private constructor(private readonly sock: Socket) {}
 
-  /** Connect and handshake; retries while the socket is not there yet (QEMU starting). */
-  static async open(path: string, timeoutMs: number): Promise<AgentChannel> {
+  /** Connect and handshake; retries while the socket is not there yet (QEMU starting). `signal` gives up at once
+   *  (the port takes one connection: a stale attempt must not take a later QEMU's). */
+  static async open(path: string, timeoutMs: number, signal?: AbortSignal): Promise<AgentChannel> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        return await AgentChannel.tryOpen(path, Math.max(100, deadline - Date.now()));
+        signal?.throwIfAborted();
+        return await AgentChannel.tryOpen(path, Math.max(100, deadline - Date.now()), signal);
       } catch (e) {
-        if (Date.now() >= deadline) throw e;
+        if (Date.now() >= deadline || signal?.aborted) throw e;
         await new Promise((r) => setTimeout(r, 20));
       }
     }
   }
 
-  private static tryOpen(path: string, timeoutMs: number): Promise<AgentChannel> {
+  private static tryOpen(path: string, timeoutMs: number, signal?: AbortSignal): Promise<AgentChannel> {
     return new Promise((resolve, reject) => {
       const sock = connect(path);
       const nonce = randomBytes(8);
@@ -103,9 +105,11 @@ export class AgentChannel {
       let pre = Buffer.alloc(0);
       let timer: NodeJS.Timeout | undefined;
       let hello: NodeJS.Timeout | undefined;
+      const abort = () => done(new Error('aborted'));
       const done = (e?: Error) => {
         clearTimeout(timer);
         clearInterval(hello);
+        signal?.removeEventListener('abort', abort);
         sock.off('data', onData);
         if (e) {
           sock.destroy();
@@ -134,6 +138,7 @@ export class AgentChannel {
         hello = setInterval(send, 200);
       });
       timer = setTimeout(() => done(new Error('the guest agent did not answer')), timeoutMs);
+      signal?.addEventListener('abort', abort);
     });
   }
 

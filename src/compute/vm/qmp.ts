@@ -30,8 +30,8 @@ export class Qmp {
           s.once('error', reject);
         });
         const q = new Qmp(sock);
-        await q.next(); // greeting
-        await q.execute('qmp_capabilities');
+        // The greeting and the capabilities' answer in one round trip: QEMU reads the command after its greeting.
+        await Promise.all([q.next(), q.execute('qmp_capabilities')]);
         return q;
       } catch (e) {
         if (Date.now() >= deadline) throw e;
@@ -68,6 +68,14 @@ export class Qmp {
         w.reject(new SiloError('Internal', 'SILO_VM_QMP', `QEMU: ${err.desc ?? 'error'}`));
       } else w.resolve(msg.return ?? msg.QMP);
     }
+  }
+
+  /** Resolves when QEMU closes its monitor (it exited). */
+  gone(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) resolve();
+      else this.sock.once('close', () => resolve());
+    });
   }
 
   onEvent(name: string, cb: (data: unknown) => void): void {

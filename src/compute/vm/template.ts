@@ -71,6 +71,14 @@ export class Templates {
     });
   }
 
+  /** A template a clone could not load is made again at its next use (clones running from its RAM file keep their
+   *  mapping of it). */
+  async discard(dir: string): Promise<void> {
+    const key = dir.slice(this.dir.length + 1);
+    if (!/^[0-9a-f]{16}$/.test(key) || join(this.dir, key) !== dir) return;
+    await this.lock.run(key, () => rm(dir, { recursive: true, force: true }));
+  }
+
   private async make(size: VmSize, final: string): Promise<void> {
     const rand = randomBytes(4).toString('hex');
     const tmp = join(this.dir, `.tmp-${rand}`);
@@ -86,8 +94,9 @@ export class Templates {
       });
       ch.close();
       const qmp = await Qmp.open(paths(run).qmp);
+      // Saved running (no `stop` first: the migration stops it at the end), so a clone runs as soon as it has loaded
+      // the stream, with no `cont` to wait for.
       await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-      await qmp.execute('stop');
       await qmp.execute('migrate', { uri: `exec:cat > ${join(tmp, 'state')}` });
       await waitMigration(qmp, 60_000);
       faultPoint('vm.template.after-save');
@@ -118,17 +127,14 @@ export async function waitMigration(qmp: Qmp, timeoutMs: number): Promise<void> 
   }
 }
 
-/** Load a template into a clone started with `-incoming defer`, then let it run. */
-export async function restoreInto(qmp: Qmp, template: string, timeoutMs: number): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-  await qmp.execute('migrate-incoming', { uri: `exec:cat ${join(template, 'state')}` });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
-    if (m.status === 'completed') break;
-    if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`restore failed: ${m['error-desc'] ?? m.status}`);
-    if (Date.now() > deadline) throw new Error('restore did not finish in time');
-    await sleep(2);
-  }
-  await qmp.execute('cont');
+/**
+ * Load a template into a clone started with `-incoming defer`: both commands in one write, no waiting for the load.
+ * The template was saved running, so the clone runs as soon as the stream is in; a load that fails makes QEMU exit
+ * (its monitor closes), which the caller waiting for the agent sees.
+ */
+export async function restoreInto(qmp: Qmp, template: string): Promise<void> {
+  await Promise.all([
+    qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] }),
+    qmp.execute('migrate-incoming', { uri: `exec:cat ${join(template, 'state')}` }),
+  ]);
 }

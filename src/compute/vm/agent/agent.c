@@ -102,6 +102,7 @@ static struct ctr *ctr_get(uint32_t id, int make) {
 #define AT(c, rel) ({ static char _b[8][4200]; static int _i; char *_p = _b[_i++ & 7]; snprintf(_p, 4200, "%s%s", (c)->root, rel); _p; })
 #define CGF(c, rel) ({ static char _g[8][128]; static int _j; char *_q = _g[_j++ & 7]; snprintf(_q, 128, "%s%s", (c)->cg, rel); _q; })
 static int ctl = -1, logfd = -1, exitfd = -1, ctl_down = 0;
+static struct timespec ctl_down_at; // when the host went: polled for its return quickly for a while
 static char *outq; static size_t outlen, outcap;
 static char inbuf[MAX_FRAME + 16]; static size_t inlen;
 static int pidns_root = -1; // the agent's own PID namespace, to return to after joining the container's
@@ -131,10 +132,23 @@ static void send_frame(int op, uint32_t proc, uint32_t seq, const void *data, si
   outlen += n + 13;
 }
 
+static void host_gone(int drop_input) {
+  ctl_down = 1; outlen = 0;
+  if (drop_input) inlen = 0;
+  clock_gettime(CLOCK_MONOTONIC, &ctl_down_at);
+}
+
+// How long to sleep before looking for the host again. A template is saved right after its maker hung up, so a clone
+// (whose clock goes on from the template's) looks every 2 ms and answers its host at once; later, every 50 ms.
+static int down_poll_ms(void) {
+  struct timespec now; clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec - ctl_down_at.tv_sec < 3 ? 2 : 50;
+}
+
 static void flush_out(void) {
   while (outlen > 0 && !ctl_down) {
     ssize_t w = write(ctl, outq, outlen);
-    if (w < 0) { if (errno == EINTR) continue; if (errno != EAGAIN) { ctl_down = 1; outlen = 0; } return; }
+    if (w < 0) { if (errno == EINTR) continue; if (errno != EAGAIN) host_gone(0); return; }
     memmove(outq, outq + w, outlen - w); outlen -= w;
   }
 }
@@ -227,19 +241,44 @@ static int open_port(const char *want) {
   return -1;
 }
 
-// /dev/vdX whose virtio serial is `serial` (disks are hot-added after a restore: wait for them to be probed).
+// The disks present at boot, by serial: read once before a template is saved (reading a virtio-blk serial is a
+// request to the device, which costs under TCG), so a clone finds its slots without asking again.
+static struct { char serial[24]; char dev[16]; } boot_disks[32];
+static int n_boot_disks;
+
+static int disk_serial(const char *name, char *s, size_t n) {
+  char p[512]; snprintf(p, sizeof p, "/sys/block/%s/serial", name);
+  int fd = open(p, O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, s, n - 1); close(fd);
+  if (r <= 0) return -1;
+  s[r] = 0; if (s[r - 1] == '\n') s[r - 1] = 0;
+  return 0;
+}
+
+static void index_boot_disks(void) {
+  DIR *d = opendir("/sys/block"); struct dirent *e;
+  while (d && (e = readdir(d)) && n_boot_disks < 32) {
+    if (strncmp(e->d_name, "vd", 2) != 0 || strlen(e->d_name) >= sizeof boot_disks[0].dev) continue;
+    if (disk_serial(e->d_name, boot_disks[n_boot_disks].serial, sizeof boot_disks[0].serial) < 0) continue;
+    snprintf(boot_disks[n_boot_disks++].dev, sizeof boot_disks[0].dev, "%s", e->d_name);
+  }
+  if (d) closedir(d);
+}
+
+// /dev/vdX whose virtio serial is `serial`: a boot disk from the index, a hot-added one by looking (it may still be
+// being probed: wait for it).
 static int find_disk(const char *serial, char *dev, size_t n) {
+  for (int i = 0; i < n_boot_disks; i++) if (strcmp(boot_disks[i].serial, serial) == 0) { snprintf(dev, n, "/dev/%s", boot_disks[i].dev); return 0; }
   for (int tries = 0; tries < 5000; tries++) {
     DIR *d = opendir("/sys/block");
     struct dirent *e;
     while (d && (e = readdir(d))) {
       char p[512], s[128] = {0};
       if (strncmp(e->d_name, "vd", 2) != 0) continue;
-      snprintf(p, sizeof p, "/sys/block/%s/serial", e->d_name);
-      int fd = open(p, O_RDONLY);
-      if (fd < 0) continue;
-      ssize_t r = read(fd, s, sizeof s - 1); close(fd);
-      if (r > 0 && s[r - 1] == '\n') s[r - 1] = 0;
+      int known = 0;
+      for (int i = 0; i < n_boot_disks; i++) known |= strcmp(boot_disks[i].dev, e->d_name) == 0;
+      if (known || disk_serial(e->d_name, s, sizeof s) < 0) continue;
       if (strcmp(s, serial) == 0) {
         snprintf(p, sizeof p, "/sys/block/%s/size", e->d_name);
         snprintf(dev, n, "/dev/%s", e->d_name);
@@ -854,7 +893,7 @@ static void read_ctl(void) {
     ssize_t n = read(ctl, inbuf + inlen, sizeof inbuf - inlen);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) break;
-    if (n <= 0) { ctl_down = 1; outlen = 0; inlen = 0; return; } // the host went; a new one starts a new stream
+    if (n <= 0) { host_gone(1); return; } // the host went; a new one starts a new stream
     inlen += n;
     size_t off = 0;
     while (inlen - off >= 4) {
@@ -877,7 +916,9 @@ int main(void) {
   mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=0620");
   mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory +pids +cpu");
+  mkdir("/sys/fs/cgroup/c0", 0755); // the VM's own container's, before a template is saved: one step less per start
   load_modules();
+  index_boot_disks();
   char *lo[] = {"ip", "link", "set", "lo", "up", NULL};
   run_busybox(lo);
   pidns_root = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
@@ -904,7 +945,7 @@ int main(void) {
       if (pr->err >= 0) { pf[n] = (struct pollfd){pr->err, POLLIN, 0}; who[n] = pr; st[n++] = 2; }
     }
     // With no host listening the port reports HUP continuously: look again every 50 ms instead.
-    int r = poll(pf, n, ctl_down ? 50 : -1);
+    int r = poll(pf, n, ctl_down ? down_poll_ms() : -1);
     if (r < 0 && errno != EINTR) { say("poll: %s", strerror(errno)); usleep(10000); }
     if (ctl_down) {
       struct pollfd c = {ctl, POLLIN, 0};
@@ -916,7 +957,7 @@ int main(void) {
       if (pf[i].fd == sfd) { struct signalfd_siginfo si; while (read(sfd, &si, sizeof si) > 0) {} continue; }
       if (!who[i] && pf[i].fd == ctl) {
         if (pf[i].revents & POLLIN) read_ctl();
-        else if (pf[i].revents & (POLLHUP | POLLERR)) { ctl_down = 1; outlen = 0; inlen = 0; }
+        else if (pf[i].revents & (POLLHUP | POLLERR)) host_gone(1);
         if (!ctl_down && (pf[i].revents & POLLOUT)) flush_out();
         continue;
       }
