@@ -3,11 +3,12 @@
 //   1. utility VM start to the guest agent answering: cold boot vs template restore (QEMU + agent only);
 //   2. `run --rm busybox true` end to end through the CLI: vm, process, docker;
 //   3. host memory per idle container (PSS of QEMU, or of conmon + the container's processes): vm vs process.
-// Writes bench/results/vm.json and prints a Markdown table. Everything it starts carries a silo-bench-vm-<rand> tag
+// Writes bench/results/vm.json and BENCHMARKS.md's VM section (`npm run bench:vm`) and prints a Markdown table. Everything it starts carries a silo-bench-vm-<rand> tag
 // and is removed at the end.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { vmSection, withVmSection, type VmResults } from './report/vm.js';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,18 +166,22 @@ async function main(): Promise<void> {
     process.stderr.write('idle memory\n');
     const memVm = await idleMemory('vm', 4);
     const memProc = await idleMemory('process', 4);
-    const res = {
+    const assets = await findAssets(DEFAULT_BUILD_DIR);
+    const res: VmResults = {
       when: new Date().toISOString(),
       n,
       // The machine is shared: its load while measuring says how far the figures are from a quiet host's.
       loadAverage1m: loadavg()[0],
-      accel: (await findAssets(DEFAULT_BUILD_DIR)).accel,
+      accel: assets.accel,
+      tcgCacheMiB: assets.accel === 'tcg' ? assets.tcgCacheMiB : undefined,
       startMs: { coldBoot: median(starts.coldMs), templateRestore: median(starts.restoreMs), ratio: median(starts.coldMs) / median(starts.restoreMs) },
       runRmMs: { vm: median(vmRun), process: median(procRun), docker: dockerRun ? median(dockerRun) : null },
       idleMemoryMiBPerContainer: { vm: memVm, process: memProc },
     };
     mkdirSync(join(root, 'bench/results'), { recursive: true });
     writeFileSync(join(root, 'bench/results/vm.json'), JSON.stringify(res, null, 2) + '\n');
+    const md = join(root, 'BENCHMARKS.md');
+    writeFileSync(md, withVmSection(existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n', vmSection(res)));
     const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(0));
     console.log(`| measure (${res.accel.toUpperCase()}, median of ${n}, load average ${res.loadAverage1m.toFixed(1)}) | value |`);
     console.log('|---|---|');

@@ -1,0 +1,43 @@
+// VM isolation's section of BENCHMARKS.md, from bench/results/vm.json alone (written by `npm run bench:vm`).
+
+export interface VmResults {
+  when: string;
+  n: number;
+  loadAverage1m: number;
+  accel: string;
+  /** TCG's code cache of the VMs measured, MiB. */
+  tcgCacheMiB?: number;
+  startMs: { coldBoot: number; templateRestore: number; ratio: number };
+  runRmMs: { vm: number; process: number; docker: number | null };
+  idleMemoryMiBPerContainer: { vm: { pssMiB: number; rssMiB: number }; process: { pssMiB: number; rssMiB: number } };
+}
+
+const ms = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(0)} ms`);
+
+export function vmSection(r: VmResults): string {
+  return [
+    '<!-- vm:start -->',
+    '## VM isolation (`npm run bench:vm`)',
+    '',
+    `Run ${r.when.slice(0, 10)} under ${r.accel.toUpperCase()}${r.tcgCacheMiB ? ` (code cache ${r.tcgCacheMiB} MiB)` : ''}, median of ${r.n}, load average ${r.loadAverage1m.toFixed(1)} on 2 shared cores:`,
+    'utility VM start to its agent answering (QEMU and the agent only), `run --rm busybox true` end to end through the CLI',
+    '(vm, process and docker in the same run; n/a: no dockerd answered), and host memory per idle `sleep` container (PSS of',
+    'QEMU, or of conmon and the container\'s processes; 4 at once, so the template\'s shared pages count a quarter each).',
+    'Targets (issue #13, TCG): restore ≥ 10× faster than a cold boot, `run --rm` ≤ 1.0 s, ≤ 40 MiB per idle VM.',
+    '',
+    '| figure | value |',
+    '|---|---|',
+    `| VM start to agent: cold boot / template restore | ${ms(r.startMs.coldBoot)} / ${ms(r.startMs.templateRestore)} (${r.startMs.ratio.toFixed(1)}×) |`,
+    `| run --rm busybox true: vm / process / docker | ${ms(r.runRmMs.vm)} / ${ms(r.runRmMs.process)} / ${ms(r.runRmMs.docker)} |`,
+    `| host memory per idle container, PSS (RSS): vm | ${r.idleMemoryMiBPerContainer.vm.pssMiB.toFixed(1)} MiB (${r.idleMemoryMiBPerContainer.vm.rssMiB.toFixed(1)}) |`,
+    `| host memory per idle container, PSS (RSS): process | ${r.idleMemoryMiBPerContainer.process.pssMiB.toFixed(1)} MiB (${r.idleMemoryMiBPerContainer.process.rssMiB.toFixed(1)}) |`,
+    '<!-- vm:end -->',
+  ].join('\n');
+}
+
+export function withVmSection(md: string, section: string): string {
+  const start = md.indexOf('<!-- vm:start -->');
+  const end = md.indexOf('<!-- vm:end -->');
+  if (start >= 0 && end > start) return md.slice(0, start) + section + md.slice(end + '<!-- vm:end -->'.length);
+  return md.replace(/\n*$/, '\n\n') + section + '\n';
+}
