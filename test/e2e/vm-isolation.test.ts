@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { ttyShellWalk } from './native-client.js';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { leaks, sleep, TestDaemon } from './harness.js';
 
 const d = new TestDaemon();
@@ -115,6 +115,27 @@ test('network: a published port answers from the guest, and names resolve betwee
   const fromProcess = await d.silo(['run', '--rm', 'busybox', 'sh', '-c', get.replace('NAME', 'vweb')]);
   assert.equal(fromProcess.stdout, 'vm-page\n', fromProcess.stderr);
   assert.equal((await d.silo(['rm', '-f', 'vweb', 'pweb'])).code, 0);
+});
+
+test('the log rotates by --log-opt max-size and max-file, and logs reads across the files kept', async () => {
+  // 12 bursts of 40 lines (≈3 KB each in the log's format), half a second apart: rotations at 4 KiB, 3 files kept.
+  const script = 'for b in 1 2 3 4 5 6 7 8 9 10 11 12; do i=0; while [ $i -lt 40 ]; do echo burst-$b-line-$i-xxxxxxxx; i=$((i+1)); done; sleep 0.5; done; echo done; sleep 1000';
+  const r = await vm(['-d', '--name', 'chatty', '--log-opt', 'max-size=4k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', script]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  for (let i = 0; i < 240 && !(await d.silo(['logs', '--tail', '1', 'chatty'])).stdout.includes('done'); i++) await sleep(500);
+  await sleep(1500); // one more look by the daemon
+  const dir = `${d.stateDir}/vm/systems/${id}`;
+  const files = readdirSync(dir).filter((f) => f.startsWith('ctr.log')).sort();
+  assert.deepEqual(files, ['ctr.log', 'ctr.log.1', 'ctr.log.2']);
+  for (const f of files.slice(1)) {
+    const size = statSync(`${dir}/${f}`).size;
+    assert.ok(size >= 4096 && size < 4096 + 8192, `${f}: ${size} bytes`);
+  }
+  const out = (await d.silo(['logs', 'chatty'])).stdout.split('\n').filter(Boolean);
+  assert.equal(out.at(-1), 'done');
+  assert.ok(!out.includes('burst-1-line-0-xxxxxxxx'), 'the oldest output was rotated away');
+  assert.equal((await d.silo(['rm', '-f', 'chatty'])).code, 0);
 });
 
 test('a VM container survives a daemon SIGKILL and is adopted by the next daemon', async () => {

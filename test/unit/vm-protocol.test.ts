@@ -41,6 +41,9 @@ test('vm isolation refuses what it cannot do yet, each in one line', () => {
   const pod = 'a'.repeat(64);
   assert.throws(() => checkVmDocument(doc({}, { Init: true, HostingSystemId: pod })), /--init in a pod/);
   assert.throws(() => checkVmDocument(doc({ Security: { Privileged: true } })), /security option Privileged/);
+  assert.doesNotThrow(() => checkVmDocument(doc({ Logging: { Driver: 'file', MaxSizeInBytes: 4096, MaxFiles: 3 } })));
+  assert.throws(() => checkVmDocument(doc({ Logging: { Path: '/var/log/x.log' } })), /vm isolation does not support a log path/);
+  assert.throws(() => checkVmDocument(doc({ Logging: { Driver: 'none' } })), /the none log driver/);
 });
 
 test("a container in a pod's VM shares the pod's namespaces (PID or its own) and nothing else", () => {

@@ -6,7 +6,8 @@
 // while no daemon runs) and exit (the agent's exit port). <run>/<id16>/ holds QEMU's sockets, pid file and console.
 
 import { constants as osc } from 'node:os';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { writeJsonAtomic } from '../../common/atomic.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
@@ -48,8 +49,15 @@ export interface VmBackendOptions {
   /** Guest RAM when no memory limit is set. */
   defaultMemoryMiB: number;
   bootTimeoutMs: number;
+  /** Rotation of a container's log unless its create says: bytes (-1 none) and files kept (docker's max-size and
+   *  max-file; the daemon's defaults, as for process containers). */
+  logMaxSize: number;
+  logMaxFiles: number;
   log: Logger;
 }
+
+/** When a system's log rotates (maxSize -1: never); `log.json` in its state, so a later daemon rotates it too. */
+interface LogRotation { maxSize: number; maxFiles: number }
 
 interface Live {
   qmp?: Qmp;
@@ -57,6 +65,7 @@ interface Live {
   opening?: Promise<{ qmp: Qmp; chan: AgentChannel }>;
   execs: Map<string, number>;
   memoryLimit: number;
+  rotation?: LogRotation;
 }
 
 export class VmBackend implements IsolationBackend {
@@ -110,6 +119,32 @@ export class VmBackend implements IsolationBackend {
   private stateOf = (id: string) => join(this.o.stateDir, 'systems', id);
   private logFile = (id: string) => join(this.stateOf(id), 'ctr.log');
   private exitFile = (id: string) => join(this.stateOf(id), 'exit');
+  private rotationFile = (id: string) => join(this.stateOf(id), 'log.json');
+
+  private rotationOf(opts: InitOptions): LogRotation {
+    return { maxSize: opts.log?.MaxSizeInBytes ?? this.o.logMaxSize, maxFiles: opts.log?.MaxFiles ?? this.o.logMaxFiles };
+  }
+
+  /**
+   * Rotate the log once it has reached its size: ctr.log → ctr.log.1 … (the oldest dropped) and QEMU opens a new
+   * ctr.log; with one file kept it is emptied in place (QEMU appends, so its next write lands at the start). Looked at
+   * while the exit is awaited (every ≤ 0.5 s), so a file passes max-size by at most what the guest writes meanwhile.
+   */
+  private async rotateIfFull(id: string): Promise<void> {
+    const live = this.live.get(id);
+    if (!live) return;
+    // No log.json: a container in a pod's VM (its log is its caller's to rotate).
+    live.rotation ??= (JSON.parse(await readFile(this.rotationFile(id), 'utf8').catch(() => 'null')) as LogRotation | null) ?? { maxSize: -1, maxFiles: 1 };
+    const { maxSize, maxFiles } = live.rotation!;
+    if (maxSize <= 0) return;
+    const file = this.logFile(id);
+    if ((await stat(file).then((s) => s.size, () => 0)) < maxSize) return;
+    if (maxFiles <= 1) return void (await truncate(file, 0));
+    await rm(`${file}.${maxFiles - 1}`, { force: true });
+    for (let i = maxFiles - 2; i >= 1; i--) await rename(`${file}.${i}`, `${file}.${i + 1}`).catch(() => {});
+    await rename(file, `${file}.1`);
+    await this.reopenLog(id);
+  }
   /** vm-<id>: beside the process backend's <id> cgroups under the same parent, and never taken for one of them. */
   private cgroup = (id: string) => new HostCgroup(`${this.o.cgroupParent}/vm-${id}`);
   private cgroupFile = (id: string) => join(this.stateOf(id), 'cgroup');
@@ -183,7 +218,7 @@ export class VmBackend implements IsolationBackend {
         this.o.templates ? this.tpl(a).get(size).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
         Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') }))),
         mkdir(this.stateOf(id), { recursive: true, mode: 0o700 }).then(async () => {
-          await mkdir(run, { recursive: true, mode: 0o700 });
+          await Promise.all([mkdir(run, { recursive: true, mode: 0o700 }), writeJsonAtomic(this.rotationFile(id), this.rotationOf(opts), { durable: false })]);
           if (opts.cgroupParent) await writeFile(this.cgroupFile(id), hostCg.rel);
         }),
       ]);
@@ -409,6 +444,7 @@ export class VmBackend implements IsolationBackend {
     for (;;) {
       const st = await this.exitStatus(id);
       if (st) return st;
+      await this.rotateIfFull(id).catch((e) => this.o.log.warn(`vm: ${id.slice(0, 12)}: rotating the log failed (${oneLine(e)})`));
       // QEMU's monitor closes when QEMU exits: wake on that, and look again now and then anyway.
       const { vm, init } = await this.where(id);
       const live = this.live.get(vm);
@@ -416,7 +452,7 @@ export class VmBackend implements IsolationBackend {
       await new Promise<void>((resolve) => {
         let off = () => {};
         const wake = () => (clearTimeout(t), off(), resolve());
-        const t = setTimeout(wake, 1000);
+        const t = setTimeout(wake, 500);
         const watch = (chan: AgentChannel) => {
           off = chan.listen(init, { onOut: () => {}, onExit: wake });
           chan.onClose(wake);

@@ -16,6 +16,9 @@ export async function openVmIsolation(opts: {
   cgroupParent: string;
   templates?: boolean;
   buildDir?: string;
+  /** Log rotation unless a create says (the daemon's defaults): bytes (-1 none), files kept. */
+  logMaxSize?: number;
+  logMaxFiles?: number;
   log: Logger;
 }): Promise<VmBackend> {
   const b = new VmBackend({
@@ -26,6 +29,8 @@ export async function openVmIsolation(opts: {
     templates: opts.templates ?? true,
     defaultMemoryMiB: Number(process.env.SILO_VM_MEMORY_MIB ?? 128),
     bootTimeoutMs: Number(process.env.SILO_VM_BOOT_TIMEOUT_MS ?? 45_000),
+    logMaxSize: opts.logMaxSize ?? 20 * 1024 * 1024,
+    logMaxFiles: opts.logMaxFiles ?? 5,
     log: opts.log,
   });
   await b.init();

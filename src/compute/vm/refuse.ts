@@ -21,7 +21,13 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
     if (!inPod && !(hosted && kind === 'Pid' && ref.Mode === 'private')) no(hosted ? `the ${kind.toLowerCase()} namespace ${ref.Mode === 'host' ? "of the host in a VM pod" : 'of another container'}` : 'joining other namespaces');
   }
   checkSecurity(c.Security, no);
-  if (c.Logging && Object.keys(c.Logging).length && !(hosted && Object.keys(c.Logging).every((k) => k === 'Path'))) no('a log path or driver');
+  if (hosted) {
+    if (c.Logging && !Object.keys(c.Logging).every((k) => k === 'Path')) no('a log path or driver');
+  } else {
+    // Rotation (max-size, max-file) holds: the log is a file QEMU writes in the daemon's state, rotated by the daemon.
+    if (c.Logging?.Path) no('a log path');
+    if (c.Logging?.Driver === 'none') no('the none log driver');
+  }
   if (c.Processor?.CpusetCpus || c.Processor?.Weight) no('cpuset or CPU weight');
   if (c.Memory?.Swappiness !== undefined) no('memory swappiness');
   if (c.ShmSizeInBytes) no('--shm-size');
