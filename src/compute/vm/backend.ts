@@ -7,7 +7,6 @@
 
 import { constants as osc } from 'node:os';
 import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { writeJsonAtomic } from '../../common/atomic.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
