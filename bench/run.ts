@@ -30,6 +30,7 @@ import { renderMarkdown } from './report/markdown.js';
 import { criSection, withCriSection, type CriResults } from './report/cri.js';
 import { registrySection, withRegistrySection, type RegistryResults } from './report/registry.js';
 import { soakSection, withSoakSection, type SoakResults } from './report/soak.js';
+import { vmSection, withVmSection, type VmResults } from './report/vm.js';
 import type { BenchConfig, Results } from './report/types.js';
 import { newTag, setup, type Env } from './setup.js';
 
@@ -178,7 +179,10 @@ async function main(): Promise<void> {
   const withReg = reg ? withRegistrySection(withCri, registrySection(reg)) : withCri;
   // And the load soak's (npm run bench:soak).
   const soak = await readFile(join(root, 'bench/results/soak.json'), 'utf8').then((t) => JSON.parse(t) as SoakResults, () => undefined);
-  await writeFile(md, soak ? withSoakSection(withReg, soakSection(soak)) : withReg);
+  const withSoak = soak ? withSoakSection(withReg, soakSection(soak)) : withReg;
+  // And VM isolation's (npm run bench:vm).
+  const vm = await readFile(join(root, 'bench/results/vm.json'), 'utf8').then((t) => JSON.parse(t) as VmResults, () => undefined);
+  await writeFile(md, vm ? withVmSection(withSoak, vmSection(vm)) : withSoak);
   log(`wrote ${json} and ${md} in ${r.durationSeconds} s${r.errors.length ? ` — errors: ${r.errors.join('; ')}` : ''}`);
   if (failed) process.exitCode = 1;
 }
