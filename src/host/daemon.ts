@@ -20,6 +20,7 @@ import { IntentLog } from '../common/intents.js';
 import { doctor } from './doctor.js';
 import { fastifyDoor, lazyDoor } from './lazy-door.js';
 import { sweepBuildDebris } from '../api/docker/build/owner.js';
+import { prepareDockerState } from '../api/docker/meta.js';
 import type { Services } from './services.js';
 import { parseLogFiles, parseLogSize } from '../common/logopts.js';
 import { openRegistry } from '../storage/registry/index.js';
@@ -86,6 +87,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     log.child({ service: 'compute' }).info({ adopted: r.adopted, thawed: r.thawed, exited: r.exited, rolledBack: r.rolledBack, orphansRemoved: r.orphansRemoved }, 'recovered the systems of an earlier daemon');
   }
   await sweepBuildDebris(compute, o.stateDir);
+  // A full disk at start is no reason not to serve: the door makes what is missing when it is first used.
+  await prepareDockerState(o.stateDir).catch((e) => log.warn({ err: oneLine(e) }, 'the Docker door\'s state could not be prepared'));
   await storage.ensureBaseImage();
 
   const registry = await openRegistry({

@@ -16,6 +16,18 @@ export interface DockerMeta {
   Mounts: { Type: string; Name?: string; Source: string; Destination: string; RW: boolean; Mode: string; Driver?: string; Propagation: string }[];
 }
 
+/**
+ * At the daemon's start, before any door serves (the Docker door loads on first use): the door's directories are made
+ * and the temp files of writes a crash interrupted are swept, every start, so its state never waits for a client, and
+ * a door first used on a full disk finds its directories there. The door does the same when it gets ready.
+ */
+export async function prepareDockerState(stateDir: string): Promise<void> {
+  const dir = join(stateDir, 'docker');
+  await mkdir(join(dir, 'containers'), { recursive: true, mode: 0o700 });
+  await sweepTempFiles(dir);
+  await sweepTempFiles(join(dir, 'containers'));
+}
+
 export class MetaStore {
   private readonly cache = new Map<string, DockerMeta>();
 
