@@ -7,10 +7,11 @@ import { checkPlatform, containerSpec, resourcesSpec, type ContainerConfig } fro
 import { decodeHeaders, encodeHeaders, StoredDeflater } from '../../src/api/cri/spdy.js';
 import { exitStatus, negotiate } from '../../src/api/cri/streaming.js';
 import { imageUser } from '../../src/api/cri/images.js';
-import { isolationOf } from '../../src/api/cri/runtime.js';
+import { handlers, isolationOf } from '../../src/api/cri/runtime.js';
 import { systemName, type SandboxMeta } from '../../src/api/cri/meta.js';
 import { withCriSection } from '../../bench/report/cri.js';
-import { infraSecurity } from '../../src/api/cri/sandboxes.js';
+import { infraSecurity, vmSize } from '../../src/api/cri/sandboxes.js';
+import { cpus } from 'node:os';
 import { criEventType } from '../../src/api/cri/events.js';
 import { superblockUsage } from '../../src/storage/ext4-usage.js';
 import type { Image } from '../../src/storage/types.js';
@@ -180,4 +181,17 @@ test('an ext4 superblock gives the blocks beyond the overhead and the inodes in 
   assert.equal(superblockUsage(sb)!.usedBytes, (2 ** 32 + 2144) * 4096);
   sb.writeUInt16LE(0, 0x38);
   assert.equal(superblockUsage(sb), undefined);
+});
+
+test('a vm pod: its VM sized by the pod total plus overhead; its containers run in the sandbox VM, the pod cgroup left to the VM', () => {
+  assert.deepEqual(handlers(['process']), ['', 'runc', 'process']);
+  assert.deepEqual(handlers(['process', 'vm']), ['', 'runc', 'process', 'vm']);
+  assert.deepEqual(vmSize(undefined), {});
+  const MiB = 1024 * 1024;
+  const linux = { cgroup_parent: '', sysctls: {}, resources: { memory_limit_in_bytes: 192 * MiB, cpu_quota: 150000, cpu_period: 100000 }, overhead: { memory_limit_in_bytes: 64 * MiB, cpu_quota: 10000, cpu_period: 100000 } };
+  assert.deepEqual(vmSize(linux), { Memory: { SizeInMB: 256 }, Processor: { Count: Math.min(cpus().length, 2) } });
+  const doc = (containerSpec({ sandboxId: 'sb1', sandbox: { ...sandbox, cgroupParent: '/kubepods/pod1' }, image, isolation: 'vm', config: cfg({}) }).spec as { Document: Record<string, any> }).Document;
+  assert.equal(doc.HostingSystemId, 'sb1');
+  assert.equal(doc.Container.CgroupParent, undefined);
+  assert.deepEqual(doc.Container.Namespaces.Network, { Mode: 'system', Target: 'sb1' });
 });
