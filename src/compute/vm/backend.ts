@@ -591,6 +591,11 @@ export class VmBackend implements IsolationBackend {
     if (g && (await this.alive(id))) await this.takeOut(id, g);
   }
 
+  /** The pod VM is powering off (its own init exited) or gone: nothing is to be taken out of it. */
+  private async hostGoing(g: pod.Guest): Promise<boolean> {
+    return !(await this.alive(g.host)) || !!(await this.exitRecord(g.host));
+  }
+
   /** One of a pod's containers, made inside the pod's running VM: its disks and ports hot-added, its root mounted by
    *  the agent beside the others, its init made there (pod.ts). */
   private async createGuest(opts: InitOptions, host: { id: string; sharePid: boolean }): Promise<{ pid: number }> {
@@ -642,11 +647,17 @@ export class VmBackend implements IsolationBackend {
 
   /** The agent kills a pod's container and takes its root down; its disks and ports are unplugged from the VM. */
   private async takeOut(id: string, g: pod.Guest): Promise<void> {
+    if (await this.hostGoing(g)) return;
     const c = await this.conn(id).catch(() => undefined);
     if (!c) return;
     await this.plugs.run(g.host, async () => {
-      await c.chan.request(Op.DESTROY, g.ctr, undefined, 10_000);
-      await pod.unplug(c.qmp, g.ctr);
+      try {
+        await c.chan.request(Op.DESTROY, g.ctr, undefined, 10_000);
+        await pod.unplug(c.qmp, g.ctr);
+      } catch (e) {
+        // The pod stopping meanwhile took the container with it.
+        if (!(await this.hostGoing(g))) throw e;
+      }
     });
   }
 
@@ -770,6 +781,7 @@ function initExtras(opts: InitOptions): [string, string | number][] {
   if (opts.oomScoreAdj !== undefined) out.push(['oom', opts.oomScoreAdj]);
   const s = opts.security;
   if (s?.NoNewPrivileges === true) out.push(['nnp', 1]);
+  for (const g of s?.SupplementalGroups ?? []) out.push(['xgroup', g]);
   for (const p of s?.MaskedPaths ?? []) out.push(['mask', p]);
   for (const p of s?.ReadonlyPaths ?? []) out.push(['ro', p]);
   return out;

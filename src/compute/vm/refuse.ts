@@ -40,13 +40,14 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
   if (hosted && c.Networking && (c.Networking.Network || c.Networking.PortMappings?.length)) no('a network of its own in a pod (it has its pod\'s)');
 }
 
-/** The security settings a guest process gets: its user and group, no_new_privs, masked and read-only paths; seccomp
- *  only unconfined. */
+/** The security settings a guest process gets: its user and group, numeric supplemental groups, no_new_privs, masked
+ *  and read-only paths; seccomp only unconfined. */
 function checkSecurity(s: ComputeSystemDocument['Container']['Security'], no: (what: string) => never): void {
   for (const [k, v] of Object.entries(s ?? {})) {
     if (v === undefined || ['RunAsUser', 'RunAsGroup', 'NoNewPrivileges', 'MaskedPaths', 'ReadonlyPaths'].includes(k)) continue;
     if (k === 'Seccomp' && (v as { Profile: string }).Profile === 'unconfined') continue;
     if (k === 'Privileged' && v === false) continue;
+    if (k === 'SupplementalGroups' && (v as unknown[]).every((g) => typeof g === 'number')) continue;
     no(`the security option ${k}`);
   }
 }

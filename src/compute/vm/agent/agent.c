@@ -55,7 +55,8 @@ enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
 #define MAX_CTRS 32
 struct ctr {
   uint32_t id;
-  int used, mounted, layers, nnp, reaped; // nnp: its init's no_new_privs, which every process of it gets; reaped: its init exited and its root came down (the host then destroys it)
+  int used, mounted, layers, nnp, nxg, reaped; // nnp, xg: its init's no_new_privs and supplemental groups, which every
+  gid_t xg[32];                                // process of it gets; reaped: its init exited and its root came down (the host then destroys it)
   char root[48], run[48], cg[48];
   pid_t init_pid;
   int logfd, exitfd;
@@ -494,7 +495,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   char *argv[1024], *envp[1024]; int argc = 0, envc = 0;
   const char *cwd = "/"; uid_t uid = 0; gid_t gid = 0; gid_t groups[64]; int ngroups = 0;
   int tty = 0, stdin_on = 0, init = 0, reaper = 0, nnp = 0; struct winsize ws = {24, 80, 0, 0};
-  const char *oom = NULL, *masked[64], *rdonly[64]; int nmask = 0, nro = 0;
+  const char *oom = NULL, *masked[64], *rdonly[64]; int nmask = 0, nro = 0; gid_t xg[32]; int nxg = 0;
   uint32_t cid = 0; long long pidns = -1; // pidns: the container whose init's PID namespace an init joins
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("arg") && argc < 1023) argv[argc++] = (char *)val;
@@ -509,6 +510,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     else if (KEY("reaper")) reaper = atoi(val);
     else if (KEY("nnp")) nnp = atoi(val);
     else if (KEY("oom")) oom = val;
+    else if (KEY("xgroup") && nxg < 32) xg[nxg++] = strtoul(val, NULL, 10);
     else if (KEY("mask") && nmask < 64 && val[0] == '/' && !strstr(val, "..")) masked[nmask++] = val;
     else if (KEY("ro") && nro < 64 && val[0] == '/' && !strstr(val, "..")) rdonly[nro++] = val;
     else if (KEY("ctr")) cid = strtoul(val, NULL, 10);
@@ -524,7 +526,8 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   if (init && ct->init_pid) return fail(seq, "container %u has its init process", cid);
   if (init && pidns >= 0 && (!(nsof = ctr_get((uint32_t)pidns, 0)) || !nsof->init_pid)) return fail(seq, "container %lld is not running", pidns);
   if (!init && !ct->init_pid) return fail(seq, "the container is not running");
-  if (init) ct->nnp = nnp; else nnp = ct->nnp;
+  if (init) { ct->nnp = nnp; ct->nxg = nxg; memcpy(ct->xg, xg, sizeof xg); } else nnp = ct->nnp;
+  for (int i = 0; i < ct->nxg && ngroups < 64; i++) groups[ngroups++] = ct->xg[i];
   struct proc *pr = NULL;
   for (int i = 0; i < MAX_PROCS && !pr; i++) if (!procs[i].pid) pr = &procs[i];
   if (!pr) return fail(seq, "too many processes");
