@@ -255,6 +255,28 @@ const verbs: Verb[] = [
     },
   ],
   [
+    'vm',
+    'manage utility VMs (vm isolation)',
+    (c) => {
+      const t = c.command('template').description('manage VM templates (a saved utility VM each vm-isolated container starts from)').helpOption('--help', 'display help for command');
+      const sub = (name: string, desc: string) => t.command(name).description(desc).helpOption('--help', 'display help for command');
+      sub('make', 'make the template the VMs of containers with these limits start from (now, not at their first start)')
+        .option('-m, --memory <bytes>', 'the containers\' memory limit, as run takes it (default: none)')
+        .option('--cpus <n>', 'the containers\' CPUs, as run takes them (default: 1)')
+        .option('-q, --quiet', 'only print its key')
+        .action(act((o: Opts) => import('./commands/vm.js').then((m) => m.make(o))));
+      sub('ls', 'list VM templates')
+        .alias('list')
+        .option('-q, --quiet', 'only print keys')
+        .option('--format <format>', 'json')
+        .action(act((o: Opts) => import('./commands/vm.js').then((m) => m.ls(o))));
+      sub('rm', 'remove VM templates (made again at the next start that needs one)')
+        .alias('remove')
+        .argument('<template...>')
+        .action(act((keys: string[]) => import('./commands/vm.js').then((m) => m.rm(keys))));
+    },
+  ],
+  [
     'lb',
     'manage load balancers',
     (c) => {

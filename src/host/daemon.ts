@@ -68,9 +68,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes') });
   // One backend per isolation mode this host offers; the first is the default.
   const logRotation = { logMaxSize: parseLogSize(o.logMaxSize ?? '20m', '--log-max-size'), logMaxFiles: parseLogFiles(o.logMaxFile ?? '5', '--log-max-file') };
+  const vm = await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', ...logRotation, log });
   const backends = new Map<Isolation, IsolationBackend>([
     ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent, ...logRotation })],
-    ['vm', await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', ...logRotation, log })],
+    ['vm', vm],
   ]);
   // Kernel objects of the network service carry the cgroup parent's name too (silo, or a test's silo-test-…).
   const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log });
@@ -111,6 +112,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     events,
     log,
     doctor: (fix) => doctor({ compute, storage, network }, fix),
+    vmTemplates: vm,
     version: () => ({ Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: arch(), Kernel: release(), Node: process.version, ...tools }),
     info: async () => {
       const all = compute.list(true);

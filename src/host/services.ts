@@ -19,4 +19,10 @@ export interface Services {
   log: Logger;
   /** Kernel objects with this daemon's names that no Silo object owns; `fix` removes them. */
   doctor: (fix: boolean) => Promise<import('./doctor.js').Finding[]>;
+  /** `silo vm template`: the vm isolation backend's templates. */
+  vmTemplates: {
+    listTemplates(): Promise<import('../compute/vm/template.js').TemplateInfo[]>;
+    makeTemplate(r: import('../compute/backend.js').Resources): Promise<import('../compute/vm/template.js').TemplateInfo>;
+    removeTemplate(key: string): Promise<void>;
+  };
 }

@@ -150,6 +150,28 @@ test('a VM container survives a daemon SIGKILL and is adopted by the next daemon
   assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
 });
 
+test('silo vm template: made ahead of the first start of its size, listed, used, removed; bad input is one line', async () => {
+  const made = await d.silo(['vm', 'template', 'make', '-m', '100m', '-q'], { timeoutMs: 300_000 });
+  assert.equal(made.code, 0, made.stderr);
+  const key = made.stdout.trim();
+  assert.match(key, /^[0-9a-f]{16}$/);
+  const listed = JSON.parse((await d.silo(['vm', 'template', 'ls', '--format', 'json'])).stdout) as { Key: string; MemoryMiB: number; Cpus: number }[];
+  assert.deepEqual(listed.filter((t) => t.Key === key).map((t) => [t.MemoryMiB, t.Cpus]), [[192, 1]]); // 100 MiB + 64, in 32s
+  // A container of those limits starts from it: nothing more is made at its start.
+  const r = await vm(['--rm', '-m', '100m', 'busybox', 'echo', 'sized']);
+  assert.equal(r.stdout, 'sized\n', r.stderr);
+  assert.match(d.logs, /up by template restore \(192 MiB, 1 vCPU\)/);
+  assert.equal(d.logs.match(/\(192 MiB, 1 vCPU\) made in/g)?.length, 1);
+  assert.equal((await d.silo(['vm', 'template', 'rm', key])).code, 0);
+  assert.equal((await d.silo(['vm', 'template', 'ls', '-q'])).stdout.split('\n').filter((k) => k === key).length, 0);
+  const again = await d.silo(['vm', 'template', 'rm', key]);
+  assert.equal(again.code, 125);
+  assert.equal(again.stderr.trim(), `Error response from daemon: no such VM template: ${key}`);
+  const bad = await d.silo(['vm', 'template', 'make', '--cpus', '0']);
+  assert.notEqual(bad.code, 0);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+});
+
 test('a template a clone cannot load: the container cold-boots at once and the template is dropped', async () => {
   assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
   const dir = `${d.stateDir}/vm/templates`;
@@ -170,6 +192,9 @@ test('templates off: a cold boot; no QEMU or a VM that does not come up: one lin
   const r = await vm(['--rm', 'busybox', 'echo', 'cold']);
   assert.equal(r.stdout, 'cold\n', r.stderr);
   assert.match(d.logs, /vm: \w+ up by cold boot/);
+  const off = await d.silo(['vm', 'template', 'make']);
+  assert.equal(off.code, 125);
+  assert.match(off.stderr, /VM templates are off in this daemon/);
   await d.stop();
   await d.start({ SILO_VM_TEMPLATES: 'off', SILO_VM_BOOT_TIMEOUT_MS: '300' });
   const slow = await vm(['--name', 'slow', 'busybox', 'true']);

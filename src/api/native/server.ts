@@ -10,6 +10,7 @@ import { imageRoutes } from './routes-images.js';
 import { networkRoutes } from './routes-networks.js';
 import { registryRoutes } from './routes-registry.js';
 import { upgradeRoutes } from './routes-upgrade.js';
+import { vmRoutes } from './routes-vm.js';
 import { serveUpgrades, writeHttpError } from './stream.js';
 import { oneLine } from '../../common/errors.js';
 
@@ -48,6 +49,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   imageRoutes(app, svc);
   networkRoutes(app, svc);
   registryRoutes(app, svc);
+  vmRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
   serveUpgrades(app, (req, socket, head) => {
     if (head.length) socket.unshift(head);

@@ -22,7 +22,7 @@ import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
 import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
-import { restoreInto, Templates } from './template.js';
+import { restoreInto, Templates, type TemplateInfo } from './template.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
@@ -111,6 +111,28 @@ export class VmBackend implements IsolationBackend {
   private tpl(a: VmAssets): Templates {
     this.templates ??= new Templates(join(this.o.stateDir, 'templates'), this.o.runDir, a, this.o.cgroupParent, this.o.log);
     return this.templates;
+  }
+
+  // `silo vm template`: the templates this backend makes and uses (owned here: no other service touches them).
+
+  /** A template for the VM a container with these limits gets (`--memory`, `--cpus` as `run` takes them). */
+  async makeTemplate(r: Resources): Promise<TemplateInfo> {
+    const t = await this.templatesOrRefuse();
+    const key = await t.make(this.sizeOf(r));
+    return (await t.list()).find((x) => x.Key === key)!;
+  }
+
+  async listTemplates(): Promise<TemplateInfo[]> {
+    return this.o.templates ? (await this.templatesOrRefuse()).list() : [];
+  }
+
+  async removeTemplate(key: string): Promise<void> {
+    if (!(await (await this.templatesOrRefuse()).remove(key))) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such VM template: ${key}`);
+  }
+
+  private async templatesOrRefuse(): Promise<Templates> {
+    if (!this.o.templates) throw new SiloError('FailedPrecondition', 'SILO_VM_TEMPLATES_OFF', 'VM templates are off in this daemon (--vm-templates off)');
+    return this.tpl(await this.assets());
   }
 
   private name = (id: string) => `${this.o.cgroupParent}-${id.slice(0, 12)}`;

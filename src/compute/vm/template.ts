@@ -21,6 +21,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Bumped when the machine's device set changes: older templates no longer load. */
 const MACHINE_VERSION = 5;
 
+/** A template as `silo vm template ls` shows it. */
+export interface TemplateInfo {
+  Key: string;
+  MemoryMiB: number;
+  Cpus: number;
+  /** Its RAM file's and state's blocks on disk (the RAM file is sparse). */
+  DiskBytes: number;
+  Created: string;
+}
+
 export class Templates {
   private readonly lock = new KeyedLock();
 
@@ -65,10 +75,37 @@ export class Templates {
     return this.lock.run(key, async () => {
       if (await stat(join(final, 'template.json')).then(() => true, () => false)) return final;
       const t0 = Date.now();
-      await this.make(size, final);
+      await this.build(size, final);
       this.log.info(`vm: template ${key} (${size.memoryMiB} MiB, ${size.cpus} vCPU) made in ${Date.now() - t0} ms`);
       return final;
     });
+  }
+
+  /** The templates made (half-made ones are not listed). */
+  async list(): Promise<TemplateInfo[]> {
+    const out: TemplateInfo[] = [];
+    for (const key of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{16}$/.test(key)) continue;
+      const meta = JSON.parse(await readFile(join(this.dir, key, 'template.json'), 'utf8').catch(() => 'null')) as { size?: VmSize } | null;
+      if (!meta?.size) continue;
+      const [ram, st] = await Promise.all([stat(join(this.dir, key, 'ram')).catch(() => undefined), stat(join(this.dir, key, 'template.json'))]);
+      // The RAM file is sparse: what it holds on disk is its blocks, not its length.
+      out.push({ Key: key, MemoryMiB: meta.size.memoryMiB, Cpus: meta.size.cpus, DiskBytes: (ram?.blocks ?? 0) * 512, Created: st.mtime.toISOString() });
+    }
+    return out.sort((a, b) => a.MemoryMiB - b.MemoryMiB || a.Cpus - b.Cpus);
+  }
+
+  /** The template's key for `size` (made now if missing). */
+  async make(size: VmSize): Promise<string> {
+    const dir = await this.get(size);
+    return dir.slice(this.dir.length + 1);
+  }
+
+  /** Remove a template by key; false if there is none. */
+  async remove(key: string): Promise<boolean> {
+    if (!/^[0-9a-f]{16}$/.test(key) || !(await stat(join(this.dir, key, 'template.json')).then(() => true, () => false))) return false;
+    await this.discard(join(this.dir, key));
+    return true;
   }
 
   /** A template a clone could not load is made again at its next use (clones running from its RAM file keep their
@@ -79,7 +116,7 @@ export class Templates {
     await this.lock.run(key, () => rm(dir, { recursive: true, force: true }));
   }
 
-  private async make(size: VmSize, final: string): Promise<void> {
+  private async build(size: VmSize, final: string): Promise<void> {
     const rand = randomBytes(4).toString('hex');
     const tmp = join(this.dir, `.tmp-${rand}`);
     const run = join(this.runDir, `t-${rand}`);

@@ -1,0 +1,24 @@
+// `silo vm template`: the vm isolation backend's templates (make one ahead of the first VM of a size, list, remove).
+
+import type { FastifyInstance } from 'fastify';
+import { invalid } from '../../common/errors.js';
+import type { Services } from '../../host/services.js';
+
+/** A VM template is named by the limits of the containers that use it: Memory (bytes, as `run -m`) and Cpus. */
+function limits(body: unknown): { memoryBytes?: number; cpus?: number } {
+  const b = (body ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(b)) if (k !== 'Memory' && k !== 'Cpus') throw invalid(`unknown field ${k}: a VM template takes Memory and Cpus`);
+  const { Memory, Cpus } = b;
+  if (Memory !== undefined && !(Number.isSafeInteger(Memory) && (Memory as number) > 0)) throw invalid('Memory must be a positive number of bytes');
+  if (Cpus !== undefined && !(typeof Cpus === 'number' && Cpus > 0 && Cpus <= 64)) throw invalid('Cpus must be a number of CPUs from 0 to 64');
+  return { memoryBytes: Memory as number | undefined, cpus: Cpus as number | undefined };
+}
+
+export function vmRoutes(app: FastifyInstance, svc: Services): void {
+  app.get('/v1/vm/templates', async () => svc.vmTemplates.listTemplates());
+  app.post('/v1/vm/templates', async (req, reply) => reply.status(201).send(await svc.vmTemplates.makeTemplate(limits(req.body))));
+  app.delete('/v1/vm/templates/:key', async (req, reply) => {
+    await svc.vmTemplates.removeTemplate((req.params as { key: string }).key);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,38 @@
+// `silo vm template make|ls|rm`: the daemon's VM templates (docs/vm.md "Templates"). A template is named by the limits
+// of the containers that use it, as `run --isolation vm` takes them (-m, --cpus).
+
+import { call, enc } from '../client.js';
+import { eachTarget } from '../errors.js';
+import { parseSize } from '../flags.js';
+import { table } from '../format.js';
+import type { TemplateInfo } from '../../compute/vm/template.js';
+
+const row = (t: TemplateInfo) => [t.Key, `${t.MemoryMiB} MiB`, String(t.Cpus), `${(t.DiskBytes / 1048576).toFixed(1)} MiB`, t.Created];
+const HEAD = ['TEMPLATE', 'VM MEMORY', 'VCPUS', 'ON DISK', 'CREATED'];
+
+export async function make(o: { memory?: string; cpus?: string; quiet?: boolean }): Promise<number> {
+  const body: { Memory?: number; Cpus?: number } = {};
+  if (o.memory !== undefined) body.Memory = parseSize(o.memory, 'memory');
+  if (o.cpus !== undefined) {
+    body.Cpus = Number(o.cpus);
+    if (!(body.Cpus > 0)) throw new Error(`invalid --cpus: ${o.cpus}`);
+  }
+  const t = await call<TemplateInfo>('POST', '/v1/vm/templates', body);
+  process.stdout.write(o.quiet ? `${t.Key}\n` : table(HEAD, [row(t)]) + '\n');
+  return 0;
+}
+
+export async function ls(o: { quiet?: boolean; format?: string }): Promise<number> {
+  const all = await call<TemplateInfo[]>('GET', '/v1/vm/templates');
+  if (o.format === 'json') process.stdout.write(JSON.stringify(all) + '\n');
+  else if (o.quiet) process.stdout.write(all.map((t) => `${t.Key}\n`).join(''));
+  else process.stdout.write(table(HEAD, all.map(row)) + '\n');
+  return 0;
+}
+
+export async function rm(keys: string[]): Promise<number> {
+  return eachTarget(keys, async (k) => {
+    await call('DELETE', `/v1/vm/templates/${enc(k)}`);
+    process.stdout.write(`${k}\n`);
+  });
+}
