@@ -78,3 +78,14 @@ export interface SystemProperties {
 }
 
 export type { Isolation, MappedDirectory, Statistics, ProcessInfo };
+
+/** A utility VM template of the vm isolation backend, as `silo vm template ls` shows it (docs/vm.md). */
+export interface VmTemplateInfo {
+  /** Its directory's name under the backend's templates: a hash of its inputs and VM size. */
+  Key: string;
+  MemoryMiB: number;
+  Cpus: number;
+  /** Its RAM file's blocks on disk (the file is sparse). */
+  DiskBytes: number;
+  Created: string;
+}

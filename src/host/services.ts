@@ -21,8 +21,8 @@ export interface Services {
   doctor: (fix: boolean) => Promise<import('./doctor.js').Finding[]>;
   /** `silo vm template`: the vm isolation backend's templates. */
   vmTemplates: {
-    listTemplates(): Promise<import('../compute/vm/template.js').TemplateInfo[]>;
-    makeTemplate(r: import('../compute/backend.js').Resources): Promise<import('../compute/vm/template.js').TemplateInfo>;
+    listTemplates(): Promise<import('../compute/types.js').VmTemplateInfo[]>;
+    makeTemplate(r: import('../compute/backend.js').Resources): Promise<import('../compute/types.js').VmTemplateInfo>;
     removeTemplate(key: string): Promise<void>;
   };
 }

@@ -5,7 +5,7 @@ import { call, enc } from '../client.js';
 import { eachTarget } from '../errors.js';
 import { parseSize } from '../flags.js';
 import { table } from '../format.js';
-import type { TemplateInfo } from '../../compute/vm/template.js';
+import type { VmTemplateInfo as TemplateInfo } from '../../compute/types.js';
 
 const row = (t: TemplateInfo) => [t.Key, `${t.MemoryMiB} MiB`, String(t.Cpus), `${(t.DiskBytes / 1048576).toFixed(1)} MiB`, t.Created];
 const HEAD = ['TEMPLATE', 'VM MEMORY', 'VCPUS', 'ON DISK', 'CREATED'];

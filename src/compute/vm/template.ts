@@ -14,22 +14,13 @@ import { AgentChannel } from './channel.js';
 import { Qmp } from './qmp.js';
 import { faultPoint } from '../../common/fault.js';
 import type { Logger } from '../../common/log.js';
+import type { VmTemplateInfo as TemplateInfo } from '../types.js';
 import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Bumped when the machine's device set changes: older templates no longer load. */
 const MACHINE_VERSION = 5;
-
-/** A template as `silo vm template ls` shows it. */
-export interface TemplateInfo {
-  Key: string;
-  MemoryMiB: number;
-  Cpus: number;
-  /** Its RAM file's and state's blocks on disk (the RAM file is sparse). */
-  DiskBytes: number;
-  Created: string;
-}
 
 export class Templates {
   private readonly lock = new KeyedLock();
