@@ -28,11 +28,12 @@ async function run(j: FetchJob): Promise<FetchReply> {
   if (!t) transports.set(key, (t = new Transport({ timeoutMs: j.timeoutMs, userAgent: j.userAgent })));
   const cl = new RepoClient(t, j.ep, j.path, ['pull'], j.creds);
   cl.restore(j.state);
-  let last = 0;
+  let lastAt = 0;
   const progress = (n: number) => {
-    // The daemon throttles the notes it sends on; a message per ~1 MiB batch is cheap.
-    if (n - last >= 512 * 1024 || n === j.desc.size) {
-      last = n;
+    // Ten a second at most (the daemon's own notes are as frequent), and the end.
+    const now = Date.now();
+    if (now - lastAt >= 100 || n === j.desc.size) {
+      lastAt = now;
       parentPort!.postMessage({ id: j.id, progress: n } satisfies FetchReply);
     }
   };
