@@ -82,6 +82,15 @@ test('a layer of an unknown media type is refused in one line (schema 1: test/un
   await failsCleanly(['pull', `${proxy.host}/silo/f:odd`], /layer 1 has unsupported media type "application\/x-unknown"/);
 });
 
+test('a hostile layer (a file written through a symlink) is refused by the extractor in one line; nothing is kept', async () => {
+  proxy.fault = undefined;
+  const [ep] = await new RegistryHosts({ mirrors: {}, insecure: [], certsDir: '/nonexistent' }).endpoints(plain.host);
+  const c = new RepoClient(t, { ...ep, base: `http://${plain.host}` }, 'silo/f', ['pull', 'push']);
+  const bad = image([compress(await layerTar({ x: { link: '/etc' }, 'x/passwd': 'evil\n' }), 'gzip', false)]);
+  await pushImage(c, bad, 'hostile');
+  await failsCleanly(['pull', `${proxy.host}/silo/f:hostile`], /refused entry "x\/passwd": its path passes through the symlink "x"/);
+});
+
 test('a blob redirect to another origin is followed (and the pull completes)', async () => {
   const layer = img.layers[1].desc.digest;
   proxy.fault = { kind: 'redirect', digest: layer };

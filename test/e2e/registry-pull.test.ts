@@ -231,8 +231,10 @@ test('login prompts on a terminal: the username echoed, the password not; withou
 });
 
 test('create of a missing image pulls it; on a terminal pull draws a bar per layer, otherwise plain lines', async () => {
-  const ref = `${tokenReg.host}/silo/app:v1`;
-  await d.silo(['rmi', ref]);
+  // An image of its own: no other name here shares its layer, so every pull below downloads it.
+  const own = image([compress(await layerTar({ 'c.txt': 'created\n'.repeat(100_000) }), 'gzip', false)], { cmd: ['/bin/cat', '/c.txt'] });
+  await pushImage(await client(tokenReg, 'silo/created'), own, 'v1');
+  const ref = `${tokenReg.host}/silo/created:v1`;
   const name = `${d.tag}-created`;
   const c = await d.silo(['create', '--name', name, ref]);
   assert.equal(c.code, 0, c.stderr);
@@ -250,6 +252,7 @@ test('create of a missing image pulls it; on a terminal pull draws a bar per lay
   const plain = await d.silo(['pull', ref]);
   assert.doesNotMatch(plain.stdout, /\x1b\[|█/);
   assert.match(plain.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+  assert.equal((await d.silo(['rmi', ref])).code, 0);
 });
 
 test('save and load (docker-archive and --format oci) keep the image id and the manifest digest', async () => {
