@@ -45,7 +45,7 @@ export function runCause(r: Results): string {
     `Silo CLI median ${f1(cli)} ms = CLI process start (\`silo --version\`) ${f1(ver)} ms + the daemon's work as the native API sees it ` +
     `${f1(daemon)} ms (create ${f1(ph.create)} ms — of which the network endpoint ≈ ${f1(net)} ms, the create time minus that with network none —, ` +
     `start (conmon + runc) ${f1(ph.start)} ms, wait ${f1(ph.wait)} ms, remove ${f1(ph.remove)} ms); the remainder, ${f1(cli - (ver ?? 0) - daemon)} ms, is ` +
-    `the CLI's own work (run verb, attach, polling for removal) — a difference of medians, so noise can make it small or negative. ` +
+    `the CLI's own work (building the request, its one run request with the output stream, Node's exit) — a difference of medians, so noise can make it small or negative. ` +
     `Largest daemon phase: ${largest[0]} (${f1(largest[1])} ms); bare runc skips the image root mount, network, monitor and state files.`
   );
 }
@@ -80,7 +80,7 @@ export function targets(r: Results): TargetResult[] {
   if (dcpu === undefined) out.push({ target: 'daemon CPU per container ≤ 25 ms (8 clients, issue 14)', measured: 'n/a (not measured in this run)', status: 'n/a' });
   else out.push({
     target: 'daemon CPU per container ≤ 25 ms (8 clients, issue 14)', measured: `${against(dcpu, true, 1)} ms`, status: dcpu <= 25 ? 'met' : 'missed',
-    cause: dcpu <= 25 ? undefined : 'each container still costs the daemon about nine forks of itself (mount ×2, conmon, runc delete, umount, ip ×3 for its endpoint made ahead and removed, mkfs for the scratch made ahead), each copying the page tables of a ~100 MB process, plus JSON state writes and the HTTP requests of create, attach, start, wait and remove.',
+    cause: dcpu <= 25 ? undefined : 'each container still costs the daemon one fork of itself (conmon, which needs its sync pipes), about nine host tools started through the spawner (mount ×2, runc start and delete, umount, ip for its endpoint made ahead and removed, mkfs for the scratch made ahead) with their answers parsed, JSON state writes, and the HTTP requests of the run (the CLI makes one; the docker CLI several).',
   });
 
   const fresh = r.idleRssFresh?.silo?.['silo daemon'];
@@ -94,7 +94,7 @@ export function targets(r: Results): TargetResult[] {
       target: 'daemon idle RSS ≤ 60 MB fresh, ≤ 70 MB after the workload',
       measured: `${f1(fresh)} MB fresh, ${f1(after)} MB idle after the workload`,
       status: ok ? 'met' : 'missed',
-      cause: ok ? undefined : `a bare idle \`node\` process is ${f1(base)} MB RSS on this machine (V8 heap, code and the runtime), so ${f1(worst - base)} MB is Silo's own: its loaded modules (fastify and its dependencies, both the native and the Docker API servers) and state.`,
+      cause: ok ? undefined : `a bare idle \`node\` process is ${f1(base)} MB RSS on this machine (V8 heap, code and the runtime), so ${f1(worst - base)} MB is Silo's own: its loaded modules (fastify and its dependencies, typebox, pino; the native and the Docker API servers once a client used them — the CRI's gRPC and the registry client load only when used) and state.`,
     });
   }
 
