@@ -9,6 +9,8 @@ export interface VmResults {
   tcgCacheMiB?: number;
   startMs: { coldBoot: number; templateRestore: number; ratio: number };
   runRmMs: { vm: number; process: number; docker: number | null };
+  /** QEMU's CPU time (utime + stime) per `run --rm --isolation vm busybox true`: the guest's work under TCG. */
+  vmRunQemuCpuMs?: number;
   idleMemoryMiBPerContainer: { vm: { pssMiB: number; rssMiB: number }; process: { pssMiB: number; rssMiB: number } };
 }
 
@@ -29,6 +31,7 @@ export function vmSection(r: VmResults): string {
     '|---|---|',
     `| VM start to agent: cold boot / template restore | ${ms(r.startMs.coldBoot)} / ${ms(r.startMs.templateRestore)} (${r.startMs.ratio.toFixed(1)}×) |`,
     `| run --rm busybox true: vm / process / docker | ${ms(r.runRmMs.vm)} / ${ms(r.runRmMs.process)} / ${ms(r.runRmMs.docker)} |`,
+    ...(r.vmRunQemuCpuMs !== undefined ? [`| QEMU CPU time per vm run --rm (what the load moves least) | ${ms(r.vmRunQemuCpuMs)} |`] : []),
     `| host memory per idle container, PSS (RSS): vm | ${r.idleMemoryMiBPerContainer.vm.pssMiB.toFixed(1)} MiB (${r.idleMemoryMiBPerContainer.vm.rssMiB.toFixed(1)}) |`,
     `| host memory per idle container, PSS (RSS): process | ${r.idleMemoryMiBPerContainer.process.pssMiB.toFixed(1)} MiB (${r.idleMemoryMiBPerContainer.process.rssMiB.toFixed(1)}) |`,
     '<!-- vm:end -->',
