@@ -66,6 +66,10 @@ export async function progressRenderer(out: Writable & { isTTY?: boolean }): Pro
         b.update(full ? b.getTotal() : b.getProgress() * b.getTotal(), payload);
       }
     },
-    done: () => bars.stop(),
+    // stop() draws the bars once more but not what log() queued since the last redraw (the Digest and Status lines).
+    done: () => {
+      bars.update();
+      bars.stop();
+    },
   };
 }
