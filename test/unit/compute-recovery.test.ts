@@ -15,6 +15,7 @@ import { EventBus } from '../../src/common/events.js';
 import type { NetworkService } from '../../src/network/types.js';
 import type { StorageService } from '../../src/storage/types.js';
 import { captureLog } from './log-capture.js';
+import { stubRecord } from './compute-record.js';
 
 /** A backend that knows some systems' runtime states and records what it is asked. */
 function stubBackend(states: Record<string, RuntimeState['status']>, exits: Record<string, ExitStatus> = {}) {
@@ -34,25 +35,7 @@ function stubBackend(states: Record<string, RuntimeState['status']>, exits: Reco
 
 const id = (c: string) => c.repeat(64);
 
-function record(i: string, isolation: Isolation | undefined, state: ComputeSystemRecord['State']): ComputeSystemRecord {
-  return {
-    Id: i,
-    Name: `sys-${i.slice(0, 4)}`,
-    Created: new Date().toISOString(),
-    State: state,
-    Document: {
-      Owner: 'silo',
-      SchemaVersion: { Major: 2, Minor: 1 },
-      Isolation: isolation as Isolation,
-      Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox', ScratchSizeInBytes: 1 << 26 } },
-      Process: {},
-    },
-    Init: { Args: ['sh'], Env: [], Cwd: '/', User: '0:0', Tty: false, Stdin: false },
-    ImageId: 'sha256:' + 'f'.repeat(64),
-    ImageName: 'busybox',
-    RestartCount: 0,
-  };
-}
+const record = (i: string, isolation: Isolation | undefined, state: ComputeSystemRecord['State']) => stubRecord(i, isolation, state);
 
 test('recovery adopts each system with the backend of its isolation mode', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'silo-unit-recovery-'));

@@ -10,34 +10,16 @@ import { join } from 'node:path';
 import type { ExitStatus, Isolation, IsolationBackend } from '../../src/compute/backend.js';
 import { ComputeService } from '../../src/compute/service.js';
 import { SystemStore } from '../../src/compute/store.js';
-import type { ComputeSystemRecord } from '../../src/compute/types.js';
 import { IntentLog } from '../../src/common/intents.js';
 import { EventBus } from '../../src/common/events.js';
 import type { NetworkService } from '../../src/network/types.js';
 import type { StorageService } from '../../src/storage/types.js';
 import { captureLog } from './log-capture.js';
+import { stubRecord } from './compute-record.js';
 
 const ID = 'a'.repeat(64);
 
-function record(): ComputeSystemRecord {
-  return {
-    Id: ID,
-    Name: 'racer',
-    Created: new Date().toISOString(),
-    State: 'Running',
-    Document: {
-      Owner: 'silo',
-      SchemaVersion: { Major: 2, Minor: 1 },
-      Isolation: 'process',
-      Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox', ScratchSizeInBytes: 1 << 26 } },
-      Process: {},
-    },
-    Init: { Args: ['sh'], Env: [], Cwd: '/', User: '0:0', Tty: false, Stdin: false },
-    ImageId: 'sha256:' + 'f'.repeat(64),
-    ImageName: 'busybox',
-    RestartCount: 0,
-  } as ComputeSystemRecord;
-}
+const record = () => stubRecord(ID, 'process', 'Running', 'racer');
 
 async function running(dir: string) {
   await new SystemStore(join(dir, 'systems')).save(record());

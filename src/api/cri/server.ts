@@ -82,16 +82,19 @@ export async function serveCri(socketPath: string, handlers: CriHandlers, log: L
   await chmod(socketPath, 0o660);
   return {
     socketPath,
-    close: () =>
-      new Promise<void>((res) => {
-        // Streams (events) would keep a graceful shutdown waiting: give them a moment, then cut.
-        const t = setTimeout(() => server.forceShutdown(), 2000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          res();
-        });
-      }).then(() => rm(socketPath, { force: true })),
+    close: () => shutdown(server).then(() => rm(socketPath, { force: true })),
   };
+}
+
+/** Streams (events) would keep a graceful shutdown waiting: give them a moment, then cut. */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise<void>((res) => {
+    const t = setTimeout(() => server.forceShutdown(), 2000);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      res();
+    });
+  });
 }
 
 function grpcServer(handlers: CriHandlers, log: Logger): grpc.Server {
@@ -109,14 +112,7 @@ export function criOnConnections(handlers: CriHandlers, log: Logger): { accept(s
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   return {
     accept: (socket) => injector.injectConnection(socket),
-    close: () =>
-      new Promise<void>((res) => {
-        const t = setTimeout(() => server.forceShutdown(), 2000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          res();
-        });
-      }),
+    close: () => shutdown(server),
   };
 }
 
