@@ -210,9 +210,13 @@ try {
   const sampler = setInterval(() => {
     const pid = d.pid;
     if (pid) rssOf(pid).then((b) => rss.push([life, (performance.now() - t0) / 1000, b]), () => {});
-    let size = 0;
-    for (const f of existsSync(logDir) ? readdirSync(logDir) : []) if (f.startsWith('ctr.log')) size += statSync(`${logDir}/${f}`, { throwIfNoEntry: false })?.size ?? 0;
-    logMost = Math.max(logMost, size);
+    // Every name the log's files have (rotation holds them by second names too), each inode counted once.
+    const files = new Map<number, number>();
+    for (const f of existsSync(logDir) ? readdirSync(logDir) : []) {
+      const st = f.startsWith('ctr.log') ? statSync(`${logDir}/${f}`, { throwIfNoEntry: false }) : undefined;
+      if (st) files.set(st.ino, st.size);
+    }
+    logMost = Math.max(logMost, [...files.values()].reduce((a, b) => a + b, 0));
   }, 500);
 
   let done = 0;

@@ -4,10 +4,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { settleLog, startLog, unsettled } from '../../src/compute/process/logrotate.js';
+import { filePlan, settleLog, startLog, unsettled } from '../../src/compute/process/logrotate.js';
 
 /** conmon's reopen_k8s_file: a new file at <path>.tmp (truncating one made in advance), renamed over <path>. */
 function conmonReplace(path: string): void {
@@ -86,4 +86,41 @@ test('settling is cheap and changes nothing when conmon did nothing', withDir(as
   await Promise.all([settleLog(path, 2), settleLog(path, 2), settleLog(path, 2)]);
   assert.deepEqual(readdirSync(dir).sort(), before);
   assert.equal(readFileSync(path, 'utf8'), 'x\n');
+}));
+
+/** Bytes on disk under every name of the log, each file once. */
+function onDisk(dir: string): number {
+  const seen = new Map<number, number>();
+  for (const f of readdirSync(dir)) {
+    const st = statSync(join(dir, f));
+    seen.set(st.ino, st.size);
+  }
+  return [...seen.values()].reduce((a, b) => a + b, 0);
+}
+
+test('files of a quarter of max-size: the log fits max-size × max-file even when the daemon looks only now and then', withDir(async (dir) => {
+  for (const [maxSize, maxFiles] of [[4096, 2], [4096, 3], [4000, 5]] as const) {
+    const path = join(dir, `m${maxFiles}.log`);
+    const { fileSize, keep } = filePlan(maxSize, maxFiles);
+    assert.ok(fileSize <= maxSize / 4 && keep === 4 * maxFiles - 2);
+    await startLog(path, keep);
+    let most = 0;
+    // conmon fills file after file; the daemon looks after every third replacement (it was down for two).
+    for (let i = 1; i <= 40; i++) {
+      appendFileSync(path, 'x'.repeat(fileSize));
+      conmonReplace(path);
+      most = Math.max(most, onDisk(dir));
+      if (i % 3 === 0) await settleLog(path, keep);
+      most = Math.max(most, onDisk(dir));
+    }
+    assert.ok(most <= maxSize * maxFiles, `${most} bytes on disk for ${maxSize} × ${maxFiles}`);
+    // …and what is kept once it has looked is never less than docker's (max-file − 1) × max-size.
+    await settleLog(path, keep);
+    let kept = 0;
+    for (let i = 1; i < keep; i++) kept += statSync(`${path}.${i}`).size;
+    assert.ok(kept >= (maxFiles - 1) * maxSize - 3 * (maxSize % 4), `${kept} bytes kept`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+  }
+  assert.deepEqual(filePlan(1 << 20, 1), { fileSize: 1 << 20, keep: 1 });
 }));

@@ -30,7 +30,7 @@ import { startConmon } from './conmon.js';
 import { Runc } from './runc.js';
 import { AttachHub, connectAttach } from './attach.js';
 import { fileExists, logFiles, readLogFile } from '../logs.js';
-import { settleLog, startLog, unsettled } from './logrotate.js';
+import { filePlan, settleLog, startLog, unsettled } from './logrotate.js';
 import { Job, processList } from './cgroup.js';
 import { conmonAlive, waitGone, killConmon } from './proc.js';
 
@@ -104,7 +104,7 @@ export class ProcessBackend implements IsolationBackend {
 
   /** Name what conmon did to a size-bounded log since the last look (./logrotate.ts). */
   private async settle(log: LogPlace): Promise<void> {
-    if (log.driver === 'file' && log.maxSize && log.maxSize > 0) await settleLog(log.path, log.maxFiles ?? 1);
+    if (log.driver === 'file' && log.maxSize && log.maxSize > 0) await settleLog(log.path, filePlan(log.maxSize, log.maxFiles ?? 1).keep);
   }
 
   async create(o: InitOptions): Promise<{ pid: number }> {
@@ -160,15 +160,16 @@ export class ProcessBackend implements IsolationBackend {
       // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
       if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups, { durable: false });
       await writeJsonAtomic(join(state, 'log.json'), log);
-      if (log.driver === 'file' && log.maxSize && log.maxSize > 0) await startLog(log.path, log.maxFiles ?? 1);
+      const plan = log.driver === 'file' && log.maxSize && log.maxSize > 0 ? filePlan(log.maxSize, log.maxFiles ?? 1) : undefined;
+      if (plan) await startLog(log.path, plan.keep);
       if (o.cgroupParent) await writeFileAtomic(join(state, 'cgroup-parent'), o.cgroupParent);
       else await rm(join(state, 'cgroup-parent'), { force: true });
       await writeJsonAtomic(join(bundle, 'config.json'), spec, { durable: false }); // the bundle is made again at each start
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
         bundle, pidFile: join(bundle, 'pid'), conmonPidFile: join(bundle, 'conmon.pid'), logPath: log.driver === 'none' ? undefined : log.path,
-        // conmon replaces the file before a record would pass the size; the daemon names the files (./logrotate.ts).
-        logSizeMax: log.maxSize && log.maxSize > 0 ? log.maxSize : undefined,
+        // conmon replaces the file before a record would pass its size; the daemon names the files (./logrotate.ts).
+        logSizeMax: plan?.fileSize,
         persistDir: state, stdin: o.process.stdin, leaveStdinOpen: o.process.stdinOnce === false, tty: o.process.tty,
       });
       return { pid: await h.pid };

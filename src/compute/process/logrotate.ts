@@ -7,8 +7,21 @@
 // Afterwards, with no hurry, the daemon shifts the names: the full files become <path>.1 … <path>.(max-file - 1).
 // If conmon fills two whole files before the daemon looks (it is down), the files between are lost: what is kept
 // then is the oldest two and the newest, in order. With max-file=1 there is nothing to keep: conmon truncates.
+// Those two held files are why conmon's files are a quarter of max-size (filePlan): the whole stays within
+// max-size × max-file on disk even while no daemon looks.
 
 import { link, open, rename, rm, stat } from 'node:fs/promises';
+
+/**
+ * How a log bounded by docker's max-size × max-file is cut into conmon's files. While the daemon is not looking,
+ * conmon can finish two files beyond the ones named (held as .cur and .next, above): with `keep` files named, up to
+ * keep + 2 exist. Files of a quarter of max-size, 4 × max-file − 2 of them kept, make that worst case exactly
+ * max-size × max-file, and what is kept is never less than docker keeps ((max-file − 1) × max-size and the current).
+ */
+export function filePlan(maxSize: number, maxFiles: number): { fileSize: number; keep: number } {
+  if (maxFiles <= 1) return { fileSize: maxSize, keep: 1 }; // truncated in place by conmon: one file, ever
+  return { fileSize: Math.max(1, Math.floor(maxSize / 4)), keep: 4 * maxFiles - 2 };
+}
 
 const names = (path: string) => ({ cur: `${path}.cur`, next: `${path}.next`, tmp: `${path}.tmp` });
 const inode = (p: string) => stat(p).then((s) => s.ino, () => undefined);
