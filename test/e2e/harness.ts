@@ -62,11 +62,17 @@ export class TestDaemon {
     return Date.now() - t0;
   }
 
-  /** Resolves once the daemon process has exited (a fault point killed it). */
-  exited(): Promise<void> {
+  /** Resolves once the daemon process has exited (a fault point killed it); fails with its last lines after `ms`. */
+  exited(ms = 120_000): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-    return new Promise((r) => p.once('exit', () => r()));
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`the daemon did not exit within ${ms} ms: ${this.output.split('\n').slice(-8).join('\n')}`)), ms);
+      p.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   get logs(): string {
