@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { invalid, notFound } from '../../common/errors.js';
 import type { StdioSession } from '../../compute/sessions.js';
 import type { Services } from '../../host/services.js';
-import { socketClient, upgraded } from './stream.js';
+import { heldClient, socketClient, upgraded } from './stream.js';
 import { serveRun } from './run.js';
 
 /** A path segment as the client meant it; a malformed escape (`%zz`) is the client's error, not a 500. */
@@ -34,9 +34,11 @@ export function upgradeRoutes(svc: Services) {
     } else if (req.method === 'POST' && (m = url.pathname.match(/^\/v1\/processes\/([^/]+)\/start$/))) {
       const x = c.execs.get(decodeParam(m[1]));
       const tty = x.Process.EmulateConsole ?? false;
-      const client = socketClient(socket, tty, x.Process.CreateStdInPipe ?? false);
+      // Started before the 101 so that a failure is an HTTP error; its output waits for the 101.
+      const client = heldClient(socketClient(socket, tty, x.Process.CreateStdInPipe ?? false));
       session = await c.execs.start(x.Id, client);
       upgraded(socket, tty ? 'application/vnd.silo.raw-stream' : 'application/vnd.silo.multiplexed-stream');
+      client.open();
     } else {
       throw notFound('route', `${req.method} ${url.pathname}`);
     }

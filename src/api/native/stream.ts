@@ -24,6 +24,26 @@ export function writeHttpError(socket: Duplex, status: number, body: unknown): v
   socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
 }
 
+/**
+ * A StdioClient whose output waits until `open()`: a process can print before the call that started it returns
+ * (a utility VM's agent answers with its first output in the same read), and nothing may reach the socket before the
+ * 101 does. Until then a failure can still be an HTTP error.
+ */
+export function heldClient(inner: StdioClient): StdioClient & { open(): void } {
+  let held: (() => void)[] | undefined = [];
+  const later = (f: () => void) => (held ? held.push(f) : f());
+  return {
+    wantStdin: inner.wantStdin,
+    onOutput: (stream, data) => later(() => inner.onOutput(stream, data)),
+    onEnd: () => later(() => inner.onEnd()),
+    open() {
+      const q = held ?? [];
+      held = undefined;
+      for (const f of q) f();
+    },
+  };
+}
+
 /** A StdioClient writing to a socket; `tty` selects raw or framed output. */
 export function socketClient(socket: Duplex, tty: boolean, wantStdin: boolean): StdioClient {
   return {

@@ -211,7 +211,17 @@ static void load_modules(void) {
     snprintf(path, sizeof path, "/lib/modules/%s", name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
-    if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST) say("module %s: %s", name, strerror(errno));
+    // Under TCG on a very busy host the first module's signature check has been seen to fail now and then
+    // (EKEYREJECTED) where the same file loads on the next try: try again before giving up on the VM.
+    for (int tries = 1;; tries++) {
+      if (syscall(SYS_finit_module, fd, "", 0) == 0 || errno == EEXIST) break;
+      if (errno != EKEYREJECTED || tries == 5) {
+        say("module %s: %s", name, strerror(errno));
+        break;
+      }
+      say("module %s: %s (try %d of 5), again", name, strerror(errno), tries);
+      usleep(20000);
+    }
     close(fd);
   }
   fclose(f);
