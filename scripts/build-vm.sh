@@ -24,8 +24,8 @@ if [ ! -s "$out/vmlinux" ] || [ "$kimg" -nt "$out/vmlinux" ] || [ "$(cat "$out/v
   mv "$tmp" "$out/vmlinux"; echo "$kver" > "$out/vmlinux.version"
 fi
 
-src=src/compute/vm/agent/agent.c
-if [ ! -x "$out/silo-agent" ] || [ "$src" -nt "$out/silo-agent" ]; then
+src=src/compute/vm/agent/agent.c # it includes fs.c
+if [ ! -x "$out/silo-agent" ] || [ "$src" -nt "$out/silo-agent" ] || [ src/compute/vm/agent/fs.c -nt "$out/silo-agent" ]; then
   gcc -static -Os -s -Wall -Wextra -Werror -Wno-format-truncation -o "$out/silo-agent.tmp" "$src"
   mv "$out/silo-agent.tmp" "$out/silo-agent"
 fi

@@ -9,11 +9,11 @@
 // paths, never above "/"; a final component is never followed where a file is made or opened.
 
 import { constants as C, type Stats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { extractTar, NO_CAPS, underTree, type ByteSource } from '../storage/extract.js';
+import { extractTar, NO_CAPS, underTree, type ByteSource, type WriteHandle } from '../storage/extract.js';
 import { invalid, SiloError } from '../common/errors.js';
 import type { CopyInOptions, MappedDirectory, PathStat } from './backend.js';
 
@@ -24,13 +24,21 @@ export interface RootView {
   mounts: MappedDirectory[];
 }
 
+/** What a copy does with a file it opened to read: node's FileHandle has these, and so has a file in a VM's guest. */
+export interface ReadHandle {
+  createReadStream(): Readable;
+  stat(): Promise<Stats>;
+  readFile(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
 /** The filesystem calls a copy makes, by clean absolute container path; none follows the final component. */
 export interface Tree {
   lstat(cpath: string): Promise<Stats | null>;
   readlink(cpath: string): Promise<string>;
   readdir(cpath: string): Promise<string[]>;
-  openRead(cpath: string): Promise<FileHandle>;
-  createFile(cpath: string, mode: number): Promise<FileHandle>;
+  openRead(cpath: string): Promise<ReadHandle>;
+  createFile(cpath: string, mode: number): Promise<WriteHandle>;
   mkdir(cpath: string, mode: number): Promise<void>;
   chmodDir(cpath: string, mode: number): Promise<void>;
   lchown(cpath: string, uid: number, gid: number): Promise<void>;

@@ -62,7 +62,14 @@ export interface ExtractOptions {
   tree?: ExtractTree;
 }
 
-type FileHandle = Awaited<ReturnType<typeof open>>;
+/** What extraction does with a file it made: node's FileHandle has these, and so has a file in a VM's guest. */
+export interface WriteHandle {
+  writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }>;
+  chown(uid: number, gid: number): Promise<void>;
+  chmod(mode: number): Promise<void>;
+  utimes(atime: Date, mtime: Date): Promise<void>;
+  close(): Promise<void>;
+}
 
 /**
  * The calls extraction makes, by path under the destination ("/" is the destination, "/a/b" below it); none follows
@@ -71,7 +78,7 @@ type FileHandle = Awaited<ReturnType<typeof open>>;
 export interface ExtractTree {
   lstat(p: string): Promise<Stats | null>;
   /** Create a new file (O_CREAT|O_EXCL|O_NOFOLLOW). */
-  createFile(p: string, mode: number): Promise<FileHandle>;
+  createFile(p: string, mode: number): Promise<WriteHandle>;
   mkdir(p: string, mode: number): Promise<void>;
   chmodDir(p: string, mode: number): Promise<void>;
   lchown(p: string, uid: number, gid: number): Promise<void>;
@@ -181,7 +188,7 @@ class Extractor {
   private uid = (h: Header) => this.o.owner?.uid ?? h.uid ?? 0;
   private gid = (h: Header) => this.o.owner?.gid ?? h.gid ?? 0;
 
-  private async applyMeta(fh: FileHandle, h: Header): Promise<void> {
+  private async applyMeta(fh: WriteHandle, h: Header): Promise<void> {
     // chown first: it clears setuid/setgid, chmod afterwards puts them back.
     await fh.chown(this.uid(h), this.gid(h));
     await fh.chmod((h.mode ?? 0o644) & 0o7777);
@@ -308,7 +315,7 @@ export class FileWriter {
   private flying: Promise<void> | null = null;
   private failed: { e: unknown } | null = null;
 
-  constructor(private readonly fh: FileHandle) {}
+  constructor(private readonly fh: WriteHandle) {}
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failed) throw this.failed.e;

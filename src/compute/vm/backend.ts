@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
 import type {
-  Attachment, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
+  Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
 import type { ComputeSystemDocument } from '../types.js';
@@ -28,6 +28,9 @@ import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
 import { checkVmDocument } from './refuse.js';
+import { GuestTree } from './guestfs.js';
+import { mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../../common/log.js';
 import { writeJsonAtomic } from '../../common/atomic.js';
 import { KeyedLock } from '../../common/lock.js';
@@ -703,33 +706,49 @@ export class VmBackend implements IsolationBackend {
     return undefined;
   }
 
-  // Copies in and out of a vm-isolated system are refused until the guest agent serves them.
-  private noCopy(t: CopyTarget): never {
-    throw invalid(`copying files into or out of container ${t.name} is not supported with vm isolation yet`);
-  }
-
-  async statPath(t: CopyTarget, _path: string): Promise<{ stat: PathStat; path: string }> {
-    return this.noCopy(t);
-  }
-
-  async copyOut(t: CopyTarget): Promise<void> {
-    this.noCopy(t);
-  }
-
-  async copyIn(t: CopyTarget): Promise<void> {
-    this.noCopy(t);
-  }
-
-  async makeDirectory(t: CopyTarget): Promise<string> {
-    return this.noCopy(t);
-  }
-
-  /** A small file of a running guest's root (the agent reads it, refusing a symlink as its last component). */
-  async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
-    if (!(await this.alive(t.id)) || (await this.exitRecord(t.id))) return this.noCopy(t);
+  /**
+   * The container's root as a copy sees it: inside its running guest, each call a request to the agent, which
+   * resolves paths inside the root (guestfs.ts). A stopped VM's scratch is not mounted anywhere the host could reach
+   * it safely, so copies need the VM running (created or started).
+   */
+  private async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
+    if (!(await this.alive(t.id)) || (await this.exitRecord(t.id))) {
+      throw badState(`container ${t.name} is not running: copies into or out of a vm-isolated container need its utility VM running`);
+    }
     const { chan } = await this.conn(t.id);
-    const b = await chan.request(Op.READFILE, (await this.where(t.id)).ctr, Buffer.from(path));
-    return b.length === 0 || b.length > maxBytes ? undefined : b.toString('utf8');
+    const g = new GuestTree(chan, (await this.where(t.id)).ctr, !!t.rootOnly);
+    try {
+      return await fn(g.tree());
+    } finally {
+      await g.close();
+    }
+  }
+
+  async statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
+    return this.withTree(t, async (tree) => {
+      const { stat, cpath } = await statPath(tree, path, t.name);
+      return { stat, path: cpath };
+    });
+  }
+
+  async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    await this.withTree(t, async (tree) => {
+      const { stat, cpath } = await statPath(tree, path, t.name);
+      await sink(stat, tarOf(tree, cpath));
+    });
+  }
+
+  async copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
+    await this.withTree(t, (tree) => putArchive(tree, dir, tar, o));
+  }
+
+  async makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+    return this.withTree(t, (tree) => mkdirAll(tree, path, owner));
+  }
+
+  /** A small file of a running guest's root, its symlinks resolved inside the root. */
+  async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
+    return this.withTree(t, (tree) => readSmallFile(tree, path, maxBytes));
   }
 
   /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */

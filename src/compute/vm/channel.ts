@@ -9,7 +9,7 @@ import { SiloError } from '../../common/errors.js';
 
 export const Op = {
   HELLO: 1, IDENTITY: 2, ROOT: 3, FILE: 4, NET: 5, CREATE: 6, START: 7, STDIN: 8, SIGNAL: 9, RESIZE: 10,
-  STATS: 11, PS: 12, POWEROFF: 13, READFILE: 14, DESTROY: 15,
+  STATS: 11, PS: 12, POWEROFF: 13, READFILE: 14, DESTROY: 15, FS: 16, FWRITE: 17,
   READY: 64, OUT: 65, ERR: 66, EXIT: 67, REPLY: 68, ERROR: 69,
 } as const;
 

@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 enum { OP_HELLO = 1, OP_IDENTITY, OP_ROOT, OP_FILE, OP_NET, OP_CREATE, OP_START, OP_STDIN, OP_SIGNAL, OP_RESIZE,
-       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY };
+       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY, OP_FS, OP_FWRITE };
 enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
 
 #ifndef BLKFLSBUF
@@ -133,8 +133,11 @@ static void send_frame(int op, uint32_t proc, uint32_t seq, const void *data, si
   outlen += n + 13;
 }
 
+static void fs_close_all(struct ctr *c);
+
 static void host_gone(int drop_input) {
   ctl_down = 1; outlen = 0;
+  fs_close_all(NULL); // a copy in progress ends with its host
   if (drop_input) inlen = 0;
   clock_gettime(CLOCK_MONOTONIC, &ctl_down_at);
 }
@@ -179,6 +182,8 @@ static const char *kv_next(const char *p, const char *end, const char **key, siz
   return z + 1;
 }
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(key, k, klen) == 0)
+
+#include "fs.c"
 
 static int write_file(const char *path, const char *s) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -695,6 +700,7 @@ static void close_proc_fds(struct proc *pr) {
 static void ctr_down(struct ctr *c) {
   char b[128];
   write_file(CGF(c, "/cgroup.kill"), "1");
+  fs_close_all(c);
   if (!c->mounted) return;
   sync();
   static const char *mnts[] = {"/dev/pts", "/dev/shm", "/dev", "/sys", "/proc"};
@@ -896,6 +902,8 @@ static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
   case OP_PS: op_ps(seq, id); break;
   case OP_READFILE: op_readfile(seq, id, p, end); break;
   case OP_DESTROY: op_destroy(seq, id); break;
+  case OP_FS: op_fs(seq, id, p, end); break;
+  case OP_FWRITE: op_fwrite(seq, p, n); break;
   case OP_POWEROFF: flush_out(); poweroff(); break;
   default: fail(seq, "unknown operation %d", op);
   }
