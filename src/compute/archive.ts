@@ -156,6 +156,9 @@ export function tarOf(tv: RootView | Tree, cpath: string, rename?: string): Read
       body.on('error', rej);
       body.pipe(w);
     });
+  // As docker's archiver: a file with more links than one is stored once, later names as hard links to the first
+  // (busybox's few hundred names of one binary are one copy, not hundreds).
+  const seen = new Map<string, string>();
   const walk = async (cp: string, name: string): Promise<void> => {
     const st = await t.lstat(cp);
     if (!st) return; // gone meanwhile
@@ -164,7 +167,9 @@ export function tarOf(tv: RootView | Tree, cpath: string, rename?: string): Read
       await add({ ...base, type: 'directory' });
       for (const n of (await t.readdir(cp)).sort()) await walk(posix.join(cp, n), `${name}/${n}`);
     } else if (st.isSymbolicLink()) await add({ ...base, type: 'symlink', linkname: await t.readlink(cp) });
+    else if (st.isFile() && st.nlink > 1 && seen.has(`${st.dev}:${st.ino}`)) await add({ ...base, type: 'link', linkname: seen.get(`${st.dev}:${st.ino}`)! });
     else if (st.isFile()) {
+      if (st.nlink > 1) seen.set(`${st.dev}:${st.ino}`, name);
       const fh = await t.openRead(cp);
       // The size in the header is what the file had when it was looked at; a file that changed meanwhile (the
       // container runs) is cut or padded to it so the archive stays well-formed.

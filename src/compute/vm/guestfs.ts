@@ -15,6 +15,8 @@ import { decodeList, decodeStrings, encodeStrings, Op, type AgentChannel } from 
 const CALL_MS = 30_000;
 /** Bytes per read or write request (the agent's frames are at most 1 MiB). */
 const CHUNK = 256 * 1024;
+/** Reads in flight while a file streams out. */
+const READ_AHEAD = 4;
 
 const ERRNO: Record<number, string> = {
   1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 5: 'EIO', 7: 'E2BIG', 9: 'EBADF', 11: 'EAGAIN', 13: 'EACCES', 17: 'EEXIST', 18: 'EXDEV',
@@ -106,13 +108,18 @@ export class GuestTree {
       createReadStream: () => {
         const close = () => this.closeHandle(h);
         const chunks = async function* () {
+          // A few reads ahead: the agent answers them in order, each from where the last ended, so the round trips
+          // overlap (an empty answer is the end; the ones after it are empty too).
+          const ahead: Promise<Buffer>[] = [];
           try {
             for (;;) {
-              const b = await read();
+              while (ahead.length < READ_AHEAD) ahead.push(read());
+              const b = await ahead.shift()!;
               if (!b.length) return;
               yield b;
             }
           } finally {
+            await Promise.allSettled(ahead);
             await close().catch(() => {});
           }
         };
