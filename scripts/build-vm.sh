@@ -2,7 +2,7 @@
 # Builds what a utility VM boots, from Debian packages only, into build/vm/ (idempotent; rebuilt when an input is newer):
 #   vmlinux        the guest kernel uncompressed from the cloud kernel's bzImage (QEMU boots it directly through PVH)
 #   silo-agent     the static guest agent (C, static glibc)
-#   initramfs.cpio the agent as /init, the kernel modules it loads (in order) and busybox-static for `ip`
+#   initramfs.cpio the agent as /init, the kernel modules it loads (in order; virtiofs for bind mounts) and busybox-static for `ip`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/vm
@@ -37,7 +37,7 @@ if [ ! -s "$out/initramfs.cpio" ] || [ "$out/silo-agent" -nt "$out/initramfs.cpi
   cp "$out/silo-agent" "$root/init"
   cp /bin/busybox "$root/bin/busybox"
   : > "$root/lib/modules/order"
-  for m in virtio_pci virtio_console virtio_blk virtio_net overlay; do
+  for m in virtio_pci virtio_console virtio_blk virtio_net overlay virtiofs; do
     modprobe --show-depends -S "$kver" "$m" | awk '$1=="insmod"{print $2}'
   done | awk '!seen[$0]++' | while read -r ko; do
     cp "$ko" "$root/lib/modules/"; basename "$ko" >> "$root/lib/modules/order"

@@ -24,6 +24,8 @@ have zstd || need+=(zstd)
 have docker-compose || need+=(docker-compose)
 # vm isolation: QEMU, a Debian cloud guest kernel, and gcc + static glibc for the guest agent; lz4 unpacks the kernel.
 have qemu-system-x86_64 || need+=(qemu-system-x86)
+# virtiofsd for a VM's bind mounts and volumes: QEMU 7.2's, in qemu-system-common (Debian 12 has no virtiofsd package).
+[ -x /usr/lib/qemu/virtiofsd ] || [ -x /usr/libexec/virtiofsd ] || need+=(qemu-system-common)
 ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need+=(linux-image-cloud-amd64)
 have gcc || need+=(gcc)
 pkg_ok libc6-dev || need+=(libc6-dev)

@@ -6,6 +6,7 @@ import { decodeList, decodeStrings, encodeFrame, encodeStrings, FrameReader, Op 
 import { checkVmDocument } from '../../src/compute/vm/refuse.js';
 import { DISK_SLOTS, findAssets, HOTPLUG_PORTS, qemuArgs, TCG_CACHE_MIB, type VmAssets } from '../../src/compute/vm/qemu.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { agentShareArgs, MAX_SHARES, sharesOf } from '../../src/compute/vm/virtiofs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeSystemDocument } from '../../src/compute/types.js';
@@ -35,7 +36,11 @@ test('vm isolation refuses what it cannot do yet, each in one line', () => {
   const doc = (c: Partial<ComputeSystemDocument['Container']>, extra: Partial<ComputeSystemDocument> = {}) =>
     ({ Isolation: 'vm', Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox' }, ...c }, Process: {}, ...extra }) as ComputeSystemDocument;
   assert.doesNotThrow(() => checkVmDocument(doc({ Memory: { SizeInMB: 64 } })));
-  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x' }] })), /^.*vm isolation does not support bind mounts/);
+  // Bind mounts and volumes are virtiofs shares of whole, private directories; not in a pod's VM yet.
+  assert.doesNotThrow(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', ReadOnly: true, Propagation: 'rprivate' }] })));
+  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', Subpath: 'a' }] })), /vm isolation does not support volume subpaths yet$/);
+  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', Propagation: 'rshared' }] })), /rshared mount propagation/);
+  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x' }] }, { HostingSystemId: 'a'.repeat(64) })), /bind mounts and volumes \(-v\) in a pod's utility VM/);
   // The guest agent is the tiny init of a VM of its own; a pod's containers have their pod's.
   assert.doesNotThrow(() => checkVmDocument(doc({}, { Init: true })));
   const pod = 'a'.repeat(64);
@@ -90,5 +95,25 @@ test('the TCG cache size comes from SILO_VM_TCG_CACHE_MIB or the default, and no
     await assert.rejects(findAssets(build, { ...env, SILO_VM_TCG_CACHE_MIB: 'lots' }), /SILO_VM_TCG_CACHE_MIB must be/);
   } finally {
     rmSync(build, { recursive: true, force: true });
+  }
+});
+
+test('virtiofs shares: a shared memfd for guest RAM, one tagged vhost-user-fs device and agent bind each; bad ones refused', async () => {
+  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16 };
+  const dir = mkdtempSync(join(tmpdir(), 'silo-shares-'));
+  try {
+    writeFileSync(join(dir, 'file'), '');
+    const shares = await sharesOf('/run/v', [{ HostPath: dir, ContainerPath: '/data' }, { HostPath: dir, ContainerPath: '/a b:c', ReadOnly: true }]);
+    const args = qemuArgs(a, { name: 'n', dir: '/d', logFile: '/l', exitFile: '/e', size: { memoryMiB: 128, cpus: 1 }, ram: { memfd: true }, shares });
+    assert.ok(args.includes('memory-backend-memfd,id=ram,size=128M,share=on'));
+    assert.ok(args.some((x) => x.startsWith('q35,memory-backend=ram,')));
+    assert.ok(args.includes('socket,id=fs1,path=/run/v/fs1.sock'));
+    assert.ok(args.includes('vhost-user-fs-pci,id=fsd1,chardev=fs1,tag=m1,bus=pcie.0'));
+    // The path is last: it may hold ':' and spaces.
+    assert.deepEqual(agentShareArgs(shares), [['bind', 'm0:0:/data'], ['bind', 'm1:1:/a b:c']]);
+    await assert.rejects(sharesOf('/run/v', [{ HostPath: join(dir, 'file'), ContainerPath: '/f' }]), /vm isolation shares directories only: .*file is not a directory$/);
+    await assert.rejects(sharesOf('/run/v', Array.from({ length: MAX_SHARES + 1 }, (_, i) => ({ HostPath: dir, ContainerPath: `/m${i}` }))), /at most 8 bind mounts/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

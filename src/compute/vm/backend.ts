@@ -31,6 +31,7 @@ import { checkVmDocument } from './refuse.js';
 import { GuestTree } from './guestfs.js';
 import { mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
 import type { Readable } from 'node:stream';
+import { agentShareArgs, findVirtiofsd, sharesOf, startShares, stopShares } from './virtiofs.js';
 import type { Logger } from '../../common/log.js';
 import { writeJsonAtomic } from '../../common/atomic.js';
 import { KeyedLock } from '../../common/lock.js';
@@ -220,14 +221,20 @@ export class VmBackend implements IsolationBackend {
 
   async create(opts: InitOptions): Promise<{ pid: number }> {
     this.check(opts.id);
-    if (opts.mounts.length) throw invalid('vm isolation does not support bind mounts (-v) yet');
-    if (opts.hostingSystem) return this.createGuest(opts, opts.hostingSystem);
+    if (opts.hostingSystem) {
+      if (opts.mounts.length) throw invalid("vm isolation does not support bind mounts and volumes (-v) in a pod's utility VM yet");
+      return this.createGuest(opts, opts.hostingSystem);
+    }
     const a = await this.assets();
     const id = opts.id;
     const size = this.sizeOf(opts.resources);
     const run = this.runOf(id);
     if ((opts.interfaces?.length ?? 0) > 1) throw invalid('vm isolation takes one network');
     if (opts.root.layers.length + 1 > MAX_DISKS) throw invalid(`vm isolation takes images of at most ${MAX_DISKS - 1} layers`);
+    // Bind mounts and volumes: one virtiofsd each, whose vhost-user device reads guest RAM itself, so the RAM must be
+    // shared memory, which a template clone's private copy-on-write map of the template's RAM is not: a cold boot.
+    const shares = await sharesOf(run, opts.mounts);
+    const virtiofsd = shares.length ? await findVirtiofsd() : '';
     await this.delete(id, { force: true, keepLogs: true });
     const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
     this.live.set(id, live);
@@ -240,7 +247,7 @@ export class VmBackend implements IsolationBackend {
       const [layerDisks, cgroupProcs, template, etc] = await Promise.all([
         Promise.all(opts.root.layers.map((l) => this.disks.ensure(l.chainId, l.path))),
         hostCg.create(size.memoryMiB, opts.resources.cpus),
-        this.o.templates ? this.tpl(a).get(size).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
+        this.o.templates && !shares.length ? this.tpl(a).get(size).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
         Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') }))),
         mkdir(this.stateOf(id), { recursive: true, mode: 0o700 }).then(async () => {
           await Promise.all([mkdir(run, { recursive: true, mode: 0o700 }), writeJsonAtomic(this.rotationFile(id), this.rotationOf(opts), { durable: false })]);
@@ -248,16 +255,21 @@ export class VmBackend implements IsolationBackend {
         }),
       ]);
       mark('prepared');
+      if (shares.length && this.o.templates) this.o.log.info(`vm: ${id.slice(0, 12)}: ${shares.length} bind mount(s) through virtiofs need guest RAM shared with virtiofsd, which a template clone's is not: cold boot with shared memory`);
+      if (shares.length) await startShares(virtiofsd, run, shares, cgroupProcs);
       const nics = opts.interfaces ?? [];
       // The scratch and the bottom layers in the disk slots; layers past them are hot-added.
       const slotted = layerDisks.slice(0, DISK_SLOTS - 1);
       const extra = layerDisks.slice(DISK_SLOTS - 1);
       const slots = [{ file: opts.root.scratch.path, readOnly: false }, ...slotted.map((file) => ({ file, readOnly: true }))];
-      const launchOpts = { name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined, slots };
+      const launchOpts = {
+        name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined, slots,
+        ...(shares.length ? { ram: { memfd: true as const }, shares } : {}),
+      };
       // The tap's redirects are made meanwhile (a few tc runs in the namespace); waited for before the start.
       let tapped: Promise<void> | undefined;
       const tap = () => (tapped ??= nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve());
-      let how = template ? 'template restore' : 'cold boot';
+      let how = template ? 'template restore' : shares.length ? 'cold boot with virtiofs' : 'cold boot';
       let chan: AgentChannel | undefined;
       if (template) {
         try {
@@ -296,7 +308,7 @@ export class VmBackend implements IsolationBackend {
       const serials = layerDisks.map((_, i) => (i < DISK_SLOTS - 1 ? `s${i + 1}` : `h${i}`));
       const setup = Promise.all([
         chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]])),
-        chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits])),
+        chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits, ...agentShareArgs(shares)])),
         ...etc.map((f) => chan.request(Op.FILE, 0, encodeStrings([['path', f.path], ['data', f.data]]))),
         ...nics.map((nic) => chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]))),
       ]);
@@ -571,6 +583,8 @@ export class VmBackend implements IsolationBackend {
       if (opts.keepLogs) await this.settle(id, 3000);
       await this.killByDir(this.runOf(id), this.name(id));
     }
+    // virtiofsd ends when its QEMU hangs up, but one whose QEMU never started (a failed create) waits for ever.
+    await stopShares(this.runOf(id));
     const live = this.live.get(id);
     live?.chan?.close();
     live?.qmp?.close();

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { SiloError } from '../../common/errors.js';
+import { qemuShareArgs, type Share } from './virtiofs.js';
 
 export interface VmAssets {
   qemu: string;
@@ -55,8 +56,11 @@ export interface LaunchOptions {
   logFile: string;
   exitFile: string;
   size: VmSize;
-  /** Guest RAM in a file: shared (a template being made) or a private copy-on-write map of it (a clone). */
-  ram?: { path: string; share: boolean };
+  /** Guest RAM in a file: shared (a template being made) or a private copy-on-write map of it (a clone); or in a
+   *  shared memfd (a VM with virtiofs shares: vhost-user backends map guest RAM themselves). */
+  ram?: { path: string; share: boolean } | { memfd: true };
+  /** vhost-user-fs devices (bind mounts and volumes, virtiofs.ts); they need `ram` shared. */
+  shares?: Share[];
   incoming?: boolean;
   netnsPath?: string;
   /** cgroup.procs files QEMU joins before it starts. */
@@ -143,7 +147,9 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
   }
   // Hot-plugging needs a root port per disk (rp9…rp16, after the slots they once had); the slots above do not.
   for (let i = DISK_SLOTS + 1; i <= MAX_DISKS; i++) args.push('-device', `pcie-root-port,id=rp${i},chassis=${i}`);
-  if (o.ram) args.push('-object', `memory-backend-file,id=ram,size=${mem},mem-path=${o.ram.path},share=${o.ram.share ? 'on' : 'off'}`);
+  if (o.ram && 'memfd' in o.ram) args.push('-object', `memory-backend-memfd,id=ram,size=${mem},share=on`);
+  else if (o.ram) args.push('-object', `memory-backend-file,id=ram,size=${mem},mem-path=${o.ram.path},share=${o.ram.share ? 'on' : 'off'}`);
+  if (o.shares?.length) args.push(...qemuShareArgs(o.shares));
   if (o.incoming) args.push('-incoming', 'defer');
   return args;
 }

@@ -10,7 +10,12 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
     throw invalid(`vm isolation does not support ${what} yet`);
   };
   const hosted = doc.HostingSystemId !== undefined;
-  if (c.MappedDirectories?.length) no('bind mounts and volumes (-v)');
+  // Bind mounts and volumes are virtiofs shares (virtiofs.ts): private, whole directories; none in a pod's VM yet.
+  if (hosted && c.MappedDirectories?.length) no("bind mounts and volumes (-v) in a pod's utility VM");
+  for (const m of c.MappedDirectories ?? []) {
+    if (m.Subpath !== undefined) no('volume subpaths');
+    if (m.Propagation && m.Propagation !== 'private' && m.Propagation !== 'rprivate') no(`${m.Propagation} mount propagation`);
+  }
   if (c.Tmpfs?.length) no('tmpfs mounts');
   if (c.Devices?.length) no('devices');
   if (c.Ulimits?.length) no('ulimits');

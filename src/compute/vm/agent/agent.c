@@ -350,6 +350,24 @@ static int bind_into_root(struct ctr *c, const char *src, const char *target, in
   return 0;
 }
 
+// A bind mount or volume: `<tag>:<0|1 read-only>:<path>`, the host's virtiofs device of that tag mounted at path
+// (made in the root if missing, as runc does). The host enforces read-only too (its virtiofsd sees a read-only tree).
+#define MAX_BINDS 8
+static int mount_share(struct ctr *c, const char *spec, uint32_t seq) {
+  char tag[16]; int ro = 0, n = 0;
+  if (sscanf(spec, "%15[^:]:%d:%n", tag, &ro, &n) != 2 || !n || spec[n] != '/' || strstr(spec + n, "/../") || (strlen(spec + n) >= 3 && !strcmp(spec + strlen(spec) - 3, "/.."))) {
+    fail(seq, "bad bind %s", spec); return -1;
+  }
+  const char *path = spec + n;
+  char t[4096]; snprintf(t, sizeof t, "%s%s", c->root, path);
+  if (mkdir_p(t, 0755) < 0) { fail(seq, "bind %s: mkdir: %s", path, strerror(errno)); return -1; }
+  int rc, tries = 0;
+  // The device is probed when the virtiofs module loads at boot; allow a moment all the same.
+  while ((rc = mount(tag, t, "virtiofs", ro ? MS_RDONLY : 0, NULL)) < 0 && (errno == EINVAL || errno == ENOENT || errno == ENODEV) && tries++ < 200) usleep(5000);
+  if (rc < 0) { fail(seq, "bind %s (virtiofs %s): %s", path, tag, strerror(errno)); return -1; }
+  return 0;
+}
+
 // The container's root: each layer disk read-only, the scratch disk holding upper/ and work/, overlay on ROOT;
 // then /proc (mounted by the init process in its namespace), /sys, /dev and /dev/pts inside it; and the job cgroup.
 static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
@@ -361,8 +379,12 @@ static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   char lower[8192] = "", dev[64], dir[64];
   int nl = 0, have_scratch = 0;
   long long mem = 0, pids = 0, weight = 0; char cpu[64] = "";
+  const char *binds[MAX_BINDS]; int nb = 0;
   while ((p = kv_next(p, end, &key, &klen, &val))) {
-    if (KEY("layer") || KEY("scratch")) {
+    if (KEY("bind")) {
+      if (nb == MAX_BINDS) return fail(seq, "more than %d bind mounts", MAX_BINDS);
+      binds[nb++] = val;
+    } else if (KEY("layer") || KEY("scratch")) {
       int scratch = KEY("scratch");
       if (find_disk(val, dev, sizeof dev) < 0) return fail(seq, "disk %s did not appear", val);
       if (scratch) snprintf(dir, sizeof dir, "%s/scratch", c->run);
@@ -414,6 +436,8 @@ static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   if (pids > 0) { snprintf(b, sizeof b, "%lld", pids); write_file(CGF(c, "/pids.max"), b); }
   if (cpu[0]) write_file(CGF(c, "/cpu.max"), cpu);
   if (weight > 0) { snprintf(b, sizeof b, "%lld", weight); write_file(CGF(c, "/cpu.weight"), b); }
+  // Last, so a bind under /dev lands on the container's /dev; ctr_down unmounts them with the rest under the root.
+  for (int i = 0; i < nb; i++) if (mount_share(c, binds[i], seq) < 0) return;
   reply(seq, NULL);
 }
 
