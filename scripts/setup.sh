@@ -32,6 +32,9 @@ pkg_ok libc6-dev || need+=(libc6-dev)
 have lz4 || need+=(lz4)
 have cpio || need+=(cpio)
 have modprobe || need+=(kmod)
+# A container's own guest kernel (--vm-kernel) is fetched with apt-get download: xz for its modules, and package lists.
+have xz || need+=(xz-utils)
+if [ ${#need[@]} -eq 0 ] && ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then apt-get update -qq >/dev/null; fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "silo setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

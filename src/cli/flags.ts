@@ -113,6 +113,7 @@ export interface CreateFlags {
   storageSize?: string;
   storageOpt?: string[];
   isolation?: string;
+  vmKernel?: string;
   entrypoint?: string;
   label?: string[];
   stopSignal?: string;
@@ -249,6 +250,8 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     if (f.isolation !== 'process' && f.isolation !== 'vm' && f.isolation !== 'hyperv') throw new CliError(`invalid isolation: '${f.isolation}' (process or vm)`);
     doc.Isolation = f.isolation === 'process' ? 'process' : 'vm';
   }
+  // Judged by the daemon (a vm isolation's option; the package fetched there), as the Docker label is.
+  if (f.vmKernel !== undefined) doc.VirtualMachine = { KernelPackage: f.vmKernel };
   if (f.restart !== undefined) doc.RestartPolicy = parseRestart(f.restart);
   if (f.init) doc.Init = true;
   if (f.stopSignal !== undefined) doc.StopSignal = normalizeSignal(f.stopSignal);

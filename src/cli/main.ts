@@ -55,6 +55,7 @@ function createOptions(c: Command): Command {
     .option('--cpus <number>', 'number of CPUs (decimal: 0.5)')
     .option('--pids-limit <n>', 'process count limit (-1: unlimited)')
     .option('--isolation <mode>', 'isolation: process (the default) or vm (a utility VM with its own kernel)')
+    .option('--vm-kernel <package>', 'vm isolation: the Debian kernel package the utility VM boots (e.g. linux-image-6.1.0-NN-cloud-amd64)')
     .option('--storage-size <bytes>', 'size of the writable layer (default: the daemon default, 10 GiB)')
     .option('--storage-opt <size=bytes>', 'storage option (size=...)', many)
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
@@ -263,6 +264,7 @@ const verbs: Verb[] = [
       sub('make', 'make the template the VMs of containers with these limits start from (now, not at their first start)')
         .option('-m, --memory <bytes>', 'the containers\' memory limit, as run takes it (default: none)')
         .option('--cpus <n>', 'the containers\' CPUs, as run takes them (default: 1)')
+        .option('--vm-kernel <package>', 'the containers\' guest kernel, as run takes it (default: the default kernel)')
         .option('-q, --quiet', 'only print its key')
         .action(act((o: Opts) => import('./commands/vm.js').then((m) => m.make(o))));
       sub('ls', 'list VM templates')

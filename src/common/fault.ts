@@ -29,4 +29,5 @@ export const FAULT_POINTS = [
   'pull.before-image',
   'vm.template.after-save',
   'vm.guest.after-plug',
+  'vm.kernel.before-rename',
 ] as const;

@@ -88,6 +88,8 @@ export interface InitOptions {
   hostingSystem?: { id: string; sharePid: boolean };
   /** vm: a tiny init from the guest agent as PID 1 (docker's --init), which reaps orphans and passes signals on. */
   guestInit?: boolean;
+  /** vm: the Debian kernel package its utility VM boots instead of the default guest kernel. */
+  kernelPackage?: string;
 }
 
 export interface GuestInterface {
@@ -185,6 +187,9 @@ export interface CopyInOptions {
 export interface IsolationBackend {
   /** Refuse at create, with one line, what of a document this backend cannot run yet (never dropped silently). */
   checkDocument?(doc: ComputeSystemDocument): void;
+  /** What a create needs made before its record exists (vm: the guest kernel the document names, fetched and built
+   *  once); refuses in one line, leaving nothing behind. */
+  prepareDocument?(doc: ComputeSystemDocument): Promise<void>;
   /** Make the root storage described where the container runs (process: the overlay on the host). Idempotent; on
    *  failure nothing of it is left. */
   mountRoot(id: string, root: RootDescription): Promise<void>;

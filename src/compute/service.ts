@@ -173,6 +173,7 @@ export class ComputeService {
     if (doc.HostingSystemId !== undefined) this.checkHost(doc);
     // What the backend cannot do, refused now (namespace targets and the hosting system are ids by here).
     this.backends.get(doc.Isolation)?.checkDocument?.(doc);
+    await this.backends.get(doc.Isolation)?.prepareDocument?.(doc);
     const shared = sharedHostname(doc, (t) => this.store.find(t));
     if (shared !== undefined) {
       if (req.Document?.Container?.GuestOs) throw invalid('conflicting options: a hostname and a shared UTS or network namespace');
@@ -353,6 +354,7 @@ export class ComputeService {
         oomScoreAdj: doc.Container.OomScoreAdj,
         cgroupParent: doc.Container.CgroupParent,
         ...(guestInit ? { guestInit } : {}),
+        ...(doc.VirtualMachine?.KernelPackage ? { kernelPackage: doc.VirtualMachine.KernelPackage } : {}),
         ...(host ? { hostingSystem: { id: host, sharePid: doc.Container.Namespaces?.Pid?.Mode === 'system' } } : {}),
       });
       faultPoint('start.after-runtime-create');

@@ -33,6 +33,8 @@ export interface ComputeSystemDocument {
   Labels?: Record<string, string>;
   /** vm: the system whose utility VM this one runs in (HCS's HostingSystemId), by id. */
   HostingSystemId?: string;
+  /** vm: its utility VM; KernelPackage: the Debian kernel package it boots instead of the default guest kernel. */
+  VirtualMachine?: { KernelPackage?: string };
 }
 
 export type { RestartPolicy } from './spec/schema.js';
@@ -88,4 +90,6 @@ export interface VmTemplateInfo {
   /** Its RAM file's blocks on disk (the file is sparse). */
   DiskBytes: number;
   Created: string;
+  /** The Debian kernel package it boots; none: the default guest kernel. */
+  Kernel?: string;
 }

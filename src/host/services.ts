@@ -22,7 +22,7 @@ export interface Services {
   /** `silo vm template`: the vm isolation backend's templates. */
   vmTemplates: {
     listTemplates(): Promise<import('../compute/types.js').VmTemplateInfo[]>;
-    makeTemplate(r: import('../compute/backend.js').Resources): Promise<import('../compute/types.js').VmTemplateInfo>;
+    makeTemplate(r: import('../compute/backend.js').Resources, kernelPackage?: string): Promise<import('../compute/types.js').VmTemplateInfo>;
     removeTemplate(key: string): Promise<void>;
   };
 }

@@ -154,6 +154,9 @@ const noOthers: Others = {
   seccompProfile: () => Promise.reject(dockerInvalid('custom seccomp profiles need the daemon')),
 };
 
+/** The label that names a vm-isolated container's guest kernel: a Debian kernel package (docs/vm.md). */
+export const VM_KERNEL_LABEL = 'io.silo.vm.kernel';
+
 export async function translateCreate(body: ContainerCreate, name: string | undefined, image: Image, vols: Pick<StorageService, 'createVolume' | 'volumeSubpath'>, others: Others = noOthers): Promise<Translated> {
   const hc: HostConfig = body.HostConfig ?? {};
   // A link's variables name the linking container, so it is named now when the client gave no name.
@@ -163,6 +166,9 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   // Docker's hyperv is Silo's vm: a utility VM with its own kernel per container.
   if (!['', 'default', 'process', 'hyperv', 'vm'].includes(iso)) throw dockerInvalid(`invalid isolation (${iso}): Silo supports 'default', 'process' and 'hyperv' (or 'vm')`);
   const isolation = iso === 'hyperv' || iso === 'vm' ? 'vm' : iso === 'process' ? 'process' : undefined;
+  // Docker has no field for a utility VM's kernel: a label names it (the compute service refuses it without hyperv).
+  const kernel = body.Labels?.[VM_KERNEL_LABEL];
+  if (kernel !== undefined && !String(kernel)) throw dockerInvalid(`the label ${VM_KERNEL_LABEL} names no kernel package`);
   for (const [k, why] of Object.entries(UNSUPPORTED)) if (isSet((hc as Record<string, unknown>)[k])) throw dockerInvalid(`HostConfig.${k} is not supported by Silo: ${why}`);
   if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw dockerInvalid(`volume driver ${hc.VolumeDriver} is not supported by Silo (local is)`);
   if (hc.UsernsMode && hc.UsernsMode !== 'host') throw dockerInvalid('user namespaces (--userns) are not supported by Silo');
@@ -362,6 +368,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
       ...(restart && restart !== 'no' ? { RestartPolicy: { Name: restart as 'always', MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 } } : {}),
       ...(body.Labels && Object.keys(body.Labels).length ? { Labels: body.Labels } : {}),
       ...(body.Healthcheck?.Test?.length ? { HealthCheck: healthFromDocker(body.Healthcheck as DockerHealthcheck) } : {}),
+      ...(kernel !== undefined ? { VirtualMachine: { KernelPackage: String(kernel) } } : {}),
     },
   };
   const { HostConfig: _h, NetworkingConfig: _n, ...config } = body;

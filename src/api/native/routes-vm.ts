@@ -4,10 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import { invalid } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
 
-/** A VM template is named by the limits of the containers that use it: Memory (bytes, as `run -m`) and Cpus. */
+/** A VM template is named by the limits of the containers that use it: Memory (bytes, as `run -m`) and Cpus, and by
+ *  their guest kernel (Kernel: a Debian kernel package, as `run --vm-kernel`). */
 function limits(body: unknown): { memoryBytes?: number; cpus?: number } {
   const b = (body ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(b)) if (k !== 'Memory' && k !== 'Cpus') throw invalid(`unknown field ${k}: a VM template takes Memory and Cpus`);
+  for (const k of Object.keys(b)) if (k !== 'Memory' && k !== 'Cpus' && k !== 'Kernel') throw invalid(`unknown field ${k}: a VM template takes Memory, Cpus and Kernel`);
   const { Memory, Cpus } = b;
   if (Memory !== undefined && !(Number.isSafeInteger(Memory) && (Memory as number) > 0)) throw invalid('Memory must be a positive number of bytes');
   if (Cpus !== undefined && !(typeof Cpus === 'number' && Cpus > 0 && Cpus <= 64)) throw invalid('Cpus must be a number of CPUs from 0 to 64');
@@ -16,7 +17,11 @@ function limits(body: unknown): { memoryBytes?: number; cpus?: number } {
 
 export function vmRoutes(app: FastifyInstance, svc: Services): void {
   app.get('/v1/vm/templates', async () => svc.vmTemplates.listTemplates());
-  app.post('/v1/vm/templates', async (req, reply) => reply.status(201).send(await svc.vmTemplates.makeTemplate(limits(req.body))));
+  app.post('/v1/vm/templates', async (req, reply) => {
+    const kernel = (req.body as { Kernel?: unknown } | undefined)?.Kernel;
+    if (kernel !== undefined && typeof kernel !== 'string') throw invalid('Kernel must be a Debian kernel package name');
+    return reply.status(201).send(await svc.vmTemplates.makeTemplate(limits(req.body), kernel));
+  });
   app.delete('/v1/vm/templates/:key', async (req, reply) => {
     await svc.vmTemplates.removeTemplate((req.params as { key: string }).key);
     return reply.status(204).send();

@@ -47,6 +47,7 @@ export const SystemDocument = obj({
   Init: opt(T.Boolean()),
   RestartPolicy: opt(RestartPolicy),
   Labels: opt(StrMap),
+  VirtualMachine: opt(obj({ KernelPackage: opt(Str) })),
 });
 
 /** `GET /v1/systems/{id}` and the items of `GET /v1/systems`. */

@@ -7,11 +7,12 @@ import { parseSize } from '../flags.js';
 import { table } from '../format.js';
 import type { VmTemplateInfo as TemplateInfo } from '../../compute/types.js';
 
-const row = (t: TemplateInfo) => [t.Key, `${t.MemoryMiB} MiB`, String(t.Cpus), `${(t.DiskBytes / 1048576).toFixed(1)} MiB`, t.Created];
-const HEAD = ['TEMPLATE', 'VM MEMORY', 'VCPUS', 'ON DISK', 'CREATED'];
+const row = (t: TemplateInfo) => [t.Key, `${t.MemoryMiB} MiB`, String(t.Cpus), t.Kernel ?? 'default', `${(t.DiskBytes / 1048576).toFixed(1)} MiB`, t.Created];
+const HEAD = ['TEMPLATE', 'VM MEMORY', 'VCPUS', 'KERNEL', 'ON DISK', 'CREATED'];
 
-export async function make(o: { memory?: string; cpus?: string; quiet?: boolean }): Promise<number> {
-  const body: { Memory?: number; Cpus?: number } = {};
+export async function make(o: { memory?: string; cpus?: string; vmKernel?: string; quiet?: boolean }): Promise<number> {
+  const body: { Memory?: number; Cpus?: number; Kernel?: string } = {};
+  if (o.vmKernel !== undefined) body.Kernel = o.vmKernel;
   if (o.memory !== undefined) body.Memory = parseSize(o.memory, 'memory');
   if (o.cpus !== undefined) {
     body.Cpus = Number(o.cpus);

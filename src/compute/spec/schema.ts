@@ -172,6 +172,9 @@ export const CreateSpec = strict({
       Labels: opt(StrMap),
       /** vm: run inside this system's utility VM instead of one of its own (HCS's HostingSystemId; a VM pod's sandbox). */
       HostingSystemId: opt(T.String({ minLength: 1 })),
+      /** vm: the utility VM itself (HCS's VirtualMachine section); KernelPackage: a Debian kernel package it boots
+       *  instead of the default guest kernel (docs/vm.md "Guest kernels"). */
+      VirtualMachine: opt(strict({ KernelPackage: opt(T.String({ minLength: 1, maxLength: 128 })) })),
     }),
   ),
 });

@@ -75,6 +75,17 @@ export function checkTmpfsOptions(opts: string[], where: string): void {
   }
 }
 
+/** A Debian kernel image package's name, as a utility VM's own kernel (Document.VirtualMachine.KernelPackage). */
+export const KERNEL_PACKAGE_RE = /^linux-image-[a-z0-9][a-z0-9.+-]{0,100}$/;
+
+/** A guest kernel is the utility VM's: only a vm-isolated system with a VM of its own names one. */
+function checkGuestKernel(doc: ComputeSystemDocument): void {
+  const k = doc.VirtualMachine?.KernelPackage;
+  if (k === undefined) return;
+  if (doc.Isolation !== 'vm') throw invalid(`a guest kernel (${k}) is for vm isolation only: add --isolation vm (docker: --isolation hyperv)`);
+  if (!KERNEL_PACKAGE_RE.test(k)) throw invalid(`invalid guest kernel package "${k}": name a Debian kernel package, e.g. linux-image-6.1.0-NN-cloud-amd64`);
+}
+
 export function checkIsolation(isolation: unknown, isolations: readonly string[]): void {
   if (typeof isolation === 'string' && isolations.includes(isolation)) return;
   const use = isolations.map((i) => JSON.stringify(i)).join(' or ');
@@ -86,6 +97,7 @@ export function checkIsolation(isolation: unknown, isolations: readonly string[]
  *  `isolations`: the modes this daemon has a backend for. */
 export async function validateDocument(doc: ComputeSystemDocument, isolations: readonly string[], hostCpus = cpus().length): Promise<void> {
   checkIsolation(doc.Isolation, isolations);
+  checkGuestKernel(doc);
   if (doc.StopSignal) normalizeSignal(doc.StopSignal);
   const c = doc.Container;
   resourcesOf(c);

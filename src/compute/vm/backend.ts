@@ -23,6 +23,7 @@ import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './ch
 import { Qmp } from './qmp.js';
 import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, Templates } from './template.js';
+import { GuestKernels } from './kernels.js';
 import type { VmTemplateInfo as TemplateInfo } from '../types.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
@@ -76,6 +77,7 @@ export class VmBackend implements IsolationBackend {
   private assetsP?: Promise<VmAssets>;
   private templates?: Templates;
   private readonly disks: LayerDisks;
+  private readonly kernels: GuestKernels;
   private readonly live = new Map<string, Live>();
   /** Systems that run in another system's VM (a pod's containers), as guest.json records them; null: its own VM. */
   private readonly guests = new Map<string, pod.Guest | null>();
@@ -84,16 +86,26 @@ export class VmBackend implements IsolationBackend {
 
   constructor(private readonly o: VmBackendOptions) {
     this.disks = new LayerDisks(join(o.stateDir, 'layers'));
+    this.kernels = new GuestKernels(join(o.stateDir, 'kernels'), join(o.buildDir, 'silo-agent'), o.log);
   }
 
   checkDocument(doc: ComputeSystemDocument): void {
     checkVmDocument(doc);
   }
 
+  /** A guest kernel the document names is fetched and built now, once per package, so a bad one fails the create. */
+  async prepareDocument(doc: ComputeSystemDocument): Promise<void> {
+    const pkg = doc.VirtualMachine?.KernelPackage;
+    if (!pkg) return;
+    await this.assets();
+    await this.kernels.ensure(pkg);
+  }
+
   async init(): Promise<void> {
     for (const d of [this.o.stateDir, join(this.o.stateDir, 'systems'), this.o.runDir]) await mkdir(d, { recursive: true, mode: 0o700 });
     await this.disks.init();
     await this.disks.prune();
+    await this.kernels.init();
     // Half-made templates' QEMUs and run dirs (a daemon killed while making one).
     for (const e of await readdir(this.o.runDir)) {
       if (!e.startsWith('t-')) continue;
@@ -121,9 +133,9 @@ export class VmBackend implements IsolationBackend {
   // `silo vm template`: the templates this backend makes and uses (owned here: no other service touches them).
 
   /** A template for the VM a container with these limits gets (`--memory`, `--cpus` as `run` takes them). */
-  async makeTemplate(r: Resources): Promise<TemplateInfo> {
+  async makeTemplate(r: Resources, kernelPackage?: string): Promise<TemplateInfo> {
     const t = await this.templatesOrRefuse();
-    const key = await t.make(this.sizeOf(r));
+    const key = await t.make(this.sizeOf(r), kernelPackage !== undefined ? await this.kernels.ensure(kernelPackage) : undefined);
     return (await t.list()).find((x) => x.Key === key)!;
   }
 
@@ -225,7 +237,10 @@ export class VmBackend implements IsolationBackend {
       if (opts.mounts.length) throw invalid("vm isolation does not support bind mounts and volumes (-v) in a pod's utility VM yet");
       return this.createGuest(opts, opts.hostingSystem);
     }
-    const a = await this.assets();
+    const defaults = await this.assets();
+    // A guest kernel of its own: its files were made at create; made again here if they have gone since.
+    const boot = opts.kernelPackage ? await this.kernels.ensure(opts.kernelPackage) : undefined;
+    const a: VmAssets = boot ? { ...defaults, kernel: boot.kernel, initramfs: boot.initramfs } : defaults;
     const id = opts.id;
     const size = this.sizeOf(opts.resources);
     const run = this.runOf(id);
@@ -247,7 +262,7 @@ export class VmBackend implements IsolationBackend {
       const [layerDisks, cgroupProcs, template, etc] = await Promise.all([
         Promise.all(opts.root.layers.map((l) => this.disks.ensure(l.chainId, l.path))),
         hostCg.create(size.memoryMiB, opts.resources.cpus),
-        this.o.templates && !shares.length ? this.tpl(a).get(size).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
+        this.o.templates && !shares.length ? this.tpl(defaults).get(size, boot).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
         Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') }))),
         mkdir(this.stateOf(id), { recursive: true, mode: 0o700 }).then(async () => {
           await Promise.all([mkdir(run, { recursive: true, mode: 0o700 }), writeJsonAtomic(this.rotationFile(id), this.rotationOf(opts), { durable: false })]);
@@ -320,7 +335,7 @@ export class VmBackend implements IsolationBackend {
       await tap();
       const pid = (await this.pid(id))!;
       // QEMU's CPU time so far says how much of the wall time was the guest's work (TCG) rather than waiting.
-      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU): ${marks.join(', ')}, created ${Date.now() - t0} ms; QEMU CPU ${await cpuMs(pid)} ms`);
+      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU${boot ? `, ${boot.package}` : ''}): ${marks.join(', ')}, created ${Date.now() - t0} ms; QEMU CPU ${await cpuMs(pid)} ms`);
       return { pid };
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});

@@ -26,6 +26,7 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
     if (!inPod && !(hosted && kind === 'Pid' && ref.Mode === 'private')) no(hosted ? `the ${kind.toLowerCase()} namespace ${ref.Mode === 'host' ? "of the host in a VM pod" : 'of another container'}` : 'joining other namespaces');
   }
   checkSecurity(c.Security, no);
+  if (hosted && doc.VirtualMachine?.KernelPackage) no("a guest kernel of its own in a pod (it runs in its pod's utility VM)");
   if (hosted) {
     if (c.Logging && !Object.keys(c.Logging).every((k) => k === 'Path')) no('a log path or driver');
   } else {

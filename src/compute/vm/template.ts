@@ -1,8 +1,8 @@
 // Templates: a utility VM booted once to its agent, paused and saved (QMP `migrate` with the `x-ignore-shared`
 // capability, guest RAM in a shared memory-backend file that the stream then leaves out). A clone maps that RAM file
 // privately (copy on write), loads the small device stream (`-incoming defer` + `migrate-incoming`) and runs on.
-// One template per kernel + initramfs + QEMU + accelerator + VM size, made on first use under a temporary name and
-// renamed into place when whole; one whose inputs changed is removed.
+// One template per kernel + initramfs + QEMU + accelerator + VM size (a container's own guest kernel has its own),
+// made on first use under a temporary name and renamed into place when whole; one whose inputs changed is removed.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { faultPoint } from '../../common/fault.js';
 import type { Logger } from '../../common/log.js';
 import type { VmTemplateInfo as TemplateInfo } from '../types.js';
 import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import type { GuestBoot } from './kernels.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,41 +34,46 @@ export class Templates {
     private readonly log: Logger,
   ) {}
 
-  /** Drop half-made templates and those made from other inputs. */
+  /** The default guest kernel (build/vm). */
+  private get defaultBoot(): GuestBoot {
+    return { kernel: this.assets.kernel, initramfs: this.assets.initramfs };
+  }
+
+  /** Drop half-made templates and those whose inputs changed (or whose kernel is gone) since they were made. */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const inputs = await this.currentInputs();
     for (const e of await readdir(this.dir)) {
-      const meta = JSON.parse(await readFile(join(this.dir, e, 'template.json'), 'utf8').catch(() => '{}')) as { inputs?: string };
-      if (e.startsWith('.tmp-') || meta.inputs !== inputs) await rm(join(this.dir, e), { recursive: true, force: true });
+      const meta = JSON.parse(await readFile(join(this.dir, e, 'template.json'), 'utf8').catch(() => '{}')) as { inputs?: string; boot?: GuestBoot };
+      const inputs = await this.currentInputs(meta.boot ?? this.defaultBoot).catch(() => undefined);
+      if (e.startsWith('.tmp-') || !inputs || meta.inputs !== inputs) await rm(join(this.dir, e), { recursive: true, force: true });
     }
   }
 
   /** What a template depends on besides its size: kernel, initramfs, QEMU binary, accelerator, machine. */
-  private async currentInputs(): Promise<string> {
+  private async currentInputs(boot: GuestBoot): Promise<string> {
     const id = async (f: string) => {
       const s = await stat(f);
       return `${f}:${s.size}:${s.mtimeMs}`;
     };
     return createHash('sha256')
-      .update([await id(this.assets.kernel), await id(this.assets.initramfs), await id(this.assets.qemu), this.assets.accel, KERNEL_CMDLINE, MACHINE_VERSION].join('\n'))
+      .update([await id(boot.kernel), await id(boot.initramfs), await id(this.assets.qemu), this.assets.accel, KERNEL_CMDLINE, MACHINE_VERSION].join('\n'))
       .digest('hex');
   }
 
-  private async keyOf(size: VmSize): Promise<string> {
-    return createHash('sha256').update(`${await this.currentInputs()}\n${size.memoryMiB}M/${size.cpus}`).digest('hex').slice(0, 16);
+  private async keyOf(size: VmSize, boot: GuestBoot): Promise<string> {
+    return createHash('sha256').update(`${await this.currentInputs(boot)}\n${size.memoryMiB}M/${size.cpus}`).digest('hex').slice(0, 16);
   }
 
-  /** The template directory for `size`, made now if missing (its inputs are looked at on every call: a rebuilt
-   *  initramfs or a new kernel makes a new template at once). */
-  async get(size: VmSize): Promise<string> {
-    const key = await this.keyOf(size);
+  /** The template directory for `size` booting `boot` (default: the default kernel), made now if missing (its inputs
+   *  are looked at on every call: a rebuilt initramfs or a new kernel makes a new template at once). */
+  async get(size: VmSize, boot: GuestBoot = this.defaultBoot): Promise<string> {
+    const key = await this.keyOf(size, boot);
     const final = join(this.dir, key);
     return this.lock.run(key, async () => {
       if (await stat(join(final, 'template.json')).then(() => true, () => false)) return final;
       const t0 = Date.now();
-      await this.build(size, final);
-      this.log.info(`vm: template ${key} (${size.memoryMiB} MiB, ${size.cpus} vCPU) made in ${Date.now() - t0} ms`);
+      await this.build(size, final, boot);
+      this.log.info(`vm: template ${key} (${size.memoryMiB} MiB, ${size.cpus} vCPU${boot.package ? `, ${boot.package}` : ''}) made in ${Date.now() - t0} ms`);
       return final;
     });
   }
@@ -77,18 +83,18 @@ export class Templates {
     const out: TemplateInfo[] = [];
     for (const key of await readdir(this.dir).catch(() => [] as string[])) {
       if (!/^[0-9a-f]{16}$/.test(key)) continue;
-      const meta = JSON.parse(await readFile(join(this.dir, key, 'template.json'), 'utf8').catch(() => 'null')) as { size?: VmSize } | null;
+      const meta = JSON.parse(await readFile(join(this.dir, key, 'template.json'), 'utf8').catch(() => 'null')) as { size?: VmSize; boot?: GuestBoot } | null;
       if (!meta?.size) continue;
       const [ram, st] = await Promise.all([stat(join(this.dir, key, 'ram')).catch(() => undefined), stat(join(this.dir, key, 'template.json'))]);
       // The RAM file is sparse: what it holds on disk is its blocks, not its length.
-      out.push({ Key: key, MemoryMiB: meta.size.memoryMiB, Cpus: meta.size.cpus, DiskBytes: (ram?.blocks ?? 0) * 512, Created: st.mtime.toISOString() });
+      out.push({ Key: key, MemoryMiB: meta.size.memoryMiB, Cpus: meta.size.cpus, DiskBytes: (ram?.blocks ?? 0) * 512, Created: st.mtime.toISOString(), ...(meta.boot?.package ? { Kernel: meta.boot.package } : {}) });
     }
     return out.sort((a, b) => a.MemoryMiB - b.MemoryMiB || a.Cpus - b.Cpus);
   }
 
   /** The template's key for `size` (made now if missing). */
-  async make(size: VmSize): Promise<string> {
-    const dir = await this.get(size);
+  async make(size: VmSize, boot?: GuestBoot): Promise<string> {
+    const dir = await this.get(size, boot);
     return dir.slice(this.dir.length + 1);
   }
 
@@ -107,7 +113,8 @@ export class Templates {
     await this.lock.run(key, () => rm(dir, { recursive: true, force: true }));
   }
 
-  private async build(size: VmSize, final: string): Promise<void> {
+  private async build(size: VmSize, final: string, boot: GuestBoot): Promise<void> {
+    const assets = { ...this.assets, kernel: boot.kernel, initramfs: boot.initramfs };
     const rand = randomBytes(4).toString('hex');
     const tmp = join(this.dir, `.tmp-${rand}`);
     const run = join(this.runDir, `t-${rand}`);
@@ -116,7 +123,7 @@ export class Templates {
     try {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(run, { mode: 0o700 });
-      pid = await launch(this.assets, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tmp, 'ram'), share: true } });
+      pid = await launch(assets, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tmp, 'ram'), share: true } });
       const ch = await AgentChannel.open(paths(run).ctl, 60_000).catch(async (e) => {
         throw new Error(`${oneLine(e)}; console: ${await consoleTail(run)}`);
       });
@@ -131,7 +138,8 @@ export class Templates {
       await qmp.execute('quit').catch(() => {});
       qmp.close();
       for (let i = 0; i < 200 && (await qemuAlive(pid, name)); i++) await sleep(10);
-      await writeJsonAtomic(join(tmp, 'template.json'), { inputs: await this.currentInputs(), size, args: qemuArgs(this.assets, { name: 'x', dir: 'x', logFile: 'x', exitFile: 'x', size }).length });
+      // A template of the default kernel records no boot: init() judges it against build/vm as that is then.
+      await writeJsonAtomic(join(tmp, 'template.json'), { inputs: await this.currentInputs(boot), size, ...(boot.package ? { boot } : {}), args: qemuArgs(this.assets, { name: 'x', dir: 'x', logFile: 'x', exitFile: 'x', size }).length });
       await rename(tmp, final);
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });

@@ -1,0 +1,85 @@
+// A vm-isolated container's own guest kernel: another Debian kernel package, named with `silo run --vm-kernel` or the
+// Docker label io.silo.vm.kernel, fetched with apt-get download and booted with an initramfs made for it, once per
+// package; templates are kept per kernel. The other kernel is the newest cloud kernel this host's apt sources offer
+// that is not the default guest kernel's release.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DockerFixture } from './docker-fixture.js';
+
+const f = new DockerFixture();
+const d = f.d;
+before(() => f.start());
+after(async () => assert.deepEqual(await f.teardown(), []));
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const defaultRelease = readFileSync(join(root, 'build/vm/vmlinux.version'), 'utf8').trim();
+
+/** linux-image-<release>, the newest cloud flavour other than the default's (in version order of their releases). */
+function otherKernel(): string {
+  const names = execFileSync('apt-cache', ['search', '--names-only', '^linux-image-[0-9].*-cloud-amd64$'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => /^linux-image-[0-9].*-cloud-amd64$/.test(n) && n !== `linux-image-${defaultRelease}`);
+  assert.ok(names.length, "no other cloud kernel package in this host's apt sources (apt-get update?)");
+  return execFileSync('sort', ['-V'], { input: names.join('\n'), encoding: 'utf8' }).trim().split('\n').pop()!;
+}
+const PKG = otherKernel();
+const RELEASE = PKG.slice('linux-image-'.length);
+
+// Under TCG on a loaded machine a VM run (and the kernel's download and build) can take minutes.
+const long = { timeoutMs: 300_000 };
+const kernelsDir = () => `${d.stateDir}/vm/kernels`;
+
+test('a daemon killed before a built kernel is renamed into place leaves a .tmp- dir the next start removes', async () => {
+  await d.stop();
+  await d.start({ SILO_FAULT_POINTS: 'vm.kernel.before-rename' });
+  const r = await d.silo(['create', '--isolation', 'vm', '--vm-kernel', PKG, 'busybox', 'true'], long);
+  assert.notEqual(r.code, 0);
+  await d.exited();
+  assert.ok(readdirSync(kernelsDir()).every((e) => e.startsWith('.tmp-')) && readdirSync(kernelsDir()).length === 1, 'killed mid-build');
+  await f.start();
+  assert.deepEqual(readdirSync(kernelsDir()), []);
+  // The create never got as far as its record.
+  assert.equal((await d.silo(['ps', '-aq'])).stdout, '');
+});
+
+test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and in one with the default', async () => {
+  const other = await f.run(['run', '--rm', '--isolation', 'hyperv', '--label', `io.silo.vm.kernel=${PKG}`, 'busybox', 'uname', '-r'], long);
+  assert.equal(other.code, 0, other.stderr);
+  assert.equal(other.stdout, `${RELEASE}\n`);
+  const again = await d.silo(['run', '--rm', '--isolation', 'vm', '--vm-kernel', PKG, 'busybox', 'uname', '-r'], long);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout, `${RELEASE}\n`);
+  const dflt = await d.silo(['run', '--rm', '--isolation', 'vm', 'busybox', 'uname', '-r'], long);
+  assert.equal(dflt.code, 0, dflt.stderr);
+  assert.equal(dflt.stdout, `${defaultRelease}\n`);
+  assert.notEqual(RELEASE, defaultRelease);
+  // Fetched and built once; the second run restored from that kernel's own template.
+  assert.equal(d.logs.split('\n').filter((l) => l.includes(`guest kernel ${PKG} fetched`)).length, 1);
+  assert.match(d.logs, new RegExp(`up by template restore \\([^)]*, ${PKG.replace(/[+.]/g, '\\$&')}\\)`));
+  assert.deepEqual(readdirSync(kernelsDir()), [PKG]);
+  const tpl = JSON.parse((await d.silo(['vm', 'template', 'ls', '--format', 'json'])).stdout) as { Kernel?: string }[];
+  assert.deepEqual(tpl.map((t) => t.Kernel ?? 'default').sort(), ['default', PKG].sort());
+});
+
+test('an unknown package, one that holds no kernel, or a kernel without vm isolation: one line, nothing made', async () => {
+  const before = readdirSync(kernelsDir());
+  const unknown = await d.silo(['run', '--rm', '--isolation', 'vm', '--vm-kernel', 'linux-image-0.0.0-nosuch-amd64', 'busybox', 'true'], long);
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /^[^\n]*no guest kernel package linux-image-0\.0\.0-nosuch-amd64 in this host's apt sources[^\n]*\n$/);
+  const meta = await f.run(['create', '--isolation', 'hyperv', '--label', 'io.silo.vm.kernel=linux-image-cloud-amd64', 'busybox', 'true'], long);
+  assert.notEqual(meta.code, 0);
+  assert.match(meta.stderr, /^[^\n]*package linux-image-cloud-amd64 holds no kernel \(it stands for linux-image-\S+: name that one\)\n$/);
+  const proc = await d.silo(['run', '--rm', '--isolation', 'process', '--vm-kernel', PKG, 'busybox', 'true']);
+  assert.notEqual(proc.code, 0);
+  assert.match(proc.stderr, /^[^\n]*is for vm isolation only[^\n]*\n$/);
+  const name = await d.silo(['create', '--isolation', 'vm', '--vm-kernel', 'bash', 'busybox', 'true']);
+  assert.match(name.stderr, /^[^\n]*invalid guest kernel package "bash"[^\n]*\n$/);
+  assert.equal((await d.silo(['ps', '-aq'])).stdout, '');
+  assert.deepEqual(readdirSync(kernelsDir()), before, 'no package directory and no .tmp- debris');
+});
