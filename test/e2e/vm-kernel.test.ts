@@ -48,7 +48,7 @@ test('a daemon killed before a built kernel is renamed into place leaves a .tmp-
   assert.equal((await d.silo(['ps', '-aq'])).stdout, '');
 });
 
-test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and in one with the default', async () => {
+test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and in one with the default', async (t) => {
   const other = await f.run(['run', '--rm', '--isolation', 'hyperv', '--label', `io.silo.vm.kernel=${PKG}`, 'busybox', 'uname', '-r'], long);
   assert.equal(other.code, 0, other.stderr);
   assert.equal(other.stdout, `${RELEASE}\n`);
@@ -64,7 +64,9 @@ test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and
   assert.match(d.logs, new RegExp(`up by template restore \\([^)]*, ${PKG.replace(/[+.]/g, '\\$&')}\\)`));
   assert.deepEqual(readdirSync(kernelsDir()), [PKG]);
   const tpl = JSON.parse((await d.silo(['vm', 'template', 'ls', '--format', 'json'])).stdout) as { Kernel?: string }[];
-  assert.deepEqual(tpl.map((t) => t.Kernel ?? 'default').sort(), ['default', PKG].sort());
+  assert.deepEqual(tpl.map((x) => x.Kernel ?? 'default').sort(), ['default', PKG].sort());
+  // What the kernel's fetch, its template and the runs cost here.
+  for (const l of d.logs.split('\n').filter((x) => /vm: (guest kernel|template|\w+ up by)/.test(x))) t.diagnostic(/"msg":"([^"]*)"/.exec(l)?.[1] ?? l);
 });
 
 test('an unknown package, one that holds no kernel, or a kernel without vm isolation: one line, nothing made', async () => {
