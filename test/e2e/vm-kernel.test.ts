@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DockerFixture } from './docker-fixture.js';
@@ -55,6 +56,16 @@ test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and
   const again = await d.silo(['run', '--rm', '--isolation', 'vm', '--vm-kernel', PKG, 'busybox', 'uname', '-r'], long);
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.stdout, `${RELEASE}\n`);
+  // A bind mount goes through virtiofs, a module of that kernel in its initramfs (the VM cold-boots).
+  const dir = mkdtempSync(join(tmpdir(), 'silo-test-kernel-'));
+  try {
+    writeFileSync(join(dir, 'f'), 'from the host\n');
+    const bind = await d.silo(['run', '--rm', '--isolation', 'vm', '--vm-kernel', PKG, '-v', `${dir}:/data:ro`, 'busybox', 'sh', '-c', 'uname -r; cat /data/f'], long);
+    assert.equal(bind.code, 0, bind.stderr);
+    assert.equal(bind.stdout, `${RELEASE}\nfrom the host\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const dflt = await d.silo(['run', '--rm', '--isolation', 'vm', 'busybox', 'uname', '-r'], long);
   assert.equal(dflt.code, 0, dflt.stderr);
   assert.equal(dflt.stdout, `${defaultRelease}\n`);
