@@ -19,6 +19,8 @@ export interface Spawned {
   signal?: NodeJS.Signals;
   stdout: Buffer;
   stderr: Buffer;
+  /** A monitor's: the first line of its sync pipe (fd 3), or what came before that pipe ended. */
+  sync: Buffer;
 }
 
 export interface SpawnRequest {
@@ -29,6 +31,11 @@ export interface SpawnRequest {
   cwd?: string;
   input?: string | Buffer;
   timeoutMs?: number;
+  /**
+   * A monitor that daemonizes (conmon): stdin and stdout /dev/null, a session of its own, fd 3 a pipe whose first line
+   * comes back as `sync`; answered once the monitor's first process exited and that line came (spawner.c says more).
+   */
+  monitor?: boolean;
 }
 
 const errnoName = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
@@ -58,13 +65,14 @@ class Spawner {
     const input = r.input === undefined ? Buffer.alloc(0) : Buffer.from(r.input);
     const env = Object.entries(r.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
     const strs = Buffer.from([r.path, r.cwd ?? '', r.argv0, ...r.args, ...env].map((s) => `${s}\0`).join(''));
-    const head = Buffer.alloc(24);
-    head.writeUInt32LE(20 + strs.length + input.length, 0);
+    const head = Buffer.alloc(28);
+    head.writeUInt32LE(24 + strs.length + input.length, 0);
     head.writeUInt32LE(id, 4);
     head.writeUInt32LE(r.timeoutMs ?? 0, 8);
     head.writeUInt32LE(1 + r.args.length, 12);
     head.writeUInt32LE(env.length, 16);
     head.writeUInt32LE(input.length, 20);
+    head.writeUInt32LE(r.monitor ? 1 : 0, 24);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.busy();
@@ -86,6 +94,7 @@ class Spawner {
       const err = m.readInt32LE(12);
       const ol = m.readUInt32LE(16);
       const el = m.readUInt32LE(20);
+      const sl = m.readUInt32LE(24);
       const p = this.pending.get(id);
       if (!p) continue;
       this.pending.delete(id);
@@ -93,7 +102,8 @@ class Spawner {
         p.reject(Object.assign(new Error(`spawn ${errnoName.get(-err) ?? errnoName.get(err) ?? `errno ${err}`}`), { code: errnoName.get(err) }));
       } else {
         const signal = sig ? signalName.get(sig) : undefined;
-        p.resolve({ code: signal ? 128 : code, signal, stdout: Buffer.from(m.subarray(24, 24 + ol)), stderr: Buffer.from(m.subarray(24 + ol, 24 + ol + el)) });
+        const at = 28 + ol + el;
+        p.resolve({ code: signal ? 128 : code, signal, stdout: Buffer.from(m.subarray(28, 28 + ol)), stderr: Buffer.from(m.subarray(28 + ol, at)), sync: Buffer.from(m.subarray(at, at + sl)) });
       }
     }
     this.buf = off === this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(off));

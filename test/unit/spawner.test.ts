@@ -56,3 +56,33 @@ test('the spawner runs tools exactly as a fork of the daemon does, and lets the 
   assert.deepEqual(viaSpawner.timeout, { stdout: '', stderr: '', code: 128 });
   assert.equal(viaSpawner.many, Array.from({ length: 40 }, (_, i) => i).join(','));
 });
+
+test('a monitor started by the spawner answers with its sync pipe\'s first line, in a session of its own', () => {
+  // Each monitor double-forks as conmon does: its first process exits at once, a grandchild keeps stderr and fd 3.
+  const monitorScript = `
+const { spawner } = await import(${JSON.stringify(join(root, 'dist/src/common/spawner.js'))});
+const sp = spawner();
+const env = { PATH: '/usr/bin:/bin' };
+const mon = (sh) => { const t0 = Date.now(); return sp.run({ path: '/bin/sh', argv0: 'sh', args: ['-c', sh], env, monitor: true }).then((s) => ({ ms: Date.now() - t0, code: s.code, stdout: s.stdout.toString(), stderr: s.stderr.toString(), sync: s.sync.toString() })); };
+const out = {
+  line: await mon('(sleep 0.2; ps -o sid= -p $$ >&3; echo "{\\\\"data\\\\": 42}" >&3; echo more >&3; sleep 3) & echo x; exit 0'),
+  failed: await mon('echo boom >&2; exit 1'),
+  closed: await mon('(exec 3>&-; sleep 4) & exit 0'),
+  sid: (await import('node:fs')).readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[3],
+};
+process.stdout.write(JSON.stringify(out));
+`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', monitorScript], { env: { ...process.env, SILO_SPAWNER: binary }, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, { ms: number; code: number; stdout: string; stderr: string; sync: string }>;
+  // Answered at the first line although the grandchild still runs; stdout was /dev/null; the line is its session's id.
+  const [sid, rest] = [out.line.sync.split('\n')[0].trim(), out.line.sync.split('\n').slice(1).join('\n')];
+  assert.equal(rest, '');
+  assert.ok(out.line.ms < 2500, `answered after ${out.line.ms} ms`);
+  assert.equal(out.line.stdout, '');
+  assert.notEqual(Number(sid), Number(out.sid));
+  // A monitor that failed: no line, its stderr and code.
+  assert.deepEqual({ ...out.failed, ms: 0 }, { ms: 0, code: 1, stdout: '', stderr: 'boom\n', sync: '' });
+  // Its sync pipe closed without a line while stderr stays open: answered 2 s later, not when stderr ends.
+  assert.ok(out.closed.ms >= 1900 && out.closed.ms < 3800, `answered after ${out.closed.ms} ms`);
+});

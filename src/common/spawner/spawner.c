@@ -4,10 +4,14 @@
  * This process is small; it starts children with posix_spawn (vfork in glibc) and reports how they ended.
  *
  * Protocol on stdin/stdout, little-endian u32 lengths:
- *   request:  u32 len, then len bytes: u32 id, u32 timeout_ms (0: none), u32 argc, u32 envc, u32 input_len,
+ *   request:  u32 len, then len bytes: u32 id, u32 timeout_ms (0: none), u32 argc, u32 envc, u32 input_len, u32 flags,
  *             then NUL-terminated strings: file, cwd ("" for the daemon's), argv[argc], env[envc]; then input bytes.
  *   answer:   u32 len, then: u32 id, i32 code (exit status, or -1 when it could not start), i32 signal, i32 errno,
- *             u32 out_len, u32 err_len, then stdout and stderr bytes.
+ *             u32 out_len, u32 err_len, u32 sync_len, then stdout, stderr and sync bytes.
+ * Flag MONITOR starts a monitor that daemonizes (conmon): stdin and stdout /dev/null, a new session, and fd 3 a pipe
+ * (its sync pipe) whose first line is the answer's sync bytes. The monitor's grandchild keeps its stdio, so the answer
+ * comes once the child exited and that line arrived (our end of the pipe is closed then, as the daemon closed its own
+ * after the first message); without a line, at the pipe's EOF once stderr ended too, or 2 s after that EOF.
  * When stdin ends (the daemon went away, or closed it) the children still running are let finish, as they would have
  * been had the daemon forked them itself; then the spawner exits.
  */
@@ -39,12 +43,17 @@ static void put(struct buf *b, const void *d, size_t n) {
   b->len += n;
 }
 
+#define MONITOR 1u
+
 struct job {
   uint32_t id;
   pid_t pid;
-  int in, out, err; /* our ends, -1 once closed */
+  int in, out, err, sync; /* our ends, -1 once closed */
   char *input; size_t input_len, input_off;
-  struct buf o, e;
+  struct buf o, e, s;
+  int monitor;
+  int has_line;          /* MONITOR: the sync pipe gave a whole line */
+  long long sync_eof_at; /* MONITOR: when the sync pipe ended without one (ms), 0: not yet */
   int exited, status;
   long long deadline; /* ms, 0: none */
   struct job *next;
@@ -69,33 +78,36 @@ static void on_chld(int s) {
 
 static void u32(struct buf *b, uint32_t v) { put(b, &v, 4); }
 
-static void answer(uint32_t id, int32_t code, int32_t sig, int32_t err, struct buf *o, struct buf *e) {
-  uint32_t ol = o ? o->len : 0, el = e ? e->len : 0;
-  u32(&reply, 24 + ol + el);
+static void answer(uint32_t id, int32_t code, int32_t sig, int32_t err, struct buf *o, struct buf *e, struct buf *s) {
+  uint32_t ol = o ? o->len : 0, el = e ? e->len : 0, sl = s ? s->len : 0;
+  u32(&reply, 28 + ol + el + sl);
   u32(&reply, id);
   u32(&reply, (uint32_t)code);
   u32(&reply, (uint32_t)sig);
   u32(&reply, (uint32_t)err);
   u32(&reply, ol);
   u32(&reply, el);
+  u32(&reply, sl);
   if (ol) put(&reply, o->p, ol);
   if (el) put(&reply, e->p, el);
+  if (sl) put(&reply, s->p, sl);
 }
 
 static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 static void start(const char *req, uint32_t len) {
-  uint32_t h[5];
+  uint32_t h[6];
   if (len < sizeof h) return;
   memcpy(h, req, sizeof h);
-  uint32_t id = h[0], timeout = h[1], argc = h[2], envc = h[3], input_len = h[4];
+  uint32_t id = h[0], timeout = h[1], argc = h[2], envc = h[3], input_len = h[4], flags = h[5];
+  int monitor = (flags & MONITOR) != 0;
   const char *p = req + sizeof h, *end = req + len - input_len;
   if (input_len > len - sizeof h) return;
   uint32_t nstr = 2 + argc + envc;
   char **strs = calloc(nstr + 2, sizeof(char *));
   for (uint32_t i = 0; i < nstr; i++) {
     const char *z = memchr(p, 0, (size_t)(end - p));
-    if (!z) { free(strs); answer(id, -1, 0, EINVAL, NULL, NULL); return; }
+    if (!z) { free(strs); answer(id, -1, 0, EINVAL, NULL, NULL, NULL); return; }
     strs[i] = (char *)p;
     p = z + 1;
   }
@@ -104,15 +116,21 @@ static void start(const char *req, uint32_t len) {
   for (uint32_t i = 0; i < argc; i++) argv[i] = strs[2 + i];
   for (uint32_t i = 0; i < envc; i++) envp[i] = strs[2 + argc + i];
 
-  int pin[2], pout[2], perr[2];
-  if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
-    answer(id, -1, 0, errno, NULL, NULL);
+  int pin[2], pout[2], perr[2], psync[2] = { -1, -1 };
+  if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC) || (monitor && pipe2(psync, O_CLOEXEC))) {
+    answer(id, -1, 0, errno, NULL, NULL, NULL);
     goto out;
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+  if (monitor) {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, psync[1], 3);
+  } else {
+    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+  }
   posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
   if (*cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
   posix_spawnattr_t at;
@@ -122,7 +140,7 @@ static void start(const char *req, uint32_t len) {
   sigfillset(&all);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (monitor ? POSIX_SPAWN_SETSID : 0));
   pid_t pid;
   int rc = posix_spawn(&pid, file, &fa, &at, argv, envp);
   posix_spawn_file_actions_destroy(&fa);
@@ -130,11 +148,18 @@ static void start(const char *req, uint32_t len) {
   close(pin[0]);
   close(pout[1]);
   close(perr[1]);
+  if (monitor) {
+    close(psync[1]);
+    /* Nothing is read from stdout (it is /dev/null): our end is at EOF at once. */
+    close(pout[0]);
+    pout[0] = -1;
+  }
   if (rc) {
     close(pin[1]);
-    close(pout[0]);
+    if (pout[0] >= 0) close(pout[0]);
     close(perr[0]);
-    answer(id, -1, 0, rc, NULL, NULL);
+    if (monitor) close(psync[0]);
+    answer(id, -1, 0, rc, NULL, NULL, NULL);
     goto out;
   }
   struct job *j = calloc(1, sizeof *j);
@@ -143,9 +168,12 @@ static void start(const char *req, uint32_t len) {
   j->in = pin[1];
   j->out = pout[0];
   j->err = perr[0];
+  j->sync = psync[0];
+  j->monitor = monitor;
   nonblock(j->in);
-  nonblock(j->out);
+  if (j->out >= 0) nonblock(j->out);
   nonblock(j->err);
+  if (j->sync >= 0) nonblock(j->sync);
   j->input_len = input_len;
   if (input_len) {
     j->input = malloc(input_len);
@@ -175,6 +203,28 @@ static void drain(int *fd, struct buf *b) {
   }
 }
 
+/* The sync pipe up to its first line; closed then (nothing later on it is the daemon's). */
+static void drain_sync(struct job *j) {
+  drain(&j->sync, &j->s);
+  char *nl = j->s.len ? memchr(j->s.p, '\n', j->s.len) : NULL;
+  if (nl) {
+    j->s.len = (size_t)(nl - j->s.p) + 1;
+    j->has_line = 1;
+    if (j->sync >= 0) { close(j->sync); j->sync = -1; }
+  } else if (j->sync < 0 && !j->sync_eof_at) {
+    j->sync_eof_at = now_ms();
+  }
+}
+
+/* Whether the job's answer can be sent: see the protocol above for a MONITOR's. */
+static int finished(struct job *j, long long t) {
+  if (!j->exited) return 0;
+  if (!j->monitor) return j->out < 0 && j->err < 0;
+  if (j->has_line) return 1;
+  if (j->sync >= 0) return 0;
+  return (j->out < 0 && j->err < 0) || t - j->sync_eof_at >= 2000;
+}
+
 static void reap(void) {
   for (;;) {
     int st;
@@ -196,16 +246,21 @@ int main(void) {
   struct buf in = { 0 };
   int in_open = 1;
   for (;;) {
-    /* Finished jobs: both pipes at EOF and the process reaped. */
+    /* Finished jobs: both pipes at EOF and the process reaped (a monitor's: see the protocol above). */
+    long long t = now_ms(), wait = -1;
     for (struct job **pj = &jobs; *pj;) {
       struct job *j = *pj;
-      if (j->exited && j->out < 0 && j->err < 0) {
+      if (finished(j, t)) {
         int code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
         int sig = WIFSIGNALED(j->status) ? WTERMSIG(j->status) : 0;
-        answer(j->id, code, sig, 0, &j->o, &j->e);
+        answer(j->id, code, sig, 0, &j->o, &j->e, j->monitor ? &j->s : NULL);
         if (j->in >= 0) close(j->in);
+        if (j->out >= 0) close(j->out);
+        if (j->err >= 0) close(j->err);
+        if (j->sync >= 0) close(j->sync);
         free(j->o.p);
         free(j->e.p);
+        free(j->s.p);
         free(j->input);
         *pj = j->next;
         free(j);
@@ -215,17 +270,22 @@ int main(void) {
     }
     if (!in_open && !jobs && !reply.len) return 0;
 
-    struct pollfd fds[3 + 3 * 256];
-    struct job *owner[3 + 3 * 256];
+    struct pollfd fds[3 + 4 * 256];
+    struct job *owner[3 + 4 * 256];
     int n = 0;
     fds[n] = (struct pollfd){ sigpipe[0], POLLIN, 0 }; owner[n++] = NULL;
     if (in_open) { fds[n] = (struct pollfd){ 0, POLLIN, 0 }; owner[n++] = NULL; }
     if (reply.len) { fds[n] = (struct pollfd){ 1, POLLOUT, 0 }; owner[n++] = NULL; }
-    long long t = now_ms(), wait = -1;
-    for (struct job *j = jobs; j && n < (int)(sizeof fds / sizeof fds[0]) - 3; j = j->next) {
+    for (struct job *j = jobs; j && n < (int)(sizeof fds / sizeof fds[0]) - 4; j = j->next) {
       if (j->in >= 0) { fds[n] = (struct pollfd){ j->in, POLLOUT, 0 }; owner[n++] = j; }
       if (j->out >= 0) { fds[n] = (struct pollfd){ j->out, POLLIN, 0 }; owner[n++] = j; }
       if (j->err >= 0) { fds[n] = (struct pollfd){ j->err, POLLIN, 0 }; owner[n++] = j; }
+      if (j->sync >= 0) { fds[n] = (struct pollfd){ j->sync, POLLIN, 0 }; owner[n++] = j; }
+      if (j->sync_eof_at && !j->has_line) {
+        long long left = j->sync_eof_at + 2000 - t;
+        if (left < 0) left = 0;
+        if (wait < 0 || left < wait) wait = left;
+      }
       if (j->deadline && !j->exited) {
         if (j->deadline <= t) { kill(j->pid, SIGKILL); j->deadline = 0; }
         else if (wait < 0 || j->deadline - t < wait) wait = j->deadline - t;
@@ -266,6 +326,8 @@ int main(void) {
         drain(&j->out, &j->o);
       } else if (j && fds[i].fd == j->err) {
         drain(&j->err, &j->e);
+      } else if (j && fds[i].fd == j->sync) {
+        drain_sync(j);
       }
     }
   }

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { SiloError } from '../../common/errors.js';
 import { SYSTEM_PATH } from '../../common/exec.js';
+import { spawner } from '../../common/spawner.js';
 
 export interface ConmonOptions {
   conmon: string;
@@ -102,6 +103,27 @@ export interface ConmonHandle {
   release?: () => void;
 }
 
+async function monitorPid(sp: NonNullable<ReturnType<typeof spawner>>, o: ConmonOptions): Promise<number> {
+  const fail = (why: string) => new SiloError('Internal', 'SILO_RUNTIME', `create ${o.cid.slice(0, 12)}: ${why}`);
+  let s;
+  try {
+    s = await sp.run({ path: o.conmon, argv0: o.conmon, args: buildConmonArgs(o), env: { PATH: SYSTEM_PATH, _OCI_SYNCPIPE: '3' }, cwd: o.bundle, monitor: true });
+  } catch (e) {
+    throw fail((e as Error).message.replace(/^spawn /, `spawn ${o.conmon} `));
+  }
+  const stderr = s.stderr.toString('utf8');
+  const line = s.sync.toString('utf8').split('\n').map((l) => l.trim()).find(Boolean);
+  if (!line) throw fail(runtimeErrorMessage(stderr.replace(/\[conmon:.\]:\s*/g, '')));
+  let m: { data: number; message?: string };
+  try {
+    m = JSON.parse(line) as { data: number; message?: string };
+  } catch {
+    m = { data: -1, message: `unparsable message from conmon: ${line}` };
+  }
+  if (m.data < 0) throw fail(runtimeErrorMessage(m.message ?? stderr));
+  return m.data;
+}
+
 export function buildConmonArgs(o: ConmonOptions): string[] {
   const a = [
     '--api-version', '1', '-c', o.cid, '-u', o.cuuid, '-n', o.name, '-r', o.runc, '-b', o.bundle,
@@ -121,6 +143,10 @@ export function buildConmonArgs(o: ConmonOptions): string[] {
 
 export function startConmon(o: ConmonOptions): ConmonHandle {
   const exec = !!o.execProcessSpec;
+  // A container's monitor is started by the spawner, not by a fork of the daemon: it needs only its sync pipe's first
+  // line. An exec's monitor talks over three pipes for its whole life, so it is still forked.
+  const sp = exec ? undefined : spawner();
+  if (sp) return { pid: monitorPid(sp, o) };
   const stdio: ('ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe', 'pipe'];
   const env: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, _OCI_SYNCPIPE: '3' };
   if (exec) {
