@@ -2,23 +2,41 @@
 // record in /sys/block/loopN/loop/backing_file, as `losetup -j` reads it), never assumed by number, so nothing Silo
 // did not attach is ever touched.
 
-import { readdir, readFile, realpath, rmdir } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { realpath, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { run } from './exec.js';
 import { isMounted, readMounts } from './mountinfo.js';
 
-/** Loop devices currently backed by `file`: read from sysfs, so finding none costs no process. */
+/**
+ * Loop devices currently backed by `file`: read from sysfs, so finding none costs no process. The reads are
+ * synchronous: a host may have dozens of loop devices (snaps, VM images, other tools), and an asynchronous read of
+ * each cost four thread-pool round trips, twice per container; these reads take microseconds, and an unbound device
+ * (no `loop/` directory) costs one access() instead of a thrown ENOENT.
+ */
 export async function loopsFor(file: string): Promise<string[]> {
   // The kernel records the path it opened, symlinks resolved.
   const want = await realpath(dirname(file)).then((d) => join(d, basename(file)), () => file);
-  const names = await readdir('/sys/block').catch(() => [] as string[]);
-  const found = await Promise.all(
-    names
-      .filter((n) => /^loop\d+$/.test(n))
-      // No backing_file: the device is unbound (or went away meanwhile).
-      .map(async (n) => ((await readFile(`/sys/block/${n}/loop/backing_file`, 'utf8').catch(() => '')).replace(/\n$/, '') === want ? `/dev/${n}` : undefined)),
-  );
-  return found.filter((x): x is string => x !== undefined).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
+  let names: string[] = [];
+  try {
+    names = readdirSync('/sys/block');
+  } catch {
+    /* no sysfs: none */
+  }
+  const found: string[] = [];
+  for (const n of names) {
+    if (!/^loop\d+$/.test(n)) continue;
+    const p = `/sys/block/${n}/loop/backing_file`;
+    if (!existsSync(p)) continue;
+    let backing = '';
+    try {
+      backing = readFileSync(p, 'utf8'); // unbound meanwhile: ENOENT
+    } catch {
+      continue;
+    }
+    if (backing.replace(/\n$/, '') === want) found.push(`/dev/${n}`);
+  }
+  return found.sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
 }
 
 export async function attachLoop(file: string, readOnly = false): Promise<string> {

@@ -54,7 +54,13 @@ export function mergeEnv(base: string[], over: Record<string, string>, unset: st
 }
 
 /** Memory, processor and pids settings of a document as cgroup resources; rejects HCS's mutually exclusive trio. */
-export function resourcesOf(c: Pick<ComputeSystemDocument['Container'], 'Memory' | 'Processor' | 'Pids'>, hostCpus = cpus().length): Resources {
+let cpuCount: number | undefined;
+/** The host's CPUs, counted once: os.cpus() reads and parses /proc/cpuinfo, /proc/stat and sysfs at each call. */
+export function hostCpuCount(): number {
+  return (cpuCount ??= cpus().length);
+}
+
+export function resourcesOf(c: Pick<ComputeSystemDocument['Container'], 'Memory' | 'Processor' | 'Pids'>, hostCpus = hostCpuCount()): Resources {
   const r: Resources = {};
   if (c.Memory?.Swappiness !== undefined) r.swappiness = c.Memory.Swappiness;
   if (c.Processor?.CpusetCpus) r.cpusetCpus = c.Processor.CpusetCpus;

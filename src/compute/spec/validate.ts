@@ -4,13 +4,12 @@
 import { MIN_LOG_SIZE } from '../../common/logopts.js';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { cpus } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import { FormatRegistry } from '@sinclair/typebox';
 import { isIP } from 'node:net';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { invalid } from '../../common/errors.js';
-import { parseNofileHard, resourcesOf } from '../resolve.js';
+import { hostCpuCount, parseNofileHard, resourcesOf } from '../resolve.js';
 import { normalizeSignal } from '../signals.js';
 import type { ComputeSystemDocument } from '../types.js';
 import { CreateSpec, type NamespaceRef } from './schema.js';
@@ -95,7 +94,7 @@ export function checkIsolation(isolation: unknown, isolations: readonly string[]
 
 /** Everything about a full document that needs no other system and no kernel; files the spec names must exist.
  *  `isolations`: the modes this daemon has a backend for. */
-export async function validateDocument(doc: ComputeSystemDocument, isolations: readonly string[], hostCpus = cpus().length): Promise<void> {
+export async function validateDocument(doc: ComputeSystemDocument, isolations: readonly string[], hostCpus = hostCpuCount()): Promise<void> {
   checkIsolation(doc.Isolation, isolations);
   checkGuestKernel(doc);
   if (doc.StopSignal) normalizeSignal(doc.StopSignal);
