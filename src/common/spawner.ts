@@ -4,7 +4,7 @@
 // spawns as before.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,10 +133,24 @@ class Spawner {
 let shared: Spawner | undefined;
 let missing = false;
 
-/** The running spawner, started on first use; undefined when it is not built or turned off (SILO_SPAWNER=off). */
+/**
+ * Whether the default binary was built from an older source than the one beside it: its protocol may differ from this
+ * code's, so it is not used (scripts/setup.sh rebuilds it, as it does whenever the source is newer).
+ */
+function stale(): boolean {
+  if (process.env.SILO_SPAWNER) return false;
+  const built = statSync(SPAWNER_BINARY, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const source = statSync(SPAWNER_SOURCE, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  return built < source;
+}
+
+/**
+ * The running spawner, started on first use; undefined when it is not built, older than its source, or turned off
+ * (SILO_SPAWNER=off).
+ */
 export function spawner(): Spawner | undefined {
   if (shared?.usable) return shared;
-  if (missing || process.env.SILO_SPAWNER === 'off' || !existsSync(SPAWNER_BINARY)) {
+  if (missing || process.env.SILO_SPAWNER === 'off' || !existsSync(SPAWNER_BINARY) || stale()) {
     missing = true;
     return undefined;
   }
