@@ -125,46 +125,36 @@ export class GuestKernels {
     }
   }
 
-  /** The guest modules that are modules in this kernel, with what each depends on first (modinfo's `depends`, as
-   *  modprobe orders them), decompressed into `out`: the agent loads them with finit_module as they are. */
+  /** The guest modules that are modules in this kernel, each after what it needs, as modprobe orders them (depmod
+   *  over the package's tree first: Debian makes modules.dep at install). Soft dependencies count: ext4 mounts
+   *  metadata_csum disks only with crc32c, a module in the generic flavour. Decompressed into `out`: the agent loads
+   *  them with finit_module as they are. */
   private async modules(pkg: string, root: string, release: string, out: string): Promise<string[]> {
     // Debian ships modules under /lib/modules, newer releases under /usr/lib/modules.
-    const bases = [join(root, 'lib/modules', release), join(root, 'usr/lib/modules', release)];
-    let base: string | undefined;
-    for (const b of bases) if (!base && (await exists(b))) base = b;
-    if (!base) throw invalid(`guest kernel ${pkg} has no modules for ${release}`);
-    const builtin = new Set((await readFile(join(base, 'modules.builtin'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => modName(l.split('/').pop()!)));
-    const files = new Map<string, string>();
-    const walk = async (d: string): Promise<void> => {
-      for (const e of await readdir(d, { withFileTypes: true })) {
-        if (e.isDirectory()) await walk(join(d, e.name));
-        else if (/\.ko(\.(xz|zst|gz))?$/.test(e.name)) files.set(modName(e.name), join(d, e.name));
+    let prefix: string | undefined;
+    for (const p of [root, join(root, 'usr')]) if (!prefix && (await exists(join(p, 'lib/modules', release)))) prefix = p;
+    if (!prefix) throw invalid(`guest kernel ${pkg} has no modules for ${release}`);
+    await run('depmod', ['-b', prefix, release]);
+    const files: string[] = [];
+    for (const [m, required] of GUEST_MODULES) {
+      const r = await run('modprobe', ['-d', prefix, '-S', release, '--show-depends', m], { allowFail: true });
+      if (r.code !== 0) {
+        if (required) throw invalid(`guest kernel ${pkg} has no ${m} (built in or as a module): the utility VM needs it`);
+        continue;
       }
-    };
-    await walk(base);
+      for (const l of r.stdout.split('\n')) {
+        const f = /^insmod (\S+)/.exec(l)?.[1];
+        if (f && !files.includes(f)) files.push(f);
+      }
+    }
     const order: string[] = [];
-    const seen = new Set<string>();
-    const visit = async (name: string, required: boolean): Promise<void> => {
-      name = modName(name);
-      if (seen.has(name) || builtin.has(name)) return;
-      seen.add(name);
-      const file = files.get(name);
-      if (!file) {
-        if (required) throw invalid(`guest kernel ${pkg} has no ${name} (built in or as a module): the utility VM needs it`);
-        return;
-      }
-      const info = (f: string) => run('modinfo', ['-F', f, file]).then((r) => r.stdout.trim());
-      const [depends, softdep] = await Promise.all([info('depends'), info('softdep')]);
-      // A soft `pre:` dependency (crc32c before ext4) is loaded first when the package has it.
-      for (const s of /pre:\s*([^\n]*?)(\s+post:|$)/.exec(softdep)?.[1].split(/\s+/).filter(Boolean) ?? []) await visit(s, false);
-      for (const d of depends.split(',').filter(Boolean)) await visit(d, true);
-      const ko = `${name}.ko`;
+    for (const file of files) {
+      const ko = `${modName(file.split('/').pop()!)}.ko`;
       const tool = file.endsWith('.xz') ? 'xz' : file.endsWith('.zst') ? 'zstd' : file.endsWith('.gz') ? 'gzip' : undefined;
       if (tool) await run('sh', ['-c', '"$1" -dc "$2" > "$3"', 'sh', tool, file, join(out, ko)]);
       else await copyFile(file, join(out, ko));
       order.push(ko);
-    };
-    for (const [m, required] of GUEST_MODULES) await visit(m, required);
+    }
     return order;
   }
 
