@@ -4,7 +4,9 @@
 //   2. `run --rm busybox true` end to end through the CLI: vm, process, docker;
 //   3. host memory per idle container (PSS of QEMU, or of conmon + the container's processes): vm vs process.
 // Writes bench/results/vm.json and BENCHMARKS.md's VM section (`npm run bench:vm`) and prints a Markdown table. Everything it starts carries a silo-bench-vm-<rand> tag
-// and is removed at the end.
+// and is removed at the end. `--only memory` measures 3. alone (the same way, writing nothing) and prints where an
+// idle VM's memory is, by kind of mapping; `--only run` measures the vm half of 2. with QEMU's CPU time: for A/B
+// trials of QEMU's settings (docs/vm.md, "Host memory per idle VM").
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +26,8 @@ import { openNetworkService } from '../src/network/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SILO = join(root, 'bin/silo');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (only !== undefined && only !== 'memory' && only !== 'run') throw new Error(`--only takes memory or run, not "${only}"`);
 const n = process.argv.includes('--n') ? Number(process.argv[process.argv.indexOf('--n') + 1]) : 10;
 const tag = `silo-bench-vm-${randomBytes(3).toString('hex')}`;
 const stateDir = `/var/lib/${tag}`;
@@ -174,7 +178,22 @@ function dockerRunRm(): number[] | undefined {
   return ms;
 }
 
-async function idleMemory(isolation: 'vm' | 'process', count: number): Promise<{ pssMiB: number; rssMiB: number }> {
+/** PSS of a process by kind of mapping (guest RAM, TCG's code cache and other anonymous memory, heap, libraries), KiB. */
+function pssByKind(pid: number, into: Map<string, number>): void {
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[2];
+      kind = name.endsWith('/ram') ? 'guest RAM (template file)' : name === '[heap]' ? 'heap' : name.startsWith('/') ? 'files (libraries, binary)' : name || 'anonymous (TCG cache, arenas, stacks)';
+      continue;
+    }
+    const m = /^Pss:\s+(\d+)/.exec(line);
+    if (m) into.set(kind, (into.get(kind) ?? 0) + Number(m[1]));
+  }
+}
+
+async function idleMemory(isolation: 'vm' | 'process', count: number, byKind?: Map<string, number>): Promise<{ pssMiB: number; rssMiB: number }> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const r = cli(['run', '-d', '--isolation', isolation, 'busybox', 'sleep', '1000']);
@@ -188,6 +207,7 @@ async function idleMemory(isolation: 'vm' | 'process', count: number): Promise<{
     const pids = isolation === 'vm' ? pidsWith(`${tag}-${id.slice(0, 12)},`, 'qemu-system-x86') : pidsWith(id, 'conmon').flatMap((p) => [p, ...descendants(p)]);
     for (const p of pids) {
       pss += pssKiB(p);
+      if (byKind) pssByKind(p, byKind);
       rss += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
     }
   }
@@ -200,6 +220,20 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < 200 && !existsSync(`${runDir}/silo.sock`); i++) await sleep(50);
     await sleep(500);
+    if (only === 'memory') {
+      cli(['run', '--rm', '--isolation', 'vm', 'busybox', 'true']); // makes the daemon's template
+      const kinds = new Map<string, number>();
+      const mem = await idleMemory('vm', 4, kinds);
+      console.log(`host memory per idle vm container, PSS (RSS): ${mem.pssMiB.toFixed(1)} MiB (${mem.rssMiB.toFixed(1)}), load average ${loadavg()[0].toFixed(1)}`);
+      for (const [k, v] of [...kinds].filter(([, v]) => v >= 50 * 4).sort((a, b) => b[1] - a[1])) console.log(`  ${(v / 1024 / 4).toFixed(1)} MiB  ${k}`);
+      return;
+    }
+    if (only === 'run') {
+      cli(['run', '--rm', '--isolation', 'vm', 'busybox', 'true']); // makes the daemon's template
+      const r = await runRmVm();
+      console.log(`run --rm --isolation vm busybox true: ${median(r.ms).toFixed(0)} ms, QEMU CPU ${median(r.cpuMs).toFixed(0)} ms (median of ${n}; all: ${r.cpuMs.join(' ')}), load average ${loadavg()[0].toFixed(1)}`);
+      return;
+    }
     process.stderr.write('vm starts: cold boot vs template restore\n');
     const starts = await vmStarts();
     process.stderr.write('run --rm\n');
