@@ -78,7 +78,7 @@ test('a named volume through the Docker API: written in a VM, read by a process 
   assert.deepEqual(await leftAfterRm(), []);
 });
 
-test('the mount keeps working across a daemon SIGKILL and restart; rm leaves nothing', async () => {
+test('the mount keeps working across a daemon SIGKILL and restart, and after a stop and start; rm leaves nothing', async () => {
   const r = await vm(['-d', '--name', 'kept', '-v', `${host}/rw:/data`, 'busybox', 'sh', '-c', 'while true; do sleep 0.1; done']);
   assert.equal(r.code, 0, r.stderr);
   // While it runs: its virtiofsd, its socket and virtiofsd's lock file (what the checks after rm look for).
@@ -91,6 +91,16 @@ test('the mount keeps working across a daemon SIGKILL and restart; rm leaves not
   const ex = await d.silo(['exec', 'kept', 'sh', '-c', 'cat /data/late.txt; echo after the restart > /data/after.txt']);
   assert.equal(ex.stdout, 'written while no daemon ran\n', ex.stderr);
   assert.equal(readFileSync(`${host}/rw/after.txt`, 'utf8'), 'after the restart\n');
+  // Its virtiofsd is in the VM's host cgroup and has an owner.
+  const doc = await d.silo(['doctor']);
+  assert.equal(doc.code, 0, doc.stdout + doc.stderr);
+  // Stopped: its virtiofsd ended with its QEMU; started again: a new one serves the same directory.
+  assert.equal((await d.silo(['stop', '-t', '1', 'kept'], { timeoutMs: 120_000 })).code, 0);
+  for (let i = 0; i < 100 && leaks(d.tag).some((l) => l.includes('virtiofsd')); i++) await sleep(100);
+  assert.deepEqual(leaks(d.tag).filter((l) => l.includes('virtiofsd')), []);
+  assert.equal((await d.silo(['start', 'kept'], { timeoutMs: 300_000 })).code, 0);
+  const again = await d.silo(['exec', 'kept', 'cat', '/data/after.txt']);
+  assert.equal(again.stdout, 'after the restart\n', again.stderr);
   assert.equal((await d.silo(['rm', '-f', 'kept'])).code, 0);
   assert.deepEqual(await leftAfterRm(), []);
   assert.deepEqual(leaks(d.tag).filter((l) => l.includes('virtiofsd')), []);
