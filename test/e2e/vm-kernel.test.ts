@@ -76,6 +76,13 @@ test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and
   assert.deepEqual(readdirSync(kernelsDir()), [PKG]);
   const tpl = JSON.parse((await d.silo(['vm', 'template', 'ls', '--format', 'json'])).stdout) as { Kernel?: string }[];
   assert.deepEqual(tpl.map((x) => x.Kernel ?? 'default').sort(), ['default', PKG].sort());
+  // A template of that kernel for another size, made ahead; a bad kernel there is one line too.
+  const made = await d.silo(['vm', 'template', 'make', '-m', '100m', '--vm-kernel', PKG, '-q'], long);
+  assert.equal(made.code, 0, made.stderr);
+  const all = JSON.parse((await d.silo(['vm', 'template', 'ls', '--format', 'json'])).stdout) as { Key: string; MemoryMiB: number; Kernel?: string }[];
+  assert.deepEqual(all.filter((x) => x.Key === made.stdout.trim()).map((x) => [x.MemoryMiB, x.Kernel]), [[192, PKG]]);
+  const badMake = await d.silo(['vm', 'template', 'make', '--vm-kernel', 'linux-image-0.0.0-nosuch-amd64']);
+  assert.match(badMake.stderr, /^[^\n]*no guest kernel package linux-image-0\.0\.0-nosuch-amd64[^\n]*\n$/);
   // What the kernel's fetch, its template and the runs cost here.
   for (const l of d.logs.split('\n').filter((x) => /vm: (guest kernel|template|\w+ up by)/.test(x))) t.diagnostic(/"msg":"([^"]*)"/.exec(l)?.[1] ?? l);
 });
