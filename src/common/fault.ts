@@ -28,6 +28,7 @@ export const FAULT_POINTS = [
   'build.after-step-commit',
   'pull.before-image',
   'vm.template.after-save',
+  'vm.shares.after-start',
   'vm.guest.after-plug',
   'vm.kernel.before-rename',
 ] as const;

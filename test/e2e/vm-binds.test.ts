@@ -106,6 +106,22 @@ test('the mount keeps working across a daemon SIGKILL and restart, and after a s
   assert.deepEqual(leaks(d.tag).filter((l) => l.includes('virtiofsd')), []);
 });
 
+test('a daemon killed after starting the virtiofsd, before QEMU: the next daemon takes them down, the container starts again', async () => {
+  await d.stop();
+  await d.start({ SILO_FAULT_POINTS: 'vm.shares.after-start' });
+  const r = d.silo(['run', '-d', '--isolation', 'vm', '--name', 'half', '-v', `${host}/rw:/data`, 'busybox', 'sleep', '300'], { timeoutMs: 300_000 });
+  await d.exited();
+  await r;
+  assert.ok(virtiofsLeft().some((l) => l.startsWith('process')), 'its virtiofsd outlived the daemon');
+  await d.start();
+  // The interrupted start was rolled back at restore: its virtiofsd, socket and lock file went with it.
+  assert.deepEqual(await leftAfterRm(), []);
+  assert.equal((await d.silo(['start', 'half'], { timeoutMs: 300_000 })).code, 0);
+  assert.equal((await d.silo(['exec', 'half', 'cat', '/data/in.txt'])).stdout, 'from the host\n');
+  assert.equal((await d.silo(['rm', '-f', 'half'])).code, 0);
+  assert.deepEqual(await leftAfterRm(), []);
+});
+
 test('bad binds: a file is one line at create; a mount the guest cannot make fails the start and leaves nothing', async () => {
   const file = await vm(['--rm', '-v', `${host}/rw/in.txt:/in.txt`, 'busybox', 'true']);
   assert.notEqual(file.code, 0);

@@ -271,7 +271,10 @@ export class VmBackend implements IsolationBackend {
       ]);
       mark('prepared');
       if (shares.length && this.o.templates) this.o.log.info(`vm: ${id.slice(0, 12)}: ${shares.length} bind mount(s) through virtiofs need guest RAM shared with virtiofsd, which a template clone's is not: cold boot with shared memory`);
-      if (shares.length) await startShares(virtiofsd, run, shares, cgroupProcs);
+      if (shares.length) {
+        await startShares(virtiofsd, run, shares, cgroupProcs);
+        faultPoint('vm.shares.after-start');
+      }
       const nics = opts.interfaces ?? [];
       // The scratch and the bottom layers in the disk slots; layers past them are hot-added.
       const slotted = layerDisks.slice(0, DISK_SLOTS - 1);
