@@ -1,7 +1,8 @@
 // docker cp into and out of a running vm-isolated container, through the guest agent (agent/fs.c): every path is
 // resolved inside the container's root in the guest, so a symlink of the container (even one swapped in meanwhile)
 // cannot lead a copy onto the guest's own files (its initramfs, whose /init is the agent); the container keeps
-// running; docker's stat header describes the path; a commit of the running VM is refused with one line.
+// running; docker's stat header describes the path; a commit of the running VM is refused with one line; a stopped
+// one's files are copied with its root mounted on the host for the copy alone.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,6 +10,7 @@ import { chown, lstat, mkdtemp, readFile, readlink, rm, writeFile } from 'node:f
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { DockerFixture } from './docker-fixture.js';
 
@@ -117,7 +119,7 @@ test('a symlink of the container that points outside its root leads a copy nowhe
   assert.equal(await status('vcp'), 'running false');
 });
 
-test('docker export of the running guest holds its own files only; a commit of the running VM is refused with one line', async () => {
+test('docker export of the running guest holds its own files only; a commit of it is refused with one line; copies of it stopped', async () => {
   const e = await docker(['docker export vcp | tar -t'], { shell: true });
   assert.equal(e.code, 0, e.stderr);
   const names = e.stdout.split('\n').map((l) => l.replace(/^\.\//, ''));
@@ -127,9 +129,14 @@ test('docker export of the running guest holds its own files only; a commit of t
   assert.notEqual(c.code, 0);
   assert.match(c.stderr, /stop it before a commit/);
   assert.equal(c.stderr.trim().split('\n').length, 1);
-  // A stopped VM's files are not reachable (its scratch is mounted nowhere the host could read safely): one line.
+  // Stopped, its VM gone: the root is mounted on the host for each copy alone; the next start sees what came in.
   assert.equal((await docker(['stop', '-t', '1', 'vcp'])).code, 0);
-  const s = await docker(['cp', 'vcp:/tmp/f.txt', join(dir, 'stopped')]);
-  assert.notEqual(s.code, 0);
-  assert.match(s.stderr, /need its utility VM running/);
+  const s = await docker(['cp', 'vcp:/tmp/f.txt', join(dir, 'stopped.txt')]);
+  assert.equal(s.code, 0, s.stderr);
+  assert.equal(await readFile(join(dir, 'stopped.txt'), 'utf8'), 'into the vm\n');
+  await writeFile(join(dir, 'later.txt'), 'while stopped\n');
+  assert.equal((await docker(['cp', join(dir, 'later.txt'), 'vcp:/tmp/'])).code, 0);
+  assert.equal((await docker(['start', 'vcp'])).code, 0);
+  assert.equal((await docker(['exec', 'vcp', 'cat', '/tmp/later.txt'])).stdout, 'while stopped\n');
+  assert.deepEqual(readdirSync(`${fx.d.runDir}/vm/copies/rootfs`), [], 'no copy mount is left');
 });

@@ -30,7 +30,8 @@ import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
 import { checkVmDocument } from './refuse.js';
 import { GuestTree } from './guestfs.js';
-import { mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
+import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
+import { RootMounts } from '../rootfs-mount.js';
 import type { Readable } from 'node:stream';
 import { agentShareArgs, findVirtiofsd, sharesOf, startShares, stopShares } from './virtiofs.js';
 import type { Logger } from '../../common/log.js';
@@ -83,9 +84,13 @@ export class VmBackend implements IsolationBackend {
   private readonly guests = new Map<string, pod.Guest | null>();
   /** Per VM: what is plugged into it and taken out of it (a pod's containers' disks and ports). */
   private readonly plugs = new KeyedLock();
+  /** Roots of stopped VM containers, mounted on the host only while a copy runs (under <run>/copies). */
+  private readonly copyRoots: RootMounts;
+  private readonly described = new Map<string, RootDescription>();
 
   constructor(private readonly o: VmBackendOptions) {
     this.disks = new LayerDisks(join(o.stateDir, 'layers'));
+    this.copyRoots = new RootMounts(join(o.runDir, 'copies'));
     this.kernels = new GuestKernels(join(o.stateDir, 'kernels'), join(o.buildDir, 'silo-agent'), o.log);
   }
 
@@ -104,6 +109,7 @@ export class VmBackend implements IsolationBackend {
   async init(): Promise<void> {
     for (const d of [this.o.stateDir, join(this.o.stateDir, 'systems'), this.o.runDir]) await mkdir(d, { recursive: true, mode: 0o700 });
     await this.disks.init();
+    await this.copyRoots.init();
     await this.disks.prune();
     await this.kernels.init();
     // Half-made templates' QEMUs and run dirs (a daemon killed while making one).
@@ -233,6 +239,8 @@ export class VmBackend implements IsolationBackend {
 
   async create(opts: InitOptions): Promise<{ pid: number }> {
     this.check(opts.id);
+    // Never a scratch mounted on the host and in a guest at once (a copy's mount a killed daemon left behind).
+    await this.copyRoots.unmount(opts.id);
     if (opts.hostingSystem) {
       if (opts.mounts.length) throw invalid("vm isolation does not support bind mounts and volumes (-v) in a pod's utility VM yet");
       return this.createGuest(opts, opts.hostingSystem);
@@ -638,12 +646,16 @@ export class VmBackend implements IsolationBackend {
 
   // The root is assembled inside the utility VM at create (layer disks + the scratch image as a disk): nothing to
   // mount on the host.
-  async mountRoot(id: string, _root: RootDescription): Promise<void> {
+  async mountRoot(id: string, root: RootDescription): Promise<void> {
     this.check(id);
+    // Kept for a copy of the stopped container (the compute service describes the root just before one).
+    this.described.set(id, root);
   }
 
   async unmountRoot(id: string): Promise<void> {
     this.check(id);
+    this.described.delete(id);
+    await this.copyRoots.unmount(id); // what a daemon killed during a copy of the stopped container left
     // A pod's container that stopped: the agent took its root down; its disks and ports leave the VM now.
     const g = await this.guest(id);
     if (g && (await this.alive(id))) await this.takeOut(id, g);
@@ -740,19 +752,32 @@ export class VmBackend implements IsolationBackend {
 
   /**
    * The container's root as a copy sees it: inside its running guest, each call a request to the agent, which
-   * resolves paths inside the root (guestfs.ts). A stopped VM's scratch is not mounted anywhere the host could reach
-   * it safely, so copies need the VM running (created or started).
+   * resolves paths inside the root (guestfs.ts); a stopped one's on the host (below).
    */
   private async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
-    if (!(await this.alive(t.id)) || (await this.exitRecord(t.id))) {
-      throw badState(`container ${t.name} is not running: copies into or out of a vm-isolated container need its utility VM running`);
+    if ((await this.alive(t.id)) && !(await this.exitRecord(t.id))) {
+      const { chan } = await this.conn(t.id);
+      const g = new GuestTree(chan, (await this.where(t.id)).ctr, !!t.rootOnly);
+      try {
+        return await fn(g.tree());
+      } finally {
+        await g.close();
+      }
     }
-    const { chan } = await this.conn(t.id);
-    const g = new GuestTree(chan, (await this.where(t.id)).ctr, !!t.rootOnly);
+    // Stopped: once its VM is gone, the root is mounted on the host for this copy alone, as a stopped process
+    // container's is (the root lock the compute service holds keeps a start out until it is unmounted again).
+    await this.settle(t.id, 3000);
+    const root = this.described.get(t.id);
+    if ((await this.alive(t.id)) || !root) {
+      // A pod's stopped container: its disks may still be in the pod's running VM, so the host does not mount them.
+      if (await this.guest(t.id)) throw badState(`container ${t.name} has stopped inside its pod's utility VM: copies of it need it running`);
+      throw badState(`container ${t.name} has stopped but its utility VM has not gone yet: try the copy again`);
+    }
+    await this.copyRoots.mount(t.id, root);
     try {
-      return await fn(g.tree());
+      return await fn(hostTree({ rootfs: this.copyRoots.rootfs(t.id), mounts: t.rootOnly ? [] : t.mounts }));
     } finally {
-      await g.close();
+      await this.copyRoots.unmount(t.id);
     }
   }
 
