@@ -140,3 +140,21 @@ test('docker export of the running guest holds its own files only; a commit of i
   assert.equal((await docker(['exec', 'vcp', 'cat', '/tmp/later.txt'])).stdout, 'while stopped\n');
   assert.deepEqual(readdirSync(`${fx.d.runDir}/vm/copies/rootfs`), [], 'no copy mount is left');
 });
+
+test('copies into a running VM reach its bind mounts as the guest sees them; a read-only one refuses with one line', async () => {
+  const host = await mkdtemp(join(tmpdir(), 'silo-vmcp-bind-'));
+  try {
+    const r = await docker(['run', '-d', '--isolation', 'hyperv', '--name', 'vbind', '-v', `${host}:/data`, '-v', `${dir}:/ro:ro`, 'busybox', 'sleep', '3600']);
+    assert.equal(r.code, 0, r.stderr);
+    await writeFile(join(dir, 'b.txt'), 'through virtiofs\n');
+    const i = await docker(['cp', join(dir, 'b.txt'), 'vbind:/data/']);
+    assert.equal(i.code, 0, i.stderr);
+    assert.equal(await readFile(join(host, 'b.txt'), 'utf8'), 'through virtiofs\n');
+    const ro = await docker(['cp', join(dir, 'b.txt'), 'vbind:/ro/again.txt']);
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.stderr, /read-only/);
+  } finally {
+    await docker(['rm', '-f', 'vbind']);
+    await rm(host, { recursive: true, force: true });
+  }
+});
