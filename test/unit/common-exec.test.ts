@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,18 @@ test('writeFileAtomic: durable or not, the whole content and no temp file left',
     assert.equal(readFileSync(join(dir, 'a'), 'utf8'), 'two');
     assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'three');
     assert.deepEqual(readdirSync(dir).sort(), ['a', 'b']);
+    // A directory that is missing is made; a large file (written through the thread pool) the same way.
+    const big = 'x'.repeat(200_000);
+    await writeFileAtomic(join(dir, 'c', 'd', 'e'), 'four');
+    await writeFileAtomic(join(dir, 'f', 'g'), big);
+    await writeFileAtomic(join(dir, 'f', 'g'), big + 'y', 0o600, { durable: false });
+    assert.equal(readFileSync(join(dir, 'c', 'd', 'e'), 'utf8'), 'four');
+    assert.equal(readFileSync(join(dir, 'f', 'g'), 'utf8'), big + 'y');
+    assert.equal(statSync(join(dir, 'b')).mode & 0o777, 0o644);
+    assert.deepEqual([readdirSync(join(dir, 'c', 'd')), readdirSync(join(dir, 'f'))], [['e'], ['g']]);
+    // A write that cannot be made leaves no temp file: its path's parent is a file.
+    await assert.rejects(writeFileAtomic(join(dir, 'a', 'x'), 'five'), /ENOTDIR/);
+    assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c', 'f']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
