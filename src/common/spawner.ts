@@ -81,6 +81,19 @@ class Spawner {
   }
 
   private onData(b: Buffer): void {
+    try {
+      this.read(b);
+    } catch (e) {
+      // An answer this code cannot read (a binary of another protocol): the spawner is dropped, never the daemon, and
+      // not started again: tools are forked from now on.
+      missing = true;
+      this.buf = Buffer.alloc(0);
+      this.proc.kill('SIGKILL');
+      this.fail(new Error(`the spawner's answer could not be read (${(e as Error).message})`));
+    }
+  }
+
+  private read(b: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, b]) : b;
     let off = 0;
     while (this.buf.length - off >= 4) {

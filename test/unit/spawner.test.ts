@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,4 +86,22 @@ process.stdout.write(JSON.stringify(out));
   assert.deepEqual({ ...out.failed, ms: 0 }, { ms: 0, code: 1, stdout: '', stderr: 'boom\n', sync: '' });
   // Its sync pipe closed without a line while stderr stays open: answered 2 s later, not when stderr ends.
   assert.ok(out.closed.ms >= 1900 && out.closed.ms < 3800, `answered after ${out.closed.ms} ms`);
+});
+
+test('a spawner whose answer this code cannot read is dropped, the process lives and tools are forked again', () => {
+  // A stand-in of another protocol: one 4-byte answer where 28 bytes of header are expected, then it waits.
+  const dir = mkdtempSync(join(tmpdir(), 'silo-spawner-'));
+  const other = join(dir, 'other-spawner');
+  writeFileSync(other, "#!/bin/sh\nprintf '\\004\\000\\000\\000abcd'\nexec cat >/dev/null\n", { mode: 0o755 });
+  const s = `
+const { run } = await import(${JSON.stringify(join(root, 'dist/src/common/exec.js'))});
+const first = await run('echo', ['x']).then(() => 'resolved', (e) => e.message);
+const again = await run('echo', ['y']);
+process.stdout.write(JSON.stringify({ first, again: again.stdout }));
+`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', s], { env: { ...process.env, SILO_SPAWNER: other }, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { first: string; again: string };
+  assert.match(out.first, /answer could not be read/);
+  assert.equal(out.again, 'y\n');
 });
