@@ -2,7 +2,7 @@
 // (conmon dropped the newline), P is a partial line continued by the next record of the same stream.
 
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LogEntry } from './backend.js';
 
@@ -251,11 +251,7 @@ export async function readLogFile(
   }
 }
 
+/** existsSync: one stat on the event loop, no thread-pool round trip and no error object for a missing file. */
 export async function fileExists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return existsSync(p);
 }
