@@ -1,8 +1,10 @@
-// Requests to the daemon over its unix socket with node:http only (no dependencies: start-up is part of `silo run`).
+// Requests to the daemon over its unix socket, no dependencies (start-up is part of `silo run`): JSON calls and
+// upgrades with the few lines of HTTP/1.1 in http1.ts; node:http (≈10 ms to load and use) only for streamed bodies.
 
-import http from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ClientRequest } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { CliError, DaemonError } from './errors.js';
+import { exchange, readBody } from './http1.js';
 
 export const DEFAULT_HOST = 'unix:///run/silo/silo.sock';
 
@@ -42,7 +44,7 @@ function connectError(e: NodeJS.ErrnoException): CliError {
   return new CliError(`error during connect: ${e.message}`);
 }
 
-function daemonError(status: number, body: Buffer): DaemonError {
+function daemonError(status: number, body: Buffer, reason?: string): DaemonError {
   const text = body.toString('utf8').trim();
   try {
     const j = JSON.parse(text) as { message?: string; code?: string };
@@ -50,7 +52,7 @@ function daemonError(status: number, body: Buffer): DaemonError {
   } catch {
     /* not JSON */
   }
-  return new DaemonError(text.split('\n')[0] || `${status} ${http.STATUS_CODES[status] ?? ''}`.trim(), status);
+  return new DaemonError(text.split('\n')[0] || `${status} ${reason ?? process.getBuiltinModule('node:http').STATUS_CODES[status] ?? ''}`.trim(), status);
 }
 
 interface Opts {
@@ -59,22 +61,26 @@ interface Opts {
   headers?: Record<string, string | number>;
 }
 
-function open(method: string, path: string, o: Opts = {}): http.ClientRequest {
+function jsonPayload(json: unknown, headers: Record<string, string | number>): Buffer | undefined {
+  if (json === undefined) return undefined;
+  const payload = Buffer.from(JSON.stringify(json));
+  headers['Content-Type'] = 'application/json';
+  headers['Content-Length'] = payload.length;
+  return payload;
+}
+
+/** A request with node:http (bodies streamed either way). */
+function open(method: string, path: string, o: Opts = {}): ClientRequest {
   const headers: Record<string, string | number> = { ...o.headers };
-  let payload: Buffer | undefined;
-  if (o.json !== undefined) {
-    payload = Buffer.from(JSON.stringify(o.json));
-    headers['Content-Type'] = 'application/json';
-    headers['Content-Length'] = payload.length;
-  }
-  const req = http.request({ socketPath: socketPathOf(hostUrl()), path, method, headers, agent: false });
+  const payload = jsonPayload(o.json, headers);
+  const req = process.getBuiltinModule('node:http').request({ socketPath: socketPathOf(hostUrl()), path, method, headers, agent: false });
   if (o.body) o.body.pipe(req);
   else req.end(payload);
   return req;
 }
 
 /** A response whose status was checked (2xx), body unread. Errors become DaemonError / CliError. */
-export function stream(method: string, path: string, o: Opts = {}): Promise<http.IncomingMessage> {
+export function stream(method: string, path: string, o: Opts = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = open(method, path, o);
     req.on('error', (e) => reject(connectError(e)));
@@ -89,7 +95,7 @@ export function stream(method: string, path: string, o: Opts = {}): Promise<http
   });
 }
 
-function readAll(res: http.IncomingMessage): Promise<Buffer> {
+function readAll(res: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
@@ -98,10 +104,28 @@ function readAll(res: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
+/** A request without a streamed body over http1.ts: its answer's head, the socket paused after it. */
+function send(method: string, path: string, json: unknown, headers: Record<string, string | number>) {
+  // What node:http refuses too: a path that would break the request line.
+  if (/[^\x21-\x7e]/.test(path)) throw new CliError(`request path contains unescaped characters: ${JSON.stringify(path)}`);
+  const h: Record<string, string | number> = { ...headers };
+  const payload = jsonPayload(json, h);
+  return exchange(socketPathOf(hostUrl()), method, path, h, payload).catch((e: NodeJS.ErrnoException) => {
+    throw connectError(e);
+  });
+}
+
 /** Request → parsed JSON body (undefined for an empty body, e.g. 204). */
 export async function call<T = unknown>(method: string, path: string, json?: unknown, o: Opts = {}): Promise<T> {
-  const res = await stream(method, path, { ...o, json });
-  const b = await readAll(res);
+  let b: Buffer;
+  if (o.body) b = await readAll(await stream(method, path, { ...o, json }));
+  else {
+    const a = await send(method, path, json, { Connection: 'close', ...o.headers });
+    b = await readBody(a, method).catch((e: NodeJS.ErrnoException) => {
+      throw connectError(e);
+    });
+    if (a.status >= 400) throw daemonError(a.status, b, a.reason);
+  }
   return (b.length ? JSON.parse(b.toString('utf8')) : undefined) as T;
 }
 
@@ -111,24 +135,17 @@ export async function upgrade(method: string, path: string, json?: unknown): Pro
 }
 
 /** The same, with the 101's headers. */
-export function upgradeWith(method: string, path: string, json?: unknown): Promise<{ socket: Duplex; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const req = open(method, path, { json, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
-    req.on('error', (e) => reject(connectError(e)));
-    req.on('upgrade', (res, socket, head) => {
-      if (head.length) socket.unshift(head);
-      resolve({ socket, headers: res.headers });
-    });
-    req.on('response', (res) => {
-      readAll(res).then(
-        (b) =>
-          res.statusCode! >= 400
-            ? reject(daemonError(res.statusCode!, b))
-            : reject(new CliError(`the daemon did not upgrade the connection (status ${res.statusCode})`)),
-        reject,
-      );
-    });
+export async function upgradeWith(method: string, path: string, json?: unknown): Promise<{ socket: Duplex; headers: IncomingHttpHeaders }> {
+  const a = await send(method, path, json, { Connection: 'Upgrade', Upgrade: 'tcp' });
+  if (a.status === 101) {
+    if (a.rest.length) a.socket.unshift(a.rest);
+    return { socket: a.socket, headers: a.headers };
+  }
+  const b = await readBody(a, method).catch((e: NodeJS.ErrnoException) => {
+    throw connectError(e);
   });
+  if (a.status >= 400) throw daemonError(a.status, b, a.reason);
+  throw new CliError(`the daemon did not upgrade the connection (status ${a.status})`);
 }
 
 /** An id, id prefix or name → the system's record. */
