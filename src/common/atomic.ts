@@ -1,4 +1,4 @@
-import { closeSync, fsync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, rename, mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -117,6 +117,19 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
+  }
+}
+
+/**
+ * A small file's text (a state file of a few bytes, a /proc or /sys file), '' when it is missing or unreadable: read
+ * synchronously, as readJson, since an asynchronous readFile is four thread-pool round trips for microseconds of work.
+ */
+export function readSmallText(path: string): string {
+  if (!existsSync(path)) return '';
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return ''; // gone meanwhile, or not readable
   }
 }
 

@@ -30,5 +30,6 @@ export const FAULT_POINTS = [
   'vm.template.after-save',
   'vm.shares.after-start',
   'vm.guest.after-plug',
+  'vm.guest.after-bind',
   'vm.kernel.before-rename',
 ] as const;

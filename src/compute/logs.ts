@@ -90,49 +90,66 @@ interface Cut { file: number; offset: number }
  * Reads backwards from the end, a chunk at a time, to where the last `tail` whole lines (or those since `since`)
  * begin: `docker logs --tail 5` on a log of any size reads a few chunks, never the file.
  */
-async function findCut(files: string[], tail: number | undefined, since: bigint | undefined): Promise<Cut> {
+async function findCut(files: FileHandle[], tail: number | undefined, since: bigint | undefined): Promise<Cut> {
   if (tail === undefined && since === undefined) return { file: 0, offset: 0 };
   let complete = 0;
   for (let fi = files.length - 1; fi >= 0; fi--) {
-    const fh = await open(files[fi], 'r').catch(() => undefined);
-    if (!fh) continue;
-    try {
-      let pos = (await fh.stat()).size;
-      let head: Buffer = Buffer.alloc(0); // bytes at [pos, pos + head.length) not yet known to start a line
-      let last = true; // the file's last bytes: a record still being written has no newline yet and is not counted
-      while (pos > 0) {
-        const n = Math.min(CHUNK, pos);
-        pos -= n;
-        const chunk = Buffer.alloc(n);
-        await fh.read(chunk, 0, n, pos);
-        const buf = Buffer.concat([chunk, head]);
-        let end = buf.length;
-        if (last) {
-          end = buf.lastIndexOf(0x0a) + 1; // past the last newline (0 when none yet)
-          if (end > 0 || pos === 0) last = false;
-          if (last) { head = buf.length > MAX_RECORD ? Buffer.alloc(0) : buf; continue; }
-        }
-        // Lines in buf[.. end), last to first; the first one is whole only at the file's start.
-        let stop = end;
-        while (stop > 0) {
-          const nl = stop >= 2 ? buf.lastIndexOf(0x0a, stop - 2) : -1;
-          if (nl < 0 && pos > 0) break;
-          const start = nl + 1;
-          const r = parseRecord(buf.subarray(start, stop - 1));
-          if (r) {
-            if (since !== undefined && timeNs(r.time) < since) return { file: fi, offset: pos + stop };
-            if (!r.partial && tail !== undefined && ++complete > tail) return { file: fi, offset: pos + stop };
-          }
-          stop = start;
-        }
-        head = buf.subarray(0, stop);
-        if (head.length > MAX_RECORD) head = Buffer.alloc(0);
+    const fh = files[fi];
+    let pos = (await fh.stat()).size;
+    let head: Buffer = Buffer.alloc(0); // bytes at [pos, pos + head.length) not yet known to start a line
+    let last = true; // the file's last bytes: a record still being written has no newline yet and is not counted
+    while (pos > 0) {
+      const n = Math.min(CHUNK, pos);
+      pos -= n;
+      const chunk = Buffer.alloc(n);
+      await fh.read(chunk, 0, n, pos);
+      const buf = Buffer.concat([chunk, head]);
+      let end = buf.length;
+      if (last) {
+        end = buf.lastIndexOf(0x0a) + 1; // past the last newline (0 when none yet)
+        if (end > 0 || pos === 0) last = false;
+        if (last) { head = buf.length > MAX_RECORD ? Buffer.alloc(0) : buf; continue; }
       }
-    } finally {
-      await fh.close();
+      // Lines in buf[.. end), last to first; the first one is whole only at the file's start.
+      let stop = end;
+      while (stop > 0) {
+        const nl = stop >= 2 ? buf.lastIndexOf(0x0a, stop - 2) : -1;
+        if (nl < 0 && pos > 0) break;
+        const start = nl + 1;
+        const r = parseRecord(buf.subarray(start, stop - 1));
+        if (r) {
+          if (since !== undefined && timeNs(r.time) < since) return { file: fi, offset: pos + stop };
+          if (!r.partial && tail !== undefined && ++complete > tail) return { file: fi, offset: pos + stop };
+        }
+        stop = start;
+      }
+      head = buf.subarray(0, stop);
+      if (head.length > MAX_RECORD) head = Buffer.alloc(0);
     }
   }
   return { file: 0, offset: 0 };
+}
+
+/**
+ * The log's files opened together, oldest first, each once. Held open, a file the writer renames or removes later
+ * still reads whole; but a rotation between the listing and the opens shifts names under the opens (one file opened
+ * twice, another missed), so the names are listed again and compared by inode until they held still.
+ */
+async function openFiles(path: string, listFiles: (path: string) => Promise<string[]>): Promise<FileHandle[]> {
+  for (let attempt = 1; ; attempt++) {
+    const handles: FileHandle[] = [];
+    const inos: number[] = [];
+    for (const name of await listFiles(path)) {
+      const fh = await open(name, 'r').catch(() => undefined);
+      if (!fh) continue;
+      const ino = (await fh.stat()).ino;
+      if (inos.includes(ino)) await fh.close(); // a second name of a file already open
+      else handles.push(fh), inos.push(ino);
+    }
+    const again = [...new Set((await Promise.all((await listFiles(path)).map((n) => stat(n).then((x) => x.ino, () => -1)))).filter((i) => i >= 0))];
+    if (attempt >= 5 || (again.length === inos.length && again.every((i, k) => i === inos[k]))) return handles;
+    await Promise.all(handles.map((h) => h.close()));
+  }
 }
 
 /**
@@ -152,9 +169,12 @@ export async function readLogFile(
   const since = opts.since ? timeNs(opts.since) : undefined;
   const keep = (e: LogEntry) => since === undefined || timeNs(e.time) >= since;
   const asm = new LineAssembler();
-  const files = await listFiles(path);
+  const files = await openFiles(path, listFiles);
   const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
-  const cut = await findCut(files, tail, since);
+  const cut = await findCut(files, tail, since).catch(async (e) => {
+    await Promise.all(files.map((h) => h.close()));
+    throw e;
+  });
   const emit = async (e: LogEntry | undefined) => {
     if (!e || !keep(e) || signal.aborted) return;
     const wait = onEntry(e);
@@ -184,16 +204,14 @@ export async function readLogFile(
   // History: from the cut through every file to the current one.
   let fh: FileHandle | undefined;
   let offset = 0;
-  for (let fi = cut.file; fi < files.length && !signal.aborted; fi++) {
-    const next = await open(files[fi], 'r').catch(() => undefined);
-    if (!next) continue; // rotated away meanwhile
-    await fh?.close();
-    fh = next;
-    rest = Buffer.alloc(0);
-    offset = await drain(fh, fi === cut.file ? cut.offset : 0);
-  }
   let watcher: FSWatcher | undefined;
   try {
+    for (let fi = cut.file; fi < files.length && !signal.aborted; fi++) {
+      await fh?.close();
+      fh = files[fi];
+      rest = Buffer.alloc(0);
+      offset = await drain(fh, fi === cut.file ? cut.offset : 0);
+    }
     if (!fh || !opts.follow || (await exited())) {
       if (fh) await drain(fh, offset);
       for (const e of asm.flush()) await emit(e);
@@ -248,6 +266,7 @@ export async function readLogFile(
   } finally {
     watcher?.close();
     await fh?.close();
+    await Promise.all(files.map((h) => h.close())); // those before the cut, or after an abort; closing twice is a no-op
   }
 }
 

@@ -5,7 +5,8 @@
 // Every step is undone if a later one fails; what is mounted is read from /proc/self/mountinfo, never remembered, so
 // a daemon restart finds its mounts again.
 
-import { chmod, mkdir, readdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { readSmallText } from '../common/atomic.js';
 import { dirname, join } from 'node:path';
 import { invalid } from '../common/errors.js';
 import { run } from '../common/exec.js';
@@ -62,12 +63,13 @@ export class RootMounts {
     try {
       const file = root.scratch.path;
       const mnt = this.scratch(id);
-      if (!(await isMounted(mnt)) && root.scratch.format === 'tmpfs') {
+      const scratchMounted = await isMounted(mnt);
+      if (!scratchMounted && root.scratch.format === 'tmpfs') {
         await mkdir(mnt, { recursive: true, mode: 0o700 });
         undo.push(() => rmdirQuiet(mnt));
         await run('mount', ['-t', 'tmpfs', '-o', `size=${root.scratch.sizeBytes},mode=0700`, 'tmpfs', mnt]);
         undo.push(() => unmountAll(mnt));
-      } else if (!(await isMounted(mnt))) {
+      } else if (!scratchMounted) {
         // A device still attached to the image (a daemon restart between mount steps) is used again.
         const dev = (await loopsFor(file))[0];
         await mkdir(mnt, { recursive: true, mode: 0o700 });
@@ -95,7 +97,7 @@ export class RootMounts {
   async unmount(id: string): Promise<void> {
     // The image behind the scratch's loop device, so a device left attached (not autoclear) is detached too.
     const src = (await readMounts()).find((m) => m.mountPoint === this.scratch(id))?.source ?? '';
-    const image = /^\/dev\/loop\d+$/.test(src) ? (await readFile(`/sys/block/${src.slice(5)}/loop/backing_file`, 'utf8').catch(() => '')).trim() : '';
+    const image = /^\/dev\/loop\d+$/.test(src) ? readSmallText(`/sys/block/${src.slice(5)}/loop/backing_file`).trim() : '';
     // The overlay sits on the scratch: one umount takes both, in that order.
     await unmountInOrder([this.rootfs(id), this.scratch(id)]);
     if (image) await detachLoops(image);

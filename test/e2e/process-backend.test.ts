@@ -230,7 +230,12 @@ describe('process backend (runc + conmon)', { timeout: 180000 }, () => {
       assert.equal(s.memory.limitBytes, 64 << 20);
       assert.ok(s.pids.current >= 1, 'pids');
       assert.equal(s.pids.limit, 50);
-      const ps = await be.processList(id);
+      // The shell forks its sleep after it starts: on a loaded host the first listing may come before that.
+      let ps = await be.processList(id);
+      for (let i = 0; i < 50 && !ps.some((p) => p.command.startsWith('sleep 1000')); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ps = await be.processList(id);
+      }
       assert.ok(ps.some((p) => p.command.startsWith('sleep 1000')), JSON.stringify(ps));
       assert.ok(ps.every((p) => p.user === 'root'));
       await be.update(id, { memoryBytes: 48 << 20, cpus: 1 });

@@ -3,11 +3,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerLogging, parseLogSize } from '../../src/common/logopts.js';
-import { readLogFile } from '../../src/compute/logs.js';
+import { logFiles, readLogFile } from '../../src/compute/logs.js';
 import type { LogEntry } from '../../src/compute/backend.js';
 
 test('log options: sizes as docker reads them, unknown drivers and options refused by name', () => {
@@ -88,6 +88,32 @@ test('a sink that returns a promise holds the reader until it settles', async ()
     }, new AbortController().signal);
     assert.equal(count, 300);
     assert.equal(most, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a rotation between listing the files and opening them loses nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'silo-logs-'));
+  try {
+    const path = join(dir, 'ctr.log');
+    const lines = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => `${at(a + k)} stdout F n${a + k}\n`).join('');
+    writeFileSync(`${path}.1`, lines(0, 10));
+    writeFileSync(path, lines(10, 20));
+    let calls = 0;
+    // The writer rotates right after the reader's first listing: every name then means the next older file.
+    const list = async (p: string) => {
+      const names = await logFiles(p);
+      if (++calls === 1) {
+        renameSync(`${path}.1`, `${path}.2`);
+        renameSync(path, `${path}.1`);
+        writeFileSync(path, lines(20, 22));
+      }
+      return names;
+    };
+    const out: string[] = [];
+    await readLogFile(path, async () => true, { follow: false }, (e: LogEntry) => void out.push(e.data.toString().trim()), new AbortController().signal, list);
+    assert.deepEqual(out, Array.from({ length: 22 }, (_, i) => `n${i}`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

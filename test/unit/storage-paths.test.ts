@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanEntryPath } from '../../src/storage/paths.js';
 import { classifyName, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName } from '../../src/storage/whiteout.js';
-import { parseMountinfo } from '../../src/common/mountinfo.js';
+import { mountedIn, parseMountinfo } from '../../src/common/mountinfo.js';
 import { parseGetfattr } from '../../src/storage/commit.js';
 import { canonicalJson, chainIds, sha256 } from '../../src/storage/digest.js';
 
@@ -48,6 +48,16 @@ test('whiteout names: overlay → tar', () => {
 test('getfattr output parsing', () => {
   const out = '# file: /u/a\ntrusted.overlay.opaque="y"\n\n# file: /u/b\\040c\ntrusted.overlay.opaque="y"\n\n# file: /u/d\ntrusted.overlay.opaque="n"\n';
   assert.deepEqual([...parseGetfattr(out, '/u')].sort(), ['a', 'b c']);
+});
+
+test('a mount is found by its mount point only, escaped as the kernel escapes it', () => {
+  const mi = '36 35 98:0 / /run/silo\\040x/r rw,relatime shared:1 - overlay overlay rw,lowerdir=a\n40 1 7:0 /run/b /mnt/c rw - ext4 /dev/loop0 rw\n41 1 7:0 / /mnt/d\\134e rw - ext4 /dev/loop1 rw\n';
+  assert.equal(mountedIn(mi, '/run/silo x/r'), true);
+  assert.equal(mountedIn(mi, '/run/silo'), false); // a prefix of a mount point
+  assert.equal(mountedIn(mi, '/run/b'), false); // the root of a bind mount, not a mount point
+  assert.equal(mountedIn(mi, '/mnt/c'), true);
+  assert.equal(mountedIn(mi, '/mnt/d\\e'), true);
+  assert.equal(mountedIn(mi, '/mnt/d\\134e'), false);
 });
 
 test('mountinfo parsing unescapes paths', () => {

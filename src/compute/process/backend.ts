@@ -8,10 +8,10 @@
 
 import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile, open } from 'node:fs/promises';
 import { unmountAll } from '../../common/loop.js';
-import { constants, watch } from 'node:fs';
+import { constants, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
-import { writeFileAtomic, writeJsonAtomic, readJson } from '../../common/atomic.js';
+import { writeFileAtomic, writeJsonAtomic, readJson, readSmallText } from '../../common/atomic.js';
 import type { Readable } from 'node:stream';
 import type {
   Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
@@ -73,7 +73,7 @@ export class ProcessBackend implements IsolationBackend {
   private stateOf(id: string) { return join(this.cfg.stateDir, id); }
   /** The system's cgroup: under the daemon's parent, or under the one its create asked for (recorded in its state). */
   private async job(id: string) {
-    const parent = (await readFile(join(this.stateOf(id), 'cgroup-parent'), 'utf8').catch(() => '')) || this.cfg.cgroupParent;
+    const parent = readSmallText(join(this.stateOf(id), 'cgroup-parent')) || this.cfg.cgroupParent;
     return new Job(cgroupsPath(parent, id));
   }
 
@@ -291,8 +291,12 @@ export class ProcessBackend implements IsolationBackend {
     const file = join(this.stateOf(id), 'exit');
     let raw: string;
     let mtime: Date;
+    // Synchronously (a few bytes conmon wrote): it is looked for at every exit, and is missing while the init runs.
     try {
-      [raw, mtime] = await Promise.all([readFile(file, 'utf8'), stat(file).then((s) => s.mtime)]);
+      const st = statSync(file, { throwIfNoEntry: false });
+      if (!st) return undefined;
+      raw = readFileSync(file, 'utf8');
+      mtime = st.mtime;
     } catch {
       return undefined;
     }
@@ -301,7 +305,7 @@ export class ProcessBackend implements IsolationBackend {
     const oomKilled =
       (await fileExists(join(this.stateOf(id), 'oom'))) ||
       (exitCode === 137 && (await (await this.job(id)).oomKills()) > 0);
-    const error = (await readFile(join(this.stateOf(id), 'monitor-lost'), 'utf8').catch(() => '')) || undefined;
+    const error = readSmallText(join(this.stateOf(id), 'monitor-lost')) || undefined;
     return { exitCode: Number.isNaN(exitCode) ? -1 : exitCode, finishedAt: mtime.toISOString(), ...(oomKilled ? { oomKilled } : {}), ...(error ? { error } : {}) };
   }
 
@@ -508,7 +512,9 @@ export class ProcessBackend implements IsolationBackend {
     await this.deleteExecs(id);
     await this.dropSubpathMounts(id);
     await (await this.job(id)).remove();
-    await rm(bundle, { recursive: true, force: true });
+    // A few small files on the run dir's tmpfs: removed synchronously (a recursive rm through the thread pool is an
+    // lstat, an unlink and their round trips per entry).
+    rmSync(bundle, { recursive: true, force: true });
     if (opts.keepLogs) await this.forgetExit(id);
     else {
       // A caller's log path outside the state keeps its log; the names rotation holds beside it go.

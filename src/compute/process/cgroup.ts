@@ -1,7 +1,9 @@
 // The job: the container's cgroup /<parent>/<id> in every v1 controller (and the unified tree on hybrid hosts).
 // Statistics and process listings read it directly; delete removes what runc left behind.
 
-import { readFile, readdir, rmdir, lstat } from 'node:fs/promises';
+import { existsSync, readdirSync, type Dirent } from 'node:fs';
+import { readdir, rmdir } from 'node:fs/promises';
+import { readSmallText } from '../../common/atomic.js';
 import { join } from 'node:path';
 import type { ProcessInfo, Statistics } from '../backend.js';
 
@@ -11,11 +13,7 @@ const USER_HZ = 100;
 const NS_PER_TICK = 1e9 / USER_HZ;
 
 async function text(p: string): Promise<string> {
-  try {
-    return await readFile(p, 'utf8');
-  } catch {
-    return '';
-  }
+  return readSmallText(p);
 }
 
 async function num(p: string): Promise<number> {
@@ -107,20 +105,18 @@ export class Job {
 
   /** rmdir the job in every hierarchy; runc normally did it already. Never recursive: only our leaf. */
   async remove(): Promise<void> {
-    let entries: string[] = [];
+    // Looked over synchronously (directory entries and an access() per hierarchy): runc has removed the leaf in all
+    // of them by now, and an lstat and a failing rmdir per hierarchy were ~25 thread-pool round trips per container.
+    let entries: Dirent[] = [];
     try {
-      entries = await readdir(CGROUP_ROOT);
+      entries = readdirSync(CGROUP_ROOT, { withFileTypes: true });
     } catch {
       return;
     }
     for (const c of entries) {
-      const root = join(CGROUP_ROOT, c);
-      try {
-        if ((await lstat(root)).isSymbolicLink()) continue; // cpu → cpu,cpuacct: same hierarchy
-      } catch {
-        continue;
-      }
-      const dir = join(root, this.rel);
+      if (c.isSymbolicLink()) continue; // cpu → cpu,cpuacct: same hierarchy
+      const dir = join(CGROUP_ROOT, c.name, this.rel);
+      if (!existsSync(dir)) continue;
       for (let attempt = 0; attempt < 20; attempt++) {
         try {
           await rmdir(dir);

@@ -10,6 +10,7 @@
 // Those two held files are why conmon's files are a quarter of max-size (filePlan): the whole stays within
 // max-size × max-file on disk even while no daemon looks.
 
+import { statSync } from 'node:fs';
 import { link, open, rename, rm, stat } from 'node:fs/promises';
 
 /**
@@ -24,7 +25,8 @@ export function filePlan(maxSize: number, maxFiles: number): { fileSize: number;
 }
 
 const names = (path: string) => ({ cur: `${path}.cur`, next: `${path}.next`, tmp: `${path}.tmp` });
-const inode = (p: string) => stat(p).then((s) => s.ino, () => undefined);
+// A synchronous stat: four of them per look, each an asynchronous round trip (and an error object when missing) before.
+const inode = async (p: string) => statSync(p, { throwIfNoEntry: false })?.ino;
 const ignore = (codes: string[]) => (e: NodeJS.ErrnoException) => {
   if (!codes.includes(e.code ?? '')) throw e;
 };
