@@ -12,11 +12,12 @@ import * as k from './kernel.js';
 import { bridgeName, macForBridge, ownerAlias } from './names.js';
 import { networkElems, subnetOf } from './nft/elements.js';
 import { normalizeNetworkPolicy } from './policies.js';
-import { chooseSubnet, defaultCandidates, hostRoutes } from './subnets.js';
+import { addressHolders, chooseSubnet, defaultCandidates, hostRoutes, lostSubnetRace } from './subnets.js';
 import { checkSubnet6, family, hostRoutes6, ipv6Unavailable, subnet6 } from './dualstack.js';
 import type { CreateNetworkRequest, Network, Subnet } from './types.js';
 
-export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<Network> {
+/** `avoid`: subnets this create lost to another daemon choosing at the same moment (see lostSubnetRace). */
+export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest, avoid: string[] = []): Promise<Network> {
   const name = String(req.Name ?? '');
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(name)) throw invalid(`bad network name: ${name}`);
   if ([...ctx.networks.values()].some((n) => n.Name === name)) throw alreadyExists(`network ${name} already exists`);
@@ -33,7 +34,8 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
   const v6asked = asked.filter((s) => s.IpAddressPrefix !== undefined && family(String(s.IpAddressPrefix)) === 6);
   const v4asked = asked.filter((s) => !v6asked.includes(s));
   if (v4asked.length > 1 || v6asked.length > 1) throw invalid('a network has at most one IPv4 and one IPv6 subnet');
-  const subnet = await pickSubnet(ctx, v4asked[0], type);
+  const auto = v4asked.length === 0;
+  const subnet = await pickSubnet(ctx, v4asked[0], type, avoid);
   const subnets: Subnet[] = [subnet];
   if (v6asked.length || req.EnableIpv6) {
     if (type === 'l2bridge') throw invalid('IPv6 is not supported on l2bridge networks');
@@ -65,18 +67,25 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promis
   await ctx.store.put('networks', net.Id, net);
   ctx.networks.set(net.Id, net);
   faultPoint('network.create.after-record');
+  const raced = new Error('subnet taken by another network at the same moment');
   try {
     await bringUp(ctx, net);
+    if (auto && lostSubnetRace(await addressHolders(subnet.IpAddressPrefix), net.Bridge)) throw raced;
     faultPoint('network.create.after-bridge');
     await ctx.changeElems(networkElems(net), []);
   } catch (e) {
+    // Judged while the bridge still exists: a DNS server that could not bind the gateway is the same race, seen first.
+    const holders = auto && avoid.length < 8 ? await addressHolders(subnet.IpAddressPrefix).catch(() => []) : [];
+    const yieldIt = e === raced || holders.some((h) => h.ifname !== net.Bridge);
     await removeNetwork(ctx, net).catch(() => {});
-    throw e;
+    if (!yieldIt) throw e;
+    ctx.log.warn({ network: name, subnet: subnet.IpAddressPrefix }, 'subnet taken by another network meanwhile; choosing again');
+    return createNetwork(ctx, req, [...avoid, subnet.IpAddressPrefix]);
   }
   return net;
 }
 
-async function pickSubnet(ctx: Ctx, want: Subnet | undefined, type: Network['Type']): Promise<Subnet> {
+async function pickSubnet(ctx: Ctx, want: Subnet | undefined, type: Network['Type'], avoid: string[]): Promise<Subnet> {
   const taken = [...ctx.networks.values()].map(subnetOf);
   let prefix: string;
   if (want?.IpAddressPrefix) {
@@ -86,7 +95,7 @@ async function pickSubnet(ctx: Ctx, want: Subnet | undefined, type: Network['Typ
     if (clash) throw conflict(`subnet ${want.IpAddressPrefix} overlaps network subnet ${clash}`);
     prefix = want.IpAddressPrefix;
   } else {
-    prefix = chooseSubnet(ctx.opts.subnetPool ?? defaultCandidates(), await hostRoutes(), taken);
+    prefix = chooseSubnet(ctx.opts.subnetPool ?? defaultCandidates(), await hostRoutes(), [...taken, ...avoid]);
   }
   const c = parseCidr(prefix);
   let gw = want?.GatewayAddress;

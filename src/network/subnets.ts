@@ -46,3 +46,28 @@ export async function hostRoutes(): Promise<string[]> {
   }
   return out;
 }
+
+export interface AddressHolder {
+  ifname: string;
+  ifindex: number;
+}
+
+/** Links holding an IPv4 address inside `prefix`, up or down (a down link has an address but no route). */
+export async function addressHolders(prefix: string): Promise<AddressHolder[]> {
+  const c = parseCidr(prefix);
+  const r = await run('ip', ['-4', '-j', 'addr', 'show']);
+  const links = JSON.parse(r.stdout || '[]') as Array<{ ifname: string; ifindex: number; addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
+  return links
+    .filter((l) => (l.addr_info ?? []).some((a) => a.local !== undefined && overlaps(parseCidr(`${a.local}/${a.prefixlen ?? 32}`, true), c)))
+    .map((l) => ({ ifname: l.ifname, ifindex: l.ifindex }));
+}
+
+/**
+ * Two daemons choosing at the same moment both see a candidate free (neither bridge has its route yet) and both take
+ * it; the second DNS server then cannot bind the shared gateway address. The bridge made later (the higher ifindex,
+ * which the kernel never reuses while the other lives) yields, so exactly one of the two moves on.
+ */
+export function lostSubnetRace(holders: AddressHolder[], bridge: string): boolean {
+  const mine = holders.find((h) => h.ifname === bridge);
+  return holders.some((h) => h.ifname !== bridge && (mine === undefined || h.ifindex < mine.ifindex));
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocate, newIpam, prune, release } from '../../src/network/ipam.js';
-import { chooseSubnet, defaultCandidates } from '../../src/network/subnets.js';
+import { chooseSubnet, defaultCandidates, lostSubnetRace } from '../../src/network/subnets.js';
 import { formatIp, overlaps, parseCidr, parseIp } from '../../src/network/ipv4.js';
 
 test('ipv4 parsing and overlap', () => {
@@ -85,4 +85,13 @@ test('ipam: automatic addresses only from the ip-range, reserved (auxiliary) add
   // A fixed address may lie outside the range, but never on a reserved one.
   assert.equal(allocate(s, 'fixed', '10.1.0.5').ip, '10.1.0.5');
   assert.throws(() => allocate(s, 'aux', '10.1.0.129'), /reserved/);
+});
+
+test('of two bridges that took the same subnet at once, the one made later yields', () => {
+  const first = { ifname: 'silo1a2bbr0', ifindex: 40 };
+  const second = { ifname: 'silo3c4dbr0', ifindex: 41 };
+  assert.equal(lostSubnetRace([first, second], second.ifname), true);
+  assert.equal(lostSubnetRace([first, second], first.ifname), false);
+  assert.equal(lostSubnetRace([first], first.ifname), false, 'alone: keeps it');
+  assert.equal(lostSubnetRace([first], 'silo9999br0'), true, 'ours has no address there at all');
 });
