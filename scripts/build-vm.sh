@@ -2,6 +2,7 @@
 # Builds what a utility VM boots, from Debian packages only, into build/vm/ (idempotent; rebuilt when an input is newer):
 #   vmlinux        the guest kernel uncompressed from the cloud kernel's bzImage (QEMU boots it directly through PVH)
 #   silo-agent     the static guest agent (C, static glibc)
+#   silo-vm-nothp  a host-side exec wrapper that starts QEMU with transparent huge pages off (src/compute/vm/nothp.c)
 #   initramfs.cpio the agent as /init, the kernel modules it loads (in order; virtiofs for bind mounts) and busybox-static for `ip`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,11 @@ src=src/compute/vm/agent/agent.c # it includes fs.c
 if [ ! -x "$out/silo-agent" ] || [ "$src" -nt "$out/silo-agent" ] || [ src/compute/vm/agent/fs.c -nt "$out/silo-agent" ]; then
   gcc -static -Os -s -Wall -Wextra -Werror -Wno-format-truncation -o "$out/silo-agent.tmp" "$src"
   mv "$out/silo-agent.tmp" "$out/silo-agent"
+fi
+
+if [ ! -x "$out/silo-vm-nothp" ] || [ src/compute/vm/nothp.c -nt "$out/silo-vm-nothp" ]; then
+  gcc -O2 -s -Wall -Wextra -Werror -o "$out/silo-vm-nothp.tmp" src/compute/vm/nothp.c
+  mv "$out/silo-vm-nothp.tmp" "$out/silo-vm-nothp"
 fi
 
 if [ ! -s "$out/initramfs.cpio" ] || [ "$out/silo-agent" -nt "$out/initramfs.cpio" ] || [ "$out/vmlinux" -nt "$out/initramfs.cpio" ] || [ "$0" -nt "$out/initramfs.cpio" ]; then

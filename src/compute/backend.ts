@@ -90,6 +90,8 @@ export interface InitOptions {
   guestInit?: boolean;
   /** vm: the Debian kernel package its utility VM boots instead of the default guest kernel. */
   kernelPackage?: string;
+  /** vm: systems it hosts may have bind mounts: its VM gets a virtiofs share and shared guest RAM (a pod's VM). */
+  hostedMounts?: boolean;
 }
 
 export interface GuestInterface {

@@ -47,7 +47,9 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
     Init: d.Init,
     Labels: { ...(image.config.Labels ?? {}), ...(d.Labels ?? {}) },
     ...(d.HostingSystemId ? { HostingSystemId: d.HostingSystemId } : {}),
-    ...(d.VirtualMachine?.KernelPackage ? { VirtualMachine: { KernelPackage: d.VirtualMachine.KernelPackage } } : {}),
+    ...(d.VirtualMachine?.KernelPackage || d.VirtualMachine?.HostedMounts
+      ? { VirtualMachine: { ...(d.VirtualMachine.KernelPackage ? { KernelPackage: d.VirtualMachine.KernelPackage } : {}), ...(d.VirtualMachine.HostedMounts ? { HostedMounts: true } : {}) } }
+      : {}),
   };
 }
 

@@ -355,6 +355,7 @@ export class ComputeService {
         cgroupParent: doc.Container.CgroupParent,
         ...(guestInit ? { guestInit } : {}),
         ...(doc.VirtualMachine?.KernelPackage ? { kernelPackage: doc.VirtualMachine.KernelPackage } : {}),
+        ...(doc.VirtualMachine?.HostedMounts ? { hostedMounts: true } : {}),
         ...(host ? { hostingSystem: { id: host, sharePid: doc.Container.Namespaces?.Pid?.Mode === 'system' } } : {}),
       });
       faultPoint('start.after-runtime-create');

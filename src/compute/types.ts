@@ -33,8 +33,9 @@ export interface ComputeSystemDocument {
   Labels?: Record<string, string>;
   /** vm: the system whose utility VM this one runs in (HCS's HostingSystemId), by id. */
   HostingSystemId?: string;
-  /** vm: its utility VM; KernelPackage: the Debian kernel package it boots instead of the default guest kernel. */
-  VirtualMachine?: { KernelPackage?: string };
+  /** vm: its utility VM; KernelPackage: the Debian kernel package it boots instead of the default guest kernel;
+   *  HostedMounts: the systems it hosts may have bind mounts (a pod's VM: a virtiofs share, shared guest RAM). */
+  VirtualMachine?: { KernelPackage?: string; HostedMounts?: boolean };
 }
 
 export type { RestartPolicy } from './spec/schema.js';

@@ -3,10 +3,11 @@
 
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDaemon } from './harness.js';
+import { sleep, TestDaemon } from './harness.js';
 import { criClient, type CriClient } from './cri-client.js';
 
 export interface CriFixture {
@@ -40,4 +41,18 @@ export function criFixture(name: string, cleanup?: (d: TestDaemon) => Promise<vo
     assert.deepEqual(await d.teardown(), []);
   });
   return { d, logDir, c, restarted: connect };
+}
+
+/**
+ * A failed run's leftovers for a file's cleanup: its pods (a VM pod's QEMU is in the pod cgroup the test made), then
+ * that cgroup and its kubepods parent in every hierarchy.
+ */
+export async function removePods(d: TestDaemon, podCgroup: string): Promise<void> {
+  const cc = criClient(`${d.runDir}/cri.sock`);
+  const pods = await Promise.race([cc.runtime.ListPodSandbox({}), sleep(10_000).then(() => ({ items: [] }))]).catch(() => ({ items: [] }));
+  for (const p of pods.items) await cc.runtime.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => {});
+  cc.close();
+  for (const ctl of readdirSync('/sys/fs/cgroup')) {
+    for (const dir of [podCgroup, `${d.tag}/kubepods`]) await rmdir(`/sys/fs/cgroup/${ctl}/${dir}`).catch(() => {});
+  }
 }

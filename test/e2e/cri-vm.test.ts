@@ -7,24 +7,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
 import { leaks, sleep } from './harness.js';
-import { codeOf, criClient } from './cri-client.js';
-import { criFixture } from './cri-fixture.js';
+import { codeOf } from './cri-client.js';
+import { criFixture, removePods } from './cri-fixture.js';
 
 const { d, logDir, c, restarted } = criFixture('cri-vm', async (d) => {
   if (process.env.SILO_TEST_DAEMON_LOG) writeFileSync(process.env.SILO_TEST_DAEMON_LOG, d.logs);
-  // A failed run's pod first: its QEMU is in the pod cgroup the test made.
-  const cc = criClient(`${d.runDir}/cri.sock`);
-  const pods = await Promise.race([cc.runtime.ListPodSandbox({}), sleep(10_000).then(() => ({ items: [] }))]).catch(() => ({ items: [] }));
-  for (const p of pods.items) await cc.runtime.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => {});
-  cc.close();
-  for (const ctl of readdirSync('/sys/fs/cgroup')) {
-    for (const dir of [podCgroup, `${d.tag}/kubepods`]) await rmdir(`/sys/fs/cgroup/${ctl}/${dir}`).catch(() => {});
-  }
+  await removePods(d, podCgroup);
 });
 const podCgroup = `${d.tag}/kubepods/pod-vm`;
 

@@ -256,6 +256,8 @@ function demux(buf: Buffer): string {
 test('attach: logs=1&stream=0 answers the past output and ends; detach keys end an attachment, the container runs on', async () => {
   await docker(['rm', '-f', 'h1']);
   assert.equal((await docker(['run', '-di', '--name', 'h1', 'busybox', 'sh', '-c', 'echo before; cat'])).code, 0);
+  // The run answers once the container started, not once its shell has printed (a busy machine lags there).
+  for (let i = 0; i < 100 && (await docker(['logs', 'h1'])).stdout !== 'before\n'; i++) await new Promise((r) => setTimeout(r, 100));
   const { s: past, rest } = await upgrade('/containers/h1/attach?logs=1&stream=0&stdout=1&stderr=1');
   const chunks = [rest];
   past.on('data', (b: Buffer) => chunks.push(b));

@@ -1,5 +1,6 @@
 // Bind mounts and volumes of vm-isolated containers, shared into the guest by virtiofs (one virtiofsd per mount, the
-// VM cold-booted with shared RAM): read and written from the guest and seen on the host, read-only held by the host,
+// VM restored from its template onto a copy of its RAM mapped shared, the devices hot-added; with templates off a cold
+// boot with shared RAM): read and written from the guest and seen on the host, read-only held by the host,
 // a named volume through the Docker API, a daemon SIGKILL with the mount still working after, and nothing left after
 // rm or a failed start (no virtiofsd, no socket, no lock file).
 
@@ -38,6 +39,7 @@ function virtiofsLeft(): string[] {
   }
   const locks = '/var/run/virtiofsd';
   for (const f of existsSync(locks) ? readdirSync(locks) : []) if (f.includes(d.tag)) out.push(`lock: ${locks}/${f}`);
+  for (const f of readdirSync('/dev/shm')) if (f.includes(d.tag)) out.push(`ram copy: /dev/shm/${f}`);
   return out;
 }
 
@@ -63,9 +65,20 @@ test('a bind mount is read and written from the guest and seen on the host; a :r
   assert.equal(readFileSync(`${host}/rw/out.txt`, 'utf8'), 'from the guest\n');
   assert.equal(readFileSync(`${host}/rw/sub/f`, 'utf8'), 'deep\n');
   assert.deepEqual(readdirSync(`${host}/ro`), ['kept.txt']);
-  assert.match(d.logs, /2 bind mount\(s\) through virtiofs need guest RAM shared with virtiofsd.*cold boot with shared memory/);
+  // Restored onto a copy of the template's RAM, its two devices hot-added.
+  assert.match(d.logs, /up by template restore onto shared RAM .*ram copied \d+.*shares added \d+/);
+  assert.deepEqual(await leftAfterRm(), []);
+});
+
+test('templates off: a cold boot with its RAM in a shared memfd and the devices from boot', async () => {
+  await d.stop();
+  await d.start({ SILO_VM_TEMPLATES: 'off' });
+  const r = await vm(['--rm', '-v', `${host}/rw:/data`, '-v', `${host}/ro:/ro:ro`, 'busybox', 'sh', '-c', 'cat /data/in.txt; echo no > /ro/nope 2>/dev/null; echo "ro write $?"']);
+  assert.equal(r.stdout, 'from the host\nro write 1\n', r.stderr);
   assert.match(d.logs, /up by cold boot with virtiofs/);
   assert.deepEqual(await leftAfterRm(), []);
+  await d.stop();
+  await d.start();
 });
 
 test('a named volume through the Docker API: written in a VM, read by a process container', async () => {

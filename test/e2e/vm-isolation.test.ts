@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { ttyShellWalk } from './native-client.js';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { leaks, sleep, TestDaemon } from './harness.js';
 
 const d = new TestDaemon();
@@ -97,6 +97,8 @@ test('exec, logs, top, stats, stop (SIGTERM handled) and stop (SIGTERM ignored, 
 test('attach with a tty: a shell in the guest answers, is resized, and exits with its code', () => ttyShellWalk(d.socket, { Isolation: 'vm' }));
 
 test('limits: the memory limit holds in the guest (OOM killed) and the scratch cap holds (ENOSPC)', async () => {
+  // Under TCG the kernel often livelocks reclaiming the hog's own text instead of OOM-killing it; the agent's thrash
+  // guard then kills it within ≈30 s (before it, this ran past the CLI's 5 minutes in 3 of 4 runs).
   const m = await vm(['--name', 'hog', '-m', '24m', 'busybox', 'sh', '-c', 'head -c 100m /dev/zero | tail > /dev/null']);
   assert.equal(m.code, 137, m.stderr);
   assert.equal((await d.silo(['inspect', '--format', '{{.OOMKilled}}', 'hog'])).stdout.trim(), 'true');
@@ -132,9 +134,10 @@ test('the log rotates by --log-opt max-size and max-file, and logs reads across 
   const dir = `${d.stateDir}/vm/systems/${id}`;
   const files = readdirSync(dir).filter((f) => f.startsWith('ctr.log')).sort();
   assert.deepEqual(files, ['ctr.log', 'ctr.log.1', 'ctr.log.2']);
+  // The agent holds the output at the cap and asks for the rotation: a file fills to just under max-size, never past.
   for (const f of files.slice(1)) {
     const size = statSync(`${dir}/${f}`).size;
-    assert.ok(size >= 4096 && size < 4096 + 8192, `${f}: ${size} bytes`);
+    assert.ok(size > 4096 - 64 && size <= 4096, `${f}: ${size} bytes`);
   }
   const out = (await d.silo(['logs', 'chatty'])).stdout.split('\n').filter(Boolean);
   assert.equal(out.at(-1), 'done');
@@ -142,9 +145,45 @@ test('the log rotates by --log-opt max-size and max-file, and logs reads across 
   assert.equal((await d.silo(['rm', '-f', 'chatty'])).code, 0);
 });
 
+test('the log cap holds while no daemon runs: the guest holds its output until the next daemon rotates', async () => {
+  const r = await vm(['-d', '--name', 'flood', '--log-opt', 'max-size=64k', '--log-opt', 'max-file=2', 'busybox', 'sh', '-c', 'i=0; while true; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done']);
+  assert.equal(r.code, 0, r.stderr);
+  const dir = `${d.stateDir}/vm/systems/${r.stdout.trim()}`;
+  const sizes = () => readdirSync(dir).filter((f) => f.startsWith('ctr.log')).map((f) => statSync(`${dir}/${f}`).size);
+  const lastLine = async () => Number(/line-(\d+)-/.exec((await d.silo(['logs', '--tail', '1', 'flood'])).stdout)?.[1] ?? -1);
+  for (let i = 0; i < 120 && (await lastLine()) < 3000; i++) await sleep(500); // several rotations while the daemon runs
+  await d.kill();
+  await sleep(8000); // the loop would print MBs meanwhile
+  const down = sizes();
+  assert.ok(down.every((n) => n <= 64 * 1024) && down.reduce((a, b) => a + b, 0) <= 2 * 64 * 1024, `with no daemon: ${down}`);
+  await d.start();
+  const before = await lastLine();
+  let after = before;
+  for (let i = 0; i < 120 && after <= before; i++) await sleep(500), (after = await lastLine());
+  assert.ok(after > before, `the output went on after the next daemon rotated (${before} → ${after})`);
+  assert.ok(sizes().every((n) => n <= 64 * 1024), `${sizes()}`);
+  assert.equal((await d.silo(['rm', '-f', 'flood'])).code, 0);
+});
+
+/** The QEMU of a container, by its -name (`<cgroup parent>-<id12>`). */
+function qemuPid(id: string): number | undefined {
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'qemu-system-x86' && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`${d.tag}-${id.slice(0, 12)},`)) return Number(p);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
 test('a VM container survives a daemon SIGKILL and is adopted by the next daemon', async () => {
   const r = await vm(['-d', '--name', 'survivor', 'busybox', 'sh', '-c', 'echo before; while true; do sleep 0.1; done']);
   assert.equal(r.code, 0, r.stderr);
+  // QEMU runs with transparent huge pages off (build/vm/silo-vm-nothp): ≈2 MiB less per VM (docs/vm.md).
+  const pid = qemuPid(r.stdout.trim());
+  assert.ok(pid, 'the container has a QEMU');
+  assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^THP_enabled:\s+0$/m);
   await d.kill();
   await d.start();
   assert.equal((await d.silo(['inspect', '--format', '{{.State}}', 'survivor'])).stdout.trim(), 'Running');

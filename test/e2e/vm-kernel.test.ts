@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { codeOf, criClient } from './cri-client.js';
 import { DockerFixture } from './docker-fixture.js';
 
 const f = new DockerFixture();
@@ -85,6 +86,31 @@ test('uname -r in a VM with another kernel (Docker label, then the CLI flag) and
   assert.match(badMake.stderr, /^[^\n]*no guest kernel package linux-image-0\.0\.0-nosuch-amd64[^\n]*\n$/);
   // What the kernel's fetch, its template and the runs cost here.
   for (const l of d.logs.split('\n').filter((x) => /vm: (guest kernel|template|\w+ up by)/.test(x))) t.diagnostic(/"msg":"([^"]*)"/.exec(l)?.[1] ?? l);
+});
+
+test('a vm pod names its guest kernel with the annotation io.silo.vm.kernel (the CRI); a process pod is refused', async () => {
+  const c = criClient(`${d.runDir}/cri.sock`);
+  const cfg = (name: string) => ({ metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 }, annotations: { 'io.silo.vm.kernel': PKG } });
+  try {
+    const proc = await codeOf(c.runtime.RunPodSandbox({ config: cfg('kproc'), runtime_handler: '' }));
+    assert.match(proc.details, /^[^\n]*is for vm isolation only[^\n]*$/);
+    const { pod_sandbox_id: pod } = await c.runtime.RunPodSandbox({ config: cfg('kvm'), runtime_handler: 'vm' });
+    try {
+      const { container_id: id } = await c.runtime.CreateContainer({
+        pod_sandbox_id: pod,
+        sandbox_config: cfg('kvm'),
+        config: { metadata: { name: 'k', attempt: 0 }, image: { image: 'busybox' }, command: ['sleep', '600'] },
+      });
+      await c.runtime.StartContainer({ container_id: id });
+      const r = await c.runtime.ExecSync({ container_id: id, cmd: ['uname', '-r'], timeout: 120 });
+      assert.equal(r.stdout.toString(), `${RELEASE}\n`);
+    } finally {
+      await c.runtime.StopPodSandbox({ pod_sandbox_id: pod });
+      await c.runtime.RemovePodSandbox({ pod_sandbox_id: pod });
+    }
+  } finally {
+    c.close();
+  }
 });
 
 test('an unknown package, one that holds no kernel, or a kernel without vm isolation: one line, nothing made', async () => {

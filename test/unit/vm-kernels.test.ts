@@ -43,6 +43,14 @@ test('a guest kernel is for a vm-isolated system with a VM of its own, named as 
   assert.throws(() => checkVmDocument(hosted), /a guest kernel of its own in a pod/);
 });
 
+test('VirtualMachine.HostedMounts (a pod VM\'s share) is kept in the document, for a vm-isolated system with a VM of its own', async () => {
+  const doc = (Isolation: string, extra: Record<string, unknown> = {}) => buildDocument('f'.repeat(64), { Image: 'busybox', Document: { Isolation, VirtualMachine: { HostedMounts: true }, ...extra } }, image);
+  await validateDocument(doc('vm'), ['process', 'vm']);
+  assert.deepEqual(doc('vm').VirtualMachine, { HostedMounts: true });
+  await assert.rejects(validateDocument(doc('process'), ['process', 'vm']), /HostedMounts is for a vm-isolated system with a utility VM of its own/);
+  await assert.rejects(validateDocument({ ...doc('vm'), HostingSystemId: 'a'.repeat(64) }, ['process', 'vm']), /HostedMounts is for a vm-isolated system with a utility VM of its own/);
+});
+
 test("the host's cloud kernel unpacks to an x86-64 ELF vmlinux; a file that is no bzImage is refused", async () => {
   const boot = (await readdir('/boot')).filter((f) => /^vmlinuz-.*-cloud-amd64$/.test(f)).sort().pop();
   assert.ok(boot, 'no /boot/vmlinuz-*-cloud-amd64 (scripts/setup.sh installs linux-image-cloud-amd64)');

@@ -36,11 +36,12 @@ test('vm isolation refuses what it cannot do yet, each in one line', () => {
   const doc = (c: Partial<ComputeSystemDocument['Container']>, extra: Partial<ComputeSystemDocument> = {}) =>
     ({ Isolation: 'vm', Container: { GuestOs: { HostName: 'h' }, Storage: { Image: 'busybox' }, ...c }, Process: {}, ...extra }) as ComputeSystemDocument;
   assert.doesNotThrow(() => checkVmDocument(doc({ Memory: { SizeInMB: 64 } })));
-  // Bind mounts and volumes are virtiofs shares of whole, private directories; not in a pod's VM yet.
+  // Bind mounts and volumes are virtiofs shares of whole, private directories; in a pod's VM binds through its share.
   assert.doesNotThrow(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', ReadOnly: true, Propagation: 'rprivate' }] })));
   assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', Subpath: 'a' }] })), /vm isolation does not support volume subpaths yet$/);
   assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', Propagation: 'rshared' }] })), /rshared mount propagation/);
-  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x' }] }, { HostingSystemId: 'a'.repeat(64) })), /bind mounts and volumes \(-v\) in a pod's utility VM/);
+  assert.doesNotThrow(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/etc/hosts', ContainerPath: '/etc/hosts', ReadOnly: true }] }, { HostingSystemId: 'a'.repeat(64) })));
+  assert.throws(() => checkVmDocument(doc({ MappedDirectories: [{ HostPath: '/tmp', ContainerPath: '/x', Propagation: 'rslave' }] }, { HostingSystemId: 'a'.repeat(64) })), /rslave mount propagation/);
   // The guest agent is the tiny init of a VM of its own; a pod's containers have their pod's.
   assert.doesNotThrow(() => checkVmDocument(doc({}, { Init: true })));
   const pod = 'a'.repeat(64);

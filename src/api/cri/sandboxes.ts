@@ -44,6 +44,8 @@ export interface PodSandboxConfig {
  *  `busybox sleep` so its command name is busybox: a container of the pod looking for its own `sleep` (pgrep) must
  *  not find the pod's. */
 const INFRA_ARGS = ['/bin/busybox', 'sleep', '2147483647'];
+/** A pod annotation naming its utility VM's guest kernel package: the name of the Docker label that does the same. */
+export const VM_KERNEL_ANNOTATION = 'io.silo.vm.kernel';
 const INFRA_SCRATCH_BYTES = 16 * 1024 * 1024;
 
 export class Sandboxes {
@@ -110,6 +112,7 @@ export class Sandboxes {
     if (hostNet && ports.length) throw invalid('port mappings need the pod network: a host-network pod uses the host ports directly');
     const dns = cfg.dns_config;
     const hasDns = dns && (dns.servers.length || dns.searches.length || dns.options.length);
+    const kernel = cfg.annotations?.[VM_KERNEL_ANNOTATION];
     const cached = this.baseId;
     const spec = (image: string) => ({
       Name: systemName(['POD', md.name, md.namespace, md.uid, String(md.attempt)]),
@@ -117,6 +120,10 @@ export class Sandboxes {
       Document: {
         Owner: CRI_OWNER,
         Isolation: isolation,
+        // A vm pod's own guest kernel, named as a Docker container names it (label io.silo.vm.kernel); on a process
+        // pod the create refuses it in one line. Every container a kubelet makes has mounts (/etc/hosts, the
+        // service-account token, the pod's volumes): a vm pod's VM gets a virtiofs share they go through.
+        ...(kernel !== undefined || vm ? { VirtualMachine: { ...(kernel !== undefined ? { KernelPackage: kernel } : {}), ...(vm ? { HostedMounts: true } : {}) } } : {}),
         // Process isolation: tini; in a VM: the guest agent's tiny init. Both reap what a shared PID namespace leaves.
         Init: true,
         Labels: metaLabels(meta),

@@ -47,7 +47,7 @@ export const SystemDocument = obj({
   Init: opt(T.Boolean()),
   RestartPolicy: opt(RestartPolicy),
   Labels: opt(StrMap),
-  VirtualMachine: opt(obj({ KernelPackage: opt(Str) })),
+  VirtualMachine: opt(obj({ KernelPackage: opt(Str), HostedMounts: opt(T.Boolean()) })),
 });
 
 /** `GET /v1/systems/{id}` and the items of `GET /v1/systems`. */

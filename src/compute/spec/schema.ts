@@ -174,7 +174,9 @@ export const CreateSpec = strict({
       HostingSystemId: opt(T.String({ minLength: 1 })),
       /** vm: the utility VM itself (HCS's VirtualMachine section); KernelPackage: a Debian kernel package it boots
        *  instead of the default guest kernel (docs/vm.md "Guest kernels"). */
-      VirtualMachine: opt(strict({ KernelPackage: opt(T.String({ minLength: 1, maxLength: 128 })) })),
+      /** HostedMounts: the systems it hosts (HostingSystemId) may have bind mounts, so the VM has a virtiofs share
+       *  and shared guest RAM (a CRI pod's VM; docs/vm.md "Pods"). */
+      VirtualMachine: opt(strict({ KernelPackage: opt(T.String({ minLength: 1, maxLength: 128 })), HostedMounts: opt(T.Boolean()) })),
     }),
   ),
 });

@@ -79,6 +79,7 @@ export const KERNEL_PACKAGE_RE = /^linux-image-[a-z0-9][a-z0-9.+-]{0,100}$/;
 
 /** A guest kernel is the utility VM's: only a vm-isolated system with a VM of its own names one. */
 function checkGuestKernel(doc: ComputeSystemDocument): void {
+  if (doc.VirtualMachine?.HostedMounts && (doc.Isolation !== 'vm' || doc.HostingSystemId !== undefined)) throw invalid('VirtualMachine.HostedMounts is for a vm-isolated system with a utility VM of its own');
   const k = doc.VirtualMachine?.KernelPackage;
   if (k === undefined) return;
   if (doc.Isolation !== 'vm') throw invalid(`a guest kernel (${k}) is for vm isolation only: add --isolation vm (docker: --isolation hyperv)`);

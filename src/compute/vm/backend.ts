@@ -21,7 +21,7 @@ import { buildEnv, checkCwd } from '../resolve.js';
 import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
-import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_PORTS, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, Templates } from './template.js';
 import { GuestKernels } from './kernels.js';
 import type { VmTemplateInfo as TemplateInfo } from '../types.js';
@@ -38,6 +38,7 @@ import type { Logger } from '../../common/log.js';
 import { writeJsonAtomic } from '../../common/atomic.js';
 import { KeyedLock } from '../../common/lock.js';
 import * as pod from './pod.js';
+import { bindMounts, copyTemplateRam, hasPodShare, hotAddShare, podShare, preparePodShare, ramCopy, removePodShare, unbindMounts } from './podshare.js';
 import { faultPoint } from '../../common/fault.js';
 
 const ID_RE = /^[0-9a-f]{16,64}$/;
@@ -72,6 +73,8 @@ interface Live {
   execs: Map<string, number>;
   memoryLimit: number;
   rotation?: LogRotation;
+  /** The rotation under way: one at a time, whether the agent asked (its log is full) or the size was seen. */
+  rotating?: Promise<void>;
 }
 
 export class VmBackend implements IsolationBackend {
@@ -169,25 +172,55 @@ export class VmBackend implements IsolationBackend {
     return { maxSize: opts.log?.MaxSizeInBytes ?? this.o.logMaxSize, maxFiles: opts.log?.MaxFiles ?? this.o.logMaxFiles };
   }
 
+  /** The agent's hard cap of the log file (its max-size) and what the file already holds (a restarted container's). */
+  private async logCap(id: string, opts: InitOptions): Promise<[string, number][]> {
+    const { maxSize } = this.rotationOf(opts);
+    if (maxSize <= 0) return [];
+    return [['logcap', maxSize], ['logged', await stat(this.logFile(id)).then((x) => x.size, () => 0)]];
+  }
+
   /**
-   * Rotate the log once it has reached its size: ctr.log → ctr.log.1 … (the oldest dropped) and QEMU opens a new
-   * ctr.log; with one file kept it is emptied in place (QEMU appends, so its next write lands at the start). Looked at
-   * while the exit is awaited (every ≤ 0.5 s), so a file passes max-size by at most what the guest writes meanwhile.
+   * Rotate the log: ctr.log → ctr.log.1 … (the oldest dropped) and QEMU opens a new ctr.log; with one file kept it is
+   * emptied in place (QEMU appends, so its next write lands at the start). The agent holds the init's output once the
+   * file is at max-size and asks (LOGFULL), so no file passes it, even while no daemon runs; the size is also looked
+   * at while the exit is awaited (every ≤ 0.5 s), for a VM whose agent predates the cap. The agent hears of every
+   * rotation (LOGROTATED) and counts the new file from zero.
    */
-  private async rotateIfFull(id: string): Promise<void> {
+  private rotateIfFull(id: string, asked = false): Promise<void> {
     const live = this.live.get(id);
-    if (!live) return;
+    if (!live) return Promise.resolve();
+    const next = (live.rotating ?? Promise.resolve()).then(() => this.rotateNow(id, live, asked));
+    live.rotating = next.catch(() => {});
+    return next;
+  }
+
+  /** `asked`: the agent holds the init's output at the log's cap (its files stay within max-size, so no size check). */
+  private async rotateNow(id: string, live: Live, asked: boolean): Promise<void> {
     // No log.json: a container in a pod's VM (its log is its caller's to rotate).
     live.rotation ??= (JSON.parse(await readFile(this.rotationFile(id), 'utf8').catch(() => 'null')) as LogRotation | null) ?? { maxSize: -1, maxFiles: 1 };
     const { maxSize, maxFiles } = live.rotation!;
     if (maxSize <= 0) return;
+    // A VM an earlier daemon started: its agent may be holding output at the cap, and says so when a host connects.
+    if (!live.chan || live.chan.isClosed) await this.conn(id).catch(() => {});
     const file = this.logFile(id);
-    if ((await stat(file).then((s) => s.size, () => 0)) < maxSize) return;
-    if (maxFiles <= 1) return void (await truncate(file, 0));
-    await rm(`${file}.${maxFiles - 1}`, { force: true });
-    for (let i = maxFiles - 2; i >= 1; i--) await rename(`${file}.${i}`, `${file}.${i + 1}`).catch(() => {});
-    await rename(file, `${file}.1`);
-    await this.reopenLog(id);
+    if (!asked && (await stat(file).then((s) => s.size, () => 0)) < maxSize) return;
+    if (maxFiles <= 1) await truncate(file, 0);
+    else {
+      await rm(`${file}.${maxFiles - 1}`, { force: true });
+      for (let i = maxFiles - 2; i >= 1; i--) await rename(`${file}.${i}`, `${file}.${i + 1}`).catch(() => {});
+      await rename(file, `${file}.1`).catch(() => {}); // QEMU makes it again at the reopen
+      await this.reopenLog(id);
+    }
+    live.chan?.send(Op.LOGROTATED, 0);
+  }
+
+  /** The agent's channel of `id`'s own VM, set up: a full log (LOGFULL from container 0) is rotated at once. */
+  private watch(id: string, chan: AgentChannel): AgentChannel {
+    chan.onLogFull((ctr) => {
+      if (ctr !== 0) return;
+      this.rotateIfFull(id, true).catch((e) => this.o.log.warn(`vm: ${id.slice(0, 12)}: rotating the log failed (${oneLine(e)})`));
+    });
+    return chan;
   }
   /** vm-<id>: beside the process backend's <id> cgroups under the same parent, and never taken for one of them. */
   private cgroup = (id: string) => new HostCgroup(`${this.o.cgroupParent}/vm-${id}`);
@@ -241,10 +274,7 @@ export class VmBackend implements IsolationBackend {
     this.check(opts.id);
     // Never a scratch mounted on the host and in a guest at once (a copy's mount a killed daemon left behind).
     await this.copyRoots.unmount(opts.id);
-    if (opts.hostingSystem) {
-      if (opts.mounts.length) throw invalid("vm isolation does not support bind mounts and volumes (-v) in a pod's utility VM yet");
-      return this.createGuest(opts, opts.hostingSystem);
-    }
+    if (opts.hostingSystem) return this.createGuest(opts, opts.hostingSystem);
     const defaults = await this.assets();
     // A guest kernel of its own: its files were made at create; made again here if they have gone since.
     const boot = opts.kernelPackage ? await this.kernels.ensure(opts.kernelPackage) : undefined;
@@ -256,8 +286,15 @@ export class VmBackend implements IsolationBackend {
     if (opts.root.layers.length + 1 > MAX_DISKS) throw invalid(`vm isolation takes images of at most ${MAX_DISKS - 1} layers`);
     // Bind mounts and volumes: one virtiofsd each, whose vhost-user device reads guest RAM itself, so the RAM must be
     // shared memory, which a template clone's private copy-on-write map of the template's RAM is not: a cold boot.
-    const shares = await sharesOf(run, opts.mounts);
+    // A pod's VM (hostedMounts) has one share for its containers' mounts and is restored onto a copy of the
+    // template's RAM mapped shared, its share's device hot-added after the restore (podshare.ts).
+    const podHost = opts.hostedMounts === true;
+    if (podHost && opts.mounts.length) throw invalid("a pod's utility VM takes no bind mounts of its own (its containers' go through its share)");
+    const shares = podHost ? [podShare(run)] : await sharesOf(run, opts.mounts);
     const virtiofsd = shares.length ? await findVirtiofsd() : '';
+    // Shares are hot-added on the spare root ports after a restore, beside the layers past the disk slots.
+    const extraLayers = Math.max(0, opts.root.layers.length - (DISK_SLOTS - 1));
+    const restorable = !shares.length || extraLayers + shares.length <= HOTPLUG_PORTS;
     await this.delete(id, { force: true, keepLogs: true });
     const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
     this.live.set(id, live);
@@ -270,7 +307,7 @@ export class VmBackend implements IsolationBackend {
       const [layerDisks, cgroupProcs, template, etc] = await Promise.all([
         Promise.all(opts.root.layers.map((l) => this.disks.ensure(l.chainId, l.path))),
         hostCg.create(size.memoryMiB, opts.resources.cpus),
-        this.o.templates && !shares.length ? this.tpl(defaults).get(size, boot).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
+        this.o.templates && restorable ? this.tpl(defaults).get(size, boot).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
         Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') }))),
         mkdir(this.stateOf(id), { recursive: true, mode: 0o700 }).then(async () => {
           await Promise.all([mkdir(run, { recursive: true, mode: 0o700 }), writeJsonAtomic(this.rotationFile(id), this.rotationOf(opts), { durable: false })]);
@@ -278,9 +315,11 @@ export class VmBackend implements IsolationBackend {
         }),
       ]);
       mark('prepared');
-      if (shares.length && this.o.templates) this.o.log.info(`vm: ${id.slice(0, 12)}: ${shares.length} bind mount(s) through virtiofs need guest RAM shared with virtiofsd, which a template clone's is not: cold boot with shared memory`);
+      if (shares.length && this.o.templates && !restorable) this.o.log.info(`vm: ${id.slice(0, 12)}: ${shares.length} bind mount(s) through virtiofs and ${extraLayers} hot-added layer(s) need more than the ${HOTPLUG_PORTS} spare root ports: cold boot with shared memory`);
+      if (podHost) await preparePodShare(run);
       if (shares.length) {
-        await startShares(virtiofsd, run, shares, cgroupProcs);
+        // Restored from its template, a VM with shares runs on a copy of the template's RAM (made meanwhile).
+        await Promise.all([startShares(virtiofsd, run, shares, cgroupProcs), template ? copyTemplateRam(template, ramCopy(this.name(id)), cgroupProcs).then(() => mark('ram copied')) : undefined]);
         faultPoint('vm.shares.after-start');
       }
       const nics = opts.interfaces ?? [];
@@ -295,11 +334,16 @@ export class VmBackend implements IsolationBackend {
       // The tap's redirects are made meanwhile (a few tc runs in the namespace); waited for before the start.
       let tapped: Promise<void> | undefined;
       const tap = () => (tapped ??= nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve());
-      let how = template ? 'template restore' : shares.length ? 'cold boot with virtiofs' : 'cold boot';
+      let how = template ? (shares.length ? 'template restore onto shared RAM' : 'template restore') : shares.length ? 'cold boot with virtiofs' : 'cold boot';
       let chan: AgentChannel | undefined;
       if (template) {
         try {
-          await launch(a, { ...launchOpts, ram: { path: join(template, 'ram'), share: false }, incoming: true });
+          // The template's device set: the shares' devices are hot-added once the clone runs.
+          const ram = shares.length ? { path: ramCopy(this.name(id)), share: true } : { path: join(template, 'ram'), share: false };
+          await launch(a, { ...launchOpts, ram, shares: undefined, incoming: true });
+          // QEMU has the copy mapped (and passes virtiofsd its fd): its name goes now, its memory when QEMU exits, so
+          // a VM that stopped holds none of it (a daemon killed before this line: the delete removes it by name).
+          if (shares.length) await rm(ramCopy(this.name(id)), { force: true });
           tap().catch(() => {});
           live.qmp = await Qmp.open(paths(run).qmp);
           await restoreInto(live.qmp, template);
@@ -314,6 +358,7 @@ export class VmBackend implements IsolationBackend {
           // The tap went with that QEMU: the next one makes its own, joined again.
           await tapped?.catch(() => {});
           tapped = undefined;
+          await rm(ramCopy(this.name(id)), { force: true });
           how = 'cold boot after a failed restore';
         }
       }
@@ -323,8 +368,12 @@ export class VmBackend implements IsolationBackend {
         live.qmp = await Qmp.open(paths(run).qmp);
         chan = await this.agent(run, live.qmp, how, extra);
       }
-      live.chan = chan;
+      live.chan = this.watch(id, chan);
       mark('agent');
+      if (shares.length && how.startsWith('template')) {
+        for (const [i, s] of shares.entries()) await hotAddShare(live.qmp!, s, i);
+        mark(`share${shares.length > 1 ? 's' : ''} added`);
+      }
       // Every request at once: the agent serves them in order, so the root is mounted before the files and the user
       // lookups read it; one round trip instead of one each.
       const limits: [string, string | number][] = [];
@@ -334,7 +383,7 @@ export class VmBackend implements IsolationBackend {
       const serials = layerDisks.map((_, i) => (i < DISK_SLOTS - 1 ? `s${i + 1}` : `h${i}`));
       const setup = Promise.all([
         chan.request(Op.IDENTITY, 0, encodeStrings([['time', (BigInt(Date.now()) * 1000000n).toString()], ['hostname', opts.hostname], ['seed', randomBytes(32).toString('hex')]])),
-        chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits, ...agentShareArgs(shares)])),
+        chan.request(Op.ROOT, 0, encodeStrings([...serials.map((s): [string, string] => ['layer', s]), ['scratch', 's0'], ...limits, ...(podHost ? [] : agentShareArgs(shares))])),
         ...etc.map((f) => chan.request(Op.FILE, 0, encodeStrings([['path', f.path], ['data', f.data]]))),
         ...nics.map((nic) => chan.request(Op.NET, 0, encodeStrings([['ifmac', BOOT_MAC], ['mac', nic.mac], ['addr', nic.address], ...(nic.gateway ? [['gw', nic.gateway] as [string, string]] : []), ...(nic.mtu ? [['mtu', nic.mtu] as [string, number]] : [])]))),
       ]);
@@ -342,7 +391,7 @@ export class VmBackend implements IsolationBackend {
       users.catch(() => {});
       await setup;
       mark('root');
-      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, initExtras(opts), 0, users));
+      await chan.request(Op.CREATE, INIT, await this.processPayload(chan, opts.process, opts.hostname, true, [...initExtras(opts), ...(await this.logCap(id, opts))], 0, users));
       await tap();
       const pid = (await this.pid(id))!;
       // QEMU's CPU time so far says how much of the wall time was the guest's work (TCG) rather than waiting.
@@ -422,7 +471,7 @@ export class VmBackend implements IsolationBackend {
       if (!(await this.alive(id))) throw badState(`container ${id.slice(0, 12)}: its utility VM is not running`);
       const run = this.runOf(id);
       l.qmp ??= await Qmp.open(paths(run).qmp, 5000);
-      if (!l.chan || l.chan.isClosed) l.chan = await AgentChannel.open(paths(run).ctl, 10_000);
+      if (!l.chan || l.chan.isClosed) l.chan = this.watch(id, await AgentChannel.open(paths(run).ctl, 10_000));
       return { qmp: l.qmp, chan: l.chan };
     })().finally(() => (l.opening = undefined));
     return l.opening;
@@ -611,6 +660,8 @@ export class VmBackend implements IsolationBackend {
     }
     // virtiofsd ends when its QEMU hangs up, but one whose QEMU never started (a failed create) waits for ever.
     await stopShares(this.runOf(id));
+    // Before the run dir goes: a container's bound host directory must never be removed with it.
+    await removePodShare(this.runOf(id), this.name(id));
     const live = this.live.get(id);
     live?.chan?.close();
     live?.qmp?.close();
@@ -673,6 +724,9 @@ export class VmBackend implements IsolationBackend {
     this.check(host.id);
     if (await this.guest(host.id)) throw invalid(`system ${host.id.slice(0, 12)} runs in another system's utility VM: it has none to share`);
     if ((opts.interfaces?.length ?? 0) > 0) throw invalid("a container in a pod's utility VM has its pod's network");
+    const hostRun = this.runOf(host.id);
+    if (opts.mounts.length && !(await hasPodShare(hostRun))) throw invalid(`bind mounts in the utility VM of ${host.id.slice(0, 12)} need its share, which it was made without (VirtualMachine.HostedMounts)`);
+    if (opts.mounts.length > 64) throw invalid("a container in a pod's utility VM takes at most 64 mounts");
     await this.delete(id, { force: true, keepLogs: true });
     const { qmp, chan } = await this.conn(host.id);
     const rnd = () => randomBytes(4).readUInt32LE(0) % 0x7ffffff0;
@@ -695,15 +749,20 @@ export class VmBackend implements IsolationBackend {
         return { scratch, layers: layerFiles.map((f) => own.get(f) ?? serials[added.indexOf(f)]) };
       });
       faultPoint('vm.guest.after-plug');
+      // Its mounts' sources bound into the pod's share (guest.json names the container: a crash leaves what its
+      // delete finds); the agent binds them from its mount of the share.
+      const pbinds = opts.mounts.length ? await bindMounts(hostRun, g.ctr, opts.mounts) : [];
+      faultPoint('vm.guest.after-bind');
       const r = opts.resources;
-      const kv: [string, string | number][] = [...layerSerials.layers.map((s): [string, string] => ['layer', s]), ['scratch', layerSerials.scratch]];
+      const kv: [string, string | number][] = [...layerSerials.layers.map((s): [string, string] => ['layer', s]), ['scratch', layerSerials.scratch], ...pbinds];
       if (r.memoryBytes) kv.push(['memory', r.memoryBytes]);
       if (r.pidsLimit && r.pidsLimit > 0) kv.push(['pids', r.pidsLimit]);
       if (r.cpus) kv.push(['cpu', `${Math.round(r.cpus * 100000)} 100000`]);
       // cgroup v1 shares (2..262144) as the guest's cgroup v2 weight (1..10000), as runc maps them.
       if (r.cpuShares) kv.push(['weight', 1 + Math.round(((Math.min(262144, Math.max(2, r.cpuShares)) - 2) * 9999) / 262142)]);
       await chan.request(Op.ROOT, g.ctr, encodeStrings(kv));
-      for (const f of opts.etcFiles ?? []) await chan.request(Op.FILE, g.ctr, encodeStrings([['path', f.containerPath], ['data', await readFile(f.hostPath, 'utf8')]]));
+      // A mount at the same path (a kubelet's /etc/hosts) is the container's file instead of the pod's.
+      for (const f of (opts.etcFiles ?? []).filter((e) => !opts.mounts.some((m) => m.ContainerPath === e.containerPath))) await chan.request(Op.FILE, g.ctr, encodeStrings([['path', f.containerPath], ['data', await readFile(f.hostPath, 'utf8')]]));
       const extra = initExtras(opts);
       if (host.sharePid) extra.push(['pidns', 0]);
       await chan.request(Op.CREATE, g.init, await this.processPayload(chan, opts.process, opts.hostname, true, extra, g.ctr));
@@ -724,6 +783,7 @@ export class VmBackend implements IsolationBackend {
       try {
         await c.chan.request(Op.DESTROY, g.ctr, undefined, 10_000);
         await pod.unplug(c.qmp, g.ctr);
+        await unbindMounts(this.runOf(g.host), g.ctr);
       } catch (e) {
         // The pod stopping meanwhile took the container with it.
         if (!(await this.hostGoing(g))) throw e;
@@ -736,6 +796,8 @@ export class VmBackend implements IsolationBackend {
       if (!opts.force && !(await this.exitRecord(id))) throw conflict(`container ${id.slice(0, 12)} is running in its pod's utility VM`);
       await this.takeOut(id, g).catch((e) => this.o.log.warn(`vm: ${id.slice(0, 12)}: taking it out of its pod's VM: ${oneLine(e)}`));
     }
+    // Its binds in the pod's share, whatever the VM's state (a create a crash interrupted made some).
+    await unbindMounts(this.runOf(g.host), g.ctr);
     this.guests.delete(id);
     await rm(this.guestFile(id), { force: true });
     if (opts.keepLogs) await rm(this.exitFile(id), { force: true });

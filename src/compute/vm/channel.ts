@@ -9,8 +9,8 @@ import { SiloError } from '../../common/errors.js';
 
 export const Op = {
   HELLO: 1, IDENTITY: 2, ROOT: 3, FILE: 4, NET: 5, CREATE: 6, START: 7, STDIN: 8, SIGNAL: 9, RESIZE: 10,
-  STATS: 11, PS: 12, POWEROFF: 13, READFILE: 14, DESTROY: 15, FS: 16, FWRITE: 17,
-  READY: 64, OUT: 65, ERR: 66, EXIT: 67, REPLY: 68, ERROR: 69,
+  STATS: 11, PS: 12, POWEROFF: 13, READFILE: 14, DESTROY: 15, FS: 16, FWRITE: 17, LOGROTATED: 18,
+  READY: 64, OUT: 65, ERR: 66, EXIT: 67, REPLY: 68, ERROR: 69, LOGFULL: 70,
 } as const;
 
 const HEADER = 13;
@@ -79,6 +79,9 @@ export class AgentChannel {
   private readonly procs = new Map<number, Set<ProcessEvents>>();
   private closed = false;
   private readonly closeCbs: (() => void)[] = [];
+  /** LOGFULL of containers (by id) heard before anyone listened: the agent says it right after READY. */
+  private logFullHeard = new Set<number>();
+  private logFullCb?: (ctr: number) => void;
 
   private constructor(private readonly sock: Socket) {}
 
@@ -184,10 +187,20 @@ export class AgentChannel {
     } else if (op === Op.OUT || op === Op.ERR) {
       const data = Buffer.from(payload);
       for (const l of this.procs.get(proc) ?? []) l.onOut(op === Op.OUT ? 1 : 2, data);
+    } else if (op === Op.LOGFULL) {
+      if (this.logFullCb) this.logFullCb(proc);
+      else this.logFullHeard.add(proc);
     } else if (op === Op.EXIT) {
       const m = decodeStrings(payload);
       for (const l of this.procs.get(proc) ?? []) l.onExit(Number(m.get('code') ?? 255), m.get('oom') === '1');
     }
+  }
+
+  /** A container's log reached its cap and its output is held until the host rotates the log (Op.LOGROTATED). */
+  onLogFull(cb: (ctr: number) => void): void {
+    this.logFullCb = cb;
+    for (const c of this.logFullHeard) cb(c);
+    this.logFullHeard.clear();
   }
 
   /** Listen to a process' output and exit. Returns the unsubscribe function. */

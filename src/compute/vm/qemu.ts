@@ -23,12 +23,14 @@ export interface VmAssets {
   accelReason: string;
   /** TCG's translated-code cache, MiB (see TCG_CACHE_MIB). */
   tcgCacheMiB: number;
+  /** build/vm/silo-vm-nothp when built: QEMU is exec'd through it, with transparent huge pages off (nothp.c). */
+  noThp?: string;
 }
 
 /**
  * TCG's translated-code cache. A clone starts with it empty, so everything its guest runs is translated again
  * (≈20 MiB of host code for a container's start and exit): at 8 MiB the cache fills and is flushed within one
- * `run`, which then costs ≈1.8× the CPU of 16 MiB. QEMU fills the whole cache (2 MiB huge pages), so each MiB here is
+ * `run`, which then costs ≈1.8× the CPU of 16 MiB. A start fills the whole cache, so each MiB here is
  * a MiB of host memory per VM: 16 trades ≈10 MiB per idle VM for a start ≈40% cheaper. SILO_VM_TCG_CACHE_MIB sets it.
  */
 export const TCG_CACHE_MIB = 16;
@@ -93,7 +95,9 @@ export async function findAssets(buildDir: string, env: NodeJS.ProcessEnv = proc
   const { accel, reason } = await detectAccel(env);
   const cache = env.SILO_VM_TCG_CACHE_MIB === undefined ? TCG_CACHE_MIB : Number(env.SILO_VM_TCG_CACHE_MIB);
   if (!Number.isInteger(cache) || cache < 1 || cache > 1024) throw new SiloError('InvalidArgument', 'SILO_INVALID', `SILO_VM_TCG_CACHE_MIB must be a whole number of MiB from 1 to 1024, not "${env.SILO_VM_TCG_CACHE_MIB}"`);
-  return { qemu, kernel, initramfs, accel, accelReason: reason, tcgCacheMiB: cache };
+  const noThp = `${buildDir}/silo-vm-nothp`;
+  const hasNoThp = await access(noThp, constants.X_OK).then(() => true, () => false);
+  return { qemu, kernel, initramfs, accel, accelReason: reason, tcgCacheMiB: cache, ...(hasNoThp ? { noThp } : {}) };
 }
 
 /**
@@ -159,8 +163,9 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
  * cgroups around it. Resolves with its pid; rejects with QEMU's own message when it refuses to start.
  */
 export async function launch(a: VmAssets, o: LaunchOptions): Promise<number> {
-  const qargs = qemuArgs(a, o);
-  const cmd = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', a.qemu, ...qargs] : [a.qemu, ...qargs];
+  // Without huge pages: QEMU would back its 2 MiB ACPI-tables block, a few pages used, with one (≈2 MiB per VM).
+  const qemu = a.noThp ? [a.noThp, a.qemu, ...qemuArgs(a, o)] : [a.qemu, ...qemuArgs(a, o)];
+  const cmd = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', ...qemu] : qemu;
   // The shell joins the cgroups, then becomes QEMU: every thread QEMU makes is inside them from the start.
   const script = 'for f in $SILO_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"';
   const child = spawn('/bin/sh', ['-c', script, 'sh', ...cmd], {

@@ -10,8 +10,8 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
     throw invalid(`vm isolation does not support ${what} yet`);
   };
   const hosted = doc.HostingSystemId !== undefined;
-  // Bind mounts and volumes are virtiofs shares (virtiofs.ts): private, whole directories; none in a pod's VM yet.
-  if (hosted && c.MappedDirectories?.length) no("bind mounts and volumes (-v) in a pod's utility VM");
+  // Bind mounts and volumes are virtiofs shares (virtiofs.ts, private whole directories) or, in a pod's VM, binds
+  // through the pod's share (podshare.ts: directories and single files).
   for (const m of c.MappedDirectories ?? []) {
     if (m.Subpath !== undefined) no('volume subpaths');
     if (m.Propagation && m.Propagation !== 'private' && m.Propagation !== 'rprivate') no(`${m.Propagation} mount propagation`);

@@ -31,6 +31,8 @@ export interface Share {
   hostPath: string;
   containerPath: string;
   readOnly: boolean;
+  /** A pod's share (podshare.ts): virtiofsd's mount namespace is the host's slave, so binds made later reach it. */
+  propagate?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,7 +82,7 @@ export async function startShares(virtiofsd: string, dir: string, shares: Share[
       const log = await open(join(dir, `fs${i}.log`), 'w');
       try {
         const args = [`--socket-path=${s.socket}`, '-o', `source=${s.hostPath}`, '-o', 'cache=auto', '-o', 'sandbox=namespace', '-o', 'log_level=warn', '-f'];
-        const child = spawn('unshare', ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', s.readOnly ? 'ro' : 'rw', s.hostPath, virtiofsd, ...args], {
+        const child = spawn('unshare', ['-m', '--propagation', s.propagate ? 'slave' : 'private', '--', '/bin/sh', '-c', script, 'sh', s.readOnly ? 'ro' : 'rw', s.hostPath, virtiofsd, ...args], {
           detached: true,
           stdio: ['ignore', log.fd, log.fd],
           env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SILO_CGROUP_PROCS: cgroupProcs.join(' ') },

@@ -41,8 +41,8 @@
 #include <unistd.h>
 
 enum { OP_HELLO = 1, OP_IDENTITY, OP_ROOT, OP_FILE, OP_NET, OP_CREATE, OP_START, OP_STDIN, OP_SIGNAL, OP_RESIZE,
-       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY, OP_FS, OP_FWRITE };
-enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR };
+       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY, OP_FS, OP_FWRITE, OP_LOGROTATED };
+enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR, OP_LOGFULL };
 
 #ifndef BLKFLSBUF
 #define BLKFLSBUF _IO(0x12, 97)
@@ -60,6 +60,15 @@ struct ctr {
   char root[48], run[48], cg[48];
   pid_t init_pid;
   int logfd, exitfd;
+  // The log's hard cap: what may go into the file QEMU writes before the host has rotated it (0: none). At the cap
+  // the init's output is held (not read: the writer blocks, as docker's does) until the host says it rotated, so the
+  // log stays within its bound even while no daemon runs.
+  unsigned long long logcap, logged;
+  int log_held;
+  // The thrash guard (thrash_check): a PSI trigger on its cgroup's memory.pressure (-1: none), the limit hits counted
+  // and the time (s) when it last fired, how many windows in a row it fired in, and whether it killed the container.
+  int psi_fd, psi_streak, thrash_killed;
+  long long psi_hits, psi_at;
 };
 static struct ctr ctrs[MAX_CTRS];
 
@@ -76,6 +85,7 @@ static struct proc procs[MAX_PROCS];
 
 static void say(const char *fmt, ...);
 static int open_port(const char *want);
+static void thrash_arm(struct ctr *c);
 
 // The container `id`; with `make`, a free slot is taken for it (paths set, its ports opened).
 static struct ctr *ctr_get(uint32_t id, int make) {
@@ -85,7 +95,7 @@ static struct ctr *ctr_get(uint32_t id, int make) {
     struct ctr *c = &ctrs[i];
     if (c->used) continue;
     memset(c, 0, sizeof *c);
-    c->used = 1; c->id = id;
+    c->used = 1; c->id = id; c->psi_fd = -1;
     snprintf(c->run, sizeof c->run, "/run/c%u", id);
     snprintf(c->root, sizeof c->root, "/run/c%u/root", id);
     snprintf(c->cg, sizeof c->cg, "/sys/fs/cgroup/c%u", id);
@@ -353,6 +363,7 @@ static int bind_into_root(struct ctr *c, const char *src, const char *target, in
 // A bind mount or volume: `<tag>:<0|1 read-only>:<path>`, the host's virtiofs device of that tag mounted at path
 // (made in the root if missing, as runc does). The host enforces read-only too (its virtiofsd sees a read-only tree).
 #define MAX_BINDS 8
+#define MAX_POD_BINDS 64
 static int mount_share(struct ctr *c, const char *spec, uint32_t seq) {
   char tag[16]; int ro = 0, n = 0;
   if (sscanf(spec, "%15[^:]:%d:%n", tag, &ro, &n) != 2 || !n || spec[n] != '/' || strstr(spec + n, "/../") || (strlen(spec + n) >= 3 && !strcmp(spec + strlen(spec) - 3, "/.."))) {
@@ -362,9 +373,34 @@ static int mount_share(struct ctr *c, const char *spec, uint32_t seq) {
   char t[4096]; snprintf(t, sizeof t, "%s%s", c->root, path);
   if (mkdir_p(t, 0755) < 0) { fail(seq, "bind %s: mkdir: %s", path, strerror(errno)); return -1; }
   int rc, tries = 0;
-  // The device is probed when the virtiofs module loads at boot; allow a moment all the same.
-  while ((rc = mount(tag, t, "virtiofs", ro ? MS_RDONLY : 0, NULL)) < 0 && (errno == EINVAL || errno == ENOENT || errno == ENODEV) && tries++ < 200) usleep(5000);
+  // Probed at boot after a cold boot; hot-added after a restore (ACPI under TCG: ≈0.3–1 s, more when loaded): up to 30 s.
+  while ((rc = mount(tag, t, "virtiofs", ro ? MS_RDONLY : 0, NULL)) < 0 && (errno == EINVAL || errno == ENOENT || errno == ENODEV) && tries++ < 3000) usleep(10000);
   if (rc < 0) { fail(seq, "bind %s (virtiofs %s): %s", path, tag, strerror(errno)); return -1; }
+  return 0;
+}
+
+// A mount through the pod's share (a container of a pod's VM): `<rel>:<0|1 read-only>:<path>`. The host bound the
+// mount's source (a directory or a single file) at <rel> under its one share directory; the share (virtiofs tag
+// `pod`, hot-added after a restore, so it may take a moment to show up) is mounted once at POD_SHARE, and <rel> is
+// bound from there onto the container's path. Read-only is the host's too: its bind is read-only for virtiofsd.
+#define POD_SHARE "/run/pod"
+static int pod_share_up = 0;
+static int mount_pod_bind(struct ctr *c, const char *spec, uint32_t seq) {
+  char rel[256]; int ro = 0, n = 0;
+  if (sscanf(spec, "%255[^:]:%d:%n", rel, &ro, &n) != 2 || !n || spec[n] != '/' || strstr(rel, "..") || rel[0] == '/' || strstr(spec + n, "/../") ||
+      (strlen(spec + n) >= 3 && !strcmp(spec + strlen(spec) - 3, "/.."))) {
+    fail(seq, "bad pod bind %s", spec); return -1;
+  }
+  if (!pod_share_up) {
+    mkdir_p(POD_SHARE, 0755);
+    int rc, tries = 0;
+    // An ACPI hot-add under TCG takes ≈0.3–1 s, more on a loaded host: up to 30 s.
+    while ((rc = mount("pod", POD_SHARE, "virtiofs", 0, NULL)) < 0 && (errno == EINVAL || errno == ENOENT || errno == ENODEV) && tries++ < 3000) usleep(10000);
+    if (rc < 0) { fail(seq, "the pod's share (virtiofs pod): %s", strerror(errno)); return -1; }
+    pod_share_up = 1;
+  }
+  char src[512]; snprintf(src, sizeof src, POD_SHARE "/%s", rel);
+  if (bind_into_root(c, src, spec + n, ro) < 0) { fail(seq, "bind %s: %s", spec + n, strerror(errno)); return -1; }
   return 0;
 }
 
@@ -380,10 +416,14 @@ static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   int nl = 0, have_scratch = 0;
   long long mem = 0, pids = 0, weight = 0; char cpu[64] = "";
   const char *binds[MAX_BINDS]; int nb = 0;
+  const char *pbinds[MAX_POD_BINDS]; int npb = 0;
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("bind")) {
       if (nb == MAX_BINDS) return fail(seq, "more than %d bind mounts", MAX_BINDS);
       binds[nb++] = val;
+    } else if (KEY("pbind")) {
+      if (npb == MAX_POD_BINDS) return fail(seq, "more than %d pod mounts", MAX_POD_BINDS);
+      pbinds[npb++] = val;
     } else if (KEY("layer") || KEY("scratch")) {
       int scratch = KEY("scratch");
       if (find_disk(val, dev, sizeof dev) < 0) return fail(seq, "disk %s did not appear", val);
@@ -432,12 +472,13 @@ static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   symlink("/proc/self/fd/1", AT(c, "/dev/stdout")); symlink("/proc/self/fd/2", AT(c, "/dev/stderr"));
   mkdir_p(c->cg, 0755);
   char b[64];
-  if (mem > 0) { snprintf(b, sizeof b, "%lld", mem); write_file(CGF(c, "/memory.max"), b); write_file(CGF(c, "/memory.swap.max"), "0"); }
+  if (mem > 0) { snprintf(b, sizeof b, "%lld", mem); write_file(CGF(c, "/memory.max"), b); write_file(CGF(c, "/memory.swap.max"), "0"); thrash_arm(c); }
   if (pids > 0) { snprintf(b, sizeof b, "%lld", pids); write_file(CGF(c, "/pids.max"), b); }
   if (cpu[0]) write_file(CGF(c, "/cpu.max"), cpu);
   if (weight > 0) { snprintf(b, sizeof b, "%lld", weight); write_file(CGF(c, "/cpu.weight"), b); }
   // Last, so a bind under /dev lands on the container's /dev; ctr_down unmounts them with the rest under the root.
   for (int i = 0; i < nb; i++) if (mount_share(c, binds[i], seq) < 0) return;
+  for (int i = 0; i < npb; i++) if (mount_pod_bind(c, pbinds[i], seq) < 0) return;
   reply(seq, NULL);
 }
 
@@ -535,6 +576,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   const char *cwd = "/"; uid_t uid = 0; gid_t gid = 0; gid_t groups[64]; int ngroups = 0;
   int tty = 0, stdin_on = 0, init = 0, reaper = 0, nnp = 0; struct winsize ws = {24, 80, 0, 0};
   const char *oom = NULL, *masked[64], *rdonly[64]; int nmask = 0, nro = 0; gid_t xg[32]; int nxg = 0;
+  unsigned long long logcap = 0, logged = 0; // the log's cap and what its current file holds (init only)
   uint32_t cid = 0; long long pidns = -1; // pidns: the container whose init's PID namespace an init joins
   while ((p = kv_next(p, end, &key, &klen, &val))) {
     if (KEY("arg") && argc < 1023) argv[argc++] = (char *)val;
@@ -556,6 +598,8 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     else if (KEY("pidns")) pidns = strtoll(val, NULL, 10);
     else if (KEY("rows")) ws.ws_row = atoi(val);
     else if (KEY("cols")) ws.ws_col = atoi(val);
+    else if (KEY("logcap")) logcap = strtoull(val, NULL, 10);
+    else if (KEY("logged")) logged = strtoull(val, NULL, 10);
   }
   argv[argc] = NULL; envp[envc] = NULL;
   if (!argc) return fail(seq, "no command");
@@ -565,7 +609,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
   if (init && ct->init_pid) return fail(seq, "container %u has its init process", cid);
   if (init && pidns >= 0 && (!(nsof = ctr_get((uint32_t)pidns, 0)) || !nsof->init_pid)) return fail(seq, "container %lld is not running", pidns);
   if (!init && !ct->init_pid) return fail(seq, "the container is not running");
-  if (init) { ct->nnp = nnp; ct->nxg = nxg; memcpy(ct->xg, xg, sizeof xg); } else nnp = ct->nnp;
+  if (init) { ct->nnp = nnp; ct->nxg = nxg; memcpy(ct->xg, xg, sizeof xg); ct->logcap = logcap; ct->logged = logged; ct->log_held = 0; } else nnp = ct->nnp;
   for (int i = 0; i < ct->nxg && ngroups < 64; i++) groups[ngroups++] = ct->xg[i];
   struct proc *pr = NULL;
   for (int i = 0; i < MAX_PROCS && !pr; i++) if (!procs[i].pid) pr = &procs[i];
@@ -689,16 +733,34 @@ static void log_record(struct proc *pr, int stream, const char *d, size_t n) {
     int h = snprintf(line, sizeof line, "%s.%09ldZ %s %c ", t, ts.tv_nsec, stream == 1 ? "stdout" : "stderr", nl ? 'F' : 'P');
     memcpy(line + h, d, len); line[h + len] = '\n';
     for (size_t off = 0; off < h + len + 1;) { ssize_t w = write(logfd, line + off, h + len + 1 - off); if (w <= 0) break; off += w; }
+    if (pr->ct) pr->ct->logged += h + len + 1;
     pr->partial[stream - 1] = !nl;
     d += len + (nl ? 1 : 0); n -= len + (nl ? 1 : 0);
   }
 }
 
-// Returns 0 at EOF (or EIO: the pty's last holder went).
+// A record's header, timestamp to tag, and its newline: each byte read becomes at most this much log.
+#define LOG_RECORD_MAX 42
+
+static void log_full(struct ctr *c) {
+  if (c->log_held) return;
+  c->log_held = 1;
+  send_frame(OP_LOGFULL, c->id, 0, NULL, 0); // lost with no host: sent again at the next HELLO
+}
+
+// Returns 0 at EOF (or EIO: the pty's last holder went); 1 when there is nothing more now, or the log is full.
 static int pump(struct proc *pr, int fd, int stream) {
   char b[32768];
   for (;;) {
-    ssize_t n = read(fd, b, sizeof b);
+    size_t want = sizeof b;
+    struct ctr *c = pr->init ? pr->ct : NULL;
+    if (c && c->logcap) {
+      // No more read than can be logged below the cap, whatever its records look like.
+      unsigned long long room = c->logged < c->logcap ? (c->logcap - c->logged) / LOG_RECORD_MAX : 0;
+      if (room == 0) { log_full(c); return 1; }
+      if (room < want) want = room;
+    }
+    ssize_t n = read(fd, b, want);
     if (n > 0) {
       send_frame(stream == 1 ? OP_OUT : OP_ERR, pr->id, 0, b, n);
       if (pr->init) log_record(pr, stream, b, n);
@@ -724,6 +786,7 @@ static void close_proc_fds(struct proc *pr) {
 static void ctr_down(struct ctr *c) {
   char b[128];
   write_file(CGF(c, "/cgroup.kill"), "1");
+  if (c->psi_fd >= 0) { close(c->psi_fd); c->psi_fd = -1; }
   fs_close_all(c);
   if (!c->mounted) return;
   sync();
@@ -743,6 +806,34 @@ static void ctr_down(struct ctr *c) {
   sync();
   for (int i = 0; i < 50 && rmdir(c->cg) < 0 && errno == EBUSY; i++) usleep(10000);
   c->mounted = 0;
+}
+
+// The thrash guard. Without swap, a container at its memory limit whose only reclaimable pages are its own program
+// text and files can livelock instead of being OOM-killed: each reclaim frees a few of those pages (progress, so the
+// kernel retries instead of killing) and its processes fault them straight back in. On hardware that ends within
+// moments; under TCG it was seen to last over five minutes, all its tasks stalled ≈2/3 of the time. So, as
+// systemd-oomd does on hosts, a container whose tasks are all stalled on memory for half of two windows in a row
+// (≈20 s) in which it kept hitting its limit is killed, and reported as OOM-killed.
+#define THRASH_TRIGGER "full 5000000 10000000" // all its tasks stalled for 5 s of a 10 s window
+static void thrash_arm(struct ctr *c) {
+  int fd = open(CGF(c, "/memory.pressure"), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && write(fd, THRASH_TRIGGER, sizeof THRASH_TRIGGER) < 0) { close(fd); fd = -1; }
+  if (fd < 0) { say("container %u: no memory pressure trigger: %s", c->id, strerror(errno)); return; }
+  c->psi_fd = fd;
+  c->psi_hits = read_num(CGF(c, "/memory.events"), "max");
+}
+
+// The trigger fired (the kernel says so at most once a window).
+static void thrash_check(struct ctr *c) {
+  struct timespec now; clock_gettime(CLOCK_MONOTONIC, &now);
+  long long hits = read_num(CGF(c, "/memory.events"), "max");
+  int hit = hits > c->psi_hits, next = c->psi_streak && now.tv_sec - c->psi_at <= 15;
+  c->psi_streak = hit ? (next ? c->psi_streak + 1 : 1) : 0;
+  c->psi_hits = hits; c->psi_at = now.tv_sec;
+  if (c->psi_streak < 2 || c->thrash_killed) return;
+  say("container %u: stalled on memory at its limit for 20 s: killed", c->id);
+  c->thrash_killed = 1;
+  write_file(CGF(c, "/cgroup.kill"), "1");
 }
 
 static void write_exit(struct ctr *c, int code, int oom) {
@@ -766,7 +857,8 @@ static void poweroff(void) {
 static void finish(struct proc *pr) {
   int st = pr->status, code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   struct ctr *ct = pr->ct;
-  int oom = read_num(CGF(ct, "/memory.events"), "oom_kill") > 0; // as docker: any OOM kill in the container
+  // As docker: any OOM kill in the container, the kernel's or the thrash guard's.
+  int oom = read_num(CGF(ct, "/memory.events"), "oom_kill") > 0 || ct->thrash_killed;
   if (pr->init) write_exit(ct, code, oom);
   struct kv k = {.n = 0}; kv_add(&k, "code=%d", code); kv_add(&k, "oom=%d", oom);
   send_frame(OP_EXIT, pr->id, 0, k.buf, k.n);
@@ -792,9 +884,12 @@ static void reap(void) {
   for (int i = 0; i < MAX_PROCS; i++) {
     struct proc *pr = &procs[i];
     if (!pr->pid || !pr->exited) continue;
-    // Drain what the process left in its pipes or pty before reporting the exit.
-    if (pr->out >= 0) pump(pr, pr->out, 1);
-    if (pr->err >= 0) pump(pr, pr->err, 2);
+    // Drain what the process left in its pipes or pty before reporting the exit; a full log holds both until the
+    // host has rotated it, so its last lines are kept too.
+    int held = pr->init && pr->ct && pr->ct->log_held;
+    if (!held && pr->out >= 0) pump(pr, pr->out, 1);
+    if (!held && pr->err >= 0) pump(pr, pr->err, 2);
+    if (pr->init && pr->ct && pr->ct->log_held) continue;
     finish(pr);
   }
 }
@@ -884,7 +979,15 @@ static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
   const char *end = p + n, *key, *val; size_t klen;
   struct proc *pr;
   switch (op) {
-  case OP_HELLO: send_frame(OP_READY, 0, seq, p, n); break;
+  case OP_HELLO:
+    send_frame(OP_READY, 0, seq, p, n);
+    for (int i = 0; i < MAX_CTRS; i++) if (ctrs[i].used && ctrs[i].log_held) send_frame(OP_LOGFULL, ctrs[i].id, 0, NULL, 0);
+    break;
+  case OP_LOGROTATED: { // no reply: the host sends it after any rotation, whether the log was held or not
+    struct ctr *c = ctr_get(id, 0);
+    if (c) { c->logged = 0; c->log_held = 0; }
+    break;
+  }
   case OP_IDENTITY: op_identity(seq, p, end); break;
   case OP_ROOT: op_root(seq, id, p, end); break;
   case OP_FILE: op_file(seq, id, p, end); break;
@@ -972,7 +1075,7 @@ int main(void) {
   if (logfd >= 0) fcntl(logfd, F_SETFL, 0);
   if (exitfd >= 0) fcntl(exitfd, F_SETFL, 0);
   struct ctr *own = &ctrs[0];
-  own->used = 1; own->logfd = logfd; own->exitfd = exitfd;
+  own->used = 1; own->logfd = logfd; own->exitfd = exitfd; own->psi_fd = -1;
   snprintf(own->root, sizeof own->root, "/root"); snprintf(own->run, sizeof own->run, "/run");
   snprintf(own->cg, sizeof own->cg, "/sys/fs/cgroup/c");
   if (ctl < 0 || logfd < 0 || exitfd < 0) { say("virtio-serial ports missing"); poweroff(); }
@@ -980,12 +1083,17 @@ int main(void) {
   int sfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
   say("ready");
   for (;;) {
-    struct pollfd pf[2 + 2 * MAX_PROCS]; struct proc *who[2 + 2 * MAX_PROCS]; int st[2 + 2 * MAX_PROCS]; int n = 0;
+    enum { NPF = 2 + MAX_CTRS + 2 * MAX_PROCS };
+    struct pollfd pf[NPF]; struct proc *who[NPF]; int st[NPF]; int n = 0;
     pf[n] = (struct pollfd){sfd, POLLIN, 0}; who[n++] = NULL;
     if (!ctl_down) { pf[n] = (struct pollfd){ctl, POLLIN | (outlen ? POLLOUT : 0), 0}; who[n++] = NULL; }
+    int psi0 = n; // the thrash guards' triggers: st = the container's slot
+    for (int i = 0; i < MAX_CTRS; i++) if (ctrs[i].used && ctrs[i].psi_fd >= 0) { pf[n] = (struct pollfd){ctrs[i].psi_fd, POLLPRI, 0}; who[n] = NULL; st[n++] = i; }
+    int psi1 = n;
     for (int i = 0; i < MAX_PROCS; i++) {
       struct proc *pr = &procs[i];
       if (!pr->pid || pr->exited) continue;
+      if (pr->init && pr->ct && pr->ct->log_held) continue; // its output waits in its pipes: the writer blocks
       if (pr->out >= 0) { pf[n] = (struct pollfd){pr->out, POLLIN, 0}; who[n] = pr; st[n++] = 1; }
       if (pr->err >= 0) { pf[n] = (struct pollfd){pr->err, POLLIN, 0}; who[n] = pr; st[n++] = 2; }
     }
@@ -1000,6 +1108,12 @@ int main(void) {
     for (int i = 0; i < n; i++) {
       if (!pf[i].revents) continue;
       if (pf[i].fd == sfd) { struct signalfd_siginfo si; while (read(sfd, &si, sizeof si) > 0) {} continue; }
+      if (i >= psi0 && i < psi1) {
+        struct ctr *c = &ctrs[st[i]];
+        if (pf[i].revents & POLLPRI) thrash_check(c);
+        else if (c->psi_fd >= 0) { close(c->psi_fd); c->psi_fd = -1; } // POLLERR: its cgroup went
+        continue;
+      }
       if (!who[i] && pf[i].fd == ctl) {
         if (pf[i].revents & POLLIN) read_ctl();
         else if (pf[i].revents & (POLLHUP | POLLERR)) host_gone(1);
