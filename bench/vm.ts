@@ -1,5 +1,6 @@
-// `node dist/bench/vm.js [--n N]`: VM isolation against process isolation (and docker when a dockerd answers on
-// /var/run/docker.sock), in one run on this machine:
+// `node dist/bench/vm.js [--n N]`: VM isolation against process isolation and docker (a dockerd of the bench's own,
+// env/docker-peer.ts, with the same busybox; its column is n/a, with the reason on stderr, when it cannot start), in
+// one run on this machine:
 //   1. utility VM start to the guest agent answering: cold boot vs template restore (QEMU + agent only);
 //   2. `run --rm busybox true` end to end through the CLI: vm, process, docker;
 //   3. host memory per idle container (PSS of QEMU, or of conmon + the container's processes): vm vs process.
@@ -9,7 +10,7 @@
 // trials of QEMU's settings (docs/vm.md, "Host memory per idle VM").
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { vmSection, withVmSection, type VmResults } from './report/vm.js';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
@@ -22,7 +23,11 @@ import { Qmp } from '../src/compute/vm/qmp.js';
 import { AgentChannel } from '../src/compute/vm/channel.js';
 import { DEFAULT_BUILD_DIR } from '../src/compute/vm/index.js';
 import { silentLogger } from '../src/common/log.js';
-import { openNetworkService } from '../src/network/index.js';
+import { removeDaemonLeftovers } from './lib/daemon-dirs.js';
+import { startDockerPeer } from './env/docker-peer.js';
+import { DOCKER_CLI, type Dockerd } from './env/dockerd.js';
+import { cleanupAll, cleanupOnSignals } from './lib/cleanup.js';
+import { errText } from './lib/proc.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SILO = join(root, 'bin/silo');
@@ -164,15 +169,13 @@ async function runRmVm(): Promise<{ ms: number[]; cpuMs: number[] }> {
   return { ms, cpuMs };
 }
 
-function dockerRunRm(): number[] | undefined {
-  if (!existsSync('/var/run/docker.sock')) return undefined;
-  const ok = spawnSync('docker', ['-H', 'unix:///var/run/docker.sock', 'info'], { encoding: 'utf8' });
-  if (ok.status !== 0) return undefined;
+function dockerRunRm(docker: Dockerd | undefined): number[] | undefined {
+  if (!docker) return undefined;
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const r = spawnSync('docker', ['-H', 'unix:///var/run/docker.sock', 'run', '--rm', 'busybox', 'true']);
-    if (r.status !== 0) return undefined;
+    const r = spawnSync(DOCKER_CLI, ['-H', `unix://${docker.socket}`, 'run', '--rm', 'busybox', 'true'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`docker run --rm: ${r.stderr}`);
     ms.push(performance.now() - t0);
   }
   return ms;
@@ -216,6 +219,7 @@ async function idleMemory(isolation: 'vm' | 'process', count: number, byKind?: M
 }
 
 async function main(): Promise<void> {
+  cleanupOnSignals();
   const daemon = spawn(process.execPath, [SILO, 'daemon', '--state-dir', stateDir, '--run-dir', runDir, '--cgroup-parent', tag, '--log-level', 'error'], { stdio: 'ignore' });
   try {
     for (let i = 0; i < 200 && !existsSync(`${runDir}/silo.sock`); i++) await sleep(50);
@@ -240,7 +244,14 @@ async function main(): Promise<void> {
     cli(['run', '--rm', '--isolation', 'vm', 'busybox', 'true']); // makes the daemon's template
     const { ms: vmRun, cpuMs: vmCpu } = await runRmVm();
     const procRun = runRm([]);
-    const dockerRun = dockerRunRm();
+    let docker: Dockerd | undefined;
+    try {
+      docker = await startDockerPeer(`${runDir}/docker.sock`, (m) => process.stderr.write(`${m}\n`));
+    } catch (e) {
+      process.stderr.write(`docker: n/a (${errText(e)})\n`);
+    }
+    const dockerRun = dockerRunRm(docker);
+    await cleanupAll(); // dockerd is not needed for the rest: it would only load the machine
     process.stderr.write('idle memory\n');
     const memVm = await idleMemory('vm', 4);
     const memProc = await idleMemory('process', 4);
@@ -271,24 +282,13 @@ async function main(): Promise<void> {
     console.log(`| host memory per idle container, PSS (RSS): vm | ${memVm.pssMiB.toFixed(1)} MiB (${memVm.rssMiB.toFixed(1)}) |`);
     console.log(`| host memory per idle container, PSS (RSS): process | ${memProc.pssMiB.toFixed(1)} MiB (${memProc.rssMiB.toFixed(1)}) |`);
   } finally {
+    await cleanupAll();
     const ps = cli(['ps', '-aq']).out.split('\n').filter((x) => /^[0-9a-f]{12,}$/.test(x));
     if (ps.length) cli(['rm', '-f', ...ps]);
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
     for (const p of pidsWith(tag, 'qemu-system-x86')) process.kill(p, 'SIGKILL');
-    // The daemon's default network and its nft table outlive it (as docker's bridge does): the bench made them.
-    const net = await openNetworkService({ stateDir: join(stateDir, 'network'), runDir: join(runDir, 'network'), prefix: tag });
-    await net.purge();
-    await net.close();
-    for (const ctl of readdirSync('/sys/fs/cgroup')) {
-      try {
-        rmdirSync(`/sys/fs/cgroup/${ctl}/${tag}`);
-      } catch {
-        /* not made in this controller */
-      }
-    }
-    rmSync(stateDir, { recursive: true, force: true });
-    rmSync(runDir, { recursive: true, force: true });
+    await removeDaemonLeftovers(tag, stateDir, runDir);
   }
 }
 

@@ -32,7 +32,9 @@ export async function createBridge(name: string, cidr: string): Promise<void> {
   await exec('ip', ['link', 'set', name, 'up']);
 }
 
-export async function startDockerd(tag: string, dataRoot: string, runDir: string, userlandProxy: boolean): Promise<Dockerd> {
+/** `iptables: false` leaves the host's iptables and ip_forward alone (no published ports nor NAT then): for a peer that only runs
+ *  `run --rm`, beside a bench/run.ts whose dockerd owns the shared DOCKER chains. */
+export async function startDockerd(tag: string, dataRoot: string, runDir: string, userlandProxy: boolean, iptables = true): Promise<Dockerd> {
   const execRoot = join(runDir, 'exec');
   const socket = join(runDir, 'docker.sock');
   const pidfile = join(runDir, 'dockerd.pid');
@@ -64,7 +66,7 @@ export async function startDockerd(tag: string, dataRoot: string, runDir: string
   onCleanup(`dockerd (${userlandProxy ? 'userland proxy' : 'no userland proxy'})`, () => d.stop());
   const args = [
     '--data-root', dataRoot, '--exec-root', execRoot, '--pidfile', pidfile, '-H', host,
-    '--bridge', `${tag}d`, '--iptables=true', `--userland-proxy=${userlandProxy}`,
+    '--bridge', `${tag}d`, `--iptables=${iptables}`, ...(iptables ? [] : ['--ip-forward=false']), `--userland-proxy=${userlandProxy}`,
     '--cgroup-parent', `${tag}-docker`, '--log-level', 'error',
   ];
   proc = spawn('dockerd', args, { stdio: ['ignore', 'pipe', 'pipe'] });

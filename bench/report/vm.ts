@@ -23,7 +23,7 @@ export function vmSection(r: VmResults): string {
     '',
     `Run ${r.when.slice(0, 10)} under ${r.accel.toUpperCase()}${r.tcgCacheMiB ? ` (code cache ${r.tcgCacheMiB} MiB)` : ''}, median of ${r.n}, load average ${r.loadAverage1m.toFixed(1)} on 2 shared cores:`,
     'utility VM start to its agent answering (QEMU and the agent only), `run --rm busybox true` end to end through the CLI',
-    '(vm, process and docker in the same run; n/a: no dockerd answered), and host memory per idle `sleep` container (PSS of',
+    '(vm, process and docker in the same run, docker a dockerd the bench starts; n/a: it did not start), and host memory per idle `sleep` container (PSS of',
     'QEMU, or of conmon and the container\'s processes; 4 at once, so the template\'s shared pages count a quarter each).',
     'Targets (issue #13, TCG): restore ≥ 10× faster than a cold boot, `run --rm` ≤ 1.0 s, ≤ 40 MiB per idle VM.',
     '',
