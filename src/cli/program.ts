@@ -213,6 +213,18 @@ const verbs: Verb[] = [
         .alias('remove')
         .argument('<template...>')
         .action(act((keys: string[]) => import('./commands/vm.js').then((m) => m.rm(keys))));
+      const k = c.command('kernel').description('manage guest kernels (Debian kernel packages containers named with --vm-kernel)').helpOption('--help', 'display help for command');
+      const ksub = (name: string, desc: string) => k.command(name).description(desc).helpOption('--help', 'display help for command');
+      ksub('ls', 'list the guest kernels made for containers')
+        .alias('list')
+        .option('-q, --quiet', 'only print package names')
+        .option('--format <format>', 'json')
+        .action(act((o: Opts) => import('./commands/vm.js').then((m) => m.kernelLs(o))));
+      ksub('rm', 'remove guest kernels and the templates made from them')
+        .alias('remove')
+        .option('-f, --force', 'remove one containers still name (fetched again at their next start)')
+        .argument('<package...>')
+        .action(act((pkgs: string[], o: Opts) => import('./commands/vm.js').then((m) => m.kernelRm(pkgs, o))));
     },
   ],
   [

@@ -83,6 +83,20 @@ export interface SystemProperties {
 export type { Isolation, MappedDirectory, Statistics, ProcessInfo };
 
 /** A utility VM template of the vm isolation backend, as `silo vm template ls` shows it (docs/vm.md). */
+/** A guest kernel made for containers that name it (`silo vm kernel ls`). */
+export interface VmKernelInfo {
+  /** The Debian kernel package, as `--vm-kernel` names it. */
+  Package: string;
+  Version: string;
+  /** Its `uname -r`. */
+  Release: string;
+  /** Its files on disk (vmlinux, modules, initramfs). */
+  DiskBytes: number;
+  Created: string;
+  /** Containers whose document names it, in any state. */
+  Containers: number;
+}
+
 export interface VmTemplateInfo {
   /** Its directory's name under the backend's templates: a hash of its inputs and VM size. */
   Key: string;

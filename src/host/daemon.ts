@@ -112,7 +112,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     events,
     log,
     doctor: (fix) => doctor({ compute, storage, network }, fix),
-    vmTemplates: vm,
+    vm,
     version: () => ({ Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: arch(), Kernel: release(), Node: process.version, ...tools }),
     info: async () => {
       const all = compute.list(true);

@@ -19,10 +19,12 @@ export interface Services {
   log: Logger;
   /** Kernel objects with this daemon's names that no Silo object owns; `fix` removes them. */
   doctor: (fix: boolean) => Promise<import('./doctor.js').Finding[]>;
-  /** `silo vm template`: the vm isolation backend's templates. */
-  vmTemplates: {
+  /** `silo vm template` and `silo vm kernel`: the vm isolation backend's templates and guest kernels. */
+  vm: {
     listTemplates(): Promise<import('../compute/types.js').VmTemplateInfo[]>;
     makeTemplate(r: import('../compute/backend.js').Resources, kernelPackage?: string): Promise<import('../compute/types.js').VmTemplateInfo>;
     removeTemplate(key: string): Promise<void>;
+    listKernels(): Promise<Omit<import('../compute/types.js').VmKernelInfo, 'Containers'>[]>;
+    removeKernel(pkg: string): Promise<void>;
   };
 }

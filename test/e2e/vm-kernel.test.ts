@@ -129,3 +129,28 @@ test('an unknown package, one that holds no kernel, or a kernel without vm isola
   assert.equal((await d.silo(['ps', '-aq'])).stdout, '');
   assert.deepEqual(readdirSync(kernelsDir()), before, 'no package directory and no .tmp- debris');
 });
+
+test('silo vm kernel ls shows the kernel and who names it; rm refuses while a container does, -f removes it with its templates', async () => {
+  const ctr = await d.silo(['create', '--isolation', 'vm', '--vm-kernel', PKG, '--name', 'silo-test-kuser', 'busybox', 'true'], long);
+  assert.equal(ctr.code, 0, ctr.stderr);
+  const ls = JSON.parse((await d.silo(['vm', 'kernel', 'ls', '--format', 'json'])).stdout) as { Package: string; Release: string; Containers: number; DiskBytes: number }[];
+  assert.deepEqual(ls.map((k) => [k.Package, k.Release, k.Containers]), [[PKG, RELEASE, 1]]);
+  assert.ok(ls[0].DiskBytes > 10 * 1048576, `${ls[0].DiskBytes} bytes: the kernel and its modules`);
+  assert.match((await d.silo(['vm', 'kernel', 'ls'])).stdout, new RegExp(`^PACKAGE +RELEASE .*\\n${PKG.replace(/[+.]/g, '\\$&')} +${RELEASE.replace(/[+.]/g, '\\$&')} `));
+  const fmt = await d.silo(['vm', 'kernel', 'ls', '--format', 'yaml']);
+  assert.match(fmt.stderr, /^[^\n]*unsupported --format yaml[^\n]*\n$/);
+  const refused = await d.silo(['vm', 'kernel', 'rm', PKG]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /^[^\n]*is named by 1 container\(s\), silo-test-kuser among them[^\n]*\n$/);
+  assert.deepEqual(readdirSync(kernelsDir()), [PKG]);
+  const forced = await d.silo(['vm', 'kernel', 'rm', '-f', PKG]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.equal(forced.stdout, `${PKG}\n`);
+  assert.deepEqual(readdirSync(kernelsDir()), [], 'no package directory, no .tmp- debris');
+  const tpl = JSON.parse((await d.silo(['vm', 'template', 'ls', '--format', 'json'])).stdout) as { Kernel?: string }[];
+  assert.deepEqual(tpl.filter((x) => x.Kernel === PKG), [], "the kernel's templates went with it");
+  const again = await d.silo(['vm', 'kernel', 'rm', PKG]);
+  assert.match(again.stderr, /^[^\n]*no such guest kernel[^\n]*\n$/);
+  assert.equal((await d.silo(['rm', 'silo-test-kuser'])).code, 0);
+  assert.equal((await d.silo(['vm', 'kernel', 'ls', '-q'])).stdout, '');
+});

@@ -24,7 +24,7 @@ import { Qmp } from './qmp.js';
 import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_PORTS, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, Templates } from './template.js';
 import { GuestKernels } from './kernels.js';
-import type { VmTemplateInfo as TemplateInfo } from '../types.js';
+import type { VmKernelInfo, VmTemplateInfo as TemplateInfo } from '../types.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
@@ -154,6 +154,22 @@ export class VmBackend implements IsolationBackend {
 
   async removeTemplate(key: string): Promise<void> {
     if (!(await (await this.templatesOrRefuse()).remove(key))) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such VM template: ${key}`);
+  }
+
+  // `silo vm kernel`: the guest kernels containers named (owned here, as the templates made from them).
+
+  async listKernels(): Promise<Omit<VmKernelInfo, 'Containers'>[]> {
+    return this.kernels.list();
+  }
+
+  /** A kernel and the templates made from it; the caller has judged whether containers still name it. */
+  async removeKernel(pkg: string): Promise<void> {
+    if (!(await this.kernels.list()).some((k) => k.Package === pkg)) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such guest kernel: ${pkg}`);
+    if (this.o.templates) {
+      const t = await this.templatesOrRefuse();
+      for (const x of await t.list()) if (x.Kernel === pkg) await t.remove(x.Key);
+    }
+    await this.kernels.remove(pkg);
   }
 
   private async templatesOrRefuse(): Promise<Templates> {

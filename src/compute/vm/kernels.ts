@@ -7,13 +7,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../../common/atomic.js';
+import { readJson, writeJsonAtomic } from '../../common/atomic.js';
 import { invalid, oneLine, SiloError } from '../../common/errors.js';
 import { run } from '../../common/exec.js';
 import { KeyedLock } from '../../common/lock.js';
 import { faultPoint } from '../../common/fault.js';
 import type { Logger } from '../../common/log.js';
 import { KERNEL_PACKAGE_RE } from '../spec/validate.js';
+import type { VmKernelInfo } from '../types.js';
 
 /** What a utility VM boots: the kernel and initramfs files, and the package they came from (none: the default). */
 export interface GuestBoot {
@@ -76,6 +77,35 @@ export class GuestKernels {
       // The initramfs holds the agent: one made with an older agent is made again (the kernel and modules stay).
       if (!(await exists(initramfs))) await this.makeInitramfs(final, initramfs);
       return { kernel: join(final, 'vmlinux'), initramfs, package: pkg };
+    });
+  }
+
+  /** The kernels made so far (`silo vm kernel ls`); Containers is the caller's to count. */
+  async list(): Promise<Omit<VmKernelInfo, 'Containers'>[]> {
+    const out: Omit<VmKernelInfo, 'Containers'>[] = [];
+    for (const e of await readdir(this.dir).catch(() => [] as string[])) {
+      if (e.startsWith('.tmp-')) continue;
+      const meta = await readJson<{ package?: string; version?: string; release?: string }>(join(this.dir, e, 'kernel.json')).catch(() => undefined);
+      if (meta?.package !== e) continue; // half-made (no kernel.json yet) or not ours
+      const created = (await stat(join(this.dir, e, 'kernel.json'))).mtime.toISOString();
+      out.push({ Package: e, Version: meta.version ?? '', Release: meta.release ?? '', DiskBytes: await diskBytes(join(this.dir, e)), Created: created });
+    }
+    return out.sort((a, b) => a.Package.localeCompare(b.Package));
+  }
+
+  /** Remove a kernel's files (`silo vm kernel rm`); false if it was never made. A running VM does not need them (QEMU
+   *  read them when it started); a container that names it fetches it again at its next start. Waits for a build of
+   *  the same package under way. */
+  remove(pkg: string): Promise<boolean> {
+    if (!KERNEL_PACKAGE_RE.test(pkg)) return Promise.resolve(false);
+    const final = join(this.dir, pkg);
+    return this.lock.run(pkg, async () => {
+      if (!(await exists(join(final, 'kernel.json')))) return false;
+      // Renamed aside first, so a crash midway leaves a `.tmp-` dir init() sweeps, never a kernel missing half its files.
+      const tmp = join(this.dir, `.tmp-${randomBytes(4).toString('hex')}`);
+      await rename(final, tmp);
+      await rm(tmp, { recursive: true, force: true });
+      return true;
     });
   }
 
@@ -177,6 +207,15 @@ export class GuestKernels {
       await rm(tmp, { force: true });
     }
   }
+}
+
+/** The blocks a directory's files hold on disk. */
+async function diskBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) total += ((await stat(join(e.parentPath, e.name)).catch(() => undefined))?.blocks ?? 0) * 512;
+  }
+  return total;
 }
 
 /** apt-get's `E:` line as the one-line answer: an unknown package is the caller's mistake (400), anything else not. */
