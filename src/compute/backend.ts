@@ -197,6 +197,9 @@ export interface IsolationBackend {
   mountRoot(id: string, root: RootDescription): Promise<void>;
   /** Take the root down; the scratch image keeps its changes. Idempotent. */
   unmountRoot(id: string): Promise<void>;
+  /** Whether the root may be unmounted while delete runs: nothing of the system is left running and its runtime's
+   *  delete does not touch the root. Without it, a removal deletes first, then unmounts. */
+  rootFreeOfRuntime?(id: string): Promise<boolean>;
   /** The host directory holding the scratch's changes (overlay upper dir) while the root is mounted, for a commit;
    *  undefined when it is not mounted (storage reads the scratch image itself then). */
   scratchChanges(id: string): Promise<string | undefined>;

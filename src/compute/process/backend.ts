@@ -609,6 +609,12 @@ export class ProcessBackend implements IsolationBackend {
     return this.roots.unmount(id);
   }
 
+  /** runc delete of a stopped container removes its state and cgroups, never its root: once the job holds no process
+   *  (a process that outlived init, with --pid host, still has the root), the two can go at once. */
+  async rootFreeOfRuntime(id: string): Promise<boolean> {
+    return (await (await this.job(id)).processCount()) === 0;
+  }
+
   scratchChanges(id: string): Promise<string | undefined> {
     return this.roots.upper(id);
   }

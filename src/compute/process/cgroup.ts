@@ -94,6 +94,13 @@ export class Job {
     return [];
   }
 
+  /** Processes in the job and any cgroup below it (the pids controller counts hierarchically); undefined when the
+   *  controller or the job's cgroup is missing. */
+  async processCount(): Promise<number | undefined> {
+    const t = (await text(join(this.path('pids'), 'pids.current'))).trim();
+    return /^\d+$/.test(t) ? Number(t) : undefined;
+  }
+
   /** OOM kills the memory controller counted (kernel ≥4.13 reports oom_kill in memory.oom_control). */
   async oomKills(): Promise<number> {
     return kv(await text(join(this.path('memory'), 'memory.oom_control'))).get('oom_kill') ?? 0;
