@@ -80,5 +80,13 @@ await build({
         b.onResolve({ filter: /\/commands\/daemon\.js$/ }, () => ({ path: '../daemon/daemon.mjs', external: true }));
       },
     },
+    {
+      // cp and export need tar-stream and the extractor (~100 KB): loaded as compiled when they run, so the bundle
+      // every `silo run` parses does not carry them.
+      name: 'cp-compiled',
+      setup(b) {
+        b.onResolve({ filter: /\/commands\/cp\.js$/ }, () => ({ path: '../src/cli/commands/cp.js', external: true }));
+      },
+    },
   ],
 });

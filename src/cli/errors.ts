@@ -39,8 +39,10 @@ export function asStartFailure(e: unknown): unknown {
 /** What to print for an error (one line) and the exit code. */
 export function describe(e: unknown): { line: string; code: number } {
   const msg = (m: string) => m.replace(/\s*\n\s*/g, '; ').trim();
-  if (e instanceof DaemonError) return { line: `Error response from daemon: ${msg(e.message)}`, code: e.exitCode };
-  if (e instanceof CliError) return { line: `silo: ${msg(e.message)}`, code: e.exitCode };
+  // By name, not instanceof: a verb loaded from the compiled modules (cp) has its own copy of these classes.
+  const named = (n: string) => e instanceof Error && e.name === n && typeof (e as CliError).exitCode === 'number';
+  if (e instanceof DaemonError || named('DaemonError')) return { line: `Error response from daemon: ${msg((e as Error).message)}`, code: (e as CliError).exitCode };
+  if (e instanceof CliError || named('CliError')) return { line: `silo: ${msg((e as Error).message)}`, code: (e as CliError).exitCode };
   return { line: `silo: ${msg(e instanceof Error ? e.message : String(e))}`, code: 125 };
 }
 

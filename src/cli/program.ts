@@ -322,6 +322,27 @@ const verbs: Verb[] = [
         .action(act((ref: string, name: string | undefined, o: Opts) => import('./commands/image-ops.js').then((m) => m.commit(ref, name, o)))),
   ],
   [
+    'cp',
+    'copy files between a container and the host (CONTAINER:SRC DEST, SRC CONTAINER:DEST; - for a tar on stdin/stdout)',
+    (c) =>
+      c
+        .argument('<source>')
+        .argument('<destination>')
+        .option('-a, --archive', "keep the files' owners (uid:gid) when copying into a container")
+        .option('-L, --follow-link', 'follow a symbolic link in the source path')
+        .option('-q, --quiet', 'print nothing while copying (silo prints nothing anyway)')
+        .action(act((src: string, dst: string, o: Opts) => import('./commands/cp.js').then((m) => m.cp(src, dst, o)))),
+  ],
+  [
+    'export',
+    "export a container's filesystem as a tar archive",
+    (c) =>
+      c
+        .argument('<container>')
+        .option('-o, --output <file>', 'write to a file instead of stdout')
+        .action(act((ref: string, o: Opts) => import('./commands/cp.js').then((m) => m.exportRoot(ref, o)))),
+  ],
+  [
     'rmi',
     'remove one or more images',
     (c) =>

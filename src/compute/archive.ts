@@ -145,6 +145,12 @@ export async function statPath(tv: RootView | Tree, p: string, containerName: st
   return { cpath, stat: { name: posix.basename(cpath) || '/', size: st.size, mode: goMode(st), mtime: st.mtime.toISOString(), linkTarget } };
 }
 
+/** The top entry's name in a copy of `p` (resolved to `cpath`), as docker's daemon names it: "." for a path ending in
+ *  "/." (a directory's contents: `docker cp ctr:/dir/. dest` fills dest), else the resolved path's base name. */
+export function archiveName(p: string, cpath: string): string {
+  return /(^|\/)\.$/.test(p) ? '.' : posix.basename(cpath) || '.';
+}
+
 /** A tar of `cpath` (already resolved) named by its base name; directories recursively, links not followed. */
 export function tarOf(tv: RootView | Tree, cpath: string, rename?: string): Readable {
   const t = treeOf(tv);

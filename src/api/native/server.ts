@@ -11,6 +11,7 @@ import { networkRoutes } from './routes-networks.js';
 import { registryRoutes } from './routes-registry.js';
 import { upgradeRoutes } from './routes-upgrade.js';
 import { vmRoutes } from './routes-vm.js';
+import { archiveRoutes } from './routes-archive.js';
 import { serveUpgrades, writeHttpError } from './stream.js';
 import { oneLine } from '../../common/errors.js';
 
@@ -50,6 +51,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   networkRoutes(app, svc);
   registryRoutes(app, svc);
   vmRoutes(app, svc);
+  archiveRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
   serveUpgrades(app, (req, socket, head) => {
     if (head.length) socket.unshift(head);

@@ -17,7 +17,7 @@ import type {
   Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
-import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
+import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, archiveName, type Tree } from '../archive.js';
 import { InRoot } from './inroot.js';
 import { RootMounts } from '../rootfs-mount.js';
 import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js';
@@ -654,7 +654,7 @@ export class ProcessBackend implements IsolationBackend {
   async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
     await this.withTree(t, async (tree) => {
       const { stat, cpath } = await statPath(tree, path, t.name);
-      await sink(stat, tarOf(tree, cpath));
+      await sink(stat, tarOf(tree, cpath, archiveName(path, cpath)));
     });
   }
 

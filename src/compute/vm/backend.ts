@@ -30,7 +30,7 @@ import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
 import { checkVmDocument } from './refuse.js';
 import { GuestTree } from './guestfs.js';
-import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, type Tree } from '../archive.js';
+import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, archiveName, type Tree } from '../archive.js';
 import { RootMounts } from '../rootfs-mount.js';
 import type { Readable } from 'node:stream';
 import { agentShareArgs, findVirtiofsd, sharesOf, startShares, stopShares } from './virtiofs.js';
@@ -869,7 +869,7 @@ export class VmBackend implements IsolationBackend {
   async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
     await this.withTree(t, async (tree) => {
       const { stat, cpath } = await statPath(tree, path, t.name);
-      await sink(stat, tarOf(tree, cpath));
+      await sink(stat, tarOf(tree, cpath, archiveName(path, cpath)));
     });
   }
 
