@@ -85,6 +85,18 @@ test('docker run of a missing or unrunnable command exits 127/126 at once, and -
   assert.equal(e.stdout, 'hi\n');
 });
 
+test('--platform: the image of that platform runs; another is a 404 as dockerd answers it, nothing made', async () => {
+  const same = await docker(['run', '--rm', '--platform', 'linux/amd64', 'busybox', 'true'], { timeoutMs: 20_000 });
+  assert.equal(same.code, 0, same.stderr);
+  // --pull never: the CLI reports the create's answer instead of pulling the other platform's image.
+  const other = await docker(['create', '--pull', 'never', '--platform', 'linux/arm64', 'busybox', 'true']);
+  assert.notEqual(other.code, 0);
+  assert.match(other.stderr, /image with reference busybox:latest was found but does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64/);
+  const bad = await docker(['create', '--platform', 'linux/a b', 'busybox', 'true']);
+  assert.notEqual(bad.code, 0);
+  assert.equal((await docker(['ps', '-aq'])).stdout.trim(), '');
+});
+
 test('a failed exec says why and exits 127/126 as with dockerd', async () => {
   await docker(['rm', '-f', 'h1']);
   assert.equal((await docker(['run', '-d', '--name', 'h1', 'busybox', 'sleep', '1000'])).code, 0);

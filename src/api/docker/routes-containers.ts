@@ -12,6 +12,7 @@ import { parseBody } from './schemas.js';
 import { all, filters, first, flag, int, labelMatch, sendJson, type Query } from './util.js';
 import { join } from 'node:path';
 import { keepSeccompProfile } from './seccomp.js';
+import { formatPlatform, parsePlatform } from '../../storage/registry/media.js';
 
 type P = { Params: { id: string }; Querystring: Query };
 const active = (r: ComputeSystemRecord) => r.State === 'Running' || r.State === 'Paused';
@@ -29,6 +30,15 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
       // 404 here makes the CLI try a pull, as docker does for a missing image.
       if (isSiloError(e) && e.class === 'NotFound') throw dockerNotFound(`No such image: ${withTag(String(body.Image))}`);
       throw e;
+    }
+    // `--platform`: the image must be of it (never silently run another's); 404 as dockerd answers, so the CLI pulls.
+    const platform = first(req.query.platform);
+    if (platform) {
+      const want = parsePlatform(platform);
+      const have = { os: image.os || 'linux', architecture: image.architecture || 'amd64' };
+      if (want.os !== have.os || want.architecture !== have.architecture) {
+        throw dockerNotFound(`image with reference ${withTag(String(body.Image))} was found but does not match the specified platform: wanted ${formatPlatform(want)}, actual: ${formatPlatform(have)}`);
+      }
     }
     const name = first(req.query.name) || undefined;
     const t = await translateCreate(body, name, image, x.svc.storage, {
