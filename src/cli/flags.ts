@@ -149,6 +149,7 @@ export interface CreateFlags {
   shmSize?: string;
   cpusetCpus?: string;
   memorySwappiness?: string;
+  memoryReservation?: string;
   sysctl?: string[];
   oomScoreAdj?: string;
   logDriver?: string;
@@ -208,6 +209,7 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (f.shmSize !== undefined) container.ShmSizeInBytes = parseSize(f.shmSize, '--shm-size');
   if (f.cpusetCpus !== undefined) container.Processor = { ...container.Processor, CpusetCpus: f.cpusetCpus };
   if (f.memorySwappiness !== undefined) container.Memory = { ...container.Memory, Swappiness: parseInteger(f.memorySwappiness, '--memory-swappiness', 0) };
+  if (f.memoryReservation !== undefined) container.Memory = { ...container.Memory, ReservationInBytes: parseSize(f.memoryReservation, '--memory-reservation') };
   for (const kv of f.sysctl ?? []) {
     const i = kv.indexOf('=');
     if (i <= 0) throw new CliError(`invalid --sysctl '${kv}': expected key=value`);

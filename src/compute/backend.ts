@@ -33,6 +33,9 @@ export interface Resources {
   pidsLimit?: number;
   /** cpuset.cpus, e.g. "0-1,3". */
   cpusetCpus?: string;
+  /** memory.soft_limit_in_bytes: what the kernel reclaims the job down to when the host runs short (docker's
+   *  --memory-reservation). */
+  memoryReservationBytes?: number;
   /** memory.swappiness 0..100. */
   swappiness?: number;
 }

@@ -61,6 +61,14 @@ export function modifiedDocument(doc: ComputeSystemDocument, req: { ResourcePath
   switch (req.ResourcePath) {
     case 'Container/Memory/SizeInMB':
       return { ...doc, Container: { ...c, Memory: { ...c.Memory, SizeInMB: num('SizeInMB') } } };
+    case 'Container/Memory/ReservationInBytes':
+      return { ...doc, Container: { ...c, Memory: { ...c.Memory, ReservationInBytes: num('ReservationInBytes') } } };
+    case 'Container/Memory': {
+      // The limit and the reservation at once: each is checked against the other's new value.
+      const m = (typeof s === 'object' && s !== null ? s : {}) as { SizeInMB?: unknown; ReservationInBytes?: unknown };
+      const upd = { ...(m.SizeInMB !== undefined ? { SizeInMB: Number(m.SizeInMB) } : {}), ...(m.ReservationInBytes !== undefined ? { ReservationInBytes: Number(m.ReservationInBytes) } : {}) };
+      return { ...doc, Container: { ...c, Memory: { ...c.Memory, ...upd } } };
+    }
     case 'Container/Processor':
       return { ...doc, Container: { ...c, Processor: s as ComputeSystemDocument['Container']['Processor'] } };
     case 'Container/Pids':
@@ -68,7 +76,7 @@ export function modifiedDocument(doc: ComputeSystemDocument, req: { ResourcePath
     case 'RestartPolicy':
       return { ...doc, RestartPolicy: s as unknown as ComputeSystemDocument['RestartPolicy'] };
     default:
-      throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory/SizeInMB, Container/Processor, Container/Pids or RestartPolicy`);
+      throw invalid(`unsupported ResourcePath ${JSON.stringify(req.ResourcePath)}: use Container/Memory, Container/Memory/SizeInMB, Container/Memory/ReservationInBytes, Container/Processor, Container/Pids or RestartPolicy`);
   }
 }
 

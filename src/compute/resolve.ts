@@ -68,6 +68,11 @@ export function resourcesOf(c: Pick<ComputeSystemDocument['Container'], 'Memory'
     if (!(c.Memory.SizeInMB >= 6)) throw invalid('Memory.SizeInMB must be at least 6 (the minimum memory limit is 6MB)');
     r.memoryBytes = Math.round(c.Memory.SizeInMB * 1024 * 1024);
   }
+  if (c.Memory?.ReservationInBytes !== undefined) {
+    if (c.Memory.ReservationInBytes < 6 * 1024 * 1024) throw invalid('Minimum memory reservation allowed is 6MB');
+    if (r.memoryBytes !== undefined && r.memoryBytes < c.Memory.ReservationInBytes) throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
+    r.memoryReservationBytes = c.Memory.ReservationInBytes;
+  }
   const proc = c.Processor ?? {};
   const set = (['Count', 'Maximum', 'Weight'] as const).filter((k) => proc[k] !== undefined);
   if (set.length > 1) throw invalid(`Processor.${set.join(', Processor.')} are mutually exclusive`);

@@ -71,6 +71,28 @@ test('--ulimit, --group-add and -u supplementary groups, --memory-swap/--memory-
   await refused(['--cpuset-cpus', '999'], /CpusetCpus/);
 });
 
+test('--memory-reservation sets the soft limit, docker update changes it live, inspect shows it; one above the limit is refused', async () => {
+  const soft = '/sys/fs/cgroup/memory/memory.soft_limit_in_bytes';
+  assert.equal(await sh(['--memory', '64m', '--memory-reservation', '32m'], `cat ${soft}`), `${32 * 1048576}\n`);
+  await refused(['--memory', '64m', '--memory-reservation', '128m'], /Minimum memory limit can not be less than memory reservation limit/);
+  await refused(['--memory-reservation', '1m'], /Minimum memory reservation allowed is 6MB/);
+  const r = await docker(['run', '-d', '--name', 'res1', '--memory', '64m', '--memory-reservation', '32m', 'busybox', 'sleep', '600']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    // The limit and the reservation lowered together: each is judged against the other's new value.
+    const u = await docker(['update', '--memory', '48m', '--memory-reservation', '40m', 'res1']);
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal((await docker(['exec', 'res1', 'cat', soft])).stdout, `${40 * 1048576}\n`);
+    assert.equal((await docker(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}}', 'res1'])).stdout, `${48 * 1048576} ${40 * 1048576}\n`);
+    const bad = await docker(['update', '--memory-reservation', '60m', 'res1']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Minimum memory limit can not be less than memory reservation limit/);
+    assert.equal((await docker(['exec', 'res1', 'cat', soft])).stdout, `${40 * 1048576}\n`, 'unchanged');
+  } finally {
+    await docker(['rm', '-f', 'res1']);
+  }
+});
+
 test('-u takes the user\'s supplementary groups from the image\'s /etc/group, --group-add adds more', async () => {
   const ctx = await mkdtemp(join(tmpdir(), 'silo-groups-'));
   try {

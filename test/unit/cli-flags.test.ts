@@ -172,7 +172,7 @@ test('security, namespace, tmpfs, device, ulimit and dns flags map onto the crea
   const r = buildCreateRequest('busybox', [], {
     readOnly: true, capDrop: ['ALL'], capAdd: ['NET_ADMIN'], securityOpt: ['no-new-privileges:false', 'seccomp=/etc/p.json'], groupAdd: ['2000', 'audio'],
     pid: 'container:web', ipc: 'host', uts: 'host', network: 'container:web', tmpfs: ['/run:size=1m,exec'], device: ['/dev/zero:/dev/z:r'],
-    ulimit: ['nproc=100:200', 'core=0'], shmSize: '32m', cpusetCpus: '0', memorySwappiness: '10', logDriver: 'json-file',
+    ulimit: ['nproc=100:200', 'core=0'], shmSize: '32m', cpusetCpus: '0', memorySwappiness: '10', memoryReservation: '32m', logDriver: 'json-file',
     sysctl: ['kernel.shmmni=1000', 'net.core.somaxconn=512'], oomScoreAdj: '300',
   }, { env: {} });
   const c = r.Document!.Container!;
@@ -184,7 +184,7 @@ test('security, namespace, tmpfs, device, ulimit and dns flags map onto the crea
   assert.deepEqual(c.Ulimits, [{ Name: 'nproc', Soft: 100, Hard: 200 }, { Name: 'core', Soft: 0, Hard: 0 }]);
   assert.equal(c.ShmSizeInBytes, 32 * 1024 * 1024);
   assert.deepEqual(c.Processor, { CpusetCpus: '0' });
-  assert.deepEqual(c.Memory, { Swappiness: 10 });
+  assert.deepEqual(c.Memory, { Swappiness: 10, ReservationInBytes: 32 * 1024 * 1024 });
   assert.deepEqual(c.Logging, { Driver: 'file' });
   assert.deepEqual([c.Sysctls, c.OomScoreAdj], [{ 'kernel.shmmni': '1000', 'net.core.somaxconn': '512' }, 300]);
   const n = buildCreateRequest('busybox', [], { dns: ['10.0.0.53'], dnsSearch: ['corp'], dnsOption: ['ndots:2'], addHost: ['db:10.1.2.3'], macAddress: '02:42:ac:11:00:02' }, { env: {} });

@@ -152,6 +152,7 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
       Isolation: hc.Isolation ?? '',
       Init: hc.Init ?? null,
       Memory: c.Memory?.SizeInMB ? Math.round(c.Memory.SizeInMB * 1024 * 1024) : 0,
+      MemoryReservation: c.Memory?.ReservationInBytes ?? 0,
       NanoCpus: c.Processor?.Count ? Math.round(c.Processor.Count * 1e9) : 0,
       CpuShares: hc.CpuShares ?? 0,
       PidsLimit: c.Pids?.Limit ?? null,

@@ -197,8 +197,8 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   app.post<P>('/containers/:id/update', async (req, reply) => {
     const r = c.get(req.params.id);
     const b = parseBody(S.ContainerUpdate, req.body);
-    const unsupported = Object.keys(b).filter((k) => !['Memory', 'NanoCpus', 'PidsLimit', 'RestartPolicy', 'CpuShares', 'CpusetCpus', 'MemorySwap'].includes(k) && isSet((b as Record<string, unknown>)[k]));
-    if (unsupported.length) throw dockerInvalid(`docker update of ${unsupported.join(', ')} is not supported by Silo (memory, cpus, cpu-shares, cpuset-cpus, pids-limit and restart are)`);
+    const unsupported = Object.keys(b).filter((k) => !['Memory', 'MemoryReservation', 'NanoCpus', 'PidsLimit', 'RestartPolicy', 'CpuShares', 'CpusetCpus', 'MemorySwap'].includes(k) && isSet((b as Record<string, unknown>)[k]));
+    if (unsupported.length) throw dockerInvalid(`docker update of ${unsupported.join(', ')} is not supported by Silo (memory, memory-reservation, cpus, cpu-shares, cpuset-cpus, pids-limit and restart are)`);
     if (b.MemorySwap && b.MemorySwap > 0 && b.MemorySwap !== b.Memory) throw dockerInvalid('--memory-swap larger than --memory is not supported by Silo: this kernel has no swap accounting');
     if (b.CpuShares) {
       // cgroup cpu.shares as docker sets them (a Weight from an older create gives way to them).
@@ -208,7 +208,8 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
       if (m) await x.meta.set(r.Id, { ...m, HostConfig: { ...m.HostConfig, CpuShares: b.CpuShares } });
     }
     if (b.CpusetCpus) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { ...c.get(r.Id).Document.Container.Processor, CpusetCpus: b.CpusetCpus } });
-    if (b.Memory && b.Memory > 0) await c.modify(r.Id, { ResourcePath: 'Container/Memory/SizeInMB', Settings: b.Memory / (1024 * 1024) });
+    const memory = { ...(b.Memory && b.Memory > 0 ? { SizeInMB: b.Memory / (1024 * 1024) } : {}), ...(b.MemoryReservation && b.MemoryReservation > 0 ? { ReservationInBytes: b.MemoryReservation } : {}) };
+    if (Object.keys(memory).length) await c.modify(r.Id, { ResourcePath: 'Container/Memory', Settings: memory });
     if (b.NanoCpus && b.NanoCpus > 0) await c.modify(r.Id, { ResourcePath: 'Container/Processor', Settings: { Count: b.NanoCpus / 1e9 } });
     if (b.PidsLimit && b.PidsLimit > 0) await c.modify(r.Id, { ResourcePath: 'Container/Pids', Settings: b.PidsLimit });
     if (b.RestartPolicy) {

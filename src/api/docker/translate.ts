@@ -58,7 +58,7 @@ const UNSUPPORTED: Record<string, string> = {
   CpuRealtimePeriod: 'real-time CPU scheduling is not supported', CpuRealtimeRuntime: 'real-time CPU scheduling is not supported',
   CpusetMems: 'memory node pinning is not supported', DeviceCgroupRules: 'device cgroup rules are not supported (use --device)',
   DeviceRequests: 'GPU device requests are not supported', KernelMemory: 'kernel memory limits are not supported',
-  KernelMemoryTCP: 'kernel memory limits are not supported', MemoryReservation: 'memory reservations are not supported',
+  KernelMemoryTCP: 'kernel memory limits are not supported',
   OomKillDisable: 'the OOM killer cannot be disabled', CpuCount: 'CpuCount is for Windows containers', CpuPercent: 'CpuPercent is for Windows containers',
   IOMaximumIOps: 'I/O limits are for Windows containers', IOMaximumBandwidth: 'I/O limits are for Windows containers',
   Cgroup: 'joining another container\'s cgroup is not supported', Annotations: 'annotations are not supported',
@@ -259,7 +259,8 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   // This host has no swap accounting: a swap allowance beyond the memory limit cannot be enforced.
   if (swap > memory) throw dockerInvalid('--memory-swap larger than --memory is not supported by Silo: this kernel has no swap accounting (swap limit = memory limit, or -1)');
   const swappiness = hc.MemorySwappiness ?? -1;
-  const mem = { ...(memory > 0 ? { SizeInMB: memory / MiB } : {}), ...(swappiness >= 0 ? { Swappiness: swappiness } : {}) };
+  const reservation = hc.MemoryReservation ?? 0;
+  const mem = { ...(memory > 0 ? { SizeInMB: memory / MiB } : {}), ...(swappiness >= 0 ? { Swappiness: swappiness } : {}), ...(reservation > 0 ? { ReservationInBytes: reservation } : {}) };
 
   const exposed = [...new Set([...Object.keys(image.config.ExposedPorts ?? {}), ...Object.keys(body.ExposedPorts ?? {})])];
   const mode = hc.NetworkMode ?? '';

@@ -270,6 +270,7 @@ export class ProcessBackend implements IsolationBackend {
     if (r.cpuWeight !== undefined && r.cpuWeight > 0) f.push('--cpu-share', String(weightToShares(r.cpuWeight)));
     if (r.cpuShares !== undefined && r.cpuShares > 0) f.push('--cpu-share', String(r.cpuShares));
     if (r.pidsLimit !== undefined && r.pidsLimit > 0) f.push('--pids-limit', String(r.pidsLimit));
+    if (r.memoryReservationBytes !== undefined) f.push('--memory-reservation', String(r.memoryReservationBytes));
     if (r.cpusetCpus) f.push('--cpuset-cpus', r.cpusetCpus);
     await this.runc.update(id, f);
   }

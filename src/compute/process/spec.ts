@@ -129,6 +129,7 @@ export function buildResources(r: Resources): Record<string, unknown> {
   if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
   if (Object.keys(cpu).length) out.cpu = cpu;
   if (r.swappiness !== undefined) out.memory = { ...(out.memory as object), swappiness: r.swappiness };
+  if (r.memoryReservationBytes !== undefined) out.memory = { ...(out.memory as object), reservation: r.memoryReservationBytes };
   if (r.pidsLimit !== undefined && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
   return out;
 }

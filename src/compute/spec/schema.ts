@@ -119,7 +119,8 @@ export const Container = strict({
   MappedDirectories: opt(T.Array(MappedDirectory)),
   Tmpfs: opt(T.Array(Tmpfs)),
   Devices: opt(T.Array(Device)),
-  Memory: opt(strict({ SizeInMB: opt(T.Number({ exclusiveMinimum: 0 })), Swappiness: opt(T.Integer({ minimum: 0, maximum: 100 })) })),
+  /** ReservationInBytes: a soft limit the kernel reclaims down to under memory pressure (docker's --memory-reservation). */
+  Memory: opt(strict({ SizeInMB: opt(T.Number({ exclusiveMinimum: 0 })), Swappiness: opt(T.Integer({ minimum: 0, maximum: 100 })), ReservationInBytes: opt(T.Integer({ minimum: 1 })) })),
   Processor: opt(strict({ Count: opt(T.Number()), Maximum: opt(T.Integer()), Weight: opt(T.Integer()), /** cgroup cpu.shares as the kubelet computes them; with Count or Maximum, unlike Weight. */ Shares: opt(T.Integer({ minimum: 2, maximum: 262144 })), CpusetCpus: opt(T.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$' })) })),
   Pids: opt(strict({ Limit: T.Integer({ minimum: 1 }) })),
   /** /dev/shm's size (default 64 MiB). */

@@ -36,6 +36,7 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
   }
   if (c.Processor?.CpusetCpus || c.Processor?.Weight) no('cpuset or CPU weight');
   if (c.Memory?.Swappiness !== undefined) no('memory swappiness');
+  if (c.Memory?.ReservationInBytes !== undefined) no('a memory reservation');
   if (c.ShmSizeInBytes) no('--shm-size');
   if (c.Sysctls && Object.keys(c.Sysctls).length) no('sysctls');
   if (c.OomScoreAdj !== undefined && !hosted) no('an OOM score');
