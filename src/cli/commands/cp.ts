@@ -37,20 +37,22 @@ const lastElement = (p: string) => (/(^|\/)\.$/.test(p) ? '.' : basename(p));
 const endsWithSeparator = (p: string) => p.endsWith('/');
 
 /**
- * The tar's entries renamed from `oldBase` to `newBase` (the top entry and everything under it, hard link targets
- * too): how a copy to a path that does not exist yet lands under that path's name.
+ * The tar's entries renamed so that its top entry (the first: the copied file or directory, "." for a directory's
+ * contents) is `newBase`, everything under it following, hard link targets too: how a copy to a path that does not
+ * exist yet lands under that path's name.
  */
-export function rebase(input: Readable, oldBase: string, newBase: string): Readable {
-  if (oldBase === newBase) return input;
+export function rebase(input: Readable, newBase: string): Readable {
+  let oldBase: string | undefined;
   const swap = (n: string) => {
     const name = n.replace(/\/+$/, '');
-    if (oldBase === '.') return name === '.' ? newBase : name.startsWith('./') ? `${newBase}/${name.slice(2)}` : n;
     if (name === oldBase) return newBase;
-    return name.startsWith(`${oldBase}/`) ? newBase + n.slice(oldBase.length) : n;
+    if (oldBase === '.') return name.startsWith('./') ? `${newBase}/${name.slice(2)}` : n;
+    return name.startsWith(`${oldBase}/`) ? newBase + name.slice(oldBase!.length) : n;
   };
   const extract = tar.extract();
   const pack = tar.pack();
   extract.on('entry', (h, body, next) => {
+    oldBase ??= h.name.replace(/\/+$/, '');
     const header = { ...h, name: swap(h.name), ...(h.type === 'link' && h.linkname ? { linkname: swap(h.linkname) } : {}) };
     body.pipe(pack.entry(header, next));
   });
@@ -100,13 +102,13 @@ async function hostDestination(p: string): Promise<{ path: string; exists: boole
   }
 }
 
-/** Where docker's PrepareArchiveCopy puts a copy: into an existing directory as it is, else renamed into the parent. */
-function placement(srcIsDir: boolean, srcBase: string, dst: { path: string; exists: boolean; isDir: boolean }, dstAsked: string): { dir: string; rename?: string } {
+/** Where docker's PrepareArchiveCopy puts a copy: into an existing directory as it is, else under the destination's
+ *  name into its parent. */
+function placement(srcIsDir: boolean, dst: { path: string; exists: boolean; isDir: boolean }, dstAsked: string): { dir: string; rename?: string } {
   if (dst.exists && dst.isDir) return { dir: dst.path };
   if (dst.exists && srcIsDir) throw new CliError(`cannot copy a directory to a file: ${dstAsked}`);
   if (!dst.exists && !srcIsDir && endsWithSeparator(dstAsked)) throw new CliError(`no such directory: ${dstAsked}`);
-  const rename = basename(dst.path);
-  return { dir: dirname(dst.path), ...(rename !== srcBase ? { rename } : {}) };
+  return { dir: dirname(dst.path), rename: basename(dst.path) };
 }
 
 export async function cp(source: string, destination: string, o: { archive?: boolean; followLink?: boolean; quiet?: boolean }): Promise<number> {
@@ -140,11 +142,11 @@ async function copyOut(ctr: string, srcPath: string, dstPath: string, followLink
     await pipeline(res, process.stdout);
     return;
   }
-  const top = name ?? lastElement(path); // the name the daemon gave the top entry ("." for a directory's contents)
-  const body = name ? rebase(res, lastElement(path), name) : (res as Readable);
   const dst = await hostDestination(resolve(dstPath));
-  const where = placement((st.mode & GO_DIR) !== 0, top, dst, dstPath);
-  const input = where.rename ? rebase(body, top, where.rename) : body;
+  const where = placement((st.mode & GO_DIR) !== 0, dst, dstPath);
+  // Into a directory the top entry keeps its name (the link's own with -L); elsewhere it takes the destination's.
+  const newName = where.rename ?? name;
+  const input = newName ? rebase(res, newName) : (res as Readable);
   // Owned by whoever runs the copy, as docker sets it; rooted at the directory it lands in.
   await putArchive(hostTree({ rootfs: where.dir, mounts: [] }), '/', input, { owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
 }
@@ -171,7 +173,7 @@ async function copyIn(srcPath: string, ctr: string, dstPath: string, archive: bo
     const st = await (followLink ? stat(local) : lstat(local)).catch(() => undefined);
     if (!st) throw new CliError(`could not find the file ${srcPath}: no such file or directory`);
     const srcBase = lastElement(srcPath) === '.' ? '.' : basename(abs);
-    const where = placement(st.isDirectory(), srcBase, { path: dst.path, exists, isDir }, dstPath);
+    const where = placement(st.isDirectory(), { path: dst.path, exists, isDir }, dstPath);
     dir = where.dir;
     body = tarOf(hostTree({ rootfs: '', mounts: [] }), local, where.rename ?? srcBase);
   }
