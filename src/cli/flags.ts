@@ -150,6 +150,7 @@ export interface CreateFlags {
   cpusetCpus?: string;
   memorySwappiness?: string;
   memoryReservation?: string;
+  domainname?: string;
   sysctl?: string[];
   oomScoreAdj?: string;
   logDriver?: string;
@@ -215,6 +216,8 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
     if (i <= 0) throw new CliError(`invalid --sysctl '${kv}': expected key=value`);
     container.Sysctls = { ...container.Sysctls, [kv.slice(0, i)]: kv.slice(i + 1) };
   }
+  // The UTS namespace's domain name is its sysctl, as the Docker door sets it.
+  if (f.domainname !== undefined) container.Sysctls = { ...container.Sysctls, 'kernel.domainname': f.domainname };
   if (f.oomScoreAdj !== undefined) container.OomScoreAdj = parseInteger(f.oomScoreAdj, '--oom-score-adj', -1000);
   if (f.logDriver !== undefined || f.logOpt?.length) {
     // file is Silo's own name for the one kind of log it keeps; json-file and local are docker's for it.

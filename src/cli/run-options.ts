@@ -59,6 +59,7 @@ export function createOptions(c: Command): Command {
     .option('--shm-size <bytes>', 'size of /dev/shm (default 64m)')
     .option('--cpuset-cpus <cpus>', 'CPUs the container may run on (0-1,3)')
     .option('--memory-swappiness <0-100>', 'memory swappiness')
+    .option('--domainname <name>', "the container's NIS domain name")
     .option('--memory-reservation <bytes>', 'memory soft limit, reclaimed down to when the host runs short (e.g. 32m)')
     .option('--sysctl <key=value>', 'a namespaced kernel parameter (net.*, kernel.shm*, ...)', many)
     .option('--oom-score-adj <n>', "the OOM killer's preference, -1000..1000 (not below the daemon's own)")

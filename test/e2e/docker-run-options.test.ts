@@ -62,6 +62,15 @@ test('--add-host, --dns/--dns-search/--dns-option, --mac-address, /etc/hostname'
   await refused(['--add-host', 'x:host-gateway'], /host-gateway is not supported/);
 });
 
+test('--domainname sets the UTS namespace\'s domain name, shown by inspect; with the host\'s UTS namespace it is refused', async () => {
+  assert.equal(await sh(['--hostname', 'h1', '--domainname', 'example.org'], 'hostname; cat /proc/sys/kernel/domainname'), 'h1\nexample.org\n');
+  const r = await docker(['create', '--name', 'dom1', '--domainname', 'corp.test', 'busybox', 'true']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await docker(['inspect', '-f', '{{.Config.Domainname}}', 'dom1'])).stdout, 'corp.test\n');
+  await docker(['rm', 'dom1']);
+  await refused(['--uts', 'host', '--domainname', 'x.test'], /conflicting options: domainname and the UTS mode/);
+});
+
 test('--ulimit, --group-add and -u supplementary groups, --memory-swap/--memory-swappiness, --cpuset-cpus', async () => {
   const out = await sh(['--ulimit', 'nproc=100:200', '-u', '1000:1000', '--group-add', '2000', '--group-add', 'nogroup', '--memory', '64m', '--memory-swap', '64m', '--memory-swappiness', '10', '--cpuset-cpus', '0'],
     'grep "Max processes" /proc/self/limits | awk \'{print $3, $4}\'; id -G; cat /sys/fs/cgroup/memory/memory.swappiness /sys/fs/cgroup/cpuset/cpuset.cpus');

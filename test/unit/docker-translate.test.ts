@@ -100,7 +100,9 @@ test('docker run options a spec cannot hold are refused, never dropped', async (
     await refuse({ NetworkMode: 'host', Dns: ['1.1.1.1'] }, /conflicting options/);
     await refuse({ SecurityOpt: ['seccomp=bogus'] }, /invalid --security-opt seccomp=bogus/);
     await refuse({ SecurityOpt: ['apparmor=docker-default'] }, /--security-opt apparmor=docker-default is not supported/);
-    await refuse({}, /--domainname/, { Domainname: 'corp' });
+    await refuse({ UTSMode: 'host' }, /conflicting options: domainname and the UTS mode/, { Domainname: 'corp' });
+    const dom = await translateCreate({ Image: 'x', Domainname: 'corp', HostConfig: { Sysctls: { 'net.core.somaxconn': '512' } } } as any, undefined, image, vols);
+    assert.deepEqual(dom.req.Document!.Container!.Sysctls, { 'net.core.somaxconn': '512', 'kernel.domainname': 'corp' });
     const ok = await translateCreate({ Image: 'x', HostConfig: { NetworkMode: 'container:web', PidMode: 'host', IpcMode: 'shareable', ReadonlyRootfs: true, CapAdd: ['NET_ADMIN'], Tmpfs: { '/run': 'size=1m' }, StorageOpt: { size: '64m' }, LogConfig: { Type: 'none' }, NanoCpus: 1e9, CpuShares: 512, Sysctls: { 'kernel.shmmax': '1000000' }, OomScoreAdj: 500 } } as any, undefined, image, vols);
     const c = ok.req.Document!.Container!;
     assert.deepEqual([c.Processor, c.Sysctls, c.OomScoreAdj], [{ Count: 1, Shares: 512 }, { 'kernel.shmmax': '1000000' }, 500]);

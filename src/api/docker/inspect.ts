@@ -168,7 +168,7 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
     Mounts: meta?.Mounts ?? (c.MappedDirectories ?? []).map((m) => ({ Type: 'bind', Source: m.HostPath, Destination: m.ContainerPath, Mode: '', RW: !m.ReadOnly, Propagation: 'rprivate' })),
     Config: {
       Hostname: c.GuestOs.HostName,
-      Domainname: '',
+      Domainname: c.Sysctls?.['kernel.domainname'] ?? '',
       User: r.Init.User,
       AttachStdin: !!mc.AttachStdin,
       AttachStdout: !!mc.AttachStdout,

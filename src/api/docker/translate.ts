@@ -174,7 +174,6 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   if (hc.UsernsMode && hc.UsernsMode !== 'host') throw dockerInvalid('user namespaces (--userns) are not supported by Silo');
   if (hc.CgroupnsMode === 'host') throw dockerInvalid('--cgroupns=host is not supported by Silo');
   if (hc.Runtime && hc.Runtime !== 'runc') throw dockerInvalid(`unknown runtime ${hc.Runtime}: Silo runs runc`);
-  if (body.Domainname) throw dockerInvalid('--domainname is not supported by Silo');
   let logging: LogSpec;
   try {
     logging = dockerLogging(hc.LogConfig?.Type ?? undefined, hc.LogConfig?.Config ?? {});
@@ -312,6 +311,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const uts = namespaceOf('uts', hc.UTSMode, ['']);
   if (uts?.Mode === 'system') throw dockerInvalid(`invalid UTS mode: ${hc.UTSMode}`);
   if (uts && body.Hostname) throw dockerInvalid('conflicting options: hostname and the UTS mode');
+  if (uts && body.Domainname) throw dockerInvalid('conflicting options: domainname and the UTS mode');
   const namespaces = { ...(sharedNet ? { Network: sharedNet } : {}), ...(pid ? { Pid: pid } : {}), ...(ipc ? { Ipc: ipc } : {}), ...(uts ? { Uts: uts } : {}) };
 
   const restart = hc.RestartPolicy?.Name ?? 'no';
@@ -336,7 +336,8 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     ...(hc.PidsLimit && hc.PidsLimit > 0 ? { Pids: { Limit: hc.PidsLimit } } : {}),
     ...(hc.ShmSize ? { ShmSizeInBytes: hc.ShmSize } : {}),
     ...(ulimits.length ? { Ulimits: ulimits } : {}),
-    ...(isSet(hc.Sysctls) ? { Sysctls: hc.Sysctls! } : {}),
+    // --domainname is the UTS namespace's domain name, set as its sysctl (runc 1.1 has no domainname of its own).
+    ...(isSet(hc.Sysctls) || body.Domainname ? { Sysctls: { ...(hc.Sysctls ?? {}), ...(body.Domainname ? { 'kernel.domainname': body.Domainname } : {}) } } : {}),
     ...(hc.OomScoreAdj ? { OomScoreAdj: oomScoreAdj(hc.OomScoreAdj) } : {}),
     ...(Object.keys(networking).length ? { Networking: networking } : {}),
     ...(Object.keys(namespaces).length ? { Namespaces: namespaces } : {}),
