@@ -1,6 +1,7 @@
 // Debian's docker-compose 1.29 (docker-py underneath) brings up a realistic project on Silo, as against dockerd:
 // a built web service with a healthcheck and a published port, a worker that waits for it to be healthy and reaches
-// it by name, a named volume, two user networks, env and env_file, restart: unless-stopped.
+// it by name, a named volume, two user networks, env and env_file, restart: unless-stopped, memory limit and
+// reservation, a domain name.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -41,6 +42,9 @@ services:
       MODE: prod
     env_file: app.env
     volumes: ["data:/data"]
+    mem_limit: 64m
+    mem_reservation: 32m
+    domainname: example.org
   worker:
     image: busybox
     command: sh -c 'while true; do wget -qO- http://web/ > /data/last 2>&1; sleep 0.3; done'
@@ -88,6 +92,9 @@ test('compose: up, ps, exec, logs, up again, --scale, restart, down -v', async (
   assert.ok(await eventually(async () => (await compose(['exec', '-T', 'worker', 'cat', '/data/last'])).stdout === 'hello from compose\n'));
   const env = await compose(['exec', '-T', 'web', 'sh', '-c', 'echo $MODE $GREETING']);
   assert.equal(env.stdout, 'prod hi\n');
+  // mem_limit, mem_reservation and domainname, as compose files commonly carry them.
+  const limits = await compose(['exec', '-T', 'web', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory/memory.soft_limit_in_bytes', '/proc/sys/kernel/domainname']);
+  assert.equal(limits.stdout, `${64 * 1048576}\n${32 * 1048576}\nexample.org\n`);
   const logs = await compose(['logs', '--no-color', 'web']);
   assert.equal(logs.code, 0, logs.stderr);
   assert.match(logs.stdout, /Attaching to/);
