@@ -101,6 +101,13 @@ test('docker run options a spec cannot hold are refused, never dropped', async (
     await refuse({ SecurityOpt: ['seccomp=bogus'] }, /invalid --security-opt seccomp=bogus/);
     await refuse({ SecurityOpt: ['apparmor=docker-default'] }, /--security-opt apparmor=docker-default is not supported/);
     await refuse({ UTSMode: 'host' }, /conflicting options: domainname and the UTS mode/, { Domainname: 'corp' });
+    await refuse({ NanoCpus: 5e8, CpuPeriod: 100000 }, /Nano CPUs and CPU Period cannot both be set/);
+    await refuse({ NanoCpus: 5e8, CpuQuota: 50000 }, /Nano CPUs and CPU Quota cannot both be set/);
+    await refuse({ CpuPeriod: 500, CpuQuota: 5000 }, /CPU cfs period can not be less than 1ms/);
+    await refuse({ CpuQuota: 500 }, /CPU cfs quota can not be less than 1ms/);
+    await refuse({ CpuPeriod: 100000 }, /--cpu-period without --cpu-quota/);
+    const q = await translateCreate({ Image: 'x', HostConfig: { CpuPeriod: 50000, CpuQuota: 25000 } } as any, undefined, image, vols);
+    assert.deepEqual(q.req.Document!.Container!.Processor, { Count: 0.5 });
     const dom = await translateCreate({ Image: 'x', Domainname: 'corp', HostConfig: { Sysctls: { 'net.core.somaxconn': '512' } } } as any, undefined, image, vols);
     assert.deepEqual(dom.req.Document!.Container!.Sysctls, { 'net.core.somaxconn': '512', 'kernel.domainname': 'corp' });
     const ok = await translateCreate({ Image: 'x', HostConfig: { NetworkMode: 'container:web', PidMode: 'host', IpcMode: 'shareable', ReadonlyRootfs: true, CapAdd: ['NET_ADMIN'], Tmpfs: { '/run': 'size=1m' }, StorageOpt: { size: '64m' }, LogConfig: { Type: 'none' }, NanoCpus: 1e9, CpuShares: 512, Sysctls: { 'kernel.shmmax': '1000000' }, OomScoreAdj: 500 } } as any, undefined, image, vols);

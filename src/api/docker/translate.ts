@@ -174,6 +174,13 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   if (hc.UsernsMode && hc.UsernsMode !== 'host') throw dockerInvalid('user namespaces (--userns) are not supported by Silo');
   if (hc.CgroupnsMode === 'host') throw dockerInvalid('--cgroupns=host is not supported by Silo');
   if (hc.Runtime && hc.Runtime !== 'runc') throw dockerInvalid(`unknown runtime ${hc.Runtime}: Silo runs runc`);
+  // CPU options as dockerd judges them; a period alone would set no limit and is not kept.
+  const [nano, period, quota] = [hc.NanoCpus ?? 0, hc.CpuPeriod ?? 0, hc.CpuQuota ?? 0];
+  if (nano > 0 && period > 0) throw dockerInvalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (nano > 0 && quota > 0) throw dockerInvalid('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (period !== 0 && (period < 1000 || period > 1000000)) throw dockerInvalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  if (quota > 0 && quota < 1000) throw dockerInvalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if (period > 0 && quota <= 0) throw dockerInvalid('--cpu-period without --cpu-quota is not supported by Silo: it sets no limit');
   let logging: LogSpec;
   try {
     logging = dockerLogging(hc.LogConfig?.Type ?? undefined, hc.LogConfig?.Config ?? {});
