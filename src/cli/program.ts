@@ -110,6 +110,46 @@ const verbs: Verb[] = [
         .action(act((refs: string[], o: Opts) => import('./commands/lifecycle.js').then((m) => m.stop(refs, o)))),
   ],
   [
+    'restart',
+    'restart one or more containers',
+    (c) =>
+      c
+        .argument('<container...>')
+        .option('-t, --time <seconds>', 'seconds to wait for it to stop before killing it')
+        .option('-s, --signal <signal>', 'signal to stop it with')
+        .action(act((refs: string[], o: Opts) => import('./commands/lifecycle.js').then((m) => m.restart(refs, o)))),
+  ],
+  [
+    'rename',
+    'rename a container',
+    (c) =>
+      c
+        .argument('<container>')
+        .argument('<new-name>')
+        .action(act((ref: string, name: string) => import('./commands/lifecycle.js').then((m) => m.rename(ref, name)))),
+  ],
+  [
+    'attach',
+    "attach this terminal's input and output to a running container",
+    (c) =>
+      c
+        .argument('<container>')
+        .option('--no-stdin', 'do not attach STDIN')
+        .option('--no-sig-proxy', 'do not proxy received signals to the container')
+        .action(act((ref: string, o: Opts) => import('./commands/start.js').then((m) => m.attach(ref, o)))),
+  ],
+  [
+    'events',
+    "the daemon's events as they happen",
+    (c) =>
+      c
+        .option('--since <time>', 'show events since a time (RFC 3339, Unix seconds, or a duration ago such as 10m)')
+        .option('--until <time>', 'stop at a time')
+        .option('-f, --filter <filter>', 'type=container|image|daemon, event=<action>, container=<name or id>', many)
+        .option('--format <format>', 'json')
+        .action(act((o: Opts) => import('./commands/events.js').then((m) => m.events(o)))),
+  ],
+  [
     'kill',
     'kill one or more running containers',
     (c) =>

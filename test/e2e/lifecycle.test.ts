@@ -136,3 +136,44 @@ test('--init: tini is PID 1 and the command runs under it', async () => {
   assert.match(pid1, /^\/sbin\/docker-init -- sh -c/);
   assert.notEqual(self, '1');
 });
+
+test('restart, rename, attach and events from the silo CLI', async () => {
+  const since = new Date().toISOString();
+  const id = (await d.silo(['run', '-d', '--name', 'verbs1', 'busybox', 'sleep', '600'])).stdout.trim();
+  const pid = async () => (await d.silo(['inspect', '--format', '{{.Pid}}', 'verbs1'])).stdout.trim();
+  const before = await pid();
+  const r = await d.silo(['restart', '-t', '1', 'verbs1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'verbs1\n');
+  assert.notEqual(await pid(), before, 'a new init after the restart');
+  assert.equal((await d.silo(['rename', 'verbs1', 'verbs2'])).code, 0);
+  assert.equal((await d.silo(['inspect', '--format', '{{.Name}}', id])).stdout.trim(), 'verbs2');
+  const taken = await d.silo(['rename', 'verbs2', 'verbs2']);
+  assert.equal(taken.code, 125);
+  // A stopped container is started by restart.
+  assert.equal((await d.silo(['stop', '-t', '0', 'verbs2'])).code, 0);
+  assert.equal((await d.silo(['restart', 'verbs2'])).code, 0);
+  assert.equal((await d.silo(['inspect', '--format', '{{.State}}', 'verbs2'])).stdout.trim(), 'Running');
+
+  // attach: the output from then on, and the container's exit code.
+  assert.equal((await d.silo(['run', '-d', '--name', 'att1', 'busybox', 'sh', '-c', 'sleep 3; echo late; exit 5'])).code, 0);
+  const att = await d.silo(['attach', '--no-stdin', 'att1'], { timeoutMs: 30_000 });
+  assert.equal(att.code, 5, att.stderr);
+  assert.equal(att.stdout, 'late\n');
+  const stopped = await d.silo(['attach', 'att1']);
+  assert.match(stopped.stderr, /^silo: You cannot attach to a stopped container, start it first\n$/);
+
+  const ev = await d.silo(['events', '--since', since, '--until', new Date().toISOString(), '--filter', `container=${id.slice(0, 12)}`, '--filter', 'event=start', '--filter', 'event=rename']);
+  assert.equal(ev.code, 0, ev.stderr);
+  const lines = ev.stdout.trim().split('\n');
+  assert.deepEqual(lines.map((l) => l.split(' ').slice(1, 3).join(' ')), ['container start', 'container start', 'container rename', 'container start']);
+  assert.match(lines[0], new RegExp(`^\\S+Z container start ${id} \\(.*name=verbs1`));
+  // By name, the events that carried that name.
+  const byName = await d.silo(['events', '--since', since, '--until', new Date().toISOString(), '--filter', 'container=verbs1', '--filter', 'type=container']);
+  assert.ok(byName.stdout.trim().split('\n').every((l) => /name=verbs1/.test(l)), byName.stdout);
+  const json = await d.silo(['events', '--since', '10m', '--until', '0', '--format', 'json']);
+  assert.equal(json.code, 0, json.stderr);
+  const bad = await d.silo(['events', '--filter', 'label=x']);
+  assert.match(bad.stderr, /^silo: invalid --filter "label=x"/);
+  for (const n of ['verbs2', 'att1']) await d.silo(['rm', '-f', n]);
+});

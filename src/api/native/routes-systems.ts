@@ -24,14 +24,26 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
   app.post('/v1/doctor/fix', async () => svc.doctor(true));
 
   app.get('/v1/events', (req, reply) => {
-    const q = req.query as { since?: string };
+    const q = req.query as { since?: string; until?: string };
     const since = q.since ? Date.parse(q.since) : undefined;
     if (q.since && Number.isNaN(since)) throw invalid(`invalid since: ${q.since}`);
+    const until = q.until ? Date.parse(q.until) : undefined;
+    if (q.until && Number.isNaN(until)) throw invalid(`invalid until: ${q.until}`);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' });
-    const off = svc.events.subscribe((e) => res.write(JSON.stringify(e) + '\n'), since);
-    res.on('close', off);
+    let off = () => {};
+    // With until the answer ends there (at once for a time already past, once the history since has been sent).
+    const stop = () => {
+      off();
+      if (!res.writableEnded) res.end();
+    };
+    off = svc.events.subscribe((e) => {
+      if (until !== undefined && e.TimeNano / 1e6 > until) return stop();
+      res.write(JSON.stringify(e) + '\n');
+    }, since);
+    res.on('close', () => off());
+    if (until !== undefined) setTimeout(stop, Math.max(0, until - Date.now())).unref();
   });
 
   app.post('/v1/systems', { schema: { body: S.CreateSystem } }, async (req, reply) => {

@@ -1,4 +1,4 @@
-// Tiny verbs on several containers: stop, kill, rm, pause, unpause, wait.
+// Tiny verbs on several containers: stop, restart, kill, rm, pause, unpause, wait, rename.
 
 import { call, enc } from '../client.js';
 import { eachTarget } from '../errors.js';
@@ -15,6 +15,23 @@ export function stop(refs: string[], f: { time?: string; signal?: string }): Pro
     await call('POST', `${sys(r)}/shutdown`, body);
     out(r);
   });
+}
+
+/** As docker restart: a running container is stopped (SIGTERM, then SIGKILL after -t), then it is started. */
+export function restart(refs: string[], f: { time?: string; signal?: string }): Promise<number> {
+  const body: { TimeoutSeconds?: number; Signal?: string } = {};
+  if (f.time !== undefined) body.TimeoutSeconds = parseInteger(f.time, '--time', 0);
+  if (f.signal !== undefined) body.Signal = normalizeSignal(f.signal);
+  return eachTarget(refs, async (r) => {
+    await call('POST', `${sys(r)}/shutdown`, body);
+    await call('POST', `${sys(r)}/start`);
+    out(r);
+  });
+}
+
+export async function rename(ref: string, name: string): Promise<number> {
+  await call('POST', `${sys(ref)}/rename`, { Name: name });
+  return 0;
 }
 
 export function kill(refs: string[], f: { signal?: string }): Promise<number> {

@@ -1,4 +1,4 @@
-// `silo start [-a] [-i] CONTAINER...`
+// `silo start [-a] [-i] CONTAINER...` and `silo attach CONTAINER`
 
 import { call, enc, resolveSystem, upgrade } from '../client.js';
 import { asStartFailure, CliError, eachTarget } from '../errors.js';
@@ -33,6 +33,26 @@ export async function start(refs: string[], f: { attach?: boolean; interactive?:
       ),
     resize: (h, w) => call('POST', `${base}/resize?h=${h}&w=${w}`),
     signal: (s) => call('POST', `${base}/signal`, { Signal: normalizeSignal(s) }),
+  });
+  const r = await call<{ ExitCode: number }>('POST', `${base}/wait`);
+  return r.ExitCode;
+}
+
+/** Attach to a running container's init: its output, and its stdin unless --no-stdin (when it was created with -i).
+ *  Ends with the container, whose exit code it returns; signals go to it (--sig-proxy, as docker's default). */
+export async function attach(ref: string, f: { stdin?: boolean; sigProxy?: boolean }): Promise<number> {
+  const rec = await resolveSystem(ref);
+  if (rec.State !== 'Running') throw new CliError(`You cannot attach to a ${rec.State === 'Paused' ? 'paused' : 'stopped'} container, ${rec.State === 'Paused' ? 'unpause' : 'start'} it first`);
+  const base = `/v1/systems/${enc(rec.Id)}`;
+  const stdin = f.stdin !== false && !!rec.Init?.Stdin;
+  const tty = !!rec.Init?.Tty;
+  const socket = await upgrade('POST', `${base}/attach${stdin ? '?stdin=1' : ''}`);
+  await runSession({
+    socket,
+    tty,
+    stdin,
+    resize: (h, w) => call('POST', `${base}/resize?h=${h}&w=${w}`),
+    ...(f.sigProxy === false ? {} : { signal: (s: string) => call('POST', `${base}/signal`, { Signal: normalizeSignal(s) }) }),
   });
   const r = await call<{ ExitCode: number }>('POST', `${base}/wait`);
   return r.ExitCode;
