@@ -383,6 +383,37 @@ const verbs: Verb[] = [
         .action(act((ref: string, o: Opts) => import('./commands/cp.js').then((m) => m.exportRoot(ref, o)))),
   ],
   [
+    'diff',
+    "list the files a container changed in its image's (C changed, A added, D deleted)",
+    (c) => c.argument('<container>').action(act((ref: string) => import('./commands/inspect-more.js').then((m) => m.diff(ref)))),
+  ],
+  [
+    'history',
+    'show the history of an image',
+    (c) =>
+      c
+        .argument('<image>')
+        .option('-q, --quiet', 'only print image ids')
+        .option('--no-trunc', "don't truncate the output")
+        .option('--format <format>', 'json')
+        .action(act((ref: string, o: Opts) => import('./commands/inspect-more.js').then((m) => m.history(ref, { ...o, noTrunc: o.trunc === false })))),
+  ],
+  [
+    'update',
+    'update the limits or restart policy of one or more containers, live',
+    (c) =>
+      c
+        .argument('<container...>')
+        .option('-m, --memory <bytes>', 'memory limit')
+        .option('--memory-reservation <bytes>', 'memory soft limit')
+        .option('--cpus <n>', 'number of CPUs')
+        .option('--cpu-shares <n>', 'CPU shares (relative weight)')
+        .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+        .option('--pids-limit <n>', 'the most processes the container may have')
+        .option('--restart <policy>', 'restart policy: no, always, unless-stopped, on-failure[:N]')
+        .action(act((refs: string[], o: Opts) => import('./commands/inspect-more.js').then((m) => m.update(refs, o)))),
+  ],
+  [
     'rmi',
     'remove one or more images',
     (c) =>

@@ -177,3 +177,28 @@ test('restart, rename, attach and events from the silo CLI', async () => {
   assert.match(bad.stderr, /^silo: invalid --filter "label=x"/);
   for (const n of ['verbs2', 'att1']) await d.silo(['rm', '-f', n]);
 });
+
+test('silo diff, history and update', async () => {
+  assert.equal((await d.silo(['run', '-d', '--name', 'upd1', '--memory', '64m', 'busybox', 'sh', '-c', 'echo x > /new; echo y >> /etc/group; sleep 600'])).code, 0);
+  for (let i = 0; i < 50 && !(await d.silo(['diff', 'upd1'])).stdout.includes('A /new'); i++) await sleep(100);
+  const diff = (await d.silo(['diff', 'upd1'])).stdout.split('\n');
+  assert.ok(diff.includes('A /new') && diff.includes('C /etc/group'), diff.join('|'));
+
+  const h = await d.silo(['history', 'busybox']);
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(h.stdout, /^IMAGE +CREATED +CREATED BY +SIZE +COMMENT\n[0-9a-f]{12} /);
+  assert.equal((await d.silo(['history', '-q', 'busybox'])).stdout.trim().split('\n').length, (JSON.parse((await d.silo(['history', '--format', 'json', 'busybox'])).stdout) as unknown[]).length);
+
+  const cg = (f: string) => d.silo(['exec', 'upd1', 'cat', `/sys/fs/cgroup/${f}`]).then((r) => r.stdout.trim());
+  const u = await d.silo(['update', '--memory', '96m', '--memory-reservation', '48m', '--cpus', '0.5', '--pids-limit', '40', '--restart', 'on-failure:2', 'upd1']);
+  assert.equal(u.code, 0, u.stderr);
+  assert.equal(u.stdout, 'upd1\n');
+  assert.deepEqual([await cg('memory/memory.limit_in_bytes'), await cg('memory/memory.soft_limit_in_bytes'), await cg('cpu/cpu.cfs_quota_us'), await cg('pids/pids.max')], [String(96 << 20), String(48 << 20), '50000', '40']);
+  const doc = JSON.parse((await d.silo(['inspect', 'upd1'])).stdout)[0].Document as { RestartPolicy?: { Name: string; MaximumRetryCount: number } };
+  assert.deepEqual(doc.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 2 });
+  const none = await d.silo(['update', 'upd1']);
+  assert.match(none.stderr, /you must provide one or more flags/);
+  const bad = await d.silo(['update', '--restart', 'sometimes', 'upd1']);
+  assert.match(bad.stderr, /^silo: invalid restart policy "sometimes"/);
+  await d.silo(['rm', '-f', 'upd1']);
+});

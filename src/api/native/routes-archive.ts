@@ -1,4 +1,4 @@
-// `silo cp` and `silo export`: copies into and out of a system's root through the compute service (paths resolved
+// `silo cp`, `silo export` and `silo diff`: copies into and out of a system's root, and its changes, through the compute service (paths resolved
 // inside the container's root by its backend), the native twin of docker's /containers/{id}/archive and export.
 
 import type { FastifyInstance } from 'fastify';
@@ -48,6 +48,9 @@ export function archiveRoutes(app: FastifyInstance, svc: Services): void {
     await c.copyIn(req.params.id, p, body, { noOverwriteDirNonDir: flag(req.query.noOverwriteDirNonDir), ...(flag(req.query.copyUIDGID) ? {} : { owner: { uid: 0, gid: 0 } }) });
     return reply.status(200).send();
   });
+
+  // What the container changed in its image's files (`silo diff`): [{Path, Kind: 0 changed | 1 added | 2 deleted}].
+  app.get<P>('/v1/systems/:id/changes', async (req) => c.changes(req.params.id));
 
   // The container's own filesystem (no binds or volumes, nothing the runtime mounted), as a tar.
   app.get<P>('/v1/systems/:id/export', async (req, reply) => {
