@@ -65,9 +65,6 @@ export class RegistryFixture {
     this.openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
     writeFileSync(join(this.dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
     this.openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext']);
-    const d = join(this.certsDir, this.host);
-    mkdirSync(d, { recursive: true });
-    writeFileSync(join(d, 'ca.crt'), readFileSync(this.caFile));
     // The token signing key and its self-signed certificate, which the registry trusts as its root bundle.
     this.openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'token.key', '-out', 'token.crt', '-days', '2', '-subj', '/CN=silo test token issuer']);
   }
@@ -122,8 +119,14 @@ export class RegistryFixture {
     return `${data}.${b64url(sig)}`;
   }
 
+  /** The registry's CA trusted for its host (port included) in the certs.d tree. */
+  private trustHost(): void {
+    const d = join(this.certsDir, this.host);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'ca.crt'), readFileSync(this.caFile));
+  }
+
   private async startTokenServer(): Promise<void> {
-    this.tokenPort = await freePort();
     this.tokenServer = createServer((req, res) => {
       if (this.tokenHangs) return; // accepted, never answered
       if (req.method === 'POST') {
@@ -157,27 +160,49 @@ export class RegistryFixture {
       this.tokenRequests.push({ scope, user });
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: this.token(scope, user), expires_in: 300 }));
     });
-    await new Promise<void>((r) => this.tokenServer!.listen(this.tokenPort, '127.0.0.1', r));
+    // On a port of its own choosing, held before the registry's is chosen: freePort() can hand out a port just
+    // closed again, and the registry then fails to bind while the token server answers its connect checks.
+    await new Promise<void>((r) => this.tokenServer!.listen(0, '127.0.0.1', r));
+    this.tokenPort = (this.tokenServer!.address() as { port: number }).port;
   }
 
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
-    this.port = await freePort();
     this.makeCerts();
     if (this.auth === 'htpasswd') execFileSync('htpasswd', ['-Bbc', join(this.dir, 'htpasswd'), USER, PASSWORD], { stdio: 'pipe' });
     if (this.auth === 'token') await this.startTokenServer();
-    writeFileSync(join(this.dir, 'config.yml'), this.config());
-    this.proc = spawn('docker-registry', ['serve', join(this.dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (b) => (this.log += b));
-    this.proc.stderr!.on('data', (b) => (this.log += b));
+    // A port found free may be taken before docker-registry binds it (another fixture starting at the same moment):
+    // then it exits at once, and another port is tried.
+    for (let attempt = 1; ; attempt++) {
+      this.port = await freePort();
+      this.trustHost();
+      writeFileSync(join(this.dir, 'config.yml'), this.config());
+      this.log = '';
+      this.proc = spawn('docker-registry', ['serve', join(this.dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.proc.stdout!.on('data', (b) => (this.log += b));
+      this.proc.stderr!.on('data', (b) => (this.log += b));
+      if (await this.cameUp()) return;
+      if (attempt >= 5 || !/address already in use/.test(this.log)) throw new Error(`docker-registry exited: ${this.log}`);
+      rmSync(join(this.certsDir, this.host), { recursive: true, force: true });
+    }
+  }
+
+  /** The port answers and the registry still runs a moment later (a connect can reach another listener of the port
+   *  while the registry exits for want of it). False if it exited. */
+  private async cameUp(): Promise<boolean> {
+    const p = this.proc!;
+    const exited = () => p.exitCode !== null || p.signalCode !== null;
     for (let i = 0; i < 200; i++) {
-      if (this.proc.exitCode !== null) throw new Error(`docker-registry exited: ${this.log}`);
+      if (exited()) return false;
       const up = await new Promise<boolean>((r) => {
         const s = connect(this.port, '127.0.0.1');
         s.once('connect', () => (s.destroy(), r(true)));
         s.once('error', () => r(false));
       });
-      if (up) return;
+      if (up) {
+        await sleep(200);
+        return !exited();
+      }
       await sleep(50);
     }
     throw new Error(`docker-registry did not come up: ${this.log}`);
@@ -227,7 +252,6 @@ export class FaultProxy {
   }
 
   async start(): Promise<void> {
-    this.port = await freePort();
     this.server = createServer((req, res) => {
       const f = this.fault;
       const url = req.url ?? '/';
@@ -265,7 +289,9 @@ export class FaultProxy {
       up.on('error', () => res.destroy());
       req.pipe(up);
     });
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    // A port of its own choosing: none can be taken between choosing and binding it.
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.port = (this.server!.address() as { port: number }).port;
   }
 
   async stop(): Promise<void> {
