@@ -25,6 +25,7 @@ export interface Services {
     makeTemplate(r: import('../compute/backend.js').Resources, kernelPackage?: string): Promise<import('../compute/types.js').VmTemplateInfo>;
     removeTemplate(key: string): Promise<void>;
     listKernels(): Promise<Omit<import('../compute/types.js').VmKernelInfo, 'Containers'>[]>;
+    checkKernel(pkg: string): Promise<void>;
     removeKernel(pkg: string): Promise<void>;
   };
 }

@@ -5,6 +5,7 @@ import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import { VERSION } from '../../host/version.js';
 import type { Ctx } from './ctx.js';
 import { eventMatches, toDockerEvent } from './events.js';
+import { streamEvents } from '../event-stream.js';
 import { imageSummary } from './images-view.js';
 import { containerSummary } from './inspect.js';
 import { first, filters, sendJson, type Query } from './util.js';
@@ -116,18 +117,10 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
     const res = reply.raw;
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.flushHeaders();
-    let off = () => {};
-    const stop = () => {
-      off();
-      if (!res.writableEnded) res.end();
-    };
-    off = svc.events.subscribe((e) => {
-      if (until !== undefined && e.TimeNano / 1e6 > until) return stop();
+    streamEvents(res, svc.events, { since, until }, (e) => {
       const ev = toDockerEvent(svc, e);
-      if (ev && eventMatches(ev, f)) res.write(JSON.stringify(ev) + '\n');
-    }, since);
-    res.on('close', () => off());
-    if (until !== undefined) setTimeout(stop, Math.max(0, until - Date.now())).unref();
+      return ev && eventMatches(ev, f) ? JSON.stringify(ev) + '\n' : undefined;
+    });
   });
 
   app.get('/system/df', async (_req, reply) => {

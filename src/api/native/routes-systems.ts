@@ -4,6 +4,7 @@ import type { CreateSystemRequest, ProcessParameters } from '../../compute/types
 import type { Services } from '../../host/services.js';
 import * as S from './schemas.js';
 import { drained, frame } from './stream.js';
+import { streamEvents } from '../event-stream.js';
 
 type Id = { Params: { id: string } };
 const flag = (v: unknown) => v === '1' || v === 'true' || v === true;
@@ -32,18 +33,7 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' });
-    let off = () => {};
-    // With until the answer ends there (at once for a time already past, once the history since has been sent).
-    const stop = () => {
-      off();
-      if (!res.writableEnded) res.end();
-    };
-    off = svc.events.subscribe((e) => {
-      if (until !== undefined && e.TimeNano / 1e6 > until) return stop();
-      res.write(JSON.stringify(e) + '\n');
-    }, since);
-    res.on('close', () => off());
-    if (until !== undefined) setTimeout(stop, Math.max(0, until - Date.now())).unref();
+    streamEvents(res, svc.events, { since, until }, (e) => JSON.stringify(e) + '\n');
   });
 
   app.post('/v1/systems', { schema: { body: S.CreateSystem } }, async (req, reply) => {

@@ -2,7 +2,7 @@
 // size, list, remove) and the guest kernels containers named (list, remove).
 
 import type { FastifyInstance } from 'fastify';
-import { conflict, invalid, SiloError } from '../../common/errors.js';
+import { conflict, invalid } from '../../common/errors.js';
 import type { Services } from '../../host/services.js';
 
 /** A VM template is named by the limits of the containers that use it: Memory (bytes, as `run -m`) and Cpus, and by
@@ -34,7 +34,7 @@ export function vmRoutes(app: FastifyInstance, svc: Services): void {
     const pkg = (req.params as { package: string }).package;
     const force = ['1', 'true'].includes(String((req.query as { force?: string }).force));
     // As an image a container uses: refused unless forced. Forced, a container that names it fetches it at its next start.
-    if (!(await svc.vm.listKernels()).some((k) => k.Package === pkg)) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such guest kernel: ${pkg}`);
+    await svc.vm.checkKernel(pkg); // a 404 before a 409
     const by = users(pkg);
     if (by.length && !force) throw conflict(`guest kernel ${pkg} is named by ${by.length} container(s), ${by[0].Name} among them: remove them first, or force (fetched again at their next start)`);
     await svc.vm.removeKernel(pkg);

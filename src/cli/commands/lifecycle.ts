@@ -7,10 +7,16 @@ import { normalizeSignal, parseInteger } from '../flags.js';
 const out = (s: string) => process.stdout.write(`${s}\n`);
 const sys = (ref: string) => `/v1/systems/${enc(ref)}`;
 
+/** The shutdown request of stop and restart: -t and -s. */
+function shutdownBody(f: { time?: string; signal?: string }): { TimeoutSeconds?: number; Signal?: string } {
+  return {
+    ...(f.time !== undefined ? { TimeoutSeconds: parseInteger(f.time, '--time', 0) } : {}),
+    ...(f.signal !== undefined ? { Signal: normalizeSignal(f.signal) } : {}),
+  };
+}
+
 export function stop(refs: string[], f: { time?: string; signal?: string }): Promise<number> {
-  const body: { TimeoutSeconds?: number; Signal?: string } = {};
-  if (f.time !== undefined) body.TimeoutSeconds = parseInteger(f.time, '--time', 0);
-  if (f.signal !== undefined) body.Signal = normalizeSignal(f.signal);
+  const body = shutdownBody(f);
   return eachTarget(refs, async (r) => {
     await call('POST', `${sys(r)}/shutdown`, body);
     out(r);
@@ -19,9 +25,7 @@ export function stop(refs: string[], f: { time?: string; signal?: string }): Pro
 
 /** As docker restart: a running container is stopped (SIGTERM, then SIGKILL after -t), then it is started. */
 export function restart(refs: string[], f: { time?: string; signal?: string }): Promise<number> {
-  const body: { TimeoutSeconds?: number; Signal?: string } = {};
-  if (f.time !== undefined) body.TimeoutSeconds = parseInteger(f.time, '--time', 0);
-  if (f.signal !== undefined) body.Signal = normalizeSignal(f.signal);
+  const body = shutdownBody(f);
   return eachTarget(refs, async (r) => {
     await call('POST', `${sys(r)}/shutdown`, body);
     await call('POST', `${sys(r)}/start`);

@@ -4,6 +4,7 @@ import { call, enc, resolveSystem, upgrade } from '../client.js';
 import { asStartFailure, CliError, eachTarget } from '../errors.js';
 import { normalizeSignal } from '../flags.js';
 import { runSession } from './session.js';
+import type { ComputeSystemRecord } from '../../compute/types.js';
 
 export async function start(refs: string[], f: { attach?: boolean; interactive?: boolean }): Promise<number> {
   if (!f.attach && !f.interactive) {
@@ -16,26 +17,14 @@ export async function start(refs: string[], f: { attach?: boolean; interactive?:
   }
   if (refs.length > 1) throw new CliError('you cannot start and attach multiple containers at once');
   const rec = await resolveSystem(refs[0]);
-  const base = `/v1/systems/${enc(rec.Id)}`;
-  const stdin = !!f.interactive && rec.Init?.Stdin !== false;
-  const tty = !!rec.Init?.Tty;
-  const socket = await upgrade('POST', `${base}/attach${stdin ? '?stdin=1' : ''}`);
-  await runSession({
-    socket,
-    tty,
-    stdin,
-    start: () =>
-      call('POST', `${base}/start`).then(
-        () => {},
-        (e: unknown) => {
-          throw asStartFailure(e);
-        },
-      ),
-    resize: (h, w) => call('POST', `${base}/resize?h=${h}&w=${w}`),
-    signal: (s) => call('POST', `${base}/signal`, { Signal: normalizeSignal(s) }),
-  });
-  const r = await call<{ ExitCode: number }>('POST', `${base}/wait`);
-  return r.ExitCode;
+  return attachSession(rec, !!f.interactive && rec.Init?.Stdin !== false, true, () =>
+    call('POST', `/v1/systems/${enc(rec.Id)}/start`).then(
+      () => {},
+      (e: unknown) => {
+        throw asStartFailure(e);
+      },
+    ),
+  );
 }
 
 /** Attach to a running container's init: its output, and its stdin unless --no-stdin (when it was created with -i).
@@ -43,16 +32,20 @@ export async function start(refs: string[], f: { attach?: boolean; interactive?:
 export async function attach(ref: string, f: { stdin?: boolean; sigProxy?: boolean }): Promise<number> {
   const rec = await resolveSystem(ref);
   if (rec.State !== 'Running') throw new CliError(`You cannot attach to a ${rec.State === 'Paused' ? 'paused' : 'stopped'} container, ${rec.State === 'Paused' ? 'unpause' : 'start'} it first`);
+  return attachSession(rec, f.stdin !== false && !!rec.Init?.Stdin, f.sigProxy !== false);
+}
+
+/** A session on the init's stdio (started by `start` once attached, if given) until it ends; its exit code. */
+async function attachSession(rec: ComputeSystemRecord, stdin: boolean, sigProxy: boolean, start?: () => Promise<void>): Promise<number> {
   const base = `/v1/systems/${enc(rec.Id)}`;
-  const stdin = f.stdin !== false && !!rec.Init?.Stdin;
-  const tty = !!rec.Init?.Tty;
   const socket = await upgrade('POST', `${base}/attach${stdin ? '?stdin=1' : ''}`);
   await runSession({
     socket,
-    tty,
+    tty: !!rec.Init?.Tty,
     stdin,
+    ...(start ? { start } : {}),
     resize: (h, w) => call('POST', `${base}/resize?h=${h}&w=${w}`),
-    ...(f.sigProxy === false ? {} : { signal: (s: string) => call('POST', `${base}/signal`, { Signal: normalizeSignal(s) }) }),
+    ...(sigProxy ? { signal: (s: string) => call('POST', `${base}/signal`, { Signal: normalizeSignal(s) }) } : {}),
   });
   const r = await call<{ ExitCode: number }>('POST', `${base}/wait`);
   return r.ExitCode;

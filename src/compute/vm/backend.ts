@@ -162,9 +162,14 @@ export class VmBackend implements IsolationBackend {
     return this.kernels.list();
   }
 
+  /** 404 unless `pkg` was made. */
+  async checkKernel(pkg: string): Promise<void> {
+    if (!(await this.kernels.has(pkg))) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such guest kernel: ${pkg}`);
+  }
+
   /** A kernel and the templates made from it; the caller has judged whether containers still name it. */
   async removeKernel(pkg: string): Promise<void> {
-    if (!(await this.kernels.list()).some((k) => k.Package === pkg)) throw new SiloError('NotFound', 'SILO_NOT_FOUND', `no such guest kernel: ${pkg}`);
+    await this.checkKernel(pkg);
     if (this.o.templates) {
       const t = await this.templatesOrRefuse();
       for (const x of await t.list()) if (x.Kernel === pkg) await t.remove(x.Key);

@@ -93,6 +93,11 @@ export class GuestKernels {
     return out.sort((a, b) => a.Package.localeCompare(b.Package));
   }
 
+  /** Whether `pkg` was made (its kernel.json is written last). */
+  has(pkg: string): Promise<boolean> {
+    return KERNEL_PACKAGE_RE.test(pkg) ? exists(join(this.dir, pkg, 'kernel.json')) : Promise.resolve(false);
+  }
+
   /** Remove a kernel's files (`silo vm kernel rm`); false if it was never made. A running VM does not need them (QEMU
    *  read them when it started); a container that names it fetches it again at its next start. Waits for a build of
    *  the same package under way. */
