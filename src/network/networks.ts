@@ -16,8 +16,9 @@ import { addressHolders, chooseSubnet, defaultCandidates, hostRoutes, lostSubnet
 import { checkSubnet6, family, hostRoutes6, ipv6Unavailable, subnet6 } from './dualstack.js';
 import type { CreateNetworkRequest, Network, Subnet } from './types.js';
 
-/** `avoid`: subnets this create lost to another daemon choosing at the same moment (see lostSubnetRace). */
-export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest, avoid: string[] = []): Promise<Network> {
+/** `avoid`: subnets this create lost to another daemon choosing at the same moment (see lostSubnetRace); `tries`:
+ *  how many times it chose again. */
+export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest, avoid: string[] = [], tries = 0): Promise<Network> {
   const name = String(req.Name ?? '');
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(name)) throw invalid(`bad network name: ${name}`);
   if ([...ctx.networks.values()].some((n) => n.Name === name)) throw alreadyExists(`network ${name} already exists`);
@@ -75,12 +76,19 @@ export async function createNetwork(ctx: Ctx, req: CreateNetworkRequest, avoid: 
     await ctx.changeElems(networkElems(net), []);
   } catch (e) {
     // Judged while the bridge still exists: a DNS server that could not bind the gateway is the same race, seen first.
-    const holders = auto && avoid.length < 8 ? await addressHolders(subnet.IpAddressPrefix).catch(() => []) : [];
-    const yieldIt = e === raced || holders.some((h) => h.ifname !== net.Bridge);
+    const prefix = subnet.IpAddressPrefix;
+    const holders = auto && tries < 8 ? await addressHolders(prefix).catch(() => []) : [];
+    const contested = e === raced || holders.some((h) => h.ifname !== net.Bridge);
     await removeNetwork(ctx, net).catch(() => {});
-    if (!yieldIt) throw e;
-    ctx.log.warn({ network: name, subnet: subnet.IpAddressPrefix }, 'subnet taken by another network meanwhile; choosing again');
-    return createNetwork(ctx, req, [...avoid, subnet.IpAddressPrefix]);
+    if (!contested) throw e;
+    ctx.log.warn({ network: name, subnet: prefix }, 'subnet taken by another network meanwhile; choosing again');
+    // The later bridge gives the subnet up. The earlier one failed only while the other held the address too: it takes
+    // the same subnet again once that has gone (giving it up as well left both to collide on the next candidate).
+    if (e !== raced && !lostSubnetRace(holders, net.Bridge)) {
+      for (let i = 0; i < 40 && (await addressHolders(prefix).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 50));
+      return createNetwork(ctx, req, avoid, tries + 1);
+    }
+    return createNetwork(ctx, req, [...avoid, prefix], tries + 1);
   }
   return net;
 }
