@@ -2,41 +2,51 @@
 // record in /sys/block/loopN/loop/backing_file, as `losetup -j` reads it), never assumed by number, so nothing Silo
 // did not attach is ever touched.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { realpath, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { run } from './exec.js';
 import { isMounted, readMounts } from './mountinfo.js';
 
 /**
- * Loop devices currently backed by `file`: read from sysfs, so finding none costs no process. The reads are
- * synchronous: a host may have dozens of loop devices (snaps, VM images, other tools), and an asynchronous read of
- * each cost four thread-pool round trips, twice per container; these reads take microseconds, and an unbound device
- * (no `loop/` directory) costs one access() instead of a thrown ENOENT.
+ * Loop devices currently backed by `file`: read from the kernel, so finding none costs no process. /proc/partitions
+ * lists only the block devices that have a size, so an unbound loop device (a host may have dozens: snaps, VM images,
+ * other tools) costs nothing, where probing each one's sysfs entry cost a failed access() apiece, twice per container
+ * (~100 system calls). A device bound to an empty file is not listed either; an image Silo attaches is never empty.
+ * The reads are synchronous: each takes microseconds, where an asynchronous read is four thread-pool round trips.
  */
 export async function loopsFor(file: string): Promise<string[]> {
   // The kernel records the path it opened, symlinks resolved.
   const want = await realpath(dirname(file)).then((d) => join(d, basename(file)), () => file);
-  let names: string[] = [];
-  try {
-    names = readdirSync('/sys/block');
-  } catch {
-    /* no sysfs: none */
-  }
   const found: string[] = [];
-  for (const n of names) {
-    if (!/^loop\d+$/.test(n)) continue;
-    const p = `/sys/block/${n}/loop/backing_file`;
-    if (!existsSync(p)) continue;
+  for (const n of boundLoops()) {
     let backing = '';
     try {
-      backing = readFileSync(p, 'utf8'); // unbound meanwhile: ENOENT
+      backing = readFileSync(`/sys/block/${n}/loop/backing_file`, 'utf8'); // unbound meanwhile: ENOENT
     } catch {
       continue;
     }
     if (backing.replace(/\n$/, '') === want) found.push(`/dev/${n}`);
   }
   return found.sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
+}
+
+/** Names (loopN) of the loop devices with a size, from /proc/partitions: `major minor #blocks name` per line. */
+export function boundLoops(text = readPartitions()): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const name = line.trim().split(/\s+/)[3];
+    if (name && /^loop\d+$/.test(name)) out.push(name);
+  }
+  return out;
+}
+
+function readPartitions(): string {
+  try {
+    return readFileSync('/proc/partitions', 'utf8');
+  } catch {
+    return ''; // no procfs: none
+  }
 }
 
 export async function attachLoop(file: string, readOnly = false): Promise<string> {
