@@ -20,6 +20,8 @@ export interface MappedDirectory {
   /** Relative to HostPath, resolved inside it when the mount is made (volume-subpath). */
   Subpath?: string;
   Propagation?: 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
+  /** Filled from the image at create when empty (docker's volume copy-up; see the spec's schema). */
+  PopulateFromImage?: boolean;
 }
 
 export interface Resources {

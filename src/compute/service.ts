@@ -28,6 +28,7 @@ import type { NetworkService } from '../network/types.js';
 import { normalizeSignal } from './signals.js';
 import { restartDelayMs, shouldRestart } from './restart.js';
 import { checkSpecShape } from './spec/validate.js';
+import { populateFromImage } from './populate.js';
 import { resolveJoins, sharedHostname, sharesNetwork, type Joins } from './joins.js';
 import type { Logger } from '../common/log.js';
 
@@ -213,6 +214,7 @@ export class ComputeService {
           if (root.status === 'rejected') throw root.reason;
           if (net.status === 'rejected') throw net.reason;
           rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net.value };
+          await this.populateVolumes(rec);
           await this.store.save(rec);
         } catch (e) {
           if (net.status === 'fulfilled') rec.Document.Container.Networking = { ...rec.Document.Container.Networking, ...net.value };
@@ -223,6 +225,14 @@ export class ComputeService {
       this.events.publish('system', 'create', id, { image: req.Image }, rec.Name);
       return rec;
     });
+  }
+
+  /** docker's copy-up into the empty volumes the document marks, with the new root mounted (src/compute/populate.ts). */
+  private async populateVolumes(rec: ComputeSystemRecord): Promise<void> {
+    for (const m of rec.Document.Container.MappedDirectories ?? []) {
+      if (!m.PopulateFromImage) continue;
+      await this.onRoot(rec.Id, (b, t) => populateFromImage(b, t, m));
+    }
   }
 
   /** A system that runs in another's utility VM: that one is vm-isolated, runs in a VM of its own, and exists. */

@@ -180,6 +180,33 @@ test('errors as docker renders them', async () => {
   assert.match(iso.stderr, /invalid isolation \(bogus\)/);
 });
 
+test('a new volume starts with what the image holds there (copy-up): files, owner, mode; nocopy and a volume with data are left as they are', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'silo-copyup-'));
+  try {
+    await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nRUN mkdir -p /srv/data/sub && echo seed > /srv/data/sub/f && chown -R 1234:5678 /srv/data && chmod 750 /srv/data\n');
+    const b = await docker(['build', '-q', '-t', 'silo-test-copyup', dir]);
+    assert.equal(b.code, 0, b.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const show = 'stat -c "%u:%g %a" /srv/data; cat /srv/data/sub/f; stat -c "%u:%g" /srv/data/sub/f';
+  const r = await docker(['run', '--rm', '-v', 'cuvol:/srv/data', 'silo-test-copyup', 'sh', '-c', `${show}; echo mine > /srv/data/mine`]);
+  assert.deepEqual([r.code, r.stdout], [0, '1234:5678 750\nseed\n1234:5678\n'], r.stderr);
+  // Mounted again where the image has something else, it keeps its own data: docker copies into an empty volume only.
+  const again = await docker(['run', '--rm', '-v', 'cuvol:/etc', 'busybox', 'sh', '-c', 'ls /etc/sub /etc/mine && ! test -e /etc/passwd']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  // An anonymous volume of the image's path is filled too; nocopy (either spelling) leaves a volume empty.
+  const anon = await docker(['run', '--rm', '-v', '/srv/data', 'silo-test-copyup', 'cat', '/srv/data/sub/f']);
+  assert.deepEqual([anon.code, anon.stdout], [0, 'seed\n'], anon.stderr);
+  const none = await docker(['run', '--rm', '-v', 'cuvol2:/srv/data:nocopy', '--mount', 'type=volume,src=cuvol3,dst=/srv/more,volume-nocopy', 'silo-test-copyup', 'sh', '-c', 'ls -A /srv/data /srv/more | grep -v : | grep -c . || true']);
+  assert.deepEqual([none.code, none.stdout], [0, '0\n'], none.stderr);
+  const mode = await docker(['run', '--rm', '-v', 'cuvol:/x:rw,bogus', 'busybox', 'true']);
+  assert.equal(mode.code, 125);
+  assert.match(mode.stderr, /invalid volume specification: 'cuvol:\/x:rw,bogus': invalid mode: rw,bogus/);
+  for (const v of ['cuvol', 'cuvol2', 'cuvol3']) assert.equal((await docker(['volume', 'rm', v])).code, 0);
+  assert.equal((await docker(['rmi', 'silo-test-copyup'])).code, 0);
+});
+
 test('named volumes: create, use from two containers, in-use refusal, rm; anonymous ones go with --rm', async () => {
   assert.deepEqual((await docker(['volume', 'create', 'vol1'])).stdout, 'vol1\n');
   const w = await docker(['run', '--name', 'writer', '-v', 'vol1:/data', 'busybox', 'sh', '-c', 'echo kept > /data/f']);

@@ -136,6 +136,29 @@ export interface Translated {
   warnings: string[];
 }
 
+const PROPAGATIONS = ['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared'] as const;
+
+/**
+ * The mode of a `-v src:dst:mode` as dockerd reads it on Linux: ro/rw; z/Z (SELinux relabelling, a no-op on a host
+ * without SELinux, as under dockerd there); consistent/cached/delegated (macOS hints dockerd accepts and ignores);
+ * a propagation for a bind; nocopy for a volume. Anything else is refused, as dockerd refuses it.
+ */
+export function bindModes(spec: string, mode: string, isBind: boolean): { ro: boolean; nocopy: boolean; propagation?: MappedDirectory['Propagation'] } {
+  const out: { ro: boolean; nocopy: boolean; propagation?: MappedDirectory['Propagation'] } = { ro: false, nocopy: false };
+  const bad = () => dockerInvalid(`invalid volume specification: '${spec}': invalid mode: ${mode}`);
+  let rw = 0;
+  for (const o of mode ? mode.split(',') : []) {
+    if (o === 'ro' || o === 'rw') {
+      if (rw++) throw bad();
+      out.ro = o === 'ro';
+    } else if (o === 'z' || o === 'Z' || o === 'consistent' || o === 'cached' || o === 'delegated') continue;
+    else if (o === 'nocopy' && !isBind && !out.nocopy) out.nocopy = true;
+    else if ((PROPAGATIONS as readonly string[]).includes(o) && isBind && !out.propagation) out.propagation = o as MappedDirectory['Propagation'];
+    else throw bad();
+  }
+  return out;
+}
+
 /** What translation needs beyond the body: other containers' mounts for --volumes-from, a place for a seccomp profile. */
 export interface Others {
   volumesOf(ref: string): { mapped: MappedDirectory[]; mounts: DockerMeta['Mounts'] };
@@ -193,17 +216,19 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
   const tmpfs: Tmpfs[] = [];
   const mounts: DockerMeta['Mounts'] = [];
   const taken = new Set<string>();
-  const volume = async (vname: string | undefined, target: string, ro: boolean, subpath?: string) => {
+  // copy: docker's copy-up of what the image holds at the target into an empty volume (nocopy turns it off).
+  const volume = async (vname: string | undefined, target: string, ro: boolean, subpath?: string, copy = true) => {
     // A subpath is of an existing volume: checked first, so a refusal leaves no volume made for nothing.
     if (subpath && !vname) throw dockerInvalid('volume-subpath needs a named volume');
     const sub = subpath ? await vols.volumeSubpath(vname!, subpath) : undefined;
     const v = await vols.createVolume(vname ?? randomBytes(32).toString('hex'), { labels: vname ? {} : { 'com.docker.volume.anonymous': '' } });
-    mapped.push({ HostPath: v.Mountpoint, ...(sub && sub !== '.' ? { Subpath: sub } : {}), ContainerPath: target, ReadOnly: ro });
+    const part = sub && sub !== '.' ? { Subpath: sub } : copy ? { PopulateFromImage: true } : {};
+    mapped.push({ HostPath: v.Mountpoint, ...part, ContainerPath: target, ReadOnly: ro });
     mounts.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: target, Driver: 'local', Mode: ro ? 'ro' : 'z', RW: !ro, Propagation: '' });
     taken.add(target);
   };
-  const bind = (src: string, target: string, ro: boolean, mode: string) => {
-    mapped.push({ HostPath: src, ContainerPath: target, ReadOnly: ro });
+  const bind = (src: string, target: string, ro: boolean, mode: string, propagation?: MappedDirectory['Propagation']) => {
+    mapped.push({ HostPath: src, ContainerPath: target, ReadOnly: ro, ...(propagation ? { Propagation: propagation } : {}) });
     mounts.push({ Type: 'bind', Source: src, Destination: target, Mode: mode, RW: !ro, Propagation: 'rprivate' });
     taken.add(target);
   };
@@ -217,16 +242,16 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     if (parts.length < 2 || parts.length > 3) throw dockerInvalid(`invalid volume specification: '${b}'`);
     const [src, target, opts = ''] = parts;
     if (!isAbsolute(target)) throw dockerInvalid(`invalid volume specification: '${b}': invalid mount config: mount path must be absolute`);
-    const ro = opts.split(',').includes('ro');
-    if (isAbsolute(src)) bind(src, target, ro, opts);
-    else await volume(src, target, ro);
+    const m = bindModes(b, opts, isAbsolute(src));
+    if (isAbsolute(src)) bind(src, target, m.ro, opts, m.propagation);
+    else await volume(src, target, m.ro, undefined, !m.nocopy);
   }
   for (const m of hc.Mounts ?? []) {
     const target = String(m.Target ?? '');
     if (!isAbsolute(target)) throw dockerInvalid(`invalid mount config: mount path must be absolute: ${target}`);
     if (m.VolumeOptions?.Subpath && m.Type !== 'volume') throw dockerInvalid('volume-subpath is only for volume mounts');
     if (m.Type === 'bind') bind(String(m.Source), target, !!m.ReadOnly, '');
-    else if (m.Type === 'volume') await volume(m.Source ? String(m.Source) : undefined, target, !!m.ReadOnly, m.VolumeOptions?.Subpath ? String(m.VolumeOptions.Subpath) : undefined);
+    else if (m.Type === 'volume') await volume(m.Source ? String(m.Source) : undefined, target, !!m.ReadOnly, m.VolumeOptions?.Subpath ? String(m.VolumeOptions.Subpath) : undefined, !m.VolumeOptions?.NoCopy);
     else if (m.Type === 'tmpfs') {
       const t = m.TmpfsOptions ?? {};
       tmp(target, [...(m.ReadOnly ? ['ro'] : []), ...(t.SizeBytes ? [`size=${t.SizeBytes}`] : []), ...(t.Mode ? [`mode=${t.Mode.toString(8)}`] : [])]);

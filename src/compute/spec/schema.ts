@@ -35,6 +35,9 @@ export const MappedDirectory = strict({
    *  HostPath, never above it, on an fd that is what gets mounted, so a symlink swapped in after any check cannot lead
    *  the mount out of it. */
   Subpath: opt(T.String({ minLength: 1 })),
+  /** Fill HostPath, when it is empty at create, with what the image holds at ContainerPath (docker's copy-up of a
+   *  named or anonymous volume; src/compute/populate.ts). Not with a Subpath. */
+  PopulateFromImage: opt(T.Boolean()),
   /** Mount propagation (default rprivate); shared and slave ones make the container's root propagate likewise. */
   Propagation: opt(T.Union([T.Literal('private'), T.Literal('rprivate'), T.Literal('slave'), T.Literal('rslave'), T.Literal('shared'), T.Literal('rshared')])),
 });

@@ -178,6 +178,7 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
     if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
     if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);
     if (m.Subpath !== undefined && (isAbsolute(m.Subpath) || m.Subpath.split('/').includes('..'))) throw invalid(`invalid mount: subpath ${JSON.stringify(m.Subpath)} must be relative, without ".."`);
+    if (m.Subpath !== undefined && m.PopulateFromImage) throw invalid(`invalid mount: ${m.ContainerPath}: PopulateFromImage fills a whole directory, not a subpath`);
     try {
       await stat(m.HostPath);
     } catch {
