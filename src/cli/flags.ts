@@ -59,23 +59,40 @@ export function parseEnvFile(text: string, env: Record<string, string | undefine
   return parseEnvList(lines, env, into);
 }
 
-/** `-v /host:/ctr[:ro|rw]`; the host path must be absolute (there are no named volumes). */
-export function parseVolume(spec: string): MappedDirectory {
+/**
+ * `-v /host:/ctr[:ro|rw]`, a bind of a host directory, or `-v name:/ctr[:ro|rw|nocopy]`, a named volume: `volumes`
+ * maps each name to its data directory, asked of the daemon first (volumeNames), which makes a missing one. A new
+ * volume is filled from the image at create unless nocopy (docker's copy-up).
+ */
+export function parseVolume(spec: string, volumes: Record<string, string> = {}): MappedDirectory {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1])
-    throw new CliError(`invalid volume specification: '${spec}' (expected /host/path:/container/path[:ro])`);
+    throw new CliError(`invalid volume specification: '${spec}' (expected /host/path:/container/path[:ro] or name:/container/path[:ro])`);
   const [host, ctr, mode] = parts;
-  if (!host.startsWith('/')) throw new CliError(`invalid volume specification: '${spec}': the host path must be absolute (named volumes are not supported)`);
+  const named = !host.startsWith('/');
+  if (named && !VOLUME_NAME.test(host)) throw new CliError(`invalid volume specification: '${spec}': a host path must be absolute, a volume name [a-zA-Z0-9][a-zA-Z0-9_.-]+`);
   if (!ctr.startsWith('/')) throw new CliError(`invalid volume specification: '${spec}': the container path must be absolute`);
   let ro = false;
+  let nocopy = false;
   for (const o of mode ? mode.split(',') : []) {
     if (o === 'ro') ro = true;
     else if (o === 'rw') ro = false;
-    else throw new CliError(`invalid volume specification: '${spec}': unknown mode '${o}' (ro or rw)`);
+    else if (o === 'nocopy' && named) nocopy = true;
+    else throw new CliError(`invalid volume specification: '${spec}': unknown mode '${o}' (ro or rw${named ? ', nocopy' : ''})`);
   }
-  const d: MappedDirectory = { HostPath: host, ContainerPath: ctr };
+  const path = named ? volumes[host] : host;
+  if (!path) throw new CliError(`volume ${host}: its path was not asked of the daemon`);
+  const d: MappedDirectory = { HostPath: path, ContainerPath: ctr };
   if (ro) d.ReadOnly = true;
+  if (named && !nocopy) d.PopulateFromImage = true;
   return d;
+}
+
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** The volume names `-v` specifications use, each once. */
+export function volumeNames(specs: string[]): string[] {
+  return [...new Set(specs.map((s) => s.split(':')[0]).filter((h) => h && !h.startsWith('/')))];
 }
 
 /** `-l k=v` / `-l k` (empty value). */
@@ -163,6 +180,8 @@ export interface BuildContext {
   envFiles?: string[];
   /** [rows, cols] of the local terminal, for -t. */
   consoleSize?: [number, number];
+  /** Named volumes' data directories by name (volumeNames, asked of the daemon). */
+  volumes?: Record<string, string>;
 }
 
 /** Flags → the body of `POST /v1/systems`. Throws CliError on bad input. */
@@ -181,7 +200,7 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   }
   // The create schema's Storage carries only the size (the image is the request's Image).
   if (scratch !== undefined) container.Storage = { ScratchSizeInBytes: scratch };
-  const vols = (f.volume ?? []).map(parseVolume);
+  const vols = (f.volume ?? []).map((v) => parseVolume(v, ctx.volumes));
   if (vols.length) container.MappedDirectories = vols;
   if (f.memory !== undefined) {
     const bytes = parseSize(f.memory, 'memory');

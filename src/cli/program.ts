@@ -165,7 +165,7 @@ const verbs: Verb[] = [
       c
         .argument('<container...>')
         .option('-f, --force', 'force the removal of a running container')
-        .option('-v, --volumes', 'ignored (there are no volumes)')
+        .option('-v, --volumes', 'ignored (the silo CLI makes no anonymous volumes; named ones stay)')
         .action(act((refs: string[], o: Opts) => import('./commands/lifecycle.js').then((m) => m.rm(refs, o)))),
   ],
   ...(
@@ -230,6 +230,36 @@ const verbs: Verb[] = [
         .argument('<network>')
         .argument('<container>')
         .action(act((n: string, ctr: string) => import('./commands/network.js').then((m) => m.disconnect(n, ctr))));
+    },
+  ],
+  [
+    'volume',
+    'manage named volumes (run -v name:/path)',
+    (c) => {
+      const vol = (sub: string, desc: string) => c.command(sub).description(desc).helpOption('--help', 'display help for command');
+      vol('create', 'create a volume (a random name without one); an existing one is left as it is')
+        .argument('[name]')
+        .option('-l, --label <key=value>', 'set metadata on the volume', many)
+        .action(act((name: string | undefined, o: Opts) => import('./commands/volume.js').then((m) => m.create(name, o))));
+      vol('ls', 'list volumes')
+        .alias('list')
+        .option('-q, --quiet', 'only display volume names')
+        .option('-f, --filter <filter>', 'name=…, dangling=true|false, label=key[=value]', many)
+        .option('--format <format>', 'json, or a Go-style template like {{.Name}}')
+        .action(act((o: Opts) => import('./commands/volume.js').then((m) => m.ls(o))));
+      vol('inspect', 'display detailed information on one or more volumes')
+        .argument('<volume...>')
+        .option('-f, --format <template>', 'format the output with a Go-style template')
+        .action(act((names: string[], o: Opts) => import('./commands/volume.js').then((m) => m.inspect(names, o))));
+      vol('rm', 'remove one or more volumes (not while a container uses them)')
+        .alias('remove')
+        .argument('<volume...>')
+        .option('-f, --force', 'no error for a volume that does not exist')
+        .action(act((names: string[], o: Opts) => import('./commands/volume.js').then((m) => m.rm(names, o))));
+      vol('prune', 'remove unused anonymous volumes (with -a: every unused volume)')
+        .option('-a, --all', 'every unused volume, named ones too')
+        .option('-f, --force', 'do not prompt for confirmation')
+        .action(act((o: Opts) => import('./commands/volume.js').then((m) => m.prune(o))));
     },
   ],
   [

@@ -22,7 +22,7 @@ export function createOptions(c: Command): Command {
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'user (name|uid[:group|gid])')
     .option('-h, --hostname <name>', 'container host name')
-    .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host directory (absolute path)', many)
+    .option('-v, --volume <src:ctr[:opts]>', 'bind mount a host directory (absolute path) or a named volume (made if missing, filled from the image unless nocopy); opts: ro, rw, nocopy', many)
     .option('-m, --memory <bytes>', 'memory limit (b, k, m, g suffixes: 64m)')
     .option('--cpus <number>', 'number of CPUs (decimal: 0.5)')
     .option('--pids-limit <n>', 'process count limit (-1: unlimited)')

@@ -600,6 +600,10 @@ export class Storage implements StorageService {
     return this.lock.run(`volume:${name}`, () => this.volumes.removeVolume(name, o));
   }
 
+  volumePath(name: string): string {
+    return this.volumes.volumePath(name);
+  }
+
   volumeSize(name: string): Promise<number> {
     return this.volumes.volumeSize(name);
   }

@@ -197,6 +197,8 @@ export interface StorageService {
   removeVolume(name: string, o?: { inUseBy?: string[] }): Promise<void>;
   /** Bytes of the volume's files. */
   volumeSize(name: string): Promise<number>;
+  /** The data directory of a volume of that name (what containers mount). */
+  volumePath(name: string): string;
 
   /** Wait for the background work of this instance (the scratch pool's refill, the adoption of old images): for
    *  shutdown, and for tests before they delete a store. */

@@ -40,6 +40,11 @@ export class VolumeStore {
     }
   }
 
+  /** Where a volume of that name keeps (or would keep) its data: what containers mount. */
+  volumePath(name: string): string {
+    return this.dataPath(name);
+  }
+
   async listVolumes(): Promise<Volume[]> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const out: Volume[] = [];

@@ -10,6 +10,7 @@ import {
   parseLabels,
   parseSize,
   parseVolume,
+  volumeNames,
 } from '../../src/cli/flags.js';
 import { CliError } from '../../src/cli/errors.js';
 
@@ -66,7 +67,12 @@ test('-v: host:ctr[:ro|rw], absolute paths only', () => {
   assert.deepEqual(parseVolume('/data:/mnt'), { HostPath: '/data', ContainerPath: '/mnt' });
   assert.deepEqual(parseVolume('/data:/mnt:ro'), { HostPath: '/data', ContainerPath: '/mnt', ReadOnly: true });
   assert.deepEqual(parseVolume('/data:/mnt:rw'), { HostPath: '/data', ContainerPath: '/mnt' });
-  assert.throws(() => parseVolume('data:/mnt'), /host path must be absolute/);
+  // A name is a named volume: its path comes from the daemon (volumeNames lists what to ask for); nocopy is its alone.
+  assert.deepEqual(volumeNames(['data:/mnt', '/h:/x', 'data:/other:ro', 'cache:/c']), ['data', 'cache']);
+  assert.deepEqual(parseVolume('data:/mnt', { data: '/v/data/_data' }), { HostPath: '/v/data/_data', ContainerPath: '/mnt', PopulateFromImage: true });
+  assert.deepEqual(parseVolume('data:/mnt:ro,nocopy', { data: '/v/data/_data' }), { HostPath: '/v/data/_data', ContainerPath: '/mnt', ReadOnly: true });
+  assert.throws(() => parseVolume('data:/mnt'), /its path was not asked of the daemon/);
+  assert.throws(() => parseVolume('/data:/mnt:nocopy'), /unknown mode 'nocopy' \(ro or rw\)/);
   assert.throws(() => parseVolume('./data:/mnt'), /host path must be absolute/);
   assert.throws(() => parseVolume('/data:mnt'), /container path must be absolute/);
   assert.throws(() => parseVolume('/data'), /invalid volume specification/);
@@ -147,7 +153,7 @@ test('buildCreateRequest: --entrypoint "" clears, unlimited values are left out,
 });
 
 test('buildCreateRequest: bad values are refused before any request', () => {
-  assert.throws(() => buildCreateRequest('i', [], { volume: ['rel:/x'] }, { env: {} }), /absolute/);
+  assert.throws(() => buildCreateRequest('i', [], { volume: ['rel/x:/x'] }, { env: {} }), /absolute/);
   assert.throws(() => buildCreateRequest('i', [], { memory: 'lots' }, { env: {} }), /invalid memory/);
   assert.throws(() => buildCreateRequest('i', [], { workdir: 'tmp' }, { env: {} }), /absolute path/);
   assert.throws(() => buildCreateRequest('i', [], { storageOpt: ['foo=1'] }, { env: {} }), /storage option/);

@@ -120,7 +120,7 @@ test('exit codes: 127 for a missing command, 125 for daemon errors, bad flags an
   assert.equal(flag.code, 125);
   assert.equal(flag.stderr.trim().split('\n').length, 1);
   assert.match(flag.stderr, /^silo: unknown option '--bogus'/);
-  const vol = await silo(['run', '-v', 'rel:/x', 'busybox']);
+  const vol = await silo(['run', '-v', './rel:/x', 'busybox']);
   assert.equal(vol.code, 125);
   assert.match(vol.stderr, /^silo: invalid volume specification/);
   const down = await silo(['ps'], { SILO_HOST: `unix://${dir}/absent.sock` });

@@ -4,12 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './ctx.js';
 import { filters, labelMatch, sendJson, type Query } from './util.js';
 import { parseBody, VolumeCreate } from './schemas.js';
+import { volumeUsers } from '../volume-users.js';
 
 type P = { Params: { name: string }; Querystring: Query };
 
 export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
   const st = x.svc.storage;
-  const users = (name: string) => x.svc.compute.list(true).filter((r) => x.meta.get(r.Id)?.Mounts.some((m) => m.Name === name)).map((r) => r.Id);
+  // By the volume's path in every container (src/api/volume-users.ts): one the native door made counts too.
+  const users = (name: string) => volumeUsers(x.svc.compute.list(true), st.volumePath(name));
 
   app.get<{ Querystring: Query }>('/volumes', async (req, reply) => {
     const f = filters(req.query);

@@ -12,6 +12,7 @@ import { registryRoutes } from './routes-registry.js';
 import { upgradeRoutes } from './routes-upgrade.js';
 import { vmRoutes } from './routes-vm.js';
 import { archiveRoutes } from './routes-archive.js';
+import { volumeRoutes } from './routes-volumes.js';
 import { serveUpgrades, writeHttpError } from './stream.js';
 import { oneLine } from '../../common/errors.js';
 
@@ -52,6 +53,7 @@ export function buildNativeApi(svc: Services): FastifyInstance {
   registryRoutes(app, svc);
   vmRoutes(app, svc);
   archiveRoutes(app, svc);
+  volumeRoutes(app, svc);
   const upgrade = upgradeRoutes(svc);
   serveUpgrades(app, (req, socket, head) => {
     if (head.length) socket.unshift(head);

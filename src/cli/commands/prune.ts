@@ -12,7 +12,7 @@ interface PruneAnswer {
   SpaceReclaimed: number;
 }
 
-async function confirm(warning: string): Promise<boolean> {
+export async function confirm(warning: string): Promise<boolean> {
   process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
   const rl = createInterface({ input: process.stdin });
   const line = await new Promise<string>((resolve) => {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { call, enc, upgradeWith } from '../client.js';
 import { asStartFailure, CliError, DaemonError } from '../errors.js';
-import { buildCreateRequest, normalizeSignal, type CreateFlags } from '../flags.js';
+import { buildCreateRequest, normalizeSignal, volumeNames, type CreateFlags } from '../flags.js';
 import { terminalSize } from '../stream.js';
 import { runSession } from './session.js';
 
@@ -22,12 +22,18 @@ function readEnvFiles(files: string[] = []): string[] {
   });
 }
 
-function createRequest(image: string, command: string[], f: RunFlags) {
-  return buildCreateRequest(image, command, f, {
-    env: process.env,
-    envFiles: readEnvFiles(f.envFile),
-    consoleSize: f.tty ? terminalSize() : undefined,
-  });
+/**
+ * The create request. Named volumes are made (or found) first, for their paths: after the flags were checked with
+ * stand-in paths, so a bad flag makes no volume.
+ */
+async function createRequest(image: string, command: string[], f: RunFlags) {
+  const ctx = { env: process.env, envFiles: readEnvFiles(f.envFile), consoleSize: f.tty ? terminalSize() : undefined };
+  const names = volumeNames(f.volume ?? []);
+  if (names.length === 0) return buildCreateRequest(image, command, f, ctx);
+  buildCreateRequest(image, command, f, { ...ctx, volumes: Object.fromEntries(names.map((n) => [n, '/'])) });
+  const volumes: Record<string, string> = {};
+  for (const n of names) volumes[n] = (await call<{ Mountpoint: string }>('POST', '/v1/volumes', { Name: n })).Mountpoint;
+  return buildCreateRequest(image, command, f, { ...ctx, volumes });
 }
 
 /** docker's flow: the image is not here → pull it (progress on stderr), then ask again. */
@@ -43,7 +49,7 @@ async function pullingIfMissing<T>(image: string, ask: () => Promise<T>): Promis
 }
 
 async function createSystem(image: string, command: string[], f: RunFlags, classify: boolean): Promise<string> {
-  const req = createRequest(image, command, f);
+  const req = await createRequest(image, command, f);
   try {
     const r = await pullingIfMissing(image, () => call<{ Id: string; Warnings?: string[] }>('POST', '/v1/systems', req));
     for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
@@ -71,7 +77,7 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
     return 0;
   }
   // One request creates, attaches, starts and waits (api/native/run.ts); with --rm its exit code follows the removal.
-  const req = createRequest(image, command, f);
+  const req = await createRequest(image, command, f);
   let up: Awaited<ReturnType<typeof upgradeWith>>;
   try {
     up = await pullingIfMissing(image, () => upgradeWith('POST', `/v1/systems/run${f.interactive ? '?stdin=1' : ''}`, req));
