@@ -10,8 +10,8 @@ import { hostTree, putArchive } from './archive.js';
 import { isSiloError } from '../common/errors.js';
 import type { CopyTarget, IsolationBackend, MappedDirectory } from './backend.js';
 
-/** Where a copy is extracted before its entries move up: a crash mid-copy leaves only this, and the volume counts as
- *  empty again (the next create removes it and copies afresh). */
+/** Where a copy is extracted before its entries move up: a crash during the extraction leaves only this, and the
+ *  volume counts as empty again (the next create removes it and copies afresh); one during the moves leaves part. */
 export const POPULATE_TEMP = '.silo-populate.tmp';
 
 const GO_DIR = 0x80000000;
