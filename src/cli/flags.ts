@@ -462,8 +462,8 @@ export function parsePublish(spec: string): PortMapping {
   const [ip, host, ctr] = parts.length === 3 ? parts : parts.length === 2 ? ['', ...parts] : ['', '', parts[0]];
   if (!ctr) throw new CliError(`invalid publish '${spec}': no container port (expected [hostip:]hostPort:containerPort[/tcp|udp])`);
   const InternalPort = parsePort(ctr, spec, 'container port');
-  if (!host) throw new CliError(`invalid publish '${spec}': host port required (-p HOSTPORT:${ctr}): Silo does not pick random host ports`);
-  const m: PortMapping = { Protocol, InternalPort, ExternalPort: parsePort(host, spec, 'host port') };
+  // No host port (`-p 80`, `-p 127.0.0.1::80`): 0, a free one the network service picks, as docker's.
+  const m: PortMapping = { Protocol, InternalPort, ExternalPort: host ? parsePort(host, spec, 'host port') : 0 };
   if (v6) m.HostIp = v6[1].toLowerCase();
   else if (ip) {
     const a = parseIPv4(ip, `host IP in '${spec}'`);
@@ -477,6 +477,7 @@ export function parsePublishList(list: string[]): PortMapping[] {
   const out = list.map(parsePublish);
   const seen = new Set<string>();
   for (const m of out) {
+    if (m.ExternalPort === 0) continue; // each picked port is a different one
     const k = `${m.HostIp ?? '0.0.0.0'}:${m.ExternalPort}/${m.Protocol}`;
     const all = `0.0.0.0:${m.ExternalPort}/${m.Protocol}`;
     const clash = seen.has(k) || seen.has(all) || (!m.HostIp && [...seen].some((s) => s.endsWith(`:${m.ExternalPort}/${m.Protocol}`)));

@@ -413,6 +413,15 @@ const verbs: Verb[] = [
         .action(act((ref: string, o: Opts) => import('./commands/cp.js').then((m) => m.exportRoot(ref, o)))),
   ],
   [
+    'port',
+    "list a running container's published ports, or the host addresses of one of them",
+    (c) =>
+      c
+        .argument('<container>')
+        .argument('[port]', 'PORT or PORT/PROTO')
+        .action(act((ref: string, p: string | undefined) => import('./commands/inspect-more.js').then((m) => m.port(ref, p)))),
+  ],
+  [
     'diff',
     "list the files a container changed in its image's (C changed, A added, D deleted)",
     (c) => c.argument('<container>').action(act((ref: string) => import('./commands/inspect-more.js').then((m) => m.diff(ref)))),

@@ -36,7 +36,7 @@ export function createOptions(c: Command): Command {
     .option('--stop-timeout <seconds>', 'timeout before stop kills the container')
     .option('--network <name>', 'connect the container to a network ("none": loopback only; default: the default nat network)')
     .addOption(new Option('--net <name>', 'same as --network').hideHelp())
-    .option('-p, --publish <[hostip:]hostPort:containerPort[/proto]>', "publish a container's port on the host (tcp or udp)", many)
+    .option('-p, --publish <[hostip:][hostPort:]containerPort[/proto]>', "publish a container's port on the host (tcp or udp; without a host port, a free one: see silo port)", many)
     .option('--ip <address>', "the container's IPv4 address on its network")
     .option('--network-alias <name>', 'another name the container has on its network', many)
     .option('--mac-address <mac>', "the container's MAC address on its network")

@@ -65,6 +65,16 @@ test('-p publishes a port: from localhost, from another namespace, and by name f
 
   const byName = await d.silo(['run', '--rm', 'busybox', 'wget', '-qO-', 'http://web/']);
   assert.equal(byName.stdout, page, byName.stderr);
+
+  // silo port: every mapping, one port's host addresses, a port not published (exit 1); a random host port shown as picked.
+  assert.equal((await d.silo(['port', 'web'])).stdout, `80/tcp -> 0.0.0.0:${port}\n`);
+  assert.equal((await d.silo(['port', 'web', '80'])).stdout, `0.0.0.0:${port}\n`);
+  const none = await d.silo(['port', 'web', '81/udp']);
+  assert.deepEqual([none.code, none.stderr], [1, "silo: No public port '81/udp' published for web\n"]);
+  const rnd = await d.silo(['run', '-d', '--name', 'rnd', '-p', '127.0.0.1::90/udp', 'busybox', 'sleep', '60']);
+  assert.equal(rnd.code, 0, rnd.stderr);
+  assert.match((await d.silo(['port', 'rnd'])).stdout, /^90\/udp -> 127\.0\.0\.1:[1-9]\d*\n$/);
+  await d.silo(['rm', '-f', 'rnd']);
 });
 
 test('user networks: create, run on it, alias, connect, refuse to remove in use, remove', async () => {

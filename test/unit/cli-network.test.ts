@@ -33,9 +33,11 @@ test('parsePublish: docker spellings', () => {
 });
 
 test('parsePublish: clear errors', () => {
-  assert.throws(() => parsePublish('80'), cliErr(/host port required/));
-  assert.throws(() => parsePublish('80/udp'), cliErr(/host port required/));
-  assert.throws(() => parsePublish('127.0.0.1::80'), cliErr(/host port required/));
+  // No host port: 0, one the daemon picks.
+  assert.deepEqual(parsePublish('80'), { Protocol: 'tcp', InternalPort: 80, ExternalPort: 0 });
+  assert.deepEqual(parsePublish('80/udp'), { Protocol: 'udp', InternalPort: 80, ExternalPort: 0 });
+  assert.deepEqual(parsePublish('127.0.0.1::80'), { Protocol: 'tcp', InternalPort: 80, ExternalPort: 0, HostIp: '127.0.0.1' });
+  assert.equal(parsePublishList(['80', '80', '127.0.0.1::80']).length, 3);
   assert.throws(() => parsePublish('8080:'), cliErr(/no container port/));
   assert.throws(() => parsePublish('70000:80'), cliErr(/invalid host port '70000'.*1-65535/));
   assert.throws(() => parsePublish('0:80'), cliErr(/invalid host port '0'/));
@@ -254,9 +256,9 @@ test('create: --net, -p (repeated), --ip, --network-alias in the document; bad -
       { Protocol: 'udp', InternalPort: 90, ExternalPort: 9000, HostIp: '127.0.0.1' },
     ],
   });
-  const bad = await silo(['run', '-p', '80', 'busybox']);
+  const bad = await silo(['run', '-p', '80:', 'busybox']);
   assert.equal(bad.code, 125);
-  assert.match(bad.stderr, /^silo: invalid publish '80': host port required/);
+  assert.match(bad.stderr, /^silo: invalid publish '80:': no container port/);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
 });
 

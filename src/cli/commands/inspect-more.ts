@@ -1,5 +1,5 @@
-// `silo diff`, `silo history` and `silo update`: a container's changes, an image's history, a container's limits
-// changed live, as docker prints and takes them.
+// `silo diff`, `silo history`, `silo update` and `silo port`: a container's changes, an image's history, a container's
+// limits changed live, its published ports, as docker prints and takes them.
 
 import { call, enc } from '../client.js';
 import { CliError, eachTarget } from '../errors.js';
@@ -13,6 +13,29 @@ const KIND = ['C', 'A', 'D'];
 export async function diff(ref: string): Promise<number> {
   const changes = await call<{ Path: string; Kind: 0 | 1 | 2 }[]>('GET', `/v1/systems/${enc(ref)}/changes`);
   process.stdout.write(changes.map((c) => `${KIND[c.Kind]} ${c.Path}\n`).join(''));
+  return 0;
+}
+
+/**
+ * `silo port CTR [PORT[/PROTO]]`: `80/tcp -> 0.0.0.0:8080` per mapping, or only the host addresses of one port; a
+ * container that is not running publishes none (as dockerd answers), and a port it does not publish is an error.
+ */
+export async function port(ref: string, which?: string): Promise<number> {
+  const r = await call<ComputeSystemRecord>('GET', `/v1/systems/${enc(ref)}`);
+  const running = r.State === 'Running' || r.State === 'Paused';
+  const maps = running ? [...(r.Document.Container.Networking?.PortMappings ?? [])] : [];
+  maps.sort((a, b) => a.InternalPort - b.InternalPort || a.Protocol.localeCompare(b.Protocol) || (a.HostIp ?? '').localeCompare(b.HostIp ?? ''));
+  const host = (m: (typeof maps)[number]) => (m.HostIp?.includes(':') ? `[${m.HostIp}]:${m.ExternalPort}` : `${m.HostIp ?? '0.0.0.0'}:${m.ExternalPort}`);
+  if (which === undefined) {
+    process.stdout.write(maps.map((m) => `${m.InternalPort}/${m.Protocol} -> ${host(m)}\n`).join(''));
+    return 0;
+  }
+  const w = /^(\d+)(?:\/(tcp|udp))?$/.exec(which);
+  if (!w) throw new CliError(`invalid port ${JSON.stringify(which)}: PORT or PORT/PROTO (tcp, udp)`);
+  const proto = w[2] ?? 'tcp';
+  const hits = maps.filter((m) => m.InternalPort === Number(w[1]) && m.Protocol === proto);
+  if (hits.length === 0) throw new CliError(`No public port '${w[1]}/${proto}' published for ${ref}`, 1);
+  process.stdout.write(hits.map((m) => `${host(m)}\n`).join(''));
   return 0;
 }
 
