@@ -3,7 +3,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, sweepTempFiles, writeJsonAtomic } from './atomic.js';
+import { readJson, removeFile, sweepTempFiles, writeJsonAtomic } from './atomic.js';
 import { newId } from './ids.js';
 import { byCodeUnits } from './order.js';
 
@@ -25,7 +25,7 @@ export class IntentLog {
     const it: Intent = { Id: newId(), Op: op, Target: target, Started: new Date().toISOString() };
     const path = join(this.dir, `${it.Id}.json`);
     await writeJsonAtomic(path, it, o);
-    return () => rm(path, { force: true });
+    return async () => removeFile(path);
   }
 
   /** Run `fn` under an intent that is cleared whether it succeeds or fails (its own rollback ran). */
@@ -52,6 +52,7 @@ export class IntentLog {
   }
 
   clear(id: string): Promise<void> {
-    return rm(join(this.dir, `${id}.json`), { force: true });
+    removeFile(join(this.dir, `${id}.json`));
+    return Promise.resolve();
   }
 }

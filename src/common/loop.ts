@@ -2,8 +2,7 @@
 // record in /sys/block/loopN/loop/backing_file, as `losetup -j` reads it), never assumed by number, so nothing Silo
 // did not attach is ever touched.
 
-import { readFileSync } from 'node:fs';
-import { realpath, rmdir } from 'node:fs/promises';
+import { readFileSync, realpathSync, rmdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { run } from './exec.js';
 import { isMounted, readMounts } from './mountinfo.js';
@@ -17,7 +16,12 @@ import { isMounted, readMounts } from './mountinfo.js';
  */
 export async function loopsFor(file: string): Promise<string[]> {
   // The kernel records the path it opened, symlinks resolved.
-  const want = await realpath(dirname(file)).then((d) => join(d, basename(file)), () => file);
+  let want = file;
+  try {
+    want = join(realpathSync.native(dirname(file)), basename(file)); // one libc call, not a readlink per level
+  } catch {
+    /* gone: compared as given */
+  }
   const found: string[] = [];
   for (const n of boundLoops()) {
     let backing = '';
@@ -83,6 +87,11 @@ export async function unmountAll(path: string): Promise<void> {
   }
 }
 
+/** rmdir, any error ignored; synchronously (an empty directory: no thread-pool round trip). */
 export async function rmdirQuiet(path: string): Promise<void> {
-  await rmdir(path).catch(() => {});
+  try {
+    rmdirSync(path);
+  } catch {
+    /* not there, or not empty: left */
+  }
 }

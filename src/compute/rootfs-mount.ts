@@ -5,6 +5,7 @@
 // Every step is undone if a later one fails; what is mounted is read from /proc/self/mountinfo, never remembered, so
 // a daemon restart finds its mounts again.
 
+import { mkdirSync } from 'node:fs';
 import { chmod, mkdir, readdir } from 'node:fs/promises';
 import { readSmallText } from '../common/atomic.js';
 import { dirname, join } from 'node:path';
@@ -53,6 +54,7 @@ export class RootMounts {
     if (await isMounted(rootfs)) return rootfs;
     if (root.layers.length === 0) throw invalid('image has no layers');
     if (root.scratch.format !== 'ext4' && root.scratch.format !== 'tmpfs') throw invalid(`unsupported scratch format ${JSON.stringify(root.scratch.format)}`);
+    // Mount points are made synchronously (metadata of microseconds; a thread-pool round trip each otherwise).
     // overlayfs' lowerdir lists the topmost first. Layers that share a parent are named relative to it (mount runs
     // there): ~55 layers then fit in one page.
     const dirs = root.layers.map((l) => l.path).reverse();
@@ -65,25 +67,25 @@ export class RootMounts {
       const mnt = this.scratch(id);
       const scratchMounted = await isMounted(mnt);
       if (!scratchMounted && root.scratch.format === 'tmpfs') {
-        await mkdir(mnt, { recursive: true, mode: 0o700 });
+        mkdirSync(mnt, { recursive: true, mode: 0o700 });
         undo.push(() => rmdirQuiet(mnt));
         await run('mount', ['-t', 'tmpfs', '-o', `size=${root.scratch.sizeBytes},mode=0700`, 'tmpfs', mnt]);
         undo.push(() => unmountAll(mnt));
       } else if (!scratchMounted) {
         // A device still attached to the image (a daemon restart between mount steps) is used again.
         const dev = (await loopsFor(file))[0];
-        await mkdir(mnt, { recursive: true, mode: 0o700 });
+        mkdirSync(mnt, { recursive: true, mode: 0o700 });
         undo.push(() => rmdirQuiet(mnt));
         // Else mount attaches one itself (one process, not losetup then mount), with autoclear: it goes at the unmount.
         if (!dev) undo.push(() => detachLoops(file));
         await run('mount', ['-t', 'ext4', '-o', dev ? 'noinit_itable' : 'loop,noinit_itable', dev ?? file, mnt]);
         undo.push(() => unmountAll(mnt));
       }
-      await mkdir(join(mnt, 'upper'), { recursive: true, mode: 0o755 });
-      await mkdir(join(mnt, 'work'), { recursive: true, mode: 0o700 });
+      mkdirSync(join(mnt, 'upper'), { recursive: true, mode: 0o755 });
+      mkdirSync(join(mnt, 'work'), { recursive: true, mode: 0o700 });
       const opts = [`lowerdir=${lower}`, `upperdir=${join(mnt, 'upper')}`, `workdir=${join(mnt, 'work')}`, ...root.overlayOptions].join(',');
       if (opts.length > MAX_MOUNT_DATA) throw invalid(`image has too many layers (${root.layers.length}) for one overlay mount`);
-      await mkdir(rootfs, { recursive: true, mode: 0o755 });
+      mkdirSync(rootfs, { recursive: true, mode: 0o755 });
       undo.push(() => rmdirQuiet(rootfs));
       await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, rootfs], shared ? { cwd: parent } : {});
       return rootfs;

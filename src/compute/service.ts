@@ -180,7 +180,6 @@ export class ComputeService {
       if (req.Document?.Container?.GuestOs) throw invalid('conflicting options: a hostname and a shared UTS or network namespace');
       doc.Container.GuestOs.HostName = shared;
     }
-    const scratch = doc.Container.Storage.ScratchSizeInBytes!;
     const init = resolveInit(doc, image.config);
 
     return this.lock.run(`name:${name ?? ''}`, async () => {

@@ -1,9 +1,9 @@
 // The one writer of compute system records: one JSON document per system, written atomically. Reads hand out
 // copies: a caller changes a record only by saving it (under the system's lock), never by holding on to it.
 
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, removeFile, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { invalid, notFound } from '../common/errors.js';
 import type { ComputeSystemRecord } from './types.js';
 import { byCodeUnits } from '../common/order.js';
@@ -82,7 +82,7 @@ export class SystemStore {
   }
 
   async remove(id: string): Promise<void> {
-    await rm(join(this.dir, `${id}.json`), { force: true });
+    removeFile(join(this.dir, `${id}.json`));
     this.byId.delete(id);
   }
 }

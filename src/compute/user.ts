@@ -2,8 +2,7 @@
 // /etc/group. Parsing is pure (unit-tested); reading the files refuses symlinks so an image cannot point us at
 // the host's files.
 
-import { constants } from 'node:fs';
-import { open, lstat } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalid } from '../common/errors.js';
 
@@ -69,18 +68,18 @@ export function resolveUser(spec: string, passwdText: string, groupText: string)
   return { uid, gid, additionalGids: [...new Set(additionalGids)], home, name: entry?.name };
 }
 
-/** Read <rootfs>/etc/<file> without following symlinks; '' when absent. */
+/**
+ * Read <rootfs>/etc/<file> without following symlinks; '' when absent. Synchronously: two small files of the image at
+ * each create, where each asynchronous step (lstat, open, fstat, read, close) was a thread-pool round trip.
+ */
 export async function readRootfsEtcFile(rootfs: string, file: 'passwd' | 'group'): Promise<string> {
   const etc = join(rootfs, 'etc');
+  const st = lstatSync(etc, { throwIfNoEntry: false });
+  if (!st) return '';
+  if (st.isSymbolicLink()) throw invalid(`refusing ${etc}: it is a symlink`);
+  let fd: number;
   try {
-    if ((await lstat(etc)).isSymbolicLink()) throw invalid(`refusing ${etc}: it is a symlink`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw e;
-  }
-  let fh;
-  try {
-    fh = await open(join(etc, file), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(join(etc, file), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return '';
@@ -88,12 +87,12 @@ export async function readRootfsEtcFile(rootfs: string, file: 'passwd' | 'group'
     throw e;
   }
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw invalid(`refusing /etc/${file} of the image: not a regular file`);
-    if (st.size > 16 * 1024 * 1024) throw invalid(`/etc/${file} of the image is too large`);
-    return await fh.readFile('utf8');
+    const f = fstatSync(fd);
+    if (!f.isFile()) throw invalid(`refusing /etc/${file} of the image: not a regular file`);
+    if (f.size > 16 * 1024 * 1024) throw invalid(`/etc/${file} of the image is too large`);
+    return readFileSync(fd, 'utf8');
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

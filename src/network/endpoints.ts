@@ -1,6 +1,6 @@
 // Endpoints: an address from the network's IPAM, policies as nft elements, and (while attached) a veth pair.
 
-import { rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, conflict, invalid } from '../common/errors.js';
 import { newId } from '../common/ids.js';
@@ -158,7 +158,7 @@ export async function forgetEndpoint(ctx: Ctx, ep: Endpoint): Promise<void> {
   await ctx.store.remove('endpoints', ep.Id);
   ctx.endpoints.delete(ep.Id);
   await freeAddress(ctx, ep);
-  await rm(join(ctx.runDir, 'etc', ep.Id), { recursive: true, force: true });
+  rmSync(join(ctx.runDir, 'etc', ep.Id), { recursive: true, force: true }); // two small files: no pool round trips
 }
 
 async function freeAddress(ctx: Ctx, ep: Endpoint): Promise<void> {

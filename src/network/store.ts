@@ -3,7 +3,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, removeFile, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 
 export type Kind = 'networks' | 'endpoints' | 'namespaces' | 'loadbalancers' | 'ipam';
 
@@ -19,7 +19,7 @@ export class Store {
   }
 
   async remove(kind: Kind, id: string): Promise<void> {
-    await rm(this.path(kind, id), { force: true });
+    removeFile(this.path(kind, id));
   }
 
   async loadAll<T>(kind: Kind): Promise<Map<string, T>> {

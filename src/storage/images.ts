@@ -1,7 +1,8 @@
 // Image records: root/images/<idHex>.json, one document per image written atomically. The id is the sha256
 // of the canonical JSON of the OCI image configuration the record carries, so it can be re-derived.
 
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { invalid, notFound } from '../common/errors.js';
@@ -67,7 +68,8 @@ export class ImageStore {
 
   async all(): Promise<ImageDoc[]> {
     const out: ImageDoc[] = [];
-    for (const n of await readdir(this.dir)) {
+    // Listed synchronously, as the records are read (readJson): a create resolves its image here.
+    for (const n of readdirSync(this.dir)) {
       // Skip writeFileAtomic's temp files and anything else that is not a record.
       if (!n.endsWith('.json') || !HEX64.test(n.slice(0, -5))) continue;
       const d = await readJson<ImageDoc>(join(this.dir, n));

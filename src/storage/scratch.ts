@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rm, stat, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
+import { readJson, removeFile, sweepTempFiles, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { hexOf } from './digest.js';
@@ -90,7 +90,7 @@ export class Scratch {
     }
     if (!old) {
       if (meta.scratchBytes < MIN_SCRATCH) throw invalid(`scratch size must be at least ${MIN_SCRATCH} bytes`);
-      await rm(file, { force: true });
+      removeFile(file); // one a crash left half-made
       try {
         if (!(await this.pool.take(meta.scratchBytes, file))) await formatScratch(file, meta.scratchBytes);
         await writeJsonAtomic(this.metaFile(id), meta);
@@ -124,8 +124,8 @@ export class Scratch {
   /** Delete the scratch image and its record; the backend that mounted it has unmounted it. */
   async remove(id: string): Promise<void> {
     this.check(id);
-    await rm(this.image(id), { force: true });
-    await rm(this.metaFile(id), { force: true });
+    removeFile(this.image(id));
+    removeFile(this.metaFile(id));
   }
 
   /**

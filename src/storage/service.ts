@@ -288,8 +288,13 @@ export class Storage implements StorageService {
   async removeRoot(containerId: string): Promise<void> {
     this.scratch.check(containerId);
     await this.lock.run(`root:${containerId}`, async () => {
+      const meta = await this.scratch.meta(containerId);
       await this.scratch.remove(containerId);
-      await this.lock.run(META, () => this.gc()); // layers kept only for this container can go now
+      // A scratch holds layers (never blobs), and they were live through its image too unless that image is gone: only
+      // then can this removal leave garbage. A sweep reads every image, layer, scratch and blob, so one per removal cost
+      // each `run --rm` ~60 thread-pool calls here and grew with the store. An image removed meanwhile sweeps itself
+      // after this scratch is gone, or is found gone here.
+      if (!meta || !(await this.images.read(meta.imageId))) await this.lock.run(META, () => this.gc());
     });
   }
 

@@ -8,10 +8,10 @@
 
 import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile, open } from 'node:fs/promises';
 import { unmountAll } from '../../common/loop.js';
-import { constants, readFileSync, rmSync, statSync, watch } from 'node:fs';
+import { constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
-import { writeFileAtomic, writeJsonAtomic, readJson, readSmallText } from '../../common/atomic.js';
+import { writeFileAtomic, writeJsonAtomic, readJson, readSmallText, removeFile } from '../../common/atomic.js';
 import type { Readable } from 'node:stream';
 import type {
   Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
@@ -151,10 +151,10 @@ export class ProcessBackend implements IsolationBackend {
       maxSize: o.log?.MaxSizeInBytes ?? (o.log?.Path ? -1 : this.cfg.logMaxSize),
       maxFiles: o.log?.MaxFiles ?? (o.log?.Path ? 1 : this.cfg.logMaxFiles),
     };
-    await mkdir(bundle, { recursive: true, mode: 0o700 });
+    mkdirSync(bundle, { recursive: true, mode: 0o700 });
     // An earlier run's exit record must not be taken for this run's; its log is kept and appended to, as docker's.
     await this.forgetExit(o.id);
-    await mkdir(state, { recursive: true, mode: 0o700 });
+    mkdirSync(state, { recursive: true, mode: 0o700 });
     try {
       await writeHostnameFile(bundle, o.hostname);
       // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
@@ -163,7 +163,7 @@ export class ProcessBackend implements IsolationBackend {
       const plan = log.driver === 'file' && log.maxSize && log.maxSize > 0 ? filePlan(log.maxSize, log.maxFiles ?? 1) : undefined;
       if (plan) await startLog(log.path, plan.keep);
       if (o.cgroupParent) await writeFileAtomic(join(state, 'cgroup-parent'), o.cgroupParent);
-      else await rm(join(state, 'cgroup-parent'), { force: true });
+      else removeFile(join(state, 'cgroup-parent'));
       await writeJsonAtomic(join(bundle, 'config.json'), spec, { durable: false }); // the bundle is made again at each start
       const h = startConmon({
         conmon: this.cfg.conmon, runc: this.cfg.runc, runcRoot: this.runc.root, cid: o.id, cuuid: o.id, name: o.name || o.id,
@@ -205,7 +205,14 @@ export class ProcessBackend implements IsolationBackend {
 
   /** Staging mounts of a create that did not get to undo them (a daemon killed meanwhile): detached, then removed. */
   private async dropSubpathMounts(id: string): Promise<void> {
-    for (const e of await readdir(this.subpathDir()).catch(() => [] as string[])) {
+    // Listed synchronously: most containers have none, and this runs at each create and removal.
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.subpathDir());
+    } catch {
+      return; // none made yet
+    }
+    for (const e of names) {
       if (!e.startsWith(`${id}.`)) continue;
       const p = join(this.subpathDir(), e);
       await unmountAll(p);
@@ -520,18 +527,26 @@ export class ProcessBackend implements IsolationBackend {
     else {
       // A caller's log path outside the state keeps its log; the names rotation holds beside it go.
       const log = await this.logOf(id);
-      if (log.driver === 'file') for (const x of ['cur', 'next', 'tmp']) await rm(`${log.path}.${x}`, { force: true });
-      await rm(this.stateOf(id), { recursive: true, force: true });
+      if (log.driver === 'file') for (const x of ['cur', 'next', 'tmp']) removeFile(`${log.path}.${x}`);
+      // A few small files and the log (bounded by its max-size): one synchronous rm, not an lstat, unlink and round
+      // trip per entry through the thread pool.
+      rmSync(this.stateOf(id), { recursive: true, force: true });
     }
   }
 
   private async forgetExit(id: string): Promise<void> {
-    for (const f of ['exit', 'oom', 'monitor-lost']) await rm(join(this.stateOf(id), f), { force: true });
+    for (const f of ['exit', 'oom', 'monitor-lost']) removeFile(join(this.stateOf(id), f));
   }
 
   private async deleteExecs(id: string): Promise<void> {
     const root = join(this.cfg.runDir, 'x');
-    for (const e of await readdir(root).catch(() => [] as string[])) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(root); // synchronously, as dropSubpathMounts: usually there is no exec left
+    } catch {
+      return;
+    }
+    for (const e of names) {
       const owner = await readFile(join(root, e, 'owner'), 'utf8').catch(() => '');
       if (owner !== id) continue;
       if (!(await waitGone(join(root, e, 'conmon.pid'), 2000))) await killConmon(join(root, e, 'conmon.pid'), e);
@@ -674,6 +689,6 @@ export class ProcessBackend implements IsolationBackend {
 
 /** The daemon's oom_score_adj (0 when it cannot be read). */
 async function ownOomScoreAdj(): Promise<number> {
-  return Number((await readFile('/proc/self/oom_score_adj', 'utf8').catch(() => '0')).trim()) || 0;
+  return Number(readSmallText('/proc/self/oom_score_adj').trim()) || 0;
 }
 

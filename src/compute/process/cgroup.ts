@@ -2,7 +2,7 @@
 // Statistics and process listings read it directly; delete removes what runc left behind.
 
 import { existsSync, readdirSync, type Dirent } from 'node:fs';
-import { readdir, rmdir } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { readSmallText } from '../../common/atomic.js';
 import { join } from 'node:path';
 import type { ProcessInfo, Statistics } from '../backend.js';

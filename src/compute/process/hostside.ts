@@ -1,7 +1,8 @@
 // What the OCI spec needs from the host and the container's root, read here so spec.ts stays pure: device nodes,
 // a localhost seccomp profile, supplementary groups by name, the /etc/hostname file.
 
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
 import type { Device } from '../spec/schema.js';
@@ -78,6 +79,6 @@ export async function supplementalGids(rootfs: string, groups: (number | string)
 /** The container's /etc/hostname, as docker gives one. */
 export async function writeHostnameFile(dir: string, hostname: string): Promise<{ hostPath: string; containerPath: string }> {
   const hostPath = join(dir, 'hostname');
-  await writeFile(hostPath, `${hostname}\n`, { mode: 0o644 });
+  writeFileSync(hostPath, `${hostname}\n`, { mode: 0o644 }); // a few bytes on the run dir's tmpfs: no pool round trip
   return { hostPath, containerPath: '/etc/hostname' };
 }

@@ -10,8 +10,11 @@
 // Those two held files are why conmon's files are a quarter of max-size (filePlan): the whole stays within
 // max-size × max-file on disk even while no daemon looks.
 
-import { statSync } from 'node:fs';
-import { link, open, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, linkSync, openSync, renameSync, statSync } from 'node:fs';
+import { removeFile } from '../../common/atomic.js';
+
+// Every call here is synchronous: a name change or a stat in the state directory takes microseconds, where each call
+// through the thread pool is a round trip to a worker and back (about a dozen per container started).
 
 /**
  * How a log bounded by docker's max-size × max-file is cut into conmon's files. While the daemon is not looking,
@@ -25,10 +28,13 @@ export function filePlan(maxSize: number, maxFiles: number): { fileSize: number;
 }
 
 const names = (path: string) => ({ cur: `${path}.cur`, next: `${path}.next`, tmp: `${path}.tmp` });
-// A synchronous stat: four of them per look, each an asynchronous round trip (and an error object when missing) before.
-const inode = async (p: string) => statSync(p, { throwIfNoEntry: false })?.ino;
-const ignore = (codes: string[]) => (e: NodeJS.ErrnoException) => {
-  if (!codes.includes(e.code ?? '')) throw e;
+const inode = (p: string) => statSync(p, { throwIfNoEntry: false })?.ino;
+const ignoring = (codes: string[], fn: () => void) => {
+  try {
+    fn();
+  } catch (e) {
+    if (!codes.includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  }
 };
 
 /** Renames `full` (oldest first) into path.1 … (newest .1), shifting the rotated files up; none beyond keep-1. */
@@ -36,30 +42,30 @@ async function shiftIn(path: string, keep: number, full: string[]): Promise<void
   const k = full.length;
   if (!k) return;
   for (let i = keep - 1; i >= 1; i--) {
-    if (i + k > keep - 1) await rm(`${path}.${i}`, { force: true });
-    else await rename(`${path}.${i}`, `${path}.${i + k}`).catch(ignore(['ENOENT']));
+    if (i + k > keep - 1) removeFile(`${path}.${i}`);
+    else ignoring(['ENOENT'], () => renameSync(`${path}.${i}`, `${path}.${i + k}`));
   }
   for (let j = 0; j < k; j++) {
     const n = k - j; // the newest gets .1
-    if (n > keep - 1) await rm(full[j], { force: true });
-    else await rename(full[j], `${path}.${n}`).catch(ignore(['ENOENT']));
+    if (n > keep - 1) removeFile(full[j]);
+    else ignoring(['ENOENT'], () => renameSync(full[j], `${path}.${n}`));
   }
 }
 
 /** The next file conmon will open, made now and held by a second name. */
 async function arm(path: string): Promise<void> {
   const { next, tmp } = names(path);
-  let fh;
+  let fd: number;
   try {
-    fh = await open(tmp, 'wx', 0o600);
+    fd = openSync(tmp, 'wx', 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // armed already (or conmon is opening its own)
     throw e;
   }
-  await fh.close();
-  await rm(next, { force: true });
+  closeSync(fd);
+  removeFile(next);
   // conmon may have taken it meanwhile: then it is the current file, found by the next settle.
-  await link(tmp, next).catch(ignore(['ENOENT', 'EEXIST']));
+  ignoring(['ENOENT', 'EEXIST'], () => linkSync(tmp, next));
 }
 
 const settling = new Map<string, Promise<void>>();
@@ -80,7 +86,7 @@ export function settleLog(path: string, keep: number): Promise<void> {
 async function settleOnce(path: string, keep: number): Promise<void> {
   if (keep <= 1) return;
   const { cur, next, tmp } = names(path);
-  const [p, c, n, t] = await Promise.all([inode(path), inode(cur), inode(next), inode(tmp)]);
+  const [p, c, n, t] = [inode(path), inode(cur), inode(next), inode(tmp)];
   if (p === undefined) return;
   if (c !== p) {
     const full: string[] = [];
@@ -88,8 +94,8 @@ async function settleOnce(path: string, keep: number): Promise<void> {
     const nextTaken = n !== undefined && n !== t; // conmon opened it (it has no .tmp name any more)
     if (nextTaken && n !== p) full.push(next); // …and filled it and replaced it in turn
     await shiftIn(path, keep, full);
-    if (nextTaken && n === p) await rename(next, cur);
-    else await link(path, cur).catch(ignore(['EEXIST', 'ENOENT']));
+    if (nextTaken && n === p) renameSync(next, cur);
+    else ignoring(['EEXIST', 'ENOENT'], () => linkSync(path, cur));
   }
   await arm(path);
 }
@@ -104,19 +110,19 @@ export async function startLog(path: string, keep: number): Promise<void> {
   if (keep <= 1) return;
   await settleLog(path, keep);
   const { cur } = names(path);
-  const size = await stat(path).then((s) => s.size, () => 0);
+  const size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
   if (size > 0) {
     await shiftIn(path, keep, [path]);
-    await rm(cur, { force: true });
+    removeFile(cur);
   }
-  await (await open(path, 'a', 0o600)).close();
+  closeSync(openSync(path, 'a', 0o600));
   await settleLog(path, keep);
 }
 
 /** Files conmon has finished that the daemon has not named yet, oldest first: read after path.1 and before path. */
 export async function unsettled(path: string): Promise<string[]> {
   const { cur, next, tmp } = names(path);
-  const [p, c, n, t] = await Promise.all([inode(path), inode(cur), inode(next), inode(tmp)]);
+  const [p, c, n, t] = [inode(path), inode(cur), inode(next), inode(tmp)];
   if (p === undefined || c === undefined || c === p) return [];
   return n !== undefined && n !== t && n !== p ? [cur, next] : [cur];
 }

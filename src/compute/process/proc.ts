@@ -1,13 +1,14 @@
 // Finding a conmon again from its pidfile. A pid alone may have been reused since, so a process counts as "our
 // conmon" only if its command line names that very pidfile (we pass it with -P).
 
-import { readFile } from 'node:fs/promises';
+import { readSmallText } from '../../common/atomic.js';
 
+// Read synchronously (a pidfile on tmpfs, a /proc file): a removal asks this a few times while it waits.
 async function conmonPid(pidFile: string): Promise<number | undefined> {
-  const raw = await readFile(pidFile, 'utf8').catch(() => '');
+  const raw = readSmallText(pidFile);
   const pid = Number.parseInt(raw.trim(), 10);
   if (!(pid > 1)) return undefined;
-  const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const cmd = readSmallText(`/proc/${pid}/cmdline`);
   // A zombie has an empty cmdline: it is gone for our purposes.
   const args = cmd.split('\0');
   return args[0]?.endsWith('conmon') && args.includes(pidFile) ? pid : undefined;

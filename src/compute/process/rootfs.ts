@@ -5,7 +5,9 @@
 // And a working directory is resolved the way the container will see it: a symlink in the image must not lead into
 // /proc/<pid>/fd, where a leaked fd gives a cwd on the host (CVE-2024-21626, fixed only in runc 1.1.12).
 
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
+
+// lstat and readlink synchronously: a handful of metadata reads per start, each a thread-pool round trip otherwise.
 import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
 import { checkCwd } from '../resolve.js';
@@ -20,11 +22,8 @@ const DEV_LINKS: Record<string, string> = {
 export async function checkRootfs(rootfs: string): Promise<void> {
   for (const d of KERNEL_MOUNTS) {
     const p = join(rootfs, d);
-    const st = await lstat(p).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return undefined; // runc makes it
-      throw e;
-    });
-    if (st?.isSymbolicLink()) throw invalid(`refusing the image's root filesystem: /${d} is a symlink (to ${await readlink(p)}), not a directory`);
+    const st = lstatSync(p, { throwIfNoEntry: false }); // missing: runc makes it
+    if (st?.isSymbolicLink()) throw invalid(`refusing the image's root filesystem: /${d} is a symlink (to ${readlinkSync(p)}), not a directory`);
     if (st && !st.isDirectory()) throw invalid(`refusing the image's root filesystem: /${d} is not a directory`);
   }
 }
@@ -48,8 +47,13 @@ export async function resolveInRoot(rootfs: string, path: string): Promise<strin
     if (next.length === 2 && next[0] === 'dev') target = DEV_LINKS[c];
     else if (!KERNEL_MOUNTS.includes(next[0])) {
       const host = join(rootfs, ...next);
-      const st = await lstat(host).catch(() => undefined);
-      if (st?.isSymbolicLink()) target = await readlink(host);
+      let st;
+      try {
+        st = lstatSync(host, { throwIfNoEntry: false });
+      } catch {
+        st = undefined; // ENOTDIR and the like: a missing component, as written
+      }
+      if (st?.isSymbolicLink()) target = readlinkSync(host);
     }
     if (target === undefined) {
       cur = next;

@@ -1,8 +1,9 @@
 // Thin wrapper over the runc CLI for the operations that do not go through conmon.
 
 import { constants } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeFile } from '../../common/atomic.js';
 import { run } from '../../common/exec.js';
 import { SiloError, badState, notFound } from '../../common/errors.js';
 import { runtimeErrorMessage } from './conmon.js';
@@ -57,7 +58,7 @@ export class Runc {
     } finally {
       await fh.close();
     }
-    if (got) await rm(fifo, { force: true });
+    if (got) removeFile(fifo);
     return got;
   }
 

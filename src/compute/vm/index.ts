@@ -1,6 +1,6 @@
 // Entry point of the `vm` isolation backend (a QEMU utility VM per container, restored from templates).
 
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmBackend } from './backend.js';
 import type { Logger } from '../../common/log.js';
