@@ -2,9 +2,9 @@
 // ExposedPorts, PublishAllPorts, Healthcheck...), kept per container beside Silo's record so inspect can show it
 // back as it was sent. Silo's record stays the truth for everything it models; this is only docker's view.
 
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, sweepTempFiles, writeJsonAtomic } from '../../common/atomic.js';
+import { readJson, removeFile, sweepTempFiles, writeJsonAtomic } from '../../common/atomic.js';
 
 export interface DockerMeta {
   /** The Config as the client sent it (Image as typed, Cmd, Env...). */
@@ -54,7 +54,7 @@ export class MetaStore {
 
   async delete(id: string): Promise<void> {
     this.cache.delete(id);
-    await rm(join(this.dir, `${id}.json`), { force: true });
+    removeFile(join(this.dir, `${id}.json`));
   }
 
   /** Ids whose container is gone (removed while this front door was not listening). */
