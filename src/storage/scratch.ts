@@ -124,7 +124,9 @@ export class Scratch {
   /** Delete the scratch image and its record; the backend that mounted it has unmounted it. */
   async remove(id: string): Promise<void> {
     this.check(id);
-    removeFile(this.image(id));
+    // The image through the thread pool: freeing what a container wrote (up to its cap) can take the file system a
+    // while, which must not hold the event loop. The record is a small file.
+    await rm(this.image(id), { force: true });
     removeFile(this.metaFile(id));
   }
 
