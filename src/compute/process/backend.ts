@@ -6,7 +6,7 @@
 //   <stateDir>/<id>/           survives daemon restarts: ctr.log (k8s-file), exit and oom (conmon's persist dir)
 //   <runDir>/rootfs/<id>       the root storage described, mounted (<runDir>/scratch/<id> under it; ../rootfs-mount.ts)
 
-import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir, stat, unlink, writeFile, open } from 'node:fs/promises';
 import { unmountAll } from '../../common/loop.js';
 import { constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
@@ -528,9 +528,17 @@ export class ProcessBackend implements IsolationBackend {
       // A caller's log path outside the state keeps its log; the names rotation holds beside it go.
       const log = await this.logOf(id);
       if (log.driver === 'file') for (const x of ['cur', 'next', 'tmp']) removeFile(`${log.path}.${x}`);
-      // A few small files and the log (bounded by its max-size): one synchronous rm, not an lstat, unlink and round
-      // trip per entry through the thread pool.
-      rmSync(this.stateOf(id), { recursive: true, force: true });
+      // The log files (up to max-size × max-file) are unlinked through the thread pool: freeing them may take the file
+      // system a while. The few small files left go with one synchronous rm, not a round trip per entry.
+      const state = this.stateOf(id);
+      let entries: import('node:fs').Dirent[] = [];
+      try {
+        entries = readdirSync(state, { withFileTypes: true });
+      } catch {
+        /* gone already */
+      }
+      for (const f of entries) if (f.isFile() && f.name.startsWith('ctr.log')) await unlink(join(state, f.name)).catch(() => {});
+      rmSync(state, { recursive: true, force: true });
     }
   }
 
