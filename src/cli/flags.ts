@@ -162,6 +162,10 @@ export interface CreateFlags {
   groupAdd?: string[];
   tmpfs?: string[];
   device?: string[];
+  deviceReadBps?: string[];
+  deviceWriteBps?: string[];
+  deviceReadIops?: string[];
+  deviceWriteIops?: string[];
   ulimit?: string[];
   shmSize?: string;
   cpusetCpus?: string;
@@ -224,6 +228,16 @@ export function buildCreateRequest(image: string, command: string[], f: CreateFl
   if (tmpfs.length) container.Tmpfs = tmpfs;
   const devices = (f.device ?? []).map(parseDevice);
   if (devices.length) container.Devices = devices;
+  const rates = (l: string[] | undefined, flag: string, iops: boolean) => (l?.length ? l.map((s) => parseDeviceRate(s, flag, iops)) : undefined);
+  const blockIO = Object.fromEntries(
+    Object.entries({
+      ReadBps: rates(f.deviceReadBps, '--device-read-bps', false),
+      WriteBps: rates(f.deviceWriteBps, '--device-write-bps', false),
+      ReadIops: rates(f.deviceReadIops, '--device-read-iops', true),
+      WriteIops: rates(f.deviceWriteIops, '--device-write-iops', true),
+    }).filter(([, v]) => v),
+  );
+  if (Object.keys(blockIO).length) container.BlockIO = blockIO;
   const ulimits = (f.ulimit ?? []).map(parseUlimit);
   if (ulimits.length) container.Ulimits = ulimits;
   if (f.shmSize !== undefined) container.ShmSizeInBytes = parseSize(f.shmSize, '--shm-size');
@@ -350,6 +364,15 @@ export function parseDevice(spec: string): NonNullable<Container['Devices']>[num
   if (ctr !== undefined && !ctr.startsWith('/')) throw new CliError(`invalid --device '${spec}': the container path must be absolute`);
   if (perms !== undefined && !/^[rwm]{1,3}$/.test(perms)) throw new CliError(`invalid --device '${spec}': permissions are r, w and m`);
   return { PathOnHost: host, ...(ctr ? { PathInContainer: ctr } : {}), ...(perms ? { Permissions: perms } : {}) };
+}
+
+/** `--device-read-bps /dev/sda:1mb` (a size) or `--device-read-iops /dev/sda:100` (a count), as docker's. */
+export function parseDeviceRate(spec: string, flag: string, iops: boolean): { Path: string; Rate: number } {
+  const i = spec.lastIndexOf(':');
+  const path = i < 0 ? '' : spec.slice(0, i);
+  if (!path.startsWith('/')) throw new CliError(`invalid ${flag} '${spec}': expected /dev/<device>:<rate>`);
+  const rate = iops ? parseInteger(spec.slice(i + 1), flag, 0) : parseSize(spec.slice(i + 1), flag);
+  return { Path: path, Rate: rate };
 }
 
 /** `--ulimit nproc=100[:200]` (one number: soft = hard). */

@@ -8,6 +8,9 @@ import type { RootDescription } from '../storage/types.js';
 import { SiloError } from '../common/errors.js';
 import type { Finding } from '../common/leaks.js';
 import type { Device, Logging, Security, Tmpfs, Ulimit } from './spec/schema.js';
+import type { ComputeSystemDocument as Doc } from './types.js';
+
+export type BlockIO = NonNullable<Doc['Container']['BlockIO']>;
 import type { ComputeSystemDocument } from './types.js';
 
 /** How a compute system is isolated (HCS's process isolation and Hyper-V isolation). */
@@ -79,6 +82,8 @@ export interface InitOptions {
   log?: Logging;
   tmpfs?: Tmpfs[];
   devices?: Device[];
+  /** Block I/O throttling by host device node (process isolation). */
+  blockIO?: BlockIO;
   ulimits?: Ulimit[];
   shmSizeBytes?: number;
   /** The endpoints in `netnsPath` as a guest needs them (vm): interface name, MAC, address/prefix, gateway. */

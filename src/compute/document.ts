@@ -36,7 +36,7 @@ export function buildDocument(id: string, req: CreateSystemRequest, image: Image
       Processor: c.Processor,
       Pids: c.Pids,
       Networking: c.Networking,
-      ...pick(c, ['Tmpfs', 'Devices', 'ShmSizeInBytes', 'Ulimits', 'Sysctls', 'OomScoreAdj', 'CgroupParent', 'Namespaces', 'Security', 'Logging']),
+      ...pick(c, ['Tmpfs', 'Devices', 'BlockIO', 'ShmSizeInBytes', 'Ulimits', 'Sysctls', 'OomScoreAdj', 'CgroupParent', 'Namespaces', 'Security', 'Logging']),
     },
     Process: d.Process ?? {},
     StopSignal: d.StopSignal ?? image.config.StopSignal,

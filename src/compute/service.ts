@@ -357,6 +357,7 @@ export class ComputeService {
         log: doc.Container.Logging,
         tmpfs: doc.Container.Tmpfs,
         devices: doc.Container.Devices,
+        blockIO: doc.Container.BlockIO,
         ulimits: doc.Container.Ulimits,
         shmSizeBytes: doc.Container.ShmSizeInBytes,
         sysctls: doc.Container.Sysctls,

@@ -2,6 +2,8 @@
 // error and exit 125 — none is silently dropped (issue 15 item 7, issue 16 items 4 and 5).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +160,28 @@ test('--volumes-from, --device, update --cpu-shares', async () => {
   const shares = Number((await docker(['exec', 'vsrc', 'cat', '/sys/fs/cgroup/cpu/cpu.shares'])).stdout);
   assert.ok(Math.abs(shares - 512) < 20, `cpu.shares ${shares}`);
   assert.equal((await docker(['rm', '-f', 'vsrc'])).code, 0);
+});
+
+test('--device-read-bps/--device-write-iops throttle a host block device in the container\'s blkio cgroup; weights are refused', async () => {
+  // A loop device of the test's own, on a file of its own: throttled reads of it take at least their size / rate.
+  const dir = await mkdtemp(join(tmpdir(), 'silo-test-blkio-'));
+  const file = join(dir, 'disk.img');
+  await writeFile(file, Buffer.alloc(4 << 20, 7));
+  const dev = execFileSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).trim();
+  try {
+    const [maj, min] = readFileSync(`/sys/block/${dev.slice(5)}/dev`, 'utf8').trim().split(':');
+    const out = await sh(['--device', dev, '--device-read-bps', `${dev}:1mb`, '--device-write-iops', `${dev}:50`],
+      `cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device; s=$(date +%s); dd if=${dev} of=/dev/null bs=64k count=32 2>/dev/null; echo $(( $(date +%s) - s ))`);
+    const [bps, iops, secs] = out.trim().split('\n');
+    assert.deepEqual([bps, iops], [`${maj}:${min} 1048576`, `${maj}:${min} 50`]);
+    // 2 MiB at 1 MiB/s: a bound below that a slow machine can only exceed.
+    assert.ok(Number(secs) >= 1, `2 MiB read in ${secs} s at 1 MiB/s`);
+  } finally {
+    execFileSync('losetup', ['-d', dev]);
+    await rm(dir, { recursive: true, force: true });
+  }
+  await refused(['--device-read-bps', '/dev/null:1mb'], /\/dev\/null is not a block device/);
+  await refused(['--blkio-weight', '300'], /BlkioWeight is not supported by Silo: block I\/O weights are not supported/);
 });
 
 test('log drivers: none keeps no log, others are refused; --storage-opt size sets the scratch cap', async () => {

@@ -10,6 +10,7 @@ import {
   parseLabels,
   parseSize,
   parseVolume,
+  parseDeviceRate,
   volumeNames,
 } from '../../src/cli/flags.js';
 import { CliError } from '../../src/cli/errors.js';
@@ -150,6 +151,15 @@ test('buildCreateRequest: --entrypoint "" clears, unlimited values are left out,
     Container: { Storage: { ScratchSizeInBytes: 64 * 1024 * 1024 }, Memory: { SizeInMB: 0.5 } },
     Process: { Entrypoint: [] },
   });
+});
+
+test('--device-read-bps and the rest: sizes for bytes, counts for operations, as docker reads them', () => {
+  assert.deepEqual(parseDeviceRate('/dev/sda:1mb', '--device-read-bps', false), { Path: '/dev/sda', Rate: 1048576 });
+  assert.deepEqual(parseDeviceRate('/dev/sda:100', '--device-read-iops', true), { Path: '/dev/sda', Rate: 100 });
+  assert.throws(() => parseDeviceRate('/dev/sda:1mb', '--device-read-iops', true), /must be an integer/);
+  assert.throws(() => parseDeviceRate('sda:1mb', '--device-read-bps', false), /expected \/dev\/<device>:<rate>/);
+  const req = buildCreateRequest('i', [], { deviceReadBps: ['/dev/sda:2m'], deviceWriteIops: ['/dev/sdb:7'] }, { env: {} });
+  assert.deepEqual(req.Document?.Container?.BlockIO, { ReadBps: [{ Path: '/dev/sda', Rate: 2 << 20 }], WriteIops: [{ Path: '/dev/sdb', Rate: 7 }] });
 });
 
 test('buildCreateRequest: bad values are refused before any request', () => {

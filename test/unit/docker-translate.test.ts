@@ -93,6 +93,8 @@ test('docker run options a spec cannot hold are refused, never dropped', async (
     const vols = { createVolume: async () => { throw new Error('no volumes here'); } } as any;
     const refuse = (hc: Record<string, unknown>, re: RegExp, extra: Record<string, unknown> = {}) => assert.rejects(translateCreate({ Image: 'x', ...extra, HostConfig: hc } as any, undefined, image, vols), re);
     await refuse({ BlkioWeight: 300 }, /HostConfig\.BlkioWeight is not supported/);
+    const io = await translateCreate({ Image: 'x', HostConfig: { BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 1048576 }], BlkioDeviceWriteIOps: [{ Path: '/dev/sdb', Rate: 50 }], BlkioDeviceWriteBps: [] } } as any, undefined, image, vols);
+    assert.deepEqual(io.req.Document?.Container?.BlockIO, { ReadBps: [{ Path: '/dev/sda', Rate: 1048576 }], WriteIops: [{ Path: '/dev/sdb', Rate: 50 }] });
     await refuse({ Links: ['db:db'] }, /No such container: db/); // links work; one to a container that is not there is refused
     await refuse({ LogConfig: { Type: 'syslog' } }, /logging driver syslog/);
     await refuse({ OomScoreAdj: -500 }, /below the daemon's own/);

@@ -50,6 +50,7 @@ test('vm isolation refuses what it cannot do yet, each in one line', () => {
   assert.doesNotThrow(() => checkVmDocument(doc({ Logging: { Driver: 'file', MaxSizeInBytes: 4096, MaxFiles: 3 } })));
   assert.throws(() => checkVmDocument(doc({ Logging: { Path: '/var/log/x.log' } })), /vm isolation does not support a log path/);
   assert.throws(() => checkVmDocument(doc({ Logging: { Driver: 'none' } })), /the none log driver/);
+  assert.throws(() => checkVmDocument(doc({ BlockIO: { ReadBps: [{ Path: '/dev/vda', Rate: 1 << 20 }] } })), /block I\/O limits/);
 });
 
 test("a container in a pod's VM shares the pod's namespaces (PID or its own) and nothing else", () => {

@@ -38,6 +38,8 @@ const Mount = open({
   TmpfsOptions: N(open({ SizeBytes: N(Int({ minimum: 0 })), Mode: N(Int({ minimum: 0, maximum: 0o7777 })) })),
 });
 
+const DeviceRate = open({ Path: Str, Rate: Int({ minimum: 0 }) });
+
 /** HostConfig's resource fields; also the body of `POST /containers/{id}/update` (with RestartPolicy). */
 const resources = {
   CpuShares: N(Int({ minimum: 0 })),
@@ -46,10 +48,10 @@ const resources = {
   CgroupParent: N(Str),
   BlkioWeight: N(Int({ minimum: 0, maximum: 1000 })),
   BlkioWeightDevice: N(T.Array(T.Unknown())),
-  BlkioDeviceReadBps: N(T.Array(T.Unknown())),
-  BlkioDeviceWriteBps: N(T.Array(T.Unknown())),
-  BlkioDeviceReadIOps: N(T.Array(T.Unknown())),
-  BlkioDeviceWriteIOps: N(T.Array(T.Unknown())),
+  BlkioDeviceReadBps: N(T.Array(DeviceRate)),
+  BlkioDeviceWriteBps: N(T.Array(DeviceRate)),
+  BlkioDeviceReadIOps: N(T.Array(DeviceRate)),
+  BlkioDeviceWriteIOps: N(T.Array(DeviceRate)),
   CpuPeriod: N(Int({ minimum: 0 })),
   CpuQuota: N(Int({ minimum: -1 })),
   CpuRealtimePeriod: N(Int({ minimum: 0 })),

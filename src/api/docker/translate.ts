@@ -52,9 +52,8 @@ export function isSet(v: unknown): boolean {
 /** HostConfig fields Silo has no equivalent for: refused when set, with why. */
 const UNSUPPORTED: Record<string, string> = {
   CgroupParent: 'containers live under the daemon\'s cgroup parent',
-  BlkioWeight: 'block I/O weights are not supported', BlkioWeightDevice: 'block I/O weights are not supported',
-  BlkioDeviceReadBps: 'block I/O limits are not supported', BlkioDeviceWriteBps: 'block I/O limits are not supported',
-  BlkioDeviceReadIOps: 'block I/O limits are not supported', BlkioDeviceWriteIOps: 'block I/O limits are not supported',
+  BlkioWeight: 'block I/O weights are not supported (the --device-read/write-bps/iops limits are)',
+  BlkioWeightDevice: 'block I/O weights are not supported (the --device-read/write-bps/iops limits are)',
   CpuRealtimePeriod: 'real-time CPU scheduling is not supported', CpuRealtimeRuntime: 'real-time CPU scheduling is not supported',
   CpusetMems: 'memory node pinning is not supported', DeviceCgroupRules: 'device cgroup rules are not supported (use --device)',
   DeviceRequests: 'GPU device requests are not supported', KernelMemory: 'kernel memory limits are not supported',
@@ -63,6 +62,14 @@ const UNSUPPORTED: Record<string, string> = {
   IOMaximumIOps: 'I/O limits are for Windows containers', IOMaximumBandwidth: 'I/O limits are for Windows containers',
   Cgroup: 'joining another container\'s cgroup is not supported', Annotations: 'annotations are not supported',
 };
+
+/** --device-read-bps and the rest → the spec's BlockIO (the device node's path and its rate, as docker sends them). */
+function blockIOOf(hc: HostConfig): { BlockIO?: NonNullable<SpecContainer['BlockIO']> } {
+  const rates = (l: { Path: string; Rate: number }[] | null | undefined) => (l?.length ? l.map((d) => ({ Path: d.Path, Rate: d.Rate })) : undefined);
+  const b = { ReadBps: rates(hc.BlkioDeviceReadBps), WriteBps: rates(hc.BlkioDeviceWriteBps), ReadIops: rates(hc.BlkioDeviceReadIOps), WriteIops: rates(hc.BlkioDeviceWriteIOps) };
+  const set = Object.fromEntries(Object.entries(b).filter(([, v]) => v));
+  return Object.keys(set).length ? { BlockIO: set } : {};
+}
 
 /** docker's NetworkMode → the spec's Network name (undefined = the default nat network) or a shared namespace. */
 export function networkOf(mode: string | null | undefined): string | undefined {
@@ -366,6 +373,7 @@ export async function translateCreate(body: ContainerCreate, name: string | unde
     ...(Object.keys(mem).length ? { Memory: mem } : {}),
     ...(Object.keys(processor).length ? { Processor: processor } : {}),
     ...(hc.PidsLimit && hc.PidsLimit > 0 ? { Pids: { Limit: hc.PidsLimit } } : {}),
+    ...blockIOOf(hc),
     ...(hc.ShmSize ? { ShmSizeInBytes: hc.ShmSize } : {}),
     ...(ulimits.length ? { Ulimits: ulimits } : {}),
     // --domainname is the UTS namespace's domain name, set as its sysctl (runc 1.1 has no domainname of its own).

@@ -22,7 +22,7 @@ import { InRoot } from './inroot.js';
 import { RootMounts } from '../rootfs-mount.js';
 import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
-import { loadSeccompProfile, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
+import { loadSeccompProfile, resolveBlockIO, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
 import { daemonCapabilities } from '../spec/capabilities.js';
 import { resolveUserInRootfs, uidNamesOf } from '../user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';
@@ -118,11 +118,12 @@ export class ProcessBackend implements IsolationBackend {
     await checkRootfs(rootfs);
     await checkCwdInRoot(rootfs, o.process.cwd);
     const sec = o.security ?? {};
-    const [user, groups, devices, seccompProfile] = await Promise.all([
+    const [user, groups, devices, seccompProfile, blockIO] = await Promise.all([
       resolveUserInRootfs(rootfs, o.process.user),
       supplementalGids(rootfs, sec.SupplementalGroups),
       resolveDevices(o.devices, !!sec.Privileged),
       sec.Seccomp?.Profile === 'localhost' && !sec.Privileged ? loadSeccompProfile(sec.Seccomp.LocalhostPath!) : undefined,
+      resolveBlockIO(o.blockIO),
     ]);
     user.additionalGids = [...new Set([...user.additionalGids, ...groups])];
     // Subpaths are resolved now, inside their directory, and bind-mounted from the fd that resolution opened onto a
@@ -141,7 +142,7 @@ export class ProcessBackend implements IsolationBackend {
     const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
     const spec = buildSpec(
       { ...o, rootfs, mounts, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
-      { cgroupParent: o.cgroupParent ?? this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj() },
+      { cgroupParent: o.cgroupParent ?? this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj(), ...(blockIO ? { blockIO } : {}) },
     );
     const state = this.stateOf(o.id);
     // The backend's own file rotates by the daemon's defaults; a caller's path (the CRI's) is rotated by its caller.

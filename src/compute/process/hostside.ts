@@ -6,6 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
 import type { Device } from '../spec/schema.js';
+import type { BlockIO } from '../backend.js';
 import type { OciDevice } from './spec.js';
 import { parseGroup, readRootfsEtcFile } from '../user.js';
 
@@ -49,6 +50,21 @@ export async function resolveDevices(devices: Device[] | undefined, privileged: 
     out.push(n);
   }
   return out;
+}
+
+/** OCI linux.resources.blockIO from the spec's BlockIO: each device node's major and minor, read now. */
+export async function resolveBlockIO(b: BlockIO | undefined): Promise<Record<string, { major: number; minor: number; rate: number }[]> | undefined> {
+  if (!b) return undefined;
+  const keys = { ReadBps: 'throttleReadBpsDevice', WriteBps: 'throttleWriteBpsDevice', ReadIops: 'throttleReadIOPSDevice', WriteIops: 'throttleWriteIOPSDevice' } as const;
+  const out: Record<string, { major: number; minor: number; rate: number }[]> = {};
+  for (const [k, oci] of Object.entries(keys)) {
+    for (const d of b[k as keyof typeof keys] ?? []) {
+      const st = await stat(d.Path).catch(() => undefined);
+      if (!st?.isBlockDevice()) throw invalid(`block I/O limit: ${d.Path} is not a block device`);
+      (out[oci] ??= []).push({ major: major(st.rdev), minor: minor(st.rdev), rate: d.Rate });
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** An OCI seccomp profile from a host file (the CRI's localhost/<path>). */

@@ -36,6 +36,8 @@ export interface SpecContext {
   seccompProfile?: unknown;
   /** The daemon's own oom_score_adj: a container's may not go below it (that needs CAP_SYS_RESOURCE). */
   daemonOomScoreAdj?: number;
+  /** OCI linux.resources.blockIO (throttle*Device), device numbers read by the backend. */
+  blockIO?: Record<string, unknown>;
 }
 
 export interface OciDevice { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string }
@@ -212,7 +214,7 @@ export function buildSpec(o: InitOptions & { rootfs: string }, ctx: SpecContext)
       namespaces,
       cgroupsPath: cgroupsPath(ctx.cgroupParent, o.id),
       ...(devices.length ? { devices: devices.map(({ access: _a, ...d }) => d) } : {}),
-      resources: { devices: deviceRules, ...buildResources(o.resources) },
+      resources: { devices: deviceRules, ...buildResources(o.resources), ...(ctx.blockIO ? { blockIO: ctx.blockIO } : {}) },
       maskedPaths: priv ? [] : (sec.MaskedPaths ?? MASKED_PATHS),
       readonlyPaths: priv ? [] : (sec.ReadonlyPaths ?? READONLY_PATHS),
       ...(seccomp ? { seccomp } : {}),

@@ -112,6 +112,9 @@ export const Tmpfs = strict({
 });
 
 export const Ulimit = strict({ Name: T.String({ minLength: 1 }), Soft: T.Integer({ minimum: -1 }), Hard: T.Integer({ minimum: -1 }) });
+/** A rate on one block device of the host, named by its node (docker's `--device-read-bps /dev/sda:1mb`). */
+export const DeviceRate = strict({ Path: AbsPath, Rate: T.Integer({ minimum: 0 }) });
+
 export const Device = strict({ PathOnHost: AbsPath, PathInContainer: opt(AbsPath), Permissions: opt(T.String({ pattern: '^[rwm]{1,3}$' })) });
 
 export const Container = strict({
@@ -126,6 +129,8 @@ export const Container = strict({
   Memory: opt(strict({ SizeInMB: opt(T.Number({ exclusiveMinimum: 0 })), Swappiness: opt(T.Integer({ minimum: 0, maximum: 100 })), ReservationInBytes: opt(T.Integer({ minimum: 1 })) })),
   Processor: opt(strict({ Count: opt(T.Number()), Maximum: opt(T.Integer()), Weight: opt(T.Integer()), /** cgroup cpu.shares as the kubelet computes them; with Count or Maximum, unlike Weight. */ Shares: opt(T.Integer({ minimum: 2, maximum: 262144 })), CpusetCpus: opt(T.String({ pattern: '^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$' })) })),
   Pids: opt(strict({ Limit: T.Integer({ minimum: 1 }) })),
+  /** Block I/O throttled per host device (the blkio controller's throttle files): bytes or operations a second. */
+  BlockIO: opt(strict({ ReadBps: opt(T.Array(DeviceRate)), WriteBps: opt(T.Array(DeviceRate)), ReadIops: opt(T.Array(DeviceRate)), WriteIops: opt(T.Array(DeviceRate)) })),
   /** /dev/shm's size (default 64 MiB). */
   ShmSizeInBytes: opt(T.Integer({ minimum: 1 })),
   Ulimits: opt(T.Array(Ulimit)),
@@ -196,6 +201,7 @@ export type Ulimit = Static<typeof Ulimit>;
 export type Device = Static<typeof Device>;
 export type Networking = Static<typeof Networking>;
 export type MappedDirectory = Static<typeof MappedDirectory>;
+export type DeviceRate = Static<typeof DeviceRate>;
 export type ProcessParameters = Static<typeof ProcessParameters>;
 export type RestartPolicy = Static<typeof RestartPolicy>;
 export type HealthCheck = Static<typeof HealthCheck>;

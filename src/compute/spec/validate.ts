@@ -174,6 +174,12 @@ export async function validateDocument(doc: ComputeSystemDocument, isolations: r
     const st = await stat(d.PathOnHost).catch(() => undefined);
     if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw invalid(`error gathering device information while adding device ${JSON.stringify(d.PathOnHost)}: not a device node`);
   }
+  for (const [kind, list] of Object.entries(c.BlockIO ?? {})) {
+    for (const d of list ?? []) {
+      const st = await stat(d.Path).catch(() => undefined);
+      if (!st?.isBlockDevice()) throw invalid(`BlockIO.${kind}: ${d.Path} is not a block device`);
+    }
+  }
   for (const m of c.MappedDirectories ?? []) {
     if (!isAbsolute(m.HostPath)) throw invalid(`invalid mount: host path ${JSON.stringify(m.HostPath)} must be absolute`);
     if (!isAbsolute(m.ContainerPath) || m.ContainerPath === '/') throw invalid(`invalid mount: container path ${JSON.stringify(m.ContainerPath)} must be absolute and not /`);

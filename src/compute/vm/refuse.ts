@@ -18,6 +18,7 @@ export function checkVmDocument(doc: ComputeSystemDocument): void {
   }
   if (c.Tmpfs?.length) no('tmpfs mounts');
   if (c.Devices?.length) no('devices');
+  if (c.BlockIO && Object.values(c.BlockIO).some((l) => l?.length)) no('block I/O limits');
   if (c.Ulimits?.length) no('ulimits');
   // A container in a pod's VM shares the VM's network, IPC and UTS namespaces, and its pod's PID namespace or its own.
   for (const [kind, ref] of Object.entries(c.Namespaces ?? {})) {
