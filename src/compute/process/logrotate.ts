@@ -11,10 +11,12 @@
 // max-size × max-file on disk even while no daemon looks.
 
 import { closeSync, linkSync, openSync, renameSync, statSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { removeFile } from '../../common/atomic.js';
 
-// Every call here is synchronous: a name change or a stat in the state directory takes microseconds, where each call
-// through the thread pool is a round trip to a worker and back (about a dozen per container started).
+// The calls here are synchronous but for dropping a full file: a name change or a stat in the state directory takes
+// microseconds, where each call through the thread pool is a round trip to a worker and back (about a dozen per
+// container started).
 
 /**
  * How a log bounded by docker's max-size × max-file is cut into conmon's files. While the daemon is not looking,
@@ -37,17 +39,22 @@ const ignoring = (codes: string[], fn: () => void) => {
   }
 };
 
+/** A full log file (up to a quarter of max-size) is unlinked through the thread pool: freeing it may take a while. */
+const dropLog = (p: string) => unlink(p).catch((e: NodeJS.ErrnoException) => {
+  if (e.code !== 'ENOENT') throw e;
+});
+
 /** Renames `full` (oldest first) into path.1 … (newest .1), shifting the rotated files up; none beyond keep-1. */
 async function shiftIn(path: string, keep: number, full: string[]): Promise<void> {
   const k = full.length;
   if (!k) return;
   for (let i = keep - 1; i >= 1; i--) {
-    if (i + k > keep - 1) removeFile(`${path}.${i}`);
+    if (i + k > keep - 1) await dropLog(`${path}.${i}`);
     else ignoring(['ENOENT'], () => renameSync(`${path}.${i}`, `${path}.${i + k}`));
   }
   for (let j = 0; j < k; j++) {
     const n = k - j; // the newest gets .1
-    if (n > keep - 1) removeFile(full[j]);
+    if (n > keep - 1) await dropLog(full[j]);
     else ignoring(['ENOENT'], () => renameSync(full[j], `${path}.${n}`));
   }
 }
