@@ -509,7 +509,10 @@ export class ProcessBackend implements IsolationBackend {
     checkId(id);
     this.dropHub(id);
     if (opts.force) {
-      await this.runc.delete(id, true); // no state is no error: one spawn instead of state + delete
+      // An empty job has nothing to kill: runc's state goes by hand, the job below. Else one spawn (no state is no
+      // error), not state + delete.
+      const empty = (await (await this.job(id)).processCount()) === 0;
+      if (!(empty && this.runc.forgetStopped(id))) await this.runc.delete(id, true);
     } else {
       const st = await this.runc.state(id);
       if (st && (st.status === 'running' || st.status === 'paused')) throw badState(`container ${id} is ${st.status}: stop it first or force`);

@@ -1,6 +1,6 @@
 // Thin wrapper over the runc CLI for the operations that do not go through conmon.
 
-import { constants } from 'node:fs';
+import { constants, existsSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeFile } from '../../common/atomic.js';
@@ -85,6 +85,20 @@ export class Runc {
       if (e instanceof SiloError && e.class === 'NotFound') return;
       throw e;
     }
+  }
+
+  /**
+   * What `runc delete` does for a started container with no process left, without a process of its own (the start of
+   * a Go runtime: ~10 ms of CPU and ~15 ms of the client's wait per removal): its state directory goes. Its cgroups
+   * are the caller's to remove (the job), as after a delete; Silo's specs have no hooks for runc to run. False, and
+   * nothing done, unless runc holds a state for it and its init has passed the exec FIFO (a created container's init
+   * still waits there): the caller then runs `runc delete`.
+   */
+  forgetStopped(id: string): boolean {
+    const dir = join(this.root, id);
+    if (!existsSync(join(dir, 'state.json')) || existsSync(join(dir, 'exec.fifo'))) return false;
+    rmSync(dir, { recursive: true, force: true });
+    return true;
   }
 
   /** Pids of every process in the container, as runc sees them. */
