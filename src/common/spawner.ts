@@ -36,6 +36,8 @@ export interface SpawnRequest {
    * comes back as `sync`; answered once the monitor's first process exited and that line came (spawner.c says more).
    */
   monitor?: boolean;
+  /** `path` names one of the spawner's builtins (mount, umount), run in a fork of it; exit 125: not a form it has. */
+  builtin?: boolean;
 }
 
 const errnoName = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
@@ -72,7 +74,7 @@ class Spawner {
     head.writeUInt32LE(1 + r.args.length, 12);
     head.writeUInt32LE(env.length, 16);
     head.writeUInt32LE(input.length, 20);
-    head.writeUInt32LE(r.monitor ? 1 : 0, 24);
+    head.writeUInt32LE((r.monitor ? 1 : 0) | (r.builtin ? 2 : 0), 24);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.busy();

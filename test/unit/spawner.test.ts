@@ -105,3 +105,64 @@ process.stdout.write(JSON.stringify({ first, again: again.stdout }));
   assert.match(out.first, /answer could not be read/);
   assert.equal(out.again, 'y\n');
 });
+
+test('mount and umount as the spawner\'s builtins leave the kernel as mount(8) and umount(8) do', () => {
+  // Each mode in a directory of its own: a tmpfs with options, an ext4 image on a loop device of its own (autoclear:
+  // gone with the unmount), an overlay whose lower layer is named relative to cwd, and the failures' codes.
+  const script = (dir: string) => `
+const { run } = await import(${JSON.stringify(join(root, 'dist/src/common/exec.js'))});
+const { loopsFor } = await import(${JSON.stringify(join(root, 'dist/src/common/loop.js'))});
+const fs = await import('node:fs');
+const dir = ${JSON.stringify(dir)};
+const mine = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((l) => l.includes(dir))
+  .map((l) => { const [a, b] = l.split(' - '); const f = a.split(' '); const [type, , super_] = b.split(' ');
+    return [f[4].slice(dir.length), f[5].split(',').filter((o) => o !== 'relatime').join(','), type, super_.split(',').filter((o) => !/^(seclabel|inode64|uid=0|gid=0)$/.test(o)).join(',').replaceAll(dir, '')].join(' '); });
+const code = (p) => p.then((r) => r.code);
+for (const d of ['t', 'e', 'l', 'u', 'w', 'o']) fs.mkdirSync(dir + '/' + d, { recursive: true });
+fs.writeFileSync(dir + '/l/f', 'lower');
+await run('mkfs.ext4', ['-q', '-F', dir + '/img']);
+const out = {};
+await run('mount', ['-t', 'tmpfs', '-o', 'size=1048576,mode=0700,nosuid', 'tmpfs', dir + '/t']);
+await run('mount', ['-t', 'ext4', '-o', 'loop,noinit_itable', dir + '/img', dir + '/e']);
+out.loops = (await loopsFor(dir + '/img')).length;
+await run('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=l,upperdir=' + dir + '/u,workdir=' + dir + '/w', dir + '/o'], { cwd: dir });
+out.read = fs.readFileSync(dir + '/o/f', 'utf8');
+out.mounts = mine();
+out.missing = await code(run('mount', ['-t', 'tmpfs', 'tmpfs', dir + '/none'], { allowFail: true }));
+out.error = await run('mount', ['-t', 'tmpfs', 'tmpfs', dir + '/none']).then(() => '', (e) => e.message.replaceAll(dir, ''));
+out.bind = await code(run('mount', ['--bind', dir + '/l', dir + '/t'], { allowFail: true }));
+out.umount = await code(run('umount', [dir + '/o', dir + '/e']));
+out.again = await code(run('umount', [dir + '/e'], { allowFail: true }));
+out.lazy = await code(run('umount', ['-l', dir + '/t'])); // the bind on top
+out.tmpfs = await code(run('umount', [dir + '/t']));
+out.after = mine();
+out.loopsAfter = (await loopsFor(dir + '/img')).length;
+process.stdout.write(JSON.stringify(out));
+`;
+  const once = (env: Record<string, string>) => {
+    const dir = mkdtempSync('/var/tmp/silo-test-mount-');
+    try {
+      writeFileSync(join(dir, 'img'), Buffer.alloc(0));
+      execFileSync('truncate', ['-s', '16M', join(dir, 'img')]);
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(dir)], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    } finally {
+      spawnSync('umount', ['-R', '-l', dir]);
+      for (const d of ['o', 'e', 't']) spawnSync('umount', ['-l', join(dir, d)]);
+      spawnSync('rm', ['-rf', dir]);
+    }
+  };
+  const builtin = once({ SILO_SPAWNER: binary });
+  const tools = once({ SILO_SPAWNER: 'off' });
+  // The same but for the words of the error (strerror's, where mount(8) has its own): the builtin did run.
+  assert.equal(builtin.error, 'mount -t: mount: /none: No such file or directory');
+  assert.match(String(tools.error), /^mount -t: /);
+  assert.deepEqual({ ...builtin, error: '' }, { ...tools, error: '' });
+  assert.equal(builtin.read, 'lower');
+  assert.equal(builtin.loops, 1);
+  assert.equal((builtin.mounts as string[]).length, 3);
+  assert.ok((builtin.mounts as string[]).some((m) => /^\/t rw,nosuid tmpfs rw,size=1024k,mode=700/.test(m)), String(builtin.mounts));
+  assert.deepEqual([builtin.missing, builtin.bind, builtin.umount, builtin.again, builtin.lazy, builtin.tmpfs], [32, 0, 0, 32, 0, 0]);
+  assert.deepEqual([builtin.after, builtin.loopsAfter], [[], 0]);
+});
