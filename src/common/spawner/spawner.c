@@ -156,24 +156,29 @@ static int userspace(const char *o) {
   return 0;
 }
 
-/* mount -t TYPE [-o OPTIONS] SOURCE TARGET, with `loop` among the options for a file. */
+/*
+ * mount -t TYPE [-o OPTIONS] SOURCE TARGET, with `loop` among the options for a file; as for mount(8), -t and -o may
+ * come before, between or after the two paths.
+ */
 static int builtin_mount(int argc, char **argv) {
-  const char *type = NULL, *options = "", *source, *target;
-  int i = 1;
-  for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
-    if (!strcmp(argv[i], "-t")) type = argv[i + 1];
-    else if (!strcmp(argv[i], "-o")) options = argv[i + 1];
+  const char *type = NULL, *options = "", *source = NULL, *target = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-') {
+      if (i + 1 == argc) return NOT_MINE;
+      if (!strcmp(argv[i], "-t")) type = argv[++i];
+      else if (!strcmp(argv[i], "-o")) options = argv[++i];
+      else return NOT_MINE;
+    } else if (!source) source = argv[i];
+    else if (!target) target = argv[i];
     else return NOT_MINE;
   }
-  if (!type || argc - i != 2 || !strcmp(type, "auto")) return NOT_MINE;
+  if (!type || !target || !strcmp(type, "auto")) return NOT_MINE;
   /* A type with a helper (mount.nfs, mount.fuse...) is mount(8)'s to run. */
   char helper[128];
   snprintf(helper, sizeof helper, "/sbin/mount.%s", type);
   if (strchr(type, '/') || access(helper, X_OK) == 0) return NOT_MINE;
   snprintf(helper, sizeof helper, "/usr/sbin/mount.%s", type);
   if (access(helper, X_OK) == 0) return NOT_MINE;
-  source = argv[i];
-  target = argv[i + 1];
   unsigned long flags = 0;
   int loop = 0;
   size_t n = strlen(options);
