@@ -1,8 +1,7 @@
 // The job: the container's cgroup /<parent>/<id> in every v1 controller (and the unified tree on hybrid hosts).
 // Statistics and process listings read it directly; delete removes what runc left behind.
 
-import { existsSync, readdirSync, type Dirent } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
+import { existsSync, readdirSync, rmdirSync, type Dirent } from 'node:fs';
 import { readSmallText } from '../../common/atomic.js';
 import { join } from 'node:path';
 import type { ProcessInfo, Statistics } from '../backend.js';
@@ -110,10 +109,12 @@ export class Job {
     return num(join(this.path('memory'), 'memory.failcnt'));
   }
 
-  /** rmdir the job in every hierarchy; runc normally did it already. Never recursive: only our leaf. */
+  /** rmdir the job in every hierarchy. Never recursive: only our leaf. */
   async remove(): Promise<void> {
-    // Looked over synchronously (directory entries and an access() per hierarchy): runc has removed the leaf in all
-    // of them by now, and an lstat and a failing rmdir per hierarchy were ~25 thread-pool round trips per container.
+    // Synchronously (directory entries, an access() and an rmdir per hierarchy): cgroupfs is in memory, so each call
+    // is microseconds, where a thread-pool round trip wakes a worker and then the event loop (~10 per container since
+    // a stopped container's removal no longer runs `runc delete`, which used to remove the leaves). Only a leaf still
+    // busy with dying processes is retried, asynchronously.
     let entries: Dirent[] = [];
     try {
       entries = readdirSync(CGROUP_ROOT, { withFileTypes: true });
@@ -126,7 +127,7 @@ export class Job {
       if (!existsSync(dir)) continue;
       for (let attempt = 0; attempt < 20; attempt++) {
         try {
-          await rmdir(dir);
+          rmdirSync(dir);
           break;
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
