@@ -114,7 +114,7 @@ export class Job {
     // Synchronously (directory entries, an access() and an rmdir per hierarchy): cgroupfs is in memory, so each call
     // is microseconds, where a thread-pool round trip wakes a worker and then the event loop (~10 per container since
     // a stopped container's removal no longer runs `runc delete`, which used to remove the leaves). Only a leaf still
-    // busy with dying processes is retried, asynchronously.
+    // busy with dying processes is tried again, after pauses of 100 ms.
     let entries: Dirent[] = [];
     try {
       entries = readdirSync(CGROUP_ROOT, { withFileTypes: true });
