@@ -80,7 +80,7 @@ export function targets(r: Results): TargetResult[] {
   if (dcpu === undefined) out.push({ target: 'daemon CPU per container ≤ 25 ms (8 clients, issue 14)', measured: 'n/a (not measured in this run)', status: 'n/a' });
   else out.push({
     target: 'daemon CPU per container ≤ 25 ms (8 clients, issue 14)', measured: `${against(dcpu, true, 1)} ms`, status: dcpu <= 25 ? 'met' : 'missed',
-    cause: dcpu <= 25 ? undefined : 'each container still costs the daemon five programs started through the spawner (conmon, which runs runc create; ip three times, for its endpoint made ahead and removed; mkfs for the scratch made ahead) and three of its builtins (mount ×2, umount) with their answers parsed, 18 atomic file writes of which 10 durable (20 fsyncs in the thread pool), the remaining file-system calls of its create, start (opening runc\'s exec fifo) and removal, and the HTTP requests of the run (the CLI makes one; the docker CLI several).',
+    cause: dcpu <= 25 ? undefined : 'each container still costs the daemon five programs started through the spawner (conmon, which runs runc create; ip three times, for its endpoint made ahead and removed; mkfs for the scratch made ahead) and three of its builtins (mount ×2, umount) with their answers parsed, ~18 atomic file writes of which ~10 durable (two fsyncs each, in the thread pool; counted with strace of one run --rm, not by this bench), the remaining file-system calls of its create, start (opening runc\'s exec fifo) and removal, and the HTTP requests of the run (the CLI makes one; the docker CLI several).',
   });
 
   const fresh = r.idleRssFresh?.silo?.['silo daemon'];

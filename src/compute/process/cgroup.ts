@@ -1,5 +1,5 @@
 // The job: the container's cgroup /<parent>/<id> in every v1 controller (and the unified tree on hybrid hosts).
-// Statistics and process listings read it directly; delete removes what runc left behind.
+// Statistics and process listings read it directly; remove() takes its leaves away once the job holds no process.
 
 import { existsSync, readdirSync, rmdirSync, type Dirent } from 'node:fs';
 import { readSmallText } from '../../common/atomic.js';
