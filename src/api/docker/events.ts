@@ -49,16 +49,23 @@ export function toDockerEvent(svc: Services, e: SiloEvent): DockerEvent | undefi
   return out;
 }
 
-/** docker's event filters: type, event, container, image, label, network. */
+/** Every filter key dockerd's events accept; Silo sends no swarm, plugin or daemon events, so those match nothing. */
+export const EVENT_FILTERS = ['config', 'container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'secret', 'service', 'type', 'volume'];
+
+/** docker's event filters: each key given must match (any of its values); the swarm's keys never do here. */
 export function eventMatches(ev: DockerEvent, f: Map<string, string[]>): boolean {
   const a = ev.Actor.Attributes;
   const any = (k: string, test: (v: string) => boolean) => !f.has(k) || f.get(k)!.some(test);
+  const named = (type: string) => (v: string) => ev.Type === type && (ev.Actor.ID.startsWith(v) || a.name === v);
   return (
     any('type', (v) => v === ev.Type) &&
     any('event', (v) => v === ev.Action || ev.Action.startsWith(v + ':')) &&
-    any('container', (v) => ev.Type === 'container' && (ev.Actor.ID.startsWith(v) || a.name === v)) &&
+    any('container', named('container')) &&
     any('image', (v) => a.image === v || a.name === v || ev.Actor.ID === v) &&
-    any('network', (v) => ev.Type === 'network' && (ev.Actor.ID.startsWith(v) || a.name === v)) &&
+    any('network', named('network')) &&
+    any('volume', named('volume')) &&
+    any('scope', (v) => v === ev.scope) &&
+    ['config', 'daemon', 'node', 'plugin', 'secret', 'service'].every((k) => !f.has(k)) &&
     any('label', (v) => {
       const i = v.indexOf('=');
       return i < 0 ? v in a : a[v.slice(0, i)] === v.slice(i + 1);

@@ -5,11 +5,12 @@ import { isSiloError } from '../../common/errors.js';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, withTag } from './errors.js';
-import { containerJson, containerSummary, dockerStatus } from './inspect.js';
+import { containerJson, containerSizes, containerSummary } from './inspect.js';
 import { isSet, translateCreate } from './translate.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
-import { all, filters, first, flag, int, labelMatch, sendJson, type Query } from './util.js';
+import { all, filters, first, flag, int, labelsAndUntil, sendJson, type Query } from './util.js';
+import { PS_FILTERS, psFilter } from './ps-filter.js';
 import { join } from 'node:path';
 import { keepSeccompProfile } from './seccomp.js';
 import { formatPlatform, parsePlatform } from '../../storage/registry/media.js';
@@ -19,6 +20,7 @@ const active = (r: ComputeSystemRecord) => r.State === 'Running' || r.State === 
 
 export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   const c = x.svc.compute;
+  const sizes = (r: ComputeSystemRecord) => containerSizes(x.svc, r);
 
   app.post<{ Querystring: Query }>('/containers/create', async (req, reply) => {
     const body = parseBody(S.ContainerCreate, req.body);
@@ -69,36 +71,25 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.get<{ Querystring: Query }>('/containers/json', async (req, reply) => {
-    const f = filters(req.query);
+    const f = filters(req.query, PS_FILTERS);
+    const keep = await psFilter(x, f);
     let recs = c.list(true);
     const showAll = flag(req.query.all) || f.has('status') || f.has('exited');
     // A container in its restart back-off is listed as dockerd lists it: among the running ones.
     if (!showAll) recs = recs.filter((r) => active(r) || c.isRestarting(r.Id));
-    const st = f.get('status');
-    if (st) recs = recs.filter((r) => st.includes(dockerStatus(r, c.isRestarting(r.Id))));
-    const ex = f.get('exited');
-    if (ex) recs = recs.filter((r) => r.State === 'Stopped' && ex.includes(String(r.ExitCode ?? 0)));
-    const names = f.get('name');
-    if (names) recs = recs.filter((r) => names.some((n) => new RegExp(n.replace(/^\//, '')).test(r.Name)));
-    const ids = f.get('id');
-    if (ids) recs = recs.filter((r) => ids.some((i) => r.Id.startsWith(i)));
-    const labels = f.get('label');
-    if (labels) recs = recs.filter((r) => labelMatch(r.Document.Labels, labels));
-    const anc = f.get('ancestor');
-    if (anc) {
-      const imgIds = await Promise.all(anc.map((a) => x.svc.storage.getImage(a).then((i) => i.id, () => '')));
-      recs = recs.filter((r) => imgIds.includes(r.ImageId));
-    }
+    const kept: ComputeSystemRecord[] = [];
+    for (const r of recs) if (await keep(r)) kept.push(r);
     const limit = int(req.query.limit, 'limit');
-    if (limit !== undefined && limit > 0) recs = recs.slice(0, limit);
-    return sendJson(reply, 200, recs.map((r) => containerSummary(x.svc, r, x.meta.get(r.Id))));
+    if (limit !== undefined && limit > 0) kept.splice(limit);
+    const size = flag(req.query.size);
+    return sendJson(reply, 200, await Promise.all(kept.map(async (r) => ({ ...containerSummary(x.svc, r, x.meta.get(r.Id)), ...(size ? await sizes(r) : {}) }))));
   });
 
   app.get<P>('/containers/:id/json', async (req, reply) => {
     const r = c.get(req.params.id);
     const img = await x.svc.storage.getImage(r.ImageId).then((i) => i.config, () => undefined);
     const out = containerJson(x.svc, r, x.meta.get(r.Id), img);
-    if (flag(req.query.size)) Object.assign(out, { SizeRw: 0, SizeRootFs: 0 });
+    if (flag(req.query.size)) Object.assign(out, await sizes(r));
     return sendJson(reply, 200, out);
   });
 
@@ -221,7 +212,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.post<{ Querystring: Query }>('/containers/prune', async (req, reply) => {
-    const keep = pruneFilter(filters(req.query));
+    const keep = pruneFilter(filters(req.query, ['label', 'label!', 'until']));
     const deleted: string[] = [];
     let reclaimed = 0;
     // As dockerd: every container that is not running (created and never started, or exited), but not one its restart
@@ -295,23 +286,8 @@ export async function waitFor(x: Ctx, r: ComputeSystemRecord, cond: string): Pro
 
 export { DockerError };
 
-/** The prune filters dockerd knows: `label`, `label!` and `until` (unix seconds, an RFC3339 time or a duration ago). */
+/** `docker container prune`'s filters (`label`, `label!`, `until`) as a test of a container. */
 export function pruneFilter(f: Map<string, string[]>, now = Date.now()): (r: ComputeSystemRecord) => boolean {
   for (const k of f.keys()) if (!['label', 'label!', 'until'].includes(k)) throw dockerInvalid(`invalid filter '${k}'`);
-  const until = (f.get('until') ?? []).map((v) => untilMs(v, now));
-  const has = f.get('label');
-  const not = f.get('label!');
-  return (r) =>
-    (!has || labelMatch(r.Document.Labels, has)) &&
-    (!not || !not.some((l) => labelMatch(r.Document.Labels, [l]))) &&
-    until.every((t) => Date.parse(r.Created) < t);
-}
-
-function untilMs(v: string, now: number): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const d = /^(\d+(?:\.\d+)?)(h|m|s|ms)$/.exec(v);
-  if (d) return now - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[d[2] as 'h' | 'm' | 's' | 'ms'];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw dockerInvalid(`invalid value for until: ${v}`);
-  return t;
+  return labelsAndUntil(f, (r: ComputeSystemRecord) => ({ labels: r.Document.Labels, created: r.Created }), now);
 }

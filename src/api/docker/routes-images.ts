@@ -7,11 +7,11 @@ import { familiarName, normalizeName } from '../../storage/reference.js';
 import type { Image } from '../../storage/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, streamError } from './errors.js';
-import { imageHistory, imageInspect, imageSummary, repoTags } from './images-view.js';
+import { imageHistory, imageInspect, imageSummary } from './images-view.js';
 import { sendSave } from './routes-saveload.js';
 import { pullRoute, pushRoute } from './routes-registry.js';
 import { imageOf } from './image-lookup.js';
-import { all, filters, first, flag, jsonStream, labelMatch, sendJson, type Query } from './util.js';
+import { all, filters, first, flag, jsonStream, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
 
 type W = { Params: { '*': string }; Querystring: Query };
 
@@ -46,8 +46,7 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
   const st = x.svc.storage;
 
   app.get<{ Querystring: Query }>('/images/json', async (req, reply) => {
-    const f = filters(req.query);
-    for (const k of f.keys()) if (!['reference', 'dangling', 'label', 'before', 'since', 'until'].includes(k)) throw dockerInvalid(`invalid filter '${k}'`);
+    const f = filters(req.query, ['reference', 'dangling', 'label', 'before', 'since', 'until']);
     if (f.has('until')) throw dockerInvalid('the until filter of image lists is not supported by Silo');
     let imgs = await st.listImages();
     // Like docker, untagged images that are the parents of others (build steps) show only with -a.
@@ -97,23 +96,26 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.post<{ Querystring: Query }>('/images/prune', async (req, reply) => {
-    const f = filters(req.query);
+    const f = filters(req.query, ['dangling', 'label', 'label!', 'until']);
     const dangling = f.get('dangling')?.[0] ?? 'true';
+    if (!['true', '1', 'false', '0'].includes(dangling)) throw dockerInvalid(`invalid filter 'dangling=${dangling}'`);
+    const keep = labelsAndUntil(f, (i: Image) => ({ labels: i.config.Labels, created: i.created }));
     const deleted: Record<string, string>[] = [];
+    // What the prune gives back is what images take on disk before and after it (docker system df's measure).
+    const onDisk = async () => (await st.listLayers()).reduce((a, l) => a + l.size, 0) + (await st.listBlobs()).reduce((a, b) => a + b.size, 0);
+    const before = await onDisk();
     for (const i of await st.listImages()) {
-      if (x.svc.compute.imageInUse(i.id)) continue;
+      if (x.svc.compute.imageInUse(i.id) || !keep(i)) continue;
       if ((dangling === 'true' || dangling === '1') && i.names.length) continue;
-      const before = i.size;
       try {
         const r = await st.removeImage(i.id, { force: true, inUse: (id) => x.svc.compute.imageInUse(id) });
         for (const u of r.untagged) deleted.push({ Untagged: familiarName(u) });
         for (const d of r.deleted) deleted.push({ Deleted: d });
-        void before;
       } catch {
         /* in use meanwhile */
       }
     }
-    return sendJson(reply, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
+    return sendJson(reply, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - (await onDisk())) });
   });
 
   app.get<W>('/images/*', async (req, reply) => {

@@ -7,7 +7,7 @@ import { isSiloError } from '../../common/errors.js';
 import type { Network, NetworkType, Subnet } from '../../network/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound } from './errors.js';
-import { dockerNetworkName as dockerName, filters, labelMatch, sendJson, type Query } from './util.js';
+import { dockerNetworkName as dockerName, filters, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
 
@@ -105,7 +105,9 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
   const net = () => x.svc.network;
 
   app.get<{ Querystring: Query }>('/networks', async (req, reply) => {
-    const f = filters(req.query);
+    const f = filters(req.query, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
+    const dangling = f.get('dangling')?.[0];
+    if (dangling !== undefined && !['true', '1', 'false', '0'].includes(dangling)) throw dockerInvalid(`invalid filter 'dangling=${dangling}'`);
     let list = [...net().listNetworks().map((n) => networkJson(x, n)), ...(['host', 'none'] as const).map((m) => modeNetworkJson(m, x))];
     const str = (n: Record<string, unknown>, k: string) => String(n[k]);
     const names = f.get('name');
@@ -117,7 +119,15 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     const labels = f.get('label');
     if (labels) list = list.filter((n) => labelMatch(n.Labels as Record<string, string>, labels));
     const type = f.get('type');
-    if (type) list = list.filter((n) => type.includes(['bridge', 'host', 'none'].includes(str(n, 'Name')) ? 'builtin' : 'custom'));
+    const builtin = (n: Record<string, unknown>) => ['bridge', 'host', 'none'].includes(str(n, 'Name'));
+    if (type) list = list.filter((n) => type.includes(builtin(n) ? 'builtin' : 'custom'));
+    const scope = f.get('scope');
+    if (scope) list = list.filter((n) => scope.includes(str(n, 'Scope')));
+    // dangling: a network of the user's with no container on it (dockerd never counts the predefined ones).
+    if (dangling !== undefined) {
+      const unused = (n: Record<string, unknown>) => !builtin(n) && net().listEndpoints(str(n, 'Id')).length === 0;
+      list = list.filter((n) => unused(n) === (dangling === 'true' || dangling === '1'));
+    }
     return sendJson(reply, 200, list);
   });
 
@@ -197,10 +207,11 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     return reply.status(200).send();
   });
 
-  app.post('/networks/prune', async (_req, reply) => {
+  app.post<{ Querystring: Query }>('/networks/prune', async (req, reply) => {
+    const keep = labelsAndUntil(filters(req.query, ['label', 'label!', 'until']), (n: Network) => ({ labels: n.Labels, created: n.CreatedAt }));
     const deleted: string[] = [];
     for (const n of net().listNetworks()) {
-      if (n.Name === DEFAULT || net().listEndpoints(n.Id).length) continue;
+      if (n.Name === DEFAULT || net().listEndpoints(n.Id).length || !keep(n)) continue;
       await net().deleteNetwork(n.Id).then(() => deleted.push(n.Name), () => {});
     }
     return sendJson(reply, 200, { NetworksDeleted: deleted.length ? deleted : null });

@@ -4,10 +4,10 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import { VERSION } from '../../host/version.js';
 import type { Ctx } from './ctx.js';
-import { eventMatches, toDockerEvent } from './events.js';
+import { EVENT_FILTERS, eventMatches, toDockerEvent } from './events.js';
 import { streamEvents } from '../event-stream.js';
 import { imageSummary } from './images-view.js';
-import { containerSummary } from './inspect.js';
+import { containerSizes, containerSummary } from './inspect.js';
 import { first, filters, sendJson, type Query } from './util.js';
 
 export const API_VERSION = '1.50';
@@ -110,7 +110,7 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.get<{ Querystring: Query }>('/events', async (req, reply) => {
-    const f = filters(req.query);
+    const f = filters(req.query, EVENT_FILTERS);
     const since = ms(first(req.query.since));
     const until = ms(first(req.query.until));
     reply.hijack();
@@ -135,7 +135,7 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
       // What images take on disk: their unpacked layers and their blobs (layer tars as they came, configs, manifests).
       LayersSize: layers.reduce((a, l) => a + l.size, 0) + blobs.reduce((a, b) => a + b.size, 0),
       Images: images.map((i) => ({ ...imageSummary(i), Containers: recs.filter((r) => r.ImageId === i.id).length })),
-      Containers: recs.map((r) => ({ ...containerSummary(svc, r, x.meta.get(r.Id)), SizeRw: 0, SizeRootFs: 0 })),
+      Containers: await Promise.all(recs.map(async (r) => ({ ...containerSummary(svc, r, x.meta.get(r.Id)), ...(await containerSizes(svc, r)) }))),
       Volumes: await Promise.all(vols.map(async (v) => ({ ...v, UsageData: { Size: await svc.storage.volumeSize(v.Name), RefCount: used.get(v.Name) ?? 0 } }))),
       BuildCache: [],
     });

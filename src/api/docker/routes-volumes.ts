@@ -2,7 +2,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './ctx.js';
-import { filters, labelMatch, sendJson, type Query } from './util.js';
+import { dockerInvalid } from './errors.js';
+import { filters, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
 import { parseBody, VolumeCreate } from './schemas.js';
 import { volumeUsers } from '../volume-users.js';
 
@@ -14,14 +15,17 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
   const users = (name: string) => volumeUsers(x.svc.compute.list(true), st.volumePath(name));
 
   app.get<{ Querystring: Query }>('/volumes', async (req, reply) => {
-    const f = filters(req.query);
+    const f = filters(req.query, ['dangling', 'driver', 'label', 'name']);
+    const dangling = f.get('dangling')?.[0];
+    if (dangling !== undefined && !['true', '1', 'false', '0'].includes(dangling)) throw dockerInvalid(`invalid filter 'dangling=${dangling}'`);
     let list = await st.listVolumes();
+    const drivers = f.get('driver');
+    if (drivers) list = list.filter((v) => drivers.includes(v.Driver));
     const names = f.get('name');
     if (names) list = list.filter((v) => names.some((n) => v.Name.includes(n)));
     const labels = f.get('label');
     if (labels) list = list.filter((v) => labelMatch(v.Labels, labels));
-    const dangling = f.get('dangling');
-    if (dangling) list = list.filter((v) => (users(v.Name).length === 0) === (dangling[0] === 'true' || dangling[0] === '1'));
+    if (dangling !== undefined) list = list.filter((v) => (users(v.Name).length === 0) === (dangling === 'true' || dangling === '1'));
     return sendJson(reply, 200, { Volumes: list, Warnings: [] });
   });
 
@@ -40,13 +44,15 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
   });
 
   app.post<{ Querystring: Query }>('/volumes/prune', async (req, reply) => {
-    const f = filters(req.query);
-    const everything = f.get('all')?.[0] === 'true';
+    // dockerd takes no until here: a volume's age says nothing of whether its data is still wanted.
+    const f = filters(req.query, ['all', 'label', 'label!']);
+    const everything = ['true', '1'].includes(f.get('all')?.[0] ?? '');
+    const keep = labelsAndUntil(f, (v: { Labels: Record<string, string>; CreatedAt: string }) => ({ labels: v.Labels, created: v.CreatedAt }));
     const deleted: string[] = [];
     let space = 0;
     for (const v of await st.listVolumes()) {
       if (users(v.Name).length) continue;
-      if (!everything && !('com.docker.volume.anonymous' in v.Labels)) continue;
+      if ((!everything && !('com.docker.volume.anonymous' in v.Labels)) || !keep(v)) continue;
       space += await st.volumeSize(v.Name);
       await st.removeVolume(v.Name).then(() => deleted.push(v.Name), () => {});
     }
@@ -55,7 +61,8 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
 }
 
 export function pruneRoutes(app: FastifyInstance, x: Ctx): void {
-  // A 404 here would fail the whole `docker system prune`.
+  // A 404 here would fail the whole `docker system prune`, which passes its own filters on. They cannot narrow what
+  // this drops: only cache entries naming images already removed (the intermediate images are image prune's).
   app.post('/build/prune', async (_req, reply) => {
     await x.cache.prune((id) => x.svc.storage.getImage(id).then(() => true, () => false));
     return sendJson(reply, 200, { CachesDeleted: null, SpaceReclaimed: 0 });

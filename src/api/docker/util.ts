@@ -22,8 +22,11 @@ export function int(v: unknown, name: string): number | undefined {
   return n;
 }
 
-/** `filters={"status":{"exited":true}}` (or the legacy `{"status":["exited"]}`) → key → values. */
-export function filters(q: Query): Map<string, string[]> {
+/**
+ * `filters={"status":{"exited":true}}` (or the legacy `{"status":["exited"]}`) → key → values. A key outside
+ * `accepted` (the route's) is refused as dockerd refuses it: a filter dropped would list, or prune, more than asked.
+ */
+export function filters(q: Query, accepted: readonly string[]): Map<string, string[]> {
   const raw = first(q.filters);
   const out = new Map<string, string[]>();
   if (!raw) return out;
@@ -35,6 +38,7 @@ export function filters(q: Query): Map<string, string[]> {
   }
   if (typeof v !== 'object' || v === null) throw dockerInvalid(`invalid filter: ${raw}`);
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (!accepted.includes(k)) throw dockerInvalid(`invalid filter '${k}'`);
     if (Array.isArray(val)) out.set(k, val.map(String));
     else if (val && typeof val === 'object') out.set(k, Object.entries(val).filter(([, on]) => on).map(([x]) => x));
   }
@@ -48,6 +52,29 @@ export function labelMatch(labels: Record<string, string> | undefined, want: str
     if (eq < 0) return labels?.[w] !== undefined;
     return labels?.[w.slice(0, eq)] === w.slice(eq + 1);
   });
+}
+
+/**
+ * The prune filters dockerd knows for every kind of object: `label` (all must match), `label!` (none may), `until`
+ * (created before: unix seconds, an RFC3339 time or a duration ago); `view` gives an object's labels and creation.
+ */
+export function labelsAndUntil<T>(f: Map<string, string[]>, view: (o: T) => { labels?: Record<string, string>; created: string }, now = Date.now()): (o: T) => boolean {
+  const until = (f.get('until') ?? []).map((v) => untilMs(v, now));
+  const has = f.get('label');
+  const not = f.get('label!');
+  return (o) => {
+    const v = view(o);
+    return (!has || labelMatch(v.labels, has)) && (!not || !not.some((l) => labelMatch(v.labels, [l]))) && until.every((t) => Date.parse(v.created) < t);
+  };
+}
+
+function untilMs(v: string, now: number): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const d = /^(\d+(?:\.\d+)?)(h|m|s|ms)$/.exec(v);
+  if (d) return now - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[d[2] as 'h' | 'm' | 's' | 'ms'];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw dockerInvalid(`invalid value for until: ${v}`);
+  return t;
 }
 
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {

@@ -1,0 +1,86 @@
+// The filters of `docker ps` (GET /containers/json), every one dockerd accepts: a key Silo does not know is refused
+// (400), as dockerd refuses it, and a value outside a key's set too, so a typo never lists more than was asked for.
+
+import type { ComputeSystemRecord } from '../../compute/types.js';
+import type { Ctx } from './ctx.js';
+import { dockerInvalid } from './errors.js';
+import { containerSummary, dockerStatus } from './inspect.js';
+import { labelMatch } from './util.js';
+
+export const PS_FILTERS = ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume'] as const;
+
+const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+const HEALTH = ['starting', 'healthy', 'unhealthy', 'none'];
+const ISOLATION = ['default', 'process', 'hyperv', 'vm'];
+
+/** `80`, `80/udp`, `8000-8080/tcp` → a test of a port and protocol (tcp unless named). */
+export function portRange(v: string): (port: number, proto: string) => boolean {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/.exec(v);
+  const lo = Number(m?.[1]);
+  const hi = m?.[2] === undefined ? lo : Number(m[2]);
+  if (!m || lo < 1 || hi > 65535 || hi < lo) throw dockerInvalid(`invalid filter value: ${v}: a port, a range of ports (8000-8080), and /tcp, /udp or /sctp`);
+  const proto = m[3] ?? 'tcp';
+  return (port, p) => p.toLowerCase() === proto && port >= lo && port <= hi;
+}
+
+function oneOf(key: string, allowed: string[], values: string[] | undefined): void {
+  for (const v of values ?? []) if (!allowed.includes(v)) throw dockerInvalid(`invalid filter '${key}=${v}'`);
+}
+
+/** The test `docker ps` applies for filters `f` (checked here, before anything is listed). */
+export async function psFilter(x: Ctx, f: Map<string, string[]>): Promise<(r: ComputeSystemRecord) => Promise<boolean>> {
+  const c = x.svc.compute;
+  oneOf('status', STATUSES, f.get('status'));
+  oneOf('health', HEALTH, f.get('health'));
+  oneOf('isolation', ISOLATION, f.get('isolation'));
+  oneOf('is-task', ['true', 'false', '1', '0'], f.get('is-task'));
+  for (const v of f.get('exited') ?? []) if (!/^-?\d+$/.test(v)) throw dockerInvalid(`invalid filter 'exited=${v}'`);
+  const publish = (f.get('publish') ?? []).map(portRange);
+  const expose = (f.get('expose') ?? []).map(portRange);
+  const names = (f.get('name') ?? []).map((n) => {
+    try {
+      return new RegExp(n.replace(/^\//, ''));
+    } catch {
+      throw dockerInvalid(`invalid filter 'name=${n}': not a regular expression`);
+    }
+  });
+  // before= / since= a container (by name or id; an unknown one is a 404): created strictly earlier / later.
+  const created = (r: ComputeSystemRecord) => Date.parse(r.Created);
+  const before = (f.get('before') ?? []).map((ref) => c.get(ref));
+  const since = (f.get('since') ?? []).map((ref) => c.get(ref));
+  const ancestors = await Promise.all((f.get('ancestor') ?? []).map((a) => x.svc.storage.getImage(a).then((i) => i.id, () => '')));
+  const exposedOf = async (r: ComputeSystemRecord): Promise<string[]> => {
+    const img = await x.svc.storage.getImage(r.ImageId).then((i) => i.config.ExposedPorts ?? {}, () => ({}));
+    return [...Object.keys(img), ...Object.keys(x.meta.get(r.Id)?.Config.ExposedPorts ?? {})];
+  };
+  const any = <T>(want: T[] | undefined, test: (w: T) => boolean) => !want?.length || want.some(test);
+
+  return async (r) => {
+    const s = containerSummary(x.svc, r, x.meta.get(r.Id));
+    const nets = s.NetworkSettings as { Networks: Record<string, { NetworkID: string }> };
+    const mounts = s.Mounts as { Name?: string; Destination: string }[];
+    const mode = (s.HostConfig as { NetworkMode: string }).NetworkMode;
+    const iso = String(x.meta.get(r.Id)?.HostConfig.Isolation ?? '');
+    if (!any(f.get('status'), (v) => v === dockerStatus(r, c.isRestarting(r.Id)))) return false;
+    if (!any(f.get('exited'), (v) => r.State === 'Stopped' && v === String(r.ExitCode ?? 0))) return false;
+    if (!any(names, (re) => re.test(r.Name))) return false;
+    if (!any(f.get('id'), (v) => r.Id.startsWith(v))) return false;
+    if (f.has('label') && !labelMatch(r.Document.Labels, f.get('label')!)) return false;
+    if (!any(ancestors, (id) => r.ImageId === id)) return false;
+    if (before.some((b) => b.Id === r.Id || created(r) >= created(b))) return false;
+    if (since.some((b) => b.Id === r.Id || created(r) <= created(b))) return false;
+    if (!any(f.get('health'), (v) => v === (c.healthOf(r.Id)?.Status ?? 'none'))) return false;
+    if (!any(f.get('isolation'), (v) => (v === 'default' ? iso === '' || iso === 'default' : (v === 'hyperv' ? 'vm' : v) === r.Document.Isolation))) return false;
+    // Silo runs no swarm: no container is a task.
+    if (f.get('is-task')?.some((v) => v === 'true' || v === '1')) return false;
+    if (!any(f.get('network'), (v) => (v === 'none' && mode === 'none') || Object.entries(nets.Networks).some(([n, e]) => n === v || (e.NetworkID !== '' && e.NetworkID.startsWith(v))))) return false;
+    if (!any(f.get('volume'), (v) => mounts.some((m) => m.Name === v || m.Destination === v))) return false;
+    const mapped = r.Document.Container.Networking?.PortMappings ?? [];
+    if (!any(publish, (t) => mapped.some((m) => t(m.InternalPort, m.Protocol)))) return false;
+    if (expose.length) {
+      const ports = (await exposedOf(r)).map((k) => k.split('/'));
+      if (!expose.some((t) => ports.some(([p, proto]) => t(Number(p), proto ?? 'tcp')))) return false;
+    }
+    return true;
+  };
+}
