@@ -13,6 +13,8 @@ have nft || need+=(nftables)
 have mkfs.ext4 || need+=(e2fsprogs)
 have losetup || need+=(mount)
 have setfattr || need+=(attr)
+# docker top with ps arguments runs the host's ps, as dockerd does.
+have ps || need+=(procps)
 pkg_ok busybox-static || need+=(busybox-static)
 [ -x /usr/bin/tini-static ] || need+=(tini)
 # The tests' registry (the Distribution project's), its htpasswd tool, openssl for the test CA, zstd for test layers.

@@ -9,6 +9,7 @@ import type { Ctx } from './ctx.js';
 import { dockerConflict, dockerInvalid } from './errors.js';
 import { responseClient } from './hijack.js';
 import { statsJson } from './stats.js';
+import { defaultTop, hostTop } from './top.js';
 import { first, flag, sendJson, type Query } from './util.js';
 
 type P = { Params: { id: string }; Querystring: Query };
@@ -22,11 +23,6 @@ function timeArg(v: string | undefined, name: string): string | undefined {
   if (Number.isNaN(t)) throw dockerInvalid(`invalid value for ${name}: ${v}`);
   return new Date(t).toISOString();
 }
-
-const hms = (ns: number) => {
-  const s = Math.floor(ns / 1e9);
-  return [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, '0')).join(':');
-};
 
 export function ioRoutes(app: FastifyInstance, x: Ctx): void {
   const c = x.svc.compute;
@@ -73,11 +69,11 @@ export function ioRoutes(app: FastifyInstance, x: Ctx): void {
     const r = c.get(req.params.id);
     if (!active(r)) throw dockerConflict(`container ${r.Id} is not running`);
     const { ProcessList = [] } = await c.properties(r.Id, ['ProcessList']);
-    const stime = (iso?: string) => (iso ? new Date(iso).toTimeString().slice(0, 5) : '?');
-    return sendJson(reply, 200, {
-      Titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'],
-      Processes: ProcessList.map((p) => [p.user, String(p.pid), String(p.ppid), '0', stime(p.startedAt), '?', hms(p.cpuNs), p.command]),
-    });
+    // The CLI sends no ps_args without options (dockerd's default is -ef, which the default listing is).
+    const psArgs = (first(req.query.ps_args) ?? '').trim();
+    if (!psArgs || psArgs === '-ef') return sendJson(reply, 200, defaultTop(ProcessList));
+    if (r.Document.Isolation === 'vm') throw dockerInvalid("docker top with ps options is not supported by Silo for a VM-isolated container: its processes are in the guest, out of the host's ps's sight");
+    return sendJson(reply, 200, await hostTop(psArgs, ProcessList.map((p) => p.pid)));
   });
 
   app.get<P>('/containers/:id/stats', async (req, reply) => {

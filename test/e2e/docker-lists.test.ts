@@ -1,5 +1,6 @@
-// Filters and sizes through the real docker CLI: every filter dockerd knows does what it does, one it does not know
-// is refused, and a prune's filters keep what they do not match (a dropped filter would delete more than asked).
+// Lists as dockerd gives them, through the real docker CLI: every filter dockerd knows does what it does, one it does
+// not know is refused, and a prune's filters keep what they do not match (a dropped filter would delete more than
+// asked); sizes; docker top with ps options.
 
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -88,6 +89,23 @@ test('docker ps -s, inspect -s and system df count what a container wrote', asyn
   const df = await get('/system/df');
   const mine = (JSON.parse(df.body).Containers as { Names: string[]; SizeRw: number }[]).find((x) => x.Names[0] === `/${p}-a`);
   assert.equal(mine?.SizeRw, rw);
+});
+
+test("docker top with ps options runs the host's ps and keeps the container's processes only", async () => {
+  const t = await docker(['top', `${p}-b`, '-o', 'pid,comm']);
+  assert.equal(t.code, 0, t.stderr);
+  const lines = t.stdout.trim().split('\n');
+  assert.match(lines[0], /^PID\s+COMMAND$/);
+  assert.deepEqual(lines.slice(1).map((l) => l.trim().split(/\s+/)[1]), ['sleep']);
+  const aux = await docker(['top', `${p}-b`, 'aux']);
+  assert.match(aux.stdout.split('\n')[0], /^USER\s+PID\s+%CPU/);
+  assert.match(aux.stdout.trim().split('\n').slice(1).join('\n'), /^root\s+\d+ .*sleep 300$/);
+  const noPid = await docker(['top', `${p}-b`, '-o', 'comm']);
+  assert.equal(noPid.code, 1);
+  assert.match(noPid.stderr, /no PID column/);
+  const bad = await docker(['top', `${p}-b`, '--no-such-option']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /ps --no-such-option: /);
 });
 
 test('prune filters keep what they do not match: images, volumes, networks', async () => {
