@@ -129,6 +129,26 @@ test('docker build: .dockerignore with ! exceptions, a Dockerfile outside the co
   await docker(['rmi', tag]);
 });
 
+test('docker rmi takes a build\'s untagged parents with it, as dockerd does; --no-prune leaves them', async () => {
+  const ctx = join(tmp, 'rmi');
+  await mkdir(ctx, { recursive: true });
+  const untagged = async () => (await docker(['images', '-a', '-q', '--filter', 'dangling=true'])).stdout.trim().split('\n').filter(Boolean).length;
+  const before = await untagged();
+  for (const [tag, n] of [['rmi-prune', 1], ['rmi-keep', 2]] as const) {
+    await writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nRUN echo ${n} > /a\nRUN echo ${n} > /b\nLABEL n=${n}\n`);
+    assert.equal((await docker(['build', '-q', '-t', `${tag}-${process.pid}`, ctx])).code, 0);
+  }
+  assert.equal(await untagged(), before + 4); // each build's two RUN steps before its last
+  const pruned = await docker(['rmi', `rmi-prune-${process.pid}`]);
+  assert.equal(pruned.code, 0, pruned.stderr);
+  assert.equal(pruned.stdout.match(/^Deleted: /gm)?.length, 3);
+  assert.equal(await untagged(), before + 2);
+  const kept = await docker(['rmi', '--no-prune', `rmi-keep-${process.pid}`]);
+  assert.equal(kept.stdout.match(/^Deleted: /gm)?.length, 1);
+  assert.equal(await untagged(), before + 2); // its steps stay
+  await docker(['image', 'prune', '-f']);
+});
+
 test('docker build --cache-from takes the steps of an image it names, one loaded from elsewhere included', async () => {
   const dir = join(tmp, 'cf');
   await mkdir(dir);

@@ -182,3 +182,29 @@ test('dockerode: pull with progress events, push with auth', async () => {
   await new Promise<void>((res, rej) => docker.modem.followProgress(push, (e: Error | null) => (e ? rej(e) : res()), (ev: { aux?: { Digest?: string } }) => out.push(ev)));
   assert.equal(out.find((e) => e.aux)?.aux?.Digest, app.manifestDigest);
 });
+
+test('docker build --pull takes the registry\'s newer base; without it the one here is used', async () => {
+  const base = `${reg.host}/silo/pullbase:1`;
+  await pushImage(await client('silo/pullbase'), app, '1');
+  const build = (tag: string, pull: boolean) => dk(['build', '-q', ...(pull ? ['--pull'] : []), '-t', tag, '-'], `FROM ${base}\n`);
+  const cmd = async (tag: string) => (await dk(['inspect', '-f', '{{json .Config.Cmd}}', tag])).stdout.trim();
+  const first = await build('pb:first', false);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(await cmd('pb:first'), '["/bin/cat","/msg"]');
+  // The registry's tag moves to another image; a build without --pull keeps the base it has.
+  await pushImage(await client('silo/pullbase'), image([compress(await busyboxLayer(), 'gzip', false)], { cmd: ['/bin/sh'] }), '1');
+  assert.equal((await build('pb:stale', false)).code, 0);
+  assert.equal(await cmd('pb:stale'), '["/bin/cat","/msg"]');
+  const pulled = await build('pb:fresh', true);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal(await cmd('pb:fresh'), '["/bin/sh"]');
+  // Limits dockerd takes for the steps are taken; one Silo cannot honour is refused, not dropped.
+  const limited = await dk(['build', '-q', '--cpu-shares', '512', '--cpu-quota', '50000', '--shm-size', '8m', '--ulimit', 'nofile=512:512', '-t', 'pb:limits', '-'], `FROM ${base}\nRUN test "$(ulimit -n)" = 512 && df -k /dev/shm | grep -q ' 8192 '\n`);
+  assert.equal(limited.code, 0, limited.stderr + limited.stdout);
+  for (const [flag, why] of [[['--rm=false'], /--rm=false is not supported/], [['--cgroup-parent', 'x'], /--cgroup-parent is not supported/], [['--platform', 'linux/arm64'], /platform linux\/arm64 is not supported/]] as const) {
+    const r = await dk(['build', '-q', ...flag, '-'], `FROM ${base}\n`);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, why);
+  }
+  await dk(['rmi', 'pb:first', 'pb:stale', 'pb:fresh', 'pb:limits', base]);
+});

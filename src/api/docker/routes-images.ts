@@ -157,6 +157,19 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
     }
     if (byId && img.names.length > 1 && !force) throw dockerConflict(`conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`);
     const r = await st.removeImage(byId ? img.id : ref, { force: true, inUse: (id) => x.svc.compute.imageInUse(id) });
+    // As dockerd unless noprune: once the image is gone, its untagged parents (a build's steps) go with it, up to
+    // the first that has a name, another child or a container.
+    if (r.deleted.includes(img.id) && !flag(req.query.noprune)) {
+      for (let parent = img.parent; parent; ) {
+        const images = await st.listImages();
+        const p = images.find((i) => i.id === parent);
+        if (!p || p.names.length || images.some((i) => i.parent === p.id) || x.svc.compute.imageInUse(p.id)) break;
+        const gone = await st.removeImage(p.id, { inUse: (id) => x.svc.compute.imageInUse(id) }).catch(() => undefined);
+        if (!gone?.deleted.length) break;
+        r.deleted.push(...gone.deleted);
+        parent = p.parent;
+      }
+    }
     for (const n of r.untagged) x.svc.events.publish('image', 'untag', img.id, { name: familiarName(n) });
     for (const d of r.deleted) x.svc.events.publish('image', 'delete', d);
     return sendJson(reply, 200, [...r.untagged.map((u) => ({ Untagged: familiarName(u) })), ...r.deleted.map((d) => ({ Deleted: d }))]);

@@ -25,6 +25,8 @@ export interface BuildOptions {
   /** Images trusted as cache sources (--cache-from). */
   cacheFrom?: string[];
   target?: string;
+  /** Pull every FROM image, even one that is here (docker build --pull). */
+  pull?: boolean;
   resources: Resources;
 }
 
@@ -75,13 +77,17 @@ export async function runBuild(x: Ctx, context: RootView, dockerfileText: string
           const img = await st.importImage(Readable.from([Buffer.alloc(1024)]) as unknown as NodeJS.ReadableStream, {});
           ({ id: image, config } = img);
         } else {
-          const img = await st.getImage(ref).catch(async (e) => {
-            if ((e as { class?: string }).class !== 'NotFound') throw e;
-            // Not here: pull it, as the classic builder does, printing the pull's status lines (no byte counts).
-            return x.svc.registry.pull(ref, { progress: (m) => m.current === undefined && !m.aux && out(`${m.id ? `${m.id}: ` : ''}${m.status}\n`) }).catch((p) => {
+          // Not here, or --pull: pull it, as the classic builder does, printing the pull's status lines (no byte counts).
+          const pull = () =>
+            x.svc.registry.pull(ref, { progress: (m) => m.current === undefined && !m.aux && out(`${m.id ? `${m.id}: ` : ''}${m.status}\n`) }).catch((p) => {
               throw new BuildError(oneLine(p));
             });
-          });
+          const img = o.pull
+            ? await pull()
+            : await st.getImage(ref).catch(async (e) => {
+                if ((e as { class?: string }).class !== 'NotFound') throw e;
+                return pull();
+              });
           ({ id: image, config } = img);
         }
         cur = { name, image, config: { ...config }, args: new Map() };

@@ -12,7 +12,8 @@ import { shortId } from '../../../common/ids.js';
 import type { Ctx } from '../ctx.js';
 import { extraHost } from '../translate.js';
 import { dockerInvalid, toDockerError } from '../errors.js';
-import { all, first, flag, int, type Query } from '../util.js';
+import { all, first, flag, type Query } from '../util.js';
+import { stepLimits } from './options.js';
 import { runBuild, tagAll } from './builder.js';
 import { DockerfileError } from './dockerfile.js';
 import { BUILD_OWNER } from './owner.js';
@@ -99,10 +100,13 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
       nocache: flag(q.nocache),
       cacheFrom: [] as string[],
       target: first(q.target) || undefined,
+      // --pull: every FROM image pulled again, even one that is here (rm and forcerm: the steps' containers are
+      // always removed, so forcerm is what happens anyway and rm=0 is refused with the other limits).
+      pull: flag(q.pull),
       resources: {
         ...stepNetwork(first(q.networkmode)),
         extraHosts: extraHosts(q.extrahosts),
-        memory: int(q.memory, 'memory') || undefined,
+        ...stepLimits(q),
       } as Resources,
     };
     if (opts.resources.hostNetwork && opts.resources.extraHosts?.length) throw dockerInvalid('--add-host with --network host is not supported by Silo (the host\'s /etc/hosts is used)');

@@ -32,7 +32,12 @@ export interface Resources {
   /** More lines of the steps' /etc/hosts (`--add-host`). */
   extraHosts?: { Name: string; IpAddress: string }[];
   memory?: number;
+  /** cgroup cpu.shares, a CPU count (quota / period) and the CPUs a step may use (`--cpu-shares`, `--cpu-quota`…). */
   cpuShares?: number;
+  cpus?: number;
+  cpusetCpus?: string;
+  shmSize?: number;
+  ulimits?: { Name: string; Soft: number; Hard: number }[];
 }
 
 /** A created (not started) container of `image` for one step; removed by the caller. */
@@ -50,6 +55,11 @@ export async function stepContainer(x: Ctx, image: string, process: NonNullable<
             ? { Networking: { ...(r.network ? { Network: r.network } : {}), ...(r.extraHosts?.length ? { ExtraHosts: r.extraHosts } : {}) } }
             : {}),
         ...(r.memory ? { Memory: { SizeInMB: r.memory / (1024 * 1024) } } : {}),
+        ...(r.cpuShares || r.cpus || r.cpusetCpus
+          ? { Processor: { ...(r.cpuShares ? { Shares: r.cpuShares } : {}), ...(r.cpus ? { Count: r.cpus } : {}), ...(r.cpusetCpus ? { CpusetCpus: r.cpusetCpus } : {}) } }
+          : {}),
+        ...(r.shmSize ? { ShmSizeInBytes: r.shmSize } : {}),
+        ...(r.ulimits?.length ? { Ulimits: r.ulimits } : {}),
       },
       Process: process,
     },
