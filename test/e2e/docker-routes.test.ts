@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DockerFixture } from './docker-fixture.js';
+import { runProcess } from './harness.js';
 
 const fx = new DockerFixture();
 const docker = (args: string[], o?: Parameters<DockerFixture['run']>[1]) => fx.run(args, o);
@@ -147,6 +148,21 @@ test('docker rmi takes a build\'s untagged parents with it, as dockerd does; --n
   assert.equal(kept.stdout.match(/^Deleted: /gm)?.length, 1);
   assert.equal(await untagged(), before + 2); // its steps stay
   await docker(['image', 'prune', '-f']);
+});
+
+test('docker-py builds with its defaults (rm=False) and with forcerm; its step containers do not stay', async () => {
+  const py = [
+    'import docker, io, sys',
+    `c = docker.DockerClient(base_url="unix://${fx.d.runDir}/docker.sock")`,
+    'a, _ = c.images.build(fileobj=io.BytesIO(b"FROM busybox\\nRUN echo a > /a\\n"), tag="dpy-build:1")',
+    'b, _ = c.images.build(fileobj=io.BytesIO(b"FROM busybox\\nRUN echo b > /b\\n"), tag="dpy-build:2", forcerm=True, nocache=True)',
+    'print(len(c.containers.list(all=True)))',
+  ].join('\n');
+  const before = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean).length;
+  const r = await runProcess('python3', ['-c', py]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(Number(r.stdout.trim()), before);
+  await docker(['rmi', 'dpy-build:1', 'dpy-build:2']);
 });
 
 test('docker build --cache-from takes the steps of an image it names, one loaded from elsewhere included', async () => {

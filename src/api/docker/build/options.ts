@@ -3,7 +3,7 @@
 // option Silo cannot honour is refused rather than dropped.
 
 import { dockerInvalid } from '../errors.js';
-import { first, flag, int, type Query } from '../util.js';
+import { first, int, type Query } from '../util.js';
 import type { Resources } from './steps.js';
 
 const REFUSED: Record<string, string> = {
@@ -19,7 +19,6 @@ export function stepLimits(q: Query): Pick<Resources, 'cpuShares' | 'cpus' | 'cp
   for (const [k, why] of Object.entries(REFUSED)) if (first(q[k])) throw dockerInvalid(why);
   const version = first(q.version) ?? '1';
   if (version !== '1') throw dockerInvalid(`builder version ${version} (BuildKit) is not supported by Silo: it has the classic builder (version 1)`);
-  if (first(q.rm) !== undefined && !flag(q.rm)) throw dockerInvalid('--rm=false is not supported by Silo: the steps\' containers are always removed');
   const iso = first(q.isolation) ?? '';
   if (!['', 'default', 'process'].includes(iso)) throw dockerInvalid(`isolation ${iso} is not supported for a build by Silo: its steps run with process isolation`);
   const platform = first(q.platform) ?? '';

@@ -100,8 +100,8 @@ export function buildRoutes(app: FastifyInstance, x: Ctx): void {
       nocache: flag(q.nocache),
       cacheFrom: [] as string[],
       target: first(q.target) || undefined,
-      // --pull: every FROM image pulled again, even one that is here (rm and forcerm: the steps' containers are
-      // always removed, so forcerm is what happens anyway and rm=0 is refused with the other limits).
+      // --pull: every FROM image pulled again, even one that is here. rm and forcerm: the steps' containers are
+      // always removed, as forcerm asks; rm=0 (docker-py's default) is taken and does the same (docs/docker.md).
       pull: flag(q.pull),
       resources: {
         ...stepNetwork(first(q.networkmode)),
