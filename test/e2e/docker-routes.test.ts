@@ -100,6 +100,20 @@ test('swarm routes answer as a standalone dockerd: 503 not a swarm manager', asy
   assert.match(init.stderr, /swarm mode is not supported/);
 });
 
+test('plugins: the list is empty, one by name is a 404, installing one is refused', async () => {
+  const ls = await docker(['plugin', 'ls', '--format', '{{.Name}}']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.equal(ls.stdout.trim(), '');
+  assert.equal((await api('GET', '/plugins?filters=' + encodeURIComponent('{"capability":["volumedriver"]}'))).body.trim(), '[]');
+  assert.equal((await api('GET', '/plugins?filters=' + encodeURIComponent('{"colour":["x"]}'))).status, 400);
+  const one = await docker(['plugin', 'inspect', 'vieux/sshfs']);
+  assert.notEqual(one.code, 0);
+  assert.match(one.stderr, /plugin "vieux\/sshfs(:latest)?" not found/);
+  const install = await api('POST', '/plugins/pull?remote=vieux/sshfs', []);
+  assert.equal(install.status, 501);
+  assert.match(JSON.parse(install.body).message, /plugins are not supported by Silo/);
+});
+
 test('docker build: .dockerignore with ! exceptions, a Dockerfile outside the context, --add-host, --network', async () => {
   const ctx = join(tmp, 'ctx');
   await mkdir(join(ctx, 'logs'), { recursive: true });

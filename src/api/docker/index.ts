@@ -25,6 +25,7 @@ import { saveLoadRoutes } from './routes-saveload.js';
 import { API_VERSION, systemRoutes } from './routes-system.js';
 import { pruneRoutes, volumeRoutes } from './routes-volumes.js';
 import { swarmRoutes } from './routes-swarm.js';
+import { pluginRoutes } from './routes-plugins.js';
 import { StatsSampler } from './stats.js';
 import { serveUpgrades } from '../native/stream.js';
 import { oneLine } from '../../common/errors.js';
@@ -106,6 +107,7 @@ export function buildDockerApi(svc: Services): FastifyInstance {
   volumeRoutes(app, x);
   pruneRoutes(app, x);
   swarmRoutes(app, x);
+  pluginRoutes(app, x);
   serveUpgrades(app, upgradeHandler(x));
   return app;
 }
