@@ -5,6 +5,7 @@
 
 import type { Duplex, Readable } from 'node:stream';
 import type { RootDescription } from '../storage/types.js';
+import type { EndpointStatistics } from '../network/types.js';
 import { SiloError } from '../common/errors.js';
 import type { Finding } from '../common/leaks.js';
 import type { Device, Logging, Security, Tmpfs, Ulimit } from './spec/schema.js';
@@ -134,6 +135,9 @@ export interface Statistics {
   memory: { usageBytes: number; peakBytes: number; limitBytes: number; failCount: number };
   pids: { current: number; limit: number };
   io: { readBytes: number; writeBytes: number };
+  /** Per interface name (eth0…): its endpoint's counters. The compute service adds them (not the backend): the
+   *  network service owns the endpoints. */
+  network?: Record<string, EndpointStatistics>;
 }
 
 export interface ProcessInfo {

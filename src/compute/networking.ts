@@ -2,7 +2,7 @@
 // compute system (as HCS joins a container to an HCN namespace) and never touches links or tables itself.
 
 import { badState, conflict, invalid } from '../common/errors.js';
-import type { GuestInterface } from './backend.js';
+import type { GuestInterface, Statistics } from './backend.js';
 import type { CreateEndpointRequest, EtcFile, NetworkService } from '../network/types.js';
 import type { ComputeSystemRecord, Networking } from './types.js';
 
@@ -20,6 +20,20 @@ function endpointExtras(n: Networking): Partial<CreateEndpointRequest> {
 
 export class SystemNetworking {
   constructor(private readonly net: NetworkService) {}
+
+  /** `s` with the counters of the system's endpoints by interface name; one gone meanwhile (a disconnect) is left out. */
+  async withCounters(n: Networking | undefined, s: Statistics): Promise<Statistics> {
+    const network: NonNullable<Statistics['network']> = {};
+    for (const id of n?.Endpoints ?? []) {
+      try {
+        const name = this.net.getEndpoint(id).InterfaceName;
+        if (name) network[name] = await this.net.endpointStatistics(id);
+      } catch {
+        /* disconnected meanwhile */
+      }
+    }
+    return Object.keys(network).length ? { ...s, network } : s;
+  }
 
   /** Make what the document asks for (a namespace, and an endpoint in it unless the network is none) as one operation of the network service; on failure nothing of it is left. */
   async setup(rec: ComputeSystemRecord): Promise<Pick<Networking, 'Namespace' | 'Endpoints' | 'PortMappings'>> {

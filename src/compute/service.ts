@@ -677,7 +677,7 @@ export class ComputeService {
     const rec = this.store.find(ref);
     const out: SystemProperties = {};
     for (const t of types) {
-      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.backendOf(rec).statistics(rec.Id) : undefined;
+      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.networking.withCounters(rec.Document.Container.Networking, await this.backendOf(rec).statistics(rec.Id)) : undefined;
       else if (t === 'ProcessList') {
         if (!isActive(rec.State)) throw new SiloError('FailedPrecondition', 'SILO_INVALID_STATE', `container ${rec.Name} is not running (state ${rec.State})`);
         out.ProcessList = await this.backendOf(rec).processList(rec.Id);

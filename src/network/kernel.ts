@@ -153,3 +153,15 @@ export async function setSysctl(key: string, value: string): Promise<string | un
   await writeFile(path, value);
   return old;
 }
+
+/** A link's counters (/sys/class/net/<dev>/statistics), or undefined when the link is gone. */
+export async function linkCounters(dev: string): Promise<Record<'rx_bytes' | 'tx_bytes' | 'rx_packets' | 'tx_packets' | 'rx_errors' | 'tx_errors' | 'rx_dropped' | 'tx_dropped', number> | undefined> {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(dev)) return undefined;
+  const keys = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets', 'rx_errors', 'tx_errors', 'rx_dropped', 'tx_dropped'] as const;
+  try {
+    const vals = await Promise.all(keys.map((k) => readFile(`/sys/class/net/${dev}/statistics/${k}`, 'utf8')));
+    return Object.fromEntries(keys.map((k, i) => [k, Number(vals[i].trim())])) as Record<(typeof keys)[number], number>;
+  } catch {
+    return undefined;
+  }
+}

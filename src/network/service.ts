@@ -12,12 +12,13 @@ import { createNetwork, deleteNetwork, ownsGateway } from './networks.js';
 import { purge, reconcile } from './reconcile.js';
 import { EndpointPool } from './pool.js';
 import { createSandbox, deleteSandbox } from './sandbox.js';
-import { isSiloError } from '../common/errors.js';
+import { badState, isSiloError } from '../common/errors.js';
 import type {
   CreateEndpointRequest,
   CreateLoadBalancerRequest,
   CreateNetworkRequest,
   Endpoint,
+  EndpointStatistics,
   EtcFile,
   LoadBalancer,
   ModifyEndpointRequest,
@@ -27,6 +28,7 @@ import type {
 } from './types.js';
 import { removeFindings, type Finding } from '../common/leaks.js';
 import { networkLeaks } from './leaks.js';
+import * as k from './kernel.js';
 
 const copy = <T>(v: T): T => structuredClone(v);
 
@@ -113,6 +115,16 @@ export class NetworkServiceImpl implements NetworkService {
   }
   getEndpoint(ref: string): Endpoint {
     return copy(this.ctx.endpoint(ref));
+  }
+  async endpointStatistics(ref: string): Promise<EndpointStatistics> {
+    const ep = this.ctx.endpoint(ref);
+    // The host end of the veth: what it received, the container sent.
+    const c = await k.linkCounters(ep.HostInterface);
+    if (!c) throw badState(`endpoint ${ep.Id} has no interface on the host`);
+    return {
+      BytesReceived: c.tx_bytes, BytesSent: c.rx_bytes, PacketsReceived: c.tx_packets, PacketsSent: c.rx_packets,
+      ErrorsIncoming: c.tx_errors, ErrorsOutgoing: c.rx_errors, DroppedPacketsIncoming: c.tx_dropped, DroppedPacketsOutgoing: c.rx_dropped,
+    };
   }
   modifyEndpoint(ref: string, req: ModifyEndpointRequest): Promise<Endpoint> {
     return this.locked(async () => copy(await modifyEndpoint(this.ctx, ref, req)));

@@ -191,6 +191,18 @@ export interface EtcFile {
   containerPath: string;
 }
 
+/** Since the endpoint's interface was made; "received" is what reached the container. */
+export interface EndpointStatistics {
+  BytesReceived: number;
+  BytesSent: number;
+  PacketsReceived: number;
+  PacketsSent: number;
+  ErrorsIncoming: number;
+  ErrorsOutgoing: number;
+  DroppedPacketsIncoming: number;
+  DroppedPacketsOutgoing: number;
+}
+
 export interface NetworkService {
   createNetwork(req: CreateNetworkRequest): Promise<Network>;
   listNetworks(): Network[];
@@ -221,6 +233,8 @@ export interface NetworkService {
   detach(endpointRef: string): Promise<Endpoint>;
   /** Detaches if needed, drops it from load balancers, frees its address for later reuse. */
   deleteEndpoint(ref: string): Promise<void>;
+  /** Traffic counters of an endpoint as its container sees them (HNS's endpoint stats), from its host interface. */
+  endpointStatistics(ref: string): Promise<EndpointStatistics>;
 
   createLoadBalancer(req: CreateLoadBalancerRequest): Promise<LoadBalancer>;
   listLoadBalancers(): LoadBalancer[];

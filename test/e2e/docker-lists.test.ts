@@ -1,6 +1,6 @@
 // Lists as dockerd gives them, through the real docker CLI: every filter dockerd knows does what it does, one it does
 // not know is refused, and a prune's filters keep what they do not match (a dropped filter would delete more than
-// asked); sizes; docker top with ps options.
+// asked); sizes; docker top with ps options; the network counters docker stats and silo stats show.
 
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -106,6 +106,25 @@ test("docker top with ps options runs the host's ps and keeps the container's pr
   const bad = await docker(['top', `${p}-b`, '--no-such-option']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /ps --no-such-option: /);
+});
+
+test('stats count the traffic of the container\'s endpoint: what it sent and received, in both doors', async () => {
+  const port = randomPort();
+  const r = await docker(['run', '-d', '--name', `${p}-web`, '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', 'mkdir /w && head -c 204800 /dev/zero > /w/f && httpd -f -p 80 -h /w']);
+  assert.equal(r.code, 0, r.stderr);
+  let body = 0;
+  for (let i = 0; i < 50 && !body; i++) {
+    body = await fetch(`http://127.0.0.1:${port}/f`).then((x) => x.arrayBuffer()).then((b) => b.byteLength, () => 0);
+    if (!body) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(body, 204800);
+  const st = JSON.parse((await get(`/containers/${p}-web/stats?stream=0`)).body) as { networks: Record<string, { rx_bytes: number; tx_bytes: number }> };
+  assert.ok(st.networks.eth0.tx_bytes >= 204800, `sent ${st.networks.eth0.tx_bytes}`);
+  assert.ok(st.networks.eth0.rx_bytes > 0 && st.networks.eth0.rx_bytes < 204800, `received ${st.networks.eth0.rx_bytes}`);
+  assert.match((await docker(['stats', '--no-stream', '--format', '{{.NetIO}}', `${p}-web`])).stdout.trim(), /^[\d.]+k?B \/ 2\d\dkB$/);
+  const native = await fx.d.silo(['stats', '--no-stream', '--format', '{{.NetIO}}', `${p}-web`]);
+  assert.match(native.stdout.trim(), /^[\d.]+k?B \/ 2\d\dkB$/, native.stderr);
+  await docker(['rm', '-f', `${p}-web`]);
 });
 
 test('prune filters keep what they do not match: images, volumes, networks', async () => {

@@ -131,7 +131,7 @@ test('logs --since: durations, unix times, RFC3339', () => {
   assert.throws(() => parseSince('yesterday'), CliError);
 });
 
-test('stats row: CPU % from two samples over wall time, memory against the limit', () => {
+test('stats row: CPU % from two samples over wall time, memory against the limit, network received / sent', () => {
   const rec = { Id: 'a'.repeat(64), Name: 'w' } as never;
   const mk = (ts: string, cpuNs: number) => ({
     rec,
@@ -160,4 +160,7 @@ test('stats row: CPU % from two samples over wall time, memory against the limit
   const s = mk('2024-01-01T00:00:01Z', 0);
   s.stats.memory.limitBytes = Number.MAX_SAFE_INTEGER;
   assert.equal(statsRow(s, undefined, 8 * 1024 ** 3).MemUsage, '16MiB / 8GiB');
+  // NetIO: received / sent, summed over the interfaces
+  const e = (rx: number, tx: number) => ({ BytesReceived: rx, BytesSent: tx, PacketsReceived: 0, PacketsSent: 0, ErrorsIncoming: 0, ErrorsOutgoing: 0, DroppedPacketsIncoming: 0, DroppedPacketsOutgoing: 0 });
+  assert.equal(statsRow({ ...s, stats: { ...s.stats, network: { eth0: e(1000, 200_000), eth1: e(500, 5000) } } }, undefined, 8 * 1024 ** 3).NetIO, '1.5kB / 205kB');
 });

@@ -33,16 +33,14 @@ async function systemNs(): Promise<number> {
   return line.trim().split(/\s+/).slice(1, 8).reduce((a, b) => a + Number(b), 0) * NS_PER_TICK;
 }
 
-/** Interface counters of the container's network namespace, read through its init's /proc/<pid>/net/dev. */
-async function netDev(pid: number | undefined): Promise<Record<string, NetDev>> {
-  if (!pid) return {};
-  const text = await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '');
+/** docker's per-interface counters from the network service's endpoint statistics (the compute service's sample). */
+function netDev(st: Statistics): Record<string, NetDev> {
   const out: Record<string, NetDev> = {};
-  for (const l of text.split('\n').slice(2)) {
-    const m = /^\s*([^:]+):\s*(.*)$/.exec(l);
-    if (!m || m[1] === 'lo') continue;
-    const f = m[2].trim().split(/\s+/).map(Number);
-    out[m[1]] = { rx_bytes: f[0], rx_packets: f[1], rx_errors: f[2], rx_dropped: f[3], tx_bytes: f[8], tx_packets: f[9], tx_errors: f[10], tx_dropped: f[11] };
+  for (const [name, e] of Object.entries(st.network ?? {})) {
+    out[name] = {
+      rx_bytes: e.BytesReceived, rx_packets: e.PacketsReceived, rx_errors: e.ErrorsIncoming, rx_dropped: e.DroppedPacketsIncoming,
+      tx_bytes: e.BytesSent, tx_packets: e.PacketsSent, tx_errors: e.ErrorsOutgoing, tx_dropped: e.DroppedPacketsOutgoing,
+    };
   }
   return out;
 }
@@ -55,7 +53,7 @@ export class StatsSampler {
   async sample(r: ComputeSystemRecord): Promise<Sample | undefined> {
     const p = await this.svc.compute.properties(r.Id, ['Statistics']).catch(() => undefined);
     if (!p?.Statistics) return undefined;
-    const s: Sample = { at: new Date(), stats: p.Statistics, systemNs: await systemNs(), net: await netDev(r.Pid) };
+    const s: Sample = { at: new Date(), stats: p.Statistics, systemNs: await systemNs(), net: netDev(p.Statistics) };
     return s;
   }
 

@@ -85,6 +85,11 @@ export const Statistics = obj({
   memory: obj({ usageBytes: Num, peakBytes: Num, limitBytes: Num, failCount: Num }),
   pids: obj({ current: Num, limit: Num }),
   io: obj({ readBytes: Num, writeBytes: Num }),
+  /** Per interface in the container (eth0…): its endpoint's counters, as the network service keeps them. */
+  network: opt(T.Record(T.String(), obj({
+    BytesReceived: Num, BytesSent: Num, PacketsReceived: Num, PacketsSent: Num,
+    ErrorsIncoming: Num, ErrorsOutgoing: Num, DroppedPacketsIncoming: Num, DroppedPacketsOutgoing: Num,
+  }))),
 });
 export const ProcessInfo = obj({ pid: Num, ppid: Num, user: Str, command: Str, cpuNs: Num, rssBytes: Num, startedAt: opt(Str) });
 /** `GET /v1/systems/{id}/properties`. */

@@ -32,6 +32,9 @@ export function statsRow(cur: Sample, prev: Sample | undefined, hostMem: number)
     if (wall > 0) cpu = ((cur.stats.cpu.totalNs - prev.stats.cpu.totalNs) / wall) * 100;
   }
   const m = cur.stats.memory;
+  // Received / sent over every interface, as docker stats adds them up; no endpoint (--network none): nothing to show.
+  const eps = Object.values(cur.stats.network ?? {});
+  const net = eps.length ? { rx: eps.reduce((a, e) => a + e.BytesReceived, 0), tx: eps.reduce((a, e) => a + e.BytesSent, 0) } : undefined;
   const limit = m.limitBytes > 0 && m.limitBytes < hostMem ? m.limitBytes : hostMem;
   return {
     ID: shortId(cur.rec.Id),
@@ -40,7 +43,7 @@ export function statsRow(cur: Sample, prev: Sample | undefined, hostMem: number)
     CPUPerc: percent(Math.max(0, cpu)),
     MemUsage: `${bytesSize(m.usageBytes)} / ${bytesSize(limit)}`,
     MemPerc: percent(limit ? (m.usageBytes / limit) * 100 : 0),
-    NetIO: '--',
+    NetIO: net ? `${humanSize(net.rx)} / ${humanSize(net.tx)}` : '--',
     BlockIO: `${humanSize(cur.stats.io.readBytes)} / ${humanSize(cur.stats.io.writeBytes)}`,
     PIDs: String(cur.stats.pids.current),
   };
