@@ -166,6 +166,10 @@ test('a pod: two containers sharing localhost and PID, exec, attach, logs, stats
   const ps = await c.runtime.PodSandboxStats({ pod_sandbox_id: pod });
   assert.equal(ps.stats.linux.containers.length, 2);
   assert.equal(ps.stats.attributes.metadata.name, 'web');
+  // The pod's endpoint, as the kubelet reads it for the pod's network metrics; its processes, counted.
+  assert.equal(ps.stats.linux.network.default_interface.name, 'eth0');
+  assert.ok(Number(ps.stats.linux.network.default_interface.tx_bytes.value) > 0, JSON.stringify(ps.stats.linux.network));
+  assert.ok(Number(ps.stats.linux.process.process_count.value) >= 2, JSON.stringify(ps.stats.linux.process));
 
   // Stop with a grace period, then the whole pod.
   await c.runtime.StopContainer({ container_id: web.container_id, timeout: 2 });

@@ -82,12 +82,19 @@ export function criHandlers(s: Services, o: Omit<CriOptions, 'socketPath'>): { r
     const cs = await containers.listStats({ pod_sandbox_id: sb.rec.Id });
     const now = Date.now() * 1e6;
     const sum = (f: (c: (typeof cs)[number]) => number) => cs.reduce((a, c) => a + f(c), 0);
+    // The sandbox's own system holds the pod's endpoint; its processes and its containers' make the pod's count.
+    const statsOf = (id: string) => s.compute.properties(id, ['Statistics']).then((p) => p.Statistics, () => undefined);
+    const [own, ...theirs] = await Promise.all([statsOf(sb.rec.Id), ...cs.map((c) => statsOf(c.attributes.id))]);
+    const ifaces = Object.entries(own?.network ?? {}).map(([name, e]) => ({
+      name, rx_bytes: { value: e.BytesReceived }, rx_errors: { value: e.ErrorsIncoming }, tx_bytes: { value: e.BytesSent }, tx_errors: { value: e.ErrorsOutgoing },
+    }));
     return {
       attributes: { id: sb.rec.Id, metadata: sb.meta.metadata, labels: sb.meta.labels, annotations: sb.meta.annotations },
       linux: {
         cpu: { timestamp: now, usage_core_nano_seconds: { value: sum((c) => c.cpu.usage_core_nano_seconds.value) } },
         memory: { timestamp: now, working_set_bytes: { value: sum((c) => c.memory.working_set_bytes.value) }, usage_bytes: { value: sum((c) => c.memory.usage_bytes.value) } },
-        process: { timestamp: now, process_count: { value: 0 } },
+        ...(ifaces.length ? { network: { timestamp: now, default_interface: ifaces.find((i) => i.name === 'eth0') ?? ifaces[0], interfaces: ifaces } } : {}),
+        process: { timestamp: now, process_count: { value: [own, ...theirs].reduce((a, st) => a + (st?.pids.current ?? 0), 0) } },
         containers: cs,
       },
     };
