@@ -535,14 +535,21 @@ const verbs: Verb[] = [
     ([verb, desc, pruneDesc, fn]): Verb => [
       verb,
       desc,
-      (c) =>
-        c
-          .command('prune')
+      (c) => {
+        c.command('prune')
           .description(pruneDesc)
           .helpOption('--help', 'display help for command')
           .option('-a, --all', 'remove all unused images, not just dangling ones')
           .option('-f, --force', 'do not prompt for confirmation')
-          .action(act((o: Opts) => import('./commands/prune.js').then((m) => m[fn](o)))),
+          .action(act((o: Opts) => import('./commands/prune.js').then((m) => m[fn](o))));
+        if (verb !== 'system') return;
+        c.command('df')
+          .description('show disk usage: images, containers, volumes')
+          .helpOption('--help', 'display help for command')
+          .option('-v, --verbose', 'show each image, container and volume')
+          .option('--format <format>', 'json, or a Go-style template over the summary rows')
+          .action(act((o: Opts) => import('./commands/df.js').then((m) => m.df(o))));
+      },
     ],
   ),
   [

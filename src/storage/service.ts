@@ -65,7 +65,7 @@ export class Storage implements StorageService {
     let size = 0;
     for (const c of chainIds(d.oci.rootfs.diff_ids)) size += (await this.layers.get(c))?.size ?? 0;
     const o = d.oci;
-    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os, ...(d.manifest ? { manifest: d.manifest } : {}), ...(d.parent ? { parent: d.parent } : {}) };
+    return { id: d.id, names: d.names, created: o.created, config: o.config, layers: o.rootfs.diff_ids, history: o.history, size, architecture: o.architecture, os: o.os, ...(d.manifest ? { manifest: d.manifest, blobs: [d.id, d.manifest, ...(d.layerBlobs ?? [])] } : {}), ...(d.parent ? { parent: d.parent } : {}) };
   }
 
   async ensureBaseImage(): Promise<Image> {

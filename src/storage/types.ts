@@ -53,6 +53,8 @@ export interface Image {
   manifest?: string;
   /** The image a commit or build step made this one from (docker's Parent), when made here. */
   parent?: string;
+  /** Digests of the content-store blobs it references (config, manifest, layer blobs): with its layers, its disk use. */
+  blobs?: string[];
 }
 
 export interface BlobInfo {

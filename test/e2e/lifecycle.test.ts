@@ -231,3 +231,30 @@ test('named volumes from the silo CLI: run -v name:/path makes one filled from t
   assert.match(pruned.stdout, /^Deleted Volumes:\n(silovol\d?\n){3}\nTotal reclaimed space: /);
   assert.equal((await d.silo(['volume', 'ls', '-q'])).stdout, '');
 });
+
+test('silo system df: what images, containers and volumes take, and what a prune would give back', async () => {
+  const r = await d.silo(['run', '-d', '--name', 'dfw', '-v', 'dfvol:/data', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /f; head -c 100000 /dev/zero > /data/v; sleep 300']);
+  assert.equal(r.code, 0, r.stderr);
+  type Usage = { Images: { Names: string[]; Size: number; Containers: number }[]; Containers: { Name: string; SizeRw: number }[]; Volumes: { Name: string; Size: number; RefCount: number }[] };
+  const u: Usage = { Images: [], Containers: [], Volumes: [] };
+  for (let i = 0; i < 50; i++) {
+    Object.assign(u, JSON.parse((await d.silo(['system', 'df', '--format', 'json'])).stdout));
+    if (u.Containers.find((c) => c.Name === 'dfw')?.SizeRw === 300000 && u.Volumes.find((v) => v.Name === 'dfvol')?.Size === 100000) break;
+    await sleep(100);
+  }
+  assert.equal(u.Containers.find((c) => c.Name === 'dfw')?.SizeRw, 300000);
+  assert.deepEqual(u.Volumes.find((v) => v.Name === 'dfvol'), { Name: 'dfvol', Size: 100000, RefCount: 1 });
+  const bb = u.Images.find((i) => i.Names.includes('docker.io/library/busybox:latest'))!;
+  assert.equal(bb.Containers >= 1, true);
+  // Its unpacked layer and its blobs: what it holds on disk, so an image in use frees nothing.
+  const listed = JSON.parse((await request(d.socket, 'GET', '/v1/images')).body.toString()) as { names: string[]; size: number }[];
+  assert.ok(bb.Size > listed.find((i) => i.names.includes('docker.io/library/busybox:latest'))!.size);
+  const table = (await d.silo(['system', 'df'])).stdout.split('\n');
+  assert.match(table[0], /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/);
+  assert.match(table.find((l) => l.startsWith('Local Volumes'))!, /^Local Volumes\s+\d+\s+\d+\s+\S+\s+\S+/);
+  const v = (await d.silo(['system', 'df', '-v'])).stdout;
+  assert.match(v, /Containers space usage:[\s\S]*\s300kB\s+running\s+dfw/);
+  assert.match(v, /Local Volumes space usage:[\s\S]*dfvol\s+1\s+100kB/);
+  await d.silo(['rm', '-f', 'dfw']);
+  await d.silo(['volume', 'rm', 'dfvol']);
+});

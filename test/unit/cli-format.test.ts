@@ -164,3 +164,27 @@ test('stats row: CPU % from two samples over wall time, memory against the limit
   const e = (rx: number, tx: number) => ({ BytesReceived: rx, BytesSent: tx, PacketsReceived: 0, PacketsSent: 0, ErrorsIncoming: 0, ErrorsOutgoing: 0, DroppedPacketsIncoming: 0, DroppedPacketsOutgoing: 0 });
   assert.equal(statsRow({ ...s, stats: { ...s.stats, network: { eth0: e(1000, 200_000), eth1: e(500, 5000) } } }, undefined, 8 * 1024 ** 3).NetIO, '1.5kB / 205kB');
 });
+
+test('system df rows: totals, active, and what removing the unused would give back, as docker sums them', async () => {
+  const { dfRows } = await import('../../src/cli/commands/df.js');
+  const rows = dfRows({
+    LayersSize: 10_000_000,
+    Images: [
+      { Id: 'sha256:a', Names: ['a:1'], Created: '', Size: 6_000_000, SharedSize: 1_000_000, Containers: 2 },
+      { Id: 'sha256:b', Names: [], Created: '', Size: 5_000_000, SharedSize: 1_000_000, Containers: 0 },
+    ],
+    Containers: [
+      { Id: 'c1', Name: 'x', Image: 'a:1', State: 'Running', SizeRw: 300_000, SizeRootFs: 6_300_000 },
+      { Id: 'c2', Name: 'y', Image: 'a:1', State: 'Stopped', SizeRw: 100_000, SizeRootFs: 6_100_000 },
+    ],
+    Volumes: [
+      { Name: 'v', Size: 2_000, RefCount: 0 },
+      { Name: 'w', Size: 0, RefCount: 1 },
+    ],
+  });
+  assert.deepEqual(rows, [
+    { Type: 'Images', TotalCount: '2', Active: '1', Size: '10MB', Reclaimable: '5MB (50%)' },
+    { Type: 'Containers', TotalCount: '2', Active: '1', Size: '400kB', Reclaimable: '100kB (25%)' },
+    { Type: 'Local Volumes', TotalCount: '2', Active: '1', Size: '2kB', Reclaimable: '2kB (100%)' },
+  ]);
+});

@@ -7,8 +7,10 @@ import type { Ctx } from './ctx.js';
 import { EVENT_FILTERS, eventMatches, toDockerEvent } from './events.js';
 import { streamEvents } from '../event-stream.js';
 import { imageSummary } from './images-view.js';
-import { containerSizes, containerSummary } from './inspect.js';
-import { first, filters, sendJson, type Query } from './util.js';
+import { containerSummary } from './inspect.js';
+import { all, first, filters, sendJson, type Query } from './util.js';
+import { dockerInvalid } from './errors.js';
+import { diskUsage } from '../disk-usage.js';
 
 export const API_VERSION = '1.50';
 const goArch = () => ({ x64: 'amd64', arm64: 'arm64', ia32: '386' } as Record<string, string>)[arch()] ?? arch();
@@ -123,21 +125,24 @@ export function systemRoutes(app: FastifyInstance, x: Ctx): void {
     });
   });
 
-  app.get('/system/df', async (_req, reply) => {
-    const images = await svc.storage.listImages();
-    const recs = svc.compute.list(true);
-    const layers = await svc.storage.listLayers();
-    const blobs = await svc.storage.listBlobs();
-    const vols = await svc.storage.listVolumes();
-    const used = new Map<string, number>();
-    for (const r of recs) for (const m of x.meta.get(r.Id)?.Mounts ?? []) if (m.Name) used.set(m.Name, (used.get(m.Name) ?? 0) + 1);
+  app.get<{ Querystring: Query }>('/system/df', async (req, reply) => {
+    const types = all(req.query.type);
+    for (const t of types) if (!['container', 'image', 'volume', 'build-cache'].includes(t)) throw dockerInvalid(`invalid type: ${t}`);
+    const want = (t: string) => types.length === 0 || types.includes(t);
+    const u = await diskUsage(svc);
     return sendJson(reply, 200, {
-      // What images take on disk: their unpacked layers and their blobs (layer tars as they came, configs, manifests).
-      LayersSize: layers.reduce((a, l) => a + l.size, 0) + blobs.reduce((a, b) => a + b.size, 0),
-      Images: images.map((i) => ({ ...imageSummary(i), Containers: recs.filter((r) => r.ImageId === i.id).length })),
-      Containers: await Promise.all(recs.map(async (r) => ({ ...containerSummary(svc, r, x.meta.get(r.Id)), ...(await containerSizes(svc, r)) }))),
-      Volumes: await Promise.all(vols.map(async (v) => ({ ...v, UsageData: { Size: await svc.storage.volumeSize(v.Name), RefCount: used.get(v.Name) ?? 0 } }))),
-      BuildCache: [],
+      ...(want('image')
+        ? {
+            LayersSize: u.layersSize,
+            // Each image's disk use (its layers and its blobs), so that LayersSize less what in-use images hold is
+            // what the CLI's RECLAIMABLE says: what removing the unused ones would give back.
+            Images: u.images.map((i) => ({ ...imageSummary(i.image), Size: i.diskSize, SharedSize: i.sharedSize, Containers: i.containers })),
+          }
+        : {}),
+      ...(want('container') ? { Containers: u.containers.map((c) => ({ ...containerSummary(svc, c.rec, x.meta.get(c.rec.Id)), SizeRw: c.sizeRw, SizeRootFs: c.sizeRootFs })) } : {}),
+      ...(want('volume') ? { Volumes: u.volumes.map((v) => ({ ...v.volume, UsageData: { Size: v.size, RefCount: v.refCount } })) } : {}),
+      // The classic builder's cache is its step images, which Images counts.
+      ...(want('build-cache') ? { BuildCache: [] } : {}),
     });
   });
 }

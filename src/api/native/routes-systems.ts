@@ -5,6 +5,8 @@ import type { Services } from '../../host/services.js';
 import * as S from './schemas.js';
 import { drained, frame } from './stream.js';
 import { streamEvents } from '../event-stream.js';
+import { diskUsage } from '../disk-usage.js';
+import type { DiskUsage } from './wire.js';
 
 type Id = { Params: { id: string } };
 const flag = (v: unknown) => v === '1' || v === 'true' || v === true;
@@ -21,6 +23,15 @@ export function systemRoutes(app: FastifyInstance, svc: Services): void {
 
   app.get('/v1/version', async () => svc.version());
   app.get('/v1/info', async () => svc.info());
+  app.get('/v1/system/df', async (): Promise<DiskUsage> => {
+    const u = await diskUsage(svc);
+    return {
+      LayersSize: u.layersSize,
+      Images: u.images.map((i) => ({ Id: i.image.id, Names: i.image.names, Created: i.image.created, Size: i.diskSize, SharedSize: i.sharedSize, Containers: i.containers })),
+      Containers: u.containers.map((c) => ({ Id: c.rec.Id, Name: c.rec.Name, Image: c.rec.ImageName, State: c.rec.State, SizeRw: c.sizeRw, SizeRootFs: c.sizeRootFs })),
+      Volumes: u.volumes.map((v) => ({ Name: v.volume.Name, Size: v.size, RefCount: v.refCount })),
+    };
+  });
   app.get('/v1/doctor', async () => svc.doctor(false));
   app.post('/v1/doctor/fix', async () => svc.doctor(true));
 

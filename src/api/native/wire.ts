@@ -91,6 +91,15 @@ export const Statistics = obj({
     ErrorsIncoming: Num, ErrorsOutgoing: Num, DroppedPacketsIncoming: Num, DroppedPacketsOutgoing: Num,
   }))),
 });
+/** `GET /v1/system/df`: what images, containers and volumes take on disk (src/api/disk-usage.ts). An image's Size
+ *  here is its unpacked layers and its blobs (the list's is the layers only); SharedSize, the part of it another
+ *  image has too. */
+export const DiskUsage = obj({
+  LayersSize: Num,
+  Images: T.Array(obj({ Id: Str, Names: Strs, Created: Str, Size: Num, SharedSize: Num, Containers: Num })),
+  Containers: T.Array(obj({ Id: Str, Name: Str, Image: Str, State: SystemState, SizeRw: Num, SizeRootFs: Num })),
+  Volumes: T.Array(obj({ Name: Str, Size: Num, RefCount: Num })),
+});
 export const ProcessInfo = obj({ pid: Num, ppid: Num, user: Str, command: Str, cpuNs: Num, rssBytes: Num, startedAt: opt(Str) });
 /** `GET /v1/systems/{id}/properties`. */
 export const SystemProperties = obj({ Statistics: opt(Statistics), ProcessList: opt(T.Array(ProcessInfo)) });
@@ -146,3 +155,4 @@ export type SystemProperties = Static<typeof SystemProperties>;
 export type Image = Static<typeof Image>;
 export type Network = Static<typeof Network>;
 export type LoadBalancer = Static<typeof LoadBalancer>;
+export type DiskUsage = Static<typeof DiskUsage>;
