@@ -64,6 +64,12 @@ test('docker ps filters: health, network, volume, publish, expose, before/since,
   assert.deepEqual(await ps('isolation=hyperv', `name=${p}`), []);
   assert.deepEqual(await ps('is-task=true'), []);
 
+  // A pattern that backtracks exponentially on a name of many a's answers at once instead of holding the daemon.
+  const long = 'a'.repeat(60);
+  assert.equal((await docker(['create', '--name', long, 'busybox', 'true'])).code, 0);
+  assert.deepEqual(await ps('name=(a+)+b'), []);
+  assert.deepEqual(await ps('name=^a+$'), [long]);
+  await docker(['rm', long]);
   const bad = await docker(['ps', '--filter', 'colour=red']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /invalid filter 'colour'/);

@@ -18,6 +18,9 @@ export async function daemon(opts: import('../../host/daemon.js').DaemonOptions)
   // during a burst rather than left resident until the memory reducer runs, 8–16 s after the daemon goes idle. With a
   // ~15 MB live heap a full collection takes a few ms.
   setFlagsFromString('--heap-growing-percent=30');
+  // A regular expression from a request (docker ps --filter name=…, as dockerd takes them) could backtrack for hours
+  // on a crafted pattern and hold the event loop: past V8's backtrack limit a match finishes in linear time instead.
+  setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
   const { runDaemon } = await import('../../host/daemon.js');
   await runDaemon(opts);
 }
