@@ -677,13 +677,24 @@ export class ComputeService {
     const rec = this.store.find(ref);
     const out: SystemProperties = {};
     for (const t of types) {
-      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.networking.withCounters(rec.Document.Container.Networking, await this.backendOf(rec).statistics(rec.Id)) : undefined;
+      if (t === 'Statistics') out.Statistics = isActive(rec.State) ? await this.networking.withCounters(this.networkingOf(rec), await this.backendOf(rec).statistics(rec.Id)) : undefined;
       else if (t === 'ProcessList') {
         if (!isActive(rec.State)) throw new SiloError('FailedPrecondition', 'SILO_INVALID_STATE', `container ${rec.Name} is not running (state ${rec.State})`);
         out.ProcessList = await this.backendOf(rec).processList(rec.Id);
       } else throw invalid(`unknown property type ${JSON.stringify(t)}: use Statistics or ProcessList`);
     }
     return out;
+  }
+
+  /** The endpoints a system's traffic crosses: its own, or those of the system whose network namespace it joined. */
+  private networkingOf(rec: ComputeSystemRecord): ComputeSystemDocument['Container']['Networking'] {
+    let cur = rec;
+    for (let hops = 0; hops < 8; hops++) {
+      const ns = cur.Document.Container.Namespaces?.Network;
+      if (ns?.Mode !== 'system' || !ns.Target || !this.store.has(ns.Target)) break;
+      cur = this.store.find(ns.Target);
+    }
+    return cur.Document.Container.Networking;
   }
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {

@@ -130,7 +130,10 @@ test('stats count the traffic of the container\'s endpoint: what it sent and rec
   assert.match((await docker(['stats', '--no-stream', '--format', '{{.NetIO}}', `${p}-web`])).stdout.trim(), /^[\d.]+k?B \/ 2\d\dkB$/);
   const native = await fx.d.silo(['stats', '--no-stream', '--format', '{{.NetIO}}', `${p}-web`]);
   assert.match(native.stdout.trim(), /^[\d.]+k?B \/ 2\d\dkB$/, native.stderr);
-  await docker(['rm', '-f', `${p}-web`]);
+  // A container in its network namespace crosses the same endpoint, and shows its traffic.
+  assert.equal((await docker(['run', '-d', '--name', `${p}-side`, '--network', `container:${p}-web`, 'busybox', 'sleep', '300'])).code, 0);
+  assert.match((await docker(['stats', '--no-stream', '--format', '{{.NetIO}}', `${p}-side`])).stdout.trim(), /^[\d.]+k?B \/ 2\d\dkB$/);
+  await docker(['rm', '-f', `${p}-side`, `${p}-web`]);
 });
 
 test('prune filters keep what they do not match: images, volumes, networks', async () => {
