@@ -56,10 +56,13 @@ export async function psFilter(x: Ctx, f: Map<string, string[]>): Promise<(r: Co
   const any = <T>(want: T[] | undefined, test: (w: T) => boolean) => !want?.length || want.some(test);
 
   return async (r) => {
-    const s = containerSummary(x.svc, r, x.meta.get(r.Id));
-    const nets = s.NetworkSettings as { Networks: Record<string, { NetworkID: string }> };
-    const mounts = s.Mounts as { Name?: string; Destination: string }[];
-    const mode = (s.HostConfig as { NetworkMode: string }).NetworkMode;
+    // The docker view of the container, made only for the filters that need it (network, volume).
+    let view: { nets: Record<string, { NetworkID: string }>; mounts: { Name?: string; Destination: string }[]; mode: string } | undefined;
+    const docker = () => {
+      if (view) return view;
+      const s = containerSummary(x.svc, r, x.meta.get(r.Id));
+      return (view = { nets: (s.NetworkSettings as { Networks: Record<string, { NetworkID: string }> }).Networks, mounts: s.Mounts as { Name?: string; Destination: string }[], mode: (s.HostConfig as { NetworkMode: string }).NetworkMode });
+    };
     const iso = String(x.meta.get(r.Id)?.HostConfig.Isolation ?? '');
     if (!any(f.get('status'), (v) => v === dockerStatus(r, c.isRestarting(r.Id)))) return false;
     if (!any(f.get('exited'), (v) => r.State === 'Stopped' && v === String(r.ExitCode ?? 0))) return false;
@@ -73,8 +76,8 @@ export async function psFilter(x: Ctx, f: Map<string, string[]>): Promise<(r: Co
     if (!any(f.get('isolation'), (v) => (v === 'default' ? iso === '' || iso === 'default' : (v === 'hyperv' ? 'vm' : v) === r.Document.Isolation))) return false;
     // Silo runs no swarm: no container is a task.
     if (f.get('is-task')?.some((v) => v === 'true' || v === '1')) return false;
-    if (!any(f.get('network'), (v) => (v === 'none' && mode === 'none') || Object.entries(nets.Networks).some(([n, e]) => n === v || (e.NetworkID !== '' && e.NetworkID.startsWith(v))))) return false;
-    if (!any(f.get('volume'), (v) => mounts.some((m) => m.Name === v || m.Destination === v))) return false;
+    if (!any(f.get('network'), (v) => (v === 'none' && docker().mode === 'none') || Object.entries(docker().nets).some(([n, e]) => n === v || (e.NetworkID !== '' && e.NetworkID.startsWith(v))))) return false;
+    if (!any(f.get('volume'), (v) => docker().mounts.some((m) => m.Name === v || m.Destination === v))) return false;
     const mapped = r.Document.Container.Networking?.PortMappings ?? [];
     if (!any(publish, (t) => mapped.some((m) => t(m.InternalPort, m.Protocol)))) return false;
     if (expose.length) {
