@@ -47,6 +47,9 @@ test('docker ps filters: health, network, volume, publish, expose, before/since,
   assert.equal(c.code, 0, c.stderr);
   for (let i = 0; i < 50 && !(await docker(['ps', '--filter', 'health=healthy', '-q'])).stdout.trim(); i++) await new Promise((r) => setTimeout(r, 200));
 
+  // The names it resolves as on its network, as dockerd lists them: its name, then its short id.
+  const dns = JSON.parse((await docker(['inspect', '-f', `{{json .NetworkSettings.Networks}}`, `${p}-b`])).stdout)[`${p}-net`].DNSNames;
+  assert.deepEqual(dns, [`${p}-b`, b.stdout.trim().slice(0, 12)]);
   const ps = (...f: string[]) => docker(['ps', '-a', '--format', '{{.Names}}', ...f.flatMap((x) => ['--filter', x])]).then(names);
   assert.deepEqual(await ps('health=healthy'), [`${p}-a`]);
   assert.deepEqual(await ps('health=none', `name=${p}`), [`${p}-b`, `${p}-c`]);

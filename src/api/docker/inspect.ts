@@ -49,7 +49,8 @@ function networksOf(svc: Services, r: ComputeSystemRecord): NetView[] {
       const ep = svc.network.getEndpoint(epId);
       const net = svc.network.getNetwork(ep.NetworkId);
       out.push({
-        name: dockerNetworkName(net), id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: ep.Aliases,
+        // The names it resolves as there: the container's name (the endpoint's), then its aliases (its short id among them).
+        name: dockerNetworkName(net), id: net.Id, endpointId: ep.Id, ip: ep.IpAddress, prefix: ep.PrefixLength, gateway: ep.GatewayAddress ?? '', mac: ep.MacAddress, aliases: [...new Set([...(ep.Name ? [ep.Name] : []), ...ep.Aliases])],
         ip6: ep.Ipv6Address ?? '', prefix6: ep.Ipv6PrefixLength ?? 0, gateway6: ep.Ipv6GatewayAddress ?? '',
       });
     } catch {
