@@ -145,7 +145,7 @@ const verbs: Verb[] = [
       c
         .option('--since <time>', 'show events since a time (RFC 3339, Unix seconds, or a duration ago such as 10m)')
         .option('--until <time>', 'stop at a time')
-        .option('-f, --filter <filter>', 'type=container|image|daemon, event=<action>, container=<name or id>', many)
+        .option('-f, --filter <filter>', 'type=container|image|network|volume|daemon, event=<action>, container=<name or id>', many)
         .option('--format <format>', 'json')
         .action(act((o: Opts) => import('./commands/events.js').then((m) => m.events(o)))),
   ],

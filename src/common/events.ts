@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 
 export interface SiloEvent {
-  Type: 'system' | 'image' | 'daemon';
+  Type: 'system' | 'image' | 'daemon' | 'network' | 'volume';
   Action: string;
   Id: string;
   Name?: string;

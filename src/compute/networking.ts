@@ -118,6 +118,12 @@ export class SystemNetworking {
     return this.net.getEndpoint(ref);
   }
 
+  /** A network's id, name and type by id, id prefix or name (for events). */
+  networkOf(ref: string): { id: string; name: string; type: string } {
+    const n = this.net.getNetwork(ref);
+    return { id: n.Id, name: n.Name, type: n.Type };
+  }
+
   private endpointRequest(rec: ComputeSystemRecord, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): CreateEndpointRequest {
     const host = rec.Document.Container.GuestOs.HostName;
     const names = [...new Set([...(aliases ?? []), rec.Id.slice(0, 12), host])].filter((a) => a !== rec.Name);

@@ -910,7 +910,8 @@ export class ComputeService {
       const n = rec.Document.Container.Networking!;
       n.Endpoints = [...(n.Endpoints ?? []), ep];
       await this.store.save(rec);
-      this.events.publish('system', 'connect', id, { network: req.Network }, rec.Name);
+      const net = this.networking.networkOf(this.networking.endpointOf(ep).NetworkId);
+      this.events.publish('system', 'connect', id, { network: net.id, networkName: net.name, networkType: net.type }, rec.Name);
       return ep;
     });
   }
@@ -919,11 +920,12 @@ export class ComputeService {
     const id = this.store.find(ref).Id;
     await this.lock.run(id, async () => {
       const rec = this.store.find(id);
+      const net = this.networking.networkOf(network);
       const ep = await this.networking.disconnect(rec, network);
       const n = rec.Document.Container.Networking!;
       n.Endpoints = (n.Endpoints ?? []).filter((e) => e !== ep);
       await this.store.save(rec);
-      this.events.publish('system', 'disconnect', id, { network }, rec.Name);
+      this.events.publish('system', 'disconnect', id, { network: net.id, networkName: net.name, networkType: net.type }, rec.Name);
     });
   }
 

@@ -65,7 +65,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const socketPath = join(o.runDir, 'silo.sock');
   await refuseSecondDaemon(socketPath);
 
-  const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes') });
+  const events = new EventBus();
+  const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes'), events });
   // One backend per isolation mode this host offers; the first is the default.
   const logRotation = { logMaxSize: parseLogSize(o.logMaxSize ?? '20m', '--log-max-size'), logMaxFiles: parseLogFiles(o.logMaxFile ?? '5', '--log-max-file') };
   const vm = await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', ...logRotation, log });
@@ -74,8 +75,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     ['vm', vm],
   ]);
   // Kernel objects of the network service carry the cgroup parent's name too (silo, or a test's silo-test-…).
-  const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log });
-  const events = new EventBus();
+  const network = await openNetworkService({ stateDir: join(o.stateDir, 'network'), runDir: join(o.runDir, 'network'), prefix: o.cgroupParent, defaultNetwork: true, log, events });
   const store = new SystemStore(join(o.stateDir, 'systems'));
   const intents = new IntentLog(join(o.stateDir, 'intents'));
   // SILO_COPY_IDLE_SECONDS: how long a copy may go without data moving (tests shorten it).

@@ -62,7 +62,11 @@ export class NetworkServiceImpl implements NetworkService {
   }
 
   createNetwork(req: CreateNetworkRequest): Promise<Network> {
-    return this.locked(async () => copy(await createNetwork(this.ctx, req)));
+    return this.locked(async () => {
+      const n = await createNetwork(this.ctx, req);
+      this.ctx.opts.events?.publish('network', 'create', n.Id, { name: n.Name, type: n.Type });
+      return copy(n);
+    });
   }
   listNetworks(): Network[] {
     return [...this.ctx.networks.values()].map(copy);
@@ -72,8 +76,10 @@ export class NetworkServiceImpl implements NetworkService {
   }
   deleteNetwork(ref: string): Promise<void> {
     return this.locked(async () => {
-      await this.pool.drain(this.ctx.network(ref).Id);
+      const n = this.ctx.network(ref);
+      await this.pool.drain(n.Id);
       await deleteNetwork(this.ctx, ref);
+      this.ctx.opts.events?.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Type });
     });
   }
 

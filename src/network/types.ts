@@ -1,6 +1,7 @@
 // The network service's objects, shaped after HCN v2 (hcs-hns.md §3): Network, Endpoint, Namespace, LoadBalancer,
 // with policies as {Type, Settings}. Field names keep HCN's PascalCase so the native API can pass them through.
 
+import type { EventBus } from '../common/events.js';
 import type { Finding } from '../common/leaks.js';
 import type { Logger } from '../common/log.js';
 
@@ -271,4 +272,6 @@ export interface NetworkServiceOptions {
   /** Candidate subnets for the default and auto-addressed networks (tests narrow it). */
   subnetPool?: string[];
   log?: Logger;
+  /** Where network create and destroy are published (the daemon's bus); none in tests that do not listen. */
+  events?: EventBus;
 }

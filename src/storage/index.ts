@@ -1,6 +1,7 @@
 // Entry point of the storage service: `openStorage` prepares the directories, clears debris of interrupted
 // imports and unreferenced layers, and returns the StorageService (types.ts).
 
+import type { EventBus } from '../common/events.js';
 import { chmod, mkdir } from 'node:fs/promises';
 import { ContentStore } from './content.js';
 import { DEFAULT_CAPS, type Caps } from './input.js';
@@ -19,6 +20,8 @@ export interface StorageOptions extends Partial<Caps> {
   runDir: string;
   /** Named volumes' directory; default <root>/volumes. */
   volumes?: string;
+  /** Where volume create and destroy are published (the daemon's bus); none in tests that do not listen. */
+  events?: EventBus;
 }
 
 export async function openStorage(opts: StorageOptions): Promise<StorageService> {
@@ -40,7 +43,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageService>
   await scratch.init();
   await content.init();
   await volumes.init();
-  const storage = new Storage(layers, images, scratch, content, volumes);
+  const storage = new Storage(layers, images, scratch, content, volumes, opts.events);
   // A crash between storing blobs or publishing a layer and writing the image record (commit, import, load, pull) or
   // in the middle of a collection leaves blobs and layers nothing refers to; nothing else runs yet, so they are garbage.
   await storage.collectGarbage();

@@ -8,6 +8,7 @@ import { normalMountPoint, rootChanges, upperBytes, type RootChange } from './ro
 import { imageUsage, mountedUsage } from './ext4-usage.js';
 import { conflict, internal, invalid, isSiloError } from '../common/errors.js';
 import { shortId } from '../common/ids.js';
+import type { EventBus } from '../common/events.js';
 import { BASE_CHANGES, BASE_CREATED, BASE_NAME, busyboxTar } from './baseimage.js';
 import { applyChanges } from './changes.js';
 import { diffTar } from './commit.js';
@@ -59,6 +60,7 @@ export class Storage implements StorageService {
     private readonly scratch: Scratch,
     private readonly content: ContentStore,
     private readonly volumes: VolumeStore,
+    private readonly events?: EventBus,
   ) {}
 
   private async toImage(d: ImageDoc): Promise<Image> {
@@ -598,11 +600,20 @@ export class Storage implements StorageService {
   }
 
   createVolume(name: string, o?: { labels?: Record<string, string>; options?: Record<string, string> }): Promise<Volume> {
-    return this.lock.run(`volume:${name}`, () => this.volumes.createVolume(name, o));
+    return this.lock.run(`volume:${name}`, async () => {
+      // Under the volume's lock: whether it existed is still true when it is made.
+      const existed = await this.volumes.getVolume(name).then(() => true, () => false);
+      const v = await this.volumes.createVolume(name, o);
+      if (!existed) this.events?.publish('volume', 'create', name, { driver: 'local' });
+      return v;
+    });
   }
 
   removeVolume(name: string, o?: { inUseBy?: string[] }): Promise<void> {
-    return this.lock.run(`volume:${name}`, () => this.volumes.removeVolume(name, o));
+    return this.lock.run(`volume:${name}`, async () => {
+      await this.volumes.removeVolume(name, o);
+      this.events?.publish('volume', 'destroy', name, { driver: 'local' });
+    });
   }
 
   volumePath(name: string): string {

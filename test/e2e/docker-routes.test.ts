@@ -86,6 +86,33 @@ test('attaching emits an attach event', async () => {
   await docker(['rm', '-f', 'at1']);
 });
 
+test('network and volume events: create, connect, disconnect, destroy, as dockerd sends them', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const net = `evnet${process.pid}`;
+  const vol = `evvol${process.pid}`;
+  const made = await docker(['network', 'create', net]);
+  assert.equal(made.code, 0, made.stderr);
+  const netId = made.stdout.trim();
+  assert.equal((await docker(['volume', 'create', vol])).code, 0);
+  assert.equal((await docker(['volume', 'create', vol])).code, 0); // exists: no second create
+  const c = await docker(['create', '--name', 'ev1', 'busybox', 'true']);
+  assert.equal((await docker(['network', 'connect', net, 'ev1'])).code, 0);
+  assert.equal((await docker(['network', 'disconnect', net, 'ev1'])).code, 0);
+  await docker(['rm', 'ev1']);
+  assert.equal((await docker(['network', 'rm', net])).code, 0);
+  assert.equal((await docker(['volume', 'rm', vol])).code, 0);
+  const until = String(Math.floor(Date.now() / 1000) + 1);
+  const ev = (f: string) => docker(['events', '--since', String(since), '--until', until, '--filter', f, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}']).then((r) => r.stdout.trim().split('\n'));
+  const attrs = JSON.stringify({ name: net, type: 'bridge' });
+  assert.deepEqual(await ev(`network=${net}`), [
+    `network create ${netId} ${attrs}`,
+    `network connect ${netId} ${JSON.stringify({ container: c.stdout.trim(), name: net, type: 'bridge' })}`,
+    `network disconnect ${netId} ${JSON.stringify({ container: c.stdout.trim(), name: net, type: 'bridge' })}`,
+    `network destroy ${netId} ${attrs}`,
+  ]);
+  assert.deepEqual(await ev(`volume=${vol}`), [`volume create ${vol} {"driver":"local"}`, `volume destroy ${vol} {"driver":"local"}`]);
+});
+
 test('swarm routes answer as a standalone dockerd: 503 not a swarm manager', async () => {
   for (const p of ['/swarm', '/nodes', '/services', '/tasks', '/secrets', '/configs', '/v1.41/services/x']) {
     const r = await api('GET', p);

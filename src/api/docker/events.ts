@@ -3,6 +3,7 @@
 
 import type { SiloEvent } from '../../common/events.js';
 import type { Services } from '../../host/services.js';
+import { dockerNetworkName } from './util.js';
 
 export interface DockerEvent {
   status?: string;
@@ -16,12 +17,17 @@ export interface DockerEvent {
   timeNano: number;
 }
 
+/** A network's name and driver as docker names them (Silo's default network nat is docker's bridge). */
+function networkAttrs(name: string | undefined, type: string | undefined): Record<string, string> {
+  return { ...(name ? { name: dockerNetworkName({ Name: name }) } : {}), ...(type ? { type: type === 'l2bridge' ? 'l2bridge' : 'bridge' } : {}) };
+}
+
 export function toDockerEvent(svc: Services, e: SiloEvent): DockerEvent | undefined {
   if (e.Type === 'daemon') return undefined;
-  const attrs: Record<string, string> = { ...e.Attributes };
+  let attrs: Record<string, string> = { ...e.Attributes };
   let type: string = e.Type === 'system' ? 'container' : e.Type;
   let id = e.Id;
-  let action = e.Action;
+  const action = e.Action;
   if (type === 'container') {
     try {
       const r = svc.compute.get(e.Id);
@@ -31,12 +37,14 @@ export function toDockerEvent(svc: Services, e: SiloEvent): DockerEvent | undefi
       /* removed: the event's own attributes are all there is */
     }
     if (action === 'connect' || action === 'disconnect') {
+      // dockerd's network event: the network is the actor; the container and the network's name and driver are its
+      // attributes.
       type = 'network';
-      attrs.container = e.Id;
-      id = attrs.network ?? e.Id;
+      id = e.Attributes.network ?? e.Id;
+      attrs = { container: e.Id, ...networkAttrs(e.Attributes.networkName, e.Attributes.networkType) };
     }
   }
-  if (type === 'image' && action === 'import' && attrs.name) attrs.name = attrs.name;
+  if (e.Type === 'network') attrs = networkAttrs(e.Attributes.name, e.Attributes.type);
   const out: DockerEvent = {
     Type: type,
     Action: action,

@@ -16,7 +16,7 @@ export function parseTime(s: string, flag: string, now = Date.now()): string {
   return new Date(t).toISOString();
 }
 
-/** `type=container|image|daemon`, `event=<action>`, `container=<id prefix or name>`: each key any of its values. */
+/** `type=container|image|network|volume|daemon`, `event=<action>`, `container=<id prefix or name>`: each key any of its values. */
 export function eventFilter(specs: string[]): (e: SiloEvent) => boolean {
   const want = new Map<string, string[]>();
   for (const s of specs) {
