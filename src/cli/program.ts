@@ -82,6 +82,9 @@ const verbs: Verb[] = [
     (c) =>
       c
         .option('-a, --all', 'show all containers (default: running ones)')
+        .option('-f, --filter <filter>', 'KEY=VALUE: id, name, label, status, exited, ancestor, before, since, network, volume, publish, isolation', many)
+        .option('-n, --last <n>', 'show the n containers created last (all states)')
+        .option('-l, --latest', 'show the container created last (all states)')
         .option('-q, --quiet', 'only display ids')
         .option('--no-trunc', "don't truncate output")
         .option('--format <format>', 'json, or a Go-style template like {{.ID}}')

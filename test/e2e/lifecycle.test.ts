@@ -258,3 +258,18 @@ test('silo system df: what images, containers and volumes take, and what a prune
   await d.silo(['rm', '-f', 'dfw']);
   await d.silo(['volume', 'rm', 'dfvol']);
 });
+
+test('silo ps --filter, --last and --latest', async () => {
+  assert.equal((await d.silo(['run', '-d', '--name', 'pf1', '-l', 'tier=a', 'busybox', 'sleep', '300'])).code, 0);
+  assert.equal((await d.silo(['run', '--name', 'pf2', 'busybox', 'sh', '-c', 'exit 4'])).code, 4);
+  const ps = async (...a: string[]) => (await d.silo(['ps', '--format', '{{.Names}}', ...a])).stdout.trim().split('\n').filter(Boolean);
+  assert.deepEqual(await ps('--filter', 'label=tier=a'), ['pf1']);
+  assert.deepEqual(await ps('--filter', 'exited=4'), ['pf2']);
+  assert.deepEqual(await ps('-a', '--filter', 'name=^pf', '--filter', 'status=running'), ['pf1']);
+  assert.deepEqual(await ps('-l'), ['pf2']);
+  assert.deepEqual(await ps('-n', '2'), ['pf2', 'pf1']);
+  const bad = await d.silo(['ps', '--filter', 'colour=red']);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /invalid filter 'colour'/);
+  await d.silo(['rm', '-f', 'pf1', 'pf2']);
+});
