@@ -1,10 +1,10 @@
 // Host tools through silo-spawner (src/common/spawner.c) behave as when the daemon forks them itself: the same
 // output, exit codes, errors, stdin, cwd, environment and timeout, many at once; the spawner keeps no process alive.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,9 @@ const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 let binary = join(root, 'build/spawner/silo-spawner');
 // A binary older than its source may speak an older protocol: the test builds its own then.
 if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(join(root, 'src/common/spawner/spawner.c')).mtimeMs) {
-  binary = join(mkdtempSync(join(tmpdir(), 'silo-spawner-')), 'silo-spawner');
+  const own = mkdtempSync(join(tmpdir(), 'silo-test-spawner-'));
+  after(() => rmSync(own, { recursive: true, force: true }));
+  binary = join(own, 'silo-spawner');
   execFileSync('cc', ['-O2', '-o', binary, join(root, 'src/common/spawner/spawner.c')]);
 }
 
@@ -90,7 +92,8 @@ process.stdout.write(JSON.stringify(out));
 
 test('a spawner whose answer this code cannot read is dropped, the process lives and tools are forked again', () => {
   // A stand-in of another protocol: one 4-byte answer where 28 bytes of header are expected, then it waits.
-  const dir = mkdtempSync(join(tmpdir(), 'silo-spawner-'));
+  const dir = mkdtempSync(join(tmpdir(), 'silo-test-spawner-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const other = join(dir, 'other-spawner');
   writeFileSync(other, "#!/bin/sh\nprintf '\\004\\000\\000\\000abcd'\nexec cat >/dev/null\n", { mode: 0o755 });
   const s = `
