@@ -823,11 +823,13 @@ static void thrash_arm(struct ctr *c) {
   c->psi_hits = read_num(CGF(c, "/memory.events"), "max");
 }
 
-// The trigger fired (the kernel says so at most once a window).
+// The trigger fired (the kernel says so at most once a window). Two firings in windows in a row can be up to two
+// windows apart (one early in its window, the next late in its own): 25 s. With 15 s, a stall near half a window
+// could restart the streak at every firing and never kill.
 static void thrash_check(struct ctr *c) {
   struct timespec now; clock_gettime(CLOCK_MONOTONIC, &now);
   long long hits = read_num(CGF(c, "/memory.events"), "max");
-  int hit = hits > c->psi_hits, next = c->psi_streak && now.tv_sec - c->psi_at <= 15;
+  int hit = hits > c->psi_hits, next = c->psi_streak && now.tv_sec - c->psi_at <= 25;
   c->psi_streak = hit ? (next ? c->psi_streak + 1 : 1) : 0;
   c->psi_hits = hits; c->psi_at = now.tv_sec;
   if (c->psi_streak < 2 || c->thrash_killed) return;
