@@ -19,6 +19,20 @@ export interface DiskUsage {
   volumes: { volume: Volume; size: number; refCount: number }[];
 }
 
+/** A container's own changes (docker's SizeRw) and those with its image's layers (SizeRootFs), bytes; a root that
+ *  cannot be read (its container removed meanwhile) counts nothing. */
+export async function containerSizes(svc: Services, rec: ComputeSystemRecord, imageSize?: number): Promise<{ sizeRw: number; sizeRootFs: number }> {
+  const sizeRw = await svc.compute.changedBytes(rec.Id).catch(() => 0);
+  const image = imageSize ?? (await svc.storage.getImage(rec.ImageId).then((i) => i.size, () => 0));
+  return { sizeRw, sizeRootFs: sizeRw + image };
+}
+
+/** What all images hold on disk: their unpacked layers and their blobs. */
+export async function imagesOnDisk(st: Services['storage']): Promise<number> {
+  const [layers, blobs] = await Promise.all([st.listLayers(), st.listBlobs()]);
+  return layers.reduce((a, l) => a + l.size, 0) + blobs.reduce((a, b) => a + b.size, 0);
+}
+
 export async function diskUsage(svc: Services): Promise<DiskUsage> {
   const st = svc.storage;
   const [images, layers, blobs, vols] = await Promise.all([st.listImages(), st.listLayers(), st.listBlobs(), st.listVolumes()]);
@@ -32,20 +46,14 @@ export async function diskUsage(svc: Services): Promise<DiskUsage> {
   const sum = (keys: string[]) => keys.reduce((a, k) => a + (sizeOf.get(k) ?? 0), 0);
   const imageSize = new Map(images.map((i) => [i.id, i.size]));
   return {
-    layersSize: layers.reduce((a, l) => a + l.size, 0) + blobs.reduce((a, b) => a + b.size, 0),
+    layersSize: [...sizeOf.values()].reduce((a, n) => a + n, 0),
     images: images.map((image) => ({
       image,
       diskSize: sum(parts.get(image.id)!),
       sharedSize: sum(parts.get(image.id)!.filter((k) => users.get(k)! > 1)),
       containers: recs.filter((r) => r.ImageId === image.id).length,
     })),
-    containers: await Promise.all(
-      recs.map(async (rec) => {
-        // A root that cannot be read (its container removed meanwhile) counts nothing.
-        const sizeRw = await svc.compute.changedBytes(rec.Id).catch(() => 0);
-        return { rec, sizeRw, sizeRootFs: sizeRw + (imageSize.get(rec.ImageId) ?? 0) };
-      }),
-    ),
+    containers: await Promise.all(recs.map(async (rec) => ({ rec, ...(await containerSizes(svc, rec, imageSize.get(rec.ImageId) ?? 0)) }))),
     volumes: await Promise.all(vols.map(async (volume) => ({ volume, size: await st.volumeSize(volume.Name), refCount: volumeUsers(recs, st.volumePath(volume.Name)).length }))),
   };
 }

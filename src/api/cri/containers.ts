@@ -204,13 +204,18 @@ export class Containers {
   }
 
   async stats(e: Entry) {
+    return (await this.sample(e)).stats;
+  }
+
+  /** The CRI's stats of a container and the compute service's Statistics they came from (a pod's sum needs both). */
+  private async sample(e: Entry) {
     const now = Date.now() * 1e6;
     const attributes = { id: e.rec.Id, metadata: e.meta.metadata, labels: e.meta.labels, annotations: e.meta.annotations };
     let st: Statistics | undefined;
     if (e.rec.State === 'Running' || e.rec.State === 'Paused') {
       st = (await this.s.compute.properties(e.rec.Id, ['Statistics']).catch(() => ({ Statistics: undefined }))).Statistics;
     }
-    return { attributes, ...criUsage(st, now), writable_layer: await writableLayer(this.s, e.rec.Id, this.storageRoot, now) };
+    return { st, stats: { attributes, ...criUsage(st, now), writable_layer: await writableLayer(this.s, e.rec.Id, this.storageRoot, now) } };
   }
 
   async statsOf(id: string) {
@@ -218,12 +223,17 @@ export class Containers {
   }
 
   async listStats(filter: { id?: string; pod_sandbox_id?: string; label_selector?: Record<string, string> } | undefined) {
+    return (await this.listSamples(filter)).map((x) => x.stats);
+  }
+
+  /** listStats with each container's Statistics beside its CRI stats. */
+  async listSamples(filter: { id?: string; pod_sandbox_id?: string; label_selector?: Record<string, string> } | undefined) {
     const es = this.all().filter((e) => {
       if (filter?.id && !e.rec.Id.startsWith(filter.id)) return false;
       if (filter?.pod_sandbox_id && !e.meta.sandboxId.startsWith(filter.pod_sandbox_id)) return false;
       return selects(filter?.label_selector, e.meta.labels);
     });
-    return Promise.all(es.map((e) => this.stats(e)));
+    return Promise.all(es.map((e) => this.sample(e)));
   }
 }
 

@@ -79,12 +79,13 @@ export function criHandlers(s: Services, o: Omit<CriOptions, 'socketPath'>): { r
   };
 
   async function podStats(sb: ReturnType<Sandboxes['get']>) {
-    const cs = await containers.listStats({ pod_sandbox_id: sb.rec.Id });
+    const samples = await containers.listSamples({ pod_sandbox_id: sb.rec.Id });
+    const cs = samples.map((x) => x.stats);
     const now = Date.now() * 1e6;
     const sum = (f: (c: (typeof cs)[number]) => number) => cs.reduce((a, c) => a + f(c), 0);
     // The sandbox's own system holds the pod's endpoint; its processes and its containers' make the pod's count.
-    const statsOf = (id: string) => s.compute.properties(id, ['Statistics']).then((p) => p.Statistics, () => undefined);
-    const [own, ...theirs] = await Promise.all([statsOf(sb.rec.Id), ...cs.map((c) => statsOf(c.attributes.id))]);
+    const own = await s.compute.properties(sb.rec.Id, ['Statistics']).then((p) => p.Statistics, () => undefined);
+    const theirs = samples.map((x) => x.st);
     const ifaces = Object.entries(own?.network ?? {}).map(([name, e]) => ({
       name, rx_bytes: { value: e.BytesReceived }, rx_errors: { value: e.ErrorsIncoming }, tx_bytes: { value: e.BytesSent }, tx_errors: { value: e.ErrorsOutgoing },
     }));

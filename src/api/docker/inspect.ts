@@ -213,14 +213,6 @@ export function containerJson(svc: Services, r: ComputeSystemRecord, meta: Docke
 }
 
 /** One row of GET /containers/json. */
-/** docker's SizeRw (the container's own changes, what removing it gives back) and SizeRootFs (those and its image's
- *  layers), bytes; a root that cannot be read (its container removed meanwhile) counts nothing. */
-export async function containerSizes(svc: Services, r: ComputeSystemRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {
-  const rw = await svc.compute.changedBytes(r.Id).catch(() => 0);
-  const image = await svc.storage.getImage(r.ImageId).then((i) => i.size, () => 0);
-  return { SizeRw: rw, SizeRootFs: rw + image };
-}
-
 export function containerSummary(svc: Services, r: ComputeSystemRecord, meta: DockerMeta | undefined): Record<string, unknown> {
   const nets = networksOf(svc, r);
   const active = r.State === 'Running' || r.State === 'Paused';

@@ -5,7 +5,8 @@ import { isSiloError } from '../../common/errors.js';
 import type { ComputeSystemRecord } from '../../compute/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound, withTag } from './errors.js';
-import { containerJson, containerSizes, containerSummary } from './inspect.js';
+import { containerJson, containerSummary } from './inspect.js';
+import { containerSizes } from '../disk-usage.js';
 import { isSet, translateCreate } from './translate.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
@@ -20,7 +21,7 @@ const active = (r: ComputeSystemRecord) => r.State === 'Running' || r.State === 
 
 export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   const c = x.svc.compute;
-  const sizes = (r: ComputeSystemRecord) => containerSizes(x.svc, r);
+  const sizes = (r: ComputeSystemRecord) => containerSizes(x.svc, r).then((s) => ({ SizeRw: s.sizeRw, SizeRootFs: s.sizeRootFs }));
 
   app.post<{ Querystring: Query }>('/containers/create', async (req, reply) => {
     const body = parseBody(S.ContainerCreate, req.body);

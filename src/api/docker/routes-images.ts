@@ -11,7 +11,8 @@ import { imageHistory, imageInspect, imageSummary } from './images-view.js';
 import { sendSave } from './routes-saveload.js';
 import { pullRoute, pushRoute } from './routes-registry.js';
 import { imageOf } from './image-lookup.js';
-import { all, filters, first, flag, jsonStream, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
+import { imagesOnDisk } from '../disk-usage.js';
+import { all, boolFilter, filters, first, flag, jsonStream, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
 
 type W = { Params: { '*': string }; Querystring: Query };
 
@@ -97,16 +98,14 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.post<{ Querystring: Query }>('/images/prune', async (req, reply) => {
     const f = filters(req.query, ['dangling', 'label', 'label!', 'until']);
-    const dangling = f.get('dangling')?.[0] ?? 'true';
-    if (!['true', '1', 'false', '0'].includes(dangling)) throw dockerInvalid(`invalid filter 'dangling=${dangling}'`);
+    const dangling = boolFilter(f, 'dangling') ?? true;
     const keep = labelsAndUntil(f, (i: Image) => ({ labels: i.config.Labels, created: i.created }));
     const deleted: Record<string, string>[] = [];
     // What the prune gives back is what images take on disk before and after it (docker system df's measure).
-    const onDisk = async () => (await st.listLayers()).reduce((a, l) => a + l.size, 0) + (await st.listBlobs()).reduce((a, b) => a + b.size, 0);
-    const before = await onDisk();
+    const before = await imagesOnDisk(st);
     for (const i of await st.listImages()) {
       if (x.svc.compute.imageInUse(i.id) || !keep(i)) continue;
-      if ((dangling === 'true' || dangling === '1') && i.names.length) continue;
+      if (dangling && i.names.length) continue;
       try {
         const r = await st.removeImage(i.id, { force: true, inUse: (id) => x.svc.compute.imageInUse(id) });
         for (const u of r.untagged) deleted.push({ Untagged: familiarName(u) });
@@ -115,7 +114,7 @@ export function imageRoutes(app: FastifyInstance, x: Ctx): void {
         /* in use meanwhile */
       }
     }
-    return sendJson(reply, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - (await onDisk())) });
+    return sendJson(reply, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - (await imagesOnDisk(st))) });
   });
 
   app.get<W>('/images/*', async (req, reply) => {

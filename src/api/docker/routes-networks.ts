@@ -7,7 +7,7 @@ import { isSiloError } from '../../common/errors.js';
 import type { Network, NetworkType, Subnet } from '../../network/types.js';
 import type { Ctx } from './ctx.js';
 import { DockerError, dockerConflict, dockerInvalid, dockerNotFound } from './errors.js';
-import { dockerNetworkName as dockerName, filters, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
+import { boolFilter, dockerNetworkName as dockerName, filters, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
 import * as S from './schemas.js';
 import { parseBody } from './schemas.js';
 
@@ -106,8 +106,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.get<{ Querystring: Query }>('/networks', async (req, reply) => {
     const f = filters(req.query, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
-    const dangling = f.get('dangling')?.[0];
-    if (dangling !== undefined && !['true', '1', 'false', '0'].includes(dangling)) throw dockerInvalid(`invalid filter 'dangling=${dangling}'`);
+    const dangling = boolFilter(f, 'dangling');
     let list = [...net().listNetworks().map((n) => networkJson(x, n)), ...(['host', 'none'] as const).map((m) => modeNetworkJson(m, x))];
     const str = (n: Record<string, unknown>, k: string) => String(n[k]);
     const names = f.get('name');
@@ -126,7 +125,7 @@ export function networkRoutes(app: FastifyInstance, x: Ctx): void {
     // dangling: a network of the user's with no container on it (dockerd never counts the predefined ones).
     if (dangling !== undefined) {
       const unused = (n: Record<string, unknown>) => !builtin(n) && net().listEndpoints(str(n, 'Id')).length === 0;
-      list = list.filter((n) => unused(n) === (dangling === 'true' || dangling === '1'));
+      list = list.filter((n) => unused(n) === dangling);
     }
     return sendJson(reply, 200, list);
   });

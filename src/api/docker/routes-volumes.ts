@@ -2,8 +2,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './ctx.js';
-import { dockerInvalid } from './errors.js';
-import { filters, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
+import { boolFilter, filters, labelMatch, labelsAndUntil, sendJson, type Query } from './util.js';
 import { parseBody, VolumeCreate } from './schemas.js';
 import { volumeUsers } from '../volume-users.js';
 
@@ -16,8 +15,7 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
 
   app.get<{ Querystring: Query }>('/volumes', async (req, reply) => {
     const f = filters(req.query, ['dangling', 'driver', 'label', 'name']);
-    const dangling = f.get('dangling')?.[0];
-    if (dangling !== undefined && !['true', '1', 'false', '0'].includes(dangling)) throw dockerInvalid(`invalid filter 'dangling=${dangling}'`);
+    const dangling = boolFilter(f, 'dangling');
     let list = await st.listVolumes();
     const drivers = f.get('driver');
     if (drivers) list = list.filter((v) => drivers.includes(v.Driver));
@@ -25,7 +23,7 @@ export function volumeRoutes(app: FastifyInstance, x: Ctx): void {
     if (names) list = list.filter((v) => names.some((n) => v.Name.includes(n)));
     const labels = f.get('label');
     if (labels) list = list.filter((v) => labelMatch(v.Labels, labels));
-    if (dangling !== undefined) list = list.filter((v) => (users(v.Name).length === 0) === (dangling === 'true' || dangling === '1'));
+    if (dangling !== undefined) list = list.filter((v) => (users(v.Name).length === 0) === dangling);
     return sendJson(reply, 200, { Volumes: list, Warnings: [] });
   });
 

@@ -45,6 +45,14 @@ export function filters(q: Query, accepted: readonly string[]): Map<string, stri
   return out;
 }
 
+/** A boolean filter's value (`dangling=true`): true, false, or undefined when absent; anything else is refused. */
+export function boolFilter(f: Map<string, string[]>, key: string): boolean | undefined {
+  const v = f.get(key)?.[0];
+  if (v === undefined) return undefined;
+  if (!['true', '1', 'false', '0'].includes(v)) throw dockerInvalid(`invalid filter '${key}=${v}'`);
+  return v === 'true' || v === '1';
+}
+
 /** `label=a` / `label=a=b` against a label map. */
 export function labelMatch(labels: Record<string, string> | undefined, want: string[]): boolean {
   return want.every((w) => {
