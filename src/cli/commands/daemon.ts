@@ -7,12 +7,6 @@ export async function daemon(opts: import('../../host/daemon.js').DaemonOptions)
   // daemon's requests allocate little, and the grown semi-spaces stay resident while it idles (~14 MB of its RSS).
   // Set before the daemon's modules load; unlike --max-semi-space-size, this flag takes effect after V8 has started.
   setFlagsFromString('--semi-space-growth-factor=1');
-  // Optimise a function (Maglev, then TurboFan) only after ~4.5× the default number of calls. Start-up and the
-  // request paths run lots of code a few times each; optimising it bought no measurable speed (run --rm latency and
-  // image-load MB/s unchanged) but its compiled code, and the compiler's zone memory left in malloc arenas, cost
-  // ~4–7 MB of resident memory. Code that is really hot (tar and digest loops) is still optimised.
-  setFlagsFromString('--invocation-count-for-maglev=1800');
-  setFlagsFromString('--invocation-count-for-turbofan=13500');
   // Collect the old generation when it has grown 30% past what survived the last full collection, instead of letting
   // V8 pick up to 4×: request garbage that outlives a scavenge (1 MB semi-spaces promote quickly) is then collected
   // during a burst rather than left resident until the memory reducer runs, 8–16 s after the daemon goes idle. With a
