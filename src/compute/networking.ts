@@ -124,6 +124,17 @@ export class SystemNetworking {
     return { id: n.Id, name: n.Name, type: n.Type };
   }
 
+  /** The networks of a system's endpoints (for events); one whose endpoint or network is gone is left out. */
+  networksOf(n: Networking | undefined): { id: string; name: string; type: string }[] {
+    return (n?.Endpoints ?? []).flatMap((ep) => {
+      try {
+        return [this.networkOf(this.endpointOf(ep).NetworkId)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   private endpointRequest(rec: ComputeSystemRecord, ip?: string, aliases?: string[], ports?: Networking['PortMappings']): CreateEndpointRequest {
     const host = rec.Document.Container.GuestOs.HostName;
     const names = [...new Set([...(aliases ?? []), rec.Id.slice(0, 12), host])].filter((a) => a !== rec.Name);

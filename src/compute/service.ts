@@ -318,6 +318,9 @@ export class ComputeService {
         await this.store.save(rec);
       });
       await done();
+      // As dockerd: a system's networks are connected as it starts and disconnected as it dies (its endpoints live
+      // from create to remove, as HNS's do, but carry its traffic only while it runs).
+      this.publishNetworks('connect', rec);
       this.events.publish('system', 'start', rec.Id, {}, rec.Name);
       this.watchExit(rec.Id);
     });
@@ -420,6 +423,7 @@ export class ComputeService {
         this.events.publish('system', 'monitor-lost', id, { error: st.error }, rec.Name);
       }
       this.events.publish('system', 'die', id, { exitCode: String(st.exitCode), ...(st.error ? { error: st.error } : {}) }, rec.Name);
+      this.publishNetworks('disconnect', rec);
       if (!auto) this.resolveWaiters(id, st.exitCode);
       return auto;
     });
@@ -911,7 +915,7 @@ export class ComputeService {
       n.Endpoints = [...(n.Endpoints ?? []), ep];
       await this.store.save(rec);
       const net = this.networking.networkOf(this.networking.endpointOf(ep).NetworkId);
-      this.events.publish('system', 'connect', id, { network: net.id, networkName: net.name, networkType: net.type }, rec.Name);
+      this.publishNetwork('connect', rec, net);
       return ep;
     });
   }
@@ -925,8 +929,16 @@ export class ComputeService {
       const n = rec.Document.Container.Networking!;
       n.Endpoints = (n.Endpoints ?? []).filter((e) => e !== ep);
       await this.store.save(rec);
-      this.events.publish('system', 'disconnect', id, { network: net.id, networkName: net.name, networkType: net.type }, rec.Name);
+      this.publishNetwork('disconnect', rec, net);
     });
+  }
+
+  private publishNetwork(action: 'connect' | 'disconnect', rec: ComputeSystemRecord, net: { id: string; name: string; type: string }): void {
+    this.events.publish('system', action, rec.Id, { network: net.id, networkName: net.name, networkType: net.type }, rec.Name);
+  }
+
+  private publishNetworks(action: 'connect' | 'disconnect', rec: ComputeSystemRecord): void {
+    for (const net of this.networking.networksOf(rec.Document.Container.Networking)) this.publishNetwork(action, rec, net);
   }
 
   /** Image ids that systems use, so the storage service can refuse to delete them. */

@@ -99,6 +99,11 @@ test('network and volume events: create, connect, disconnect, destroy, as docker
   assert.equal((await docker(['network', 'connect', net, 'ev1'])).code, 0);
   assert.equal((await docker(['network', 'disconnect', net, 'ev1'])).code, 0);
   await docker(['rm', 'ev1']);
+  // A container's networks are connected as it starts and disconnected as it dies.
+  const ran = await docker(['run', '-d', '--name', 'ev2', '--network', net, 'busybox', 'true']);
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.equal((await docker(['wait', 'ev2'])).stdout.trim(), '0');
+  await docker(['rm', 'ev2']);
   assert.equal((await docker(['network', 'rm', net])).code, 0);
   assert.equal((await docker(['volume', 'rm', vol])).code, 0);
   const until = String(Math.floor(Date.now() / 1000) + 1);
@@ -108,8 +113,18 @@ test('network and volume events: create, connect, disconnect, destroy, as docker
     `network create ${netId} ${attrs}`,
     `network connect ${netId} ${JSON.stringify({ container: c.stdout.trim(), name: net, type: 'bridge' })}`,
     `network disconnect ${netId} ${JSON.stringify({ container: c.stdout.trim(), name: net, type: 'bridge' })}`,
+    `network connect ${netId} ${JSON.stringify({ container: ran.stdout.trim(), name: net, type: 'bridge' })}`,
+    `network disconnect ${netId} ${JSON.stringify({ container: ran.stdout.trim(), name: net, type: 'bridge' })}`,
     `network destroy ${netId} ${attrs}`,
   ]);
+  // In dockerd's order: connect before start, disconnect after die.
+  const all = await docker(['events', '--since', String(since), '--until', until, '--format', '{{json .}}']);
+  const id2 = ran.stdout.trim();
+  const seq = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } })
+    .filter((e) => e.Actor.ID === id2 || e.Actor.Attributes.container === id2)
+    .map((e) => `${e.Type} ${e.Action}`)
+    .filter((a) => !a.endsWith(' attach'));
+  assert.deepEqual(seq, ['container create', 'network connect', 'container start', 'container die', 'network disconnect', 'container destroy']);
   assert.deepEqual(await ev(`volume=${vol}`), [`volume create ${vol} {"driver":"local"}`, `volume destroy ${vol} {"driver":"local"}`]);
 });
 
