@@ -139,8 +139,10 @@ export class SystemNetworking {
     const host = rec.Document.Container.GuestOs.HostName;
     const names = [...new Set([...(aliases ?? []), rec.Id.slice(0, 12), host])].filter((a) => a !== rec.Name);
     const dns = rec.Document.Container.Networking?.Dns;
+    const domain = rec.Document.Container.Sysctls?.['kernel.domainname'];
     return {
       name: rec.Name,
+      hostName: domain ? `${host}.${domain}` : host,
       ip,
       ...(dns ? { dns: { ServerList: dns.Servers, Search: dns.Search, Options: dns.Options } } : {}),
       aliases: names,

@@ -17,13 +17,17 @@ import { normalizeEndpointPolicy, policyKey, portsCollide } from './policies.js'
 import type { CreateEndpointRequest, Endpoint, EndpointPolicy, ModifyEndpointRequest, Network, PortMappingSettings } from './types.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** A host name as a name (docker takes underscores in them too), up to a DNS name's 253 characters. */
+const HOST_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,252}$/;
 
 /** The caller's part of an endpoint on `net`, checked: name, aliases, DNS, extra hosts and policies (host ports assigned). */
-export async function endpointFields(ctx: Ctx, net: Network, req: CreateEndpointRequest): Promise<Pick<Endpoint, 'Name' | 'Aliases' | 'Dns' | 'Policies' | 'ExtraHosts'>> {
+export async function endpointFields(ctx: Ctx, net: Network, req: CreateEndpointRequest): Promise<Pick<Endpoint, 'Name' | 'Aliases' | 'HostName' | 'Dns' | 'Policies' | 'ExtraHosts'>> {
   const name = String(req.name ?? '');
   if (!NAME_RE.test(name)) throw invalid(`bad endpoint name: ${name}`);
   const aliases = (req.aliases ?? []).map(String);
   for (const a of aliases) if (!NAME_RE.test(a)) throw invalid(`bad alias: ${a}`);
+  const host = req.hostName === undefined ? undefined : String(req.hostName);
+  if (host !== undefined && !HOST_RE.test(host)) throw invalid(`bad host name: ${host}`);
   for (const e of ctx.endpoints.values()) {
     if (e.NetworkId === net.Id && e.Name === name) throw alreadyExists(`endpoint ${name} already exists on network ${net.Name}`);
   }
@@ -34,6 +38,7 @@ export async function endpointFields(ctx: Ctx, net: Network, req: CreateEndpoint
   return {
     Name: name,
     Aliases: aliases,
+    ...(host ? { HostName: host } : {}),
     Dns: { ServerList: req.dns?.ServerList ?? [], Search: req.dns?.Search ?? [], ...(req.dns?.Options?.length ? { Options: req.dns.Options } : {}) },
     Policies: policies,
     ...(req.extraHosts?.length ? { ExtraHosts: req.extraHosts } : {}),

@@ -177,7 +177,9 @@ export class NetworkServiceImpl implements NetworkService {
 
   hosts(endpointRef: string): string {
     const ep = this.ctx.endpoint(endpointRef);
-    return renderHosts(ep.IpAddress, [ep.Name, ...ep.Aliases.filter((a) => a !== ep.Name)], ep.ExtraHosts, ep.Ipv6Address);
+    // As docker: the host name first (FQDN, then the bare name), so `hostname -f` gives it; then Silo's other names.
+    const host = ep.HostName ? [ep.HostName, ep.HostName.split('.')[0]] : [];
+    return renderHosts(ep.IpAddress, [...new Set([...host, ep.Name, ...ep.Aliases])], ep.ExtraHosts, ep.Ipv6Address);
   }
 
   async writeEtcFiles(endpointRef: string): Promise<EtcFile[]> {

@@ -112,6 +112,8 @@ export interface Endpoint {
   /** The namespace it is attached to, if any. */
   NamespaceId?: string;
   Aliases: string[];
+  /** The host name /etc/hosts gives the endpoint's address first (FQDN, then the bare name), as docker writes it. */
+  HostName?: string;
   ExtraHosts?: ExtraHost[];
   /** Host side of the veth pair (exists only while attached). */
   HostInterface: string;
@@ -168,6 +170,8 @@ export interface CreateEndpointRequest {
   /** A fixed address inside the network's subnet; absent = the IPAM's next free one. */
   ip?: string;
   aliases?: string[];
+  /** The system's host name, FQDN when it has a domain: the first name of the endpoint's address in /etc/hosts. */
+  hostName?: string;
   policies?: EndpointPolicy[];
   dns?: Dns;
   /** A chosen MAC address; default: derived from the IP address. */

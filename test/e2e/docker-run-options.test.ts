@@ -66,6 +66,9 @@ test('--add-host, --dns/--dns-search/--dns-option, --mac-address, /etc/hostname'
 
 test('--domainname sets the UTS namespace\'s domain name, shown by inspect; with the host\'s UTS namespace it is refused', async () => {
   assert.equal(await sh(['--hostname', 'h1', '--domainname', 'example.org'], 'hostname; cat /proc/sys/kernel/domainname'), 'h1\nexample.org\n');
+  // /etc/hosts names the container's address by its FQDN first, as docker writes it, so hostname -f gives that.
+  assert.equal(await sh(['--hostname', 'h1', '--domainname', 'example.org'], 'hostname -f; grep -c "h1.example.org h1" /etc/hosts'), 'h1.example.org\n1\n');
+  assert.equal(await sh(['--hostname', 'h2'], 'hostname -f'), 'h2\n');
   const r = await docker(['create', '--name', 'dom1', '--domainname', 'corp.test', 'busybox', 'true']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((await docker(['inspect', '-f', '{{.Config.Domainname}}', 'dom1'])).stdout, 'corp.test\n');
