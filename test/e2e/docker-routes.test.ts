@@ -400,4 +400,12 @@ test('legacy --link: the alias resolves, docker\'s link variables are set; a sto
   assert.notEqual(stopped.code, 0);
   assert.match(stopped.stderr, /Cannot link to a non running container/);
   await docker(['rm', '-f', 'ln1', 'ln2']);
+  // A missing container named by --link or --volumes-from is a 400, as dockerd answers: on a 404 the CLI would pull
+  // the image, which it has.
+  for (const opt of [['--link', 'nothere:db'], ['--volumes-from', 'nothere']]) {
+    const r = await docker(['run', '--rm', ...opt, 'busybox', 'true']);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /could not get container for nothere: No such container: nothere/);
+    assert.doesNotMatch(r.stderr, /Unable to find image/);
+  }
 });

@@ -44,14 +44,24 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
       }
     }
     const name = first(req.query.name) || undefined;
+    // A container the request names (--link, --volumes-from) that does not exist is a bad request, as dockerd answers
+    // it: a 404 from create tells the docker CLI the image is missing, and it would go and pull it.
+    const referenced = (ref: string) => {
+      try {
+        return c.get(ref);
+      } catch (e) {
+        if (isSiloError(e) && e.class === 'NotFound') throw dockerInvalid(`could not get container for ${ref}: No such container: ${ref}`);
+        throw e;
+      }
+    };
     const t = await translateCreate(body, name, image, x.svc.storage, {
       volumesOf: (ref) => {
-        const r = c.get(ref);
+        const r = referenced(ref);
         return { mapped: r.Document.Container.MappedDirectories ?? [], mounts: x.meta.get(r.Id)?.Mounts ?? [] };
       },
       seccompProfile: (json) => keepSeccompProfile(join(x.stateDir, 'docker', 'seccomp'), json),
       linkTarget: async (ref, network) => {
-        const r = c.get(ref);
+        const r = referenced(ref);
         const net = x.svc.network.getNetwork(network ?? 'nat').Id;
         let ip: string | undefined;
         for (const epId of r.Document.Container.Networking?.Endpoints ?? []) {
