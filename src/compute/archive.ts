@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { extractTar, NO_CAPS, underTree, type ByteSource, type WriteHandle } from '../storage/extract.js';
 import { invalid, SiloError } from '../common/errors.js';
-import type { CopyInOptions, MappedDirectory, PathStat } from './backend.js';
+import type { CopyInOptions, CopyTarget, MappedDirectory, PathStat } from './backend.js';
 
 const notFound = (m: string) => new SiloError('NotFound', 'SILO_NOT_FOUND', m);
 
@@ -231,6 +231,40 @@ export async function readSmallFile(tv: RootView | Tree, p: string, max = 1 << 2
     return (await fh.readFile()).toString('utf8');
   } finally {
     await fh.close();
+  }
+}
+
+/** How a backend reaches a container's files: `fn` runs over its tree, mounted for the call where it must be. */
+export type WithTree = <T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>) => Promise<T>;
+
+/** The backends' file operations (docker cp, the archive routes, a volume's directory, /etc/passwd) over their tree. */
+export class TreeFiles {
+  constructor(private readonly withTree: WithTree) {}
+
+  statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
+    return this.withTree(t, async (tree) => {
+      const { stat, cpath } = await statPath(tree, path, t.name);
+      return { stat, path: cpath };
+    });
+  }
+
+  copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    return this.withTree(t, async (tree) => {
+      const { stat, cpath } = await statPath(tree, path, t.name);
+      await sink(stat, tarOf(tree, cpath, archiveName(path, cpath)));
+    });
+  }
+
+  copyIn(t: CopyTarget, dir: string, input: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
+    return this.withTree(t, (tree) => putArchive(tree, dir, input, o));
+  }
+
+  makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+    return this.withTree(t, (tree) => mkdirAll(tree, path, owner));
+  }
+
+  readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
+    return this.withTree(t, (tree) => readSmallFile(tree, path, maxBytes));
   }
 }
 

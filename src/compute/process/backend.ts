@@ -17,7 +17,7 @@ import type {
   Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
-import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, archiveName, type Tree } from '../archive.js';
+import { hostTree, readSmallFile, TreeFiles, type Tree } from '../archive.js';
 import { InRoot } from './inroot.js';
 import { RootMounts } from '../rootfs-mount.js';
 import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js';
@@ -647,6 +647,8 @@ export class ProcessBackend implements IsolationBackend {
     return this.roots.upper(id);
   }
 
+  private readonly files = new TreeFiles((t, fn) => this.withTree(t, fn));
+
   /**
    * The root as a copy sees it. A container with processes (running, paused or created) is reached inside its own
    * root, through the helper (inroot.ts), so it need not be paused; a stopped one's mounted root (nothing in it can
@@ -672,30 +674,25 @@ export class ProcessBackend implements IsolationBackend {
     return fn(hostTree({ rootfs: this.roots.rootfs(t.id), mounts: t.mounts }));
   }
 
-  async statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
-    return this.withTree(t, async (tree) => {
-      const { stat, cpath } = await statPath(tree, path, t.name);
-      return { stat, path: cpath };
-    });
+  statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
+    return this.files.statPath(t, path);
   }
 
-  async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    await this.withTree(t, async (tree) => {
-      const { stat, cpath } = await statPath(tree, path, t.name);
-      await sink(stat, tarOf(tree, cpath, archiveName(path, cpath)));
-    });
+  copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    return this.files.copyOut(t, path, sink);
   }
 
-  async copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
-    await this.withTree(t, (tree) => putArchive(tree, dir, tar, o));
+  copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
+    return this.files.copyIn(t, dir, tar, o);
   }
 
-  async makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-    return this.withTree(t, (tree) => mkdirAll(tree, path, owner));
+  makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+    return this.files.makeDirectory(t, path, owner);
   }
 
-  async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
-    return this.withTree(t, (tree) => readSmallFile(tree, path, maxBytes));
+  /** A small file of the container's root, its symlinks resolved inside the root. */
+  readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
+    return this.files.readFile(t, path, maxBytes);
   }
 }
 

@@ -30,7 +30,7 @@ import { HostCgroup } from './hostcg.js';
 import { attachTap } from './tap.js';
 import { checkVmDocument } from './refuse.js';
 import { GuestTree } from './guestfs.js';
-import { hostTree, mkdirAll, putArchive, readSmallFile, statPath, tarOf, archiveName, type Tree } from '../archive.js';
+import { hostTree, TreeFiles, type Tree } from '../archive.js';
 import { RootMounts } from '../rootfs-mount.js';
 import type { Readable } from 'node:stream';
 import { agentShareArgs, findVirtiofsd, sharesOf, startShares, stopShares } from './virtiofs.js';
@@ -833,6 +833,8 @@ export class VmBackend implements IsolationBackend {
     return undefined;
   }
 
+  private readonly files = new TreeFiles((t, fn) => this.withTree(t, fn));
+
   /**
    * The container's root as a copy sees it: inside its running guest, each call a request to the agent, which
    * resolves paths inside the root (guestfs.ts); a stopped one's on the host (below).
@@ -864,31 +866,25 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  async statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
-    return this.withTree(t, async (tree) => {
-      const { stat, cpath } = await statPath(tree, path, t.name);
-      return { stat, path: cpath };
-    });
+  statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
+    return this.files.statPath(t, path);
   }
 
-  async copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    await this.withTree(t, async (tree) => {
-      const { stat, cpath } = await statPath(tree, path, t.name);
-      await sink(stat, tarOf(tree, cpath, archiveName(path, cpath)));
-    });
+  copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    return this.files.copyOut(t, path, sink);
   }
 
-  async copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
-    await this.withTree(t, (tree) => putArchive(tree, dir, tar, o));
+  copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
+    return this.files.copyIn(t, dir, tar, o);
   }
 
-  async makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-    return this.withTree(t, (tree) => mkdirAll(tree, path, owner));
+  makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+    return this.files.makeDirectory(t, path, owner);
   }
 
-  /** A small file of a running guest's root, its symlinks resolved inside the root. */
-  async readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
-    return this.withTree(t, (tree) => readSmallFile(tree, path, maxBytes));
+  /** A small file of the container's root, its symlinks resolved inside the root. */
+  readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
+    return this.files.readFile(t, path, maxBytes);
   }
 
   /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */
