@@ -128,6 +128,27 @@ export class Scratch {
     // while, which must not hold the event loop. The record is a small file.
     await rm(this.image(id), { force: true });
     removeFile(this.metaFile(id));
+    this.upperBytesSeen.delete(id);
+  }
+
+  /** Bytes measured in scratches no backend had mounted, by container, with the image file's state they were read at. */
+  private readonly upperBytesSeen = new Map<string, { at: string; bytes: number }>();
+
+  /**
+   * `measure` of the upper dir of a scratch no backend has mounted (docker's SizeRw of a stopped container), again only
+   * once its image file has changed: each reading mounts it (a loop device, a mount, a walk), and `ps -s` or
+   * `system df` would do that for every stopped container at every call. Nothing writes the file but a mount of it.
+   */
+  async unmountedUpperBytes(id: string, measure: (upper: string) => Promise<number>): Promise<number> {
+    const at = async () => {
+      const s = await stat(this.image(id));
+      return `${s.ino}/${s.size}/${s.mtimeMs}/${s.ctimeMs}`;
+    };
+    const seen = this.upperBytesSeen.get(id);
+    if (seen && seen.at === (await at())) return seen.bytes;
+    const bytes = await this.withUpper(id, measure);
+    this.upperBytesSeen.set(id, { at: await at(), bytes });
+    return bytes;
   }
 
   /**

@@ -347,7 +347,7 @@ export class Storage implements StorageService {
     this.scratch.check(containerId);
     return this.lock.run(`root:${containerId}`, async () => {
       if (!(await this.scratch.meta(containerId))) return 0;
-      return opts.upperDir ? upperBytes(opts.upperDir) : this.scratch.withUpper(containerId, upperBytes).catch(() => 0);
+      return opts.upperDir ? upperBytes(opts.upperDir) : this.scratch.unmountedUpperBytes(containerId, upperBytes).catch(() => 0);
     });
   }
 

@@ -4,6 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DockerFixture, randomPort } from './docker-fixture.js';
 
@@ -98,6 +101,24 @@ test('docker ps -s, inspect -s and system df count what a container wrote', asyn
   const df = await get('/system/df');
   const mine = (JSON.parse(df.body).Containers as { Names: string[]; SizeRw: number }[]).find((x) => x.Names[0] === `/${p}-a`);
   assert.equal(mine?.SizeRw, rw);
+  // A stopped container's size is read from its scratch once and remembered until the scratch changes: a copy into it
+  // shows at the next look.
+  const s = await docker(['run', '--name', `${p}-s`, 'busybox', 'dd', 'if=/dev/zero', 'of=/f', 'bs=1024', 'count=100']);
+  assert.equal(s.code, 0, s.stderr);
+  const size = async () => Number((await docker(['inspect', '-s', '--format', '{{.SizeRw}}', `${p}-s`])).stdout.trim());
+  const first = await size();
+  assert.ok(first >= 100 * 1024 && first < 150 * 1024, `SizeRw ${first}`);
+  assert.equal(await size(), first);
+  const src = join(tmpdir(), `silo-test-sizes-${process.pid}`);
+  await writeFile(src, Buffer.alloc(200 * 1024));
+  try {
+    assert.equal((await docker(['cp', src, `${p}-s:/g`])).code, 0);
+  } finally {
+    await rm(src, { force: true });
+  }
+  const after = await size();
+  assert.ok(after >= first + 200 * 1024, `SizeRw ${after} after a copy of 200 KiB onto ${first}`);
+  await docker(['rm', `${p}-s`]);
 });
 
 test("docker top with ps options runs the host's ps and keeps the container's processes only", async () => {
