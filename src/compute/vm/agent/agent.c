@@ -832,6 +832,8 @@ static void thrash_check(struct ctr *c) {
   int hit = hits > c->psi_hits, next = c->psi_streak && now.tv_sec - c->psi_at <= 25;
   c->psi_streak = hit ? (next ? c->psi_streak + 1 : 1) : 0;
   c->psi_hits = hits; c->psi_at = now.tv_sec;
+  // On the console (a test that sees no OOM kill prints it): whether the guard saw the stall at all.
+  say("container %u: stalled on memory for 5 s of 10 (%s its limit; streak %d)", c->id, hit ? "at" : "not at", c->psi_streak);
   if (c->psi_streak < 2 || c->thrash_killed) return;
   say("container %u: stalled on memory at its limit for 20 s: killed", c->id);
   c->thrash_killed = 1;
