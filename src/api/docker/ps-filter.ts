@@ -6,44 +6,20 @@ import type { Ctx } from './ctx.js';
 import { dockerInvalid } from './errors.js';
 import { containerSummary, dockerStatus } from './inspect.js';
 import { labelMatch } from './util.js';
+import { nameRegExp, portRange, psValueError } from '../../common/ps-filters.js';
 
 export const PS_FILTERS = ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume'] as const;
-
-const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
-const HEALTH = ['starting', 'healthy', 'unhealthy', 'none'];
-const ISOLATION = ['default', 'process', 'hyperv', 'vm'];
-
-/** `80`, `80/udp`, `8000-8080/tcp` → a test of a port and protocol (tcp unless named). */
-export function portRange(v: string): (port: number, proto: string) => boolean {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/.exec(v);
-  const lo = Number(m?.[1]);
-  const hi = m?.[2] === undefined ? lo : Number(m[2]);
-  if (!m || lo < 1 || hi > 65535 || hi < lo) throw dockerInvalid(`invalid filter value: ${v}: a port, a range of ports (8000-8080), and /tcp, /udp or /sctp`);
-  const proto = m[3] ?? 'tcp';
-  return (port, p) => p.toLowerCase() === proto && port >= lo && port <= hi;
-}
-
-function oneOf(key: string, allowed: string[], values: string[] | undefined): void {
-  for (const v of values ?? []) if (!allowed.includes(v)) throw dockerInvalid(`invalid filter '${key}=${v}'`);
-}
 
 /** The test `docker ps` applies for filters `f` (checked here, before anything is listed). */
 export async function psFilter(x: Ctx, f: Map<string, string[]>): Promise<(r: ComputeSystemRecord) => Promise<boolean>> {
   const c = x.svc.compute;
-  oneOf('status', STATUSES, f.get('status'));
-  oneOf('health', HEALTH, f.get('health'));
-  oneOf('isolation', ISOLATION, f.get('isolation'));
-  oneOf('is-task', ['true', 'false', '1', '0'], f.get('is-task'));
-  for (const v of f.get('exited') ?? []) if (!/^-?\d+$/.test(v)) throw dockerInvalid(`invalid filter 'exited=${v}'`);
-  const publish = (f.get('publish') ?? []).map(portRange);
-  const expose = (f.get('expose') ?? []).map(portRange);
-  const names = (f.get('name') ?? []).map((n) => {
-    try {
-      return new RegExp(n.replace(/^\//, ''));
-    } catch {
-      throw dockerInvalid(`invalid filter 'name=${n}': not a regular expression`);
-    }
-  });
+  for (const [k, vs] of f) for (const v of vs) {
+    const bad = psValueError(k, v);
+    if (bad) throw dockerInvalid(bad);
+  }
+  const publish = (f.get('publish') ?? []).map((v) => portRange(v)!);
+  const expose = (f.get('expose') ?? []).map((v) => portRange(v)!);
+  const names = (f.get('name') ?? []).map((v) => nameRegExp(v)!);
   // before= / since= a container (by name or id; an unknown one is a 404): created strictly earlier / later.
   const created = (r: ComputeSystemRecord) => Date.parse(r.Created);
   const before = (f.get('before') ?? []).map((ref) => c.get(ref));

@@ -6,9 +6,11 @@ import type { System as ComputeSystemRecord } from '../../api/native/wire.js';
 import { normalizeName } from '../../storage/reference.js';
 import { call, enc } from '../client.js';
 import { CliError } from '../errors.js';
+import { nameRegExp, portRange, psValueError } from '../../common/ps-filters.js';
 
 const KEYS = ['ancestor', 'before', 'exited', 'id', 'isolation', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume'];
 const ALIAS: Record<string, string> = { default: 'process', hyperv: 'vm' };
+// docker's restarting, removing and dead have no record of their own here: they match none.
 const STATUS: Record<string, ComputeSystemRecord['State']> = { created: 'Created', running: 'Running', paused: 'Paused', exited: 'Stopped' };
 
 /** `key=value` words → key → values; throws on a key or value docker ps refuses. */
@@ -19,17 +21,8 @@ export function parseFilters(specs: string[]): Map<string, string[]> {
     const k = s.slice(0, i);
     const v = s.slice(i + 1);
     if (i <= 0 || !KEYS.includes(k)) throw new CliError(`invalid filter '${i > 0 ? k : s}': silo ps takes ${KEYS.join(', ')}`);
-    if (k === 'status' && !(v in STATUS)) throw new CliError(`invalid filter 'status=${v}': created, running, paused or exited`);
-    if (k === 'isolation' && !['default', 'process', 'hyperv', 'vm'].includes(v)) throw new CliError(`invalid filter 'isolation=${v}'`);
-    if (k === 'exited' && !/^-?\d+$/.test(v)) throw new CliError(`invalid filter 'exited=${v}'`);
-    if (k === 'publish' && !/^\d{1,5}(-\d{1,5})?(\/(tcp|udp))?$/.test(v)) throw new CliError(`invalid filter 'publish=${v}': a port or a range, and /tcp or /udp`);
-    if (k === 'name') {
-      try {
-        new RegExp(v);
-      } catch {
-        throw new CliError(`invalid filter 'name=${v}': not a regular expression`);
-      }
-    }
+    const bad = psValueError(k, v);
+    if (bad) throw new CliError(bad);
     out.set(k, [...(out.get(k) ?? []), v]);
   }
   return out;
@@ -83,12 +76,8 @@ export function matcher(f: Map<string, string[]>, records: ComputeSystemRecord[]
   };
   const before = (f.get('before') ?? []).map(find);
   const since = (f.get('since') ?? []).map(find);
-  const names = (f.get('name') ?? []).map((n) => new RegExp(n.replace(/^\//, '')));
-  const ports = (f.get('publish') ?? []).map((v) => {
-    const [range, proto = 'tcp'] = v.split('/');
-    const [lo, hi = lo] = range.split('-').map(Number);
-    return (p: number, pr: string) => pr === proto && p >= lo && p <= hi;
-  });
+  const names = (f.get('name') ?? []).map((v) => nameRegExp(v)!);
+  const ports = (f.get('publish') ?? []).map((v) => portRange(v)!);
   return (r) => {
     const doc = r.Document;
     const created = Date.parse(r.Created);
