@@ -234,12 +234,13 @@ export async function readSmallFile(tv: RootView | Tree, p: string, max = 1 << 2
   }
 }
 
-/** How a backend reaches a container's files: `fn` runs over its tree, mounted for the call where it must be. */
-export type WithTree = <T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>) => Promise<T>;
-
-/** The backends' file operations (docker cp, the archive routes, a volume's directory, /etc/passwd) over their tree. */
-export class TreeFiles {
-  constructor(private readonly withTree: WithTree) {}
+/**
+ * The backends' file operations (docker cp, the archive routes, a volume's directory, /etc/passwd): the same over
+ * whatever tree a backend reaches a container's files by.
+ */
+export abstract class TreeFiles {
+  /** Run `fn` over the container's tree, mounted for the call where it must be. */
+  protected abstract withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T>;
 
   statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
     return this.withTree(t, async (tree) => {

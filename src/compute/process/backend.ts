@@ -12,9 +12,8 @@ import { constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watc
 import { join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
 import { writeFileAtomic, writeJsonAtomic, readJson, readSmallText, removeFile } from '../../common/atomic.js';
-import type { Readable } from 'node:stream';
 import type {
-  Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, PathStat, ProcessInfo, Resources, RuntimeState, Statistics,
+  Attachment, CopyTarget, ExecOptions, ExitStatus, InitOptions, IsolationBackend, LogEntry, MappedDirectory, ProcessInfo, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
 import { hostTree, readSmallFile, TreeFiles, type Tree } from '../archive.js';
@@ -57,13 +56,14 @@ function checkId(id: string, what = 'container id'): void {
   if (!ID_RE.test(id)) throw invalid(`invalid ${what}: ${id}`);
 }
 
-export class ProcessBackend implements IsolationBackend {
+export class ProcessBackend extends TreeFiles implements IsolationBackend {
   private readonly runc: Runc;
   readonly roots: RootMounts;
   /** Each container's shared connection to its monitor's attach socket (attach.ts says why it is shared). */
   private readonly hubs = new Map<string, Promise<AttachHub>>();
 
   constructor(private readonly cfg: BackendConfig) {
+    super();
     this.runc = new Runc(cfg.runc, join(cfg.runDir, 'runc'));
     this.roots = new RootMounts(cfg.runDir);
   }
@@ -647,14 +647,12 @@ export class ProcessBackend implements IsolationBackend {
     return this.roots.upper(id);
   }
 
-  private readonly files = new TreeFiles((t, fn) => this.withTree(t, fn));
-
   /**
    * The root as a copy sees it. A container with processes (running, paused or created) is reached inside its own
    * root, through the helper (inroot.ts), so it need not be paused; a stopped one's mounted root (nothing in it can
    * move) by host path. Never a bare mount point, whose writes would land on the host.
    */
-  private async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
+  protected async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
     // The root's own mount on the host: runc mounts /proc, /dev and the mapped directories only in the container's
     // mount namespace, so the host's view of the overlay is the root as an image layer would hold it.
     if (t.rootOnly) {
@@ -672,27 +670,6 @@ export class ProcessBackend implements IsolationBackend {
     }
     if (!(await this.roots.mounted(t.id))) throw badState(`the root of container ${t.name} is not mounted`);
     return fn(hostTree({ rootfs: this.roots.rootfs(t.id), mounts: t.mounts }));
-  }
-
-  statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
-    return this.files.statPath(t, path);
-  }
-
-  copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    return this.files.copyOut(t, path, sink);
-  }
-
-  copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
-    return this.files.copyIn(t, dir, tar, o);
-  }
-
-  makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-    return this.files.makeDirectory(t, path, owner);
-  }
-
-  /** A small file of the container's root, its symlinks resolved inside the root. */
-  readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
-    return this.files.readFile(t, path, maxBytes);
   }
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
 import type {
-  Attachment, CopyInOptions, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, PathStat, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
+  Attachment, CopyTarget, ExecOptions, ExitStatus, GuestInterface, InitOptions, IsolationBackend, LogEntry, ProcessInfo, ProcessParams, Resources, RuntimeState, Statistics,
 } from '../backend.js';
 import type { RootDescription } from '../../storage/types.js';
 import type { ComputeSystemDocument } from '../types.js';
@@ -32,7 +32,6 @@ import { checkVmDocument } from './refuse.js';
 import { GuestTree } from './guestfs.js';
 import { hostTree, TreeFiles, type Tree } from '../archive.js';
 import { RootMounts } from '../rootfs-mount.js';
-import type { Readable } from 'node:stream';
 import { agentShareArgs, findVirtiofsd, sharesOf, startShares, stopShares } from './virtiofs.js';
 import type { Logger } from '../../common/log.js';
 import { writeJsonAtomic } from '../../common/atomic.js';
@@ -77,7 +76,7 @@ interface Live {
   rotating?: Promise<void>;
 }
 
-export class VmBackend implements IsolationBackend {
+export class VmBackend extends TreeFiles implements IsolationBackend {
   private assetsP?: Promise<VmAssets>;
   private templates?: Templates;
   private readonly disks: LayerDisks;
@@ -92,6 +91,7 @@ export class VmBackend implements IsolationBackend {
   private readonly described = new Map<string, RootDescription>();
 
   constructor(private readonly o: VmBackendOptions) {
+    super();
     this.disks = new LayerDisks(join(o.stateDir, 'layers'));
     this.copyRoots = new RootMounts(join(o.runDir, 'copies'));
     this.kernels = new GuestKernels(join(o.stateDir, 'kernels'), join(o.buildDir, 'silo-agent'), o.log);
@@ -833,13 +833,11 @@ export class VmBackend implements IsolationBackend {
     return undefined;
   }
 
-  private readonly files = new TreeFiles((t, fn) => this.withTree(t, fn));
-
   /**
    * The container's root as a copy sees it: inside its running guest, each call a request to the agent, which
    * resolves paths inside the root (guestfs.ts); a stopped one's on the host (below).
    */
-  private async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
+  protected async withTree<T>(t: CopyTarget, fn: (tree: Tree) => Promise<T>): Promise<T> {
     if ((await this.alive(t.id)) && !(await this.exitRecord(t.id))) {
       const { chan } = await this.conn(t.id);
       const g = new GuestTree(chan, (await this.where(t.id)).ctr, !!t.rootOnly);
@@ -866,26 +864,6 @@ export class VmBackend implements IsolationBackend {
     }
   }
 
-  statPath(t: CopyTarget, path: string): Promise<{ stat: PathStat; path: string }> {
-    return this.files.statPath(t, path);
-  }
-
-  copyOut(t: CopyTarget, path: string, sink: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    return this.files.copyOut(t, path, sink);
-  }
-
-  copyIn(t: CopyTarget, dir: string, tar: AsyncIterable<Uint8Array>, o: CopyInOptions): Promise<void> {
-    return this.files.copyIn(t, dir, tar, o);
-  }
-
-  makeDirectory(t: CopyTarget, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-    return this.files.makeDirectory(t, path, owner);
-  }
-
-  /** A small file of the container's root, its symlinks resolved inside the root. */
-  readFile(t: CopyTarget, path: string, maxBytes: number): Promise<string | undefined> {
-    return this.files.readFile(t, path, maxBytes);
-  }
 
   /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */
   private async killByDir(dir: string, name: string): Promise<void> {
