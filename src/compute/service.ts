@@ -321,6 +321,7 @@ export class ComputeService {
       // As dockerd: a system's networks are connected as it starts and disconnected as it dies (its endpoints live
       // from create to remove, as HNS's do, but carry its traffic only while it runs).
       this.publishNetworks('connect', rec);
+      this.publishVolumes('mount', rec);
       this.events.publish('system', 'start', rec.Id, {}, rec.Name);
       this.watchExit(rec.Id);
     });
@@ -424,6 +425,7 @@ export class ComputeService {
       }
       this.events.publish('system', 'die', id, { exitCode: String(st.exitCode), ...(st.error ? { error: st.error } : {}) }, rec.Name);
       this.publishNetworks('disconnect', rec);
+      this.publishVolumes('unmount', rec);
       if (!auto) this.resolveWaiters(id, st.exitCode);
       return auto;
     });
@@ -939,6 +941,16 @@ export class ComputeService {
 
   private publishNetworks(action: 'connect' | 'disconnect', rec: ComputeSystemRecord): void {
     for (const net of this.networking.networksOf(rec.Document.Container.Networking)) this.publishNetwork(action, rec, net);
+  }
+
+  /** As dockerd: each volume a system mounts is mounted as it starts and unmounted as it dies (Id the volume's name). */
+  private publishVolumes(action: 'mount' | 'unmount', rec: ComputeSystemRecord): void {
+    for (const m of rec.Document.Container.MappedDirectories ?? []) {
+      const name = this.storage.volumeAt(m.HostPath);
+      if (!name) continue;
+      const attrs: Record<string, string> = action === 'mount' ? { destination: m.ContainerPath, propagation: m.Propagation ?? '', 'read/write': String(!m.ReadOnly) } : {};
+      this.events.publish('volume', action, name, { container: rec.Id, driver: 'local', ...attrs });
+    }
   }
 
   /** Image ids that systems use, so the storage service can refuse to delete them. */

@@ -616,6 +616,10 @@ export class Storage implements StorageService {
     });
   }
 
+  volumeAt(hostPath: string): string | undefined {
+    return this.volumes.volumeAt(hostPath);
+  }
+
   volumePath(name: string): string {
     return this.volumes.volumePath(name);
   }

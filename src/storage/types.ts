@@ -201,6 +201,8 @@ export interface StorageService {
   volumeSize(name: string): Promise<number>;
   /** The data directory of a volume of that name (what containers mount). */
   volumePath(name: string): string;
+  /** The volume a mount's host path is (or is inside of), for events; undefined for a path of no volume. */
+  volumeAt(hostPath: string): string | undefined;
 
   /** Wait for the background work of this instance (the scratch pool's refill, the adoption of old images): for
    *  shutdown, and for tests before they delete a store. */

@@ -4,7 +4,7 @@
 // on removal. At open, a volume directory without its record (a create interrupted between the two) is removed.
 
 import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
-import { isAbsolute, join, posix } from 'node:path';
+import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import { readJson, writeJsonAtomic } from '../common/atomic.js';
 import { conflict, invalid, notFound } from '../common/errors.js';
 
@@ -43,6 +43,12 @@ export class VolumeStore {
   /** Where a volume of that name keeps (or would keep) its data: what containers mount. */
   volumePath(name: string): string {
     return this.dataPath(name);
+  }
+
+  /** The name of the volume whose data `hostPath` is, or is inside of (a subpath); undefined for any other path. */
+  volumeAt(hostPath: string): string | undefined {
+    const [name, data] = relative(this.dir, hostPath).split(sep);
+    return data === '_data' && NAME.test(name) ? name : undefined;
   }
 
   async listVolumes(): Promise<Volume[]> {

@@ -86,7 +86,7 @@ test('attaching emits an attach event', async () => {
   await docker(['rm', '-f', 'at1']);
 });
 
-test('network and volume events: create, connect, disconnect, destroy, as dockerd sends them', async () => {
+test('network and volume events: create, connect, disconnect, mount, unmount, destroy, as dockerd sends them', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
   const net = `evnet${process.pid}`;
   const vol = `evvol${process.pid}`;
@@ -99,9 +99,10 @@ test('network and volume events: create, connect, disconnect, destroy, as docker
   assert.equal((await docker(['network', 'connect', net, 'ev1'])).code, 0);
   assert.equal((await docker(['network', 'disconnect', net, 'ev1'])).code, 0);
   await docker(['rm', 'ev1']);
-  // A container's networks are connected as it starts and disconnected as it dies.
-  const ran = await docker(['run', '-d', '--name', 'ev2', '--network', net, 'busybox', 'true']);
+  // A container's networks are connected and its volumes mounted as it starts; both undone as it dies.
+  const ran = await docker(['run', '-d', '--name', 'ev2', '--network', net, '-v', `${vol}:/data:ro`, 'busybox', 'true']);
   assert.equal(ran.code, 0, ran.stderr);
+  const id2 = ran.stdout.trim();
   assert.equal((await docker(['wait', 'ev2'])).stdout.trim(), '0');
   await docker(['rm', 'ev2']);
   assert.equal((await docker(['network', 'rm', net])).code, 0);
@@ -117,15 +118,19 @@ test('network and volume events: create, connect, disconnect, destroy, as docker
     `network disconnect ${netId} ${JSON.stringify({ container: ran.stdout.trim(), name: net, type: 'bridge' })}`,
     `network destroy ${netId} ${attrs}`,
   ]);
-  // In dockerd's order: connect before start, disconnect after die.
+  // In dockerd's order: connect and mount before start, disconnect and unmount after die.
   const all = await docker(['events', '--since', String(since), '--until', until, '--format', '{{json .}}']);
-  const id2 = ran.stdout.trim();
   const seq = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } })
     .filter((e) => e.Actor.ID === id2 || e.Actor.Attributes.container === id2)
     .map((e) => `${e.Type} ${e.Action}`)
     .filter((a) => !a.endsWith(' attach'));
-  assert.deepEqual(seq, ['container create', 'network connect', 'container start', 'container die', 'network disconnect', 'container destroy']);
-  assert.deepEqual(await ev(`volume=${vol}`), [`volume create ${vol} {"driver":"local"}`, `volume destroy ${vol} {"driver":"local"}`]);
+  assert.deepEqual(seq, ['container create', 'network connect', 'volume mount', 'container start', 'container die', 'network disconnect', 'volume unmount', 'container destroy']);
+  assert.deepEqual(await ev(`volume=${vol}`), [
+    `volume create ${vol} {"driver":"local"}`,
+    `volume mount ${vol} ${JSON.stringify({ container: id2, destination: '/data', driver: 'local', propagation: '', 'read/write': 'false' })}`,
+    `volume unmount ${vol} ${JSON.stringify({ container: id2, driver: 'local' })}`,
+    `volume destroy ${vol} {"driver":"local"}`,
+  ]);
 });
 
 test('swarm routes answer as a standalone dockerd: 503 not a swarm manager', async () => {
