@@ -137,7 +137,8 @@ export class Scratch {
   /**
    * `measure` of the upper dir of a scratch no backend has mounted (docker's SizeRw of a stopped container), again only
    * once its image file has changed: each reading mounts it (a loop device, a mount, a walk), and `ps -s` or
-   * `system df` would do that for every stopped container at every call. Nothing writes the file but a mount of it.
+   * `system df` would do that for every stopped container at every call. Only what mounts or attaches the file (a
+   * start, a copy, a VM's disk) writes it, and each write moves its mtime.
    */
   async unmountedUpperBytes(id: string, measure: (upper: string) => Promise<number>): Promise<number> {
     const at = async () => {
