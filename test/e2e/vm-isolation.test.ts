@@ -200,6 +200,24 @@ test('a VM container survives a daemon SIGKILL and is adopted by the next daemon
   assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
 });
 
+test("an idle VM gives back the dead part of TCG's code cache, and runs on", async () => {
+  const r = await vm(['-d', '--name', 'idle', 'busybox', 'sleep', '1000']);
+  assert.equal(r.code, 0, r.stderr);
+  const pid = qemuPid(r.stdout.trim())!;
+  // The cache is a memfd (split-wx): its allocated blocks are the pages it holds. A start fills all 16 MiB.
+  const range = /^([0-9a-f]+-[0-9a-f]+) rw-s .*\/memfd:tcg-jit/m.exec(readFileSync(`/proc/${pid}/maps`, 'utf8'))?.[1];
+  assert.ok(range, "QEMU's code cache is a memfd");
+  const held = () => statSync(`/proc/${pid}/map_files/${range}`).blocks * 512;
+  let mib = 0;
+  for (let i = 0; i < 120 && (mib = held() / 2 ** 20) > 12; i++) await sleep(1000);
+  assert.ok(mib <= 12, `the code cache still holds ${mib.toFixed(1)} MiB after two minutes`);
+  // New code is translated into the pages given back.
+  const ex = await d.silo(['exec', 'idle', 'sh', '-c', 'echo still here; ls -R /bin | wc -l']);
+  assert.match(ex.stdout, /^still here\n\d+\n$/, ex.stderr);
+  assert.equal((await d.silo(['inspect', '--format', '{{.State}}', 'idle'])).stdout.trim(), 'Running');
+  assert.equal((await d.silo(['rm', '-f', 'idle'])).code, 0);
+});
+
 test('silo vm template: made ahead of the first start of its size, listed, used, removed; bad input is one line', async () => {
   const made = await d.silo(['vm', 'template', 'make', '-m', '100m', '-q'], { timeoutMs: 300_000 });
   assert.equal(made.code, 0, made.stderr);

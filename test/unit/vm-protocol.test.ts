@@ -7,6 +7,9 @@ import { checkVmDocument } from '../../src/compute/vm/refuse.js';
 import { DISK_SLOTS, findAssets, HOTPLUG_PORTS, qemuArgs, TCG_CACHE_MIB, type VmAssets } from '../../src/compute/vm/qemu.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { agentShareArgs, MAX_SHARES, sharesOf } from '../../src/compute/vm/virtiofs.js';
+import { deadTail, JitTrim, parseInfoJit } from '../../src/compute/vm/jit.js';
+import type { Qmp } from '../../src/compute/vm/qmp.js';
+import { silentLogger } from '../../src/common/log.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeSystemDocument } from '../../src/compute/types.js';
@@ -68,7 +71,7 @@ test("a container in a pod's VM shares the pod's namespaces (PID or its own) and
 });
 
 test('one machine for templates and clones: only backends, the RAM mapping and the kernel (in RAM already) differ', () => {
-  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16 };
+  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16, tcgTrim: true };
   const base = { name: 'n', dir: '/d', logFile: '/l', exitFile: '/e', size: { memoryMiB: 128, cpus: 1 } };
   const tpl = qemuArgs(a, { ...base, ram: { path: '/r', share: true } });
   const clone = qemuArgs(a, { ...base, ram: { path: '/r', share: false }, incoming: true, tap: 'tap0' });
@@ -80,7 +83,8 @@ test('one machine for templates and clones: only backends, the RAM mapping and t
   assert.ok(clone.some((x) => x.startsWith('tap,id=n0,ifname=tap0,') && x.includes('vnet_hdr=off')));
   assert.ok(tpl.includes('-kernel') && tpl.includes('-initrd'));
   assert.ok(!clone.includes('-kernel') && !clone.includes('-initrd'), 'a clone loads nothing its template has in RAM');
-  assert.ok(clone.includes('tcg,tb-size=16'));
+  assert.ok(clone.includes('tcg,tb-size=16,split-wx=on'), 'the code cache is a memfd, so its dead tail can be punched out');
+  assert.ok(qemuArgs({ ...a, tcgTrim: false }, base).includes('tcg,tb-size=16'));
   // The disk slots sit on the root complex; only the hot-plug root ports are root ports.
   assert.equal(devices(clone).filter((d) => d.startsWith('virtio-blk-pci') && d.endsWith('bus=pcie.0')).length, DISK_SLOTS);
   assert.equal(devices(clone).filter((d) => d.startsWith('pcie-root-port')).length, HOTPLUG_PORTS);
@@ -95,13 +99,28 @@ test('the TCG cache size comes from SILO_VM_TCG_CACHE_MIB or the default, and no
     assert.equal((await findAssets(build, { ...env, SILO_VM_ACCEL: 'tcg' })).tcgCacheMiB, TCG_CACHE_MIB);
     assert.equal((await findAssets(build, { ...env, SILO_VM_ACCEL: 'tcg', SILO_VM_TCG_CACHE_MIB: '8' })).tcgCacheMiB, 8);
     await assert.rejects(findAssets(build, { ...env, SILO_VM_TCG_CACHE_MIB: 'lots' }), /SILO_VM_TCG_CACHE_MIB must be/);
+    assert.equal((await findAssets(build, { ...env, SILO_VM_ACCEL: 'tcg' })).tcgTrim, true);
+    assert.equal((await findAssets(build, { ...env, SILO_VM_ACCEL: 'tcg', SILO_VM_TCG_TRIM: 'off' })).tcgTrim, false);
+    await assert.rejects(findAssets(build, { ...env, SILO_VM_TCG_TRIM: 'no' }), /SILO_VM_TCG_TRIM must be on or off/);
   } finally {
     rmSync(build, { recursive: true, force: true });
   }
 });
 
+test("TCG's code cache: `info jit` read, and only its dead tail (above the fill point, page-aligned) punched", () => {
+  const text = 'Translation buffer state:\ngen code size       2572259/16772096\nTB count            4480\n[...]\nTB flush count      4\nTB invalidate count 1\n';
+  assert.deepEqual(parseInfoJit(text), { used: 2572259, capacity: 16772096, flushes: 4 });
+  assert.equal(parseInfoJit('unknown command'), undefined);
+  const file = 16 * 1024 * 1024;
+  const tail = deadTail(2572259, file)!;
+  assert.equal(tail.offset % 4096, 0);
+  assert.ok(tail.offset >= 2572259 + 64 * 1024, 'room for the prologue before the region and the next block');
+  assert.equal(tail.offset + tail.length, file);
+  assert.equal(deadTail(15_000_000, file), undefined, 'under 2 MiB to give back: the VM is not stopped for it');
+});
+
 test('virtiofs shares: a shared memfd for guest RAM, one tagged vhost-user-fs device and agent bind each; bad ones refused', async () => {
-  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16 };
+  const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16, tcgTrim: true };
   const dir = mkdtempSync(join(tmpdir(), 'silo-shares-'));
   try {
     writeFileSync(join(dir, 'file'), '');
@@ -118,4 +137,34 @@ test('virtiofs shares: a shared memfd for guest RAM, one tagged vhost-user-fs de
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a trim of TCG's cache never undoes a pause: it leaves a paused VM alone, and a pause waits for a trim under way", async () => {
+  const sent: string[] = [];
+  let status = 'paused';
+  const qmp = {
+    execute: async (cmd: string) => {
+      sent.push(cmd);
+      if (cmd === 'query-status') return { status };
+      if (cmd === 'stop') status = 'paused';
+      if (cmd === 'cont') status = 'running';
+      return {};
+    },
+  } as unknown as Qmp;
+  const jit = new JitTrim(silentLogger(), 10);
+  jit.watch('v', async () => ({ qmp, pid: process.pid }));
+  await new Promise((r) => setTimeout(r, 50));
+  jit.forget('v');
+  assert.ok(sent.length > 0 && sent.every((c) => c === 'query-status'), `a paused VM is only looked at: ${sent.join(' ')}`);
+  // A pause through serial() runs after the look in flight, never between its stop and cont.
+  const order: string[] = [];
+  const jit2 = new JitTrim(silentLogger(), 1);
+  let release = () => {};
+  jit2.watch('w', () => new Promise((r) => (release = () => r(undefined))).then(() => (order.push('look'), undefined)));
+  await new Promise((r) => setTimeout(r, 20));
+  const paused = jit2.serial('w', async () => void order.push('pause'));
+  release();
+  await paused;
+  assert.deepEqual(order, ['look', 'pause']);
+  jit2.forget('w');
 });

@@ -39,6 +39,7 @@ import { KeyedLock } from '../../common/lock.js';
 import * as pod from './pod.js';
 import { bindMounts, copyTemplateRam, hasPodShare, hotAddShare, podShare, preparePodShare, ramCopy, removePodShare, unbindMounts } from './podshare.js';
 import { faultPoint } from '../../common/fault.js';
+import { JitTrim } from './jit.js';
 
 const ID_RE = /^[0-9a-f]{16,64}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,6 +83,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
   private readonly disks: LayerDisks;
   private readonly kernels: GuestKernels;
   private readonly live = new Map<string, Live>();
+  private readonly jit: JitTrim;
   /** Systems that run in another system's VM (a pod's containers), as guest.json records them; null: its own VM. */
   private readonly guests = new Map<string, pod.Guest | null>();
   /** Per VM: what is plugged into it and taken out of it (a pod's containers' disks and ports). */
@@ -95,6 +97,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     this.disks = new LayerDisks(join(o.stateDir, 'layers'));
     this.copyRoots = new RootMounts(join(o.runDir, 'copies'));
     this.kernels = new GuestKernels(join(o.stateDir, 'kernels'), join(o.buildDir, 'silo-agent'), o.log);
+    this.jit = new JitTrim(o.log);
   }
 
   checkDocument(doc: ComputeSystemDocument): void {
@@ -123,7 +126,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     }
     const a = await this.assets().catch(() => undefined);
     if (a) {
-      this.o.log.info(`vm: ${a.accel === 'kvm' ? 'KVM' : 'TCG'} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
+      this.o.log.info(`vm: ${a.accel === 'kvm' ? 'KVM' : `TCG (code cache ${a.tcgCacheMiB} MiB, trimmed ${a.tcgTrim ? 'on' : 'off'})`} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
       if (this.o.templates) await this.tpl(a).init();
     }
   }
@@ -132,6 +135,18 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     this.assetsP ??= findAssets(this.o.buildDir);
     this.assetsP.catch(() => (this.assetsP = undefined));
     return this.assetsP;
+  }
+
+  /** Under TCG, the dead part of this VM's code cache is given back now and then while it runs (jit.ts). */
+  private watchJit(id: string): void {
+    void this.assets().then((a) => {
+      if (a.accel !== 'tcg' || !a.tcgTrim) return;
+      this.jit.watch(id, async () => {
+        const qmp = this.live.get(id)?.qmp;
+        const pid = await this.pid(id);
+        return qmp && pid && (await qemuAlive(pid, this.name(id))) ? { qmp, pid } : undefined;
+      });
+    }, () => {});
   }
 
   private tpl(a: VmAssets): Templates {
@@ -417,6 +432,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       const pid = (await this.pid(id))!;
       // QEMU's CPU time so far says how much of the wall time was the guest's work (TCG) rather than waiting.
       this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU${boot ? `, ${boot.package}` : ''}): ${marks.join(', ')}, created ${Date.now() - t0} ms; QEMU CPU ${await cpuMs(pid)} ms`);
+      this.watchJit(id);
       return { pid };
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
@@ -492,6 +508,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       if (!(await this.alive(id))) throw badState(`container ${id.slice(0, 12)}: its utility VM is not running`);
       const run = this.runOf(id);
       l.qmp ??= await Qmp.open(paths(run).qmp, 5000);
+      this.watchJit(id);
       if (!l.chan || l.chan.isClosed) l.chan = this.watch(id, await AgentChannel.open(paths(run).ctl, 10_000));
       return { qmp: l.qmp, chan: l.chan };
     })().finally(() => (l.opening = undefined));
@@ -527,11 +544,13 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
 
   async pause(id: string): Promise<void> {
     if (await this.guest(id)) throw new SiloError('FailedPrecondition', 'SILO_VM_PAUSE', `container ${id.slice(0, 12)} shares its pod's utility VM: it cannot be paused alone`);
-    await (await this.conn(id)).qmp.execute('stop');
+    const { qmp } = await this.conn(id);
+    await this.jit.serial(id, () => qmp.execute('stop'));
   }
 
   async resume(id: string): Promise<void> {
-    await (await this.conn(id)).qmp.execute('cont');
+    const { qmp } = await this.conn(id);
+    await this.jit.serial(id, () => qmp.execute('cont'));
   }
 
   async update(id: string, r: Resources): Promise<void> {
@@ -544,7 +563,9 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     const vm = (await this.where(id)).vm;
     const pid = await this.pid(vm);
     if (!(await qemuAlive(pid, this.name(vm))) || (await this.exitRecord(id))) return { status: (await stat(this.stateOf(id)).then(() => true, () => false)) ? 'stopped' : 'unknown' };
-    const st = await (await this.conn(id)).qmp.execute<{ status: string }>('query-status').catch(() => ({ status: 'running' }));
+    const { qmp } = await this.conn(id);
+    // Not while a trim of the code cache has the VM stopped for a moment: that is not a pause.
+    const st = await this.jit.serial(vm, () => qmp.execute<{ status: string }>('query-status')).catch(() => ({ status: 'running' }));
     return { status: st.status === 'paused' ? 'paused' : 'running', pid };
   }
 
@@ -684,6 +705,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     // Before the run dir goes: a container's bound host directory must never be removed with it.
     await removePodShare(this.runOf(id), this.name(id));
     const live = this.live.get(id);
+    this.jit.forget(id);
     live?.chan?.close();
     live?.qmp?.close();
     this.live.delete(id);

@@ -23,6 +23,8 @@ export interface VmAssets {
   accelReason: string;
   /** TCG's translated-code cache, MiB (see TCG_CACHE_MIB). */
   tcgCacheMiB: number;
+  /** The cache's dead tail is given back now and then (jit.ts): it is then a memfd (split-wx). SILO_VM_TCG_TRIM=off. */
+  tcgTrim: boolean;
   /** build/vm/silo-vm-nothp when built: QEMU is exec'd through it, with transparent huge pages off (nothp.c). */
   noThp?: string;
 }
@@ -30,8 +32,8 @@ export interface VmAssets {
 /**
  * TCG's translated-code cache. A clone starts with it empty, so everything its guest runs is translated again
  * (≈20 MiB of host code for a container's start and exit): at 8 MiB the cache fills and is flushed within one
- * `run`, which then costs ≈1.8× the CPU of 16 MiB. A start fills the whole cache, so each MiB here is
- * a MiB of host memory per VM: 16 trades ≈10 MiB per idle VM for a start ≈40% cheaper. SILO_VM_TCG_CACHE_MIB sets it.
+ * `run`, which then costs ≈1.8× the CPU of 16 MiB. A start fills the whole cache, which stays resident until the daemon
+ * gives its dead part back after a later flush (jit.ts). SILO_VM_TCG_CACHE_MIB sets it.
  */
 export const TCG_CACHE_MIB = 16;
 
@@ -95,9 +97,11 @@ export async function findAssets(buildDir: string, env: NodeJS.ProcessEnv = proc
   const { accel, reason } = await detectAccel(env);
   const cache = env.SILO_VM_TCG_CACHE_MIB === undefined ? TCG_CACHE_MIB : Number(env.SILO_VM_TCG_CACHE_MIB);
   if (!Number.isInteger(cache) || cache < 1 || cache > 1024) throw new SiloError('InvalidArgument', 'SILO_INVALID', `SILO_VM_TCG_CACHE_MIB must be a whole number of MiB from 1 to 1024, not "${env.SILO_VM_TCG_CACHE_MIB}"`);
+  const trim = env.SILO_VM_TCG_TRIM ?? 'on';
+  if (trim !== 'on' && trim !== 'off') throw new SiloError('InvalidArgument', 'SILO_INVALID', `SILO_VM_TCG_TRIM must be on or off, not "${trim}"`);
   const noThp = `${buildDir}/silo-vm-nothp`;
   const hasNoThp = await access(noThp, constants.X_OK).then(() => true, () => false);
-  return { qemu, kernel, initramfs, accel, accelReason: reason, tcgCacheMiB: cache, ...(hasNoThp ? { noThp } : {}) };
+  return { qemu, kernel, initramfs, accel, accelReason: reason, tcgCacheMiB: cache, tcgTrim: trim === 'on', ...(hasNoThp ? { noThp } : {}) };
 }
 
 /**
@@ -126,7 +130,7 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
   const args = [
     '-name', `${o.name},debug-threads=off`,
     '-machine', `q35${o.ram ? ',memory-backend=ram' : ''},sata=off,smbus=off,vmport=off,smm=off`,
-    '-accel', a.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${a.tcgCacheMiB}`,
+    '-accel', a.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${a.tcgCacheMiB}${a.tcgTrim ? ',split-wx=on' : ''}`,
     '-cpu', a.accel === 'kvm' ? 'host' : 'max',
     '-m', mem, '-smp', String(o.size.cpus),
     '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none', '-no-reboot',
