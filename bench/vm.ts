@@ -188,7 +188,15 @@ function pssByKind(pid: number, into: Map<string, number>): void {
     const head = /^[0-9a-f]+-([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line);
     if (head) {
       const name = head[2];
-      kind = name.endsWith('/ram') ? 'guest RAM (template file)' : name === '[heap]' ? 'heap' : name.startsWith('/') ? 'files (libraries, binary)' : name || 'anonymous (TCG cache, arenas, stacks)';
+      kind = name.endsWith('/ram')
+        ? 'guest RAM (template file)'
+        : name.startsWith('/memfd:tcg-jit')
+          ? "TCG's code cache (memfd: split-wx)"
+          : name === '[heap]'
+            ? 'heap'
+            : name.startsWith('/')
+              ? 'files (libraries, binary)'
+              : name || 'anonymous (arenas, stacks; the TCG cache without split-wx)';
       continue;
     }
     const m = /^Pss:\s+(\d+)/.exec(line);
