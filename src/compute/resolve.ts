@@ -111,7 +111,8 @@ export function randomName(taken: (n: string) => boolean): string {
   }
 }
 
-export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+// At least two characters, as dockerd's RestrictedNamePattern (`--name a` is refused there).
+export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 // Rules every backend applies to a process it starts, whatever runs it (runc on the host, the agent in a VM).
 

@@ -59,11 +59,12 @@ export function resolveUser(spec: string, passwdText: string, groupText: string)
       gid = g.gid;
     }
   }
-  // Supplementary groups come from membership of the named user, as docker does; not when a group was forced.
-  const additionalGids =
-    entry && (groupPart === undefined || groupPart === '')
-      ? groups.filter((g) => g.members.includes(entry!.name) && g.gid !== gid).map((g) => g.gid)
-      : [];
+  // The supplementary groups are the primary group (docker and containerd both list it, so `id` shows groups=<gid>)
+  // and, unless a group was forced, the groups that name the user as a member.
+  const additionalGids = [
+    gid,
+    ...(entry && (groupPart === undefined || groupPart === '') ? groups.filter((g) => g.members.includes(entry!.name)).map((g) => g.gid) : []),
+  ];
   const home = entry?.home || (uid === 0 ? '/root' : '/');
   return { uid, gid, additionalGids: [...new Set(additionalGids)], home, name: entry?.name };
 }

@@ -117,6 +117,15 @@ test('-u takes the user\'s supplementary groups from the image\'s /etc/group, --
     assert.equal(await id('-u', 'app'), '1000 2000\n');
     assert.equal(await id('-u', 'app:app'), '1000\n'); // an explicit group drops the implicit ones, as in docker
     assert.equal(await id('-u', 'app', '--group-add', '3000', '--group-add', 'root'), '1000 0 2000 3000\n'); // the kernel sorts them
+    // The primary group is a supplementary one too, as dockerd sets it (compared with dockerd 7 Dec): `id` lists it.
+    const full = async (...args: string[]) => (await docker([...args, 'id'])).stdout;
+    assert.equal(await full('run', '--rm', '-u', 'app:extra', 'groups-img'), 'uid=1000(app) gid=2000(extra) groups=2000(extra)\n');
+    assert.equal(await full('run', '--rm', '-u', 'nobody', 'groups-img'), 'uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n');
+    assert.equal((await docker(['run', '-d', '--name', 'groups1', 'groups-img', 'sleep', '100'])).code, 0);
+    assert.equal(await full('exec', 'groups1'), 'uid=0(root) gid=0(root) groups=0(root)\n');
+    assert.equal(await full('exec', '-u', 'app', 'groups1'), 'uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n');
+    assert.equal((await docker(['rm', '-f', 'groups1'])).code, 0);
+    assert.match((await docker(['run', '--rm', '--group-add', 'wheel', 'groups-img', 'true'])).stderr, /Unable to find group wheel: no matching entries in group file/);
     assert.equal((await docker(['rmi', 'groups-img'])).code, 0);
   } finally {
     await rm(ctx, { recursive: true, force: true });

@@ -86,19 +86,20 @@ test('env: PATH, HOSTNAME, HOME and TERM (tty) filled in, caller values kept', (
 });
 
 test('user resolution against passwd and group text', () => {
-  assert.deepEqual(resolveUser('root', PASSWD, GROUP), { uid: 0, gid: 0, additionalGids: [], home: '/root', name: 'root' });
-  assert.deepEqual(resolveUser('app', PASSWD, GROUP), { uid: 1000, gid: 1000, additionalGids: [10, 29], home: '/home/app', name: 'app' });
-  assert.deepEqual(resolveUser('1000', PASSWD, GROUP).additionalGids, [10, 29]);
-  assert.deepEqual(resolveUser('4242', PASSWD, GROUP), { uid: 4242, gid: 0, additionalGids: [], home: '/', name: undefined });
-  assert.deepEqual(resolveUser('4242:77', '', ''), { uid: 4242, gid: 77, additionalGids: [], home: '/', name: undefined });
+  // The primary group is always in the list, as docker and containerd put it (`id` shows groups=<gid>).
+  assert.deepEqual(resolveUser('root', PASSWD, GROUP), { uid: 0, gid: 0, additionalGids: [0], home: '/root', name: 'root' });
+  assert.deepEqual(resolveUser('app', PASSWD, GROUP), { uid: 1000, gid: 1000, additionalGids: [1000, 10, 29], home: '/home/app', name: 'app' });
+  assert.deepEqual(resolveUser('1000', PASSWD, GROUP).additionalGids, [1000, 10, 29]);
+  assert.deepEqual(resolveUser('4242', PASSWD, GROUP), { uid: 4242, gid: 0, additionalGids: [0], home: '/', name: undefined });
+  assert.deepEqual(resolveUser('4242:77', '', ''), { uid: 4242, gid: 77, additionalGids: [77], home: '/', name: undefined });
   assert.equal(resolveUser('0', '', '').home, '/root');
   assert.equal(resolveUser('app:wheel', PASSWD, GROUP).gid, 10);
-  assert.deepEqual(resolveUser('app:wheel', PASSWD, GROUP).additionalGids, []);
+  assert.deepEqual(resolveUser('app:wheel', PASSWD, GROUP).additionalGids, [10]);
   assert.equal(resolveUser('', PASSWD, GROUP).uid, 0);
   assert.throws(() => resolveUser('ghost', PASSWD, GROUP), (e: any) => e.class === 'InvalidArgument' && /unable to find user ghost/.test(e.message));
   assert.throws(() => resolveUser('app:nogroupthere', PASSWD, GROUP), /unable to find group/);
   const s = spec(init(), resolveUser('app', PASSWD, GROUP));
-  assert.deepEqual(s.process.user, { uid: 1000, gid: 1000, additionalGids: [10, 29] });
+  assert.deepEqual(s.process.user, { uid: 1000, gid: 1000, additionalGids: [1000, 10, 29] });
 });
 
 test('resources map to linux.resources', () => {

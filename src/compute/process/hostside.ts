@@ -87,7 +87,7 @@ export async function supplementalGids(rootfs: string, groups: (number | string)
     if (typeof g === 'number') return g;
     if (/^\d+$/.test(g)) return Number(g);
     const e = table.find((x) => x.name === g);
-    if (!e) throw invalid(`unable to find group ${g}: no matching entries in group file`);
+    if (!e) throw invalid(`Unable to find group ${g}: no matching entries in group file`); // dockerd's words for --group-add
     return e.gid;
   });
 }
