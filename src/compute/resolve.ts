@@ -22,7 +22,7 @@ export function resolveInit(doc: ComputeSystemDocument, image: ImageConfig): Com
   if (args.length === 0) throw invalid('no command specified');
   return {
     Args: args,
-    Env: mergeEnv(image.Env ?? [], p.Environment ?? {}, p.UnsetEnvironment),
+    Env: createEnv(image.Env ?? [], p.Environment ?? {}, p.UnsetEnvironment),
     Cwd: p.WorkingDirectory || image.WorkingDir || '/',
     User: runAs(doc) ?? p.User ?? image.User ?? '',
     Tty: p.EmulateConsole ?? false,
@@ -38,6 +38,14 @@ function runAs(doc: ComputeSystemDocument): string | undefined {
   return s.RunAsGroup === undefined ? String(s.RunAsUser) : `${s.RunAsUser}:${s.RunAsGroup}`;
 }
 
+/** A new container's environment as dockerd merges it: the caller's variables first, then the image's it does not set. */
+export function createEnv(image: string[], own: Record<string, string>, unset: string[] = []): string[] {
+  const mine = mergeEnv([], own, unset).filter((e) => !e.startsWith('PATH=') || 'PATH' in own);
+  const keys = new Set(mine.map((e) => e.slice(0, e.indexOf('='))));
+  return mergeEnv([...mine, ...image.filter((e) => !keys.has(e.split('=', 1)[0]))], {}, unset);
+}
+
+/** `base` with `over` replacing its values where it has them and appended where not (an exec's -e, as dockerd does). */
 export function mergeEnv(base: string[], over: Record<string, string>, unset: string[] = []): string[] {
   const m = new Map<string, string>();
   for (const e of base) {
@@ -128,13 +136,19 @@ export function checkCwd(cwd: string): string {
 }
 
 /** Env with PATH, HOSTNAME, HOME and (tty) TERM filled in when the caller did not set them. */
+/**
+ * The process' environment as dockerd builds it: PATH, HOSTNAME (and TERM with a tty) first, each replaced where the
+ * container's own environment sets it and followed by the rest of that; HOME last, when nothing set it.
+ */
 export function buildEnv(p: ProcessParams, hostname: string, home: string): string[] {
-  const env = [...p.env];
-  const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));
-  if (!has('PATH')) env.unshift(DEFAULT_PATH);
-  if (!has('HOSTNAME') && hostname) env.push(`HOSTNAME=${hostname}`);
-  if (!has('HOME')) env.push(`HOME=${home}`);
-  if (p.tty && !has('TERM')) env.push('TERM=xterm');
+  const env = [DEFAULT_PATH, ...(hostname ? [`HOSTNAME=${hostname}`] : []), ...(p.tty ? ['TERM=xterm'] : [])];
+  const key = (e: string) => e.split('=', 1)[0];
+  for (const e of p.env) {
+    const i = env.findIndex((x) => key(x) === key(e));
+    if (i >= 0) env[i] = e;
+    else env.push(e);
+  }
+  if (!env.some((e) => key(e) === 'HOME')) env.push(`HOME=${home}`);
   return env;
 }
 

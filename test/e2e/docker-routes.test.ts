@@ -295,6 +295,11 @@ test('-e NAME with no value unsets NAME from the image\'s environment, as docker
   const env = r.stdout.split('\n');
   assert.ok(!env.some((l) => l.startsWith('SILO_T_FOO')), r.stdout);
   assert.ok(env.includes('SILO_T_BAR=keep') && env.includes('SILO_T_NEW=1'), r.stdout);
+  // In dockerd's order (compared side by side): PATH and HOSTNAME first, the caller's variables, the image's, HOME.
+  assert.deepEqual(env.map((l) => l.split('=')[0]), ['PATH', 'HOSTNAME', 'SILO_T_NEW', 'SILO_T_BAR', 'HOME', '']);
+  const c = await docker(['create', '-e', 'SILO_T_NEW=1', repo, 'true']);
+  assert.equal((await docker(['inspect', '-f', '{{json .Config.Env}}', c.stdout.trim()])).stdout, '["SILO_T_NEW=1","PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","SILO_T_FOO=img","SILO_T_BAR=keep"]\n');
+  await docker(['rm', c.stdout.trim()]);
   await docker(['rmi', repo]);
 });
 

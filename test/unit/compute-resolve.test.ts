@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeEnv, resolveInit, resourcesOf } from '../../src/compute/resolve.js';
+import { createEnv, mergeEnv, resolveInit, resourcesOf } from '../../src/compute/resolve.js';
 import { check } from '../../src/compute/state.js';
 import { normalizeSignal } from '../../src/compute/signals.js';
 import type { ComputeSystemDocument } from '../../src/compute/types.js';
@@ -73,6 +73,13 @@ test('restart policies: docker rules and back-off', async () => {
   assert.equal(shouldRestart(rec({ Name: 'on-failure', MaximumRetryCount: 2 }, { RestartCount: 2 })), false);
   assert.equal(shouldRestart(rec({ Name: 'on-failure', MaximumRetryCount: 2 }, { RestartCount: 1 })), true);
   assert.deepEqual([0, 1, 5, 20].map(restartDelayMs), [100, 200, 3200, 10000]);
+});
+
+test("createEnv: the caller's variables first, then the image's it does not set, as dockerd orders Config.Env", () => {
+  assert.deepEqual(createEnv(['PATH=/p', 'B=2', 'C=3'], { A: '1', B: 'x' }), ['A=1', 'B=x', 'PATH=/p', 'C=3']);
+  assert.deepEqual(createEnv(['B=2'], { A: '1' }, ['B']), ['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+  assert.deepEqual(createEnv(['PATH=/p'], {}), ['PATH=/p']);
+  assert.throws(() => createEnv([], { 'A=B': 'x' }), /invalid environment variable name/);
 });
 
 test('mergeEnv: names to unset leave the image\'s environment', () => {

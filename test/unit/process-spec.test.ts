@@ -80,9 +80,10 @@ test('cwd: relative and /proc/self/fd paths are refused (CVE-2024-21626)', () =>
 
 test('env: PATH, HOSTNAME, HOME and TERM (tty) filled in, caller values kept', () => {
   const s = spec(init({ process: { ...init().process, tty: true } }));
-  assert.deepEqual(s.process.env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'FOO=1', 'HOSTNAME=h', 'HOME=/root', 'TERM=xterm']);
-  const p = buildProcess({ args: ['x'], env: ['PATH=/bin', 'HOME=/h'], cwd: '/', user: '', tty: false, stdin: false }, 'h', { nofileHard: 10, user: root }) as any;
-  assert.deepEqual(p.env, ['PATH=/bin', 'HOME=/h', 'HOSTNAME=h']);
+  // dockerd's order (compared side by side): PATH, HOSTNAME, TERM, the container's own, HOME.
+  assert.deepEqual(s.process.env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=h', 'TERM=xterm', 'FOO=1', 'HOME=/root']);
+  const p = buildProcess({ args: ['x'], env: ['PATH=/bin', 'HOME=/h', 'HOSTNAME=mine'], cwd: '/', user: '', tty: false, stdin: false }, 'h', { nofileHard: 10, user: root }) as any;
+  assert.deepEqual(p.env, ['PATH=/bin', 'HOSTNAME=mine', 'HOME=/h']);
 });
 
 test('user resolution against passwd and group text', () => {
