@@ -3,7 +3,8 @@
 // one run on this machine:
 //   1. utility VM start to the guest agent answering: cold boot vs template restore (QEMU + agent only);
 //   2. `run --rm busybox true` end to end through the CLI: vm, process, docker;
-//   3. host memory per idle container (PSS of QEMU, or of conmon + the container's processes): vm vs process.
+//   3. host memory per idle container (PSS of QEMU, or of conmon + the container's processes): vm vs process, read 3 s
+//      and a minute after the starts (the minute is what counts as idle: see idleMemory).
 // Writes bench/results/vm.json and BENCHMARKS.md's VM section (`npm run bench:vm`) and prints a Markdown table. Everything it starts carries a silo-bench-vm-<rand> tag
 // and is removed at the end. `--only memory` measures 3. alone (the same way, writing nothing) and prints where an
 // idle VM's memory is, by kind of mapping; `--only run` measures the vm half of 2. with QEMU's CPU time: for A/B
