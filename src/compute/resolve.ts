@@ -119,8 +119,7 @@ export function randomName(taken: (n: string) => boolean): string {
   }
 }
 
-// At least two characters, as dockerd's RestrictedNamePattern (`--name a` is refused there).
-export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 // Rules every backend applies to a process it starts, whatever runs it (runc on the host, the agent in a VM).
 

@@ -63,7 +63,7 @@ test('a member joins its sandbox\'s namespaces, with a security context and a CR
   for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) stdout [FP] /, l);
   const data = lines.map((l) => l.split(' ').slice(3).join(' '));
   assert.ok(data.includes('Uid:\t1000\t1000\t1000\t1000') && data.includes('Gid:\t1000\t1000\t1000\t1000'), text);
-  assert.ok(data.includes('Groups:\t2000 65534 '), text);
+  assert.ok(data.includes('Groups:\t1000 2000 65534 '), text); // the primary group among them, as containerd and dockerd do
   assert.ok(data.includes('CapBnd:\t0000000000000400') && data.includes('NoNewPrivs:\t1') && data.includes('Seccomp:\t2'), text);
   assert.ok(data.includes('Read-only file system'), text);
   assert.ok(data.includes('Operation not permitted'), text); // the localhost profile's EPERM for mkdir
@@ -108,7 +108,7 @@ test('the silo CLI maps its flags onto the same specification', async () => {
     '--network', 'container:cli-target', '--ulimit', 'nproc=50:60', '--group-add', '3000', '--shm-size', '8m', '--security-opt', 'seccomp=unconfined', 'busybox', 'sh', '-c',
     'grep -E "^(CapBnd|Seccomp|Groups):" /proc/self/status; df -k /w /dev/shm | tail -2 | awk \'{print $2}\'; grep "Max processes" /proc/self/limits | awk \'{print $3, $4}\'; ps -o args | grep -c "^sleep 1000"; touch /x 2>&1 | sed "s/.*: //"']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, 'Groups:\t3000 \nCapBnd:\t0000000000000020\nSeccomp:\t0\n1024\n8192\n50 60\n1\nRead-only file system\n');
+  assert.equal(r.stdout, 'Groups:\t0 3000 \nCapBnd:\t0000000000000020\nSeccomp:\t0\n1024\n8192\n50 60\n1\nRead-only file system\n');
   const bad = await d.silo(['run', '--rm', '--cap-add', 'SYS_RESOURCE', 'busybox', 'true']);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /CAP_SYS_RESOURCE cannot be granted/);

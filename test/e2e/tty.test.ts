@@ -17,10 +17,6 @@ test('bad requests get one-line 4xx answers and change nothing', async () => {
   const before = (await api('GET', '/v1/systems?all=1')).json.length;
   const r1 = await api('POST', '/v1/systems', { Image: 'busybox', Name: 'bad name!' });
   assert.equal(r1.status, 400);
-  // One character is too short for dockerd's name pattern too.
-  const r0 = await api('POST', '/v1/systems', { Image: 'busybox', Name: 'a' });
-  assert.equal(r0.status, 400);
-  assert.equal(r0.json.message, 'Invalid container name (a), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed');
   const r2 = await api('POST', '/v1/systems', { Image: 'busybox', Document: { Container: { MappedDirectories: [{ HostPath: 'relative', ContainerPath: '/x' }] } } });
   assert.equal(r2.status, 400);
   assert.match(r2.json.message, /must be absolute/);

@@ -16,6 +16,11 @@ import { join } from 'node:path';
 import { keepSeccompProfile } from './seccomp.js';
 import { formatPlatform, parsePlatform } from '../../storage/registry/media.js';
 
+/** dockerd's RestrictedNamePattern: two characters at least (`--name a` is refused there; Silo's own doors take it). */
+function checkDockerName(name: string): void {
+  if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw dockerInvalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+}
+
 type P = { Params: { id: string }; Querystring: Query };
 const active = (r: ComputeSystemRecord) => r.State === 'Running' || r.State === 'Paused';
 
@@ -44,6 +49,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
       }
     }
     const name = first(req.query.name) || undefined;
+    if (name !== undefined) checkDockerName(name);
     // A container the request names (--link, --volumes-from) that does not exist is a bad request, as dockerd answers
     // it: a 404 from create tells the docker CLI the image is missing, and it would go and pull it.
     const referenced = (ref: string) => {
@@ -243,6 +249,7 @@ export function containerRoutes(app: FastifyInstance, x: Ctx): void {
   app.post<P>('/containers/:id/rename', async (req, reply) => {
     const name = first((req.query as Query).name);
     if (!name) throw dockerInvalid('new name is required');
+    checkDockerName(name);
     await c.rename(req.params.id, name);
     return reply.status(204).send();
   });
