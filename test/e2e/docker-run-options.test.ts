@@ -137,6 +137,9 @@ test('--sysctl, --oom-score-adj, --cpu-shares beside --cpus', async () => {
     'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni /proc/self/oom_score_adj /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu/cpu.cfs_quota_us');
   assert.equal(out, '80\n1000\n500\n512\n100000\n');
   await refused(['--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1'], /host's network namespace/);
+  // dockerd's defaults in a container's own network namespace (compared side by side): low ports and ping for all.
+  assert.equal(await sh([], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range'), '0\n0\t2147483647\n');
+  assert.equal(await sh(['-u', '1000'], 'nc -l -p 80 & sleep 0.3; netstat -ltn | grep -c :80; kill %1'), '1\n');
   await refused(['--oom-score-adj', '-500'], /below the daemon's own/);
 });
 

@@ -203,3 +203,11 @@ test('create spec: joined and host namespaces, privileged, read-only root, tmpfs
   assert.deepEqual(p.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
   assert.ok(p.mounts.find((m: any) => m.destination === '/sys').options.includes('rw'));
 });
+
+test("a container's own network namespace gets dockerd's and containerd's sysctls (its --sysctl wins); a joined one none", () => {
+  const open = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' };
+  assert.deepEqual(spec().linux.sysctl, open);
+  assert.deepEqual(spec(init({ sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024', 'kernel.shmmni': '100' } })).linux.sysctl, { ...open, 'net.ipv4.ip_unprivileged_port_start': '1024', 'kernel.shmmni': '100' });
+  assert.equal(spec(init({ namespaces: { network: { path: '/proc/1/ns/net' } } })).linux.sysctl, undefined);
+  assert.equal(spec(init({ namespaces: { network: { host: true } } })).linux.sysctl, undefined);
+});

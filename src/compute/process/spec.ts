@@ -164,6 +164,13 @@ export function cgroupsPath(cgroupParent: string, id: string): string {
 /** Docker's default tmpfs options come first so the caller's (exec, ro, size=) win: the kernel takes the last. */
 const TMPFS_DEFAULTS = ['nosuid', 'nodev', 'noexec'];
 
+/**
+ * What dockerd (since 20.10) and containerd (2.0) set in a container's own network namespace: ports below 1024 and
+ * ICMP echo sockets open to every user, so a non-root process can serve on :80 and ping. The container's own --sysctl
+ * wins; a container in another's namespace (or the host's) gets none.
+ */
+const NETNS_SYSCTLS: Record<string, string> = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' };
+
 /** `o.rootfs`: where the backend mounted the root. */
 export function buildSpec(o: InitOptions & { rootfs: string }, ctx: SpecContext): Record<string, unknown> {
   if (!posix.isAbsolute(o.rootfs)) throw invalid(`rootfs must be absolute: ${o.rootfs}`);
@@ -199,6 +206,7 @@ export function buildSpec(o: InitOptions & { rootfs: string }, ctx: SpecContext)
     namespaces.push(path ? { type, path } : { type });
   }
   const ownUts = !joins.uts;
+  const sysctls = { ...(joins.network ? {} : NETNS_SYSCTLS), ...(o.sysctls ?? {}) };
   const devices = ctx.devices ?? [];
   const deviceRules = priv ? [{ allow: true, access: 'rwm' }] : [...DEVICE_RULES, ...devices.map((d) => dev(d.type, d.major, d.minor, d.access))];
   const seccomp = priv || sec.Seccomp?.Profile === 'unconfined' ? undefined : sec.Seccomp?.Profile === 'localhost' ? ctx.seccompProfile : defaultSeccompProfile();
@@ -218,7 +226,7 @@ export function buildSpec(o: InitOptions & { rootfs: string }, ctx: SpecContext)
       maskedPaths: priv ? [] : (sec.MaskedPaths ?? MASKED_PATHS),
       readonlyPaths: priv ? [] : (sec.ReadonlyPaths ?? READONLY_PATHS),
       ...(seccomp ? { seccomp } : {}),
-      ...(o.sysctls && Object.keys(o.sysctls).length ? { sysctl: o.sysctls } : {}),
+      ...(Object.keys(sysctls).length ? { sysctl: sysctls } : {}),
       ...rootfsPropagation(o.mounts),
     },
   };
