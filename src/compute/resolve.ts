@@ -128,7 +128,7 @@ export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
  *  and no real program needs to start there. */
 export function checkCwd(cwd: string): string {
   const c = cwd || '/';
-  if (!posix.isAbsolute(c)) throw invalid(`working directory must be absolute: ${c}`);
+  if (!posix.isAbsolute(c)) throw invalid(`the working directory '${c}' is invalid, it needs to be an absolute path`); // dockerd's words
   const n = posix.normalize(c);
   if (/^\/proc\/./.test(n)) throw invalid(`working directory not allowed: ${c}`);
   return n;

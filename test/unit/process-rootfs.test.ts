@@ -74,4 +74,5 @@ test('checkCwdInRoot: every way into /proc/<pid>/… is refused (CVE-2024-21626)
 test('checkCwd: anything under /proc is refused, as spelled', () => {
   for (const c of ['/proc/1/task/1/fd/6', '/proc/self/root', '/proc/self/map_files/x', '/x/../proc/self/cwd']) assert.throws(() => checkCwd(c), refused, c);
   assert.equal(checkCwd('/proc'), '/proc');
+  assert.throws(() => checkCwd('rel'), /the working directory 'rel' is invalid, it needs to be an absolute path/); // dockerd's words
 });
