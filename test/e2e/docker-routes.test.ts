@@ -301,7 +301,13 @@ test('-e NAME with no value unsets NAME from the image\'s environment, as docker
   assert.equal((await docker(['inspect', '-f', '{{json .Config.Env}}', c.stdout.trim()])).stdout, '["SILO_T_NEW=1","PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","SILO_T_FOO=img","SILO_T_BAR=keep"]\n');
   await docker(['rm', c.stdout.trim()]);
   await docker(['rmi', repo]);
-  // dockerd's name pattern wants two characters (compared side by side); Silo's own doors take one.
+});
+
+test("ps quotes a command's arguments and names are checked as dockerd does them (compared side by side)", async () => {
+  assert.equal((await docker(['create', '--name', 'cmdq', 'busybox', 'sh', '-c', 'exit 3'])).code, 0);
+  assert.equal((await docker(['ps', '-a', '--filter', 'name=cmdq', '--format', '{{.Command}}'])).stdout, `"sh -c 'exit 3'"\n`);
+  await docker(['rm', 'cmdq']);
+  // dockerd's name pattern wants two characters; Silo's own doors take one.
   const one = await docker(['create', '--name', 'a', 'busybox', 'true']);
   assert.equal(one.code, 1); // docker create's code for a daemon error, as against dockerd
   assert.match(one.stderr, /Invalid container name \(a\), only \[a-zA-Z0-9\]\[a-zA-Z0-9_.-\] are allowed/);

@@ -224,7 +224,8 @@ export function containerSummary(svc: Services, r: ComputeSystemRecord, meta: Do
     Names: [`/${r.Name}`],
     Image: imageName(r, meta),
     ImageID: r.ImageId,
-    Command: r.Init.Args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    // dockerd's own quoting: an argument with a space in single quotes, nothing escaped (`sh -c 'exit 3'`).
+    Command: r.Init.Args.map((a, i) => (i > 0 && a.includes(' ') ? `'${a}'` : a)).join(' '),
     Created: unix(r.Created),
     Ports: ports,
     Labels: r.Document.Labels ?? {},
