@@ -127,6 +127,9 @@ test('network: a published port answers from the guest, and names resolve betwee
   assert.equal(fromVm.stdout, 'p-page\n', fromVm.stderr);
   const fromProcess = await d.silo(['run', '--rm', 'busybox', 'sh', '-c', get.replace('NAME', 'vweb')]);
   assert.equal(fromProcess.stdout, 'vm-page\n', fromProcess.stderr);
+  // The guest's namespace has what dockerd sets in a container's own: low ports and ping open to every user.
+  const sysctls = await d.silo(['exec', 'vweb', 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '/proc/sys/net/ipv4/ping_group_range']);
+  assert.equal(sysctls.stdout, '0\n0\t2147483647\n', sysctls.stderr);
   assert.equal((await d.silo(['rm', '-f', 'vweb', 'pweb'])).code, 0);
 });
 

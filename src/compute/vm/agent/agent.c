@@ -1073,6 +1073,10 @@ int main(void) {
   index_boot_disks();
   char *lo[] = {"ip", "link", "set", "lo", "up", NULL};
   run_busybox(lo);
+  // The guest's network namespace is its containers': it gets what dockerd and containerd set in a container's own,
+  // ports below 1024 and ICMP echo sockets open to every user (a VM takes no --sysctl to say otherwise).
+  write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0");
+  write_file("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
   pidns_root = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   for (int i = 0; i < MAX_PROCS; i++) procs[i].out = procs[i].err = procs[i].in = procs[i].go = procs[i].fail = -1;
   ctl = open_port("silo.ctl"); logfd = open_port("silo.log"); exitfd = open_port("silo.exit");
