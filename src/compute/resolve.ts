@@ -134,7 +134,6 @@ export function checkCwd(cwd: string): string {
   return n;
 }
 
-/** Env with PATH, HOSTNAME, HOME and (tty) TERM filled in when the caller did not set them. */
 /**
  * The process' environment as dockerd builds it: PATH, HOSTNAME (and TERM with a tty) first, each replaced where the
  * container's own environment sets it and followed by the rest of that; HOME last, when nothing set it.
