@@ -131,8 +131,10 @@ export async function removePodShare(run: string, name: string): Promise<void> {
 async function unmountAll(under: string): Promise<void> {
   const points = await mountsUnder(under);
   if (!points.length) return;
-  // Deepest first; lazily, so a file virtiofsd holds open does not keep a mount (it goes when virtiofsd lets go).
-  await sh('for m; do umount -l "$m" || exit 1; done', points.sort((a, b) => b.length - a.length));
+  // Deepest first; lazily, so a file virtiofsd holds open does not keep a mount (it goes when virtiofsd lets go). One
+  // already gone is no error (another removal of the same binds, such as a recovery's, got there first): what
+  // counts is that none is left, checked below.
+  await sh('for m; do umount -l "$m" 2>/dev/null; done; exit 0', points.sort((a, b) => b.length - a.length));
   const left = await mountsUnder(under);
   if (left.length) throw new SiloError('Internal', 'SILO_VM_SHARE', `mounts left under ${under}: ${left.join(', ')}`);
 }
