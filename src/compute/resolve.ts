@@ -40,9 +40,10 @@ function runAs(doc: ComputeSystemDocument): string | undefined {
 
 /** A new container's environment as dockerd merges it: the caller's variables first, then the image's it does not set. */
 export function createEnv(image: string[], own: Record<string, string>, unset: string[] = []): string[] {
-  const mine = mergeEnv([], own, unset).filter((e) => !e.startsWith('PATH=') || 'PATH' in own);
-  const keys = new Set(mine.map((e) => e.slice(0, e.indexOf('='))));
-  return mergeEnv([...mine, ...image.filter((e) => !keys.has(e.split('=', 1)[0]))], {}, unset);
+  const env = mergeEnv(image, own, unset);
+  const key = (e: string) => e.split('=', 1)[0];
+  const mine = Object.keys(own);
+  return [...mine.map((k) => env.find((e) => key(e) === k)!), ...env.filter((e) => !mine.includes(key(e)))];
 }
 
 /** `base` with `over` replacing its values where it has them and appended where not (an exec's -e, as dockerd does). */

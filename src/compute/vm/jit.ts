@@ -119,7 +119,8 @@ export class JitTrim {
       // Paused by its user (or not running): a trim's `cont` would undo that.
       if ((await qmp.execute<{ status: string }>('query-status')).status !== 'running') return;
       if ((await qmp.execute<unknown[]>('query-cpus-fast')).length !== 1) return void (w.never = true);
-      const before = parseInfoJit(await qmp.execute<string>('human-monitor-command', { 'command-line': 'info jit' }));
+      const infoJit = async () => parseInfoJit(await qmp.execute<string>('human-monitor-command', { 'command-line': 'info jit' }));
+      const before = await infoJit();
       if (!before) return void (w.never = true);
       if (before.flushes === w.trimmedAt) return;
       const file = await cacheFile(pid);
@@ -127,7 +128,7 @@ export class JitTrim {
       if (!deadTail(before.used, file.size)) return;
       await qmp.execute('stop');
       try {
-        const now = parseInfoJit(await qmp.execute<string>('human-monitor-command', { 'command-line': 'info jit' }));
+        const now = await infoJit();
         const tail = now && deadTail(now.used, file.size);
         if (!now || !tail) return;
         await run('/usr/bin/fallocate', ['--punch-hole', '--offset', String(tail.offset), '--length', String(tail.length), file.path]);
