@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { findAssets, launch, paths, qemuAlive } from '../src/compute/vm/qemu.js';
-import { Templates, restoreInto } from '../src/compute/vm/template.js';
+import { restoreInto, Templates, templateState } from '../src/compute/vm/template.js';
 import { Qmp } from '../src/compute/vm/qmp.js';
 import { AgentChannel } from '../src/compute/vm/channel.js';
 import { DEFAULT_BUILD_DIR } from '../src/compute/vm/index.js';
@@ -100,9 +100,9 @@ async function vmStarts(): Promise<{ coldMs: number[]; restoreMs: number[] }> {
       let pid: number;
       if (kind === 'cold') pid = await launch(a, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size });
       else {
-        pid = await launch(a, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tpl, 'ram'), share: false }, incoming: true });
+        pid = await launch(a, { name, dir: run, logFile: join(run, 'log'), exitFile: join(run, 'exit'), size, ram: { path: join(tpl, 'ram'), share: false }, incoming: templateState(tpl) });
         const q = await Qmp.open(paths(run).qmp);
-        await restoreInto(q, tpl);
+        await restoreInto(q);
         q.close();
       }
       const ch = await AgentChannel.open(paths(run).ctl, 60_000);

@@ -3,6 +3,7 @@
 #   vmlinux        the guest kernel uncompressed from the cloud kernel's bzImage (QEMU boots it directly through PVH)
 #   silo-agent     the static guest agent (C, static glibc)
 #   silo-vm-nothp  a host-side exec wrapper that starts QEMU with transparent huge pages off (src/compute/vm/nothp.c)
+#   silo-vm-trimlater.so  preloaded into QEMU by that wrapper: its malloc_trim calls batched (src/compute/vm/trimlater.c)
 #   initramfs.cpio the agent as /init, the kernel modules it loads (in order; virtiofs for bind mounts) and busybox-static for `ip`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,10 @@ fi
 if [ ! -x "$out/silo-vm-nothp" ] || [ src/compute/vm/nothp.c -nt "$out/silo-vm-nothp" ]; then
   gcc -O2 -s -Wall -Wextra -Werror -o "$out/silo-vm-nothp.tmp" src/compute/vm/nothp.c
   mv "$out/silo-vm-nothp.tmp" "$out/silo-vm-nothp"
+fi
+if [ ! -s "$out/silo-vm-trimlater.so" ] || [ src/compute/vm/trimlater.c -nt "$out/silo-vm-trimlater.so" ]; then
+  gcc -O2 -s -shared -fPIC -Wall -Wextra -Werror -o "$out/silo-vm-trimlater.so.tmp" src/compute/vm/trimlater.c -pthread -ldl
+  mv "$out/silo-vm-trimlater.so.tmp" "$out/silo-vm-trimlater.so"
 fi
 
 if [ ! -s "$out/initramfs.cpio" ] || [ "$out/silo-agent" -nt "$out/initramfs.cpio" ] || [ "$out/vmlinux" -nt "$out/initramfs.cpio" ] || [ "$0" -nt "$out/initramfs.cpio" ]; then

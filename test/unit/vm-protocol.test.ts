@@ -74,12 +74,12 @@ test('one machine for templates and clones: only backends, the RAM mapping and t
   const a: VmAssets = { qemu: '/q', kernel: '/k', initramfs: '/i', accel: 'tcg', accelReason: '', tcgCacheMiB: 16, tcgTrim: true };
   const base = { name: 'n', dir: '/d', logFile: '/l', exitFile: '/e', size: { memoryMiB: 128, cpus: 1 } };
   const tpl = qemuArgs(a, { ...base, ram: { path: '/r', share: true } });
-  const clone = qemuArgs(a, { ...base, ram: { path: '/r', share: false }, incoming: true, tap: 'tap0' });
+  const clone = qemuArgs(a, { ...base, ram: { path: '/r', share: false }, incoming: '/t/state', tap: 'tap0' });
   const devices = (args: string[]) => args.flatMap((x, i) => (args[i - 1] === '-device' ? [x.replace(/,netdev=\w+/, '')] : []));
   assert.deepEqual(devices(tpl), devices(clone));
   assert.ok(tpl.includes('memory-backend-file,id=ram,size=128M,mem-path=/r,share=on'));
   assert.ok(clone.includes('memory-backend-file,id=ram,size=128M,mem-path=/r,share=off'));
-  assert.ok(clone.includes('-incoming'));
+  assert.ok(clone.includes('-incoming') && !tpl.includes('-incoming'));
   assert.ok(clone.some((x) => x.startsWith('tap,id=n0,ifname=tap0,') && x.includes('vnet_hdr=off')));
   assert.ok(tpl.includes('-kernel') && tpl.includes('-initrd'));
   assert.ok(!clone.includes('-kernel') && !clone.includes('-initrd'), 'a clone loads nothing its template has in RAM');

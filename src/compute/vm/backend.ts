@@ -22,7 +22,7 @@ import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
 import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_PORTS, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
-import { restoreInto, Templates } from './template.js';
+import { restoreInto, templateState, Templates } from './template.js';
 import { GuestKernels } from './kernels.js';
 import type { VmKernelInfo, VmTemplateInfo as TemplateInfo } from '../types.js';
 import { LayerDisks } from './disks.js';
@@ -376,13 +376,15 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
         try {
           // The template's device set: the shares' devices are hot-added once the clone runs.
           const ram = shares.length ? { path: ramCopy(this.name(id)), share: true } : { path: join(template, 'ram'), share: false };
-          await launch(a, { ...launchOpts, ram, shares: undefined, incoming: true });
+          await launch(a, { ...launchOpts, ram, shares: undefined, incoming: templateState(template) });
+          mark('launched');
           // QEMU has the copy mapped (and passes virtiofsd its fd): its name goes now, its memory when QEMU exits, so
           // a VM that stopped holds none of it (a daemon killed before this line: the delete removes it by name).
           if (shares.length) await rm(ramCopy(this.name(id)), { force: true });
           tap().catch(() => {});
           live.qmp = await Qmp.open(paths(run).qmp);
-          await restoreInto(live.qmp, template);
+          await restoreInto(live.qmp);
+          mark('restored');
           chan = await this.agent(run, live.qmp, how, extra);
         } catch (e) {
           if (isBootTimeout(e)) throw e;

@@ -53,6 +53,8 @@ export const MAX_DISKS = DISK_SLOTS + HOTPLUG_PORTS;
 export const SERIAL_PORTS = 31;
 /** The NIC every utility VM has from boot (so a template has it too); the agent gives it the endpoint's MAC. */
 export const BOOT_MAC = '02:00:00:00:00:01';
+/** The descriptor a clone's QEMU reads its template's device stream from. */
+export const INCOMING_FD = 3;
 
 export interface LaunchOptions {
   name: string;
@@ -65,7 +67,8 @@ export interface LaunchOptions {
   ram?: { path: string; share: boolean } | { memfd: true };
   /** vhost-user-fs devices (bind mounts and volumes, virtiofs.ts); they need `ram` shared. */
   shares?: Share[];
-  incoming?: boolean;
+  /** A template's device stream (its `state` file), opened on INCOMING_FD for the clone to load (restoreInto). */
+  incoming?: string;
   netnsPath?: string;
   /** cgroup.procs files QEMU joins before it starts. */
   cgroupProcs?: string[];
@@ -170,12 +173,13 @@ export async function launch(a: VmAssets, o: LaunchOptions): Promise<number> {
   // Without huge pages: QEMU would back its 2 MiB ACPI-tables block, a few pages used, with one (≈2 MiB per VM).
   const qemu = a.noThp ? [a.noThp, a.qemu, ...qemuArgs(a, o)] : [a.qemu, ...qemuArgs(a, o)];
   const cmd = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', ...qemu] : qemu;
-  // The shell joins the cgroups, then becomes QEMU: every thread QEMU makes is inside them from the start.
-  const script = 'for f in $SILO_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"';
+  // The shell joins the cgroups, then becomes QEMU: every thread QEMU makes is inside them from the start. A clone's
+  // template stream is opened on descriptor 3 for it (a missing file: the shell's one-line error, exit 2).
+  const script = `for f in $SILO_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"${o.incoming ? ` ${INCOMING_FD}<"$SILO_INCOMING"` : ''}`;
   const child = spawn('/bin/sh', ['-c', script, 'sh', ...cmd], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SILO_CGROUP_PROCS: (o.cgroupProcs ?? []).join(' ') },
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SILO_CGROUP_PROCS: (o.cgroupProcs ?? []).join(' '), ...(o.incoming ? { SILO_INCOMING: o.incoming } : {}) },
   });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));

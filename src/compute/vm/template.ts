@@ -1,6 +1,7 @@
 // Templates: a utility VM booted once to its agent, paused and saved (QMP `migrate` with the `x-ignore-shared`
 // capability, guest RAM in a shared memory-backend file that the stream then leaves out). A clone maps that RAM file
-// privately (copy on write), loads the small device stream (`-incoming defer` + `migrate-incoming`) and runs on.
+// privately (copy on write), loads the small device stream (`-incoming defer`, `migrate-incoming` from the open state
+// file) and runs on.
 // One template per kernel + initramfs + QEMU + accelerator + VM size (a container's own guest kernel has its own),
 // made on first use under a temporary name and renamed into place when whole; one whose inputs changed is removed.
 
@@ -15,7 +16,7 @@ import { Qmp } from './qmp.js';
 import { faultPoint } from '../../common/fault.js';
 import type { Logger } from '../../common/log.js';
 import type { VmTemplateInfo as TemplateInfo } from '../types.js';
-import { consoleTail, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { consoleTail, INCOMING_FD, KERNEL_CMDLINE, launch, paths, qemuArgs, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import type { GuestBoot } from './kernels.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -163,14 +164,20 @@ export async function waitMigration(qmp: Qmp, timeoutMs: number): Promise<void> 
   }
 }
 
+/** A template's device stream, which launch() opens for a clone (its `incoming`) and restoreInto has it load. */
+export function templateState(template: string): string {
+  return join(template, 'state');
+}
+
 /**
- * Load a template into a clone started with `-incoming defer`: both commands in one write, no waiting for the load.
- * The template was saved running, so the clone runs as soon as the stream is in; a load that fails makes QEMU exit
- * (its monitor closes), which the caller waiting for the agent sees.
+ * Load a template into a clone started with `-incoming defer` and its stream on INCOMING_FD: both commands in one
+ * write, no waiting for the load. QEMU reads the descriptor itself (`fd:`): an `exec:cat` URI cost a shell and a
+ * `cat` started by QEMU for each restore. The template was saved running, so the clone runs as soon as the stream is
+ * in; a load that fails makes QEMU exit (its monitor closes), which the caller waiting for the agent sees.
  */
-export async function restoreInto(qmp: Qmp, template: string): Promise<void> {
+export async function restoreInto(qmp: Qmp): Promise<void> {
   await Promise.all([
     qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] }),
-    qmp.execute('migrate-incoming', { uri: `exec:cat ${join(template, 'state')}` }),
+    qmp.execute('migrate-incoming', { uri: `fd:${INCOMING_FD}` }),
   ]);
 }
