@@ -20,10 +20,12 @@ export function resolveInit(doc: ComputeSystemDocument, image: ImageConfig): Com
   else cmd = image.Cmd ?? [];
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw invalid('no command specified');
+  const cwd = p.WorkingDirectory || image.WorkingDir || '/';
+  checkCwd(cwd); // at create, as dockerd refuses it (again at each start: an exec's cwd, and where the path leads)
   return {
     Args: args,
     Env: createEnv(image.Env ?? [], p.Environment ?? {}, p.UnsetEnvironment),
-    Cwd: p.WorkingDirectory || image.WorkingDir || '/',
+    Cwd: cwd,
     User: runAs(doc) ?? p.User ?? image.User ?? '',
     Tty: p.EmulateConsole ?? false,
     Stdin: p.CreateStdInPipe ?? false,

@@ -22,6 +22,12 @@ test('command: image Cmd by default, args replace Cmd, an entrypoint override dr
   assert.throws(() => resolveInit(doc({ Entrypoint: [] }), img), /no command specified/);
 });
 
+test('working directory: refused at create when relative, the request\'s or the image\'s, as dockerd does', () => {
+  assert.equal(resolveInit(doc({ WorkingDirectory: '/tmp/../srv' }), { Cmd: ['x'] }).Cwd, '/tmp/../srv');
+  assert.throws(() => resolveInit(doc({ WorkingDirectory: 'rel' }), { Cmd: ['x'] }), /the working directory 'rel' is invalid/);
+  assert.throws(() => resolveInit(doc({}), { Cmd: ['x'], WorkingDir: 'rel' }), /the working directory 'rel' is invalid/);
+});
+
 test('env: request overrides image by key, PATH always present', () => {
   assert.deepEqual(mergeEnv(['A=1', 'B=2'], { B: '3', C: '' }), ['A=1', 'B=3', 'C=', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   assert.throws(() => mergeEnv([], { 'A=B': 'x' }), /invalid environment variable name/);
