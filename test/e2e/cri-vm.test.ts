@@ -69,7 +69,7 @@ test('a vm pod: two containers in one utility VM sharing its kernel, localhost a
   assert.ok(readdirSync('/sys/fs/cgroup').some((ctl) => existsSync(`/sys/fs/cgroup/${ctl}/${podCgroup}/vm-${pod}`)));
 
   // The server's security context as a kubelet sends one: masked and read-only /proc paths, no_new_privs.
-  const kubeletSc = { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' }, masked_paths: ['/proc/kcore', '/proc/scsi'], readonly_paths: ['/proc/sys'], no_new_privs: true, supplemental_groups: [4242] };
+  const kubeletSc = { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' }, masked_paths: ['/proc/kcore', '/proc/scsi', '/proc/acpi'], readonly_paths: ['/proc/sys'], no_new_privs: true, supplemental_groups: [4242] };
   const web = await container(pod, 'server', ['sh', '-c', 'mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www && echo started && echo oops >&2 && exec sleep 100000'], { linux: { security_context: kubeletSc } });
   const side = await container(pod, 'side', ['sh', '-c', 'echo side up; exec sleep 100000'], { envs: [{ key: 'ROLE', value: 'side' }] });
   await c.runtime.StartContainer({ container_id: web.container_id });
@@ -91,7 +91,7 @@ test('a vm pod: two containers in one utility VM sharing its kernel, localhost a
   assert.match((await sh(side.container_id, 'ps')).stdout.toString(), /httpd -p 80/);
   assert.equal((await sh(side.container_id, 'hostname; echo $ROLE; test -e /www || echo own-root')).stdout.toString(), 'vmpod\nside\nown-root\n');
   assert.match((await sh(side.container_id, 'cat /etc/resolv.conf')).stdout.toString(), /nameserver 10\.96\.0\.10/);
-  assert.equal((await sh(web.container_id, 'wc -c < /proc/kcore; echo 1 > /proc/sys/vm/drop_caches || echo read-only; grep NoNewPrivs /proc/self/status')).stdout.toString().replace(/[ \t]+/g, ' '), '0\nread-only\nNoNewPrivs: 1\n');
+  assert.equal((await sh(web.container_id, 'wc -c < /proc/kcore; ls -A /proc/acpi | wc -l; touch /proc/acpi/x || echo read-only; echo 1 > /proc/sys/vm/drop_caches || echo read-only; grep NoNewPrivs /proc/self/status')).stdout.toString().replace(/[ \t]+/g, ' '), '0\n0\nread-only\nread-only\nNoNewPrivs: 1\n');
   assert.match((await sh(web.container_id, 'id -G')).stdout.toString(), /\b4242\b/);
   const failing = await sh(side.container_id, 'echo to-err >&2; exit 4');
   assert.equal(failing.exit_code, 4);

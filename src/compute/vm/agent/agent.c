@@ -425,10 +425,22 @@ static void make_dev(const char *dev) {
   for (size_t i = 0; i < sizeof links / sizeof *links; i++) { snprintf(t, sizeof t, "%s/%s", dev, links[i].n); symlink(links[i].to, t); }
 }
 
-// The VM's own container's /dev, made at boot so that a template holds it ready (each step of make_dev is kernel code
-// a clone would otherwise run, and TCG translate, for the first time in its start).
-#define DEV_READY "/run/ctr-dev"
-static int dev_ready;
+// What a container's root gets from the agent's own mounts, made at boot so that a template holds them: each step is
+// kernel code a clone would otherwise run, and TCG translate, for the first time in its start. The VM's own
+// container's /sys and /dev (moved into its root), and one empty read-only directory that masks directories.
+#define DEV_AHEAD "/run/ahead/dev"
+#define SYS_AHEAD "/run/ahead/sys"
+#define EMPTY_DIR "/run/ahead/empty"
+#define SYS_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+static int ahead_ready;
+
+static void make_ahead(void) {
+  mkdir_p(DEV_AHEAD, 0755); mkdir_p(SYS_AHEAD, 0555); mkdir_p(EMPTY_DIR, 0755);
+  make_dev(DEV_AHEAD);
+  mount("sysfs", SYS_AHEAD, "sysfs", SYS_FLAGS, NULL);
+  mount("tmpfs", EMPTY_DIR, "tmpfs", MS_RDONLY, "size=0");
+  ahead_ready = 1;
+}
 
 // The container's root: each layer disk read-only, the scratch disk holding upper/ and work/, overlay on ROOT;
 // then /proc (mounted by the init process in its namespace), /sys, /dev and /dev/pts inside it; and the job cgroup.
@@ -482,11 +494,11 @@ static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   if (mount("overlay", c->root, "overlay", 0, opts) < 0) return fail(seq, "overlay: %s", strerror(errno));
   c->mounted = 1;
   mkdir_p(AT(c, "/proc"), 0555); mkdir_p(AT(c, "/sys"), 0555); mkdir_p(AT(c, "/dev"), 0755);
-  mount("sysfs", AT(c, "/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  // The VM's own container takes the /dev made at boot (its template holds it): one mount call, not a dozen steps.
-  int moved = c == &ctrs[0] && dev_ready && mount(DEV_READY, AT(c, "/dev"), NULL, MS_MOVE, NULL) == 0;
-  if (c == &ctrs[0]) dev_ready = 0;
-  if (!moved) make_dev(AT(c, "/dev"));
+  // The VM's own container takes the /sys and /dev made at boot (its template holds them): a mount call each.
+  int own = c == &ctrs[0] && ahead_ready;
+  if (c == &ctrs[0]) ahead_ready = 0;
+  if (!own || mount(SYS_AHEAD, AT(c, "/sys"), NULL, MS_MOVE, NULL) < 0) mount("sysfs", AT(c, "/sys"), "sysfs", SYS_FLAGS, NULL);
+  if (!own || mount(DEV_AHEAD, AT(c, "/dev"), NULL, MS_MOVE, NULL) < 0) make_dev(AT(c, "/dev"));
   mkdir_p(c->cg, 0755);
   char b[64];
   if (mem > 0) { snprintf(b, sizeof b, "%lld", mem); write_file(CGF(c, "/memory.max"), b); write_file(CGF(c, "/memory.swap.max"), "0"); thrash_arm(c); }
@@ -674,7 +686,7 @@ static void op_create(uint32_t seq, uint32_t id, const char *p, const char *end)
     for (int i = 0; i < nmask; i++) {
       struct stat mst; char *t = AT(ct, masked[i]);
       if (lstat(t, &mst) < 0 || S_ISLNK(mst.st_mode)) continue; // a link of the image must not lead the mount elsewhere
-      if (S_ISDIR(mst.st_mode)) mount("tmpfs", t, "tmpfs", MS_RDONLY, "size=0");
+      if (S_ISDIR(mst.st_mode)) { if (mount(EMPTY_DIR, t, NULL, MS_BIND, NULL) < 0) mount("tmpfs", t, "tmpfs", MS_RDONLY, "size=0"); }
       else mount(AT(ct, "/dev/null"), t, NULL, MS_BIND, NULL);
     }
     for (int i = 0; i < nro; i++) {
@@ -1088,7 +1100,7 @@ int main(void) {
   mkdir("/sys/fs/cgroup/c0", 0755); // the VM's own container's, before a template is saved: one step less per start
   load_modules();
   index_boot_disks();
-  mkdir(DEV_READY, 0755); make_dev(DEV_READY); dev_ready = 1;
+  make_ahead();
   char *lo[] = {"ip", "link", "set", "lo", "up", NULL};
   run_busybox(lo);
   // The guest's network namespace is its containers': it gets what dockerd and containerd set in a container's own,
