@@ -19,9 +19,10 @@ import { removeDaemonLeftovers } from './lib/daemon-dirs.js';
 
 const SILO = join(dirname(fileURLToPath(import.meta.url)), '../../bin/silo');
 const n = process.argv.includes('--n') ? Number(process.argv[process.argv.indexOf('--n') + 1]) : 4;
-const base = `silo-bench-vmshare-${randomBytes(3).toString('hex')}`;
+// Short: a daemon's run dir must leave room for its containers' sockets (at most 25 characters: the daemon says so).
+const base = `silo-bench-vs${randomBytes(3).toString('hex')}`;
 /** Two daemons: templates on (a) and off (b, the cold boots). */
-const daemons = { a: base, b: `${base}-cold` };
+const daemons = { a: base, b: `${base}c` };
 const dirs = (tag: string) => ({ stateDir: `/var/lib/${tag}`, runDir: `/run/${tag}` });
 const hostDir = `/tmp/${base}-dir`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

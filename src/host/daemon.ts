@@ -8,7 +8,7 @@ import { arch, cpus, release, totalmem } from 'node:os';
 import { run } from '../common/exec.js';
 import { hideHostPaths, invalid, oneLine, SiloError } from '../common/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../common/log.js';
-import { openProcessIsolation } from '../compute/process/index.js';
+import { longestSocketPath, MAX_SOCKET_PATH, openProcessIsolation } from '../compute/process/index.js';
 import { openVmIsolation } from '../compute/vm/index.js';
 import { ComputeService } from '../compute/service.js';
 import type { Isolation, IsolationBackend } from '../compute/backend.js';
@@ -57,6 +57,11 @@ export interface Daemon {
 
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   if (!isLogLevel(o.logLevel)) throw invalid(`unknown log level "${o.logLevel}": one of ${LOG_LEVELS.join(', ')}`);
+  const longest = longestSocketPath(join(o.runDir, 'runtime'));
+  if (longest.length > MAX_SOCKET_PATH) {
+    const room = MAX_SOCKET_PATH - (longest.length - o.runDir.length);
+    throw invalid(`--run-dir ${o.runDir} is too long: at most ${room} characters, so that a container's attach socket (${longest.length - o.runDir.length} characters below it) fits a socket path's ${MAX_SOCKET_PATH} bytes`);
+  }
   const log = createLogger(o.logLevel);
   // No error a client sees names a path on the host.
   hideHostPaths(o.stateDir, o.runDir);

@@ -1,5 +1,5 @@
 // The daemon's log: one JSON line per event (pino) naming the service that logged it, at the level the operator
-// chose; an unknown level is refused with one line before anything is made.
+// chose; an unknown level, or a run directory too long for its sockets, is refused with one line before anything is made.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,4 +58,15 @@ test('an unknown level is refused with one line, and nothing is made', async () 
   assert.match(r.stderr, /unknown log level "loud"/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.ok(!existsSync(state));
+});
+
+test('a run directory too long for its sockets is refused at start with one line, and nothing is made', async () => {
+  const state = `/var/lib/${d.tag}-long`;
+  const run = `/run/${d.tag}-${'x'.repeat(40)}`;
+  const r = await runProcess(process.execPath, [SILO_BIN, 'daemon', '--state-dir', state, '--run-dir', run, '--cgroup-parent', d.tag]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /--run-dir .* is too long: at most 25 characters/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(!existsSync(state));
+  assert.ok(!existsSync(run));
 });

@@ -50,7 +50,13 @@ interface LogPlace { driver: 'file' | 'none'; path: string; maxSize?: number; ma
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** sun_path is 108 bytes including the NUL. */
-const MAX_SOCKET_PATH = 107;
+export const MAX_SOCKET_PATH = 107;
+
+/** The longest socket path under the backend's run dir: conmon's attach socket in a bundle or an exec's directory,
+ *  each named by a 64-hex id. The daemon refuses a run dir that leaves it no room, before making anything. */
+export function longestSocketPath(runDir: string): string {
+  return join(runDir, 'b', 'f'.repeat(64), 'attach');
+}
 
 function checkId(id: string, what = 'container id'): void {
   if (!ID_RE.test(id)) throw invalid(`invalid ${what}: ${id}`);

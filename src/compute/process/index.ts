@@ -8,7 +8,7 @@ import type { IsolationBackend } from '../backend.js';
 import { ProcessBackend } from './backend.js';
 import { parseNofileHard } from '../resolve.js';
 
-export { ProcessBackend } from './backend.js';
+export { longestSocketPath, MAX_SOCKET_PATH, ProcessBackend } from './backend.js';
 
 export async function openProcessIsolation(opts: {
   stateDir: string;
