@@ -142,9 +142,11 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     void this.assets().then((a) => {
       if (a.accel !== 'tcg' || !a.tcgTrim) return;
       this.jit.watch(id, async () => {
-        const qmp = this.live.get(id)?.qmp;
+        const live = this.live.get(id);
+        const qmp = live?.qmp;
         const pid = await this.pid(id);
-        return qmp && pid && (await qemuAlive(pid, this.name(id))) ? { qmp, pid } : undefined;
+        const fill = (kib: number) => (live?.chan && !live.chan.isClosed ? live.chan.request(Op.JITFILL, 0, encodeStrings([['kib', kib]])) : Promise.resolve());
+        return qmp && pid && (await qemuAlive(pid, this.name(id))) ? { qmp, pid, fill } : undefined;
       });
     }, () => {});
   }

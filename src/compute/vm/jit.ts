@@ -11,6 +11,10 @@
 // prologue of a few hundred bytes), and `info jit`'s "gen code size" is how far; a flush starts again from the start.
 // Nothing QEMU uses lies above that point, and the VM is stopped while the hole is punched, so nothing is being
 // translated into it. A VM with more vCPUs has one region per thread, not filled in order: it is left alone.
+//
+// Only a flush makes the code below the fill point dead, and QEMU 7.2 has no command that flushes (a gdbstub
+// breakpoint no longer does). When a VM still holds more than an idle guest needs after its start's trim and no flush
+// comes, its agent runs a little filler code (op_jitfill: each few bytes a new translation block) to overflow the cache.
 
 import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
@@ -28,6 +32,12 @@ const MIN_PUNCH = 2 * MiB;
 /** First look this long after a VM is watched, then twice as long each time, up to MAX_EVERY. */
 const FIRST_LOOK_MS = 2000;
 const MAX_EVERY_MS = 60_000;
+/** Still this much in use after a start's trim: the cache holds the start's code, which only a flush frees. */
+const FILL_ABOVE = 6 * MiB;
+/** Bytes of host code TCG makes of a byte of the agent's filler (≈134 measured on QEMU 7.2). A fill asks for 10% more
+ *  than the cache has left: what overflows stays in use, dead, until the next flush. One that fell short is repeated. */
+const HOST_PER_GUEST_BYTE = 134;
+const MAX_FILLS = 3;
 
 export interface JitState {
   /** Bytes of translated code in the cache now: how far it is filled. */
@@ -59,11 +69,14 @@ async function cacheFile(pid: number): Promise<{ path: string; size: number } | 
 }
 
 interface Watched {
-  vm: () => Promise<{ qmp: Qmp; pid: number } | undefined>;
+  /** The VM's monitor and QEMU's pid; `fill` has its agent run that many KiB of filler code (op_jitfill). */
+  vm: () => Promise<{ qmp: Qmp; pid: number; fill?: (kib: number) => Promise<unknown> } | undefined>;
   timer?: NodeJS.Timeout;
   every: number;
   /** The flush count at the last trim: until it changes, nothing above the fill point has become dead. */
   trimmedAt?: number;
+  /** Fills asked of the guest with no flush since (at most MAX_FILLS). */
+  fills?: number;
   /** This VM cannot be trimmed (more than one vCPU, no memfd cache, an `info jit` we cannot read). */
   never?: boolean;
   /** Trims, pauses and resumes of this VM, one at a time. */
@@ -122,7 +135,19 @@ export class JitTrim {
       const infoJit = async () => parseInfoJit(await qmp.execute<string>('human-monitor-command', { 'command-line': 'info jit' }));
       const before = await infoJit();
       if (!before) return void (w.never = true);
-      if (before.flushes === w.trimmedAt) return;
+      if (before.flushes === w.trimmedAt) {
+        // Trimmed after the start, and no flush since, yet still holding more than an idle guest's code: an idle
+        // guest translates too little to fill the rest (≈1 KiB/s), so that would stay resident for hours. The agent
+        // runs just enough new code to overflow the cache (≈0.1 s of QEMU's CPU, once); the next look trims it.
+        if ((w.fills ?? 0) < MAX_FILLS && vm.fill && before.used > FILL_ABOVE) {
+          w.fills = (w.fills ?? 0) + 1;
+          const kib = Math.min(4096, Math.ceil(((before.capacity - before.used) * 1.1) / HOST_PER_GUEST_BYTE / 1024));
+          await vm.fill(kib);
+          w.every = 500; // the next look, which trims, in a second
+          this.log.debug(`vm: ${id.slice(0, 12)}: ${(before.used / MiB).toFixed(1)} MiB of TCG's code cache in use since its start: the guest runs ${kib} KiB of filler code to flush it`);
+        }
+        return;
+      }
       const file = await cacheFile(pid);
       if (!file) return void (w.never = true);
       if (!deadTail(before.used, file.size)) return;
@@ -133,6 +158,7 @@ export class JitTrim {
         if (!now || !tail) return;
         await run('/usr/bin/fallocate', ['--punch-hole', '--offset', String(tail.offset), '--length', String(tail.length), file.path]);
         w.trimmedAt = now.flushes;
+        w.fills = 0;
         this.log.debug(`vm: ${id.slice(0, 12)}: ${(tail.length / MiB).toFixed(1)} MiB of TCG's code cache given back (${(now.used / MiB).toFixed(1)} MiB in use)`);
       } finally {
         await qmp.execute('cont');

@@ -37,11 +37,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { OP_HELLO = 1, OP_IDENTITY, OP_ROOT, OP_FILE, OP_NET, OP_CREATE, OP_START, OP_STDIN, OP_SIGNAL, OP_RESIZE,
-       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY, OP_FS, OP_FWRITE, OP_LOGROTATED };
+       OP_STATS, OP_PS, OP_POWEROFF, OP_READFILE, OP_DESTROY, OP_FS, OP_FWRITE, OP_LOGROTATED, OP_JITFILL };
 enum { OP_READY = 64, OP_OUT, OP_ERR, OP_EXIT, OP_REPLY, OP_ERROR, OP_LOGFULL };
 
 #ifndef BLKFLSBUF
@@ -1008,6 +1009,28 @@ static void op_destroy(uint32_t seq, uint32_t id) {
   reply(seq, NULL);
 }
 
+// Code for TCG to translate, `kib` KiB of it, run once by a child process: blocks of `add $1,%eax; jmp` (the next
+// block), each its own translation block, then `ret`. The host asks for it when the VM has started and idles with
+// TCG's cache still full of its start's code: only a flush of the cache lets the host give the dead part back, and an
+// idle guest translates too little to cause one (see jit.ts). The reply comes at once; the child is reaped as any.
+static void op_jitfill(uint32_t seq, const char *p, const char *end) {
+  const char *key, *val; size_t klen; long kib = 0;
+  while ((p = kv_next(p, end, &key, &klen, &val))) if (KEY("kib")) kib = strtol(val, NULL, 10);
+  if (kib <= 0 || kib > 4096) return fail(seq, "kib must be 1 to 4096");
+  pid_t pid = fork();
+  if (pid < 0) return fail(seq, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    size_t len = (size_t)kib * 1024, blocks = (len - 1) / 5;
+    unsigned char *code = mmap(NULL, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (code == MAP_FAILED) _exit(1);
+    for (size_t i = 0; i < blocks; i++) memcpy(code + 5 * i, "\x83\xc0\x01\xeb\x00", 5);
+    code[5 * blocks] = 0xc3;
+    ((void (*)(void))code)();
+    _exit(0);
+  }
+  reply(seq, NULL);
+}
+
 static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
   const char *end = p + n, *key, *val; size_t klen;
   struct proc *pr;
@@ -1022,6 +1045,7 @@ static void handle(int op, uint32_t id, uint32_t seq, const char *p, size_t n) {
     break;
   }
   case OP_IDENTITY: op_identity(seq, p, end); break;
+  case OP_JITFILL: op_jitfill(seq, p, end); break;
   case OP_ROOT: op_root(seq, id, p, end); break;
   case OP_FILE: op_file(seq, id, p, end); break;
   case OP_NET: op_net(seq, p, end); break;
