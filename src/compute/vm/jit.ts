@@ -138,7 +138,7 @@ export class JitTrim {
       if (before.flushes === w.trimmedAt) {
         // Trimmed after the start, and no flush since, yet still holding more than an idle guest's code: an idle
         // guest translates too little to fill the rest (≈1 KiB/s), so that would stay resident for hours. The agent
-        // runs just enough new code to overflow the cache (≈0.1 s of QEMU's CPU, once); the next look trims it.
+        // runs just enough new code to overflow the cache (tens of KiB); the next look trims it.
         if ((w.fills ?? 0) < MAX_FILLS && vm.fill && before.used > FILL_ABOVE) {
           w.fills = (w.fills ?? 0) + 1;
           const kib = Math.min(4096, Math.ceil(((before.capacity - before.used) * 1.1) / HOST_PER_GUEST_BYTE / 1024));
