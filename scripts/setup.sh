@@ -57,6 +57,13 @@ mkdir -p build/spawner
 if [ ! -x build/spawner/silo-spawner ] || [ src/common/spawner/spawner.c -nt build/spawner/silo-spawner ]; then
   cc -O2 -o build/spawner/silo-spawner.tmp src/common/spawner/spawner.c && mv build/spawner/silo-spawner.tmp build/spawner/silo-spawner
 fi
+# The daemon's Node-API module that gives back the node binary's start-up pages (src/host/release/); rebuilt when its
+# source changes, with the headers of the Node it runs on.
+mkdir -p build/release
+if [ ! -f build/release/silo-release.node ] || [ src/host/release/release.c -nt build/release/silo-release.node ]; then
+  cc -O2 -shared -fPIC -I "$(dirname "$node")/../include/node" -o build/release/silo-release.node.tmp src/host/release/release.c &&
+    mv build/release/silo-release.node.tmp build/release/silo-release.node
+fi
 # The helper copies into running containers resolve paths with (src/compute/process/inroot/); rebuilt when its source changes.
 mkdir -p build/inroot
 if [ ! -x build/inroot/silo-inroot ] || [ src/compute/process/inroot/inroot.c -nt build/inroot/silo-inroot ]; then

@@ -18,6 +18,7 @@ import { openNetworkService } from '../network/index.js';
 import { EventBus } from '../common/events.js';
 import { IntentLog } from '../common/intents.js';
 import { doctor } from './doctor.js';
+import { releaseStartPages } from './release.js';
 import { fastifyDoor, lazyDoor } from './lazy-door.js';
 import { sweepBuildDebris } from '../api/docker/build/owner.js';
 import { prepareDockerState } from '../api/docker/meta.js';
@@ -145,13 +146,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
   // Each front door listens now and loads its server when a client first talks to it (lazy-door.ts).
   const failed = (door: string) => (e: unknown) => log.error({ door, err: oneLine(e) }, 'the front door could not start');
+  // A door's server, once loaded, lets go of the pages its loading alone needed (release.ts).
+  const loaded = (door: string) => <T>(d: T): T => (releaseStartPages(log, `${door} door`), d);
   const criPath = o.criSocket ?? join(o.runDir, 'cri.sock');
   const storageRoot = join(o.stateDir, 'storage');
-  const cri = criPath ? await lazyDoor(criPath, 'connection', async () => (await import('../api/cri/index.js')).criDoor(services, { storageRoot }), failed('cri')) : undefined;
+  const cri = criPath ? await lazyDoor(criPath, 'connection', async () => (await import('../api/cri/index.js')).criDoor(services, { storageRoot }).then(loaded('cri')), failed('cri')) : undefined;
   const dockerPath = join(o.runDir, 'docker.sock');
-  const docker = await lazyDoor(dockerPath, 'data', async () => fastifyDoor((await import('../api/docker/index.js')).buildDockerApi(services)), failed('docker'));
+  const docker = await lazyDoor(dockerPath, 'data', async () => fastifyDoor((await import('../api/docker/index.js')).buildDockerApi(services)).then(loaded('docker')), failed('docker'));
   // The native socket answers last, so a client that finds it finds the Docker socket ready too.
-  const app = await lazyDoor(socketPath, 'data', async () => fastifyDoor((await import('../api/native/server.js')).buildNativeApi(services)), failed('native'));
+  const app = await lazyDoor(socketPath, 'data', async () => fastifyDoor((await import('../api/native/server.js')).buildNativeApi(services)).then(loaded('native')), failed('native'));
   await writeFile(join(o.runDir, 'silo.pid'), `${process.pid}\n`);
   log.info({ native: `unix://${socketPath}`, docker: `unix://${dockerPath}`, ...(cri ? { cri: `unix://${criPath}` } : {}), stateDir: o.stateDir }, 'serving');
   return {
@@ -178,6 +181,7 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
     process.stderr.write(`silo daemon: ${oneLine(e)}\n`);
     process.exit(1);
   }
+  releaseStartPages(d.services.log, 'start');
   const stop = () => {
     d.close().finally(() => process.exit(0));
   };

@@ -1,5 +1,5 @@
 // The daemon's log: one JSON line per event (pino) naming the service that logged it, at the level the operator
-// chose; an unknown level, or a run directory too long for its sockets, is refused with one line before anything is made.
+// chose (and the start-up pages it gave back); an unknown level, or a run directory too long for its sockets, is refused with one line before anything is made.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,6 +33,11 @@ test('one JSON line per event, levels honoured', async () => {
   assert.equal(serving.level, 'info');
   assert.equal(typeof serving.time, 'string');
   assert.equal(serving.pid, d.pid);
+  // Once serving, and once its native door has loaded, the daemon gave back the node binary's start-up pages
+  // (src/host/release.ts), and still serves (the run above, the restarts below).
+  const released = first.filter((r) => r.msg === "released the node binary's start-up pages");
+  assert.deepEqual(released.map((r) => r.after), ['start', 'native door'], d.logs);
+  for (const r of released) assert.ok((r.rssBeforeMB as number) - (r.rssAfterMB as number) > 5, JSON.stringify(r));
 
   // Restarted over a running container: the compute service logs what it adopted, at info.
   await d.kill();
