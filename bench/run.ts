@@ -25,7 +25,7 @@ import { makeArchive } from './lib/archive.js';
 import { cleanupAll, cleanupOnSignals } from './lib/cleanup.js';
 import { NativeClient } from './lib/native.js';
 import { errText, sleep } from './lib/proc.js';
-import { rssKiB } from './lib/procfs.js';
+import { rssKiB, rssSplitKiB } from './lib/procfs.js';
 import { renderMarkdown } from './report/markdown.js';
 import { criSection, withCriSection, type CriResults } from './report/cri.js';
 import { registrySection, withRegistrySection, type RegistryResults } from './report/registry.js';
@@ -92,6 +92,11 @@ async function measure(env: Env, cfg: BenchConfig, r: Results): Promise<void> {
   const e = engines({ silo: env.silo, docker: env.docker, podman: env.podman, bundle: env.bundle, runcRoot: env.dirs.runcState, tag: env.tag, native });
   const mem = memoryTargets(env, e);
   r.idleRssFresh = await idleRss(mem);
+  const split = () => {
+    const s = rssSplitKiB(env.silo.pid());
+    return s && { anon: s.anon / 1024, file: s.file / 1024 };
+  };
+  r.siloRssSplit = { fresh: split() };
   r.nodeBaselineRssMB = await nodeBaselineMB();
 
   const row1 = [e.siloCli, e.dockerSilo, e.docker, e.podman, e.runc, e.native, e.nativeNoNet, e.siloVersion];
@@ -112,6 +117,7 @@ async function measure(env: Env, cfg: BenchConfig, r: Results): Promise<void> {
 
   await sleep(3000);
   r.idleRssAfterWork = await idleRss(mem);
+  r.siloRssSplit.after = split();
   log(`3) memory at ${cfg.memoryContainers} idle containers`);
   r.memory = [];
   for (const t of mem) r.memory.push(await memoryAt(t, cfg.memoryContainers, log));

@@ -13,6 +13,17 @@ export function rssKiB(pid: number): number {
   }
 }
 
+/** VmRSS split as the kernel counts it, KiB: anonymous pages (heap, stacks) and file pages (the binary, libraries). */
+export function rssSplitKiB(pid: number): { anon: number; file: number } | undefined {
+  try {
+    const t = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const get = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? NaN);
+    return { anon: get('RssAnon'), file: get('RssFile') + get('RssShmem') };
+  } catch {
+    return undefined;
+  }
+}
+
 export function memAvailableKiB(): number {
   return Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
 }

@@ -83,6 +83,9 @@ export function renderMarkdown(r: Results, source = 'bench/results/latest.json')
     if (!Object.keys(parts).length) idleRows.push([k, 'no daemon', '0', '0']);
   }
   L.push(table(['engine', 'process', 'fresh', 'after the workload'], idleRows));
+  const sp = r.siloRssSplit;
+  const part = (x?: { anon: number; file: number }) => (x ? `${f1(x.anon)} MB anonymous + ${f1(x.file)} MB file pages` : 'n/a');
+  if (sp) L.push('', `Silo's daemon, as the kernel counts it: ${part(sp.fresh)} fresh; ${part(sp.after)} after the workload. File pages are the node binary's and its libraries' (clean, shared with every process that maps them); the daemon gives back those only its start and its front doors' loading needed (src/host/release.ts).`);
   L.push('', `A bare idle \`node\` process: ${f1(r.nodeBaselineRssMB)} MB.`, '');
   L.push(table(['engine', 'containers', 'MemAvailable drop / container, drift-corrected (MB)', 'fitted slope ± SE (MB)', 'monitor RSS / container (MB)', 'monitors', 'daemon RSS before → after (MB)'], (r.memory ?? []).map((x) =>
     x.na ? [x.label, na(x.na), '', '', '', '', ''] : [x.label, String(x.containers), f2(x.memAvailableDropPerContainerMB), `${f2(x.slopePerContainerMB)} ± ${f2(x.slopeSeMB)}`, f2(x.monitorRssPerContainerMB), String(x.monitors), x.daemonRssBeforeMB === undefined ? 'no daemon' : `${f1(x.daemonRssBeforeMB)} → ${f1(x.daemonRssAfterMB)}`])));

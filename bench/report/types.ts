@@ -36,6 +36,8 @@ export interface Results {
   throughput?: ThroughputRow[];
   idleRssFresh?: Record<string, Record<string, number>>;
   idleRssAfterWork?: Record<string, Record<string, number>>;
+  /** Silo's daemon's idle RSS split into anonymous and file pages (MB), fresh and after the workload. */
+  siloRssSplit?: { fresh?: { anon: number; file: number }; after?: { anon: number; file: number } };
   /** RSS of a bare `node` process doing nothing: the floor under any Node.js daemon. */
   nodeBaselineRssMB?: number;
   memory?: MemoryRow[];
