@@ -1,6 +1,6 @@
 // Mounting a root storage described on the host: the scratch image on a loop device (ext4, its size the cap) and
 // overlayfs of the read-only layers under it. Used by the `process` backend, whose containers run on the host.
-//   <dir>/scratch/<id>   the scratch's filesystem (upper/ and work/ of the overlay)
+//   <dir>/scratch/<id>   the scratch's filesystem (upper/ and work/ of the overlay, runtime/ for /etc's bound files)
 //   <dir>/rootfs/<id>    the merged root handed to the OCI runtime
 // Every step is undone if a later one fails; what is mounted is read from /proc/self/mountinfo, never remembered, so
 // a daemon restart finds its mounts again.
@@ -31,6 +31,10 @@ export class RootMounts {
 
   rootfs = (id: string) => join(this.dir, 'rootfs', check(id));
   private scratch = (id: string) => join(this.dir, 'scratch', check(id));
+
+  /** The files the runtime binds over /etc (hosts, resolv.conf, hostname) while the root is mounted: in the scratch's
+   *  filesystem beside upper/, so what a container writes to them counts against its cap and is not a change of its. */
+  runtimeFiles = (id: string) => join(this.scratch(id), 'runtime');
 
   /** The overlay's upper dir while the root is mounted: the scratch's changes, for a commit. */
   async upper(id: string): Promise<string | undefined> {

@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statfsSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { TestDaemon, sleep } from './harness.js';
 import { request } from './native-client.js';
 
@@ -28,6 +28,27 @@ test('exit codes: the container\'s, 127 for a missing command, 125 for a daemon 
   const bad = await d.silo(['run', '--rm', 'no-such-image:v9', 'true']);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /no-such-image/);
+});
+
+test('/etc/hosts, resolv.conf and hostname are writable as under dockerd: the container\'s own copies, within its scratch cap', async () => {
+  const w = await d.silo(['run', '--rm', '--hostname', 'h1', 'busybox', 'sh', '-c',
+    'echo "10.9.9.9 extra" >> /etc/hosts && grep -c extra /etc/hosts && echo "options ndots:2" >> /etc/resolv.conf && tail -n 1 /etc/resolv.conf && cat /etc/hostname && echo h2 > /etc/hostname && cat /etc/hostname']);
+  assert.equal(w.stdout, '1\noptions ndots:2\nh1\nh2\n', w.stderr);
+  assert.equal(w.code, 0);
+  // A read-only root keeps them read-only too.
+  const ro = await d.silo(['run', '--rm', '--read-only', 'busybox', 'sh', '-c', 'echo x >> /etc/hosts']);
+  assert.notEqual(ro.code, 0);
+  assert.match(ro.stderr, /Read-only file system/);
+  // With the host's network the container gets a copy of the host's files: the host's own stay as they were.
+  const hostHosts = readFileSync('/etc/hosts', 'utf8');
+  const hn = await d.silo(['run', '--rm', '--network', 'host', 'busybox', 'sh', '-c', 'echo "10.9.9.8 silo-test-extra" >> /etc/hosts && grep -c silo-test-extra /etc/hosts']);
+  assert.equal(hn.stdout, '1\n', hn.stderr);
+  assert.equal(readFileSync('/etc/hosts', 'utf8'), hostHosts);
+  // They live in the scratch: writing 100 MiB into /etc/hosts of a 64 MiB scratch stops at its cap.
+  const big = await d.silo(['run', '--rm', '--storage-size', '64m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/etc/hosts bs=1M count=100; ls -l /etc/hosts']);
+  assert.match(big.stdout + big.stderr, /No space left on device/);
+  const size = Number(/^\S+\s+\d+\s+\S+\s+\S+\s+(\d+)/m.exec(big.stdout)?.[1]);
+  assert.ok(size < 64 * 1048576, big.stdout);
 });
 
 test('piped stdin reaches the container', async () => {

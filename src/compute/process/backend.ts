@@ -8,8 +8,8 @@
 
 import { mkdir, readFile, readdir, rm, rmdir, stat, unlink, writeFile, open } from 'node:fs/promises';
 import { unmountAll } from '../../common/loop.js';
-import { constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { constants, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { alreadyExists, badState, invalid, notFound } from '../../common/errors.js';
 import { writeFileAtomic, writeJsonAtomic, readJson, readSmallText, removeFile } from '../../common/atomic.js';
 import type {
@@ -21,7 +21,7 @@ import { InRoot } from './inroot.js';
 import { RootMounts } from '../rootfs-mount.js';
 import { removeFindings, strayMounts, type Finding } from '../../common/leaks.js';
 import { buildProcess, buildSpec, cgroupsPath, CPU_PERIOD, weightToShares, type ProcessSecurity } from './spec.js';
-import { loadSeccompProfile, resolveBlockIO, resolveDevices, supplementalGids, writeHostnameFile } from './hostside.js';
+import { loadSeccompProfile, resolveBlockIO, resolveDevices, supplementalGids } from './hostside.js';
 import { daemonCapabilities } from '../spec/capabilities.js';
 import { resolveUserInRootfs, uidNamesOf } from '../user.js';
 import { checkCwdInRoot, checkRootfs } from './rootfs.js';
@@ -145,9 +145,8 @@ export class ProcessBackend extends TreeFiles implements IsolationBackend {
       await release();
       throw e;
     }
-    const hostnameFile = { hostPath: join(bundle, 'hostname'), containerPath: '/etc/hostname' };
     const spec = buildSpec(
-      { ...o, rootfs, mounts, etcFiles: [...(o.etcFiles ?? []), hostnameFile] },
+      { ...o, rootfs, mounts, etcFiles: this.writeRuntimeFiles(o.id, o.etcFiles ?? [], o.hostname) },
       { cgroupParent: o.cgroupParent ?? this.cfg.cgroupParent, nofileHard: this.cfg.nofileHard, user, daemonCaps: daemonCapabilities(), devices, seccompProfile, daemonOomScoreAdj: await ownOomScoreAdj(), ...(blockIO ? { blockIO } : {}) },
     );
     const state = this.stateOf(o.id);
@@ -163,7 +162,6 @@ export class ProcessBackend extends TreeFiles implements IsolationBackend {
     await this.forgetExit(o.id);
     mkdirSync(state, { recursive: true, mode: 0o700 });
     try {
-      await writeHostnameFile(bundle, o.hostname);
       // Exec'd processes get the explicit supplementary groups too (docker's --group-add, the CRI's).
       if (groups.length) await writeJsonAtomic(join(bundle, 'groups.json'), groups, { durable: false });
       await writeJsonAtomic(join(state, 'log.json'), log);
@@ -186,6 +184,23 @@ export class ProcessBackend extends TreeFiles implements IsolationBackend {
     } finally {
       await release();
     }
+  }
+
+  /**
+   * The files bound over /etc — the network's hosts and resolv.conf (an endpoint's, or with the host's network the
+   * host's own) and the hostname — copied into the container's scratch (rootfs-mount.ts: runtimeFiles), so that they
+   * are writable as under dockerd while what a container writes stays its own, within its cap: never the host's
+   * files, never the daemon's tmpfs. Made again at each start, as dockerd makes them.
+   */
+  private writeRuntimeFiles(id: string, etc: { hostPath: string; containerPath: string }[], hostname: string): { hostPath: string; containerPath: string }[] {
+    const dir = this.roots.runtimeFiles(id);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const files = [...etc.map((f) => ({ containerPath: f.containerPath, data: readFileSync(f.hostPath) })), { containerPath: '/etc/hostname', data: Buffer.from(`${hostname}\n`) }];
+    return files.map((f, i) => {
+      const hostPath = join(dir, `${i}-${basename(f.containerPath)}`);
+      writeFileSync(hostPath, f.data, { mode: 0o644 }); // a few bytes in the page cache: no pool round trip
+      return { hostPath, containerPath: f.containerPath };
+    });
   }
 
   private subpathDir(): string {

@@ -1,7 +1,6 @@
 // What the OCI spec needs from the host and the container's root, read here so spec.ts stays pure: device nodes,
 // a localhost seccomp profile, supplementary groups by name, the /etc/hostname file.
 
-import { writeFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../common/errors.js';
@@ -90,11 +89,4 @@ export async function supplementalGids(rootfs: string, groups: (number | string)
     if (!e) throw invalid(`Unable to find group ${g}: no matching entries in group file`); // dockerd's words for --group-add
     return e.gid;
   });
-}
-
-/** The container's /etc/hostname, as docker gives one. */
-export async function writeHostnameFile(dir: string, hostname: string): Promise<{ hostPath: string; containerPath: string }> {
-  const hostPath = join(dir, 'hostname');
-  writeFileSync(hostPath, `${hostname}\n`, { mode: 0o644 }); // a few bytes on the run dir's tmpfs: no pool round trip
-  return { hostPath, containerPath: '/etc/hostname' };
 }

@@ -194,8 +194,9 @@ export function buildSpec(o: InitOptions & { rootfs: string }, ctx: SpecContext)
   for (const t of o.tmpfs ?? []) {
     mounts.push({ destination: posix.normalize(t.ContainerPath), type: 'tmpfs', source: 'tmpfs', options: [...TMPFS_DEFAULTS, ...(t.Options ?? [])] });
   }
+  // Writable as dockerd binds them, unless the whole root is read-only (they are the container's own copies).
   for (const f of o.etcFiles ?? []) {
-    mounts.push({ destination: f.containerPath, type: 'bind', source: f.hostPath, options: ['bind', 'rprivate', 'ro'] });
+    mounts.push({ destination: f.containerPath, type: 'bind', source: f.hostPath, options: ['bind', 'rprivate', sec.ReadOnlyRoot ? 'ro' : 'rw'] });
   }
   const joins = o.namespaces ?? {};
   const namespaces: Record<string, string>[] = [];

@@ -527,7 +527,9 @@ static void op_file(uint32_t seq, uint32_t id, const char *p, const char *end) {
   int fd = open(src, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0 || write(fd, data, strlen(data)) < 0) return fail(seq, "write %s: %s", path, strerror(errno));
   close(fd);
-  if (bind_into_root(c, src, path, 1) < 0) return fail(seq, "bind %s: %s", path, strerror(errno));
+  // Writable, as dockerd binds /etc/hosts and the like (a vm container's root is never read-only); what a container
+  // writes there stays in this VM's memory.
+  if (bind_into_root(c, src, path, 0) < 0) return fail(seq, "bind %s: %s", path, strerror(errno));
   reply(seq, NULL);
 }
 
