@@ -2,11 +2,12 @@
 // overlayfs of the read-only layers under it. Used by the `process` backend, whose containers run on the host.
 //   <dir>/scratch/<id>   the scratch's filesystem (upper/ and work/ of the overlay, runtime/ for /etc's bound files)
 //   <dir>/rootfs/<id>    the merged root handed to the OCI runtime
+//   <dir>/init           the topmost lower layer of every root: what dockerd's init layer adds (/etc/mtab)
 // Every step is undone if a later one fails; what is mounted is read from /proc/self/mountinfo, never remembered, so
 // a daemon restart finds its mounts again.
 
 import { mkdirSync } from 'node:fs';
-import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir, symlink } from 'node:fs/promises';
 import { readSmallText } from '../common/atomic.js';
 import { dirname, join } from 'node:path';
 import { invalid } from '../common/errors.js';
@@ -27,6 +28,17 @@ export class RootMounts {
       await mkdir(d, { recursive: true, mode: 0o700 });
       await chmod(d, 0o700); // merged roots hold the layers' setuid files: host users must not reach them
     }
+    // Above the image's layers, below the container's changes, as dockerd's init layer: /etc/mtab -> /proc/mounts,
+    // which tools that read the mount table there (and images without one, as busybox) expect. Not a change of the
+    // container's (not in its diff or a commit), the same for every container.
+    await mkdir(join(this.initLayer, 'etc'), { recursive: true, mode: 0o755 });
+    await symlink('/proc/mounts', join(this.initLayer, 'etc', 'mtab')).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+
+  private get initLayer(): string {
+    return join(this.dir, 'init');
   }
 
   rootfs = (id: string) => join(this.dir, 'rootfs', check(id));
@@ -64,7 +76,7 @@ export class RootMounts {
     const dirs = root.layers.map((l) => l.path).reverse();
     const parent = dirname(dirname(dirs[0]));
     const shared = dirs.every((l) => dirname(dirname(l)) === parent);
-    const lower = dirs.map((l) => (shared ? l.slice(parent.length + 1) : l)).join(':');
+    const lower = [this.initLayer, ...dirs.map((l) => (shared ? l.slice(parent.length + 1) : l))].join(':');
     const undo: (() => Promise<unknown>)[] = [];
     try {
       const file = root.scratch.path;

@@ -30,11 +30,16 @@ test('exit codes: the container\'s, 127 for a missing command, 125 for a daemon 
   assert.match(bad.stderr, /no-such-image/);
 });
 
-test('/etc/hosts, resolv.conf and hostname are writable as under dockerd: the container\'s own copies, within its scratch cap', async () => {
+test('/etc/hosts, resolv.conf and hostname are writable as under dockerd: the container\'s own copies, within its scratch cap; /etc/mtab is there', async () => {
   const w = await d.silo(['run', '--rm', '--hostname', 'h1', 'busybox', 'sh', '-c',
     'echo "10.9.9.9 extra" >> /etc/hosts && grep -c extra /etc/hosts && echo "options ndots:2" >> /etc/resolv.conf && tail -n 1 /etc/resolv.conf && cat /etc/hostname && echo h2 > /etc/hostname && cat /etc/hostname']);
   assert.equal(w.stdout, '1\noptions ndots:2\nh1\nh2\n', w.stderr);
   assert.equal(w.code, 0);
+  // And /etc/mtab, as dockerd's init layer adds it (busybox has none), which is no change of the container's.
+  const mtab = await d.silo(['run', '--name', 'mtab', 'busybox', 'sh', '-c', 'readlink /etc/mtab; grep -c " / overlay " /etc/mtab']);
+  assert.equal(mtab.stdout, '/proc/mounts\n1\n', mtab.stderr);
+  assert.equal((await d.silo(['diff', 'mtab'])).stdout, '');
+  assert.equal((await d.silo(['rm', 'mtab'])).code, 0);
   // A read-only root keeps them read-only too.
   const ro = await d.silo(['run', '--rm', '--read-only', 'busybox', 'sh', '-c', 'echo x >> /etc/hosts']);
   assert.notEqual(ro.code, 0);

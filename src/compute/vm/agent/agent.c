@@ -432,11 +432,14 @@ static void make_dev(const char *dev) {
 #define DEV_AHEAD "/run/ahead/dev"
 #define SYS_AHEAD "/run/ahead/sys"
 #define EMPTY_DIR "/run/ahead/empty"
+// The topmost lower layer of every root, as dockerd's init layer: /etc/mtab -> /proc/mounts.
+#define INIT_LAYER "/run/ahead/init"
 #define SYS_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 static int ahead_ready;
 
 static void make_ahead(void) {
   mkdir_p(DEV_AHEAD, 0755); mkdir_p(SYS_AHEAD, 0555); mkdir_p(EMPTY_DIR, 0755);
+  mkdir_p(INIT_LAYER "/etc", 0755); symlink("/proc/mounts", INIT_LAYER "/etc/mtab");
   make_dev(DEV_AHEAD);
   mount("sysfs", SYS_AHEAD, "sysfs", SYS_FLAGS, NULL);
   mount("tmpfs", EMPTY_DIR, "tmpfs", MS_RDONLY, "size=0");
@@ -491,7 +494,7 @@ static void op_root(uint32_t seq, uint32_t id, const char *p, const char *end) {
   snprintf(up, sizeof up, "%s/scratch/upper", c->run); snprintf(wk, sizeof wk, "%s/scratch/work", c->run);
   mkdir_p(up, 0755); mkdir_p(wk, 0700); mkdir_p(c->root, 0755);
   char opts[9000];
-  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,redirect_dir=off,metacopy=off", lower, up, wk);
+  snprintf(opts, sizeof opts, "lowerdir=" INIT_LAYER ":%s,upperdir=%s,workdir=%s,index=off,redirect_dir=off,metacopy=off", lower, up, wk);
   if (mount("overlay", c->root, "overlay", 0, opts) < 0) return fail(seq, "overlay: %s", strerror(errno));
   c->mounted = 1;
   mkdir_p(AT(c, "/proc"), 0555); mkdir_p(AT(c, "/sys"), 0555); mkdir_p(AT(c, "/dev"), 0755);
