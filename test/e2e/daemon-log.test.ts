@@ -1,5 +1,6 @@
 // The daemon's log: one JSON line per event (pino) naming the service that logged it, at the level the operator
-// chose (and the start-up pages it gave back); an unknown level, or a run directory too long for its sockets, is refused with one line before anything is made.
+// chose (and the start-up pages it gave back); an unknown level, or a run directory too long for its sockets, is
+// refused with one line before anything is made.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';

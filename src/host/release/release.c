@@ -1,10 +1,11 @@
 // silo-release.node: gives the kernel back the pages of the node binary that only the daemon's start needed.
 //
-// Node maps its whole binary; starting touches ≈40 MB of it: V8's start-up snapshot and the built-in modules' sources
+// Node maps its whole binary; a daemon's start touches ≈40 MB of it: V8's start-up snapshot and the built-in modules' sources
 // in its read-only data (deserialised or compiled once, then never read again), and the code that runs only while
 // starting. Those pages stay in the daemon's resident set for as long as it lives. They are clean file pages, the same
 // as the page cache's copy, so MADV_DONTNEED drops them from the daemon's page tables with nothing lost: a page
-// needed again is mapped again from the page cache by a minor fault. Called once, when the daemon serves.
+// needed again is mapped again from the page cache by a minor fault. Called when the daemon serves, and again when
+// a front door has loaded its server (src/host/release.ts).
 //
 // Only read-only mappings of the executable that hold no anonymous page: the RELRO segment (the GOT, vtables) was
 // written by the dynamic linker before being made read-only, and dropping those copies would map the unrelocated file
