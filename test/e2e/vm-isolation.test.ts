@@ -124,9 +124,9 @@ test('network: a published port answers from the guest, and names resolve betwee
   assert.equal(p.code, 0, p.stderr);
   const get = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 NAME 80 | tail -n 1';
   // /etc/hosts is the container's to change, as under dockerd (the name still resolves through DNS after).
-  // And /etc/mtab is there, as dockerd's init layer adds it.
-  const fromVm = await vm(['--rm', 'busybox', 'sh', '-c', `echo "10.9.9.9 extra" >> /etc/hosts && grep -c extra /etc/hosts && readlink /etc/mtab && ${get.replace('NAME', 'pweb')}`]);
-  assert.equal(fromVm.stdout, '1\n/proc/mounts\np-page\n', fromVm.stderr);
+  // And /etc/mtab and /etc/hostname are there, as dockerd gives them.
+  const fromVm = await vm(['--rm', '--hostname', 'vh1', 'busybox', 'sh', '-c', `echo "10.9.9.9 extra" >> /etc/hosts && grep -c extra /etc/hosts && readlink /etc/mtab && cat /etc/hostname && ${get.replace('NAME', 'pweb')}`]);
+  assert.equal(fromVm.stdout, '1\n/proc/mounts\nvh1\np-page\n', fromVm.stderr);
   const fromProcess = await d.silo(['run', '--rm', 'busybox', 'sh', '-c', get.replace('NAME', 'vweb')]);
   assert.equal(fromProcess.stdout, 'vm-page\n', fromProcess.stderr);
   // The guest's namespace has what dockerd sets in a container's own: low ports and ping open to every user.

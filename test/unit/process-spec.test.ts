@@ -122,7 +122,10 @@ test('mounts: mapped directories and etc files become bind mounts', () => {
   const byDest = (d: string) => s.mounts.find((m: any) => m.destination === d);
   assert.deepEqual(byDest('/data'), { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rprivate', 'ro'] });
   assert.ok(byDest('/rw').options.includes('rw'));
-  assert.ok(byDest('/etc/resolv.conf').options.includes('ro'));
+  // The etc files are the container's own copies: writable as dockerd binds them, read-only with a read-only root.
+  assert.ok(byDest('/etc/resolv.conf').options.includes('rw'));
+  const ro = spec(init({ etcFiles: [{ hostPath: '/var/lib/silo/x/resolv.conf', containerPath: '/etc/resolv.conf' }], security: { ReadOnlyRoot: true } }));
+  assert.ok(ro.mounts.find((m: any) => m.destination === '/etc/resolv.conf').options.includes('ro'));
   assert.throws(() => spec(init({ mounts: [{ HostPath: 'rel', ContainerPath: '/x' }] })), /absolute/);
 });
 

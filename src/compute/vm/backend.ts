@@ -346,7 +346,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
         Promise.all(opts.root.layers.map((l) => this.disks.ensure(l.chainId, l.path))),
         hostCg.create(size.memoryMiB, opts.resources.cpus),
         this.o.templates && restorable ? this.tpl(defaults).get(size, boot).catch((e: unknown) => (this.o.log.warn(`vm: no template (${oneLine(e)}); cold boot`), undefined)) : undefined,
-        Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') }))),
+        etcFilesFor(opts),
         mkdir(this.stateOf(id), { recursive: true, mode: 0o700 }).then(async () => {
           await Promise.all([mkdir(run, { recursive: true, mode: 0o700 }), writeJsonAtomic(this.rotationFile(id), this.rotationOf(opts), { durable: false })]);
           if (opts.cgroupParent) await writeFile(this.cgroupFile(id), hostCg.rel);
@@ -809,7 +809,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       if (r.cpuShares) kv.push(['weight', 1 + Math.round(((Math.min(262144, Math.max(2, r.cpuShares)) - 2) * 9999) / 262142)]);
       await chan.request(Op.ROOT, g.ctr, encodeStrings(kv));
       // A mount at the same path (a kubelet's /etc/hosts) is the container's file instead of the pod's.
-      for (const f of (opts.etcFiles ?? []).filter((e) => !opts.mounts.some((m) => m.ContainerPath === e.containerPath))) await chan.request(Op.FILE, g.ctr, encodeStrings([['path', f.containerPath], ['data', await readFile(f.hostPath, 'utf8')]]));
+      for (const f of await etcFilesFor(opts)) await chan.request(Op.FILE, g.ctr, encodeStrings([['path', f.path], ['data', f.data]]));
       const extra = initExtras(opts);
       if (host.sharePid) extra.push(['pidns', 0]);
       await chan.request(Op.CREATE, g.init, await this.processPayload(chan, opts.process, opts.hostname, true, extra, g.ctr));
@@ -953,6 +953,13 @@ class ProcAttachment implements Attachment {
     this.off();
     this.closed = true;
   }
+}
+
+/** The files bound over /etc in the guest: the network's resolv.conf and hosts and, as dockerd gives every container,
+ *  /etc/hostname; a mount at the same path (a kubelet's /etc/hosts) is the container's file instead. */
+async function etcFilesFor(opts: InitOptions): Promise<{ path: string; data: string }[]> {
+  const files = [...(await Promise.all((opts.etcFiles ?? []).map(async (f) => ({ path: f.containerPath, data: await readFile(f.hostPath, 'utf8') })))), { path: '/etc/hostname', data: `${opts.hostname}\n` }];
+  return files.filter((f) => !opts.mounts.some((m) => m.ContainerPath === f.path));
 }
 
 /** What an init process gets beyond any process: the agent's tiny init, OOM score, no_new_privs, masked and read-only
