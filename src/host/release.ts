@@ -25,9 +25,9 @@ export function releaseStartPages(log: Logger, after: string, path = RELEASE_ADD
     }
     if (!addon) return;
     const before = process.memoryUsage.rss();
-    addon.releaseStartPages();
+    const advised = addon.releaseStartPages();
     const mb = (b: number) => Math.round(b / 1e5) / 10;
-    log.info({ after, rssBeforeMB: mb(before), rssAfterMB: mb(process.memoryUsage.rss()) }, "released the node binary's start-up pages");
+    log.info({ after, advisedMB: mb(advised), rssBeforeMB: mb(before), rssAfterMB: mb(process.memoryUsage.rss()) }, "released the node binary's start-up pages");
   } catch (e) {
     addon = null;
     log.warn({ err: oneLine(e) }, "could not release the node binary's start-up pages");

