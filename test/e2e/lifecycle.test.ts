@@ -142,6 +142,15 @@ test('scratch cap: writing past --storage-size fails with ENOSPC and the host do
   const bsize = statfsSync('/var/lib').bsize;
   const delta = (free0 - free1) * bsize;
   assert.ok(delta < 48 * 1024 * 1024, `host free space as before (${delta} bytes less)`);
+  // A container that filled its scratch to the last block starts again: its /etc files, rewritten into the scratch
+  // at each start, still fit (dockerd keeps them outside the root, so a full root never stops a start there).
+  const fill = 'cat /etc/hostname; dd if=/dev/zero of=/big bs=1M count=100 2>/dev/null; i=0; while echo x > /s$i; do i=$((i+1)); done 2>/dev/null; df -k / | tail -n 1';
+  const full = await d.silo(['run', '--name', 'full', '--hostname', 'fullbox', '--storage-size', '64m', 'busybox', 'sh', '-c', fill]);
+  assert.match(full.stdout, /^fullbox\n.* 0 +100% \/\n$/s, full.stderr);
+  const again = await d.silo(['start', '-a', 'full']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /^fullbox\n/, again.stderr);
+  assert.equal((await d.silo(['rm', 'full'])).code, 0);
 });
 
 test('commit round trip: changes become a layer, deletions whiteouts', async () => {
