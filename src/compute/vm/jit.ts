@@ -1,9 +1,9 @@
 // TCG's code cache, given back when it holds only dead code.
 //
 // Under TCG QEMU translates guest code into a cache of tb-size MiB; when the cache is full it flushes it and fills it
-// again from its start, but it never returns a page. A clone's start translates more than the 16 MiB cache holds, so
-// without this every VM keeps the whole cache resident for life, while an idle guest's code needs 2–5 MiB of it: after
-// a flush everything above the fill point is dead code.
+// again from its start, but it never returns a page. A clone's start translates about as much as the 16 MiB cache
+// holds (often more, with a flush), so without this every VM keeps the whole cache resident for life, while an idle
+// guest's code needs 2–5 MiB of it: after a flush everything above the fill point is dead code.
 //
 // With `split-wx=on` the cache is a memfd QEMU maps twice (written through one mapping, run through the other), so the
 // daemon can punch the dead tail out of the file from outside (/proc/<pid>/map_files). That is safe because of how
@@ -32,8 +32,10 @@ const MIN_PUNCH = 2 * MiB;
 /** First look this long after a VM is watched, then twice as long each time, up to MAX_EVERY. */
 const FIRST_LOOK_MS = 2000;
 const MAX_EVERY_MS = 60_000;
-/** Still this much in use after a start's trim: the cache holds the start's code, which only a flush frees. */
-const FILL_ABOVE = 6 * MiB;
+/** Still this much in use after a start's trim: the cache holds the start's code, which only a flush frees. A flush
+ *  the filler forced leaves 5-6 MiB in use (what the guest translated since, the filler's fork and exit among it):
+ *  above 6 MiB, a second round of fills fell short of a flush and only filled the cache. */
+const FILL_ABOVE = 8 * MiB;
 /** Bytes of host code TCG makes of a byte of the agent's filler (≈134 measured on QEMU 7.2). A fill asks for 10% more
  *  than the cache has left: what overflows stays in use, dead, until the next flush. One that fell short is repeated. */
 const HOST_PER_GUEST_BYTE = 134;
@@ -150,7 +152,9 @@ export class JitTrim {
       }
       const file = await cacheFile(pid);
       if (!file) return void (w.never = true);
-      if (!deadTail(before.used, file.size)) return;
+      // Nothing dead above the fill point: a start that did not overflow the cache (it holds the start's code, live
+      // until a flush). As after a trim, the filler takes over at the next look.
+      if (!deadTail(before.used, file.size)) return void (w.trimmedAt = before.flushes);
       await qmp.execute('stop');
       try {
         const now = await infoJit();
