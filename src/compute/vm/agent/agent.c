@@ -1144,7 +1144,7 @@ int main(void) {
   own->used = 1; own->logfd = logfd; own->exitfd = exitfd; own->psi_fd = -1;
   snprintf(own->root, sizeof own->root, "/root"); snprintf(own->run, sizeof own->run, "/run");
   // Its cgroup is made by its root request. Made here instead (so a template holds it) saved ≈15 ms of guest work per
-  // start under TCG, nothing measurable end to end, and idle VMs held more of TCG's cache (docs/vm.md): not kept.
+  // start under TCG, nothing measurable end to end, and idle VMs measured 1-2 MiB more (docs/vm.md): not kept.
   snprintf(own->cg, sizeof own->cg, "/sys/fs/cgroup/c");
   if (ctl < 0 || logfd < 0 || exitfd < 0) { say("virtio-serial ports missing"); poweroff(); }
   sigset_t m; sigemptyset(&m); sigaddset(&m, SIGCHLD); sigprocmask(SIG_BLOCK, &m, NULL);
