@@ -7,7 +7,7 @@ import { checkVmDocument } from '../../src/compute/vm/refuse.js';
 import { DISK_SLOTS, findAssets, HOTPLUG_PORTS, qemuArgs, TCG_CACHE_MIB, type VmAssets } from '../../src/compute/vm/qemu.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { agentShareArgs, MAX_SHARES, sharesOf } from '../../src/compute/vm/virtiofs.js';
-import { deadTail, JitTrim, parseInfoJit } from '../../src/compute/vm/jit.js';
+import { deadTail, fillRatio, JitTrim, parseInfoJit } from '../../src/compute/vm/jit.js';
 import type { Qmp } from '../../src/compute/vm/qmp.js';
 import { silentLogger } from '../../src/common/log.js';
 import { tmpdir } from 'node:os';
@@ -167,4 +167,14 @@ test("a trim of TCG's cache never undoes a pause: it leaves a paused VM alone, a
   await paused;
   assert.deepEqual(order, ['look', 'pause']);
   jit2.forget('w');
+});
+
+test("TCG's filler: a fill that fell short sizes the next by the ratio it showed; a first one by the measured default", () => {
+  const MiB = 1024 * 1024;
+  assert.equal(fillRatio(undefined, 10 * MiB), 134);
+  // 84 KiB of filler grew the cache by 6.9 MiB: 84 host bytes per filler byte, so the next fill is sized by that.
+  assert.equal(Math.round(fillRatio({ kib: 84, usedBefore: 6.1 * MiB }, 13 * MiB)), 84);
+  // No growth, or more than the default (a flush came between): the default.
+  assert.equal(fillRatio({ kib: 84, usedBefore: 6 * MiB }, 6 * MiB), 134);
+  assert.equal(fillRatio({ kib: 1, usedBefore: 0 }, 10 * MiB), 134);
 });

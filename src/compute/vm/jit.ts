@@ -32,14 +32,16 @@ const MIN_PUNCH = 2 * MiB;
 /** First look this long after a VM is watched, then twice as long each time, up to MAX_EVERY. */
 const FIRST_LOOK_MS = 2000;
 const MAX_EVERY_MS = 60_000;
-/** Still this much in use after a start's trim: the cache holds the start's code, which only a flush frees. A flush
- *  the filler forced leaves 5-6 MiB in use (what the guest translated since, the filler's fork and exit among it):
- *  above 6 MiB, a second round of fills fell short of a flush and only filled the cache. */
-const FILL_ABOVE = 8 * MiB;
-/** Bytes of host code TCG makes of a byte of the agent's filler (≈134 measured on QEMU 7.2). A fill asks for 10% more
- *  than the cache has left: what overflows stays in use, dead, until the next flush. One that fell short is repeated. */
+/** Still this much in use after a start's trim: the cache holds the start's code, which only a flush frees. */
+const FILL_ABOVE = 6 * MiB;
+/** Bytes of host code TCG makes of a byte of the agent's filler: ≈134 measured once on QEMU 7.2, ≈83 seen since. A
+ *  fill asks for 10% more than the cache has left at this ratio: what overflows stays in use, dead, until the next
+ *  flush. One that fell short is repeated, sized by the ratio it showed. */
 const HOST_PER_GUEST_BYTE = 134;
 const MAX_FILLS = 3;
+/** Flushes the filler may force in a VM's life: each leaves the guest's working set and its own exit in use, so a
+ *  guest whose idle code stays above FILL_ABOVE would otherwise be filled and flushed again every minute. */
+const MAX_ROUNDS = 2;
 
 export interface JitState {
   /** Bytes of translated code in the cache now: how far it is filled. */
@@ -61,6 +63,17 @@ export function deadTail(used: number, fileSize: number, page = 4096): { offset:
   return fileSize - offset >= MIN_PUNCH ? { offset, length: fileSize - offset } : undefined;
 }
 
+/**
+ * Host code bytes per filler byte for the next fill: what the last fill that fell short of a flush made of its filler
+ * (the cache's growth since; the idle guest's own translations meanwhile, a few KiB against the MiB of a fill, count
+ * in), or HOST_PER_GUEST_BYTE for a first fill or a growth that does not make sense.
+ */
+export function fillRatio(last: { kib: number; usedBefore: number } | undefined, usedNow: number): number {
+  if (!last) return HOST_PER_GUEST_BYTE;
+  const seen = (usedNow - last.usedBefore) / (last.kib * 1024);
+  return seen >= 8 && seen < HOST_PER_GUEST_BYTE ? seen : HOST_PER_GUEST_BYTE;
+}
+
 /** The cache's memfd as a path the daemon can open (its RW mapping's map_files entry), with the file's size. */
 async function cacheFile(pid: number): Promise<{ path: string; size: number } | undefined> {
   const maps = await readFile(`/proc/${pid}/maps`, 'utf8');
@@ -79,6 +92,10 @@ interface Watched {
   trimmedAt?: number;
   /** Fills asked of the guest with no flush since (at most MAX_FILLS). */
   fills?: number;
+  /** The last of them: its size and the cache's use before it, for the ratio the next one is sized by. */
+  lastFill?: { kib: number; usedBefore: number };
+  /** Rounds of fills begun (a round ends with a flush, or after MAX_FILLS): at most MAX_ROUNDS. */
+  rounds?: number;
   /** This VM cannot be trimmed (more than one vCPU, no memfd cache, an `info jit` we cannot read). */
   never?: boolean;
   /** Trims, pauses and resumes of this VM, one at a time. */
@@ -141,9 +158,11 @@ export class JitTrim {
         // Trimmed after the start, and no flush since, yet still holding more than an idle guest's code: an idle
         // guest translates too little to fill the rest (≈1 KiB/s), so that would stay resident for hours. The agent
         // runs just enough new code to overflow the cache (tens of KiB); the next look trims it.
-        if ((w.fills ?? 0) < MAX_FILLS && vm.fill && before.used > FILL_ABOVE) {
+        if ((w.fills ?? 0) < MAX_FILLS && vm.fill && before.used > FILL_ABOVE && (w.fills || (w.rounds ?? 0) < MAX_ROUNDS)) {
+          if (!w.fills) w.rounds = (w.rounds ?? 0) + 1;
           w.fills = (w.fills ?? 0) + 1;
-          const kib = Math.min(4096, Math.ceil(((before.capacity - before.used) * 1.1) / HOST_PER_GUEST_BYTE / 1024));
+          const kib = Math.min(4096, Math.ceil(((before.capacity - before.used) * 1.1) / fillRatio(w.lastFill, before.used) / 1024));
+          w.lastFill = { kib, usedBefore: before.used };
           await vm.fill(kib);
           w.every = 500; // the next look, which trims, in a second
           this.log.debug(`vm: ${id.slice(0, 12)}: ${(before.used / MiB).toFixed(1)} MiB of TCG's code cache in use since its start: the guest runs ${kib} KiB of filler code to flush it`);
@@ -163,6 +182,7 @@ export class JitTrim {
         await run('/usr/bin/fallocate', ['--punch-hole', '--offset', String(tail.offset), '--length', String(tail.length), file.path]);
         w.trimmedAt = now.flushes;
         w.fills = 0;
+        w.lastFill = undefined;
         this.log.debug(`vm: ${id.slice(0, 12)}: ${(tail.length / MiB).toFixed(1)} MiB of TCG's code cache given back (${(now.used / MiB).toFixed(1)} MiB in use)`);
       } finally {
         await qmp.execute('cont');
