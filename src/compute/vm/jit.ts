@@ -74,6 +74,13 @@ export function fillRatio(last: { kib: number; usedBefore: number } | undefined,
   return seen >= 8 && seen < HOST_PER_GUEST_BYTE ? seen : HOST_PER_GUEST_BYTE;
 }
 
+/** A flush seen (`flushes` of them) and nothing dead left above the fill point: the round of fills, if any, is over. */
+function settled(w: Watched, flushes: number): void {
+  w.trimmedAt = flushes;
+  w.fills = 0;
+  w.lastFill = undefined;
+}
+
 /** The cache's memfd as a path the daemon can open (its RW mapping's map_files entry), with the file's size. */
 async function cacheFile(pid: number): Promise<{ path: string; size: number } | undefined> {
   const maps = await readFile(`/proc/${pid}/maps`, 'utf8');
@@ -158,9 +165,11 @@ export class JitTrim {
         // Trimmed after the start, and no flush since, yet still holding more than an idle guest's code: an idle
         // guest translates too little to fill the rest (≈1 KiB/s), so that would stay resident for hours. The agent
         // runs just enough new code to overflow the cache (tens of KiB); the next look trims it.
-        if ((w.fills ?? 0) < MAX_FILLS && vm.fill && before.used > FILL_ABOVE && (w.fills || (w.rounds ?? 0) < MAX_ROUNDS)) {
-          if (!w.fills) w.rounds = (w.rounds ?? 0) + 1;
-          w.fills = (w.fills ?? 0) + 1;
+        const fills = w.fills ?? 0;
+        const rounds = w.rounds ?? 0;
+        if (vm.fill && before.used > FILL_ABOVE && fills < MAX_FILLS && (fills > 0 || rounds < MAX_ROUNDS)) {
+          if (fills === 0) w.rounds = rounds + 1;
+          w.fills = fills + 1;
           const kib = Math.min(4096, Math.ceil(((before.capacity - before.used) * 1.1) / fillRatio(w.lastFill, before.used) / 1024));
           w.lastFill = { kib, usedBefore: before.used };
           await vm.fill(kib);
@@ -173,16 +182,14 @@ export class JitTrim {
       if (!file) return void (w.never = true);
       // Nothing dead above the fill point: a start that did not overflow the cache (it holds the start's code, live
       // until a flush). As after a trim, the filler takes over at the next look.
-      if (!deadTail(before.used, file.size)) return void (w.trimmedAt = before.flushes);
+      if (!deadTail(before.used, file.size)) return settled(w, before.flushes);
       await qmp.execute('stop');
       try {
         const now = await infoJit();
         const tail = now && deadTail(now.used, file.size);
         if (!now || !tail) return;
         await run('/usr/bin/fallocate', ['--punch-hole', '--offset', String(tail.offset), '--length', String(tail.length), file.path]);
-        w.trimmedAt = now.flushes;
-        w.fills = 0;
-        w.lastFill = undefined;
+        settled(w, now.flushes);
         this.log.debug(`vm: ${id.slice(0, 12)}: ${(tail.length / MiB).toFixed(1)} MiB of TCG's code cache given back (${(now.used / MiB).toFixed(1)} MiB in use)`);
       } finally {
         await qmp.execute('cont');
