@@ -45,6 +45,8 @@ export interface DaemonOptions {
   criSocket?: string;
   /** "off": vm-isolated containers always cold-boot (no VM templates, whose shared pages are a side channel). */
   vmTemplates?: string;
+  /** Spare QEMUs kept for the next VM containers (--vm-spares): a whole number from 0 to 8. */
+  vmSpares?: string;
   /** Containers' log rotation unless a create says otherwise: docker's max-size (-1: none) and max-file. */
   logMaxSize?: string;
   logMaxFile?: string;
@@ -75,7 +77,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes'), events });
   // One backend per isolation mode this host offers; the first is the default.
   const logRotation = { logMaxSize: parseLogSize(o.logMaxSize ?? '20m', '--log-max-size'), logMaxFiles: parseLogFiles(o.logMaxFile ?? '5', '--log-max-file') };
-  const vm = await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', ...logRotation, log });
+  const vm = await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', spares: parseSpares(o.vmSpares ?? '1'), ...logRotation, log });
   const backends = new Map<Isolation, IsolationBackend>([
     ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent, ...logRotation })],
     ['vm', vm],
@@ -126,6 +128,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         Systems: all.length,
         // Namespaces and endpoints made ahead for the next creates (the network service owns them).
         EndpointPool: await network.pooled().then((p) => ({ Namespaces: p.namespaces, Endpoints: p.endpoints })),
+        // QEMUs launched ahead for the next VM containers (the vm backend's spares).
+        VmSpares: vm.spareCount,
         Running: all.filter((s) => s.State === 'Running').length,
         Paused: all.filter((s) => s.State === 'Paused').length,
         Stopped: all.filter((s) => s.State === 'Stopped' || s.State === 'Created').length,
@@ -165,6 +169,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       await registry.close();
       // --rm removals finishing after their answers end before the network service closes (nothing half-made).
       await compute.settle();
+      await vm.close();
       await network.close();
       await rm(join(o.runDir, 'silo.pid'), { force: true });
     },
@@ -208,4 +213,11 @@ async function toolVersions(): Promise<Record<string, string>> {
   const first = async (f: string) => (await run(f, ['--version'], { allowFail: true }).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
   const [runc, conmon] = await Promise.all([first('runc'), first('conmon')]);
   return { Runc: runc, Conmon: conmon };
+}
+
+/** --vm-spares: how many QEMUs wait launched for the next VM containers (each an idle QEMU of a few MiB). */
+function parseSpares(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n > 8) throw new Error(`invalid --vm-spares '${v}': a whole number from 0 to 8`);
+  return n;
 }

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { ttyShellWalk } from './native-client.js';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { leaks, sleep, TestDaemon } from './harness.js';
@@ -117,8 +117,11 @@ test('limits: the memory limit holds in the guest (OOM killed) and the scratch c
 
 test('network: a published port answers from the guest, and names resolve between a VM and a process container', async () => {
   const port = await freePort();
+  // Restored into a spare, whose tap was made in a namespace of its own and moved into the container's.
+  await spareReady();
   const w = await vm(['-d', '--name', 'vweb', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir -p /www && echo vm-page > /www/index.html && httpd -f -p 80 -h /www']);
   assert.equal(w.code, 0, w.stderr);
+  assert.match(d.logs, new RegExp(`${w.stdout.trim().slice(0, 12)} up by template restore into a spare`));
   assert.equal(await httpGet(port), 'vm-page\n');
   const p = await d.silo(['run', '-d', '--name', 'pweb', 'busybox', 'sh', '-c', 'mkdir -p /www && echo p-page > /www/index.html && httpd -f -p 80 -h /www']);
   assert.equal(p.code, 0, p.stderr);
@@ -177,16 +180,10 @@ test('the log cap holds while no daemon runs: the guest holds its output until t
   assert.equal((await d.silo(['rm', '-f', 'flood'])).code, 0);
 });
 
-/** The QEMU of a container, by its -name (`<cgroup parent>-<id12>`). */
+/** The QEMU of a container: the pid file in its run dir (a spare it was restored into has a name of its own). */
 function qemuPid(id: string): number | undefined {
-  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'qemu-system-x86' && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`${d.tag}-${id.slice(0, 12)},`)) return Number(p);
-    } catch {
-      /* gone */
-    }
-  }
-  return undefined;
+  const pid = Number(readFileSync(`${d.runDir}/vm/${id.slice(0, 16)}/qemu.pid`, 'utf8').trim());
+  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-system-x86' ? pid : undefined;
 }
 
 test('a VM container survives a daemon SIGKILL and is adopted by the next daemon', async () => {
@@ -203,6 +200,53 @@ test('a VM container survives a daemon SIGKILL and is adopted by the next daemon
   assert.equal(ex.stdout, 'still here\n', ex.stderr);
   assert.equal((await d.silo(['logs', 'survivor'])).stdout, 'before\n');
   assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
+});
+
+/** The spares waiting, once one is (a VM create launches the next when its VM is up). */
+async function spareReady(): Promise<void> {
+  const waiting = async () => (JSON.parse((await d.silo(['info', '--format', 'json'])).stdout) as { VmSpares: number }).VmSpares;
+  for (const end = Date.now() + 60_000; Date.now() < end && (await waiting()) < 1; ) await sleep(100);
+  assert.equal(await waiting(), 1, 'a spare QEMU waits');
+}
+
+const running = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+const spareDirs = () => readdirSync(`${d.runDir}/vm`).filter((e) => /^s-[0-9a-f]{12}$/.test(e));
+
+test('spares: the next VM is restored into a QEMU launched ahead; a killed daemon\'s spare goes with the next daemon, a stopped one leaves none; --vm-spares 0 keeps none', async () => {
+  // A daemon launches spares for the template its VMs were last restored from (after a restart, none yet).
+  assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
+  await spareReady();
+  const [dir] = spareDirs();
+  const pid = Number(readFileSync(`${d.runDir}/vm/${dir}/qemu.pid`, 'utf8'));
+  const r = await vm(['-d', '--name', 'spared', 'busybox', 'sh', '-c', 'echo from a spare; sleep 3; exit 3']);
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  assert.equal(qemuPid(id), pid, "the container runs in the spare's QEMU");
+  assert.match(d.logs, new RegExp(`${id.slice(0, 12)} up by template restore into a spare`));
+  // Its log and exit ports write the container's files.
+  assert.equal((await d.silo(['wait', 'spared'], { timeoutMs: 120_000 })).stdout, '3\n');
+  assert.equal((await d.silo(['logs', 'spared'])).stdout, 'from a spare\n');
+  assert.equal((await d.silo(['rm', 'spared'])).code, 0);
+  // A daemon SIGKILLed with a spare waiting: its QEMU outlives it, and the next daemon kills it.
+  await spareReady();
+  const [left] = spareDirs();
+  const leftPid = Number(readFileSync(`${d.runDir}/vm/${left}/qemu.pid`, 'utf8'));
+  await d.kill();
+  assert.ok(running(leftPid));
+  await d.start();
+  assert.ok(!running(leftPid), 'the next daemon killed the spare the killed one left');
+  assert.deepEqual(spareDirs(), []);
+  // Stopped: its spares go with it (the teardown's leak check finds any QEMU with the tag).
+  assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
+  await spareReady();
+  await d.stop();
+  assert.deepEqual(leaks(d.tag).filter((l) => l.includes('qemu')), []);
+  await d.start({ SILO_VM_SPARES: '0' });
+  assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
+  await sleep(1000);
+  assert.deepEqual(spareDirs(), []);
+  await d.stop();
+  await d.start();
 });
 
 test("an idle VM gives back the dead part of TCG's code cache, and runs on", async () => {

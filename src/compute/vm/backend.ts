@@ -7,7 +7,8 @@
 
 import { constants as osc } from 'node:os';
 import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { badState, conflict, invalid, oneLine, SiloError } from '../../common/errors.js';
 import type {
@@ -27,19 +28,20 @@ import { GuestKernels } from './kernels.js';
 import type { VmKernelInfo, VmTemplateInfo as TemplateInfo } from '../types.js';
 import { LayerDisks } from './disks.js';
 import { HostCgroup } from './hostcg.js';
-import { attachTap } from './tap.js';
+import { attachTap, moveTap } from './tap.js';
 import { checkVmDocument } from './refuse.js';
 import { GuestTree } from './guestfs.js';
 import { hostTree, TreeFiles, type Tree } from '../archive.js';
 import { RootMounts } from '../rootfs-mount.js';
 import { agentShareArgs, findVirtiofsd, sharesOf, startShares, stopShares } from './virtiofs.js';
 import type { Logger } from '../../common/log.js';
-import { writeJsonAtomic } from '../../common/atomic.js';
+import { readSmallText, writeJsonAtomic } from '../../common/atomic.js';
 import { KeyedLock } from '../../common/lock.js';
 import * as pod from './pod.js';
 import { bindMounts, copyTemplateRam, hasPodShare, hotAddShare, podShare, preparePodShare, ramCopy, removePodShare, unbindMounts } from './podshare.js';
 import { faultPoint } from '../../common/fault.js';
 import { JitTrim } from './jit.js';
+import { Spares, swapSlots, type Spare } from './spares.js';
 
 const ID_RE = /^[0-9a-f]{16,64}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,6 +55,8 @@ export interface VmBackendOptions {
   buildDir: string;
   /** Restore from templates (default); false = every VM cold-boots. */
   templates: boolean;
+  /** Spare QEMUs kept launched for the template in use (spares.ts); 0: none. */
+  spares: number;
   /** Guest RAM when no memory limit is set. */
   defaultMemoryMiB: number;
   bootTimeoutMs: number;
@@ -91,6 +95,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
   /** Roots of stopped VM containers, mounted on the host only while a copy runs (under <run>/copies). */
   private readonly copyRoots: RootMounts;
   private readonly described = new Map<string, RootDescription>();
+  private readonly spares: Spares;
 
   constructor(private readonly o: VmBackendOptions) {
     super();
@@ -98,6 +103,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     this.copyRoots = new RootMounts(join(o.runDir, 'copies'));
     this.kernels = new GuestKernels(join(o.stateDir, 'kernels'), join(o.buildDir, 'silo-agent'), o.log);
     this.jit = new JitTrim(o.log);
+    this.spares = new Spares({ runDir: o.runDir, stateDir: join(o.stateDir, 'spares'), cgroupParent: o.cgroupParent, count: o.templates ? o.spares : 0, log: o.log });
   }
 
   checkDocument(doc: ComputeSystemDocument): void {
@@ -118,6 +124,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     await this.copyRoots.init();
     await this.disks.prune();
     await this.kernels.init();
+    await this.spares.init();
     // Half-made templates' QEMUs and run dirs (a daemon killed while making one).
     for (const e of await readdir(this.o.runDir)) {
       if (!e.startsWith('t-')) continue;
@@ -129,6 +136,16 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       this.o.log.info(`vm: ${a.accel === 'kvm' ? 'KVM' : `TCG (code cache ${a.tcgCacheMiB} MiB, trimmed ${a.tcgTrim ? 'on' : 'off'})`} (${a.accelReason}); templates ${this.o.templates ? 'on' : 'off'}`);
       if (this.o.templates) await this.tpl(a).init();
     }
+  }
+
+  /** The daemon stops: its spare VMs go (the containers' VMs run on). */
+  async close(): Promise<void> {
+    await this.spares.close();
+  }
+
+  /** Spares waiting now (GET /v1/info). */
+  get spareCount(): number {
+    return this.spares.count;
   }
 
   private assets(): Promise<VmAssets> {
@@ -199,7 +216,9 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     return this.tpl(await this.assets());
   }
 
-  private name = (id: string) => `${this.o.cgroupParent}-${id.slice(0, 12)}`;
+  /** The name a VM launched for `id` gets; `name`: the one its QEMU has (a claimed spare keeps its own). */
+  private launchName = (id: string) => `${this.o.cgroupParent}-${id.slice(0, 12)}`;
+  private name = (id: string) => readSmallText(paths(this.runOf(id)).name).trim() || this.launchName(id);
   private runOf = (id: string) => join(this.o.runDir, id.slice(0, 16));
   private stateOf = (id: string) => join(this.o.stateDir, 'systems', id);
   private logFile = (id: string) => join(this.stateOf(id), 'ctr.log');
@@ -357,7 +376,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       if (podHost) await preparePodShare(run);
       if (shares.length) {
         // Restored from its template, a VM with shares runs on a copy of the template's RAM (made meanwhile).
-        await Promise.all([startShares(virtiofsd, run, shares, cgroupProcs), template ? copyTemplateRam(template, ramCopy(this.name(id)), cgroupProcs).then(() => mark('ram copied')) : undefined]);
+        await Promise.all([startShares(virtiofsd, run, shares, cgroupProcs), template ? copyTemplateRam(template, ramCopy(this.launchName(id)), cgroupProcs).then(() => mark('ram copied')) : undefined]);
         faultPoint('vm.shares.after-start');
       }
       const nics = opts.interfaces ?? [];
@@ -366,25 +385,37 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       const extra = layerDisks.slice(DISK_SLOTS - 1);
       const slots = [{ file: opts.root.scratch.path, readOnly: false }, ...slotted.map((file) => ({ file, readOnly: true }))];
       const launchOpts = {
-        name: this.name(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined, slots,
+        name: this.launchName(id), dir: run, logFile: this.logFile(id), exitFile: this.exitFile(id), size, netnsPath: opts.netnsPath, cgroupProcs, tap: nics.length ? 'tap0' : undefined, slots,
         ...(shares.length ? { ram: { memfd: true as const }, shares } : {}),
       };
       // The tap's redirects are made meanwhile (a few tc runs in the namespace); waited for before the start.
       let tapped: Promise<void> | undefined;
-      const tap = () => (tapped ??= nics.length ? attachTap(opts.netnsPath!, nics[0].ifname, 'tap0') : Promise.resolve());
+      let spare: Spare | undefined;
+      const tap = () => (tapped ??= nics.length ? (spare ? moveTap(spare.pid, opts.netnsPath!, 'tap0') : Promise.resolve()).then(() => attachTap(opts.netnsPath!, nics[0].ifname, 'tap0')) : Promise.resolve());
       let how = template ? (shares.length ? 'template restore onto shared RAM' : 'template restore') : shares.length ? 'cold boot with virtiofs' : 'cold boot';
       let chan: AgentChannel | undefined;
       if (template) {
         try {
           // The template's device set: the shares' devices are hot-added once the clone runs.
-          const ram = shares.length ? { path: ramCopy(this.name(id)), share: true } : { path: join(template, 'ram'), share: false };
-          await launch(a, { ...launchOpts, ram, shares: undefined, incoming: templateState(template) });
-          mark('launched');
+          const ram = shares.length ? { path: ramCopy(this.launchName(id)), share: true } : { path: join(template, 'ram'), share: false };
+          // A spare launched ahead when nothing of this container needs QEMU's command line (its own kernel, shares,
+          // a pod's share, a log an earlier run of it wrote, a namespace not under /run/netns).
+          const spareFits = a === defaults && !shares.length && !podHost && (!nics.length || dirname(opts.netnsPath ?? '') === '/run/netns') && !existsSync(this.logFile(id));
+          spare = spareFits ? await this.spares.take(template, size, a) : undefined;
+          if (spare) {
+            await this.claim(spare, id, run, cgroupProcs);
+            how = 'template restore into a spare';
+            mark('claimed');
+          } else {
+            await launch(a, { ...launchOpts, ram, shares: undefined, incoming: templateState(template) });
+            mark('launched');
+          }
           // QEMU has the copy mapped (and passes virtiofsd its fd): its name goes now, its memory when QEMU exits, so
           // a VM that stopped holds none of it (a daemon killed before this line: the delete removes it by name).
-          if (shares.length) await rm(ramCopy(this.name(id)), { force: true });
+          if (shares.length) await rm(ramCopy(this.launchName(id)), { force: true });
           tap().catch(() => {});
           live.qmp = await Qmp.open(paths(run).qmp);
+          if (spare) await swapSlots(live.qmp, slots);
           await restoreInto(live.qmp);
           mark('restored');
           chan = await this.agent(run, live.qmp, how, extra);
@@ -398,7 +429,8 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           // The tap went with that QEMU: the next one makes its own, joined again.
           await tapped?.catch(() => {});
           tapped = undefined;
-          await rm(ramCopy(this.name(id)), { force: true });
+          spare = undefined;
+          await rm(ramCopy(this.launchName(id)), { force: true });
           how = 'cold boot after a failed restore';
         }
       }
@@ -441,7 +473,21 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     } catch (e) {
       await this.delete(id, { force: true, keepLogs: true }).catch(() => {});
       throw e;
+    } finally {
+      this.spares.refill();
     }
+  }
+
+  /**
+   * Make a spare `id`'s VM: its run dir, log and exit files renamed to `id`'s, QEMU moved into `id`'s cgroups. The
+   * run dir goes first and carries the spare's qemu.name: from then on a delete of `id` (a failed create, a recovery
+   * after a crash) finds and kills that QEMU; before it, the spare's own cleanup does.
+   */
+  private async claim(s: Spare, id: string, run: string, cgroupProcs: string[]): Promise<void> {
+    await rename(s.dir, run);
+    await Promise.all([rename(s.log, this.logFile(id)), rename(s.exit, this.exitFile(id))]);
+    await rm(dirname(s.log), { recursive: true, force: true });
+    for (const f of cgroupProcs) await writeFile(f, String(s.pid));
   }
 
   /** The agent of a VM just started: extra disks hot-added meanwhile; fails as soon as QEMU exits (a restore whose

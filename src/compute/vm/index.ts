@@ -15,6 +15,8 @@ export async function openVmIsolation(opts: {
   runDir: string;
   cgroupParent: string;
   templates?: boolean;
+  /** Spare QEMUs kept launched (spares.ts); default 1. */
+  spares?: number;
   buildDir?: string;
   /** Log rotation unless a create says (the daemon's defaults): bytes (-1 none), files kept. */
   logMaxSize?: number;
@@ -27,6 +29,7 @@ export async function openVmIsolation(opts: {
     cgroupParent: opts.cgroupParent.replace(/^\/+|\/+$/g, ''),
     buildDir: opts.buildDir ?? process.env.SILO_VM_BUILD_DIR ?? DEFAULT_BUILD_DIR,
     templates: opts.templates ?? true,
+    spares: opts.spares ?? 1,
     defaultMemoryMiB: Number(process.env.SILO_VM_MEMORY_MIB ?? 128),
     bootTimeoutMs: Number(process.env.SILO_VM_BOOT_TIMEOUT_MS ?? 45_000),
     logMaxSize: opts.logMaxSize ?? 20 * 1024 * 1024,

@@ -9,7 +9,7 @@
 // sockets under the VM's run dir are how a later daemon finds it again.
 
 import { spawn } from 'node:child_process';
-import { access, constants, readFile, stat } from 'node:fs/promises';
+import { access, constants, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { SiloError } from '../../common/errors.js';
 import { qemuShareArgs, type Share } from './virtiofs.js';
@@ -76,6 +76,9 @@ export interface LaunchOptions {
   tap?: string;
   /** Backends of the disk slots; a missing one is a placeholder. */
   slots?: { file: string; readOnly: boolean }[];
+  /** A spare (spares.ts): its slots are placeholders under raw nodes whose file a claim swaps (swapSlots), and it
+   *  runs in a network namespace of its own, where its tap is made, until a claim moves the tap out. */
+  spare?: boolean;
 }
 
 export const paths = (dir: string) => ({
@@ -83,6 +86,8 @@ export const paths = (dir: string) => ({
   ctl: `${dir}/ctl.sock`,
   console: `${dir}/console.log`,
   pid: `${dir}/qemu.pid`,
+  /** The `-name` of the QEMU this directory belongs to (qemuAlive's check): a claimed spare keeps its own. */
+  name: `${dir}/qemu.name`,
 });
 
 export const missingQemu = 'vm isolation needs QEMU: apt-get install qemu-system-x86';
@@ -153,7 +158,11 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
   ];
   for (let i = 0; i < DISK_SLOTS; i++) {
     const d = o.slots?.[i];
-    args.push('-blockdev', d ? JSON.stringify({ driver: 'raw', 'node-name': `s${i}`, 'read-only': d.readOnly, file: { driver: 'file', filename: d.file } }) : `driver=null-co,node-name=s${i},size=${2 ** 40},read-zeroes=on`);
+    if (o.spare) {
+      // The scratch's slot writable, the layers' read-only, as a claim's files will be (the device takes its
+      // read-only flag from its node when QEMU starts).
+      args.push('-blockdev', `driver=null-co,node-name=p${i},size=${2 ** 40},read-zeroes=on`, '-blockdev', `driver=raw,node-name=s${i},file=p${i},read-only=${i ? 'on' : 'off'}`);
+    } else args.push('-blockdev', d ? JSON.stringify({ driver: 'raw', 'node-name': `s${i}`, 'read-only': d.readOnly, file: { driver: 'file', filename: d.file } }) : `driver=null-co,node-name=s${i},size=${2 ** 40},read-zeroes=on`);
     args.push('-device', `virtio-blk-pci,id=slot${i},drive=s${i},serial=s${i},bus=pcie.0`);
   }
   // Hot-plugging needs a root port per disk (rp9…rp16, after the slots they once had); the slots above do not.
@@ -172,7 +181,8 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
 export async function launch(a: VmAssets, o: LaunchOptions): Promise<number> {
   // Without huge pages: QEMU would back its 2 MiB ACPI-tables block, a few pages used, with one (≈2 MiB per VM).
   const qemu = a.noThp ? [a.noThp, a.qemu, ...qemuArgs(a, o)] : [a.qemu, ...qemuArgs(a, o)];
-  const cmd = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', ...qemu] : qemu;
+  const cmd = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', ...qemu] : o.spare ? ['unshare', '--net', '--', ...qemu] : qemu;
+  await writeFile(paths(o.dir).name, `${o.name}\n`);
   // The shell joins the cgroups, then becomes QEMU: every thread QEMU makes is inside them from the start. A clone's
   // template stream is opened on descriptor 3 for it (a missing file: the shell's one-line error, exit 2).
   const script = `for f in $SILO_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"${o.incoming ? ` ${INCOMING_FD}<"$SILO_INCOMING"` : ''}`;

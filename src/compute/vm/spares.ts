@@ -1,0 +1,175 @@
+// Spare utility VMs, as Kata's VM cache keeps them: a QEMU launched ahead for the template the last VM was restored
+// from, waiting with `-incoming defer` (no guest runs yet, nothing of any container in it). A create takes it instead
+// of launching one, which takes QEMU's own start (≈150 ms here, most of it the dynamic linker and page faults) off the
+// path of a `run`. What a container brings is given to the spare when it is taken (the backend's claim):
+// - its disks: each slot is a raw node over a placeholder; the claim adds the files and swaps them in with one
+//   blockdev-reopen, before the template's state is loaded;
+// - its network: the spare's tap is made in a network namespace of the spare's own (it dies with QEMU); the claim
+//   moves the tap into the container's namespace, where it is joined to the endpoint as any VM's is;
+// - its log and exit ports: files in <state>/spares/<id>/, renamed into the container's state dir (same file system;
+//   QEMU writes on through its descriptors);
+// - its cgroups: QEMU is moved into them. What it allocated while waiting (its own start-up memory, a few MiB) stays
+//   charged where the daemon runs.
+// The run dir (sockets, pid file, console, qemu.name) is renamed to the container's. A spare is the daemon's alone:
+// killed when the daemon stops, and by the next daemon's init when it was killed.
+
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../common/log.js';
+import { oneLine } from '../../common/errors.js';
+import { launch, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { templateState } from './template.js';
+import type { Qmp } from './qmp.js';
+
+export interface Spare {
+  name: string;
+  /** Its run dir (sockets, pid file, console). */
+  dir: string;
+  /** Its log and exit port files. */
+  log: string;
+  exit: string;
+  pid: number;
+  key: string;
+  /** The template's state file as it was at the launch (a template made again since is another). */
+  stamp: string;
+}
+
+interface Want {
+  template: string;
+  size: VmSize;
+  assets: VmAssets;
+  key: string;
+}
+
+const SPARE_DIR = /^s-[0-9a-f]{12}$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const stampOf = (template: string): string => {
+  const st = statSync(templateState(template), { throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.mtimeMs}:${st.size}` : '';
+};
+
+export class Spares {
+  private readonly ready: Spare[] = [];
+  private want?: Want;
+  private filling?: Promise<void>;
+  private closed = false;
+
+  /** `count`: spares kept for the template in use (0: none). */
+  constructor(private readonly o: { runDir: string; stateDir: string; cgroupParent: string; count: number; log: Logger }) {}
+
+  /** The spares an earlier daemon left (it was killed): their QEMUs killed, their directories removed. */
+  async init(): Promise<void> {
+    for (const e of await readdir(this.o.runDir).catch(() => [] as string[])) {
+      if (!SPARE_DIR.test(e)) continue;
+      const dir = join(this.o.runDir, e);
+      await killIn(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await rm(this.o.stateDir, { recursive: true, force: true });
+  }
+
+  /**
+   * A spare launched for `template` at `size`, if one waits. The next is launched by refill(), which the create
+   * calls when its VM is up: launched meanwhile, its start (≈150 ms of CPU) would slow the guest the create waits on.
+   */
+  async take(template: string, size: VmSize, assets: VmAssets): Promise<Spare | undefined> {
+    if (!this.o.count || this.closed) return undefined;
+    const key = `${template}\n${size.memoryMiB}/${size.cpus}`;
+    this.want = { template, size, assets, key };
+    let s: Spare | undefined;
+    for (let i = this.ready.findIndex((x) => x.key === key); i >= 0; i = this.ready.findIndex((x) => x.key === key)) {
+      const c = this.ready.splice(i, 1)[0];
+      if (c.stamp === stampOf(template) && (await qemuAlive(c.pid, c.name))) {
+        s = c;
+        break;
+      }
+      void this.discard(c);
+    }
+    return s;
+  }
+
+  /** Kill every spare (the daemon stops); none is launched after. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling;
+    await Promise.all(this.ready.splice(0).map((s) => this.discard(s)));
+  }
+
+  get count(): number {
+    return this.ready.length;
+  }
+
+  /** Launch spares until `count` wait for the template last asked for. */
+  refill(): void {
+    if (this.filling || this.closed) return;
+    this.filling = (async () => {
+      while (!this.closed && this.want) {
+        const w = this.want;
+        // Spares of another template or size wait for nothing now.
+        for (const s of this.ready.filter((x) => x.key !== w.key)) {
+          this.ready.splice(this.ready.indexOf(s), 1);
+          await this.discard(s);
+        }
+        if (this.ready.length >= this.o.count) return;
+        const s = await this.launch(w);
+        if (!s) return;
+        if (this.closed) await this.discard(s);
+        else this.ready.push(s);
+      }
+    })().finally(() => (this.filling = undefined));
+  }
+
+  private async launch(w: Want): Promise<Spare | undefined> {
+    const hex = randomBytes(6).toString('hex');
+    const name = `${this.o.cgroupParent}-spare-${hex}`;
+    const dir = join(this.o.runDir, `s-${hex}`);
+    const files = join(this.o.stateDir, hex);
+    const s: Spare = { name, dir, log: join(files, 'ctr.log'), exit: join(files, 'exit'), pid: 0, key: w.key, stamp: stampOf(w.template) };
+    try {
+      await Promise.all([mkdir(dir, { recursive: true, mode: 0o700 }), mkdir(files, { recursive: true, mode: 0o700 })]);
+      s.pid = await launch(w.assets, {
+        name, dir, logFile: s.log, exitFile: s.exit, size: w.size, spare: true, tap: 'tap0',
+        ram: { path: join(w.template, 'ram'), share: false }, incoming: templateState(w.template),
+      });
+      return s;
+    } catch (e) {
+      // Not again for this template: the next create launches its own QEMU, which says what is wrong.
+      this.want = undefined;
+      this.o.log.warn(`vm: no spare VM (${oneLine(e)})`);
+      await this.discard(s);
+      return undefined;
+    }
+  }
+
+  /** A spare that will not be used: its QEMU killed, its files removed. */
+  private async discard(s: Spare): Promise<void> {
+    await killIn(s.dir);
+    await Promise.all([rm(s.dir, { recursive: true, force: true }), rm(join(s.log, '..'), { recursive: true, force: true })]);
+  }
+}
+
+/**
+ * A claimed spare's disk slots given the container's files (the scratch writable, the layers read-only): each
+ * file added as a node, then every slot's raw node reopened over its file in one command. Before the template's
+ * state is loaded, so the guest never sees a placeholder. Slots left empty keep theirs, as a launched clone's do.
+ */
+export async function swapSlots(qmp: Qmp, slots: { file: string; readOnly: boolean }[]): Promise<void> {
+  await Promise.all(slots.map((d, i) => qmp.execute('blockdev-add', { driver: 'file', 'node-name': `f${i}`, filename: d.file, 'read-only': d.readOnly })));
+  await qmp.execute('blockdev-reopen', { options: slots.map((d, i) => ({ driver: 'raw', 'node-name': `s${i}`, file: `f${i}`, 'read-only': d.readOnly })) });
+}
+
+/** Kill the QEMU whose run dir is `dir` (named by its qemu.name), and wait until it is gone. */
+async function killIn(dir: string): Promise<void> {
+  const p = paths(dir);
+  const [pid, name] = await Promise.all([readFile(p.pid, 'utf8').then((t) => Number(t.trim()), () => 0), readFile(p.name, 'utf8').then((t) => t.trim(), () => '')]);
+  if (!name || !(await qemuAlive(pid, name))) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 250 && (await qemuAlive(pid, name)); i++) await sleep(20);
+}
