@@ -68,6 +68,19 @@ function pidsWith(marker: string, comm?: string): number[] {
   return out;
 }
 
+/** The QEMU of the VM whose run dir is `<run>/vm/<dir>` (a container's, or a spare's `s-<hex>`). */
+function qemuOf(dir: string): number[] {
+  try {
+    const pid = Number(readFileSync(`${runDir}/vm/${dir}/qemu.pid`, 'utf8').trim());
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-system-x86' ? [pid] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Run dirs of the VMs of containers (not spares). */
+const containerVmDirs = () => (existsSync(`${runDir}/vm`) ? readdirSync(`${runDir}/vm`).filter((e) => /^[0-9a-f]{16}$/.test(e)) : []);
+
 function descendants(pid: number): number[] {
   const kids: number[] = [];
   for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
@@ -143,18 +156,20 @@ async function runRmVm(): Promise<{ ms: number[]; cpuMs: number[] }> {
     }
   };
   for (let i = 0; i < n; i++) {
-    const before = new Set(pidsWith(`${tag}-`, 'qemu-system-x86'));
+    const before = new Set(containerVmDirs());
     const t0 = performance.now();
     const p = spawn(process.execPath, [SILO, 'run', '--rm', '--isolation', 'vm', 'busybox', 'true'], { env: { ...process.env, SILO_HOST: `unix://${runDir}/silo.sock` }, stdio: 'ignore' });
     const done = new Promise<number>((r) => p.once('exit', (c) => r(c ?? 128)));
     let exited = false;
     void done.then(() => (exited = true));
     // QEMU forks when it daemonizes: its first process' CPU (the start) and its second's (the VM) are summed. Each is
-    // looked for every 40 ms (a scan of /proc costs the machine too); their counters are cumulative.
+    // looked for every 40 ms (a scan of /proc costs the machine too); their counters are cumulative. The second is
+    // the one in the container's run dir; a spare's (docs/vm.md) counts from its launch, before the run, but its first
+    // process ended then and is not counted.
     const seen = new Map<number, number>();
     let pid: number | undefined;
     for (let k = 0; !exited; k++) {
-      if (!pid && k % 4 === 0) pid = pidsWith(`${tag}-`, 'qemu-system-x86').find((x) => !before.has(x) && !seen.has(x));
+      if (!pid && k % 4 === 0) pid = [...pidsWith(`${tag}-`, 'qemu-system-x86').filter((x) => !seen.has(x) && !isSpare(x)), ...containerVmDirs().filter((d) => !before.has(d)).flatMap(qemuOf)].find((x) => !seen.has(x));
       if (pid) {
         const t = ticks(pid);
         if (t < 0) pid = undefined;
@@ -168,6 +183,15 @@ async function runRmVm(): Promise<{ ms: number[]; cpuMs: number[] }> {
     cpuMs.push(cpu);
   }
   return { ms, cpuMs };
+}
+
+/** A spare waiting (its -name says so; a claimed one's run dir is a container's, but its name stays). */
+function isSpare(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${tag}-spare-`) && !containerVmDirs().some((d) => qemuOf(d)[0] === pid);
+  } catch {
+    return true;
+  }
 }
 
 function dockerRunRm(docker: Dockerd | undefined): number[] | undefined {
@@ -212,7 +236,7 @@ function memoryOf(ids: string[], isolation: 'vm' | 'process', byKind?: Map<strin
   let pss = 0;
   let rss = 0;
   for (const id of ids) {
-    const pids = isolation === 'vm' ? pidsWith(`${tag}-${id.slice(0, 12)},`, 'qemu-system-x86') : pidsWith(id, 'conmon').flatMap((p) => [p, ...descendants(p)]);
+    const pids = isolation === 'vm' ? qemuOf(id.slice(0, 16)) : pidsWith(id, 'conmon').flatMap((p) => [p, ...descendants(p)]);
     for (const p of pids) {
       pss += pssKiB(p);
       if (byKind) pssByKind(p, byKind);
@@ -230,6 +254,14 @@ const IDLE_MS = 60_000;
  * (just started) and after IDLE_MS (idle): a VM's guest still translates code for seconds after its start, and the
  * daemon gives back its code cache's dead part (jit.ts) only once the cache has been flushed, within about a minute.
  */
+/** The spare waiting now (the idle containers' starts launched it), if one does. */
+function spareMemory(): Mem | undefined {
+  const dirs = existsSync(`${runDir}/vm`) ? readdirSync(`${runDir}/vm`).filter((e) => /^s-[0-9a-f]{12}$/.test(e)) : [];
+  const pid = dirs.flatMap(qemuOf)[0];
+  if (!pid) return undefined;
+  return { pssMiB: pssKiB(pid) / 1024, rssMiB: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 };
+}
+
 async function idleMemory(isolations: ('vm' | 'process')[], count: number, byKind?: Map<string, number>): Promise<Record<'vm' | 'process', { started: Mem; idle: Mem } | undefined>> {
   const ids = new Map<'vm' | 'process', string[]>(isolations.map((i) => [i, []]));
   try {
@@ -288,6 +320,7 @@ async function main(): Promise<void> {
     await cleanupAll(); // dockerd is not needed for the rest: it would only load the machine
     process.stderr.write('idle memory\n');
     const mem = await idleMemory(['vm', 'process'], 4);
+    const spare = spareMemory();
     const memVm = mem.vm!;
     const memProc = mem.process!;
     const assets = await findAssets(DEFAULT_BUILD_DIR);
@@ -303,6 +336,7 @@ async function main(): Promise<void> {
       vmRunQemuCpuMs: median(vmCpu),
       idleMemoryMiBPerContainer: { vm: memVm.idle, process: memProc.idle },
       startedMemoryMiBPerContainer: { vm: memVm.started, process: memProc.started },
+      ...(spare ? { spareMemoryMiB: spare } : {}),
     };
     mkdirSync(join(root, 'bench/results'), { recursive: true });
     writeFileSync(join(root, 'bench/results/vm.json'), JSON.stringify(res, null, 2) + '\n');

@@ -15,6 +15,8 @@ export interface VmResults {
   idleMemoryMiBPerContainer: { vm: { pssMiB: number; rssMiB: number }; process: { pssMiB: number; rssMiB: number } };
   /** 3 s after the starts (absent from results before it was measured). */
   startedMemoryMiBPerContainer?: { vm: { pssMiB: number; rssMiB: number }; process: { pssMiB: number; rssMiB: number } };
+  /** The spare QEMU the daemon keeps launched for the next VM (docs/vm.md), once per daemon, not per container. */
+  spareMemoryMiB?: { pssMiB: number; rssMiB: number };
 }
 
 const ms = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(0)} ms`);
@@ -29,6 +31,7 @@ export function vmSection(r: VmResults): string {
     '(vm, process and docker in the same run, docker a dockerd the bench starts; n/a: it did not start), and host memory per idle `sleep` container (PSS of',
     'QEMU, or of conmon and the container\'s processes; 4 of each at once, so the template\'s shared pages count a quarter each), a minute after',
     'their start: by then the guest has settled and the daemon has given back the dead part of its TCG code cache (docs/vm.md); 3 s after the start, beside it.',
+    'The daemon keeps one QEMU launched ahead for the next VM (a spare, docs/vm.md): the vm `run --rm`s after the first are restored into one.',
     'Targets (issue #13, TCG): restore ≥ 10× faster than a cold boot, `run --rm` ≤ 1.0 s, ≤ 40 MiB per idle VM.',
     '',
     '| figure | value |',
@@ -41,6 +44,7 @@ export function vmSection(r: VmResults): string {
       const s = r.startedMemoryMiBPerContainer?.[k];
       return `| host memory per idle container, PSS (RSS): ${k} | ${m(r.idleMemoryMiBPerContainer[k])}${s ? `; 3 s after its start ${m(s)}` : ''} |`;
     }),
+    ...(r.spareMemoryMiB ? [`| host memory of the spare QEMU waiting for the next VM (one per daemon, \`--vm-spares\`), PSS (RSS) | ${r.spareMemoryMiB.pssMiB.toFixed(1)} MiB (${r.spareMemoryMiB.rssMiB.toFixed(1)}) |`] : []),
     '<!-- vm:end -->',
   ].join('\n');
 }

@@ -29,6 +29,7 @@ export const FAULT_POINTS = [
   'pull.before-image',
   'vm.template.after-save',
   'vm.shares.after-start',
+  'vm.spare.after-claim',
   'vm.guest.after-plug',
   'vm.guest.after-bind',
   'vm.kernel.before-rename',

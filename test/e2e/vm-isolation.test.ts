@@ -245,8 +245,21 @@ test('spares: the next VM is restored into a QEMU launched ahead; a killed daemo
   assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
   await sleep(1000);
   assert.deepEqual(spareDirs(), []);
+  // Killed just after a create took a spare (its run dir is the container's now): the next daemon rolls the create
+  // back and kills that QEMU, found by the name its run dir carries.
   await d.stop();
+  await d.start({ SILO_FAULT_POINTS: 'vm.spare.after-claim' });
+  assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
+  await spareReady();
+  const taken = Number(readFileSync(`${d.runDir}/vm/${spareDirs()[0]}/qemu.pid`, 'utf8'));
+  await vm(['-d', '--name', 'claimed', 'busybox', 'sleep', '1000']);
+  await d.exited();
+  assert.ok(running(taken), 'the taken spare outlived the daemon');
   await d.start();
+  assert.ok(!running(taken), 'the next daemon killed the QEMU of the interrupted create');
+  const rolledBack = (await d.silo(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+  if (rolledBack.length) assert.equal((await d.silo(['rm', '-f', ...rolledBack])).code, 0);
+  assert.deepEqual(leaks(d.tag).filter((l) => l.includes('qemu')), []);
 });
 
 test("an idle VM gives back the dead part of TCG's code cache, and runs on", async () => {

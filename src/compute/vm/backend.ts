@@ -403,7 +403,17 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           const spareFits = a === defaults && !shares.length && !podHost && (!nics.length || dirname(opts.netnsPath ?? '') === '/run/netns') && !existsSync(this.logFile(id));
           spare = spareFits ? await this.spares.take(template, size, a) : undefined;
           if (spare) {
-            await this.claim(spare, id, run, cgroupProcs);
+            const s = spare;
+            live.qmp = await this.claim(s, id, run, cgroupProcs, slots).catch(async (e: unknown) => {
+              // The spare's fault, not the template's: killed, and a QEMU launched as if there were none.
+              this.o.log.warn(`vm: ${id.slice(0, 12)}: the spare ${s.name} could not be taken (${oneLine(e)}); launching a VM`);
+              await this.killByDir(run, this.name(id));
+              await rm(paths(run).name, { force: true });
+              spare = undefined;
+              return undefined;
+            });
+          }
+          if (spare) {
             how = 'template restore into a spare';
             mark('claimed');
           } else {
@@ -414,8 +424,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           // a VM that stopped holds none of it (a daemon killed before this line: the delete removes it by name).
           if (shares.length) await rm(ramCopy(this.launchName(id)), { force: true });
           tap().catch(() => {});
-          live.qmp = await Qmp.open(paths(run).qmp);
-          if (spare) await swapSlots(live.qmp, slots);
+          live.qmp ??= await Qmp.open(paths(run).qmp);
           await restoreInto(live.qmp);
           mark('restored');
           chan = await this.agent(run, live.qmp, how, extra);
@@ -479,15 +488,25 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
   }
 
   /**
-   * Make a spare `id`'s VM: its run dir, log and exit files renamed to `id`'s, QEMU moved into `id`'s cgroups. The
-   * run dir goes first and carries the spare's qemu.name: from then on a delete of `id` (a failed create, a recovery
-   * after a crash) finds and kills that QEMU; before it, the spare's own cleanup does.
+   * Make a spare `id`'s VM: its run dir, log and exit files renamed to `id`'s, QEMU moved into `id`'s cgroups, the
+   * container's disks in its slots; returns its QMP. The run dir goes first and carries the spare's qemu.name: from
+   * then on a delete of `id` (a failed create, a recovery after a crash) finds and kills that QEMU; before it, the
+   * spares' own cleanup does.
    */
-  private async claim(s: Spare, id: string, run: string, cgroupProcs: string[]): Promise<void> {
+  private async claim(s: Spare, id: string, run: string, cgroupProcs: string[], slots: { file: string; readOnly: boolean }[]): Promise<Qmp> {
     await rename(s.dir, run);
+    faultPoint('vm.spare.after-claim');
     await Promise.all([rename(s.log, this.logFile(id)), rename(s.exit, this.exitFile(id))]);
     await rm(dirname(s.log), { recursive: true, force: true });
     for (const f of cgroupProcs) await writeFile(f, String(s.pid));
+    const qmp = await Qmp.open(paths(run).qmp);
+    try {
+      await swapSlots(qmp, slots);
+    } catch (e) {
+      qmp.close();
+      throw e;
+    }
+    return qmp;
   }
 
   /** The agent of a VM just started: extra disks hot-added meanwhile; fails as soon as QEMU exits (a restore whose

@@ -55,6 +55,8 @@ export class Spares {
   private readonly ready: Spare[] = [];
   private want?: Want;
   private filling?: Promise<void>;
+  /** The spare being launched now, and when it is in `ready` (or failed). */
+  private launching?: { key: string; settled: Promise<void> };
   private closed = false;
 
   /** `count`: spares kept for the template in use (0: none). */
@@ -79,16 +81,20 @@ export class Spares {
     if (!this.o.count || this.closed) return undefined;
     const key = `${template}\n${size.memoryMiB}/${size.cpus}`;
     this.want = { template, size, assets, key };
-    let s: Spare | undefined;
+    const s = await this.pick(key, template);
+    if (s || this.launching?.key !== key) return s;
+    // One is being launched: the rest of its start is less than a start of QEMU's own.
+    await this.launching.settled;
+    return this.pick(key, template);
+  }
+
+  private async pick(key: string, template: string): Promise<Spare | undefined> {
     for (let i = this.ready.findIndex((x) => x.key === key); i >= 0; i = this.ready.findIndex((x) => x.key === key)) {
       const c = this.ready.splice(i, 1)[0];
-      if (c.stamp === stampOf(template) && (await qemuAlive(c.pid, c.name))) {
-        s = c;
-        break;
-      }
+      if (c.stamp === stampOf(template) && (await qemuAlive(c.pid, c.name))) return c;
       void this.discard(c);
     }
-    return s;
+    return undefined;
   }
 
   /** Kill every spare (the daemon stops); none is launched after. */
@@ -114,10 +120,17 @@ export class Spares {
           await this.discard(s);
         }
         if (this.ready.length >= this.o.count) return;
-        const s = await this.launch(w);
-        if (!s) return;
-        if (this.closed) await this.discard(s);
-        else this.ready.push(s);
+        let settle = () => {};
+        this.launching = { key: w.key, settled: new Promise<void>((r) => (settle = r)) };
+        try {
+          const s = await this.launch(w);
+          if (!s) return;
+          if (this.closed) await this.discard(s);
+          else this.ready.push(s);
+        } finally {
+          this.launching = undefined;
+          settle();
+        }
       }
     })().finally(() => (this.filling = undefined));
   }
