@@ -92,7 +92,7 @@ export class Spares {
     for (let i = this.ready.findIndex((x) => x.key === key); i >= 0; i = this.ready.findIndex((x) => x.key === key)) {
       const c = this.ready.splice(i, 1)[0];
       if (c.stamp === stampOf(template) && (await qemuAlive(c.pid, c.name))) return c;
-      void this.discard(c);
+      void this.discard(c).catch(() => {});
     }
     return undefined;
   }
