@@ -596,7 +596,7 @@ const verbs: Verb[] = [
         .addOption(new Option('--registry-timeout <seconds>', 'how long a registry may keep Silo waiting for an answer').env('SILO_REGISTRY_TIMEOUT').argParser(Number))
         .addOption(new Option('--cri-socket <path>', "the Kubernetes CRI's socket (default <run dir>/cri.sock; \"\" = none)").env('SILO_CRI_SOCKET'))
         .addOption(new Option('--vm-templates <on|off>', 'start vm-isolated containers from saved VM templates').env('SILO_VM_TEMPLATES').choices(['on', 'off']).default('on'))
-        .addOption(new Option('--vm-spares <n>', 'QEMUs kept launched ahead for the next vm-isolated containers (0: none)').env('SILO_VM_SPARES').default('1'))
+        .addOption(new Option('--vm-spares <n>', 'utility VMs kept restored ahead for the next vm-isolated containers (0: none)').env('SILO_VM_SPARES').default('1'))
         .addOption(new Option('--log-max-size <size>', "a container log's size before it rotates, unless its create says (-1: no limit)").env('SILO_LOG_MAX_SIZE').default('20m'))
         .addOption(new Option('--log-max-file <n>', "a container log's files kept, the current one included, unless its create says").env('SILO_LOG_MAX_FILE').default('5'))
         .action(async (o: { stateDir: string; runDir: string; cgroupParent: string; logLevel: string; criSocket?: string; vmTemplates: string; vmSpares: string; logMaxSize: string; logMaxFile: string }) => {

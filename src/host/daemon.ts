@@ -215,7 +215,7 @@ async function toolVersions(): Promise<Record<string, string>> {
   return { Runc: runc, Conmon: conmon };
 }
 
-/** --vm-spares: how many QEMUs wait launched for the next VM containers (≈25 MiB each while they wait). */
+/** --vm-spares: how many QEMUs wait launched for the next VM containers (≈44 MiB each while they wait). */
 function parseSpares(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v.trim()) || n > 8) throw new Error(`invalid --vm-spares '${v}': a whole number from 0 to 8`);

@@ -117,11 +117,11 @@ test('limits: the memory limit holds in the guest (OOM killed) and the scratch c
 
 test('network: a published port answers from the guest, and names resolve between a VM and a process container', async () => {
   const port = await freePort();
-  // Restored into a spare, whose tap was made in a namespace of its own and moved into the container's.
+  // A spare restored ahead, whose tap was made in a namespace of its own and moved into the container's.
   await spareReady();
   const w = await vm(['-d', '--name', 'vweb', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir -p /www && echo vm-page > /www/index.html && httpd -f -p 80 -h /www']);
   assert.equal(w.code, 0, w.stderr);
-  assert.match(d.logs, new RegExp(`${w.stdout.trim().slice(0, 12)} up by template restore into a spare`));
+  assert.match(d.logs, new RegExp(`${w.stdout.trim().slice(0, 12)} up by a spare restored ahead`));
   assert.equal(await httpGet(port), 'vm-page\n');
   const p = await d.silo(['run', '-d', '--name', 'pweb', 'busybox', 'sh', '-c', 'mkdir -p /www && echo p-page > /www/index.html && httpd -f -p 80 -h /www']);
   assert.equal(p.code, 0, p.stderr);
@@ -222,7 +222,7 @@ test('spares: the next VM is restored into a QEMU launched ahead; a killed daemo
   assert.equal(r.code, 0, r.stderr);
   const id = r.stdout.trim();
   assert.equal(qemuPid(id), pid, "the container runs in the spare's QEMU");
-  assert.match(d.logs, new RegExp(`${id.slice(0, 12)} up by template restore into a spare`));
+  assert.match(d.logs, new RegExp(`${id.slice(0, 12)} up by a spare restored ahead`));
   // Its log and exit ports write the container's files.
   assert.equal((await d.silo(['wait', 'spared'], { timeoutMs: 120_000 })).stdout, '3\n');
   assert.equal((await d.silo(['logs', 'spared'])).stdout, 'from a spare\n');

@@ -407,6 +407,8 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
             live.qmp = await this.claim(s, id, run, cgroupProcs, slots).catch(async (e: unknown) => {
               // The spare's fault, not the template's: killed, and a QEMU launched as if there were none.
               this.o.log.warn(`vm: ${id.slice(0, 12)}: the spare ${s.name} could not be taken (${oneLine(e)}); launching a VM`);
+              s.chan?.close();
+              s.qmp?.close();
               await this.killByDir(run, this.name(id));
               await rm(paths(run).name, { force: true });
               spare = undefined;
@@ -414,7 +416,8 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
             });
           }
           if (spare) {
-            how = 'template restore into a spare';
+            how = 'a spare restored ahead';
+            chan = spare.chan;
             mark('claimed');
           } else {
             await launch(a, { ...launchOpts, ram, shares: undefined, incoming: templateState(template) });
@@ -425,9 +428,12 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           if (shares.length) await rm(ramCopy(this.launchName(id)), { force: true });
           tap().catch(() => {});
           live.qmp ??= await Qmp.open(paths(run).qmp);
-          await restoreInto(live.qmp);
-          mark('restored');
-          chan = await this.agent(run, live.qmp, how, extra);
+          if (chan) await this.plugDisks(live.qmp, extra);
+          else {
+            await restoreInto(live.qmp);
+            mark('restored');
+            chan = await this.agent(run, live.qmp, how, extra);
+          }
         } catch (e) {
           if (isBootTimeout(e)) throw e;
           this.o.log.warn(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead, the template is made again at its next use`);
@@ -439,6 +445,8 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           await tapped?.catch(() => {});
           tapped = undefined;
           spare = undefined;
+          chan?.close();
+          chan = undefined;
           await rm(ramCopy(this.launchName(id)), { force: true });
           how = 'cold boot after a failed restore';
         }
@@ -499,14 +507,8 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     await Promise.all([rename(s.log, this.logFile(id)), rename(s.exit, this.exitFile(id))]);
     await rm(dirname(s.log), { recursive: true, force: true });
     for (const f of cgroupProcs) await writeFile(f, String(s.pid));
-    const qmp = await Qmp.open(paths(run).qmp);
-    try {
-      await swapSlots(qmp, slots);
-    } catch (e) {
-      qmp.close();
-      throw e;
-    }
-    return qmp;
+    await swapSlots(s.qmp!, slots);
+    return s.qmp!;
   }
 
   /** The agent of a VM just started: extra disks hot-added meanwhile; fails as soon as QEMU exits (a restore whose

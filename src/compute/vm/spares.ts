@@ -1,17 +1,18 @@
-// Spare utility VMs, as Kata's VM cache keeps them: a QEMU launched ahead for the template the last VM was restored
-// from, waiting with `-incoming defer` (no guest runs yet, nothing of any container in it). A create takes it instead
-// of launching one, which takes QEMU's own start (≈150 ms here, most of it the dynamic linker and page faults) off the
-// path of a `run`. What a container brings is given to the spare when it is taken (the backend's claim):
-// - its disks: each slot is a raw node over a placeholder; the claim adds the files and swaps them in with one
-//   blockdev-reopen, before the template's state is loaded;
+// Spare utility VMs, as Kata's VM cache keeps them: a clone of the template the last VM was restored from, launched,
+// restored and its agent answering, with nothing of any container in it. A create takes it instead of launching and
+// restoring one, which takes QEMU's own start (≈150 ms here, most of it the dynamic linker and page faults) and the
+// guest's first wake-up under TCG (≈100 ms) off the path of a `run`. What a container brings is given to the spare
+// when it is taken (the backend's claim):
+// - its disks: each slot is a raw node over a placeholder the guest never read; the claim adds the files and swaps
+//   them in with one blockdev-reopen;
 // - its network: the spare's tap is made in a network namespace of the spare's own (it dies with QEMU); the claim
 //   moves the tap into the container's namespace, where it is joined to the endpoint as any VM's is;
-// - its log and exit ports: files in <state>/spares/<id>/, renamed into the container's state dir (same file system;
+// - its log and exit ports: files in <state>/spares/<hex>/, renamed into the container's state dir (same file system;
 //   QEMU writes on through its descriptors);
-// - its cgroups: QEMU is moved into them. What it allocated while waiting (its own start-up memory, a few MiB) stays
-//   charged where the daemon runs.
-// The run dir (sockets, pid file, console, qemu.name) is renamed to the container's. A spare is the daemon's alone:
-// killed when the daemon stops, and by the next daemon's init when it was killed.
+// - its cgroups: QEMU is moved into them. What it allocated while waiting stays charged where the daemon runs.
+// The run dir (sockets, pid file, console, qemu.name) is renamed to the container's; the QMP and agent connections
+// made here go with it. A spare is the daemon's alone: killed when the daemon stops, and by the next daemon's init
+// when it was killed.
 
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -20,8 +21,9 @@ import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
 import { oneLine } from '../../common/errors.js';
 import { launch, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
-import { templateState } from './template.js';
-import type { Qmp } from './qmp.js';
+import { restoreInto, templateState } from './template.js';
+import { Qmp } from './qmp.js';
+import { AgentChannel } from './channel.js';
 
 export interface Spare {
   name: string;
@@ -31,6 +33,9 @@ export interface Spare {
   log: string;
   exit: string;
   pid: number;
+  /** Its QMP and its agent's channel, open since the template was loaded into it. */
+  qmp?: Qmp;
+  chan?: AgentChannel;
   key: string;
   /** The template's state file as it was at the launch (a template made again since is another). */
   stamp: string;
@@ -44,6 +49,8 @@ interface Want {
 }
 
 const SPARE_DIR = /^s-[0-9a-f]{12}$/;
+/** A restore answers in well under a second here; one that does not is given up (the next create launches its own). */
+const RESTORE_TIMEOUT_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const stampOf = (template: string): string => {
@@ -55,7 +62,7 @@ export class Spares {
   private readonly ready: Spare[] = [];
   private want?: Want;
   private filling?: Promise<void>;
-  /** The spare being launched now, and when it is in `ready` (or failed). */
+  /** The spare being made now, and when it is in `ready` (or failed). */
   private launching?: { key: string; settled: Promise<void> };
   private closed = false;
 
@@ -74,8 +81,9 @@ export class Spares {
   }
 
   /**
-   * A spare launched for `template` at `size`, if one waits. The next is launched by refill(), which the create
-   * calls when its VM is up: launched meanwhile, its start (≈150 ms of CPU) would slow the guest the create waits on.
+   * A spare made for `template` at `size`, if one waits. The next is made by refill(), which the create calls when
+   * its VM is up: made meanwhile, its start (QEMU's and the restored guest's CPU) would slow the guest the create
+   * waits on.
    */
   async take(template: string, size: VmSize, assets: VmAssets): Promise<Spare | undefined> {
     if (!this.o.count || this.closed) return undefined;
@@ -83,7 +91,7 @@ export class Spares {
     this.want = { template, size, assets, key };
     const s = await this.pick(key, template);
     if (s || this.launching?.key !== key) return s;
-    // One is being launched: the rest of its start is less than a start of QEMU's own.
+    // One is being made: the rest of its start is less than a whole start.
     await this.launching.settled;
     return this.pick(key, template);
   }
@@ -91,7 +99,7 @@ export class Spares {
   private async pick(key: string, template: string): Promise<Spare | undefined> {
     for (let i = this.ready.findIndex((x) => x.key === key); i >= 0; i = this.ready.findIndex((x) => x.key === key)) {
       const c = this.ready.splice(i, 1)[0];
-      if (c.stamp === stampOf(template) && (await qemuAlive(c.pid, c.name))) return c;
+      if (c.stamp === stampOf(template) && c.chan && !c.chan.isClosed && (await qemuAlive(c.pid, c.name))) return c;
       void this.discard(c).catch(() => {});
     }
     return undefined;
@@ -108,7 +116,7 @@ export class Spares {
     return this.ready.length;
   }
 
-  /** Launch spares until `count` wait for the template last asked for. */
+  /** Make spares until `count` wait for the template last asked for. */
   refill(): void {
     if (this.filling || this.closed) return;
     this.filling = (async () => {
@@ -147,6 +155,11 @@ export class Spares {
         name, dir, logFile: s.log, exitFile: s.exit, size: w.size, spare: true, tap: 'tap0',
         ram: { path: join(w.template, 'ram'), share: false }, incoming: templateState(w.template),
       });
+      // Restored now, and its agent answering: a create that takes it starts at the agent's first request, into a
+      // guest whose wake-up code TCG has translated already. The channel stays open, so the agent waits in poll().
+      s.qmp = await Qmp.open(paths(dir).qmp);
+      await restoreInto(s.qmp);
+      s.chan = await AgentChannel.open(paths(dir).ctl, RESTORE_TIMEOUT_MS);
       return s;
     } catch (e) {
       // Not again for this template: the next create launches its own QEMU, which says what is wrong.
@@ -159,6 +172,8 @@ export class Spares {
 
   /** A spare that will not be used: its QEMU killed, its files removed. */
   private async discard(s: Spare): Promise<void> {
+    s.chan?.close();
+    s.qmp?.close();
     await killIn(s.dir);
     await Promise.all([rm(s.dir, { recursive: true, force: true }), rm(join(s.log, '..'), { recursive: true, force: true })]);
   }
