@@ -164,8 +164,8 @@ async function runRmVm(): Promise<{ ms: number[]; cpuMs: number[] }> {
     void done.then(() => (exited = true));
     // QEMU forks when it daemonizes: its first process' CPU (the start) and its second's (the VM) are summed. Each is
     // looked for every 40 ms (a scan of /proc costs the machine too); their counters are cumulative. The second is
-    // the one in the container's run dir; a spare's (docs/vm.md) counts from its launch, before the run, but its first
-    // process ended then and is not counted.
+    // the one in the container's run dir; a spare's (docs/vm.md) counts from its launch and restore, before the run, but
+    // its first process ended then and is not counted.
     const seen = new Map<number, number>();
     let pid: number | undefined;
     for (let k = 0; !exited; k++) {

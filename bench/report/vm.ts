@@ -31,7 +31,7 @@ export function vmSection(r: VmResults): string {
     '(vm, process and docker in the same run, docker a dockerd the bench starts; n/a: it did not start), and host memory per idle `sleep` container (PSS of',
     'QEMU, or of conmon and the container\'s processes; 4 of each at once, so the template\'s shared pages count a quarter each), a minute after',
     'their start: by then the guest has settled and the daemon has given back the dead part of its TCG code cache (docs/vm.md); 3 s after the start, beside it.',
-    'The daemon keeps one QEMU launched ahead for the next VM (a spare, docs/vm.md): the vm `run --rm`s after the first are restored into one.',
+    'The daemon keeps one clone of the template restored ahead for the next VM (a spare, docs/vm.md): the vm `run --rm`s after the first start in one.',
     'Targets (issue #13, TCG): restore ≥ 10× faster than a cold boot, `run --rm` ≤ 1.0 s, ≤ 40 MiB per idle VM.',
     '',
     '| figure | value |',
@@ -44,7 +44,7 @@ export function vmSection(r: VmResults): string {
       const s = r.startedMemoryMiBPerContainer?.[k];
       return `| host memory per idle container, PSS (RSS): ${k} | ${m(r.idleMemoryMiBPerContainer[k])}${s ? `; 3 s after its start ${m(s)}` : ''} |`;
     }),
-    ...(r.spareMemoryMiB ? [`| host memory of the spare QEMU waiting for the next VM (one per daemon, \`--vm-spares\`), PSS (RSS) | ${r.spareMemoryMiB.pssMiB.toFixed(1)} MiB (${r.spareMemoryMiB.rssMiB.toFixed(1)}) |`] : []),
+    ...(r.spareMemoryMiB ? [`| host memory of the spare waiting for the next VM (one per daemon, \`--vm-spares\`), PSS (RSS) | ${r.spareMemoryMiB.pssMiB.toFixed(1)} MiB (${r.spareMemoryMiB.rssMiB.toFixed(1)}) |`] : []),
     '<!-- vm:end -->',
   ].join('\n');
 }

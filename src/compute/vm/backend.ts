@@ -398,8 +398,8 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
         try {
           // The template's device set: the shares' devices are hot-added once the clone runs.
           const ram = shares.length ? { path: ramCopy(this.launchName(id)), share: true } : { path: join(template, 'ram'), share: false };
-          // A spare launched ahead when nothing of this container needs QEMU's command line (its own kernel, shares,
-          // a pod's share, a log an earlier run of it wrote, a namespace not under /run/netns).
+          // The spare restored ahead (spares.ts), when nothing of this container needs QEMU's command line (its own
+          // kernel, shares, a pod's share, a log an earlier run of it wrote, a namespace not under /run/netns).
           const spareFits = a === defaults && !shares.length && !podHost && (!nics.length || dirname(opts.netnsPath ?? '') === '/run/netns') && !existsSync(this.logFile(id));
           spare = spareFits ? await this.spares.take(template, size, a) : undefined;
           if (spare) {
