@@ -51,6 +51,8 @@ interface Want {
 const SPARE_DIR = /^s-[0-9a-f]{12}$/;
 /** A restore answers in well under a second here; one that does not is given up (the next create launches its own). */
 const RESTORE_TIMEOUT_MS = 30_000;
+/** How long a create waits for the spare being made before it launches its own VM (a whole start is ≈300 ms). */
+const WAIT_MS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const stampOf = (template: string): string => {
@@ -91,8 +93,8 @@ export class Spares {
     this.want = { template, size, assets, key };
     const s = await this.pick(key, template);
     if (s || this.launching?.key !== key) return s;
-    // One is being made: the rest of its start is less than a whole start.
-    await this.launching.settled;
+    // One is being made: the rest of its start is less than a whole start (but not waited for past a whole start).
+    await Promise.race([this.launching.settled, sleep(WAIT_MS)]);
     return this.pick(key, template);
   }
 
@@ -157,9 +159,15 @@ export class Spares {
       });
       // Restored now, and its agent answering: a create that takes it starts at the agent's first request, into a
       // guest whose wake-up code TCG has translated already. The channel stays open, so the agent waits in poll().
-      s.qmp = await Qmp.open(paths(dir).qmp);
-      await restoreInto(s.qmp);
-      s.chan = await AgentChannel.open(paths(dir).ctl, RESTORE_TIMEOUT_MS);
+      const qmp = (s.qmp = await Qmp.open(paths(dir).qmp));
+      await restoreInto(qmp);
+      // QEMU exits when a load fails: no waiting for an agent then.
+      const stop = new AbortController();
+      try {
+        s.chan = await Promise.race([AgentChannel.open(paths(dir).ctl, RESTORE_TIMEOUT_MS, stop.signal), qmp.gone().then(() => Promise.reject(new Error('QEMU exited while restoring')))]);
+      } finally {
+        stop.abort();
+      }
       return s;
     } catch (e) {
       // Not again for this template: the next create launches its own QEMU, which says what is wrong.
