@@ -180,7 +180,7 @@ test('the log cap holds while no daemon runs: the guest holds its output until t
   assert.equal((await d.silo(['rm', '-f', 'flood'])).code, 0);
 });
 
-/** The QEMU of a container: the pid file in its run dir (a spare it was restored into has a name of its own). */
+/** The QEMU of a container: the pid file in its run dir (a spare it started in has a name of its own). */
 function qemuPid(id: string): number | undefined {
   const pid = Number(readFileSync(`${d.runDir}/vm/${id.slice(0, 16)}/qemu.pid`, 'utf8').trim());
   return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-system-x86' ? pid : undefined;
@@ -202,7 +202,7 @@ test('a VM container survives a daemon SIGKILL and is adopted by the next daemon
   assert.equal((await d.silo(['rm', '-f', 'survivor'])).code, 0);
 });
 
-/** The spares waiting, once one is (a VM create launches the next when its VM is up). */
+/** The spares waiting, once one is (a VM create makes the next when its VM is up). */
 async function spareReady(): Promise<void> {
   const waiting = async () => (JSON.parse((await d.silo(['info', '--format', 'json'])).stdout) as { VmSpares: number }).VmSpares;
   for (const end = Date.now() + 60_000; Date.now() < end && (await waiting()) < 1; ) await sleep(100);
@@ -212,8 +212,8 @@ async function spareReady(): Promise<void> {
 const running = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 const spareDirs = () => readdirSync(`${d.runDir}/vm`).filter((e) => /^s-[0-9a-f]{12}$/.test(e));
 
-test('spares: the next VM is restored into a QEMU launched ahead; a killed daemon\'s spare goes with the next daemon, a stopped one leaves none; --vm-spares 0 keeps none', async () => {
-  // A daemon launches spares for the template its VMs were last restored from (after a restart, none yet).
+test('spares: the next VM starts in a clone restored ahead; a killed daemon\'s spare goes with the next daemon, a stopped one leaves none; --vm-spares 0 keeps none', async () => {
+  // A daemon makes spares for the template its VMs were last restored from (after a restart, none yet).
   assert.equal((await vm(['--rm', 'busybox', 'true'])).code, 0);
   await spareReady();
   const [dir] = spareDirs();

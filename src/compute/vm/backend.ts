@@ -409,8 +409,9 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
               this.o.log.warn(`vm: ${id.slice(0, 12)}: the spare ${s.name} could not be taken (${oneLine(e)}); launching a VM`);
               s.chan?.close();
               s.qmp?.close();
-              await this.killByDir(run, this.name(id));
-              await rm(paths(run).name, { force: true });
+              // Wherever the claim stopped: its run dir renamed to the container's, or not yet.
+              await this.killByDir(existsSync(s.dir) ? s.dir : run, s.name);
+              await Promise.all([rm(s.dir, { recursive: true, force: true }), rm(dirname(s.log), { recursive: true, force: true }), rm(paths(run).name, { force: true })]);
               spare = undefined;
               return undefined;
             });
