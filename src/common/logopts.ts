@@ -21,8 +21,13 @@ export function parseLogSize(v: string, what: string): number {
 }
 
 export function parseLogFiles(v: string, what: string): number {
+  return parseWholeNumber(v, what, 1, 100);
+}
+
+/** A daemon option's whole number from `min` to `max`, or one line saying what it must be. */
+export function parseWholeNumber(v: string, what: string, min: number, max: number): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n < 1 || n > 100) throw new Error(`invalid ${what} '${v}': a whole number from 1 to 100`);
+  if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new Error(`invalid ${what} '${v}': a whole number from ${min} to ${max}`);
   return n;
 }
 

@@ -23,7 +23,7 @@ import { fastifyDoor, lazyDoor } from './lazy-door.js';
 import { sweepBuildDebris } from '../api/docker/build/owner.js';
 import { prepareDockerState } from '../api/docker/meta.js';
 import type { Services } from './services.js';
-import { parseLogFiles, parseLogSize } from '../common/logopts.js';
+import { parseLogFiles, parseLogSize, parseWholeNumber } from '../common/logopts.js';
 import { openRegistry } from '../storage/registry/index.js';
 import { VERSION, API_VERSION } from './version.js';
 
@@ -45,7 +45,7 @@ export interface DaemonOptions {
   criSocket?: string;
   /** "off": vm-isolated containers always cold-boot (no VM templates, whose shared pages are a side channel). */
   vmTemplates?: string;
-  /** Spare QEMUs kept for the next VM containers (--vm-spares): a whole number from 0 to 8. */
+  /** Spares kept restored ahead for the next VM containers (--vm-spares, ≈44 MiB each): a whole number from 0 to 8. */
   vmSpares?: string;
   /** Containers' log rotation unless a create says otherwise: docker's max-size (-1: none) and max-file. */
   logMaxSize?: string;
@@ -77,7 +77,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const storage = await openStorage({ root: join(o.stateDir, 'storage'), runDir: join(o.runDir, 'storage'), volumes: join(o.stateDir, 'volumes'), events });
   // One backend per isolation mode this host offers; the first is the default.
   const logRotation = { logMaxSize: parseLogSize(o.logMaxSize ?? '20m', '--log-max-size'), logMaxFiles: parseLogFiles(o.logMaxFile ?? '5', '--log-max-file') };
-  const vm = await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', spares: parseSpares(o.vmSpares ?? '1'), ...logRotation, log });
+  const vm = await openVmIsolation({ stateDir: join(o.stateDir, 'vm'), runDir: join(o.runDir, 'vm'), cgroupParent: o.cgroupParent, templates: o.vmTemplates !== 'off', spares: parseWholeNumber(o.vmSpares ?? '1', '--vm-spares', 0, 8), ...logRotation, log });
   const backends = new Map<Isolation, IsolationBackend>([
     ['process', await openProcessIsolation({ stateDir: join(o.stateDir, 'runtime'), runDir: join(o.runDir, 'runtime'), cgroupParent: o.cgroupParent, ...logRotation })],
     ['vm', vm],
@@ -213,11 +213,4 @@ async function toolVersions(): Promise<Record<string, string>> {
   const first = async (f: string) => (await run(f, ['--version'], { allowFail: true }).catch(() => ({ stdout: '' }))).stdout.split('\n')[0].trim();
   const [runc, conmon] = await Promise.all([first('runc'), first('conmon')]);
   return { Runc: runc, Conmon: conmon };
-}
-
-/** --vm-spares: how many QEMUs wait launched for the next VM containers (≈44 MiB each while they wait). */
-function parseSpares(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n > 8) throw new Error(`invalid --vm-spares '${v}': a whole number from 0 to 8`);
-  return n;
 }

@@ -22,7 +22,7 @@ import { buildEnv, checkCwd } from '../resolve.js';
 import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
-import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_PORTS, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_PORTS, killQemuIn, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, templateState, Templates } from './template.js';
 import { GuestKernels } from './kernels.js';
 import type { VmKernelInfo, VmTemplateInfo as TemplateInfo } from '../types.js';
@@ -55,7 +55,7 @@ export interface VmBackendOptions {
   buildDir: string;
   /** Restore from templates (default); false = every VM cold-boots. */
   templates: boolean;
-  /** Spare QEMUs kept launched for the template in use (spares.ts); 0: none. */
+  /** Spares kept restored ahead for the template in use (spares.ts); 0: none. */
   spares: number;
   /** Guest RAM when no memory limit is set. */
   defaultMemoryMiB: number;
@@ -407,11 +407,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
             live.qmp = await this.claim(s, id, run, cgroupProcs, slots).catch(async (e: unknown) => {
               // The spare's fault, not the template's: killed, and a QEMU launched as if there were none.
               this.o.log.warn(`vm: ${id.slice(0, 12)}: the spare ${s.name} could not be taken (${oneLine(e)}); launching a VM`);
-              s.chan?.close();
-              s.qmp?.close();
-              // Wherever the claim stopped: its run dir renamed to the container's, or not yet.
-              await this.killByDir(existsSync(s.dir) ? s.dir : run, s.name);
-              await Promise.all([rm(s.dir, { recursive: true, force: true }), rm(dirname(s.log), { recursive: true, force: true }), rm(paths(run).name, { force: true })]);
+              await this.spares.drop(s, run);
               spare = undefined;
               return undefined;
             });
@@ -961,15 +957,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
 
   /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */
   private async killByDir(dir: string, name: string): Promise<void> {
-    const pid = Number((await readFile(paths(dir).pid, 'utf8').catch(() => '')).trim());
-    if (!(await qemuAlive(pid, name))) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 250 && (await qemuAlive(pid, name)); i++) await sleep(20);
-    await writeFile(join(dir, 'killed'), '').catch(() => {});
+    if (await killQemuIn(dir, name)) await writeFile(join(dir, 'killed'), '').catch(() => {});
   }
 }
 

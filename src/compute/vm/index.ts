@@ -15,7 +15,7 @@ export async function openVmIsolation(opts: {
   runDir: string;
   cgroupParent: string;
   templates?: boolean;
-  /** Spare QEMUs kept launched (spares.ts); default 1. */
+  /** Spares kept restored ahead (spares.ts); default 1. */
   spares?: number;
   buildDir?: string;
   /** Log rotation unless a create says (the daemon's defaults): bytes (-1 none), files kept. */

@@ -15,12 +15,12 @@
 // when it was killed.
 
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../../common/log.js';
 import { oneLine } from '../../common/errors.js';
-import { launch, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { killQemuIn, launch, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, templateState } from './template.js';
 import { Qmp } from './qmp.js';
 import { AgentChannel } from './channel.js';
@@ -76,7 +76,7 @@ export class Spares {
     for (const e of await readdir(this.o.runDir).catch(() => [] as string[])) {
       if (!SPARE_DIR.test(e)) continue;
       const dir = join(this.o.runDir, e);
-      await killIn(dir);
+      await killQemuIn(dir);
       await rm(dir, { recursive: true, force: true });
     }
     await rm(this.o.stateDir, { recursive: true, force: true });
@@ -182,30 +182,30 @@ export class Spares {
   private async discard(s: Spare): Promise<void> {
     s.chan?.close();
     s.qmp?.close();
-    await killIn(s.dir);
-    await Promise.all([rm(s.dir, { recursive: true, force: true }), rm(join(s.log, '..'), { recursive: true, force: true })]);
+    await killQemuIn(s.dir);
+    await Promise.all([rm(s.dir, { recursive: true, force: true }), rm(dirname(s.log), { recursive: true, force: true })]);
+  }
+
+  /**
+   * A spare a claim could not finish: discarded wherever the claim left it. Once its run dir was renamed to the
+   * container's (`claimedDir`), that dir stays for the VM launched instead, less the spare's qemu.name.
+   */
+  async drop(s: Spare, claimedDir: string): Promise<void> {
+    if (existsSync(s.dir)) return this.discard(s);
+    s.chan?.close();
+    s.qmp?.close();
+    await killQemuIn(claimedDir, s.name);
+    await Promise.all([rm(paths(claimedDir).name, { force: true }), rm(dirname(s.log), { recursive: true, force: true })]);
   }
 }
 
 /**
  * A claimed spare's disk slots given the container's files (the scratch writable, the layers read-only): each
- * file added as a node, then every slot's raw node reopened over its file in one command. Before the template's
- * state is loaded, so the guest never sees a placeholder. Slots left empty keep theirs, as a launched clone's do.
+ * file added as a node, then every slot's raw node reopened over its file in one command. The guest has read no
+ * slot yet (the agent indexed their serials before the template was saved; it mounts them at the root request).
+ * Slots left empty keep their placeholders, as a launched clone's do.
  */
 export async function swapSlots(qmp: Qmp, slots: { file: string; readOnly: boolean }[]): Promise<void> {
   await Promise.all(slots.map((d, i) => qmp.execute('blockdev-add', { driver: 'file', 'node-name': `f${i}`, filename: d.file, 'read-only': d.readOnly })));
   await qmp.execute('blockdev-reopen', { options: slots.map((d, i) => ({ driver: 'raw', 'node-name': `s${i}`, file: `f${i}`, 'read-only': d.readOnly })) });
-}
-
-/** Kill the QEMU whose run dir is `dir` (named by its qemu.name), and wait until it is gone. */
-async function killIn(dir: string): Promise<void> {
-  const p = paths(dir);
-  const [pid, name] = await Promise.all([readFile(p.pid, 'utf8').then((t) => Number(t.trim()), () => 0), readFile(p.name, 'utf8').then((t) => t.trim(), () => '')]);
-  if (!name || !(await qemuAlive(pid, name))) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 250 && (await qemuAlive(pid, name)); i++) await sleep(20);
 }
