@@ -10,6 +10,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { leaks, sleep, TestDaemon } from './harness.js';
+import { busyboxLayer, digestOf, layerTar } from './registry-images.js';
+import { DISK_SLOTS } from '../../src/compute/vm/qemu.js';
 
 const d = new TestDaemon();
 before(() => d.start());
@@ -65,6 +67,25 @@ test('run: output and exit code come back from the guest, which has its own kern
   assert.match(d.logs, /vm: \w+ up by template restore/);
   assert.equal((await d.silo(['ps', '-aq'])).stdout, '');
   assert.equal(readdirSync(`${d.stateDir}/vm/templates`).length, 1, 'one whole template');
+});
+
+test('an image with more layers than the disk slots: the layers past them are hot-added, in order', async () => {
+  // Eleven layers: busybox and ten that each add /lN and overwrite /top, so the top layer's /top shows the order held.
+  const layers = [await busyboxLayer(), ...(await Promise.all(Array.from({ length: 10 }, (_, i) => layerTar({ [`l${i + 1}`]: `${i + 1}\n`, top: `${i + 1}\n` }))))];
+  assert.ok(layers.length > DISK_SLOTS);
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: layers.map(digestOf) } });
+  const archive = await layerTar({
+    ...Object.fromEntries(layers.map((l, i) => [`l${i}/layer.tar`, l])),
+    'config.json': config,
+    'manifest.json': JSON.stringify([{ Config: 'config.json', RepoTags: [`${d.tag}-layers:1`], Layers: layers.map((_, i) => `l${i}/layer.tar`) }]),
+  });
+  const file = join(d.stateDir, 'layers.tar');
+  writeFileSync(file, archive);
+  assert.equal((await d.silo(['load', '-q', '-i', file])).code, 0);
+  const r = await vm(['--rm', `${d.tag}-layers:1`, 'cat', '/l1', '/l8', '/l10', '/top']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '1\n8\n10\n10\n');
+  assert.equal((await d.silo(['rmi', `${d.tag}-layers:1`])).code, 0);
 });
 
 test('exec, logs, top, stats, stop (SIGTERM handled) and stop (SIGTERM ignored, then SIGKILL)', async () => {

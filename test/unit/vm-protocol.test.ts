@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeList, decodeStrings, encodeFrame, encodeStrings, FrameReader, Op } from '../../src/compute/vm/channel.js';
 import { checkVmDocument } from '../../src/compute/vm/refuse.js';
-import { DISK_SLOTS, findAssets, HOTPLUG_PORTS, qemuArgs, TCG_CACHE_MIB, type VmAssets } from '../../src/compute/vm/qemu.js';
+import { DISK_SLOTS, findAssets, hotAdd, HOTPLUG_SLOTS, MODERN_ONLY, qemuArgs, TCG_CACHE_MIB, type VmAssets } from '../../src/compute/vm/qemu.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { agentShareArgs, MAX_SHARES, sharesOf } from '../../src/compute/vm/virtiofs.js';
 import { deadTail, fillRatio, JitTrim, parseInfoJit } from '../../src/compute/vm/jit.js';
@@ -85,9 +85,29 @@ test('one machine for templates and clones: only backends, the RAM mapping and t
   assert.ok(!clone.includes('-kernel') && !clone.includes('-initrd'), 'a clone loads nothing its template has in RAM');
   assert.ok(clone.includes('tcg,tb-size=16,split-wx=on'), 'the code cache is a memfd, so its dead tail can be punched out');
   assert.ok(qemuArgs({ ...a, tcgTrim: false }, base).includes('tcg,tb-size=16'));
-  // The disk slots sit on the root complex; only the hot-plug root ports are root ports.
+  // The disk slots sit on the root complex; hot-plugging has one bridge behind one root port, not a port per device.
   assert.equal(devices(clone).filter((d) => d.startsWith('virtio-blk-pci') && d.endsWith('bus=pcie.0')).length, DISK_SLOTS);
-  assert.equal(devices(clone).filter((d) => d.startsWith('pcie-root-port')).length, HOTPLUG_PORTS);
+  assert.deepEqual(devices(clone).filter((d) => /^pcie-(root-port|pci-bridge)/.test(d)), ['pcie-root-port,id=hprp,chassis=1', 'pcie-pci-bridge,id=hp,bus=hprp']);
+});
+
+test('hotAdd takes the first free slot of the bridge (the last with fromTop) and says when all are taken', async () => {
+  const taken = new Set(['0x1', '0x2', `0x${HOTPLUG_SLOTS.toString(16)}`]);
+  const added: Record<string, unknown>[] = [];
+  const qmp = {
+    async execute(cmd: string, args: Record<string, unknown>) {
+      assert.equal(cmd, 'device_add');
+      if (args.id === 'bad') throw new Error('QEMU: a property error');
+      if (taken.has(args.addr as string)) throw new Error(`QEMU: PCI: slot ${args.addr} function 0 not available for virtio-blk-pci, in use by x`);
+      taken.add(args.addr as string);
+      added.push(args);
+    },
+  } as unknown as Parameters<typeof hotAdd>[0];
+  await hotAdd(qmp, { driver: 'virtio-blk-pci', ...MODERN_ONLY, id: 'a' });
+  await hotAdd(qmp, { driver: 'vhost-user-fs-pci', id: 'b' }, true);
+  assert.deepEqual(added.map((d) => [d.id, d.bus, d.addr, d['disable-legacy']]), [['a', 'hp', '0x3', 'on'], ['b', 'hp', `0x${(HOTPLUG_SLOTS - 1).toString(16)}`, undefined]]);
+  await assert.rejects(hotAdd(qmp, { driver: 'x', id: 'bad' }), /property error/, 'an error other than a taken slot is not retried');
+  for (let i = 1; i <= HOTPLUG_SLOTS; i++) taken.add(`0x${i.toString(16)}`);
+  await assert.rejects(hotAdd(qmp, { driver: 'virtio-blk-pci', id: 'c' }), new RegExp(`no free hot-plug slot \\(${HOTPLUG_SLOTS} in all`));
 });
 
 test('the TCG cache size comes from SILO_VM_TCG_CACHE_MIB or the default, and nonsense is refused', async () => {

@@ -22,7 +22,7 @@ import { buildEnv, checkCwd } from '../resolve.js';
 import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
-import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_PORTS, killQemuIn, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_SLOTS, hotAdd, killQemuIn, MODERN_ONLY, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, templateState, Templates } from './template.js';
 import { GuestKernels } from './kernels.js';
 import type { VmKernelInfo, VmTemplateInfo as TemplateInfo } from '../types.js';
@@ -349,9 +349,9 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     if (podHost && opts.mounts.length) throw invalid("a pod's utility VM takes no bind mounts of its own (its containers' go through its share)");
     const shares = podHost ? [podShare(run)] : await sharesOf(run, opts.mounts);
     const virtiofsd = shares.length ? await findVirtiofsd() : '';
-    // Shares are hot-added on the spare root ports after a restore, beside the layers past the disk slots.
+    // Shares are hot-added on the hot-plug bridge after a restore, beside the layers past the disk slots.
     const extraLayers = Math.max(0, opts.root.layers.length - (DISK_SLOTS - 1));
-    const restorable = !shares.length || extraLayers + shares.length <= HOTPLUG_PORTS;
+    const restorable = !shares.length || extraLayers + shares.length <= HOTPLUG_SLOTS;
     await this.delete(id, { force: true, keepLogs: true });
     const live: Live = { execs: new Map(), memoryLimit: opts.resources.memoryBytes ?? size.memoryMiB * MiB };
     this.live.set(id, live);
@@ -372,7 +372,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
         }),
       ]);
       mark('prepared');
-      if (shares.length && this.o.templates && !restorable) this.o.log.info(`vm: ${id.slice(0, 12)}: ${shares.length} bind mount(s) through virtiofs and ${extraLayers} hot-added layer(s) need more than the ${HOTPLUG_PORTS} spare root ports: cold boot with shared memory`);
+      if (shares.length && this.o.templates && !restorable) this.o.log.info(`vm: ${id.slice(0, 12)}: ${shares.length} bind mount(s) through virtiofs and ${extraLayers} hot-added layer(s) need more than the ${HOTPLUG_SLOTS} hot-plug slots: cold boot with shared memory`);
       if (podHost) await preparePodShare(run);
       if (shares.length) {
         // Restored from its template, a VM with shares runs on a copy of the template's RAM (made meanwhile).
@@ -433,8 +433,12 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           }
         } catch (e) {
           if (isBootTimeout(e)) throw e;
-          this.o.log.warn(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead, the template is made again at its next use`);
-          await this.templates?.discard(template);
+          // A spare taken was restored already: what failed after (hot-adding layers) says nothing against the template.
+          if (spare) this.o.log.warn(`vm: ${id.slice(0, 12)}: the VM in the spare taken could not be finished (${oneLine(e)}); cold boot instead`);
+          else {
+            this.o.log.warn(`vm: ${id.slice(0, 12)}: template restore failed (${oneLine(e)}); cold boot instead, the template is made again at its next use`);
+            await this.templates?.discard(template);
+          }
           live.qmp?.close();
           live.qmp = undefined;
           await this.killByDir(run, this.name(id));
@@ -527,12 +531,12 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     }
   }
 
-  /** Layers past the disk slots, read-only, hot-added on the spare root ports; the guest finds each by its serial. */
+  /** Layers past the disk slots, read-only, hot-added on the hot-plug bridge; the guest finds each by its serial. */
   private async plugDisks(qmp: Qmp, extra: string[]): Promise<void> {
     for (const [k, file] of extra.entries()) {
       const i = DISK_SLOTS - 1 + k;
       await qmp.execute('blockdev-add', { driver: 'raw', 'node-name': `h${i}`, 'read-only': true, file: { driver: 'file', filename: file } });
-      await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-h${i}`, drive: `h${i}`, serial: `h${i}`, bus: `rp${DISK_SLOTS + k + 1}` });
+      await hotAdd(qmp, { driver: 'virtio-blk-pci', ...MODERN_ONLY, id: `d-h${i}`, drive: `h${i}`, serial: `h${i}` });
     }
   }
 

@@ -1,12 +1,12 @@
 // A pod's utility VM holds more than its own container (as hcsshim runs every container of a Hyper-V-isolated pod in
 // one utility VM): each further container ("guest" here) gets its scratch and the layers the VM does not already have
-// hot-added as read-only/read-write virtio-blk disks on the spare root ports, and a log and an exit port hot-added to
+// hot-added as read-only/read-write virtio-blk disks on the hot-plug bridge, and a log and an exit port hot-added to
 // the virtio-serial controller (files QEMU writes, so both keep going while no daemon runs). The agent mounts its
 // root and runs its processes under the container id `ctr`. Every QEMU object of a guest is named after `ctr`, so
 // whatever a crash left of it can be found and removed from QEMU itself.
 
 import type { Qmp } from './qmp.js';
-import { DISK_SLOTS, MAX_DISKS } from './qemu.js';
+import { hotAdd, MODERN_ONLY } from './qemu.js';
 
 /** What the host keeps of a container in another system's VM (written before anything is made in the VM). */
 export interface Guest {
@@ -34,22 +34,13 @@ export async function ownLayers(qmp: Qmp): Promise<Map<string, string>> {
   return out;
 }
 
-/** Hot-add the guest's disks on free spare root ports; returns their serials in order. */
+/** Hot-add the guest's disks on free slots of the hot-plug bridge; returns their serials in order. */
 export async function plugDisks(qmp: Qmp, ctr: number, disks: { file: string; readOnly: boolean }[]): Promise<string[]> {
   const serials: string[] = [];
-  let port = DISK_SLOTS + 1;
   for (const [k, d] of disks.entries()) {
     const id = diskId(ctr, k);
     await qmp.execute('blockdev-add', { driver: 'raw', 'node-name': id, 'read-only': d.readOnly, file: { driver: 'file', filename: d.file } });
-    for (;; port++) {
-      if (port > MAX_DISKS) throw new Error(`the pod's utility VM has no free disk port (${MAX_DISKS - DISK_SLOTS} in all): remove a container of the pod first`);
-      // A port another disk holds refuses the device: the next one is tried.
-      const ok = await qmp.execute('device_add', { driver: 'virtio-blk-pci', id: `d-${id}`, drive: id, serial: id, bus: `rp${port}`, addr: '0' }).then(() => true, (e: Error) => {
-        if (/in use|occupied|not available/i.test(e.message)) return false;
-        throw e;
-      });
-      if (ok) break;
-    }
+    await hotAdd(qmp, { driver: 'virtio-blk-pci', ...MODERN_ONLY, id: `d-${id}`, drive: id, serial: id });
     serials.push(id);
   }
   return serials;

@@ -21,7 +21,7 @@ import { invalid, SiloError } from '../../common/errors.js';
 import type { MappedDirectory } from '../backend.js';
 import type { Qmp } from './qmp.js';
 import type { Share } from './virtiofs.js';
-import { DISK_SLOTS, MAX_DISKS } from './qemu.js';
+import { hotAdd } from './qemu.js';
 
 export const POD_TAG = 'pod';
 const podDir = (run: string) => join(run, 'pod');
@@ -68,19 +68,12 @@ export async function preparePodShare(run: string): Promise<void> {
 /** Whether the VM of run dir `run` has a pod share. */
 export const hasPodShare = async (run: string) => (await mountsUnder(shareDir(run))).length > 0;
 
-/** QEMU's side, after a restore: the chardev to virtiofsd and the device (named as a cold boot's `i`th), on a free root
- *  port from the last one down (disks take them from the first one up). The guest finds it through ACPI in a moment
+/** QEMU's side, after a restore: the chardev to virtiofsd and the device (named as a cold boot's `i`th), on a free slot of
+ *  the hot-plug bridge from the last one down (disks take them from the first one up). The guest finds it through ACPI in a moment
  *  (the agent's mount waits for its tag). Used for a pod's share and for a single container's binds alike. */
 export async function hotAddShare(qmp: Qmp, share: Share, i: number): Promise<void> {
   await qmp.execute('chardev-add', { id: `fs${i}`, backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: share.socket } }, server: false } } });
-  for (let port = MAX_DISKS; port > DISK_SLOTS; port--) {
-    const ok = await qmp.execute('device_add', { driver: 'vhost-user-fs-pci', id: `fsd${i}`, chardev: `fs${i}`, tag: share.tag, bus: `rp${port}`, addr: '0' }).then(() => true, (e: Error) => {
-      if (/in use|occupied|not available/i.test(e.message)) return false;
-      throw e;
-    });
-    if (ok) return;
-  }
-  throw new Error('the utility VM has no free root port for a share');
+  await hotAdd(qmp, { driver: 'vhost-user-fs-pci', id: `fsd${i}`, chardev: `fs${i}`, tag: share.tag }, true);
 }
 
 /**

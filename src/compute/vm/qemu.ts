@@ -1,7 +1,8 @@
 // How a utility VM is started: QEMU's q35 machine booting the guest kernel directly (PVH entry of the uncompressed
 // vmlinux) with Silo's initramfs, a virtio-serial controller carrying the agent's ports, a serial console to a file,
-// empty PCIe root ports the disks are hot-added to (measured here: virtio-blk on a root port shows up in the guest
-// faster than a disk hot-added to a virtio-scsi controller) and one virtio NIC. The device set is the same for a cold boot, a template
+// disk slots, an empty PCIe-to-PCI bridge further disks and shares are hot-added to (measured here: virtio-blk
+// hot-added through ACPI shows up in the guest faster than a disk hot-added to a virtio-scsi controller) and one
+// virtio NIC. The device set is the same for a cold boot, a template
 // and its clones (a migration stream only loads into the machine it was saved from); only backends differ: a clone's
 // NIC gets a tap in the container's namespace (a backend carries no state of its own in the stream).
 //
@@ -12,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { access, constants, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { SiloError } from '../../common/errors.js';
+import type { Qmp } from './qmp.js';
 import { qemuShareArgs, type Share } from './virtiofs.js';
 
 export interface VmAssets {
@@ -46,9 +48,14 @@ export interface VmSize {
  *  hold placeholders (an empty 1 TiB null device); a clone's hold the container's disks, so nothing is hot-added for
  *  an image of up to DISK_SLOTS - 1 layers (a hot-added disk costs ~0.3–1 s under TCG: the guest runs ACPI code). */
 export const DISK_SLOTS = 8;
-/** Root ports for disks hot-added beyond the slots (more layers). */
-export const HOTPLUG_PORTS = 8;
-export const MAX_DISKS = DISK_SLOTS + HOTPLUG_PORTS;
+/**
+ * Slots 1… of the PCIe-to-PCI bridge `hp` that disks past the disk slots, a pod's further containers' disks and
+ * virtiofs shares are hot-added to (the guest's ACPI hot-plug). One bridge rather than a root port per device: a
+ * restore loads every device's state and, in QEMU 7.2, each load rebuilds the address-space maps of all of them, so
+ * eight empty root ports cost ≈25 ms of every restore where the bridge costs ≈3 ms (docs/vm.md).
+ */
+export const HOTPLUG_SLOTS = 31;
+export const MAX_DISKS = DISK_SLOTS + HOTPLUG_SLOTS;
 /** virtio-serial ports: the agent's three and two for each further container of a pod (pod.ts). */
 export const SERIAL_PORTS = 31;
 /** The NIC every utility VM has from boot (so a template has it too); the agent gives it the endpoint's MAC. */
@@ -165,8 +172,8 @@ export function qemuArgs(a: VmAssets, o: LaunchOptions): string[] {
     } else args.push('-blockdev', d ? JSON.stringify({ driver: 'raw', 'node-name': `s${i}`, 'read-only': d.readOnly, file: { driver: 'file', filename: d.file } }) : `driver=null-co,node-name=s${i},size=${2 ** 40},read-zeroes=on`);
     args.push('-device', `virtio-blk-pci,id=slot${i},drive=s${i},serial=s${i},bus=pcie.0`);
   }
-  // Hot-plugging needs a root port per disk (rp9…rp16, after the slots they once had); the slots above do not.
-  for (let i = DISK_SLOTS + 1; i <= MAX_DISKS; i++) args.push('-device', `pcie-root-port,id=rp${i},chassis=${i}`);
+  // Hot-plugging on the root complex needs a root port per device; a bridge behind one takes 31.
+  args.push('-device', 'pcie-root-port,id=hprp,chassis=1', '-device', 'pcie-pci-bridge,id=hp,bus=hprp');
   if (o.ram && 'memfd' in o.ram) args.push('-object', `memory-backend-memfd,id=ram,size=${mem},share=on`);
   else if (o.ram) args.push('-object', `memory-backend-file,id=ram,size=${mem},mem-path=${o.ram.path},share=${o.ram.share ? 'on' : 'off'}`);
   if (o.shares?.length) args.push(...qemuShareArgs(o.shares));
@@ -201,6 +208,26 @@ export async function launch(a: VmAssets, o: LaunchOptions): Promise<number> {
   const pid = Number((await readFile(paths(o.dir).pid, 'utf8')).trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new SiloError('Internal', 'SILO_VM_QEMU', 'QEMU wrote no pid file');
   return pid;
+}
+
+/** For a virtio device that can be legacy too, hot-added on the bridge: its I/O window holds eight legacy ones at most. */
+export const MODERN_ONLY = { 'disable-legacy': 'on' } as const;
+
+/**
+ * `device_add` a PCI device on a free slot of the hot-plug bridge, tried from the first slot up (from the last one down
+ * with `fromTop`, so shares and disks meet in the middle).
+ */
+export async function hotAdd(qmp: Qmp, device: Record<string, unknown>, fromTop = false): Promise<void> {
+  for (let k = 0; k < HOTPLUG_SLOTS; k++) {
+    const slot = fromTop ? HOTPLUG_SLOTS - k : k + 1;
+    // A slot another device holds refuses it: the next one is tried.
+    const ok = await qmp.execute('device_add', { ...device, bus: 'hp', addr: `0x${slot.toString(16)}` }).then(() => true, (e: Error) => {
+      if (/in use|occupied|not available/i.test(e.message)) return false;
+      throw e;
+    });
+    if (ok) return;
+  }
+  throw new Error(`the utility VM has no free hot-plug slot (${HOTPLUG_SLOTS} in all, for disks and shares)`);
 }
 
 /** Whether `pid` is still the QEMU of this VM (not a recycled pid): its command line names the VM. */

@@ -22,7 +22,7 @@ import type { GuestBoot } from './kernels.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Bumped when the machine's device set changes: older templates no longer load. */
-const MACHINE_VERSION = 5;
+const MACHINE_VERSION = 6;
 
 export class Templates {
   private readonly lock = new KeyedLock();
