@@ -52,7 +52,7 @@ export const DISK_SLOTS = 8;
  * Slots 1… of the PCIe-to-PCI bridge `hp` that disks past the disk slots, a pod's further containers' disks and
  * virtiofs shares are hot-added to (the guest's ACPI hot-plug). One bridge rather than a root port per device: a
  * restore loads every device's state and, in QEMU 7.2, each load rebuilds the address-space maps of all of them, so
- * eight empty root ports cost ≈25 ms of every restore where the bridge costs ≈3 ms (docs/vm.md).
+ * eight empty root ports cost ≈30 ms of every restore where the bridge costs ≈6 ms (docs/vm.md).
  */
 export const HOTPLUG_SLOTS = 31;
 export const MAX_DISKS = DISK_SLOTS + HOTPLUG_SLOTS;
