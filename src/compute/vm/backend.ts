@@ -22,7 +22,7 @@ import { buildEnv, checkCwd } from '../resolve.js';
 import { readLogFile } from '../logs.js';
 import { AgentChannel, decodeList, decodeStrings, encodeStrings, Op } from './channel.js';
 import { Qmp } from './qmp.js';
-import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_SLOTS, hotAdd, killQemuIn, MODERN_ONLY, launch, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
+import { BOOT_MAC, consoleTail, DISK_SLOTS, findAssets, HOTPLUG_SLOTS, hotAdd, killQemuIn, launch, MODERN_ONLY, MAX_DISKS, paths, qemuAlive, type VmAssets, type VmSize } from './qemu.js';
 import { restoreInto, templateState, Templates } from './template.js';
 import { GuestKernels } from './kernels.js';
 import type { VmKernelInfo, VmTemplateInfo as TemplateInfo } from '../types.js';
@@ -128,7 +128,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     // Half-made templates' QEMUs and run dirs (a daemon killed while making one).
     for (const e of await readdir(this.o.runDir)) {
       if (!e.startsWith('t-')) continue;
-      await this.killByDir(join(this.o.runDir, e), `${this.o.cgroupParent}-template-${e.slice(2)}`);
+      await killQemuIn(join(this.o.runDir, e), `${this.o.cgroupParent}-template-${e.slice(2)}`);
       await rm(join(this.o.runDir, e), { recursive: true, force: true });
     }
     const a = await this.assets().catch(() => undefined);
@@ -394,6 +394,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       const tap = () => (tapped ??= nics.length ? (spare ? moveTap(spare.pid, opts.netnsPath!, 'tap0') : Promise.resolve()).then(() => attachTap(opts.netnsPath!, nics[0].ifname, 'tap0')) : Promise.resolve());
       let how = template ? (shares.length ? 'template restore onto shared RAM' : 'template restore') : shares.length ? 'cold boot with virtiofs' : 'cold boot';
       let chan: AgentChannel | undefined;
+      let aheadCpu = 0;
       if (template) {
         try {
           // The template's device set: the shares' devices are hot-added once the clone runs.
@@ -415,6 +416,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           if (spare) {
             how = 'a spare restored ahead';
             chan = spare.chan;
+            aheadCpu = await cpuMs(spare.pid);
             mark('claimed');
           } else {
             await launch(a, { ...launchOpts, ram, shares: undefined, incoming: templateState(template) });
@@ -441,7 +443,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
           }
           live.qmp?.close();
           live.qmp = undefined;
-          await this.killByDir(run, this.name(id));
+          await killQemuIn(run, this.name(id));
           // The tap went with that QEMU: the next one makes its own, joined again.
           await tapped?.catch(() => {});
           tapped = undefined;
@@ -485,7 +487,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       await tap();
       const pid = (await this.pid(id))!;
       // QEMU's CPU time so far says how much of the wall time was the guest's work (TCG) rather than waiting.
-      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU${boot ? `, ${boot.package}` : ''}): ${marks.join(', ')}, created ${Date.now() - t0} ms; QEMU CPU ${await cpuMs(pid)} ms`);
+      this.o.log.info(`vm: ${id.slice(0, 12)} up by ${how} (${size.memoryMiB} MiB, ${size.cpus} vCPU${boot ? `, ${boot.package}` : ''}): ${marks.join(', ')}, created ${Date.now() - t0} ms; QEMU CPU ${(await cpuMs(pid)) - aheadCpu} ms${aheadCpu ? ` (and ${aheadCpu} ms ahead)` : ''}`);
       this.watchJit(id);
       return { pid };
     } catch (e) {
@@ -611,7 +613,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
     const c = await this.conn(id).catch(() => undefined);
     if (c) await c.chan.request(Op.SIGNAL, INIT, encodeStrings([['sig', osc.signals.SIGKILL], ['all', 1]]), 2000).catch(() => {});
     for (let i = 0; i < 100 && (await this.alive(id)); i++) await sleep(20);
-    await this.killByDir(this.runOf(id), this.name(id));
+    await killQemuIn(this.runOf(id), this.name(id));
   }
 
   async pause(id: string): Promise<void> {
@@ -770,7 +772,7 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       if (!opts.force && !(await this.exitRecord(id))) throw conflict(`container ${id.slice(0, 12)} is running in its utility VM`);
       // Its scratch stays (keepLogs: the system is not being removed): let a powering-off VM unmount it cleanly.
       if (opts.keepLogs) await this.settle(id, 3000);
-      await this.killByDir(this.runOf(id), this.name(id));
+      await killQemuIn(this.runOf(id), this.name(id));
     }
     // virtiofsd ends when its QEMU hangs up, but one whose QEMU never started (a failed create) waits for ever.
     await stopShares(this.runOf(id));
@@ -957,12 +959,6 @@ export class VmBackend extends TreeFiles implements IsolationBackend {
       await this.copyRoots.unmount(t.id);
     }
   }
-
-
-  /** SIGKILL the QEMU whose pid file is in `dir` if it is still that VM, and wait until it is gone. */
-  private async killByDir(dir: string, name: string): Promise<void> {
-    if (await killQemuIn(dir, name)) await writeFile(join(dir, 'killed'), '').catch(() => {});
-  }
 }
 
 /** One process' stdio over the agent channel. Output before the first listener is kept, so nothing is missed. */
@@ -1035,7 +1031,6 @@ function initExtras(opts: InitOptions): [string, string | number][] {
   for (const p of s?.ReadonlyPaths ?? []) out.push(['ro', p]);
   return out;
 }
-
 
 /** User + system CPU time of a process, ms (clock ticks of 10 ms). */
 async function cpuMs(pid: number): Promise<number> {
