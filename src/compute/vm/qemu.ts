@@ -2,9 +2,9 @@
 // vmlinux) with Silo's initramfs, a virtio-serial controller carrying the agent's ports, a serial console to a file,
 // disk slots, an empty PCIe-to-PCI bridge further disks and shares are hot-added to (measured here: virtio-blk
 // hot-added through ACPI shows up in the guest faster than a disk hot-added to a virtio-scsi controller) and one
-// virtio NIC. The device set is the same for a cold boot, a template
-// and its clones (a migration stream only loads into the machine it was saved from); only backends differ: a clone's
-// NIC gets a tap in the container's namespace (a backend carries no state of its own in the stream).
+// virtio NIC. The device set is the same for a cold boot, a template and its clones (a migration stream only loads
+// into the machine it was saved from); only backends differ: a clone's NIC gets a tap in the container's namespace (a
+// backend carries no state of its own in the stream).
 //
 // QEMU daemonizes: it is never the daemon's child, so a container survives a daemon SIGKILL; its pid file and
 // sockets under the VM's run dir are how a later daemon finds it again.
