@@ -107,7 +107,23 @@ test('hotAdd takes the first free slot of the bridge (the last with fromTop) and
   assert.deepEqual(added.map((d) => [d.id, d.bus, d.addr, d['disable-legacy']]), [['a', 'hp', '0x3', 'on'], ['b', 'hp', `0x${(HOTPLUG_SLOTS - 1).toString(16)}`, undefined]]);
   await assert.rejects(hotAdd(qmp, { driver: 'x', id: 'bad' }), /property error/, 'an error other than a taken slot is not retried');
   for (let i = 1; i <= HOTPLUG_SLOTS; i++) taken.add(`0x${i.toString(16)}`);
-  await assert.rejects(hotAdd(qmp, { driver: 'virtio-blk-pci', id: 'c' }), new RegExp(`no free hot-plug slot \\(${HOTPLUG_SLOTS} in all`));
+  await assert.rejects(hotAdd(qmp, { driver: 'virtio-blk-pci', id: 'c' }), new RegExp(`no free hot-plug slot \\(all ${HOTPLUG_SLOTS} taken`));
+});
+
+test("hotAdd on a VM from before the bridge (one that outlived its daemon) uses that VM's root ports", async () => {
+  const tried: string[] = [];
+  const qmp = {
+    async execute(_cmd: string, args: Record<string, unknown>) {
+      tried.push(`${args.bus}/${args.addr}`);
+      if (!/^rp(9|1[0-6])$/.test(args.bus as string)) throw new Error(`QEMU: Bus '${args.bus}' not found`);
+      if (args.bus === 'rp9') throw new Error('QEMU: PCI: slot 0 function 0 not available for virtio-blk-pci, in use by x');
+    },
+  } as unknown as Parameters<typeof hotAdd>[0];
+  await hotAdd(qmp, { driver: 'virtio-blk-pci', id: 'a' });
+  assert.deepEqual(tried, ['hp/0x1', 'rp9/0', 'rp10/0']);
+  tried.length = 0;
+  await hotAdd(qmp, { driver: 'vhost-user-fs-pci', id: 'b' }, true);
+  assert.deepEqual(tried, ['hp/0x1f', 'rp16/0']);
 });
 
 test('the TCG cache size comes from SILO_VM_TCG_CACHE_MIB or the default, and nonsense is refused', async () => {

@@ -218,16 +218,25 @@ export const MODERN_ONLY = { 'disable-legacy': 'on' } as const;
  * with `fromTop`, so shares and disks meet in the middle).
  */
 export async function hotAdd(qmp: Qmp, device: Record<string, unknown>, fromTop = false): Promise<void> {
-  for (let k = 0; k < HOTPLUG_SLOTS; k++) {
-    const slot = fromTop ? HOTPLUG_SLOTS - k : k + 1;
-    // A slot another device holds refuses it: the next one is tried.
-    const ok = await qmp.execute('device_add', { ...device, bus: 'hp', addr: `0x${slot.toString(16)}` }).then(() => true, (e: Error) => {
-      if (/in use|occupied|not available/i.test(e.message)) return false;
-      throw e;
-    });
-    if (ok) return;
+  const bridge = Array.from({ length: HOTPLUG_SLOTS }, (_, k) => ({ bus: 'hp', addr: `0x${(k + 1).toString(16)}` }));
+  // A VM a Silo from before the bridge started (it outlived that daemon) has eight root ports instead, rp9…rp16.
+  const ports = Array.from({ length: 8 }, (_, k) => ({ bus: `rp${9 + k}`, addr: '0' }));
+  let taken = 0;
+  for (const places of [bridge, ports]) {
+    for (const at of fromTop ? [...places].reverse() : places) {
+      const r = await qmp.execute('device_add', { ...device, ...at }).then(() => 'added' as const, (e: Error) => {
+        // A slot another device holds refuses it: the next one is tried.
+        if (/in use|occupied|not available/i.test(e.message)) return 'taken' as const;
+        if (/Bus '\w+' not found/.test(e.message)) return 'no bus' as const;
+        throw e;
+      });
+      if (r === 'added') return;
+      if (r === 'no bus') break;
+      taken++;
+    }
+    if (taken) break;
   }
-  throw new Error(`the utility VM has no free hot-plug slot (${HOTPLUG_SLOTS} in all, for disks and shares)`);
+  throw new Error(`the utility VM has no free hot-plug slot (all ${taken} taken by disks and shares)`);
 }
 
 /** Whether `pid` is still the QEMU of this VM (not a recycled pid): its command line names the VM. */
