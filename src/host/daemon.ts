@@ -45,7 +45,7 @@ export interface DaemonOptions {
   criSocket?: string;
   /** "off": vm-isolated containers always cold-boot (no VM templates, whose shared pages are a side channel). */
   vmTemplates?: string;
-  /** Spares kept restored ahead for the next VM containers (--vm-spares, ≈44 MiB each): a whole number from 0 to 8. */
+  /** Spares kept restored ahead for the next VM containers (--vm-spares, ≈42 MiB each): a whole number from 0 to 8. */
   vmSpares?: string;
   /** Containers' log rotation unless a create says otherwise: docker's max-size (-1: none) and max-file. */
   logMaxSize?: string;

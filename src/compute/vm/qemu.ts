@@ -254,20 +254,19 @@ export async function qemuAlive(pid: number | undefined, name: string): Promise<
 
 /**
  * SIGKILL the QEMU whose pid file is in `dir` if it is still that VM (`name`, else the one the dir's qemu.name says),
- * and wait until it is gone; whether there was one to kill.
+ * and wait until it is gone.
  */
-export async function killQemuIn(dir: string, name?: string): Promise<boolean> {
+export async function killQemuIn(dir: string, name?: string): Promise<void> {
   const p = paths(dir);
   const pid = Number((await readFile(p.pid, 'utf8').catch(() => '')).trim());
   const n = name ?? (await readFile(p.name, 'utf8').catch(() => '')).trim();
-  if (!n || !(await qemuAlive(pid, n))) return false;
+  if (!n || !(await qemuAlive(pid, n))) return;
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
-    return false;
+    return;
   }
   for (let i = 0; i < 250 && (await qemuAlive(pid, n)); i++) await new Promise((r) => setTimeout(r, 20));
-  return true;
 }
 
 /** The last lines the guest wrote to its console, for an error message. */
